@@ -1,0 +1,3 @@
+//! Server-only code: state, database access, authentication, audit, jobs.
+
+pub mod clock;
