@@ -2,6 +2,8 @@
 
 pub mod ids;
 pub mod money;
+pub mod views;
 
 pub use ids::*;
 pub use money::*;
+pub use views::*;

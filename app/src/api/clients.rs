@@ -1,0 +1,48 @@
+use crate::error::AppError;
+use crate::model::{ClientDetail, ClientSummary};
+use leptos::prelude::*;
+
+/// Every client of the signed-in user's firm with cash, burn, runway, bills
+/// due soon and guardrail status.
+#[server(endpoint = "portfolio")]
+pub async fn get_portfolio() -> Result<Vec<ClientSummary>, AppError> {
+    use crate::ssr::auth::{current_user, respond, state};
+    respond(
+        async {
+            let user = current_user().await?;
+            let st = state()?;
+            let mut conn = st.db.pool.acquire().await?;
+            crate::ssr::queries::client_summaries(&mut conn, &user.firm_id, st.clock.today(), None)
+                .await
+        }
+        .await,
+    )
+}
+
+/// One client: summary, open bills and payments. Another firm's client is
+/// simply not found.
+#[server(endpoint = "client")]
+pub async fn get_client(client_id: String) -> Result<ClientDetail, AppError> {
+    use crate::model::ClientId;
+    use crate::ssr::auth::{current_user, respond, state};
+    use crate::ssr::queries;
+    respond(
+        async {
+            let user = current_user().await?;
+            let client = ClientId::parse(&client_id).map_err(|_| AppError::NotFound)?;
+            let st = state()?;
+            let today = st.clock.today();
+            let mut conn = st.db.pool.acquire().await?;
+            let summary = queries::client_summaries(&mut conn, &user.firm_id, today, Some(&client))
+                .await?
+                .into_iter()
+                .next()
+                .ok_or(AppError::NotFound)?;
+            drop(conn);
+            let bills = queries::open_bills(&st.db.pool, &user.firm_id, &client, today).await?;
+            let payments = queries::client_payments(&st.db.pool, &user.firm_id, &client).await?;
+            Ok(ClientDetail { summary, bills, payments })
+        }
+        .await,
+    )
+}

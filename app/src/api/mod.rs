@@ -1,0 +1,10 @@
+//! Server functions, one file per resource. Each has a stable endpoint under
+//! `/api/…` (documented in the README) so scripts and tests can call them.
+
+pub mod approvals;
+pub mod audit;
+pub mod auth;
+pub mod clients;
+pub mod hygiene;
+pub mod payments;
+pub mod sandbox;

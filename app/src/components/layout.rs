@@ -1,0 +1,108 @@
+//! The header: firm, navigation, the signed-in user and (sandbox only) the
+//! clock control. The session resource is shared through context and
+//! refetched when the clock moves, so every page sees the new date.
+
+use crate::api::auth::{me, Logout};
+use crate::api::sandbox::AdvanceClock;
+use crate::model::SessionUser;
+use crate::error::AppError;
+use leptos::prelude::*;
+use leptos_router::components::A;
+
+/// Shared handles every page can use.
+#[derive(Clone, Copy)]
+pub struct Session {
+    pub user: Resource<Result<Option<SessionUser>, AppError>>,
+    pub advance: ServerAction<AdvanceClock>,
+}
+
+pub fn provide_session() {
+    let advance = ServerAction::<AdvanceClock>::new();
+    let user = Resource::new(move || advance.version().get(), |_| me());
+    provide_context(Session { user, advance });
+}
+
+pub fn use_session() -> Session {
+    expect_context::<Session>()
+}
+
+#[component]
+pub fn Header() -> impl IntoView {
+    let session = use_session();
+    let logout = ServerAction::<Logout>::new();
+    view! {
+        <header class="topbar">
+            <a class="brand" href="/">"RowCol"</a>
+            <Transition fallback=|| ()>
+                {move || {
+                    session
+                        .user
+                        .get()
+                        .map(|r| match r {
+                            Ok(Some(u)) => {
+                                let sandbox = u.sandbox;
+                                let today = u.today.to_string();
+                                view! {
+                                    <nav>
+                                        <A href="/">"Portfolio"</A>
+                                        <A href="/hygiene">"Hygiene"</A>
+                                        <A href="/audit">"Audit"</A>
+                                    </nav>
+                                    <span class="firm">{u.firm_name.clone()}</span>
+                                    {sandbox.then(|| view! { <SandboxControl today /> })}
+                                    <span class="who">{format!("{} · {}", u.email, u.role.as_str())}</span>
+                                    <ActionForm action=logout attr:class="inline">
+                                        <button type="submit" class="link">"Sign out"</button>
+                                    </ActionForm>
+                                }
+                                    .into_any()
+                            }
+                            _ => view! { <A href="/login">"Sign in"</A> }.into_any(),
+                        })
+                }}
+            </Transition>
+        </header>
+    }
+}
+
+#[component]
+fn SandboxControl(today: String) -> impl IntoView {
+    let advance = use_session().advance;
+    let error = move || match advance.value().get() {
+        Some(Err(e)) => Some(e.to_string()),
+        _ => None,
+    };
+    view! {
+        <div class="sandbox" title="Sandbox: the simulated rails follow this clock">
+            <span class="tag">"SANDBOX"</span>
+            <span data-testid="sandbox-today">{today}</span>
+            <ActionForm action=advance attr:class="inline">
+                <input
+                    type="number"
+                    name="days"
+                    min="1"
+                    max="90"
+                    value="1"
+                    data-testid="advance-days"
+                    aria-label="Days to advance"
+                />
+                <button type="submit" data-testid="advance-clock">
+                    "Advance clock"
+                </button>
+            </ActionForm>
+            {move || error().map(|e| view! { <span class="error">{e}</span> })}
+        </div>
+    }
+}
+
+/// What a page shows when its data failed to load.
+#[component]
+pub fn LoadError(error: AppError) -> impl IntoView {
+    match error {
+        AppError::Unauthenticated => view! {
+            <p class="notice">"Please " <a href="/login">"sign in"</a> " to continue."</p>
+        }
+        .into_any(),
+        other => view! { <p class="error" role="alert">{other.to_string()}</p> }.into_any(),
+    }
+}

@@ -1,0 +1,148 @@
+//! The payment chain of custody:
+//! `approved → released → paid → recorded → verified`, plus terminal
+//! `rejected`, `failed`, `cancelled`. Transitions are monotone: a late or
+//! duplicate event never moves a payment backwards, and an early one (paid
+//! before released) moves it forward.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentState {
+    Staged,
+    Approved,
+    Released,
+    Paid,
+    Recorded,
+    Verified,
+    Rejected,
+    Failed,
+    Cancelled,
+}
+
+/// The happy path, in order, as the custody view lists it.
+pub const CHAIN: [PaymentState; 5] = [
+    PaymentState::Approved,
+    PaymentState::Released,
+    PaymentState::Paid,
+    PaymentState::Recorded,
+    PaymentState::Verified,
+];
+
+impl PaymentState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentState::Staged => "staged",
+            PaymentState::Approved => "approved",
+            PaymentState::Released => "released",
+            PaymentState::Paid => "paid",
+            PaymentState::Recorded => "recorded",
+            PaymentState::Verified => "verified",
+            PaymentState::Rejected => "rejected",
+            PaymentState::Failed => "failed",
+            PaymentState::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            PaymentState::Staged,
+            PaymentState::Approved,
+            PaymentState::Released,
+            PaymentState::Paid,
+            PaymentState::Recorded,
+            PaymentState::Verified,
+            PaymentState::Rejected,
+            PaymentState::Failed,
+            PaymentState::Cancelled,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+    }
+
+    /// Position on the happy path; terminal failure states have none.
+    fn rank(self) -> Option<u8> {
+        match self {
+            PaymentState::Staged => Some(0),
+            PaymentState::Approved => Some(1),
+            PaymentState::Released => Some(2),
+            PaymentState::Paid => Some(3),
+            PaymentState::Recorded => Some(4),
+            PaymentState::Verified => Some(5),
+            _ => None,
+        }
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            PaymentState::Verified
+                | PaymentState::Rejected
+                | PaymentState::Failed
+                | PaymentState::Cancelled
+        )
+    }
+
+    /// Whether money for this payment is committed but not yet out of the bank
+    /// (counts against the liquidity buffer).
+    pub fn is_committed_unpaid(self) -> bool {
+        matches!(self, PaymentState::Approved | PaymentState::Released)
+    }
+}
+
+/// What to do with evidence that a payment reached `next`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    /// Move the payment's current state to `next`.
+    Advance,
+    /// Record the step in the chain but keep the (further) current state:
+    /// late evidence for an earlier step.
+    RecordOnly,
+    /// Nothing to do: the payment is terminal in a way this cannot change.
+    Refuse,
+}
+
+pub fn transition(current: PaymentState, next: PaymentState) -> Transition {
+    match (current.rank(), next.rank()) {
+        (Some(c), Some(n)) if n > c => Transition::Advance,
+        (Some(_), Some(_)) => Transition::RecordOnly,
+        // A payment on the path can fail or be cancelled until it is verified.
+        (Some(_), None) if current != PaymentState::Verified => Transition::Advance,
+        _ => Transition::Refuse,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PaymentState::*;
+    use super::*;
+
+    #[test]
+    fn moves_forward_and_skips_ahead() {
+        assert_eq!(transition(Approved, Released), Transition::Advance);
+        assert_eq!(transition(Approved, Paid), Transition::Advance);
+        assert_eq!(transition(Recorded, Verified), Transition::Advance);
+    }
+
+    #[test]
+    fn never_moves_backwards_or_repeats() {
+        assert_eq!(transition(Paid, Released), Transition::RecordOnly);
+        assert_eq!(transition(Paid, Paid), Transition::RecordOnly);
+        assert_eq!(transition(Verified, Paid), Transition::RecordOnly);
+    }
+
+    #[test]
+    fn failure_ends_the_path_but_not_after_verification() {
+        assert_eq!(transition(Released, Failed), Transition::Advance);
+        assert_eq!(transition(Verified, Failed), Transition::Refuse);
+        assert_eq!(transition(Failed, Paid), Transition::Refuse);
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for s in CHAIN {
+            assert_eq!(PaymentState::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(PaymentState::parse("bogus"), None);
+    }
+}

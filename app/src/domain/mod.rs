@@ -1,0 +1,7 @@
+//! Pure calculators: no I/O, callable from server functions and from the
+//! browser alike.
+
+pub mod calendar;
+pub mod custody;
+pub mod guardrails;
+pub mod runway;

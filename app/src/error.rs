@@ -1,0 +1,72 @@
+//! The one error type of the server-function boundary. What the browser sees
+//! is a category and a safe message; internals are logged on the server and
+//! cross the wire only as the opaque `Internal`.
+
+use leptos::server_fn::codec::JsonEncoding;
+use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
+pub enum AppError {
+    #[error("Please sign in.")]
+    Unauthenticated,
+    #[error("Wrong email or password.")]
+    BadCredentials,
+    #[error("You are not allowed to do that.")]
+    Forbidden,
+    #[error("Not found.")]
+    NotFound,
+    #[error("{0}")]
+    Validation(String),
+    #[error("{0}")]
+    Conflict(String),
+    /// A guardrail refused the action; the message gives the numbers.
+    #[error("Guardrail failed: {0}")]
+    Guardrail(String),
+    /// The bank could not be read, so a fresh-cash check cannot pass.
+    #[error("The bank balance could not be refreshed: {0}")]
+    CashUnavailable(String),
+    #[error("Something went wrong on our side. It has been logged.")]
+    Internal,
+    /// Transport or encoding failures from the server-fn machinery.
+    #[error("{0}")]
+    Transport(String),
+}
+
+impl AppError {
+    pub fn status(&self) -> u16 {
+        match self {
+            AppError::Unauthenticated | AppError::BadCredentials => 401,
+            AppError::Forbidden => 403,
+            AppError::NotFound => 404,
+            AppError::Validation(_) | AppError::Transport(_) => 400,
+            AppError::Conflict(_) => 409,
+            AppError::Guardrail(_) => 422,
+            AppError::CashUnavailable(_) => 503,
+            AppError::Internal => 500,
+        }
+    }
+}
+
+impl FromServerFnError for AppError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        AppError::Transport(value.to_string())
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl From<sqlx::Error> for AppError {
+    fn from(e: sqlx::Error) -> Self {
+        tracing::error!(error = %e, "database error");
+        AppError::Internal
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl From<crate::model::MoneyError> for AppError {
+    fn from(e: crate::model::MoneyError) -> Self {
+        AppError::Validation(e.to_string())
+    }
+}

@@ -1,0 +1,197 @@
+//! What the console shows: portfolio rows, client detail, payments and their
+//! chain of custody, the hygiene tray and the audit log.
+
+use super::{BillId, ClientId, HygieneId, Money, PaymentId};
+use crate::domain::custody::PaymentState;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A user's role in their firm. Ordered: a higher role can do what a lower can.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Viewer,
+    Advisor,
+    Admin,
+}
+
+impl Role {
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "viewer" => Some(Role::Viewer),
+            "advisor" => Some(Role::Advisor),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Advisor => "advisor",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+/// The signed-in user, as the browser may see them (no ids of secrets).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionUser {
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub firm_name: String,
+    /// Whether this instance runs on the sandbox rails (shows the clock control).
+    pub sandbox: bool,
+    /// The RowCol clock's date (advances with the sandbox clock).
+    pub today: NaiveDate,
+}
+
+/// Traffic light for a client's liquidity guardrail with nothing new selected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GuardrailStatus {
+    /// Cash after approved payments clears the buffer.
+    Ok,
+    /// Approving everything due in 14 days would break the buffer.
+    AtRisk,
+    /// Already below the buffer.
+    Breach,
+    /// No bank balance yet.
+    NoData,
+}
+
+impl GuardrailStatus {
+    pub fn label(self) -> &'static str {
+        match self {
+            GuardrailStatus::Ok => "OK",
+            GuardrailStatus::AtRisk => "At risk",
+            GuardrailStatus::Breach => "Breach",
+            GuardrailStatus::NoData => "No data",
+        }
+    }
+}
+
+/// The cash picture of one client, as the calculators see it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CashPosition {
+    pub available: Option<Money>,
+    pub as_of: Option<DateTime<Utc>>,
+    pub daily_burn: Money,
+    pub approved_unpaid: Money,
+    pub buffer_days: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientSummary {
+    pub client_id: ClientId,
+    pub name: String,
+    pub cash: CashPosition,
+    pub runway_days: Option<i64>,
+    pub due_soon_count: u32,
+    pub due_soon_total: Money,
+    pub status: GuardrailStatus,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BillView {
+    pub bill_id: BillId,
+    pub vendor_name: String,
+    pub doc_number: Option<String>,
+    pub amount: Money,
+    pub due_date: NaiveDate,
+    pub overdue: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaymentSummary {
+    pub payment_id: PaymentId,
+    pub client_id: ClientId,
+    pub client_name: String,
+    pub vendor_name: String,
+    pub doc_number: Option<String>,
+    pub amount: Money,
+    pub state: PaymentState,
+    pub flag_reason: Option<String>,
+    pub payment_arrival_date: NaiveDate,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientDetail {
+    pub summary: ClientSummary,
+    pub bills: Vec<BillView>,
+    pub payments: Vec<PaymentSummary>,
+}
+
+/// One step of a payment's chain of custody.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustodyStep {
+    pub state: PaymentState,
+    /// Which system owns the truth of this step: RowCol, Ramp, QBO or Plaid.
+    pub owner: String,
+    /// A user's email, or the rail event that moved it.
+    pub actor: String,
+    pub evidence: String,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaymentDetail {
+    pub summary: PaymentSummary,
+    pub steps: Vec<CustodyStep>,
+    pub ramp_bill_id: Option<String>,
+    pub qbo_bill_payment_id: Option<String>,
+    pub plaid_txn_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApproveOutcome {
+    pub payments: Vec<PaymentId>,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HygieneItemView {
+    pub hygiene_id: HygieneId,
+    pub client_name: Option<String>,
+    pub payment_id: Option<PaymentId>,
+    pub severity: String,
+    pub reason_code: String,
+    pub detail: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntryView {
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub subject: String,
+    pub detail: String,
+    pub hash: String,
+}
+
+/// The result of re-hashing a firm's audit chain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChainStatus {
+    pub entries: i64,
+    pub ok: bool,
+    /// The first sequence number whose hash or link does not match.
+    pub broken_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditPage {
+    pub entries: Vec<AuditEntryView>,
+    pub chain: ChainStatus,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SandboxStatus {
+    pub today: NaiveDate,
+    pub now: DateTime<Utc>,
+    pub bills_paid: usize,
+    pub webhooks_delivered: usize,
+}

@@ -1,0 +1,82 @@
+use crate::api::audit::get_audit;
+use crate::components::layout::{use_session, LoadError};
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+#[component]
+pub fn AuditPage() -> impl IntoView {
+    let session = use_session();
+    let data = Resource::new(move || session.advance.version().get(), |_| get_audit());
+    view! {
+        <Title text="Audit log · RowCol" />
+        <h1>"Audit log"</h1>
+        <Transition fallback=|| view! { <p>"Loading…"</p> }>
+            {move || {
+                data.get()
+                    .map(|r| match r {
+                        Ok(page) => {
+                            let chain = if page.chain.ok {
+                                view! {
+                                    <p class="badge ok" data-testid="chain-status">
+                                        {format!("Chain verified: {} entries", page.chain.entries)}
+                                    </p>
+                                }
+                                    .into_any()
+                            } else {
+                                view! {
+                                    <p class="badge bad" data-testid="chain-status">
+                                        {format!(
+                                            "Chain BROKEN at entry {}",
+                                            page.chain.broken_at.unwrap_or_default(),
+                                        )}
+                                    </p>
+                                }
+                                    .into_any()
+                            };
+                            view! {
+                                {chain}
+                                <table class="grid">
+                                    <thead>
+                                        <tr>
+                                            <th>"#"</th>
+                                            <th>"Time (UTC)"</th>
+                                            <th>"Actor"</th>
+                                            <th>"Action"</th>
+                                            <th>"Subject"</th>
+                                            <th>"Detail"</th>
+                                            <th>"Hash"</th>
+                                        </tr>
+                                    </thead>
+                                    <tbody>
+                                        {page
+                                            .entries
+                                            .into_iter()
+                                            .map(|e| {
+                                                view! {
+                                                    <tr data-testid="audit-row">
+                                                        <td>{e.seq}</td>
+                                                        <td>{e.at.format("%Y-%m-%d %H:%M:%S").to_string()}</td>
+                                                        <td>{e.actor}</td>
+                                                        <td>
+                                                            <code>{e.action}</code>
+                                                        </td>
+                                                        <td class="mono">{e.subject}</td>
+                                                        <td class="detail">{e.detail}</td>
+                                                        <td class="mono" title=e.hash.clone()>
+                                                            {e.hash.chars().take(12).collect::<String>()}
+                                                        </td>
+                                                    </tr>
+                                                }
+                                            })
+                                            .collect_view()}
+                                    </tbody>
+                                </table>
+                            }
+                                .into_any()
+                        }
+                        Err(e) => view! { <LoadError error=e /> }.into_any(),
+                    })
+            }}
+        </Transition>
+    }
+}

@@ -1,0 +1,8 @@
+//! One module per route.
+
+pub mod audit;
+pub mod client;
+pub mod hygiene;
+pub mod login;
+pub mod payment;
+pub mod portfolio;

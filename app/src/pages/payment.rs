@@ -1,0 +1,82 @@
+use crate::api::payments::get_payment;
+use crate::components::layout::{use_session, LoadError};
+use crate::components::status::PaymentBadge;
+use crate::domain::custody::CHAIN;
+use crate::model::PaymentDetail;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+
+#[component]
+pub fn PaymentPage() -> impl IntoView {
+    let params = use_params_map();
+    let session = use_session();
+    let data = Resource::new(
+        move || (params.read().get("id").unwrap_or_default(), session.advance.version().get()),
+        |(id, _)| get_payment(id),
+    );
+    view! {
+        <Title text="Payment · RowCol" />
+        <Transition fallback=|| view! { <p>"Loading…"</p> }>
+            {move || {
+                data.get()
+                    .map(|r| match r {
+                        Ok(p) => view! { <PaymentView p /> }.into_any(),
+                        Err(e) => view! { <LoadError error=e /> }.into_any(),
+                    })
+            }}
+        </Transition>
+    }
+}
+
+#[component]
+fn PaymentView(p: PaymentDetail) -> impl IntoView {
+    let s = p.summary;
+    let reached: Vec<_> = p.steps.iter().map(|st| st.state).collect();
+    let pending: Vec<_> = CHAIN.iter().copied().filter(|c| !reached.contains(c)).collect();
+    view! {
+        <h1>
+            {format!("{} · {}", s.vendor_name, s.amount)} " "
+            <PaymentBadge state=s.state flagged=s.flag_reason.is_some() />
+        </h1>
+        <p>
+            <a href=format!("/clients/{}", s.client_id)>{s.client_name.clone()}</a>
+            {format!(
+                " · invoice {} · arrives {}",
+                s.doc_number.clone().unwrap_or_default(),
+                s.payment_arrival_date,
+            )}
+        </p>
+        {s.flag_reason.clone().map(|r| view! { <p class="error" role="alert">{format!("Discrepancy: {r}")}</p> })}
+        <h2>"Chain of custody"</h2>
+        <ol class="custody">
+            {p
+                .steps
+                .into_iter()
+                .map(|st| {
+                    view! {
+                        <li data-testid="custody-step" data-state=st.state.as_str() class="done">
+                            <strong>{st.state.as_str()}</strong>
+                            <span class="owner">{format!("owner: {}", st.owner)}</span>
+                            <span>{format!("by {}", st.actor)}</span>
+                            <span class="evidence">{st.evidence}</span>
+                            <time>{st.at.format("%Y-%m-%d %H:%M:%S UTC").to_string()}</time>
+                        </li>
+                    }
+                })
+                .collect_view()}
+            {pending
+                .into_iter()
+                .map(|st| view! { <li class="pending">{format!("{} — waiting", st.as_str())}</li> })
+                .collect_view()}
+        </ol>
+        <dl class="refs">
+            <dt>"Ramp bill"</dt>
+            <dd class="mono">{p.ramp_bill_id.unwrap_or_else(|| "—".into())}</dd>
+            <dt>"QBO BillPayment"</dt>
+            <dd class="mono">{p.qbo_bill_payment_id.unwrap_or_else(|| "—".into())}</dd>
+            <dt>"Plaid transaction"</dt>
+            <dd class="mono">{p.plaid_txn_id.unwrap_or_else(|| "—".into())}</dd>
+        </dl>
+    }
+}

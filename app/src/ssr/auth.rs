@@ -1,0 +1,103 @@
+//! Who is calling, and may they? Every server function starts here.
+//! Authorization *returns an error*; it never redirects and carries on.
+
+use super::state::AppState;
+use crate::error::AppError;
+use crate::model::{FirmId, Role, UserId};
+use leptos::prelude::*;
+use sqlx::Row;
+use tower_sessions::Session;
+
+pub const SESSION_USER_KEY: &str = "uid";
+
+/// The signed-in user. Every query a server function makes is scoped to
+/// `firm_id` from here, never to an id the browser sent.
+#[derive(Debug, Clone)]
+pub struct CurrentUser {
+    pub user_id: UserId,
+    pub firm_id: FirmId,
+    pub firm_name: String,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+}
+
+impl CurrentUser {
+    pub fn require(&self, role: Role) -> Result<(), AppError> {
+        if self.role >= role {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden)
+        }
+    }
+}
+
+pub fn state() -> Result<AppState, AppError> {
+    use_context::<AppState>().ok_or_else(|| {
+        tracing::error!("AppState missing from context");
+        AppError::Internal
+    })
+}
+
+pub async fn session() -> Result<Session, AppError> {
+    leptos_axum::extract::<Session>().await.map_err(|e| {
+        tracing::error!(error = %e, "session layer missing");
+        AppError::Internal
+    })
+}
+
+/// The signed-in user, or `Unauthenticated`.
+pub async fn current_user() -> Result<CurrentUser, AppError> {
+    let session = session().await?;
+    let uid: Option<String> = session.get(SESSION_USER_KEY).await.map_err(|e| {
+        tracing::error!(error = %e, "session read failed");
+        AppError::Internal
+    })?;
+    let uid = uid.ok_or(AppError::Unauthenticated)?;
+    let st = state()?;
+    let row = sqlx::query(
+        "select u.user_id, u.firm_id, u.email, u.name, u.role, f.name as firm_name
+         from app_user u join firm f on f.firm_id = u.firm_id where u.user_id = $1",
+    )
+    .bind(&uid)
+    .fetch_optional(&st.db.pool)
+    .await?
+    .ok_or(AppError::Unauthenticated)?;
+    let bad = |_| AppError::Internal;
+    let role: String = row.try_get("role")?;
+    Ok(CurrentUser {
+        user_id: UserId::parse(&row.try_get::<String, _>("user_id")?).map_err(bad)?,
+        firm_id: FirmId::parse(&row.try_get::<String, _>("firm_id")?).map_err(bad)?,
+        firm_name: row.try_get("firm_name")?,
+        email: row.try_get("email")?,
+        name: row.try_get("name")?,
+        role: Role::parse(&role).ok_or(AppError::Internal)?,
+    })
+}
+
+/// Set the HTTP status of a server-function error response, so scripts and
+/// tests see 401/403/404/422 rather than a blanket 500. A plain HTML form
+/// post (JavaScript off) keeps the framework's redirect back to the page,
+/// which carries the error in its URL for the page to show.
+pub fn respond<T>(result: Result<T, AppError>) -> Result<T, AppError> {
+    if let Err(e) = &result {
+        let form_post = use_context::<axum::http::request::Parts>()
+            .and_then(|p| {
+                p.headers
+                    .get(axum::http::header::ACCEPT)
+                    .and_then(|v| v.to_str().ok())
+                    .map(|v| v.contains("text/html"))
+            })
+            .unwrap_or(false);
+        if form_post {
+            return result;
+        }
+        if let Some(opts) = use_context::<leptos_axum::ResponseOptions>() {
+            opts.set_status(
+                axum::http::StatusCode::from_u16(e.status())
+                    .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR),
+            );
+        }
+    }
+    result
+}

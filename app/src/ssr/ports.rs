@@ -1,0 +1,25 @@
+//! Small ports the server crate implements for the few things server
+//! functions must do synchronously with a rail (style decision 2): the fresh
+//! balance check at approval, and the sandbox clock control.
+
+use crate::model::{ClientId, SandboxStatus};
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PortError {
+    /// The bank connection needs the user to log in again.
+    #[error("the bank connection needs to be re-authorised")]
+    LoginRequired,
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+#[async_trait::async_trait]
+pub trait CashRefresher: Send + Sync {
+    /// Read the live balance for a client and store it as its cash snapshot.
+    async fn refresh_cash(&self, client_id: &ClientId) -> Result<(), PortError>;
+}
+
+#[async_trait::async_trait]
+pub trait SandboxControl: Send + Sync {
+    async fn advance_days(&self, days: u32) -> Result<SandboxStatus, PortError>;
+}

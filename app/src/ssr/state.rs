@@ -1,0 +1,21 @@
+//! Application state, injected into every server function and handler
+//! through context (never global), so tests hand each app its own database.
+
+use super::clock::Clock;
+use super::crypto::Sealer;
+use super::db::Db;
+use super::ports::{CashRefresher, SandboxControl};
+use axum::extract::FromRef;
+use leptos::prelude::LeptosOptions;
+use std::sync::Arc;
+
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub db: Db,
+    pub clock: Clock,
+    pub sealer: Sealer,
+    pub cash: Arc<dyn CashRefresher>,
+    /// Present only in sandbox mode.
+    pub sandbox: Option<Arc<dyn SandboxControl>>,
+}
