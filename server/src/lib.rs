@@ -1,4 +1,13 @@
 //! The RowCol server: rail adapters, sandbox simulators, webhooks, jobs.
 
+pub mod cli;
+pub mod config;
+pub mod connections;
+pub mod glue;
+pub mod jobs;
 pub mod rails;
+pub mod routes;
 pub mod sandbox;
+pub mod seed;
+pub mod startup;
+pub mod webhooks;

@@ -1,1 +1,266 @@
-//! Rail adapters.
+//! Rail adapters: one trait per rail role (`Ledger` = QBO, `BillPay` = Ramp,
+//! `Cash` = Plaid), real reqwest implementations with injected base URLs, and
+//! one error type classified by meaning (see `http.rs`).
+
+pub mod http;
+pub mod plaid;
+pub mod qbo;
+pub mod ramp;
+
+use app::model::Money;
+use chrono::{DateTime, NaiveDate, Utc};
+use std::fmt;
+
+/// A credential string whose Debug/Display is "[redacted]".
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretString(String);
+
+impl SecretString {
+    pub fn new(s: impl Into<String>) -> Self {
+        SecretString(s.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl fmt::Display for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// A rail call failed; classified by what the caller should do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum RailError {
+    /// 401/403, bad or expired token.
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// 429, with the Retry-After the rail sent, if any.
+    #[error("rate limited (retry after {retry_after:?})")]
+    RateLimited {
+        retry_after: Option<std::time::Duration>,
+    },
+    /// 5xx, timeout, connection error: try again later.
+    #[error("transient: {0}")]
+    Transient(String),
+    /// Other 4xx, validation, unparseable body: retrying will not help.
+    #[error("permanent: {0}")]
+    Permanent(String),
+    /// Plaid ITEM_LOGIN_REQUIRED: the user must reconnect through Link.
+    #[error("login required: {0}")]
+    LoginRequired(String),
+}
+
+impl RailError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            RailError::RateLimited { .. } | RailError::Transient(_)
+        )
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            RailError::Unauthorized(_) => "unauthorized",
+            RailError::NotFound(_) => "not_found",
+            RailError::RateLimited { .. } => "rate_limited",
+            RailError::Transient(_) => "transient",
+            RailError::Permanent(_) => "permanent",
+            RailError::LoginRequired(_) => "login_required",
+        }
+    }
+}
+
+/// Credentials for one client's connection to one rail.
+#[derive(Clone, Debug)]
+pub struct RailAuth {
+    /// QBO realmId, Ramp business id, Plaid item id.
+    pub external_id: String,
+    pub access_token: SecretString,
+}
+
+// ---------------------------------------------------------------- Ledger (QBO)
+
+#[async_trait::async_trait]
+pub trait Ledger: Send + Sync {
+    /// Bills with Balance > 0, all pages.
+    async fn open_bills(&self, auth: &RailAuth) -> Result<Vec<LedgerBill>, RailError>;
+    /// BillPayments whose Line LinkedTxn (TxnType Bill) names `bill_id`.
+    async fn bill_payments_for_bill(
+        &self,
+        auth: &RailAuth,
+        bill_id: &str,
+    ) -> Result<Vec<LedgerBillPayment>, RailError>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerBill {
+    pub id: String,
+    pub vendor_id: String,
+    pub vendor_name: String,
+    pub doc_number: Option<String>,
+    pub total: Money,
+    pub balance: Money,
+    pub txn_date: NaiveDate,
+    pub due_date: NaiveDate,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerBillPayment {
+    pub id: String,
+    pub txn_date: NaiveDate,
+    pub total: Money,
+    /// The line amount linked to this bill.
+    pub amount_for_bill: Money,
+    pub private_note: Option<String>,
+}
+
+// ------------------------------------------------------------- BillPay (Ramp)
+
+#[async_trait::async_trait]
+pub trait BillPay: Send + Sync {
+    /// The entity with its BILL_PAY_BANK_ACCOUNT, and vendors with a contact
+    /// and a vendor bank account.
+    async fn bill_pay_setup(&self, auth: &RailAuth) -> Result<RampSetup, RailError>;
+    /// `POST /developer/v1/bills`. Both 201 (new) and 200 (a bill with this
+    /// `remote_id` already existed) are success, so a retried create is safe.
+    async fn create_bill(&self, auth: &RailAuth, req: &CreateBill) -> Result<RampBill, RailError>;
+    async fn get_bill(&self, auth: &RailAuth, bill_id: &str) -> Result<RampBill, RailError>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RampSetup {
+    pub entity_id: String,
+    pub source_bank_account_id: String,
+    pub vendors: Vec<RampVendor>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RampVendor {
+    pub id: String,
+    pub name: String,
+    /// The QBO Vendor Id.
+    pub accounting_vendor_remote_id: Option<String>,
+    pub contact_id: Option<String>,
+    pub vendor_account_id: Option<String>,
+}
+
+/// A bill to create on Ramp, paid by ACH.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateBill {
+    /// RowCol's payment id: the idempotency key.
+    pub remote_id: String,
+    pub entity_id: String,
+    pub vendor_id: String,
+    pub vendor_contact_id: String,
+    pub invoice_number: String,
+    pub issued_at: NaiveDate,
+    pub due_at: NaiveDate,
+    pub amount: Money,
+    pub memo: Option<String>,
+    pub payment_arrival_date: NaiveDate,
+    pub source_bank_account_id: String,
+    pub vendor_account_id: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RampBillStatus {
+    Open,
+    Paid,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RampBill {
+    pub id: String,
+    pub remote_id: Option<String>,
+    pub status: RampBillStatus,
+    pub approval_status: Option<String>,
+    pub amount: Money,
+    pub invoice_number: Option<String>,
+    pub paid_at: Option<DateTime<Utc>>,
+    pub payment_date: Option<NaiveDate>,
+    pub trace_id: Option<String>,
+}
+
+// ---------------------------------------------------------------- Cash (Plaid)
+
+#[async_trait::async_trait]
+pub trait Cash: Send + Sync {
+    /// `POST /accounts/balance/get`, the first depository account.
+    async fn balance(&self, auth: &RailAuth) -> Result<CashBalance, RailError>;
+    /// One page of `/transactions/sync`.
+    async fn transactions_sync(
+        &self,
+        auth: &RailAuth,
+        cursor: Option<&str>,
+    ) -> Result<TxnSyncPage, RailError>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CashBalance {
+    pub account_id: String,
+    pub available: Money,
+    pub current: Money,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxnSyncPage {
+    pub added: Vec<BankTxn>,
+    pub modified: Vec<BankTxn>,
+    pub removed: Vec<String>,
+    pub next_cursor: String,
+    pub has_more: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BankTxn {
+    pub id: String,
+    pub account_id: String,
+    /// Plaid sign: positive = money out.
+    pub amount: Money,
+    pub date: NaiveDate,
+    pub name: String,
+    pub pending: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_redacted() {
+        let s = SecretString::new("tok_very_secret");
+        assert_eq!(format!("{s:?} {s}"), "[redacted] [redacted]");
+        let auth = RailAuth {
+            external_id: "r1".into(),
+            access_token: s.clone(),
+        };
+        assert!(!format!("{auth:?}").contains("very_secret"));
+        assert_eq!(s.expose(), "tok_very_secret");
+    }
+
+    #[test]
+    fn retryable_and_codes() {
+        assert!(RailError::Transient("x".into()).is_retryable());
+        assert!(RailError::RateLimited { retry_after: None }.is_retryable());
+        assert!(!RailError::Permanent("x".into()).is_retryable());
+        assert_eq!(
+            RailError::LoginRequired("x".into()).code(),
+            "login_required"
+        );
+        assert_eq!(
+            RailError::RateLimited { retry_after: None }.code(),
+            "rate_limited"
+        );
+    }
+}

@@ -1,1 +1,369 @@
-//! Sandbox simulators.
+//! Sandbox simulators of Ramp, QuickBooks Online and Plaid in one process,
+//! sharing one simulated clock, so RowCol can run end to end without the
+//! real rails.
+//!
+//! Mount with `Router::new().nest("/sandbox", sandbox.router())`. Paths below
+//! are relative to that mount:
+//!
+//! * `/ramp/developer/v1/...`: entities, vendors (+ `/{id}/accounts`), bills
+//!   (list, create, get). Bearer token per business; `x-trace-id` on every
+//!   response; 200 requests per rolling 10 s per business, then 429.
+//! * `/qbo/v3/company/{realmId}/...`: `query` (GET `?query=` or POST
+//!   `application/text`), `{entity}/{id}` reads, `POST billpayment` (create,
+//!   or sparse update of `PrivateNote`). `intuit_tid` on every response.
+//! * `/plaid/...`: `accounts/get`, `accounts/balance/get`,
+//!   `transactions/sync`, `item/get`, `sandbox/item/reset_login`.
+//!
+//! Control routes (sandbox only, JSON):
+//!
+//! * `POST /control/advance {"days": 1..=90}` → [`AdvanceReport`]. Moves the
+//!   clock, pays due Ramp bills (QBO BillPayment + Plaid outflow + a
+//!   `bills.paid` webhook), delivers due webhooks, persists. A missing,
+//!   malformed or out-of-range body → 400 `{"error": "..."}`.
+//! * `GET /control/faults` → [`Faults`]; `POST /control/faults` with a
+//!   complete [`Faults`] document replaces them (400 `{"error"}` if malformed).
+//! * `GET /control/state` → today, now, and counts (Ramp bills per status,
+//!   QBO open bills and BillPayments, webhooks per status).
+//!
+//! Ramp webhooks (`bills.paid`, thin payload) go to
+//! [`SandboxConfig::ramp_webhook_url`], signed with hex HMAC-SHA256 of the
+//! raw body in both `X-Ramp-Webhook-Signature` and `X-Ramp-Signature`.
+
+mod engine;
+mod plaid;
+mod qbo;
+mod ramp;
+pub mod state;
+pub mod world;
+
+#[cfg(test)]
+mod tests;
+
+use crate::rails::SecretString;
+use app::ssr::clock::Clock;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use state::{RampStatus, SimState, WebhookStatus};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use tokio::sync::Mutex;
+
+pub use engine::sign_ramp_webhook;
+
+/// How the sandbox reaches RowCol and which credentials its Plaid expects.
+#[derive(Clone, Debug)]
+pub struct SandboxConfig {
+    /// e.g. `http://127.0.0.1:PORT/webhooks/ramp`. Empty: webhooks stay queued.
+    pub ramp_webhook_url: String,
+    pub ramp_webhook_secret: SecretString,
+    pub plaid_client_id: String,
+    pub plaid_secret: SecretString,
+}
+
+/// Where the simulator state is persisted (RowCol stores it in its database).
+#[async_trait::async_trait]
+pub trait SimStore: Send + Sync {
+    async fn load(&self) -> anyhow::Result<Option<Value>>;
+    async fn save(&self, state: &Value) -> anyhow::Result<()>;
+}
+
+/// An in-memory [`SimStore`], for tests.
+#[derive(Default)]
+pub struct MemoryStore {
+    inner: std::sync::Mutex<Option<Value>>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The last saved document.
+    pub fn snapshot(&self) -> Option<Value> {
+        self.inner.lock().expect("memory store lock").clone()
+    }
+}
+
+#[async_trait::async_trait]
+impl SimStore for MemoryStore {
+    async fn load(&self) -> anyhow::Result<Option<Value>> {
+        Ok(self.snapshot())
+    }
+
+    async fn save(&self, state: &Value) -> anyhow::Result<()> {
+        *self.inner.lock().expect("memory store lock") = Some(state.clone());
+        Ok(())
+    }
+}
+
+/// Injected misbehaviour, consumed as it fires.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Faults {
+    /// Statuses (429 with Retry-After: 1, 500, 503, ...) answered to the next
+    /// `POST /bills`, in order, creating nothing.
+    pub ramp_create_fail_next: Vec<u16>,
+    /// Create the bill, then answer 500 (the response is "lost").
+    pub ramp_create_lose_response_next: u32,
+    /// Deliver every webhook twice.
+    pub webhook_duplicate: bool,
+    /// Silently drop the next N webhooks.
+    pub webhook_drop_next: u32,
+    /// The next N BillPayments recorded in QBO are off by +1.00.
+    pub qbo_amount_mismatch_next: u32,
+    /// The next N paid bills are NOT recorded in QBO (late sync).
+    pub qbo_skip_next: u32,
+    /// Item ids whose product calls answer ITEM_LOGIN_REQUIRED.
+    pub plaid_login_required: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AdvanceReport {
+    pub today: NaiveDate,
+    pub now: DateTime<Utc>,
+    pub bills_paid: usize,
+    pub webhooks_delivered: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct DemoWorld {
+    pub clients: Vec<DemoClient>,
+}
+
+/// One demo client and the credentials RowCol's seeder stores for it.
+#[derive(Debug, Clone)]
+pub struct DemoClient {
+    pub name: String,
+    pub currency: String,
+    pub qbo_realm_id: String,
+    pub qbo_access_token: SecretString,
+    pub ramp_business_id: String,
+    pub ramp_access_token: SecretString,
+    pub plaid_item_id: String,
+    pub plaid_access_token: SecretString,
+}
+
+pub(crate) struct Inner {
+    pub(crate) state: Mutex<SimState>,
+    pub(crate) clock: Clock,
+    pub(crate) store: Arc<dyn SimStore>,
+    pub(crate) config: SandboxConfig,
+    pub(crate) http: reqwest::Client,
+    /// Ramp rate limiting, per business, on wall-clock time (not persisted).
+    pub(crate) ramp_hits: std::sync::Mutex<HashMap<String, VecDeque<std::time::Instant>>>,
+}
+
+/// The running simulators. Cheap to clone.
+#[derive(Clone)]
+pub struct Sandbox {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl Sandbox {
+    /// Load the persisted state from the store, or generate the demo world
+    /// (deterministic structure; random tokens) and save it. Restores the
+    /// clock offset saved in the state into `clock`.
+    pub async fn start(
+        clock: Clock,
+        store: Arc<dyn SimStore>,
+        config: SandboxConfig,
+    ) -> anyhow::Result<Sandbox> {
+        let state = match store.load().await? {
+            Some(doc) => {
+                let state: SimState = serde_json::from_value(doc)
+                    .map_err(|e| anyhow::anyhow!("sandbox state does not parse: {e}"))?;
+                clock.set_offset_secs(state.clock_offset_secs);
+                state
+            }
+            None => {
+                let mut s = world::generate(clock.now());
+                s.clock_offset_secs = clock.offset_secs();
+                store.save(&serde_json::to_value(&s)?).await?;
+                s
+            }
+        };
+        let http = reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .timeout(engine::WEBHOOK_TIMEOUT)
+            .build()?;
+        Ok(Sandbox {
+            inner: Arc::new(Inner {
+                state: Mutex::new(state),
+                clock,
+                store,
+                config,
+                http,
+                ramp_hits: std::sync::Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
+    /// The clients and the credentials RowCol's seeder stores.
+    pub async fn world(&self) -> DemoWorld {
+        let st = self.inner.state.lock().await;
+        DemoWorld {
+            clients: st
+                .clients
+                .iter()
+                .map(|c| DemoClient {
+                    name: c.name.clone(),
+                    currency: c.currency.clone(),
+                    qbo_realm_id: c.qbo.realm_id.clone(),
+                    qbo_access_token: SecretString::new(c.qbo.access_token.clone()),
+                    ramp_business_id: c.ramp.business_id.clone(),
+                    ramp_access_token: SecretString::new(c.ramp.access_token.clone()),
+                    plaid_item_id: c.plaid.item_id.clone(),
+                    plaid_access_token: SecretString::new(c.plaid.access_token.clone()),
+                })
+                .collect(),
+        }
+    }
+
+    /// Routes relative to the `/sandbox` mount.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .nest("/ramp", ramp::router())
+            .nest("/qbo", qbo::router())
+            .nest("/plaid", plaid::router())
+            .route("/control/advance", post(control_advance))
+            .route(
+                "/control/faults",
+                get(control_faults_get).post(control_faults_set),
+            )
+            .route("/control/state", get(control_state))
+            .with_state(self.clone())
+    }
+
+    /// Move the clock, run the payment engine, deliver due webhooks (awaited),
+    /// persist.
+    pub async fn advance(&self, by: chrono::Duration) -> anyhow::Result<AdvanceReport> {
+        let bills_paid = {
+            let mut st = self.inner.state.lock().await;
+            self.inner.clock.advance(by);
+            st.clock_offset_secs = self.inner.clock.offset_secs();
+            let paid = engine::pay_due_bills(&mut st, &self.inner.clock);
+            self.persist(&st).await?;
+            paid
+        };
+        let webhooks_delivered = self.deliver_pending_webhooks().await;
+        Ok(AdvanceReport {
+            today: self.inner.clock.today(),
+            now: self.inner.clock.now(),
+            bills_paid,
+            webhooks_delivered,
+        })
+    }
+
+    pub async fn faults(&self) -> Faults {
+        self.inner.state.lock().await.faults.clone()
+    }
+
+    pub async fn set_faults(&self, f: Faults) {
+        let mut st = self.inner.state.lock().await;
+        st.faults = f;
+        self.persist_logged(&st).await;
+    }
+
+    /// Deliver queued webhooks whose time has come (first tries and retries).
+    /// Returns how many were delivered (acknowledged with 2xx).
+    pub async fn deliver_pending_webhooks(&self) -> usize {
+        engine::deliver_due(self).await
+    }
+
+    pub(crate) async fn persist(&self, st: &SimState) -> anyhow::Result<()> {
+        let doc = serde_json::to_value(st)?;
+        self.inner.store.save(&doc).await
+    }
+
+    /// Persist from a request handler: a failed save is logged, the request
+    /// still answers (the in-memory state is the truth for this process).
+    pub(crate) async fn persist_logged(&self, st: &SimState) {
+        if let Err(e) = self.persist(st).await {
+            tracing::error!(error = %e, "sandbox state save failed");
+        }
+    }
+}
+
+fn control_error(msg: impl Into<String>) -> Response {
+    (StatusCode::BAD_REQUEST, Json(json!({"error": msg.into()}))).into_response()
+}
+
+async fn control_advance(State(sb): State<Sandbox>, body: Bytes) -> Response {
+    let Ok(v) = serde_json::from_slice::<Value>(&body) else {
+        return control_error("body must be JSON like {\"days\": 1}");
+    };
+    let days = match v.get("days").and_then(Value::as_i64) {
+        Some(d) if (1..=90).contains(&d) => d,
+        Some(_) => return control_error("days must be between 1 and 90"),
+        None => return control_error("days (an integer 1..=90) is required"),
+    };
+    match sb.advance(chrono::Duration::days(days)).await {
+        Ok(r) => Json(r).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "sandbox advance failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Json(json!({"error": "advance failed"})),
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn control_faults_get(State(sb): State<Sandbox>) -> Json<Faults> {
+    Json(sb.faults().await)
+}
+
+async fn control_faults_set(State(sb): State<Sandbox>, body: Bytes) -> Response {
+    match serde_json::from_slice::<Faults>(&body) {
+        Ok(f) => {
+            sb.set_faults(f.clone()).await;
+            Json(f).into_response()
+        }
+        Err(e) => control_error(format!("faults do not parse: {e}")),
+    }
+}
+
+async fn control_state(State(sb): State<Sandbox>) -> Json<Value> {
+    let st = sb.inner.state.lock().await;
+    let mut open = 0;
+    let mut paid = 0;
+    let mut qbo_open = 0;
+    let mut qbo_payments = 0;
+    for c in &st.clients {
+        for b in &c.ramp.bills {
+            match b.status {
+                RampStatus::Open => open += 1,
+                RampStatus::Paid => paid += 1,
+            }
+        }
+        qbo_open += c.qbo.bills.iter().filter(|b| b.balance_cents > 0).count();
+        qbo_payments += c.qbo.bill_payments.len();
+    }
+    let count = |s: WebhookStatus| st.webhooks.iter().filter(|w| w.status == s).count();
+    Json(json!({
+        "today": sb.inner.clock.today(),
+        "now": sb.inner.clock.now(),
+        "clients": st.clients.len(),
+        "ramp_bills": {"OPEN": open, "PAID": paid},
+        "qbo_open_bills": qbo_open,
+        "qbo_bill_payments": qbo_payments,
+        "webhooks": {
+            "pending": count(WebhookStatus::Pending),
+            "delivered": count(WebhookStatus::Delivered),
+            "failed": count(WebhookStatus::Failed),
+            "dropped": count(WebhookStatus::Dropped),
+        },
+    }))
+}

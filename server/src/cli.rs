@@ -1,0 +1,90 @@
+//! The `rowcol` commands.
+
+use crate::config::{Cli, Command};
+use crate::startup::{open_database, Application};
+use app::model::{FirmId, UserId};
+use app::ssr::audit::{self, Entry};
+use app::ssr::crypto::hash_password;
+use app::ssr::db::to_ms;
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = cli.config;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            tracing::info!(?config, "starting");
+            let listener = tokio::net::TcpListener::bind(&config.addr).await?;
+            let app = Application::build(config, listener).await?;
+            println!("RowCol is listening on http://{}", app.addr);
+            if let Some(pw) = &app.demo_password {
+                println!("Sandbox mode. Sign in as advisor@northwind.test, admin@northwind.test or viewer@northwind.test");
+                println!("with the password: {pw}");
+            }
+            let (tx, rx) = tokio::sync::watch::channel(false);
+            tokio::spawn(async move {
+                let _ = tokio::signal::ctrl_c().await;
+                let _ = tx.send(true);
+            });
+            app.run(rx).await
+        }
+        Command::Migrate => {
+            open_database(&config.database_url).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::CreateFirm { name, admin_email, admin_password } => {
+            if admin_password.len() < 12 {
+                anyhow::bail!("the admin password must be at least 12 characters");
+            }
+            let db = open_database(&config.database_url).await?;
+            let now = chrono::Utc::now();
+            let firm = FirmId::generate();
+            let hash = hash_password(&admin_password).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let mut tx = db.pool.begin().await?;
+            sqlx::query("insert into firm (firm_id, name, created_at) values ($1, $2, $3)")
+                .bind(firm.as_str())
+                .bind(&name)
+                .bind(to_ms(now))
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "insert into app_user (user_id, firm_id, email, name, role, password_hash, created_at)
+                 values ($1, $2, $3, $3, 'admin', $4, $5)",
+            )
+            .bind(UserId::generate().as_str())
+            .bind(firm.as_str())
+            .bind(admin_email.trim().to_ascii_lowercase())
+            .bind(&hash)
+            .bind(to_ms(now))
+            .execute(&mut *tx)
+            .await?;
+            audit::record(&mut tx, &firm, now, Entry {
+                actor: "rowcol:cli",
+                action: "firm.created",
+                subject: firm.as_str(),
+                detail: serde_json::json!({ "name": name, "admin": admin_email }),
+            })
+            .await?;
+            tx.commit().await?;
+            println!("created firm {firm} with admin {admin_email}");
+            Ok(())
+        }
+        Command::VerifyAudit => {
+            let db = open_database(&config.database_url).await?;
+            let firms: Vec<String> = sqlx::query_scalar("select firm_id from firm order by firm_id")
+                .fetch_all(&db.pool)
+                .await?;
+            let mut bad = 0;
+            for f in firms {
+                let status = audit::verify_chain(&db.pool, &FirmId::parse(&f)?).await?;
+                println!("{f}: {} entries, {}", status.entries, if status.ok { "ok" } else { "BROKEN" });
+                if !status.ok {
+                    bad += 1;
+                }
+            }
+            if bad > 0 {
+                anyhow::bail!("{bad} broken chain(s)");
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! Configuration: flags and environment, typed and validated before the port
+//! is bound. Secrets are redacted in `Debug`.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RailsMode {
+    /// Built-in simulators of QBO, Ramp and Plaid, served under /sandbox.
+    Sandbox,
+    /// The real rails, at the configured base URLs.
+    Live,
+}
+
+#[derive(Parser, Clone)]
+#[command(name = "rowcol", about = "RowCol: the financial control plane for CAS firms")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub config: Config,
+}
+
+#[derive(Subcommand, Clone, Debug)]
+pub enum Command {
+    /// Serve the console, API, webhooks and background jobs (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Live mode: create a firm and its first admin.
+    CreateFirm {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        admin_email: String,
+        /// The admin's password (or ROWCOL_ADMIN_PASSWORD).
+        #[arg(long, env = "ROWCOL_ADMIN_PASSWORD", hide_env_values = true)]
+        admin_password: String,
+    },
+    /// Re-hash every firm's audit chain and report.
+    VerifyAudit,
+}
+
+#[derive(Parser, Clone)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "ROWCOL_ADDR", default_value = "127.0.0.1:3000")]
+    pub addr: String,
+    /// `sqlite://path` (default, a file under data/) or `postgres://…`.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://data/rowcol.db")]
+    pub database_url: String,
+    /// Which rails to talk to.
+    #[arg(long, env = "ROWCOL_RAILS", value_enum, default_value = "sandbox")]
+    pub rails: RailsMode,
+    /// The demo users' password (sandbox only). Random and printed when unset.
+    #[arg(long, env = "ROWCOL_DEMO_PASSWORD", hide_env_values = true)]
+    pub demo_password: Option<String>,
+    /// Base64 32-byte key sealing rail tokens. Sandbox: generated and kept
+    /// in data/secret.key when unset. Live: required.
+    #[arg(long, env = "ROWCOL_ENCRYPTION_KEY", hide_env_values = true)]
+    pub encryption_key: Option<String>,
+    /// Ramp webhook subscription secret (live). Sandbox generates one.
+    #[arg(long, env = "ROWCOL_RAMP_WEBHOOK_SECRET", hide_env_values = true)]
+    pub ramp_webhook_secret: Option<String>,
+    #[arg(long, env = "ROWCOL_RAMP_BASE_URL", default_value = "https://api.ramp.com")]
+    pub ramp_base_url: String,
+    #[arg(long, env = "ROWCOL_QBO_BASE_URL", default_value = "https://quickbooks.api.intuit.com")]
+    pub qbo_base_url: String,
+    #[arg(long, env = "ROWCOL_PLAID_BASE_URL", default_value = "https://production.plaid.com")]
+    pub plaid_base_url: String,
+    #[arg(long, env = "ROWCOL_PLAID_CLIENT_ID", default_value = "")]
+    pub plaid_client_id: String,
+    #[arg(long, env = "ROWCOL_PLAID_SECRET", hide_env_values = true)]
+    pub plaid_secret: Option<String>,
+    /// Run the background job worker in this process.
+    #[arg(long, env = "ROWCOL_WORKER", default_value_t = true, action = clap::ArgAction::Set)]
+    pub worker: bool,
+    /// Directory for the generated key in sandbox mode.
+    #[arg(long, env = "ROWCOL_DATA_DIR", default_value = "data")]
+    pub data_dir: String,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redact = |o: &Option<String>| if o.is_some() { "[redacted]" } else { "unset" };
+        f.debug_struct("Config")
+            .field("addr", &self.addr)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("rails", &self.rails)
+            .field("demo_password", &redact(&self.demo_password))
+            .field("encryption_key", &redact(&self.encryption_key))
+            .field("ramp_webhook_secret", &redact(&self.ramp_webhook_secret))
+            .field("plaid_secret", &redact(&self.plaid_secret))
+            .field("worker", &self.worker)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Hide a password inside a database URL.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{}:[redacted]{}", &url[..s + 3], user, &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl Config {
+    /// Defaults for tests and embedding: everything as with no flags at all.
+    pub fn defaults() -> Self {
+        Cli::parse_from(["rowcol"]).config
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if self.rails == RailsMode::Live {
+            if self.encryption_key.is_none() {
+                return Err("ROWCOL_ENCRYPTION_KEY is required with ROWCOL_RAILS=live".into());
+            }
+            if self.ramp_webhook_secret.is_none() {
+                return Err("ROWCOL_RAMP_WEBHOOK_SECRET is required with ROWCOL_RAILS=live".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let mut c = Config::defaults();
+        c.demo_password = Some("hunter2".into());
+        c.database_url = "postgres://rowcol:s3cret@db/rowcol".into();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2"));
+        assert!(!shown.contains("s3cret"));
+        assert!(shown.contains("postgres://rowcol:[redacted]@db/rowcol"));
+    }
+
+    #[test]
+    fn live_mode_requires_keys() {
+        let mut c = Config::defaults();
+        assert!(c.validate().is_ok());
+        c.rails = RailsMode::Live;
+        assert!(c.validate().is_err());
+    }
+}

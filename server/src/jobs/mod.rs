@@ -1,0 +1,62 @@
+//! Background work: the runner claims due jobs from the database and
+//! dispatches them; each kind lives in its own file.
+
+pub mod custody;
+pub mod inbox;
+pub mod release;
+pub mod runner;
+pub mod sync;
+pub mod verify;
+
+use crate::rails::RailError;
+use std::time::Duration;
+
+/// How a job attempt ended, when it did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// Worth another try later (rate limits, 5xx, evidence not there yet).
+    #[error("{code}: {message}")]
+    Retry { code: &'static str, message: String, after: Option<Duration> },
+    /// Trying again cannot help.
+    #[error("{code}: {message}")]
+    Fatal { code: &'static str, message: String },
+}
+
+impl JobError {
+    pub fn fatal(code: &'static str, message: impl Into<String>) -> Self {
+        JobError::Fatal { code, message: message.into() }
+    }
+
+    pub fn retry(code: &'static str, message: impl Into<String>) -> Self {
+        JobError::Retry { code, message: message.into(), after: None }
+    }
+}
+
+impl From<RailError> for JobError {
+    fn from(e: RailError) -> Self {
+        let code = e.code();
+        match e {
+            RailError::RateLimited { retry_after } => {
+                JobError::Retry { code, message: "rate limited".into(), after: retry_after }
+            }
+            other if other.is_retryable() => JobError::retry(code, other.to_string()),
+            other => JobError::fatal(code, other.to_string()),
+        }
+    }
+}
+
+impl From<sqlx::Error> for JobError {
+    fn from(e: sqlx::Error) -> Self {
+        // A database hiccup is transient from the job's point of view.
+        JobError::retry("database", e.to_string())
+    }
+}
+
+impl From<crate::connections::ConnectionError> for JobError {
+    fn from(e: crate::connections::ConnectionError) -> Self {
+        match e {
+            crate::connections::ConnectionError::Db(d) => d.into(),
+            other => JobError::fatal("connection", other.to_string()),
+        }
+    }
+}

@@ -1,0 +1,297 @@
+//! QuickBooks Online adapter (the `Ledger` role). Every call sends
+//! `minorversion=75`, a Bearer token and `Accept: application/json`; queries
+//! page with STARTPOSITION/MAXRESULTS. Amounts on the wire are decimals in
+//! major units and are parsed exactly into [`Money`].
+
+use super::http::{decimal_text, error_for, execute, RailResponse};
+use super::{Ledger, LedgerBill, LedgerBillPayment, RailAuth, RailError};
+use app::model::{Currency, Money};
+use chrono::NaiveDate;
+use serde_json::Value;
+
+const RAIL: &str = "qbo";
+const TRACE_HEADER: &str = "intuit_tid";
+pub const MINOR_VERSION: &str = "75";
+const PAGE_SIZE: usize = 500;
+
+pub struct QboClient {
+    base_url: String,
+    http: reqwest::Client,
+}
+
+impl QboClient {
+    /// `base_url` without a trailing slash, e.g. `https://quickbooks.api.intuit.com`.
+    pub fn new(base_url: String, http: reqwest::Client) -> Self {
+        QboClient {
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            http,
+        }
+    }
+
+    async fn get(
+        &self,
+        auth: &RailAuth,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<Value, RailError> {
+        let url = format!("{}/v3/company/{}/{}", self.base_url, auth.external_id, path);
+        let req = self
+            .http
+            .get(url)
+            .query(&[("minorversion", MINOR_VERSION)])
+            .query(query)
+            .bearer_auth(auth.access_token.expose())
+            .header(reqwest::header::ACCEPT, "application/json");
+        let resp = execute(RAIL, TRACE_HEADER, req).await?;
+        if !resp.is_success() {
+            return Err(error_for(RAIL, &resp, &fault_message(&resp)));
+        }
+        resp.json(RAIL)
+    }
+
+    /// Run a `SELECT * FROM <entity> …` over all pages.
+    pub async fn query_all(
+        &self,
+        auth: &RailAuth,
+        entity: &str,
+        filter: &str,
+    ) -> Result<Vec<Value>, RailError> {
+        let mut out = Vec::new();
+        let mut start = 1usize;
+        loop {
+            let q = format!("SELECT * FROM {entity}{filter} ORDERBY Id STARTPOSITION {start} MAXRESULTS {PAGE_SIZE}");
+            let body = self.get(auth, "query", &[("query", q.as_str())]).await?;
+            let resp = get_ci(&body, "QueryResponse").ok_or_else(|| {
+                RailError::Permanent(format!("{RAIL}: query response without QueryResponse"))
+            })?;
+            let page = resp
+                .get(entity)
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let n = page.len();
+            out.extend(page);
+            if n < PAGE_SIZE {
+                return Ok(out);
+            }
+            start += n;
+        }
+    }
+}
+
+/// A key looked up without regard to case (QBO sends `Fault` and `fault`).
+fn get_ci<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
+    v.as_object()?
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(key))
+        .map(|(_, v)| v)
+}
+
+/// The first Fault error's Message/Detail/code, whatever the key casing.
+fn fault_message(resp: &RailResponse) -> String {
+    let Ok(body) = serde_json::from_slice::<Value>(&resp.body) else {
+        return "non-JSON error body".into();
+    };
+    let Some(fault) = get_ci(&body, "Fault") else {
+        // OAuth-style error bodies.
+        return body
+            .get("error")
+            .and_then(Value::as_str)
+            .unwrap_or("error without Fault")
+            .to_owned();
+    };
+    let first = get_ci(fault, "Error").and_then(|e| e.as_array()?.first().cloned());
+    let Some(err) = first else {
+        return "Fault without Error".into();
+    };
+    let s = |k: &str| {
+        get_ci(&err, k)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned()
+    };
+    format!("[{}] {} {}", s("code"), s("Message"), s("Detail"))
+        .trim()
+        .to_owned()
+}
+
+fn bad(what: &str, id: &str) -> RailError {
+    RailError::Permanent(format!("{RAIL}: {what} in entity {id}"))
+}
+
+fn str_field(v: &Value, k: &str) -> Option<String> {
+    v.get(k).and_then(Value::as_str).map(str::to_owned)
+}
+
+fn money_field(v: &Value, k: &str, cur: &Currency, id: &str) -> Result<Money, RailError> {
+    let text = v
+        .get(k)
+        .and_then(decimal_text)
+        .ok_or_else(|| bad(&format!("missing {k}"), id))?;
+    Money::parse_decimal(&text, cur.clone()).map_err(|_| bad(&format!("bad amount {k}"), id))
+}
+
+fn date_field(v: &Value, k: &str, id: &str) -> Result<NaiveDate, RailError> {
+    let t = v
+        .get(k)
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad(&format!("missing {k}"), id))?;
+    NaiveDate::parse_from_str(t, "%Y-%m-%d").map_err(|_| bad(&format!("bad date {k}"), id))
+}
+
+fn currency_of(v: &Value) -> Currency {
+    v.get("CurrencyRef")
+        .and_then(|c| c.get("value"))
+        .and_then(Value::as_str)
+        .and_then(|c| Currency::parse(c).ok())
+        .unwrap_or_else(Currency::usd)
+}
+
+pub fn parse_bill(v: &Value) -> Result<LedgerBill, RailError> {
+    let id = str_field(v, "Id").ok_or_else(|| bad("missing Id", "?"))?;
+    let cur = currency_of(v);
+    let vendor = v
+        .get("VendorRef")
+        .ok_or_else(|| bad("missing VendorRef", &id))?;
+    let vendor_id =
+        str_field(vendor, "value").ok_or_else(|| bad("missing VendorRef.value", &id))?;
+    let txn_date = date_field(v, "TxnDate", &id)?;
+    let due_date = if v.get("DueDate").is_some() {
+        date_field(v, "DueDate", &id)?
+    } else {
+        txn_date
+    };
+    Ok(LedgerBill {
+        vendor_name: str_field(vendor, "name").unwrap_or_default(),
+        vendor_id,
+        doc_number: str_field(v, "DocNumber"),
+        total: money_field(v, "TotalAmt", &cur, &id)?,
+        balance: money_field(v, "Balance", &cur, &id)?,
+        txn_date,
+        due_date,
+        id,
+    })
+}
+
+/// The payment if any of its lines links `bill_id` as a Bill.
+pub fn parse_bill_payment_for(
+    v: &Value,
+    bill_id: &str,
+) -> Result<Option<LedgerBillPayment>, RailError> {
+    let id = str_field(v, "Id").ok_or_else(|| bad("missing Id", "?"))?;
+    let cur = currency_of(v);
+    let mut linked = Money::zero(cur.clone());
+    let mut found = false;
+    for line in v
+        .get("Line")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let links = line
+            .get("LinkedTxn")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten();
+        let hits = links.into_iter().any(|l| {
+            str_field(l, "TxnId").as_deref() == Some(bill_id)
+                && str_field(l, "TxnType").as_deref() == Some("Bill")
+        });
+        if hits {
+            found = true;
+            let amt = money_field(line, "Amount", &cur, &id)?;
+            linked = linked
+                .checked_add(&amt)
+                .map_err(|_| bad("amount overflow", &id))?;
+        }
+    }
+    if !found {
+        return Ok(None);
+    }
+    Ok(Some(LedgerBillPayment {
+        txn_date: date_field(v, "TxnDate", &id)?,
+        total: money_field(v, "TotalAmt", &cur, &id)?,
+        amount_for_bill: linked,
+        private_note: str_field(v, "PrivateNote"),
+        id,
+    }))
+}
+
+/// Escape a value for a single-quoted QBO query literal.
+fn quote(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('\'', "\\'")
+}
+
+#[async_trait::async_trait]
+impl Ledger for QboClient {
+    async fn open_bills(&self, auth: &RailAuth) -> Result<Vec<LedgerBill>, RailError> {
+        let rows = self.query_all(auth, "Bill", " WHERE Balance > '0'").await?;
+        rows.iter().map(parse_bill).collect()
+    }
+
+    async fn bill_payments_for_bill(
+        &self,
+        auth: &RailAuth,
+        bill_id: &str,
+    ) -> Result<Vec<LedgerBillPayment>, RailError> {
+        // The query language cannot filter on LinkedTxn, so narrow by the
+        // bill's vendor and match the lines here.
+        if !bill_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(RailError::Permanent(format!("{RAIL}: bad bill id")));
+        }
+        let bill = self.get(auth, &format!("bill/{bill_id}"), &[]).await?;
+        let bill = get_ci(&bill, "Bill").ok_or_else(|| bad("no Bill in response", bill_id))?;
+        let vendor = bill
+            .get("VendorRef")
+            .and_then(|r| r.get("value"))
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad("missing VendorRef", bill_id))?;
+        let filter = format!(" WHERE VendorRef = '{}'", quote(vendor));
+        let rows = self.query_all(auth, "BillPayment", &filter).await?;
+        let mut out = Vec::new();
+        for row in &rows {
+            if let Some(p) = parse_bill_payment_for(row, bill_id)? {
+                out.push(p);
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_bill_and_payment_exactly() {
+        let bill: Value = serde_json::from_str(
+            r#"{"Id":"7","VendorRef":{"value":"3","name":"Acme"},"DocNumber":"INV-1","TotalAmt":1234.56,"Balance":0.1,"TxnDate":"2026-01-02","DueDate":"2026-02-01"}"#,
+        )
+        .unwrap();
+        let b = parse_bill(&bill).unwrap();
+        assert_eq!((b.total.minor, b.balance.minor), (123456, 10));
+        assert_eq!(b.vendor_name, "Acme");
+        let pay: Value = serde_json::from_str(
+            r#"{"Id":"9","TxnDate":"2026-02-01","TotalAmt":300.0,"Line":[{"Amount":100.25,"LinkedTxn":[{"TxnId":"7","TxnType":"Bill"}]},{"Amount":199.75,"LinkedTxn":[{"TxnId":"8","TxnType":"Bill"}]}]}"#,
+        )
+        .unwrap();
+        let p = parse_bill_payment_for(&pay, "7").unwrap().unwrap();
+        assert_eq!((p.total.minor, p.amount_for_bill.minor), (30000, 10025));
+        assert!(parse_bill_payment_for(&pay, "99").unwrap().is_none());
+    }
+
+    #[test]
+    fn fault_casing_is_ignored() {
+        let resp = RailResponse {
+            status: 401,
+            trace_id: Some("tid".into()),
+            retry_after: None,
+            body: br#"{"fault":{"error":[{"message":"AuthenticationFailed","detail":"d","code":"3200"}],"type":"AUTHENTICATION"}}"#.to_vec(),
+        };
+        let m = fault_message(&resp);
+        assert!(
+            m.contains("3200") && m.contains("AuthenticationFailed"),
+            "{m}"
+        );
+    }
+}

@@ -1,0 +1,265 @@
+//! The Plaid simulator: every endpoint is POST JSON; credentials in the body
+//! or in `PLAID-CLIENT-ID`/`PLAID-SECRET`; `request_id` in every response.
+
+use super::state::*;
+use super::Sandbox;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use base64::Engine;
+use serde_json::{json, Value};
+use tokio::sync::MutexGuard;
+
+pub fn router() -> Router<Sandbox> {
+    Router::new()
+        .route("/accounts/get", post(accounts_get))
+        .route("/accounts/balance/get", post(accounts_get))
+        .route("/transactions/sync", post(transactions_sync))
+        .route("/item/get", post(item_get))
+        .route("/sandbox/item/reset_login", post(reset_login))
+}
+
+fn request_id() -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    id[..15].to_owned()
+}
+
+fn perr(
+    status: StatusCode,
+    error_type: &str,
+    code: &str,
+    message: &str,
+    display: Option<&str>,
+) -> Response {
+    let body = json!({
+        "error_type": error_type, "error_code": code, "error_code_reason": null,
+        "error_message": message, "display_message": display, "request_id": request_id(),
+        "causes": [], "status": status.as_u16(),
+        "documentation_url": format!("https://plaid.com/docs/errors/{}/", error_type.to_lowercase().replace('_', "-")),
+        "suggested_action": null,
+    });
+    (status, Json(body)).into_response()
+}
+
+fn invalid_field(msg: &str) -> Response {
+    perr(
+        StatusCode::BAD_REQUEST,
+        "INVALID_REQUEST",
+        "INVALID_FIELD",
+        msg,
+        None,
+    )
+}
+
+fn login_required() -> Response {
+    perr(
+        StatusCode::BAD_REQUEST,
+        "ITEM_ERROR",
+        "ITEM_LOGIN_REQUIRED",
+        "the login details of this item have changed (credentials, MFA, or required user action) and a user login is required to update this information. use Link's update mode to restore the item to a good state",
+        Some("The login details of this item have changed. Please reconnect your bank."),
+    )
+}
+
+enum Need {
+    /// A product call: refuse when the item needs a login.
+    Product,
+    /// Item management: answer even when the item needs a login.
+    Item,
+}
+
+/// Check credentials and the access token; hand back the locked state, the
+/// client index and the parsed body.
+async fn authed<'a>(
+    sb: &'a Sandbox,
+    headers: &HeaderMap,
+    body: &Bytes,
+    need: Need,
+) -> Result<(MutexGuard<'a, SimState>, usize, Value), Response> {
+    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+        return Err(perr(
+            StatusCode::BAD_REQUEST,
+            "INVALID_REQUEST",
+            "INVALID_BODY",
+            "body could not be parsed as JSON",
+            None,
+        ));
+    };
+    let pick = |field: &str, header: &str| {
+        v.get(field)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .or_else(|| {
+                headers
+                    .get(header)
+                    .and_then(|h| h.to_str().ok())
+                    .map(str::to_owned)
+            })
+    };
+    let cfg = &sb.inner.config;
+    let ok = pick("client_id", "plaid-client-id").as_deref() == Some(cfg.plaid_client_id.as_str())
+        && pick("secret", "plaid-secret").as_deref() == Some(cfg.plaid_secret.expose());
+    if !ok {
+        return Err(perr(
+            StatusCode::BAD_REQUEST,
+            "INVALID_INPUT",
+            "INVALID_API_KEYS",
+            "invalid client_id or secret provided",
+            None,
+        ));
+    }
+    let token = v.get("access_token").and_then(Value::as_str).unwrap_or("");
+    let st = sb.inner.state.lock().await;
+    let Some(ci) = st
+        .clients
+        .iter()
+        .position(|c| c.plaid.access_token == token)
+    else {
+        return Err(perr(StatusCode::BAD_REQUEST, "INVALID_INPUT", "INVALID_ACCESS_TOKEN", "provided access token is in an invalid format. expected format: access-<environment>-<identifier>", None));
+    };
+    if matches!(need, Need::Product) && needs_login(&st, ci) {
+        return Err(login_required());
+    }
+    Ok((st, ci, v))
+}
+
+fn needs_login(st: &SimState, ci: usize) -> bool {
+    let item = &st.clients[ci].plaid;
+    item.login_required || st.faults.plaid_login_required.contains(&item.item_id)
+}
+
+/// A decimal amount as a JSON number (see the note on `qbo::num`).
+fn num(cents: i64) -> Value {
+    app::model::Money::usd(cents)
+        .to_decimal_string()
+        .parse::<f64>()
+        .ok()
+        .and_then(serde_json::Number::from_f64)
+        .map(Value::Number)
+        .unwrap_or(Value::Null)
+}
+
+fn render_account(c: &SimClient) -> Value {
+    let a = &c.plaid.account;
+    json!({
+        "account_id": a.account_id, "mask": a.mask, "name": a.name, "official_name": a.official_name,
+        "type": "depository", "subtype": "checking", "holder_category": "business",
+        "balances": {"available": num(a.available_cents), "current": num(a.current_cents),
+            "iso_currency_code": c.currency, "limit": null, "unofficial_currency_code": null},
+    })
+}
+
+fn render_item(st: &SimState, ci: usize) -> Value {
+    let item = &st.clients[ci].plaid;
+    let error = if needs_login(st, ci) {
+        json!({"error_type": "ITEM_ERROR", "error_code": "ITEM_LOGIN_REQUIRED",
+               "error_message": "the login details of this item have changed", "display_message": "Please reconnect your bank."})
+    } else {
+        Value::Null
+    };
+    json!({
+        "item_id": item.item_id, "institution_id": item.institution_id, "institution_name": item.institution_name,
+        "webhook": "", "error": error, "available_products": ["balance"], "billed_products": ["transactions"],
+        "products": ["transactions"], "consent_expiration_time": null, "update_type": "background", "auth_method": null,
+    })
+}
+
+async fn accounts_get(State(sb): State<Sandbox>, headers: HeaderMap, body: Bytes) -> Response {
+    let (st, ci, _) = match authed(&sb, &headers, &body, Need::Product).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    Json(json!({"accounts": [render_account(&st.clients[ci])], "item": render_item(&st, ci), "request_id": request_id()})).into_response()
+}
+
+async fn item_get(State(sb): State<Sandbox>, headers: HeaderMap, body: Bytes) -> Response {
+    let (st, ci, _) = match authed(&sb, &headers, &body, Need::Item).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    Json(json!({"item": render_item(&st, ci), "status": {"transactions": null, "last_webhook": null}, "request_id": request_id()})).into_response()
+}
+
+async fn reset_login(State(sb): State<Sandbox>, headers: HeaderMap, body: Bytes) -> Response {
+    let (mut st, ci, _) = match authed(&sb, &headers, &body, Need::Item).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    st.clients[ci].plaid.login_required = true;
+    sb.persist_logged(&st).await;
+    Json(json!({"reset_login": true, "request_id": request_id()})).into_response()
+}
+
+/// Cursors are opaque: base64 of a position in the item's transaction log.
+fn encode_cursor(pos: usize) -> String {
+    base64::engine::general_purpose::STANDARD.encode(format!("rowcol-sbx:{pos}"))
+}
+
+fn decode_cursor(c: &str) -> Option<usize> {
+    let raw = base64::engine::general_purpose::STANDARD.decode(c).ok()?;
+    String::from_utf8(raw)
+        .ok()?
+        .strip_prefix("rowcol-sbx:")?
+        .parse()
+        .ok()
+}
+
+fn render_txn(c: &SimClient, t: &PlaidTxnRec) -> Value {
+    json!({
+        "transaction_id": t.id, "account_id": c.plaid.account.account_id, "amount": num(t.amount_cents),
+        "iso_currency_code": c.currency, "unofficial_currency_code": null, "date": t.date.to_string(),
+        "authorized_date": t.date.to_string(), "name": t.name, "merchant_name": null, "pending": t.pending,
+        "pending_transaction_id": null, "payment_channel": "other", "transaction_type": "special",
+    })
+}
+
+async fn transactions_sync(State(sb): State<Sandbox>, headers: HeaderMap, body: Bytes) -> Response {
+    let (st, ci, v) = match authed(&sb, &headers, &body, Need::Product).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let count = match v.get("count") {
+        None | Some(Value::Null) => 100,
+        Some(n) => match n.as_u64() {
+            Some(n) if (1..=500).contains(&n) => n as usize,
+            _ => return invalid_field("count must be an integer between 1 and 500"),
+        },
+    };
+    let c = &st.clients[ci];
+    let log = &c.plaid.txns;
+    let pos = match v.get("cursor").and_then(Value::as_str) {
+        None | Some("") => 0,
+        Some("now") => log.len(),
+        Some(cur) => match decode_cursor(cur) {
+            Some(p) if p <= log.len() => p,
+            _ => return invalid_field("cursor is not valid"),
+        },
+    };
+    let end = (pos + count).min(log.len());
+    let added: Vec<Value> = log[pos..end].iter().map(|t| render_txn(c, t)).collect();
+    let next_cursor = if log.is_empty() {
+        String::new()
+    } else {
+        encode_cursor(end)
+    };
+    Json(json!({
+        "added": added, "modified": [], "removed": [], "next_cursor": next_cursor, "has_more": end < log.len(),
+        "transactions_update_status": "HISTORICAL_UPDATE_COMPLETE", "accounts": [render_account(c)], "request_id": request_id(),
+    }))
+    .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        assert_eq!(decode_cursor(&encode_cursor(42)), Some(42));
+        assert_eq!(decode_cursor("bm9wZQ=="), None);
+        assert_eq!(decode_cursor("!!"), None);
+    }
+}

@@ -1,0 +1,255 @@
+//! The whole simulator state: one serde document, saved through `SimStore`
+//! after every mutation. Amounts are integer minor units (cents).
+//! Records hold access tokens, so none of them derives `Debug`.
+
+use super::Faults;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+pub const STATE_VERSION: u32 = 1;
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct SimState {
+    pub version: u32,
+    pub clock_offset_secs: i64,
+    pub faults: Faults,
+    /// A counter for trace ids and other sequence numbers.
+    pub seq: u64,
+    pub clients: Vec<SimClient>,
+    pub webhooks: Vec<WebhookRec>,
+}
+
+impl SimState {
+    pub fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct SimClient {
+    pub name: String,
+    pub currency: String,
+    pub qbo: QboRealm,
+    pub ramp: RampBusiness,
+    pub plaid: PlaidItem,
+}
+
+// ------------------------------------------------------------------- QBO
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct QboRealm {
+    pub realm_id: String,
+    pub access_token: String,
+    pub next_id: u64,
+    pub created_at: DateTime<Utc>,
+    pub accounts: Vec<QboAccount>,
+    pub vendors: Vec<QboVendor>,
+    pub bills: Vec<QboBill>,
+    pub bill_payments: Vec<QboBillPayment>,
+}
+
+impl QboRealm {
+    pub fn take_id(&mut self) -> String {
+        let id = self.next_id;
+        self.next_id += 1;
+        id.to_string()
+    }
+
+    pub fn account_named(&self, name: &str) -> Option<&QboAccount> {
+        self.accounts.iter().find(|a| a.name == name)
+    }
+
+    pub fn vendor(&self, id: &str) -> Option<&QboVendor> {
+        self.vendors.iter().find(|v| v.id == id)
+    }
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct QboAccount {
+    pub id: String,
+    pub name: String,
+    pub account_type: String,
+    pub account_sub_type: String,
+    pub classification: String,
+    pub current_balance_cents: i64,
+    pub created: DateTime<Utc>,
+    pub updated: DateTime<Utc>,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct QboVendor {
+    pub id: String,
+    pub display_name: String,
+    pub active: bool,
+    pub created: DateTime<Utc>,
+    pub updated: DateTime<Utc>,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct QboBill {
+    pub id: String,
+    pub vendor_id: String,
+    pub doc_number: String,
+    pub txn_date: NaiveDate,
+    pub due_date: NaiveDate,
+    pub total_cents: i64,
+    pub balance_cents: i64,
+    pub expense_account_id: String,
+    pub description: String,
+    pub sync_token: u32,
+    pub created: DateTime<Utc>,
+    pub updated: DateTime<Utc>,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct QboBillPayment {
+    pub id: String,
+    pub vendor_id: String,
+    pub txn_date: NaiveDate,
+    pub total_cents: i64,
+    pub bank_account_id: String,
+    pub private_note: Option<String>,
+    pub doc_number: Option<String>,
+    pub lines: Vec<QboPaymentLine>,
+    pub sync_token: u32,
+    pub created: DateTime<Utc>,
+    pub updated: DateTime<Utc>,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct QboPaymentLine {
+    pub amount_cents: i64,
+    pub bill_id: String,
+}
+
+// ------------------------------------------------------------------ Ramp
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct RampBusiness {
+    pub business_id: String,
+    pub access_token: String,
+    pub entity: RampEntity,
+    pub vendors: Vec<RampVendorRec>,
+    pub bills: Vec<RampBillRec>,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct RampEntity {
+    pub id: String,
+    pub name: String,
+    pub bank_account_id: String,
+    pub bank_last_four: String,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct RampVendorRec {
+    pub id: String,
+    pub name: String,
+    pub accounting_vendor_remote_id: String,
+    pub contact_id: String,
+    pub account_id: String,
+    pub account_last_four: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RampStatus {
+    #[serde(rename = "OPEN")]
+    Open,
+    #[serde(rename = "PAID")]
+    Paid,
+}
+
+impl RampStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RampStatus::Open => "OPEN",
+            RampStatus::Paid => "PAID",
+        }
+    }
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct RampBillRec {
+    pub id: String,
+    pub remote_id: Option<String>,
+    pub entity_id: String,
+    pub vendor_id: String,
+    pub vendor_contact_id: String,
+    pub invoice_number: String,
+    pub issued_at: NaiveDate,
+    pub due_at: NaiveDate,
+    pub amount_cents: i64,
+    pub line_items: Vec<(i64, String)>,
+    pub memo: Option<String>,
+    pub payment_arrival_date: NaiveDate,
+    pub source_bank_account_id: String,
+    pub vendor_account_id: String,
+    pub status: RampStatus,
+    pub created_at: DateTime<Utc>,
+    pub paid_at: Option<DateTime<Utc>>,
+    pub payment_date: Option<NaiveDate>,
+    pub trace_id: Option<String>,
+}
+
+// ----------------------------------------------------------------- Plaid
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct PlaidItem {
+    pub item_id: String,
+    pub access_token: String,
+    pub institution_id: String,
+    pub institution_name: String,
+    pub account: PlaidAccount,
+    pub login_required: bool,
+    /// Append-only; a sync cursor is a position in this log.
+    pub txns: Vec<PlaidTxnRec>,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct PlaidAccount {
+    pub account_id: String,
+    pub name: String,
+    pub official_name: String,
+    pub mask: String,
+    pub available_cents: i64,
+    pub current_cents: i64,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct PlaidTxnRec {
+    pub id: String,
+    /// Plaid sign: positive = money out.
+    pub amount_cents: i64,
+    pub date: NaiveDate,
+    pub name: String,
+    pub pending: bool,
+}
+
+// -------------------------------------------------------------- webhooks
+
+#[derive(Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookStatus {
+    Pending,
+    Delivered,
+    Failed,
+    Dropped,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct WebhookRec {
+    /// Stable across retries.
+    pub event_id: String,
+    pub business_id: String,
+    /// The exact bytes signed and sent.
+    pub body: String,
+    pub attempts: u32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub status: WebhookStatus,
+    pub last_http_status: Option<u16>,
+    /// A delivery is being awaited right now (never persisted).
+    #[serde(skip)]
+    pub in_flight: bool,
+}

@@ -1,0 +1,452 @@
+//! The demo world: 24 small businesses, each with a QBO realm, a Ramp
+//! business and a Plaid item. The structure comes from a tiny seeded PRNG so
+//! every fresh sandbox looks the same; only the access tokens are random.
+
+use super::state::*;
+use super::Faults;
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, Utc};
+
+const SEED: u64 = 0x526f_7743_6f6c_2026; // "RowCol 2026"
+
+/// Client names, already in alphabetical order. The first is the rich one,
+/// the second is the tight one.
+pub const CLIENT_NAMES: [&str; 24] = [
+    "Alder Creek Dental",
+    "Birch Lane Bakery",
+    "Cedar Ridge Veterinary",
+    "Driftwood Coffee Roasters",
+    "Elm Street Pediatrics",
+    "Fern Hollow Landscaping",
+    "Granite Peak Plumbing",
+    "Harbor View Yoga",
+    "Ironwood Fitness",
+    "Juniper Floral Studio",
+    "Kestrel Architecture",
+    "Lakeside Auto Repair",
+    "Maple Leaf Daycare",
+    "Northwind Logistics",
+    "Oak and Anchor Brewing",
+    "Pine Street Books",
+    "Quarry Hill Stoneworks",
+    "Redwood Chiropractic",
+    "Silver Birch Salon",
+    "Tidewater Marine Supply",
+    "Upland Orchards",
+    "Valley Print Shop",
+    "Willow Bend Veterinary",
+    "Yarrow Home Goods",
+];
+pub const RICH: &str = "Alder Creek Dental";
+pub const TIGHT: &str = "Birch Lane Bakery";
+
+const VENDOR_NAMES: [&str; 18] = [
+    "Sysco Foods",
+    "Staples Business",
+    "Pacific Gas & Electric",
+    "Comcast Business",
+    "Henry Schein",
+    "Grainger Industrial",
+    "Cintas Uniforms",
+    "Uline Shipping",
+    "Blue Shield Health",
+    "Waste Management",
+    "Acme Janitorial",
+    "Metro Office Lease",
+    "Patterson Dental Supply",
+    "King Arthur Flour",
+    "Restaurant Depot",
+    "Verizon Wireless",
+    "Hartford Insurance",
+    "Brightline Marketing",
+];
+
+/// splitmix64: tiny, deterministic, good enough for demo data.
+pub struct Prng(u64);
+
+impl Prng {
+    pub fn new(seed: u64) -> Self {
+        Prng(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `lo..=hi`.
+    pub fn range(&mut self, lo: i64, hi: i64) -> i64 {
+        let span = (hi - lo + 1) as u64;
+        lo + (self.next_u64() % span) as i64
+    }
+
+    pub fn uuid(&mut self) -> String {
+        let mut b = [0u8; 16];
+        b[..8].copy_from_slice(&self.next_u64().to_le_bytes());
+        b[8..].copy_from_slice(&self.next_u64().to_le_bytes());
+        uuid::Builder::from_random_bytes(b).into_uuid().to_string()
+    }
+
+    /// A Plaid-style opaque id.
+    pub fn alnum(&mut self, len: usize) -> String {
+        const ABC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        (0..len)
+            .map(|_| ABC[(self.next_u64() % ABC.len() as u64) as usize] as char)
+            .collect()
+    }
+
+    pub fn digits(&mut self, len: usize) -> String {
+        (0..len)
+            .map(|_| char::from(b'0' + (self.next_u64() % 10) as u8))
+            .collect()
+    }
+}
+
+/// A fresh random token (the only non-deterministic part of the world).
+pub fn random_token(prefix: &str) -> String {
+    format!("{prefix}{}", hex::encode(rand::random::<[u8; 20]>()))
+}
+
+fn at_noon(d: NaiveDate) -> DateTime<Utc> {
+    d.and_time(NaiveTime::from_hms_opt(12, 0, 0).expect("valid time"))
+        .and_utc()
+}
+
+/// Sum of outflows (positive amounts) dated in `[today-30, today-1]`: the
+/// trailing 30 days RowCol's burn calculation looks at.
+pub fn trailing_30_day_outflow_cents(txns: &[PlaidTxnRec], today: NaiveDate) -> i64 {
+    let from = today - Duration::days(30);
+    txns.iter()
+        .filter(|t| t.amount_cents > 0 && !t.pending && t.date >= from && t.date < today)
+        .map(|t| t.amount_cents)
+        .sum()
+}
+
+/// ~90 days of history for a business burning about `daily` cents a day:
+/// biweekly payroll, monthly rent, supplies several times a week, and a few
+/// customer deposits (negative amounts).
+fn history(rng: &mut Prng, today: NaiveDate, daily: i64) -> Vec<PlaidTxnRec> {
+    let mut out = Vec::new();
+    let payroll_phase = rng.range(0, 13);
+    for back in (1..=90).rev() {
+        let date = today - Duration::days(back);
+        let mut push = |rng: &mut Prng, cents: i64, name: &str| {
+            out.push(PlaidTxnRec {
+                id: rng.alnum(37),
+                amount_cents: cents,
+                date,
+                name: name.to_owned(),
+                pending: false,
+            });
+        };
+        if back % 14 == payroll_phase {
+            let amt = daily * 14 * 50 / 100 + rng.range(-(daily / 2), daily / 2);
+            push(rng, amt, "GUSTO PAYROLL");
+        }
+        if date.day() == 1 {
+            push(rng, daily * 30 * 20 / 100, "LANDLORD RENT ACH");
+        }
+        // Supplies on Mon/Wed/Fri.
+        if matches!(date.weekday().num_days_from_monday(), 0 | 2 | 4) {
+            let base = daily * 7 * 30 / 100 / 3;
+            let amt = base + rng.range(-(base * 3 / 10), base * 3 / 10);
+            let name = [
+                "AMAZON BUSINESS",
+                "COSTCO WHOLESALE",
+                "HOME DEPOT",
+                "OFFICE DEPOT",
+            ][rng.range(0, 3) as usize];
+            push(rng, amt, name);
+        }
+        if back % 10 == 3 {
+            let amt = daily * 10 * 85 / 100 + rng.range(0, daily);
+            push(rng, -amt, "CUSTOMER DEPOSIT");
+        }
+    }
+    out
+}
+
+struct Profile {
+    daily_burn: i64,
+    available: Option<i64>,
+    bill_amounts: Vec<i64>,
+}
+
+fn profile(rng: &mut Prng, name: &str) -> Profile {
+    match name {
+        RICH => Profile {
+            daily_burn: 200_000,
+            available: Some(95_000_000 + rng.range(0, 5_000_000)),
+            bill_amounts: (0..5).map(|_| rng.range(100_000, 900_000)).collect(),
+        },
+        // Available is set after the history exists (see `generate`).
+        TIGHT => Profile {
+            daily_burn: 150_000,
+            available: None,
+            bill_amounts: vec![50_000, 425_000, 783_050, 1_800_000],
+        },
+        _ => {
+            let available = rng.range(2_000_000, 60_000_000);
+            let runway_days = rng.range(60, 240);
+            let n = rng.range(3, 7);
+            Profile {
+                daily_burn: (available / runway_days).max(20_000),
+                available: Some(available),
+                bill_amounts: (0..n).map(|_| rng.range(20_000, 2_500_000)).collect(),
+            }
+        }
+    }
+}
+
+/// Build the whole demo world as of `now` (today = `now`'s date).
+pub fn generate(now: DateTime<Utc>) -> SimState {
+    let today = now.date_naive();
+    let mut rng = Prng::new(SEED);
+    let mut clients = Vec::new();
+    for name in CLIENT_NAMES.iter() {
+        let p = profile(&mut rng, name);
+        let created = now - Duration::days(400);
+
+        // --- QBO realm
+        let mut qbo = QboRealm {
+            realm_id: format!("9341{}", rng.digits(12)),
+            access_token: random_token("qbo_sbx_"),
+            next_id: 1,
+            created_at: created,
+            accounts: vec![],
+            vendors: vec![],
+            bills: vec![],
+            bill_payments: vec![],
+        };
+        for (acct, ty, sub, class) in [
+            ("Checking", "Bank", "Checking", "Asset"),
+            (
+                "Accounts Payable (A/P)",
+                "Accounts Payable",
+                "AccountsPayable",
+                "Liability",
+            ),
+            (
+                "Operating Expenses",
+                "Expense",
+                "OtherMiscellaneousServiceCost",
+                "Expense",
+            ),
+        ] {
+            let id = qbo.take_id();
+            qbo.accounts.push(QboAccount {
+                id,
+                name: acct.into(),
+                account_type: ty.into(),
+                account_sub_type: sub.into(),
+                classification: class.into(),
+                current_balance_cents: 0,
+                created,
+                updated: created,
+            });
+        }
+        let expense_id = qbo
+            .account_named("Operating Expenses")
+            .map(|a| a.id.clone())
+            .unwrap_or_default();
+
+        // Vendors: 2–4 distinct names from the pool.
+        let n_bills = p.bill_amounts.len();
+        let n_vendors = (rng.range(2, 4) as usize).min(n_bills);
+        let mut pool: Vec<&str> = VENDOR_NAMES.to_vec();
+        let mut ramp_vendors = Vec::new();
+        for _ in 0..n_vendors {
+            let k = rng.range(0, pool.len() as i64 - 1) as usize;
+            let vname = pool.remove(k);
+            let id = qbo.take_id();
+            qbo.vendors.push(QboVendor {
+                id: id.clone(),
+                display_name: vname.into(),
+                active: true,
+                created,
+                updated: created,
+            });
+            ramp_vendors.push(RampVendorRec {
+                id: rng.uuid(),
+                name: vname.into(),
+                accounting_vendor_remote_id: id,
+                contact_id: rng.uuid(),
+                account_id: rng.uuid(),
+                account_last_four: rng.digits(4),
+                created_at: created,
+            });
+        }
+        let doc_base = rng.range(1000, 8000);
+        for (j, amount) in p.bill_amounts.iter().enumerate() {
+            let vendor = &qbo.vendors[j % n_vendors];
+            let due = today + Duration::days(rng.range(-3, 30));
+            let txn_date = due - Duration::days(30);
+            let bill = QboBill {
+                id: String::new(),
+                vendor_id: vendor.id.clone(),
+                doc_number: format!("INV-{}", doc_base + j as i64 * 7),
+                txn_date,
+                due_date: due,
+                total_cents: *amount,
+                balance_cents: *amount,
+                expense_account_id: expense_id.clone(),
+                description: format!("{} services", vendor.display_name),
+                sync_token: 0,
+                created: at_noon(txn_date).min(now),
+                updated: at_noon(txn_date).min(now),
+            };
+            let id = qbo.take_id();
+            qbo.bills.push(QboBill { id, ..bill });
+        }
+
+        // --- Plaid item
+        let txns = history(&mut rng, today, p.daily_burn);
+        let available = match p.available {
+            Some(a) => a,
+            None => {
+                // Tight: the buffer sits halfway between the smallest and the
+                // largest bill, so the largest breaks it and the smallest fits.
+                let burn = trailing_30_day_outflow_cents(&txns, today) / 30;
+                let small = *p.bill_amounts.iter().min().unwrap_or(&0);
+                let large = *p.bill_amounts.iter().max().unwrap_or(&0);
+                14 * burn + (small + large) / 2
+            }
+        };
+        let plaid = PlaidItem {
+            item_id: rng.alnum(37),
+            access_token: format!("access-sandbox-{}", uuid::Uuid::new_v4()),
+            institution_id: "ins_109508".into(),
+            institution_name: "First Platypus Bank".into(),
+            account: PlaidAccount {
+                account_id: rng.alnum(37),
+                name: "Business Checking".into(),
+                official_name: format!("{name} Business Checking"),
+                mask: rng.digits(4),
+                available_cents: available,
+                current_cents: available,
+            },
+            login_required: false,
+            txns,
+        };
+
+        // --- Ramp business
+        let ramp = RampBusiness {
+            business_id: rng.uuid(),
+            access_token: random_token("ramp_tok_"),
+            entity: RampEntity {
+                id: rng.uuid(),
+                name: name.to_string(),
+                bank_account_id: rng.uuid(),
+                bank_last_four: plaid.account.mask.clone(),
+            },
+            vendors: ramp_vendors,
+            bills: vec![],
+        };
+        clients.push(SimClient {
+            name: name.to_string(),
+            currency: "USD".into(),
+            qbo,
+            ramp,
+            plaid,
+        });
+    }
+    SimState {
+        version: STATE_VERSION,
+        clock_offset_secs: 0,
+        faults: Faults::default(),
+        seq: 0,
+        clients,
+        webhooks: vec![],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn structure_is_deterministic_and_sorted() {
+        let now = Utc::now();
+        let (a, b) = (generate(now), generate(now));
+        assert_eq!(a.clients.len(), 24);
+        let names: Vec<_> = a.clients.iter().map(|c| c.name.clone()).collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(names, sorted);
+        assert_eq!(names[0], "Alder Creek Dental");
+        for (x, y) in a.clients.iter().zip(&b.clients) {
+            assert_eq!(x.qbo.realm_id, y.qbo.realm_id);
+            assert_eq!(x.ramp.business_id, y.ramp.business_id);
+            assert_eq!(
+                x.plaid.account.available_cents,
+                y.plaid.account.available_cents
+            );
+            assert_ne!(
+                x.ramp.access_token, y.ramp.access_token,
+                "tokens are random"
+            );
+        }
+    }
+
+    #[test]
+    fn every_client_is_in_range() {
+        let now = Utc::now();
+        let today = now.date_naive();
+        for c in generate(now).clients {
+            let bills = &c.qbo.bills;
+            assert!((3..=7).contains(&bills.len()), "{}", c.name);
+            let vendors: std::collections::HashSet<_> =
+                bills.iter().map(|b| &b.vendor_id).collect();
+            assert!((2..=4).contains(&vendors.len()), "{}", c.name);
+            let docs: std::collections::HashSet<_> = bills.iter().map(|b| &b.doc_number).collect();
+            assert_eq!(docs.len(), bills.len());
+            for b in bills {
+                assert!((20_000..=2_500_000).contains(&b.total_cents));
+                assert!(
+                    b.due_date >= today - Duration::days(3)
+                        && b.due_date <= today + Duration::days(30)
+                );
+            }
+            let avail = c.plaid.account.available_cents;
+            if c.name != RICH && c.name != TIGHT {
+                assert!((2_000_000..=60_000_000).contains(&avail), "{}", c.name);
+            }
+            assert!(c.plaid.txns.iter().any(|t| t.amount_cents < 0));
+            assert!(trailing_30_day_outflow_cents(&c.plaid.txns, today) > 0);
+            assert_eq!(c.ramp.vendors.len(), vendors.len());
+        }
+    }
+
+    #[test]
+    fn rich_and_tight_clients_behave() {
+        let now = Utc::now();
+        let today = now.date_naive();
+        let world = generate(now);
+        let buffer = |c: &SimClient| trailing_30_day_outflow_cents(&c.plaid.txns, today) / 30 * 14;
+
+        let rich = &world.clients[0];
+        assert_eq!(rich.name, RICH);
+        assert!(rich.plaid.account.available_cents >= 90_000_000);
+        assert_eq!(rich.qbo.bills.len(), 5);
+        for b in &rich.qbo.bills {
+            assert!((100_000..=900_000).contains(&b.total_cents));
+            assert!(rich.plaid.account.available_cents - b.total_cents >= buffer(rich));
+        }
+
+        let tight = world
+            .clients
+            .iter()
+            .find(|c| c.name == TIGHT)
+            .expect("tight client");
+        let avail = tight.plaid.account.available_cents;
+        let largest = tight.qbo.bills.iter().map(|b| b.total_cents).max().unwrap();
+        let smallest = tight.qbo.bills.iter().map(|b| b.total_cents).min().unwrap();
+        assert!(
+            avail - largest < buffer(tight),
+            "largest bill must break the buffer"
+        );
+        assert!(avail - smallest >= buffer(tight), "smallest bill must fit");
+    }
+}

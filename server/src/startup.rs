@@ -1,0 +1,325 @@
+//! Assemble RowCol from (config, listener): database, migrations, rails
+//! (simulated or live), state, router, worker. Tests build it on port 0.
+
+use crate::config::{Config, RailsMode};
+use crate::glue::{DbSimStore, PlaidCash, SandboxClock};
+use crate::rails::{plaid::PlaidClient, qbo::QboClient, ramp::RampClient, BillPay, Cash, Ledger, SecretString};
+use crate::sandbox::{Sandbox, SandboxConfig};
+use anyhow::Context;
+use app::ssr::clock::Clock;
+use app::ssr::crypto::Sealer;
+use app::ssr::db::{Backend, Db};
+use app::ssr::ports::SandboxControl;
+use app::ssr::state::AppState;
+use app::{shell, App};
+use axum::extract::FromRef;
+use axum::routing::{get, post};
+use axum::Router;
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::{Arc, OnceLock};
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Notify};
+use tower_sessions::{cookie::SameSite, Expiry, SessionManagerLayer};
+
+/// The four rail roles, as trait objects chosen by configuration.
+#[derive(Clone)]
+pub struct Rails {
+    pub ledger: Arc<dyn Ledger>,
+    pub bill_pay: Arc<dyn BillPay>,
+    pub cash: Arc<dyn Cash>,
+}
+
+/// Everything a handler or job needs. `app` sees only `AppState`.
+#[derive(Clone)]
+pub struct ServerState {
+    pub app: AppState,
+    pub rails: Rails,
+    pub ramp_webhook_secret: Arc<str>,
+    pub runner_wake: Arc<Notify>,
+    pub sandbox: Option<Sandbox>,
+}
+
+impl FromRef<ServerState> for LeptosOptions {
+    fn from_ref(s: &ServerState) -> Self {
+        s.app.leptos_options.clone()
+    }
+}
+
+impl FromRef<ServerState> for AppState {
+    fn from_ref(s: &ServerState) -> Self {
+        s.app.clone()
+    }
+}
+
+pub struct Application {
+    pub listener: TcpListener,
+    pub addr: SocketAddr,
+    pub state: ServerState,
+    pub router: Router,
+    pub worker: bool,
+    /// The demo password in sandbox mode (printed at start).
+    pub demo_password: Option<String>,
+}
+
+fn leptos_options(addr: SocketAddr) -> LeptosOptions {
+    let mut opts = get_configuration(None)
+        .map(|c| c.leptos_options)
+        .unwrap_or_else(|_| {
+            LeptosOptions::builder()
+                .output_name("rowcol")
+                .site_root("target/site")
+                .site_pkg_dir("pkg")
+                .build()
+        });
+    if let Ok(root) = std::env::var("LEPTOS_SITE_ROOT") {
+        opts.site_root = root.into();
+    }
+    opts.site_addr = addr;
+    opts
+}
+
+/// Open the database (creating a SQLite file and its folder when needed)
+/// and apply migrations.
+pub async fn open_database(url: &str) -> anyhow::Result<Db> {
+    if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+        let path = path.split('?').next().unwrap_or(path);
+        if let Some(dir) = std::path::Path::new(path).parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            }
+        }
+        if !std::path::Path::new(path).exists() {
+            std::fs::File::create(path).with_context(|| format!("creating {path}"))?;
+        }
+    }
+    let db = Db::connect(url).await.context("connecting to the database")?;
+    db.migrate().await.context("applying migrations")?;
+    Ok(db)
+}
+
+fn encryption_key(config: &Config) -> anyhow::Result<Sealer> {
+    if let Some(k) = &config.encryption_key {
+        return Sealer::from_base64_key(k).context("ROWCOL_ENCRYPTION_KEY");
+    }
+    // Sandbox only (validate() requires a key live): keep one on disk.
+    let path = std::path::Path::new(&config.data_dir).join("secret.key");
+    let key = match std::fs::read_to_string(&path) {
+        Ok(k) => k,
+        Err(_) => {
+            std::fs::create_dir_all(&config.data_dir)?;
+            let k = Sealer::generate_key();
+            std::fs::write(&path, &k)?;
+            k
+        }
+    };
+    Sealer::from_base64_key(&key).context("data/secret.key")
+}
+
+impl Application {
+    pub async fn build(config: Config, listener: TcpListener) -> anyhow::Result<Application> {
+        config.validate().map_err(anyhow::Error::msg)?;
+        let addr = listener.local_addr()?;
+        let db = open_database(&config.database_url).await?;
+        let sealer = encryption_key(&config)?;
+        let clock = Clock::system();
+        let http = reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .timeout(std::time::Duration::from_secs(30))
+            .build()?;
+        let cash_port = Arc::new(PlaidCash::default());
+        let sandbox_mode = config.rails == RailsMode::Sandbox;
+
+        let (rails, sandbox, webhook_secret, plaid_secret) = if sandbox_mode {
+            let base = format!("http://{addr}/sandbox");
+            let webhook_secret = config
+                .ramp_webhook_secret
+                .clone()
+                .unwrap_or_else(|| format!("whsec_sandbox_{}", uuid::Uuid::new_v4().simple()));
+            let plaid_secret = format!("sandbox_{}", uuid::Uuid::new_v4().simple());
+            let sandbox = Sandbox::start(
+                clock.clone(),
+                Arc::new(DbSimStore { db: db.clone() }),
+                SandboxConfig {
+                    ramp_webhook_url: format!("http://{addr}/webhooks/ramp"),
+                    ramp_webhook_secret: SecretString::new(webhook_secret.clone()),
+                    plaid_client_id: "rowcol-sandbox".into(),
+                    plaid_secret: SecretString::new(plaid_secret.clone()),
+                },
+            )
+            .await?;
+            let rails = Rails {
+                ledger: Arc::new(QboClient::new(format!("{base}/qbo"), http.clone())),
+                bill_pay: Arc::new(RampClient::new(format!("{base}/ramp"), http.clone())),
+                cash: Arc::new(PlaidClient::new(
+                    format!("{base}/plaid"),
+                    "rowcol-sandbox".into(),
+                    SecretString::new(plaid_secret.clone()),
+                    http.clone(),
+                )),
+            };
+            (rails, Some(sandbox), webhook_secret, plaid_secret)
+        } else {
+            let plaid_secret = config.plaid_secret.clone().unwrap_or_default();
+            let rails = Rails {
+                ledger: Arc::new(QboClient::new(config.qbo_base_url.clone(), http.clone())),
+                bill_pay: Arc::new(RampClient::new(config.ramp_base_url.clone(), http.clone())),
+                cash: Arc::new(PlaidClient::new(
+                    config.plaid_base_url.clone(),
+                    config.plaid_client_id.clone(),
+                    SecretString::new(plaid_secret.clone()),
+                    http.clone(),
+                )),
+            };
+            (rails, None, config.ramp_webhook_secret.clone().unwrap_or_default(), plaid_secret)
+        };
+        drop(plaid_secret);
+
+        let sandbox_clock = sandbox.clone().map(|s| Arc::new(SandboxClock { sandbox: s, server: OnceLock::new() }));
+        let app_state = AppState {
+            leptos_options: leptos_options(addr),
+            db: db.clone(),
+            clock: clock.clone(),
+            sealer: sealer.clone(),
+            cash: cash_port.clone(),
+            sandbox: sandbox_clock.clone().map(|s| s as Arc<dyn SandboxControl>),
+        };
+        let state = ServerState {
+            app: app_state,
+            rails,
+            ramp_webhook_secret: webhook_secret.into(),
+            runner_wake: Arc::new(Notify::new()),
+            sandbox: sandbox.clone(),
+        };
+        let _ = cash_port.server.set(state.clone());
+        if let Some(sc) = &sandbox_clock {
+            let _ = sc.server.set(state.clone());
+        }
+
+        let mut demo_password = None;
+        if let Some(sb) = &sandbox {
+            let password = config.demo_password.clone().unwrap_or_else(|| {
+                use rand::distributions::{Alphanumeric, DistString};
+                Alphanumeric.sample_string(&mut rand::thread_rng(), 16)
+            });
+            crate::seed::seed_demo(&db, &sealer, &sb.world().await, &password, clock.now()).await?;
+            demo_password = Some(password);
+        }
+
+        let router = build_router(state.clone(), &config).await?;
+        Ok(Application { listener, addr, state, router, worker: config.worker, demo_password })
+    }
+
+    /// Serve until `shutdown` flips to true; the worker stops with it.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+        if self.worker {
+            tokio::spawn(crate::jobs::runner::run_forever(self.state.clone(), shutdown.clone()));
+        }
+        axum::serve(self.listener, self.router.into_make_service())
+            .with_graceful_shutdown(async move {
+                let _ = shutdown.wait_for(|s| *s).await;
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+async fn build_router(state: ServerState, config: &Config) -> anyhow::Result<Router> {
+    let session_layer = session_layer(&config.database_url, config.rails == RailsMode::Live).await?;
+    let routes = generate_route_list(App);
+    let app_state = state.app.clone();
+    let opts = state.app.leptos_options.clone();
+    let mut router: Router<ServerState> = Router::new()
+        .route("/healthz", get(crate::routes::health::healthz))
+        .route("/readyz", get(crate::routes::health::readyz))
+        .route("/webhooks/ramp", post(crate::webhooks::ramp::receive))
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            move || provide_context(app_state.clone()),
+            move || shell(opts.clone()),
+        );
+    if let Some(sb) = &state.sandbox {
+        router = router.nest_service("/sandbox", sb.router());
+    }
+    let fallback_opts = state.app.leptos_options.clone();
+    Ok(router
+        .fallback(leptos_axum::file_and_error_handler_with_context::<ServerState, _>(
+            move || (),
+            move |_| shell(fallback_opts.clone()),
+        ))
+        .layer(session_layer)
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state))
+}
+
+/// Sessions live in the database: a concrete SQLite or PostgreSQL store
+/// (tower-sessions' stores are engine specific), on their own small pool.
+async fn session_layer(
+    url: &str,
+    secure: bool,
+) -> anyhow::Result<SessionManagerLayer<SessionStore>> {
+    let store = match Backend::from_url(url)? {
+        Backend::Sqlite => {
+            let opts = sqlx::sqlite::SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .busy_timeout(std::time::Duration::from_secs(10));
+            let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(2).connect_with(opts).await?;
+            let store = tower_sessions_sqlx_store::SqliteStore::new(pool);
+            store.migrate().await?;
+            SessionStore::Sqlite(store)
+        }
+        Backend::Postgres => {
+            let pool = sqlx::postgres::PgPoolOptions::new().max_connections(4).connect(url).await?;
+            let store = tower_sessions_sqlx_store::PostgresStore::new(pool);
+            store.migrate().await?;
+            SessionStore::Postgres(store)
+        }
+    };
+    Ok(SessionManagerLayer::new(store)
+        .with_name("rowcol_session")
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(secure)
+        .with_expiry(Expiry::OnInactivity(time::Duration::hours(8))))
+}
+
+/// One store type over both engines.
+#[derive(Debug, Clone)]
+pub enum SessionStore {
+    Sqlite(tower_sessions_sqlx_store::SqliteStore),
+    Postgres(tower_sessions_sqlx_store::PostgresStore),
+}
+
+#[async_trait::async_trait]
+impl tower_sessions::SessionStore for SessionStore {
+    async fn create(&self, r: &mut tower_sessions::session::Record) -> tower_sessions::session_store::Result<()> {
+        match self {
+            SessionStore::Sqlite(s) => s.create(r).await,
+            SessionStore::Postgres(s) => s.create(r).await,
+        }
+    }
+    async fn save(&self, r: &tower_sessions::session::Record) -> tower_sessions::session_store::Result<()> {
+        match self {
+            SessionStore::Sqlite(s) => s.save(r).await,
+            SessionStore::Postgres(s) => s.save(r).await,
+        }
+    }
+    async fn load(
+        &self,
+        id: &tower_sessions::session::Id,
+    ) -> tower_sessions::session_store::Result<Option<tower_sessions::session::Record>> {
+        match self {
+            SessionStore::Sqlite(s) => s.load(id).await,
+            SessionStore::Postgres(s) => s.load(id).await,
+        }
+    }
+    async fn delete(&self, id: &tower_sessions::session::Id) -> tower_sessions::session_store::Result<()> {
+        match self {
+            SessionStore::Sqlite(s) => s.delete(id).await,
+            SessionStore::Postgres(s) => s.delete(id).await,
+        }
+    }
+}

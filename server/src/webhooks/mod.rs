@@ -1,0 +1,3 @@
+//! Inbound webhooks: verify the raw bytes → persist → 2xx → process later.
+
+pub mod ramp;
