@@ -12,7 +12,8 @@
 #   ROWCOL_E2E_ADDR          listen address      (default 127.0.0.1:3900)
 #   ROWCOL_E2E_DATABASE_URL  database to use     (default: a new SQLite file in a temp dir)
 #   ROWCOL_DEMO_PASSWORD     demo users' password (default demo-password-e2e)
-#   CARGO_TARGET_DIR         where cargo put the binary (default <root>/target)
+#   CARGO_TARGET_DIR         where cargo put the binary (default: see scripts/lib.sh,
+#                            <root>/target unless a build cache dir is in use)
 #   LEPTOS_SITE_ROOT         where cargo-leptos put the site (default target/site,
 #                            relative to the root; cargo-leptos's `site-root` does
 #                            NOT follow CARGO_TARGET_DIR)
@@ -26,16 +27,14 @@ case "$PROFILE" in
   *) echo "usage: $0 [debug|release] [playwright args...]" >&2; exit 2 ;;
 esac
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"   # the server resolves the site root (and anything else relative) from here
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"   # ROOT (cwd), TARGET_DIR, SITE_ROOT
+# The server resolves the site root (and anything else relative) from ROOT.
 
 say() { printf '[e2e %s] %s\n' "$PROFILE" "$*"; }
 die() { printf '[e2e %s] ERROR: %s\n' "$PROFILE" "$*" >&2; exit 1; }
 
-TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$ROOT/$TARGET_DIR" ;; esac
 BIN="$TARGET_DIR/$PROFILE/rowcol"
-SITE_ROOT="${LEPTOS_SITE_ROOT:-target/site}"
 ADDR="${ROWCOL_E2E_ADDR:-127.0.0.1:3900}"
 BASE_URL="http://$ADDR"
 export ROWCOL_DEMO_PASSWORD="${ROWCOL_DEMO_PASSWORD:-demo-password-e2e}"
