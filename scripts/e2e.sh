@@ -50,7 +50,14 @@ fi
 
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/rowcol-e2e.XXXXXX")"
 LOG="$TMP/server.log"
-DB_URL="${ROWCOL_E2E_DATABASE_URL:-sqlite://$TMP/e2e.db}"
+if [ -n "${ROWCOL_E2E_DATABASE_URL:-}" ]; then
+  DB_URL="$ROWCOL_E2E_DATABASE_URL"
+else
+  DB_URL="sqlite://$TMP/e2e.db"
+  # An empty file is a valid empty SQLite database; creating it means the
+  # server need not open with create_if_missing (sqlx's default is not to).
+  : >"$TMP/e2e.db"
+fi
 SERVER_PID=""
 STATUS=1
 
