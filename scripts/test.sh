@@ -2,8 +2,8 @@
 # The project's test command (`make test`; CI runs .ci/run -> make test).
 #
 #   install tools -> PostgreSQL up -> rustfmt check -> cargo leptos build (debug)
-#   -> cargo test (app with ssr, server incl. integration tests on SQLite and
-#   PostgreSQL) -> Playwright on the debug build -> cargo leptos build --release
+#   -> cargo test (app with ssr + server incl. its integration tests on SQLite
+#   and PostgreSQL, in one invocation: see cargo_test below) -> Playwright on the debug build -> cargo leptos build --release
 #   -> Playwright on the release build.
 #
 # Prints a timing line per step and a summary at the end (also on failure).
@@ -159,15 +159,23 @@ leptos_build_release() {
   PATH="$ROOT/end2end/node_modules/.bin:$PATH" cargo leptos build --release
 }
 
-cargo_test_app() { env "${LEPTOS_TEST_ENV[@]}" cargo test -p app --features ssr; }
-cargo_test_server() { env "${LEPTOS_TEST_ENV[@]}" cargo test -p server; }
+# app's own tests (with ssr) and server's tests incl. the integration suite run
+# in ONE cargo invocation. Separately, `cargo test -p app --features ssr`
+# resolves features for app's graph alone, which differ from the server build's
+# (`cargo tree` shows hyper/hyper-util without `client`, log without `std`,
+# sqlx without json/time, tower, tower-http, ...): it would compile a second
+# copy of nearly the whole Leptos/axum stack (minutes, gigabytes). Together
+# with server, features unify exactly as in cargo-leptos's server build; the
+# only difference left is server's dev-dependency tempfile turning on
+# bitflags/std, which recompiles tower-http -> leptos_axum, sqlx, app and
+# server, but none of the core Leptos crates.
+cargo_test() { env "${LEPTOS_TEST_ENV[@]}" cargo test -p app -p server --features app/ssr; }
 
 step "install tools" "$ROOT/scripts/install-tools.sh"
 step "ensure postgres" "$ROOT/scripts/ensure-postgres.sh"
 step "cargo fmt --check" cargo fmt --all -- --check
 step "cargo leptos build (debug)" leptos_build_debug
-step "cargo test -p app --features ssr" cargo_test_app
-step "cargo test -p server (PG: $ROWCOL_TEST_PG_URL)" cargo_test_server
+step "cargo test -p app -p server --features app/ssr (PG: $ROWCOL_TEST_PG_URL)" cargo_test
 step "e2e (debug)" "$ROOT/scripts/e2e.sh" debug
 if [ "${ROWCOL_SKIP_RELEASE:-0}" = 1 ]; then
   say "ROWCOL_SKIP_RELEASE=1: skipping the release build and its e2e run"
