@@ -75,7 +75,7 @@ cleanup() {
     tail -n 100 "$LOG" >&2 2>/dev/null || true
     echo "----- end of server log -----" >&2
     # Keep the log next to Playwright's traces/screenshots for inspection.
-    mkdir -p end2end/test-results && cp "$LOG" "end2end/test-results/server-$PROFILE.log" 2>/dev/null || true
+    mkdir -p "$ROOT/end2end/test-results" && cp "$LOG" "$ROOT/end2end/test-results/server-$PROFILE.log" 2>/dev/null || true
     say "FAILED (traces/screenshots and server log under end2end/test-results/; database kept in $TMP)"
   else
     rm -rf "$TMP"
