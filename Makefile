@@ -1,0 +1,39 @@
+# RowCol developer entry points. The logic lives in scripts/ (readable, and
+# shared with CI: .ci/run -> make test). Every target installs missing pinned
+# tools first (scripts/install-tools.sh; a no-op when all are present).
+#
+#   make run            build (debug) and run the server on $ROWCOL_ADDR
+#                       (env passes through: ROWCOL_ADDR, DATABASE_URL,
+#                       ROWCOL_DEMO_PASSWORD, RUST_LOG, ...)
+#   make test           the full suite CI runs (scripts/test.sh)
+#   make build          cargo leptos build (debug); make build-release for release
+#   make e2e            debug build + Playwright (both projects); E2E_PROFILE=release
+#                       for the release build
+#   make lint           rustfmt check + clippy -D warnings (per package/feature)
+
+SHELL := /usr/bin/env bash
+E2E_PROFILE ?= debug
+
+.PHONY: run test build build-release e2e lint tools
+
+tools:
+	scripts/install-tools.sh
+
+run:
+	scripts/run.sh
+
+test:
+	scripts/test.sh
+
+build:
+	scripts/build.sh debug
+
+build-release:
+	scripts/build.sh release
+
+e2e:
+	scripts/build.sh $(E2E_PROFILE)
+	scripts/e2e.sh $(E2E_PROFILE)
+
+lint: tools
+	scripts/lint.sh

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Run the Playwright suite (end2end/) against an already-built server.
+#
+#   scripts/e2e.sh [debug|release]        (default: debug)
+#
+# Builds nothing: run `cargo leptos build [--release]` first (scripts/test.sh
+# does). Starts <target>/<profile>/rowcol from the workspace root on a fresh
+# SQLite database, waits for GET /readyz == 200, runs `npx playwright test`
+# (both projects: JavaScript on and off), and always stops the server.
+#
+# Environment:
+#   ROWCOL_E2E_ADDR          listen address      (default 127.0.0.1:3900)
+#   ROWCOL_E2E_DATABASE_URL  database to use     (default: a new SQLite file in a temp dir)
+#   ROWCOL_DEMO_PASSWORD     demo users' password (default demo-password-e2e)
+#   CARGO_TARGET_DIR         where cargo put the binary (default: see scripts/lib.sh,
+#                            <root>/target unless a build cache dir is in use)
+#   LEPTOS_SITE_ROOT         where cargo-leptos put the site (default target/site,
+#                            relative to the root; cargo-leptos's `site-root` does
+#                            NOT follow CARGO_TARGET_DIR)
+#   Extra arguments after the profile go to `playwright test` (e.g. --project=no-js).
+set -euo pipefail
+
+PROFILE="${1:-debug}"
+shift || true
+case "$PROFILE" in
+  debug|release) ;;
+  *) echo "usage: $0 [debug|release] [playwright args...]" >&2; exit 2 ;;
+esac
+
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"   # ROOT (cwd), TARGET_DIR, SITE_ROOT
+# The server resolves the site root (and anything else relative) from ROOT.
+
+say() { printf '[e2e %s] %s\n' "$PROFILE" "$*"; }
+die() { printf '[e2e %s] ERROR: %s\n' "$PROFILE" "$*" >&2; exit 1; }
+
+BIN="$TARGET_DIR/$PROFILE/rowcol"
+ADDR="${ROWCOL_E2E_ADDR:-127.0.0.1:3900}"
+BASE_URL="http://$ADDR"
+export ROWCOL_DEMO_PASSWORD="${ROWCOL_DEMO_PASSWORD:-demo-password-e2e}"
+
+[ -x "$BIN" ] || die "$BIN not found: build first (cargo leptos build$([ "$PROFILE" = release ] && echo ' --release'))"
+[ -d "$SITE_ROOT/pkg" ] || die "$SITE_ROOT/pkg not found: cargo leptos build writes the wasm/js/css there"
+[ -x end2end/node_modules/.bin/playwright ] || die "Playwright missing: run scripts/install-tools.sh"
+
+# A server left over on the port would silently be tested instead of ours.
+if curl -s -o /dev/null --max-time 2 "$BASE_URL/readyz"; then
+  die "something already answers on $BASE_URL; stop it or set ROWCOL_E2E_ADDR"
+fi
+
+TMP="$(mktemp -d "${TMPDIR:-/tmp}/rowcol-e2e.XXXXXX")"
+LOG="$TMP/server.log"
+if [ -n "${ROWCOL_E2E_DATABASE_URL:-}" ]; then
+  DB_URL="$ROWCOL_E2E_DATABASE_URL"
+else
+  DB_URL="sqlite://$TMP/e2e.db"
+  # An empty file is a valid empty SQLite database; creating it means the
+  # server need not open with create_if_missing (sqlx's default is not to).
+  : >"$TMP/e2e.db"
+fi
+SERVER_PID=""
+STATUS=1
+
+cleanup() {
+  local rc=$?
+  [ "$STATUS" -eq 0 ] || rc=1
+  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  if [ "$rc" -ne 0 ]; then
+    echo "----- last 100 lines of the server log ($LOG) -----" >&2
+    tail -n 100 "$LOG" >&2 2>/dev/null || true
+    echo "----- end of server log -----" >&2
+    # Keep the log next to Playwright's traces/screenshots for inspection.
+    mkdir -p "$ROOT/end2end/test-results" && cp "$LOG" "$ROOT/end2end/test-results/server-$PROFILE.log" 2>/dev/null || true
+    say "FAILED (traces/screenshots and server log under end2end/test-results/; database kept in $TMP)"
+  else
+    rm -rf "$TMP"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+say "starting $BIN serve on $ADDR (db: $DB_URL, site: $SITE_ROOT)"
+# LEPTOS_SITE_ADDR is set too, in case the server takes its address from the
+# Leptos options; RUST_LOG gives a useful log without drowning it.
+LEPTOS_SITE_ROOT="$SITE_ROOT" \
+LEPTOS_SITE_ADDR="$ADDR" \
+ROWCOL_ADDR="$ADDR" \
+DATABASE_URL="$DB_URL" \
+RUST_LOG="${RUST_LOG:-info}" \
+  "$BIN" serve >"$LOG" 2>&1 &
+SERVER_PID=$!
+
+# Wait (bounded) for readiness; give up early if the server dies.
+deadline=$((SECONDS + 120))
+until [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$BASE_URL/readyz" || true)" = 200 ]; do
+  kill -0 "$SERVER_PID" 2>/dev/null || { SERVER_PID=""; die "server exited before it was ready"; }
+  [ "$SECONDS" -lt "$deadline" ] || die "server not ready (GET $BASE_URL/readyz != 200) after 120 s"
+  sleep 0.5
+done
+say "server ready after $((SECONDS + 120 - deadline)) s; running Playwright"
+
+cd end2end
+export BASE_URL
+set +e
+npx --no-install playwright test "$@"
+STATUS=$?
+set -e
+cd "$ROOT"
+[ "$STATUS" -eq 0 ] && say "passed" || say "Playwright failed (exit $STATUS)"
+exit "$STATUS"

@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# The project's test command (`make test`; CI runs .ci/run -> make test).
+#
+#   install tools -> PostgreSQL up -> rustfmt check -> cargo leptos build (debug)
+#   -> cargo test (app with ssr + server incl. its integration tests on SQLite
+#   and PostgreSQL, in one invocation: see cargo_test below) -> Playwright on the debug build -> cargo leptos build --release
+#   -> Playwright on the release build.
+#
+# Prints a timing line per step and a summary at the end (also on failure).
+# A from-scratch CI machine needs ~35 min (20 of them installing cargo-leptos
+# and wasm-bindgen-cli); a warm one a few minutes.
+#
+# Environment:
+#   ROWCOL_TEST_PG_URL   PostgreSQL for the integration tests (default
+#                        postgres://postgres@127.0.0.1:5432/postgres, or the
+#                        caller's DATABASE_URL if that is a postgres:// URL)
+#   CARGO_TARGET_DIR     see scripts/lib.sh (a build cache outside the clone)
+#   ROWCOL_SKIP_RELEASE=1  stop after the debug e2e run (local iteration only)
+set -euo pipefail
+
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"   # ROOT (cwd), PATH, CARGO_TARGET_DIR, TARGET_DIR, SITE_ROOT
+
+say() { printf '[test] %s\n' "$*"; }
+
+# --- step runner with timings -------------------------------------------------
+TIMINGS=()
+CURRENT_STEP=""
+T0=$SECONDS
+step() {
+  local name="$1"; shift
+  CURRENT_STEP="$name"
+  local start=$SECONDS
+  say "=== $name"
+  "$@"
+  local took=$((SECONDS - start))
+  TIMINGS+=("$(printf '%6ss  %s' "$took" "$name")")
+  say "=== $name: ok in ${took}s"
+  CURRENT_STEP=""
+}
+BUILD_LOG=""
+summary() {
+  local rc=$1
+  [ -z "$BUILD_LOG" ] || rm -f "$BUILD_LOG"
+  echo
+  say "timings:"
+  for t in "${TIMINGS[@]}"; do echo "  $t"; done
+  if [ "$rc" -ne 0 ]; then
+    say "FAILED in step: ${CURRENT_STEP:-?} (exit $rc) after $((SECONDS - T0))s"
+  else
+    say "all steps passed in $((SECONDS - T0))s"
+  fi
+}
+trap 'summary $?' EXIT
+
+say "workspace $ROOT; cargo target dir $TARGET_DIR; site root $SITE_ROOT"
+
+# --- PostgreSQL URL for the server's integration tests --------------------------
+if [ -z "${ROWCOL_TEST_PG_URL:-}" ]; then
+  case "${DATABASE_URL:-}" in
+    postgres://*|postgresql://*) ROWCOL_TEST_PG_URL="$DATABASE_URL" ;;
+    *) ROWCOL_TEST_PG_URL="postgres://postgres@127.0.0.1:5432/postgres" ;;
+  esac
+fi
+export ROWCOL_TEST_PG_URL
+
+# --- The environment cargo-leptos builds the server with ------------------------
+# cargo-leptos 0.3.10 (src/config/project.rs `Project::to_envs`, used for the
+# server build in src/compile/server.rs) runs `cargo build -p server
+# --bin=rowcol` with these variables:
+#   LEPTOS_OUTPUT_NAME   output-name                  rowcol
+#   LEPTOS_SITE_ROOT     site-root                    target/site
+#   LEPTOS_SITE_PKG_DIR  site-pkg-dir                 pkg
+#   LEPTOS_SITE_ADDR     site-addr                    127.0.0.1:3000
+#   LEPTOS_RELOAD_PORT   reload-port                  3001
+#   LEPTOS_LIB_DIR       lib-package's dir            frontend
+#   LEPTOS_BIN_DIR       bin-package's dir            server
+#   LEPTOS_JS_MINIFY     release && js-minify         false (debug) / true (release)
+#   LEPTOS_HASH_FILES    hash-files (default false)   false
+#   RUSTFLAGS            debug: "<caller's RUSTFLAGS or cargo-config rustflags>
+#                        --cfg erase_components" (type-erased views, much faster
+#                        to compile); release: NOT set at all (the caller's
+#                        RUSTFLAGS pass through), because erase_components is
+#                        only added for non-release builds.
+# Each LEPTOS_* value is overridden by the same variable in cargo-leptos's own
+# environment or a .env file. leptos_config reads LEPTOS_OUTPUT_NAME with
+# option_env!, so cargo tracks it; RUSTFLAGS is part of every crate's
+# fingerprint. A plain `cargo test` without exactly these recompiles all the
+# Leptos crates (and the next `cargo leptos build` recompiles them back). So
+# the `cargo test` steps run with the same variables, derived here from the
+# workspace metadata rather than copied, and only for those commands: exporting
+# RUSTFLAGS globally would make cargo-leptos append erase_components a second
+# time (and leak it into the release build).
+leptos_test_env() {
+  cargo metadata --no-deps --format-version 1 | python3 -c '
+import json, os, sys
+m = json.load(sys.stdin)
+root = m["workspace_root"]
+cfg = (m.get("metadata") or {}).get("leptos")
+if isinstance(cfg, list):
+    cfg = cfg[0]
+if not cfg:
+    sys.exit("no [[workspace.metadata.leptos]] in Cargo.toml")
+dirs = {p["name"]: os.path.relpath(os.path.dirname(p["manifest_path"]), root) for p in m["packages"]}
+vals = [
+    ("LEPTOS_OUTPUT_NAME", cfg.get("output-name", cfg.get("name"))),
+    ("LEPTOS_SITE_ROOT", cfg.get("site-root", "target/site")),
+    ("LEPTOS_SITE_PKG_DIR", cfg.get("site-pkg-dir", "pkg")),
+    ("LEPTOS_SITE_ADDR", cfg.get("site-addr", "127.0.0.1:3000")),
+    ("LEPTOS_RELOAD_PORT", str(cfg.get("reload-port", 3001))),
+    ("LEPTOS_LIB_DIR", dirs[cfg["lib-package"]]),
+    ("LEPTOS_BIN_DIR", dirs[cfg["bin-package"]]),
+    ("LEPTOS_JS_MINIFY", "false"),
+    ("LEPTOS_HASH_FILES", str(cfg.get("hash-files", False)).lower()),
+]
+for k, v in vals:
+    # cargo-leptos lets its own environment override the metadata.
+    if k not in ("LEPTOS_LIB_DIR", "LEPTOS_BIN_DIR", "LEPTOS_JS_MINIFY"):
+        v = os.environ.get(k, v)
+    print(f"{k}={v}")
+if cfg.get("hash-files", False):
+    print("LEPTOS_HASH_FILE_NAME=" + os.environ.get("LEPTOS_HASH_FILE_NAME", cfg.get("hash-file-name", "hash.txt")))
+base = os.environ.get("RUSTFLAGS", "").strip()
+print("RUSTFLAGS=" + (base + " " if base else "") + "--cfg erase_components")
+'
+}
+mapfile -t LEPTOS_TEST_ENV < <(leptos_test_env)
+[ "${#LEPTOS_TEST_ENV[@]}" -ge 10 ] || { say "could not derive cargo-leptos's environment"; exit 1; }
+say "cargo test runs with: ${LEPTOS_TEST_ENV[*]}"
+
+# `cargo leptos build -v` logs "Cargo envs: K=V K=V ..." for the server (and the
+# wasm) build. Compare with what we derived; a mismatch only costs time (a
+# rebuild of the Leptos crates), so warn loudly instead of failing.
+check_leptos_env() {
+  local log="$1" want line
+  want="${LEPTOS_TEST_ENV[*]}"
+  while IFS= read -r line; do
+    [ "$line" = "$want" ] && { say "cargo-leptos used exactly the environment cargo test will get"; return 0; }
+  done < <(sed -e 's/\x1b\[[0-9;]*m//g' "$log" | sed -n 's/.*Cargo envs: //p')
+  say "WARNING: cargo-leptos's server build environment differs from the cargo test one;"
+  say "WARNING: cargo test will recompile the Leptos crates. cargo-leptos logged:"
+  sed -e 's/\x1b\[[0-9;]*m//g' "$log" | sed -n 's/.*Cargo envs: /  /p' >&2
+  return 0
+}
+
+BUILD_LOG="$(mktemp "${TMPDIR:-/tmp}/rowcol-leptos-build.XXXXXX")"
+leptos_build_debug() {
+  # -v: debug logging, which includes the "Cargo envs:" line checked above.
+  cargo leptos build -v 2>&1 | tee "$BUILD_LOG"
+  check_leptos_env "$BUILD_LOG"
+}
+
+leptos_build_release() {
+  # wasm-opt must be binaryen 132 from npm: Debian's binaryen 108 produces a
+  # wasm that never hydrates. cargo-leptos takes the first wasm-opt on PATH.
+  local opt
+  opt="$(PATH="$ROOT/end2end/node_modules/.bin:$PATH" command -v wasm-opt)"
+  [ "$opt" = "$ROOT/end2end/node_modules/.bin/wasm-opt" ] || { say "wrong wasm-opt: $opt"; return 1; }
+  PATH="$ROOT/end2end/node_modules/.bin:$PATH" cargo leptos build --release
+}
+
+# app's own tests (with ssr) and server's tests incl. the integration suite run
+# in ONE cargo invocation. Separately, `cargo test -p app --features ssr`
+# resolves features for app's graph alone, which differ from the server build's
+# (`cargo tree` shows hyper/hyper-util without `client`, log without `std`,
+# sqlx without json/time, tower, tower-http, ...): it would compile a second
+# copy of nearly the whole Leptos/axum stack (minutes, gigabytes). Together
+# with server, features unify exactly as in cargo-leptos's server build; the
+# only difference left is server's dev-dependency tempfile turning on
+# bitflags/std, which recompiles tower-http -> leptos_axum, sqlx, app and
+# server, but none of the core Leptos crates.
+cargo_test() { env "${LEPTOS_TEST_ENV[@]}" cargo test -p app -p server --features app/ssr; }
+
+step "install tools" "$ROOT/scripts/install-tools.sh"
+step "ensure postgres" "$ROOT/scripts/ensure-postgres.sh"
+step "cargo fmt --check" cargo fmt --all -- --check
+step "cargo leptos build (debug)" leptos_build_debug
+step "cargo test -p app -p server --features app/ssr (PG: $ROWCOL_TEST_PG_URL)" cargo_test
+step "e2e (debug)" "$ROOT/scripts/e2e.sh" debug
+if [ "${ROWCOL_SKIP_RELEASE:-0}" = 1 ]; then
+  say "ROWCOL_SKIP_RELEASE=1: skipping the release build and its e2e run"
+  exit 0
+fi
+step "cargo leptos build --release" leptos_build_release
+step "e2e (release)" "$ROOT/scripts/e2e.sh" release
