@@ -85,23 +85,16 @@ pub fn transport_error(rail: &str, e: &reqwest::Error) -> RailError {
     } else {
         "request error"
     };
-    let e = e.without_url_ref();
-    RailError::Transient(format!("{rail}: {kind}: {e}"))
+    RailError::Transient(format!("{rail}: {kind}: {}", text_without_url(e)))
 }
 
-trait WithoutUrlRef {
-    fn without_url_ref(&self) -> String;
-}
-
-impl WithoutUrlRef for reqwest::Error {
-    fn without_url_ref(&self) -> String {
-        // `Display` of reqwest::Error includes the URL; strip it by hand.
-        let mut text = self.to_string();
-        if let Some(url) = self.url() {
-            text = text.replace(url.as_str(), "<url>");
-        }
-        text
+/// reqwest's `Display` includes the URL; leave it out.
+fn text_without_url(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    if let Some(url) = e.url() {
+        text = text.replace(url.as_str(), "<url>");
     }
+    text
 }
 
 /// `Retry-After` as delta-seconds (HTTP-dates are rare on these rails and

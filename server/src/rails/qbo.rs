@@ -43,10 +43,50 @@ impl QboClient {
             .bearer_auth(auth.access_token.expose())
             .header(reqwest::header::ACCEPT, "application/json");
         let resp = execute(RAIL, TRACE_HEADER, req).await?;
-        if !resp.is_success() {
-            return Err(error_for(RAIL, &resp, &fault_message(&resp)));
+        check(resp)
+    }
+
+    /// Write RowCol's audit note onto a BillPayment (`PrivateNote`, sparse
+    /// update with the current SyncToken). Returns the new SyncToken.
+    pub async fn write_private_note(
+        &self,
+        auth: &RailAuth,
+        bill_payment_id: &str,
+        note: &str,
+    ) -> Result<String, RailError> {
+        if !bill_payment_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(RailError::Permanent(format!("{RAIL}: bad BillPayment id")));
         }
-        resp.json(RAIL)
+        let current = self
+            .get(auth, &format!("billpayment/{bill_payment_id}"), &[])
+            .await?;
+        let sync_token = get_ci(&current, "BillPayment")
+            .and_then(|p| p.get("SyncToken"))
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad("missing SyncToken", bill_payment_id))?;
+        let body = serde_json::json!({
+            "Id": bill_payment_id,
+            "SyncToken": sync_token,
+            "sparse": true,
+            "PrivateNote": note,
+        });
+        let url = format!(
+            "{}/v3/company/{}/billpayment",
+            self.base_url, auth.external_id
+        );
+        let req = self
+            .http
+            .post(url)
+            .query(&[("minorversion", MINOR_VERSION)])
+            .bearer_auth(auth.access_token.expose())
+            .header(reqwest::header::ACCEPT, "application/json")
+            .json(&body);
+        let updated = check(execute(RAIL, TRACE_HEADER, req).await?)?;
+        get_ci(&updated, "BillPayment")
+            .and_then(|p| p.get("SyncToken"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| bad("missing SyncToken", bill_payment_id))
     }
 
     /// Run a `SELECT * FROM <entity> …` over all pages.
@@ -79,6 +119,26 @@ impl QboClient {
     }
 }
 
+/// A successful response's JSON, or the classified error. QBO answers a read
+/// of a missing object with 400 + Fault code 610 ("Object Not Found"); that
+/// is NotFound, not Permanent.
+fn check(resp: RailResponse) -> Result<Value, RailError> {
+    if resp.is_success() {
+        return resp.json(RAIL);
+    }
+    let (code, msg) = fault_detail(&resp);
+    if resp.status == 400 && code == "610" {
+        return Err(RailError::NotFound(format!(
+            "{RAIL} 400: {msg}{}",
+            resp.trace_id
+                .as_deref()
+                .map(|t| format!(" (trace {t})"))
+                .unwrap_or_default()
+        )));
+    }
+    Err(error_for(RAIL, &resp, &msg))
+}
+
 /// A key looked up without regard to case (QBO sends `Fault` and `fault`).
 fn get_ci<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
     v.as_object()?
@@ -87,22 +147,20 @@ fn get_ci<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
         .map(|(_, v)| v)
 }
 
-/// The first Fault error's Message/Detail/code, whatever the key casing.
-fn fault_message(resp: &RailResponse) -> String {
+/// The first Fault error's code and "[code] Message Detail", whatever the
+/// key casing.
+fn fault_detail(resp: &RailResponse) -> (String, String) {
     let Ok(body) = serde_json::from_slice::<Value>(&resp.body) else {
-        return "non-JSON error body".into();
+        return (String::new(), "non-JSON error body".into());
     };
     let Some(fault) = get_ci(&body, "Fault") else {
         // OAuth-style error bodies.
-        return body
-            .get("error")
-            .and_then(Value::as_str)
-            .unwrap_or("error without Fault")
-            .to_owned();
+        let e = body.get("error").and_then(Value::as_str);
+        return (String::new(), e.unwrap_or("error without Fault").to_owned());
     };
     let first = get_ci(fault, "Error").and_then(|e| e.as_array()?.first().cloned());
     let Some(err) = first else {
-        return "Fault without Error".into();
+        return (String::new(), "Fault without Error".into());
     };
     let s = |k: &str| {
         get_ci(&err, k)
@@ -110,9 +168,8 @@ fn fault_message(resp: &RailResponse) -> String {
             .unwrap_or("")
             .to_owned()
     };
-    format!("[{}] {} {}", s("code"), s("Message"), s("Detail"))
-        .trim()
-        .to_owned()
+    let msg = format!("[{}] {} {}", s("code"), s("Message"), s("Detail"));
+    (s("code"), msg.trim().to_owned())
 }
 
 fn bad(what: &str, id: &str) -> RailError {
@@ -288,7 +345,8 @@ mod tests {
             retry_after: None,
             body: br#"{"fault":{"error":[{"message":"AuthenticationFailed","detail":"d","code":"3200"}],"type":"AUTHENTICATION"}}"#.to_vec(),
         };
-        let m = fault_message(&resp);
+        let (code, m) = fault_detail(&resp);
+        assert_eq!(code, "3200");
         assert!(
             m.contains("3200") && m.contains("AuthenticationFailed"),
             "{m}"

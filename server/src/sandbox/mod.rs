@@ -21,13 +21,21 @@
 //!   `bills.paid` webhook), delivers due webhooks, persists. A missing,
 //!   malformed or out-of-range body → 400 `{"error": "..."}`.
 //! * `GET /control/faults` → [`Faults`]; `POST /control/faults` with a
-//!   complete [`Faults`] document replaces them (400 `{"error"}` if malformed).
+//!   [`Faults`] document replaces them all (fields left out are off/zero;
+//!   400 `{"error"}` if malformed). Faults are consumed as they fire.
 //! * `GET /control/state` → today, now, and counts (Ramp bills per status,
 //!   QBO open bills and BillPayments, webhooks per status).
 //!
 //! Ramp webhooks (`bills.paid`, thin payload) go to
 //! [`SandboxConfig::ramp_webhook_url`], signed with hex HMAC-SHA256 of the
 //! raw body in both `X-Ramp-Webhook-Signature` and `X-Ramp-Signature`.
+//! 2xx = delivered; 429/5xx/timeout = retried (up to 10 tries, backoff
+//! 30 s doubling to 6 h on the sandbox clock) by `deliver_pending_webhooks`
+//! and on every advance; other statuses fail for good. Nothing is delivered
+//! in the background: call `deliver_pending_webhooks` from a job if wanted.
+//!
+//! The persisted state (through [`SimStore`]) holds the sandbox's own access
+//! tokens; treat the stored document as a secret.
 
 mod engine;
 mod plaid;
@@ -252,6 +260,7 @@ impl Sandbox {
             let mut st = self.inner.state.lock().await;
             self.inner.clock.advance(by);
             st.clock_offset_secs = self.inner.clock.offset_secs();
+            world::continue_activity(&mut st, self.inner.clock.today());
             let paid = engine::pay_due_bills(&mut st, &self.inner.clock);
             self.persist(&st).await?;
             paid
@@ -293,6 +302,21 @@ impl Sandbox {
             tracing::error!(error = %e, "sandbox state save failed");
         }
     }
+}
+
+/// A decimal amount (integer cents) as a JSON number, for QBO and Plaid whose
+/// wire format is decimal major units. JSON has one number type, so the value
+/// passes through an f64 at this wire edge only; serde_json prints the
+/// shortest text that round-trips, so 1234.56 goes out as `1234.56` exactly,
+/// and no arithmetic ever happens on it.
+pub(crate) fn decimal_number(cents: i64) -> Value {
+    app::model::Money::usd(cents)
+        .to_decimal_string()
+        .parse::<f64>()
+        .ok()
+        .and_then(serde_json::Number::from_f64)
+        .map(Value::Number)
+        .unwrap_or(Value::Null)
 }
 
 fn control_error(msg: impl Into<String>) -> Response {

@@ -1,6 +1,7 @@
 //! The Plaid simulator: every endpoint is POST JSON; credentials in the body
 //! or in `PLAID-CLIENT-ID`/`PLAID-SECRET`; `request_id` in every response.
 
+use super::decimal_number as num;
 use super::state::*;
 use super::Sandbox;
 use axum::body::Bytes;
@@ -129,17 +130,6 @@ async fn authed<'a>(
 fn needs_login(st: &SimState, ci: usize) -> bool {
     let item = &st.clients[ci].plaid;
     item.login_required || st.faults.plaid_login_required.contains(&item.item_id)
-}
-
-/// A decimal amount as a JSON number (see the note on `qbo::num`).
-fn num(cents: i64) -> Value {
-    app::model::Money::usd(cents)
-        .to_decimal_string()
-        .parse::<f64>()
-        .ok()
-        .and_then(serde_json::Number::from_f64)
-        .map(Value::Number)
-        .unwrap_or(Value::Null)
 }
 
 fn render_account(c: &SimClient) -> Value {

@@ -1,6 +1,7 @@
 //! The QuickBooks Online simulator: query language, entity reads, and
 //! BillPayment create (plus sparse update of `PrivateNote`).
 
+use super::decimal_number as num;
 use super::state::*;
 use super::Sandbox;
 use crate::rails::http::decimal_text;
@@ -40,18 +41,6 @@ fn qtime(t: DateTime<Utc>) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, false)
 }
 
-/// A decimal amount as a JSON number. JSON has only one number type, so the
-/// value passes through an f64 at this wire edge only; serde_json prints the
-/// shortest text that round-trips, so `"12.34"` goes out as `12.34` exactly.
-fn num(cents: i64) -> Value {
-    let text = Money::usd(cents).to_decimal_string();
-    text.parse::<f64>()
-        .ok()
-        .and_then(serde_json::Number::from_f64)
-        .map(Value::Number)
-        .unwrap_or(Value::Null)
-}
-
 fn fault(
     status: StatusCode,
     kind: &str,
@@ -76,6 +65,12 @@ fn validation(code: &str, message: &str, detail: &str, now: DateTime<Utc>) -> Re
         detail,
         now,
     )
+}
+
+/// Validation faults on the (rare) error path of helpers are boxed: a
+/// Response is large.
+fn vbox(code: &str, message: &str, detail: &str, now: DateTime<Utc>) -> Box<Response> {
+    Box::new(validation(code, message, detail, now))
 }
 
 async fn authed<'a>(
@@ -109,7 +104,7 @@ async fn authed<'a>(
         ));
     };
     if let Some(mv) = q.get("minorversion") {
-        if mv.parse::<u32>().map_or(true, |v| v < 75) {
+        if !mv.parse::<u32>().is_ok_and(|v| v >= 75) {
             return Err(validation(
                 "2010",
                 "Invalid minorversion",
@@ -733,14 +728,14 @@ async fn entity_get(
     }
 }
 
-fn amount(v: &Value, field: &str, now: DateTime<Utc>) -> Result<i64, Response> {
+fn amount(v: &Value, field: &str, now: DateTime<Utc>) -> Result<i64, Box<Response>> {
     let t = v
         .get(field)
         .and_then(decimal_text)
-        .ok_or_else(|| validation("2020", "Required param missing", field, now))?;
+        .ok_or_else(|| vbox("2020", "Required param missing", field, now))?;
     Money::parse_decimal(&t, Currency::usd())
         .map(|m| m.minor)
-        .map_err(|_| validation("2170", "Invalid amount", field, now))
+        .map_err(|_| vbox("2170", "Invalid amount", field, now))
 }
 
 fn ref_value<'a>(v: &'a Value, path: &str) -> Option<&'a str> {
@@ -788,7 +783,7 @@ async fn entity_post(
             sb.persist_logged(&st).await;
             Json(json!({"BillPayment": out, "time": qtime(now)})).into_response()
         }
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
@@ -796,10 +791,10 @@ fn update_bill_payment(
     c: &mut SimClient,
     v: &Value,
     now: DateTime<Utc>,
-) -> Result<usize, Response> {
+) -> Result<usize, Box<Response>> {
     let id = v.get("Id").and_then(Value::as_str).unwrap_or("");
     if v.get("sparse").and_then(Value::as_bool) != Some(true) {
-        return Err(validation(
+        return Err(vbox(
             "500",
             "Unsupported Operation",
             "only sparse updates are simulated",
@@ -811,10 +806,10 @@ fn update_bill_payment(
         .bill_payments
         .iter()
         .position(|p| p.id == id)
-        .ok_or_else(|| validation("610", "Object Not Found", id, now))?;
+        .ok_or_else(|| vbox("610", "Object Not Found", id, now))?;
     let p = &mut c.qbo.bill_payments[idx];
     if v.get("SyncToken").and_then(Value::as_str) != Some(p.sync_token.to_string().as_str()) {
-        return Err(validation(
+        return Err(vbox(
             "5010",
             "Stale Object Error",
             "Stale Object Error : You and another user were working on this at the same time.",
@@ -834,12 +829,12 @@ fn create_bill_payment(
     v: &Value,
     now: DateTime<Utc>,
     today: NaiveDate,
-) -> Result<usize, Response> {
+) -> Result<usize, Box<Response>> {
     let realm = &c.qbo;
     let vendor_id = ref_value(v, "/VendorRef/value")
-        .ok_or_else(|| validation("2020", "Required param missing", "VendorRef", now))?;
+        .ok_or_else(|| vbox("2020", "Required param missing", "VendorRef", now))?;
     if realm.vendor(vendor_id).is_none() {
-        return Err(validation(
+        return Err(vbox(
             "2500",
             "Invalid Reference Id",
             &format!("Vendor {vendor_id}"),
@@ -849,7 +844,7 @@ fn create_bill_payment(
     let bank = match v.get("PayType").and_then(Value::as_str) {
         Some("Check") => {
             let b = ref_value(v, "/CheckPayment/BankAccountRef/value").ok_or_else(|| {
-                validation(
+                vbox(
                     "2020",
                     "Required param missing",
                     "CheckPayment.BankAccountRef",
@@ -861,7 +856,7 @@ fn create_bill_payment(
                 .iter()
                 .any(|a| a.id == b && a.account_type == "Bank")
             {
-                return Err(validation(
+                return Err(vbox(
                     "2500",
                     "Invalid Reference Id",
                     &format!("Account {b}"),
@@ -871,7 +866,7 @@ fn create_bill_payment(
             b.to_owned()
         }
         Some("CreditCard") => {
-            return Err(validation(
+            return Err(vbox(
                 "2500",
                 "Invalid Reference Id",
                 "CreditCardPayment.CCAccountRef: no Credit Card account",
@@ -879,7 +874,7 @@ fn create_bill_payment(
             ))
         }
         _ => {
-            return Err(validation(
+            return Err(vbox(
                 "2170",
                 "Invalid Enumeration",
                 "PayType must be Check or CreditCard",
@@ -892,7 +887,7 @@ fn create_bill_payment(
         .get("Line")
         .and_then(Value::as_array)
         .filter(|l| !l.is_empty())
-        .ok_or_else(|| validation("2020", "Required param missing", "Line", now))?;
+        .ok_or_else(|| vbox("2020", "Required param missing", "Line", now))?;
     let mut parsed = Vec::new();
     for line in lines {
         let amt = amount(line, "Amount", now)?;
@@ -902,9 +897,9 @@ fn create_bill_payment(
             .filter(|l| l.len() == 1);
         let link = links
             .and_then(|l| l.first())
-            .ok_or_else(|| validation("2020", "Required param missing", "Line.LinkedTxn", now))?;
+            .ok_or_else(|| vbox("2020", "Required param missing", "Line.LinkedTxn", now))?;
         if link.get("TxnType").and_then(Value::as_str) != Some("Bill") {
-            return Err(validation(
+            return Err(vbox(
                 "2170",
                 "Invalid Enumeration",
                 "LinkedTxn.TxnType must be Bill",
@@ -916,11 +911,9 @@ fn create_bill_payment(
             .bills
             .iter()
             .find(|b| b.id == bill_id)
-            .ok_or_else(|| {
-                validation("610", "Object Not Found", &format!("Bill {bill_id}"), now)
-            })?;
+            .ok_or_else(|| vbox("610", "Object Not Found", &format!("Bill {bill_id}"), now))?;
         if bill.vendor_id != vendor_id {
-            return Err(validation(
+            return Err(vbox(
                 "6000",
                 "A business validation error has occurred",
                 "the linked bill belongs to another vendor",
@@ -928,7 +921,7 @@ fn create_bill_payment(
             ));
         }
         if amt <= 0 || amt > bill.balance_cents {
-            return Err(validation(
+            return Err(vbox(
                 "6000",
                 "A business validation error has occurred",
                 "line amount exceeds the bill's open balance",
@@ -941,7 +934,7 @@ fn create_bill_payment(
         });
     }
     if parsed.iter().map(|l| l.amount_cents).sum::<i64>() != total {
-        return Err(validation(
+        return Err(vbox(
             "6000",
             "A business validation error has occurred",
             "the sum of line amounts must equal TotalAmt",
@@ -950,7 +943,7 @@ fn create_bill_payment(
     }
     let txn_date = match v.get("TxnDate").and_then(Value::as_str) {
         Some(d) => NaiveDate::parse_from_str(d, "%Y-%m-%d")
-            .map_err(|_| validation("2170", "Invalid date", "TxnDate", now))?,
+            .map_err(|_| vbox("2170", "Invalid date", "TxnDate", now))?,
         None => today,
     };
     let realm = &mut c.qbo;

@@ -49,22 +49,26 @@ fn err(status: StatusCode, code: &str, msg: &str, field: Option<&str>) -> Respon
     (status, Json(body)).into_response()
 }
 
-fn invalid(field: &str, msg: &str) -> Response {
-    err(
+/// Validation helpers return a boxed response: it is large, and only the
+/// error path carries it.
+type Rejection = Box<Response>;
+
+fn invalid(field: &str, msg: &str) -> Rejection {
+    Box::new(err(
         StatusCode::UNPROCESSABLE_ENTITY,
         "DEVELOPER_7000",
         msg,
         Some(field),
-    )
+    ))
 }
 
-fn missing(field: &str) -> Response {
-    err(
+fn missing(field: &str) -> Rejection {
+    Box::new(err(
         StatusCode::BAD_REQUEST,
         "DEVELOPER_7000",
         "Missing data for required field.",
         Some(field),
-    )
+    ))
 }
 
 /// Check the Bearer token and the rate limit; hand back the locked state and
@@ -136,18 +140,18 @@ fn paginate(
     headers: &HeaderMap,
     path: &str,
     keep: &[&str],
-) -> Result<Value, Response> {
+) -> Result<Value, Rejection> {
     let page_size = match q.get("page_size") {
         None => 20,
         Some(s) => match s.parse::<usize>() {
             Ok(n) if (2..=100).contains(&n) => n,
             _ => {
-                return Err(err(
+                return Err(Box::new(err(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "DEVELOPER_7001",
                     "Value must be between 2 and 100",
                     Some("page_size"),
-                ))
+                )))
             }
         },
     };
@@ -214,7 +218,7 @@ async fn entities(
     });
     match paginate(vec![(e.id.clone(), item)], &q, &headers, "entities", &[]) {
         Ok(v) => Json(v).into_response(),
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
@@ -253,7 +257,7 @@ async fn vendors(
         .collect();
     match paginate(items, &q, &headers, "vendors", &[]) {
         Ok(v) => Json(v).into_response(),
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
@@ -284,7 +288,7 @@ async fn vendor_accounts(
         &[],
     ) {
         Ok(v) => Json(v).into_response(),
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
@@ -362,7 +366,7 @@ async fn list_bills(
         &["entity_id", "vendor_id", "payment_status"],
     ) {
         Ok(v) => Json(v).into_response(),
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
@@ -387,7 +391,7 @@ async fn get_bill(
     }
 }
 
-fn date_field(v: &Value, field: &str) -> Result<NaiveDate, Response> {
+fn date_field(v: &Value, field: &str) -> Result<NaiveDate, Rejection> {
     let s = v
         .get(field)
         .and_then(Value::as_str)
@@ -395,7 +399,7 @@ fn date_field(v: &Value, field: &str) -> Result<NaiveDate, Response> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| invalid(field, "Not a valid date."))
 }
 
-fn str_field<'a>(v: &'a Value, field: &str) -> Result<&'a str, Response> {
+fn str_field<'a>(v: &'a Value, field: &str) -> Result<&'a str, Rejection> {
     match v.get(field).and_then(Value::as_str) {
         Some(s) if !s.trim().is_empty() => Ok(s),
         _ => Err(missing(field)),
@@ -446,7 +450,7 @@ async fn create_bill(State(sb): State<Sandbox>, headers: HeaderMap, body: Bytes)
     let now = sb.inner.clock.now();
     let rec = match validate_create(&st.clients[ci], &v, today) {
         Ok(parts) => parts,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let mut rng_id = uuid::Uuid::new_v4().to_string();
     while st.clients[ci].ramp.bills.iter().any(|b| b.id == rng_id) {
@@ -480,7 +484,7 @@ async fn create_bill(State(sb): State<Sandbox>, headers: HeaderMap, body: Bytes)
 }
 
 /// Validate a create body; the returned record still needs id/remote_id/created_at.
-fn validate_create(c: &SimClient, v: &Value, today: NaiveDate) -> Result<RampBillRec, Response> {
+fn validate_create(c: &SimClient, v: &Value, today: NaiveDate) -> Result<RampBillRec, Rejection> {
     for f in [
         "due_at",
         "entity_id",

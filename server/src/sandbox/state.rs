@@ -203,6 +203,15 @@ pub struct PlaidItem {
     pub institution_name: String,
     pub account: PlaidAccount,
     pub login_required: bool,
+    /// Ordinary banking continues as the clock advances (see
+    /// `world::continue_activity`): its size, payroll phase, and the last
+    /// day generated.
+    #[serde(default)]
+    pub daily_burn_cents: i64,
+    #[serde(default)]
+    pub payroll_phase: i64,
+    #[serde(default)]
+    pub activity_through: Option<NaiveDate>,
     /// Append-only; a sync cursor is a position in this log.
     pub txns: Vec<PlaidTxnRec>,
 }

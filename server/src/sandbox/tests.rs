@@ -1,1 +1,802 @@
-//! Contract tests.
+//! Contract tests: the real adapters over HTTP against the simulators,
+//! served on 127.0.0.1:0, with a tiny webhook receiver that checks the HMAC.
+//! Nothing sleeps; time moves through `advance`.
+
+use super::*;
+use crate::rails::http::build_client;
+use crate::rails::plaid::PlaidClient;
+use crate::rails::qbo::QboClient;
+use crate::rails::ramp::RampClient;
+use crate::rails::{
+    BillPay, Cash, CreateBill, Ledger, LedgerBill, RailAuth, RailError, RampBillStatus, RampSetup,
+};
+use app::model::Money;
+use axum::http::HeaderMap;
+use chrono::{Datelike, Duration, NaiveDate, Weekday};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
+
+const HOOK_SECRET: &str = "whsec_sandbox_test";
+const PLAID_ID: &str = "plaid_client_test";
+const PLAID_SECRET: &str = "plaid_secret_test";
+
+#[derive(Clone, Default)]
+struct Receiver {
+    got: Arc<std::sync::Mutex<Vec<Value>>>,
+    /// Status to answer with; 0 means 200.
+    status: Arc<AtomicU16>,
+    bad_signatures: Arc<AtomicUsize>,
+}
+
+async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    for name in ["x-ramp-webhook-signature", "x-ramp-signature"] {
+        let sig = headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|s| hex::decode(s).ok());
+        let mut mac = Hmac::<Sha256>::new_from_slice(HOOK_SECRET.as_bytes()).unwrap();
+        mac.update(&body);
+        if sig.is_none_or(|s| mac.verify_slice(&s).is_err()) {
+            r.bad_signatures.fetch_add(1, Ordering::SeqCst);
+            return StatusCode::UNAUTHORIZED;
+        }
+    }
+    let status = match r.status.load(Ordering::SeqCst) {
+        0 => 200,
+        s => s,
+    };
+    if status < 300 {
+        r.got
+            .lock()
+            .unwrap()
+            .push(serde_json::from_slice(&body).unwrap());
+    }
+    StatusCode::from_u16(status).unwrap()
+}
+
+struct Harness {
+    sb: Sandbox,
+    store: Arc<MemoryStore>,
+    base: String,
+    world: DemoWorld,
+    receiver: Receiver,
+    qbo: QboClient,
+    ramp: RampClient,
+    plaid: PlaidClient,
+}
+
+async fn serve(app: Router) -> std::net::SocketAddr {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    addr
+}
+
+async fn harness() -> Harness {
+    let receiver = Receiver::default();
+    let hook_addr = serve(
+        Router::new()
+            .route("/webhooks/ramp", post(receive))
+            .with_state(receiver.clone()),
+    )
+    .await;
+    let store = Arc::new(MemoryStore::new());
+    let config = SandboxConfig {
+        ramp_webhook_url: format!("http://{hook_addr}/webhooks/ramp"),
+        ramp_webhook_secret: SecretString::new(HOOK_SECRET),
+        plaid_client_id: PLAID_ID.into(),
+        plaid_secret: SecretString::new(PLAID_SECRET),
+    };
+    let sb = Sandbox::start(Clock::system(), store.clone(), config)
+        .await
+        .unwrap();
+    let addr = serve(Router::new().nest("/sandbox", sb.router())).await;
+    let base = format!("http://{addr}/sandbox");
+    Harness {
+        world: sb.world().await,
+        qbo: QboClient::new(format!("{base}/qbo"), build_client()),
+        ramp: RampClient::new(format!("{base}/ramp"), build_client()),
+        plaid: PlaidClient::new(
+            format!("{base}/plaid"),
+            PLAID_ID.into(),
+            SecretString::new(PLAID_SECRET),
+            build_client(),
+        ),
+        sb,
+        store,
+        base,
+        receiver,
+    }
+}
+
+impl Harness {
+    fn qbo_auth(&self, i: usize) -> RailAuth {
+        let c = &self.world.clients[i];
+        RailAuth {
+            external_id: c.qbo_realm_id.clone(),
+            access_token: c.qbo_access_token.clone(),
+        }
+    }
+    fn ramp_auth(&self, i: usize) -> RailAuth {
+        let c = &self.world.clients[i];
+        RailAuth {
+            external_id: c.ramp_business_id.clone(),
+            access_token: c.ramp_access_token.clone(),
+        }
+    }
+    fn plaid_auth(&self, i: usize) -> RailAuth {
+        let c = &self.world.clients[i];
+        RailAuth {
+            external_id: c.plaid_item_id.clone(),
+            access_token: c.plaid_access_token.clone(),
+        }
+    }
+
+    /// A create request paying the first open QBO bill of client `i` in full.
+    async fn create_req(&self, i: usize, remote_id: &str) -> (CreateBill, LedgerBill, RampSetup) {
+        let setup = self.ramp.bill_pay_setup(&self.ramp_auth(i)).await.unwrap();
+        let bill = self
+            .qbo
+            .open_bills(&self.qbo_auth(i))
+            .await
+            .unwrap()
+            .remove(0);
+        let v = setup
+            .vendors
+            .iter()
+            .find(|v| v.accounting_vendor_remote_id.as_deref() == Some(&bill.vendor_id))
+            .unwrap();
+        let req = CreateBill {
+            remote_id: remote_id.into(),
+            entity_id: setup.entity_id.clone(),
+            vendor_id: v.id.clone(),
+            vendor_contact_id: v.contact_id.clone().unwrap(),
+            invoice_number: bill.doc_number.clone().unwrap(),
+            issued_at: bill.txn_date,
+            due_at: bill.due_date,
+            amount: bill.balance.clone(),
+            memo: Some("RowCol test".into()),
+            payment_arrival_date: next_weekday(self.sb.clock().today()),
+            source_bank_account_id: setup.source_bank_account_id.clone(),
+            vendor_account_id: v.vendor_account_id.clone().unwrap(),
+        };
+        (req, bill, setup)
+    }
+
+    async fn ramp_bill_count(&self, i: usize) -> usize {
+        self.sb.inner.state.lock().await.clients[i].ramp.bills.len()
+    }
+}
+
+fn next_weekday(d: NaiveDate) -> NaiveDate {
+    let mut d = d + Duration::days(1);
+    while matches!(d.weekday(), Weekday::Sat | Weekday::Sun) {
+        d += Duration::days(1);
+    }
+    d
+}
+
+#[tokio::test]
+async fn open_bills_come_back_with_exact_money() {
+    let h = harness().await;
+    assert_eq!(h.world.clients.len(), 24);
+    assert_eq!(h.world.clients[0].name, "Alder Creek Dental");
+    let got = h.qbo.open_bills(&h.qbo_auth(0)).await.unwrap();
+    let st = h.sb.inner.state.lock().await;
+    let seeded = &st.clients[0].qbo.bills;
+    assert_eq!(got.len(), seeded.len());
+    for (g, s) in got.iter().zip(seeded) {
+        assert_eq!(g.id, s.id);
+        assert_eq!(g.total, Money::usd(s.total_cents));
+        assert_eq!(g.balance, Money::usd(s.balance_cents));
+        assert_eq!(g.due_date, s.due_date);
+        assert_eq!(g.doc_number.as_deref(), Some(s.doc_number.as_str()));
+        assert!(!g.vendor_name.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn bill_pay_setup_finds_entity_bank_and_vendors() {
+    let h = harness().await;
+    let setup = h.ramp.bill_pay_setup(&h.ramp_auth(3)).await.unwrap();
+    let st = h.sb.inner.state.lock().await;
+    let c = &st.clients[3];
+    assert_eq!(setup.entity_id, c.ramp.entity.id);
+    assert_eq!(setup.source_bank_account_id, c.ramp.entity.bank_account_id);
+    assert_eq!(setup.vendors.len(), c.qbo.vendors.len());
+    for v in &setup.vendors {
+        let remote = v.accounting_vendor_remote_id.as_deref().unwrap();
+        assert!(c.qbo.vendor(remote).is_some());
+        assert!(v.contact_id.is_some() && v.vendor_account_id.is_some());
+    }
+}
+
+#[tokio::test]
+async fn create_is_idempotent_on_remote_id() {
+    let h = harness().await;
+    let (req, _, _) = h.create_req(1, "pay_idem_1").await;
+    let first = h.ramp.create_bill(&h.ramp_auth(1), &req).await.unwrap();
+    assert_eq!(first.status, RampBillStatus::Open);
+    assert_eq!(first.approval_status.as_deref(), Some("APPROVED"));
+    assert_eq!(first.amount, req.amount);
+    let again = h.ramp.create_bill(&h.ramp_auth(1), &req).await.unwrap();
+    assert_eq!(again.id, first.id);
+    // The raw answer to a replay is 200 (a new bill is 201).
+    let raw = reqwest::Client::new()
+        .post(format!("{}/ramp/developer/v1/bills", h.base))
+        .bearer_auth(h.world.clients[1].ramp_access_token.expose())
+        .json(&crate::rails::ramp::create_body(&req))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), 200);
+    assert!(raw.headers().contains_key("x-trace-id"));
+    assert_eq!(h.ramp_bill_count(1).await, 1);
+}
+
+#[tokio::test]
+async fn injected_create_failures_create_nothing() {
+    let h = harness().await;
+    let (req, _, _) = h.create_req(2, "pay_fail_1").await;
+    h.sb.set_faults(Faults {
+        ramp_create_fail_next: vec![503, 429],
+        ..Faults::default()
+    })
+    .await;
+    let e = h.ramp.create_bill(&h.ramp_auth(2), &req).await.unwrap_err();
+    assert!(matches!(e, RailError::Transient(_)), "{e:?}");
+    let e = h.ramp.create_bill(&h.ramp_auth(2), &req).await.unwrap_err();
+    assert!(
+        matches!(e, RailError::RateLimited { retry_after: Some(d) } if d.as_secs() == 1),
+        "{e:?}"
+    );
+    assert_eq!(h.ramp_bill_count(2).await, 0);
+    h.ramp.create_bill(&h.ramp_auth(2), &req).await.unwrap();
+    assert_eq!(h.ramp_bill_count(2).await, 1);
+    assert!(h.sb.faults().await.ramp_create_fail_next.is_empty());
+}
+
+#[tokio::test]
+async fn a_lost_response_and_a_retry_make_one_bill() {
+    let h = harness().await;
+    let (req, _, _) = h.create_req(4, "pay_lost_1").await;
+    h.sb.set_faults(Faults {
+        ramp_create_lose_response_next: 1,
+        ..Faults::default()
+    })
+    .await;
+    let e = h.ramp.create_bill(&h.ramp_auth(4), &req).await.unwrap_err();
+    assert!(e.is_retryable(), "{e:?}");
+    let bill = h.ramp.create_bill(&h.ramp_auth(4), &req).await.unwrap();
+    assert_eq!(bill.remote_id.as_deref(), Some("pay_lost_1"));
+    assert_eq!(h.ramp_bill_count(4).await, 1);
+}
+
+#[tokio::test]
+async fn unknown_tokens_are_unauthorized() {
+    let h = harness().await;
+    let mut q = h.qbo_auth(0);
+    q.access_token = SecretString::new("nope");
+    assert!(matches!(
+        h.qbo.open_bills(&q).await,
+        Err(RailError::Unauthorized(_))
+    ));
+    let mut r = h.ramp_auth(0);
+    r.access_token = SecretString::new("ramp_tok_nope");
+    assert!(matches!(
+        h.ramp.get_bill(&r, "x").await,
+        Err(RailError::Unauthorized(_))
+    ));
+    let mut p = h.plaid_auth(0);
+    p.access_token = SecretString::new("access-sandbox-nope");
+    assert!(matches!(
+        h.plaid.balance(&p).await,
+        Err(RailError::Unauthorized(_))
+    ));
+    let wrong = PlaidClient::new(
+        format!("{}/plaid", h.base),
+        PLAID_ID.into(),
+        SecretString::new("bad"),
+        build_client(),
+    );
+    assert!(matches!(
+        wrong.balance(&h.plaid_auth(0)).await,
+        Err(RailError::Unauthorized(_))
+    ));
+}
+
+#[tokio::test]
+async fn paying_a_bill_moves_every_rail_and_sends_a_signed_webhook() {
+    let h = harness().await;
+    let i = 5;
+    let (req, qbo_bill, _) = h.create_req(i, "pay_flow_1").await;
+    let before = h.plaid.balance(&h.plaid_auth(i)).await.unwrap();
+    // Drain the history so only new transactions show up afterwards.
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = h
+            .plaid
+            .transactions_sync(&h.plaid_auth(i), cursor.as_deref())
+            .await
+            .unwrap();
+        assert!(page.added.iter().all(|t| t.account_id == before.account_id));
+        cursor = Some(page.next_cursor);
+        if !page.has_more {
+            break;
+        }
+    }
+    let bill = h.ramp.create_bill(&h.ramp_auth(i), &req).await.unwrap();
+    let days = (req.payment_arrival_date - h.sb.clock().today()).num_days();
+    let report = h.sb.advance(Duration::days(days)).await.unwrap();
+    assert_eq!(report.today, req.payment_arrival_date);
+    assert_eq!((report.bills_paid, report.webhooks_delivered), (1, 1));
+
+    let paid = h.ramp.get_bill(&h.ramp_auth(i), &bill.id).await.unwrap();
+    assert_eq!(paid.status, RampBillStatus::Paid);
+    assert_eq!(paid.payment_date, Some(req.payment_arrival_date));
+    assert!(paid.trace_id.is_some() && paid.paid_at.is_some());
+
+    let pays = h
+        .qbo
+        .bill_payments_for_bill(&h.qbo_auth(i), &qbo_bill.id)
+        .await
+        .unwrap();
+    assert_eq!(pays.len(), 1);
+    assert_eq!(pays[0].amount_for_bill, req.amount);
+    assert_eq!(pays[0].total, req.amount);
+    assert!(pays[0].private_note.as_deref().unwrap().contains(&bill.id));
+    let open = h.qbo.open_bills(&h.qbo_auth(i)).await.unwrap();
+    assert!(
+        open.iter().all(|b| b.id != qbo_bill.id),
+        "the bill is paid in QBO"
+    );
+
+    let page = h
+        .plaid
+        .transactions_sync(&h.plaid_auth(i), cursor.as_deref())
+        .await
+        .unwrap();
+    let ramp_txns: Vec<_> = page
+        .added
+        .iter()
+        .filter(|t| t.name.starts_with("RAMP BILLPAY "))
+        .collect();
+    assert_eq!(ramp_txns.len(), 1);
+    let t = ramp_txns[0];
+    assert_eq!(
+        (t.amount.clone(), t.date, t.pending),
+        (req.amount.clone(), req.payment_arrival_date, false)
+    );
+    // Ordinary banking went on meanwhile; the balance moved by exactly the
+    // new transactions.
+    let moved: i64 = page.added.iter().map(|t| t.amount.minor).sum();
+    let after = h.plaid.balance(&h.plaid_auth(i)).await.unwrap();
+    assert_eq!(before.available.minor - after.available.minor, moved);
+
+    let got = h.receiver.got.lock().unwrap().clone();
+    assert_eq!(h.receiver.bad_signatures.load(Ordering::SeqCst), 0);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0]["type"], "bills.paid");
+    assert_eq!(got[0]["object"]["id"], bill.id.as_str());
+    assert_eq!(
+        got[0]["business_id"],
+        h.world.clients[i].ramp_business_id.as_str()
+    );
+}
+
+#[tokio::test]
+async fn webhooks_retry_on_5xx_and_honour_faults() {
+    let h = harness().await;
+    let i = 6;
+    h.receiver.status.store(503, Ordering::SeqCst);
+    let (req, _, _) = h.create_req(i, "pay_hook_1").await;
+    h.ramp.create_bill(&h.ramp_auth(i), &req).await.unwrap();
+    let days = (req.payment_arrival_date - h.sb.clock().today()).num_days();
+    let r = h.sb.advance(Duration::days(days)).await.unwrap();
+    assert_eq!((r.bills_paid, r.webhooks_delivered), (1, 0));
+    h.receiver.status.store(0, Ordering::SeqCst);
+    assert_eq!(h.sb.deliver_pending_webhooks().await, 0, "not due yet");
+    h.sb.advance(Duration::minutes(1)).await.unwrap();
+    assert_eq!(h.receiver.got.lock().unwrap().len(), 1);
+    assert_eq!(h.sb.deliver_pending_webhooks().await, 0, "delivered once");
+
+    // Duplicate: same event id twice. Drop: nothing arrives.
+    h.sb.set_faults(Faults {
+        webhook_duplicate: true,
+        ..Faults::default()
+    })
+    .await;
+    let (mut req2, _, _) = h.create_req(i, "pay_hook_2").await;
+    req2.payment_arrival_date = next_weekday(h.sb.clock().today());
+    h.ramp.create_bill(&h.ramp_auth(i), &req2).await.unwrap();
+    let days = (req2.payment_arrival_date - h.sb.clock().today()).num_days();
+    h.sb.advance(Duration::days(days)).await.unwrap();
+    let got = h.receiver.got.lock().unwrap().clone();
+    assert_eq!(got.len(), 3);
+    assert_eq!(got[1]["id"], got[2]["id"]);
+
+    h.sb.set_faults(Faults {
+        webhook_drop_next: 1,
+        ..Faults::default()
+    })
+    .await;
+    let (mut req3, _, _) = h.create_req(i, "pay_hook_3").await;
+    req3.payment_arrival_date = next_weekday(h.sb.clock().today());
+    h.ramp.create_bill(&h.ramp_auth(i), &req3).await.unwrap();
+    let days = (req3.payment_arrival_date - h.sb.clock().today()).num_days();
+    let r = h.sb.advance(Duration::days(days)).await.unwrap();
+    assert_eq!((r.bills_paid, r.webhooks_delivered), (1, 0));
+    assert_eq!(h.receiver.got.lock().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn qbo_faults_skip_or_skew_the_bill_payment() {
+    let h = harness().await;
+    let i = 7;
+    h.sb.set_faults(Faults {
+        qbo_amount_mismatch_next: 1,
+        ..Faults::default()
+    })
+    .await;
+    let (req, qbo_bill, _) = h.create_req(i, "pay_skew").await;
+    h.ramp.create_bill(&h.ramp_auth(i), &req).await.unwrap();
+    let days = (req.payment_arrival_date - h.sb.clock().today()).num_days();
+    h.sb.advance(Duration::days(days)).await.unwrap();
+    let pays = h
+        .qbo
+        .bill_payments_for_bill(&h.qbo_auth(i), &qbo_bill.id)
+        .await
+        .unwrap();
+    assert_eq!(pays[0].amount_for_bill.minor, req.amount.minor + 100);
+
+    h.sb.set_faults(Faults {
+        qbo_skip_next: 1,
+        ..Faults::default()
+    })
+    .await;
+    let (mut req2, qbo_bill2, _) = h.create_req(i, "pay_skip").await;
+    req2.payment_arrival_date = next_weekday(h.sb.clock().today());
+    h.ramp.create_bill(&h.ramp_auth(i), &req2).await.unwrap();
+    let days = (req2.payment_arrival_date - h.sb.clock().today()).num_days();
+    assert_eq!(
+        h.sb.advance(Duration::days(days)).await.unwrap().bills_paid,
+        1
+    );
+    assert!(h
+        .qbo
+        .bill_payments_for_bill(&h.qbo_auth(i), &qbo_bill2.id)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test]
+async fn plaid_login_required_is_its_own_error() {
+    let h = harness().await;
+    let item = h.world.clients[8].plaid_item_id.clone();
+    h.sb.set_faults(Faults {
+        plaid_login_required: vec![item],
+        ..Faults::default()
+    })
+    .await;
+    assert!(matches!(
+        h.plaid.balance(&h.plaid_auth(8)).await,
+        Err(RailError::LoginRequired(_))
+    ));
+    assert!(matches!(
+        h.plaid.transactions_sync(&h.plaid_auth(8), None).await,
+        Err(RailError::LoginRequired(_))
+    ));
+    h.plaid.balance(&h.plaid_auth(9)).await.unwrap();
+    // The sandbox route does the same for an item.
+    let body = json!({"access_token": h.world.clients[9].plaid_access_token.expose()});
+    h.plaid
+        .call("/sandbox/item/reset_login", &body)
+        .await
+        .unwrap();
+    assert!(matches!(
+        h.plaid.balance(&h.plaid_auth(9)).await,
+        Err(RailError::LoginRequired(_))
+    ));
+    let item = h.plaid.call("/item/get", &body).await.unwrap();
+    assert_eq!(item["item"]["error"]["error_code"], "ITEM_LOGIN_REQUIRED");
+}
+
+#[tokio::test]
+async fn malformed_qbo_query_is_permanent() {
+    let h = harness().await;
+    let e = h
+        .qbo
+        .query_all(&h.qbo_auth(0), "Bill", " WHERE Balance >")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, RailError::Permanent(ref m) if m.contains("4000") && m.contains("trace")),
+        "{e:?}"
+    );
+    let vendors = h
+        .qbo
+        .query_all(&h.qbo_auth(0), "Vendor", " WHERE DisplayName LIKE '%'")
+        .await
+        .unwrap();
+    assert!(vendors.len() >= 2);
+    let checking = h
+        .qbo
+        .query_all(&h.qbo_auth(0), "Account", " WHERE AccountType = 'Bank'")
+        .await
+        .unwrap();
+    assert_eq!(checking[0]["Name"], "Checking");
+}
+
+#[tokio::test]
+async fn qbo_query_pages_and_counts() {
+    let h = harness().await;
+    let c = &h.world.clients[0];
+    let get = |q: &str| {
+        reqwest::Client::new()
+            .get(format!(
+                "{}/qbo/v3/company/{}/query",
+                h.base, c.qbo_realm_id
+            ))
+            .query(&[("query", q), ("minorversion", "75")])
+            .bearer_auth(c.qbo_access_token.expose())
+            .send()
+    };
+    let r = get("SELECT count(*) FROM Bill WHERE Balance > '0'")
+        .await
+        .unwrap();
+    assert!(r.headers().contains_key("intuit_tid"));
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["QueryResponse"]["totalCount"], 5);
+    let v: Value = get("SELECT * FROM Bill ORDERBY Id STARTPOSITION 2 MAXRESULTS 2")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["QueryResponse"]["Bill"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        (
+            v["QueryResponse"]["startPosition"].as_u64(),
+            v["QueryResponse"]["totalCount"].as_u64()
+        ),
+        (Some(2), Some(5))
+    );
+    let v: Value = get("SELECT * FROM Bill WHERE Id = 'none'")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["QueryResponse"], json!({}));
+}
+
+#[tokio::test]
+async fn ramp_pages_with_full_next_urls_and_validates() {
+    let h = harness().await;
+    let c = &h.world.clients[0];
+    let http = reqwest::Client::new();
+    let get = |url: String| {
+        http.get(url)
+            .bearer_auth(c.ramp_access_token.expose())
+            .send()
+    };
+    let r = get(format!("{}/ramp/developer/v1/vendors?page_size=1", h.base))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error_v2"]["error_code"], "DEVELOPER_7001");
+    let v: Value = get(format!("{}/ramp/developer/v1/vendors?page_size=2", h.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let next = v["page"]["next"].as_str().map(str::to_owned);
+    let total = h.sb.inner.state.lock().await.clients[0].ramp.vendors.len();
+    if total > 2 {
+        let next = next.expect("a next page");
+        assert!(next.starts_with(&h.base), "{next}");
+        let v: Value = get(next).await.unwrap().json().await.unwrap();
+        assert_eq!(v["data"].as_array().unwrap().len(), total - 2);
+    } else {
+        assert!(next.is_none());
+    }
+    // A weekend arrival date is refused with 422.
+    let (mut req, _, _) = h.create_req(0, "pay_weekend").await;
+    while !matches!(req.payment_arrival_date.weekday(), Weekday::Sat) {
+        req.payment_arrival_date += Duration::days(1);
+    }
+    let e = h.ramp.create_bill(&h.ramp_auth(0), &req).await.unwrap_err();
+    assert!(
+        matches!(e, RailError::Permanent(ref m) if m.contains("422")),
+        "{e:?}"
+    );
+    assert!(matches!(
+        h.ramp.get_bill(&h.ramp_auth(0), "missing").await,
+        Err(RailError::NotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn control_routes_validate_and_state_persists() {
+    let h = harness().await;
+    let http = reqwest::Client::new();
+    let post_adv = |body: &'static str| {
+        http.post(format!("{}/control/advance", h.base))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    for bad in [
+        "",
+        "{}",
+        "{\"days\": 0}",
+        "{\"days\": 91}",
+        "{\"days\": \"x\"}",
+        "nope",
+    ] {
+        let r = post_adv(bad).await.unwrap();
+        assert_eq!(r.status(), 400, "{bad}");
+        assert!(r.json::<Value>().await.unwrap()["error"].is_string());
+    }
+    let today = h.sb.clock().today();
+    let r: AdvanceReport = post_adv("{\"days\": 2}")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r.today, today + Duration::days(2));
+    let f: Faults = http
+        .post(format!("{}/control/faults", h.base))
+        .json(&json!({"qbo_skip_next": 2}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(f.qbo_skip_next, 2);
+    let st: Value = http
+        .get(format!("{}/control/state", h.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(st["clients"], 24);
+    assert_eq!(st["today"], (today + Duration::days(2)).to_string());
+
+    // A second sandbox on the same store sees the same world and clock.
+    let clock = Clock::system();
+    let again = Sandbox::start(clock.clone(), h.store.clone(), h.sb.inner.config.clone())
+        .await
+        .unwrap();
+    assert_eq!(clock.offset_secs(), h.sb.clock().offset_secs());
+    assert_eq!(again.faults().await.qbo_skip_next, 2);
+    let w = again.world().await;
+    assert_eq!(
+        w.clients[3].ramp_access_token.expose(),
+        h.world.clients[3].ramp_access_token.expose()
+    );
+}
+
+#[tokio::test]
+async fn demo_world_has_the_promised_shape() {
+    let h = harness().await;
+    let names: Vec<_> = h.world.clients.iter().map(|c| c.name.clone()).collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(
+        (names.len(), names == sorted, names[0].as_str()),
+        (24, true, "Alder Creek Dental")
+    );
+    let today = h.sb.clock().today();
+    // Burn from what the adapters see: trailing 30-day outflows / 30.
+    for (name, expect_largest_fits) in [("Alder Creek Dental", true), ("Birch Lane Bakery", false)]
+    {
+        let i = names.iter().position(|n| n == name).unwrap();
+        let bal = h.plaid.balance(&h.plaid_auth(i)).await.unwrap();
+        let mut cursor: Option<String> = None;
+        let mut out = 0i64;
+        loop {
+            let p = h
+                .plaid
+                .transactions_sync(&h.plaid_auth(i), cursor.as_deref())
+                .await
+                .unwrap();
+            out += p
+                .added
+                .iter()
+                .filter(|t| {
+                    t.amount.minor > 0 && t.date >= today - Duration::days(30) && t.date < today
+                })
+                .map(|t| t.amount.minor)
+                .sum::<i64>();
+            cursor = Some(p.next_cursor);
+            if !p.has_more {
+                break;
+            }
+        }
+        let buffer = out / 30 * 14;
+        let bills = h.qbo.open_bills(&h.qbo_auth(i)).await.unwrap();
+        let largest = bills.iter().map(|b| b.balance.minor).max().unwrap();
+        let smallest = bills.iter().map(|b| b.balance.minor).min().unwrap();
+        assert_eq!(
+            bal.available.minor - largest >= buffer,
+            expect_largest_fits,
+            "{name}"
+        );
+        assert!(bal.available.minor - smallest >= buffer, "{name}");
+        if name == "Alder Creek Dental" {
+            assert!(bal.available.minor >= 90_000_000);
+            assert_eq!(bills.len(), 5);
+        }
+    }
+}
+
+#[tokio::test]
+async fn ramp_rate_limit_is_200_per_10_seconds() {
+    let h = harness().await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/ramp/developer/v1/entities", h.base);
+    let token = h.world.clients[10].ramp_access_token.expose().to_owned();
+    let mut statuses = Vec::new();
+    for _ in 0..201 {
+        let r = http.get(&url).bearer_auth(&token).send().await.unwrap();
+        statuses.push(r.status().as_u16());
+    }
+    assert!(statuses[..200].iter().all(|s| *s == 200));
+    assert_eq!(statuses[200], 429);
+    // Another business has its own window.
+    let e = h.ramp.bill_pay_setup(&h.ramp_auth(11)).await;
+    assert!(e.is_ok());
+    let e = h.ramp.bill_pay_setup(&h.ramp_auth(10)).await.unwrap_err();
+    assert!(matches!(e, RailError::RateLimited { .. }), "{e:?}");
+}
+
+#[tokio::test]
+async fn audit_note_lands_on_the_bill_payment() {
+    let h = harness().await;
+    let i = 12;
+    let (req, qbo_bill, _) = h.create_req(i, "pay_note").await;
+    h.ramp.create_bill(&h.ramp_auth(i), &req).await.unwrap();
+    let days = (req.payment_arrival_date - h.sb.clock().today()).num_days();
+    h.sb.advance(Duration::days(days)).await.unwrap();
+    let pays = h
+        .qbo
+        .bill_payments_for_bill(&h.qbo_auth(i), &qbo_bill.id)
+        .await
+        .unwrap();
+    let token = h
+        .qbo
+        .write_private_note(&h.qbo_auth(i), &pays[0].id, "RowCol verified pay_note")
+        .await
+        .unwrap();
+    assert_eq!(token, "1");
+    let pays = h
+        .qbo
+        .bill_payments_for_bill(&h.qbo_auth(i), &qbo_bill.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        pays[0].private_note.as_deref(),
+        Some("RowCol verified pay_note")
+    );
+    let e = h
+        .qbo
+        .write_private_note(&h.qbo_auth(i), "999999", "x")
+        .await
+        .unwrap_err();
+    assert!(matches!(e, RailError::NotFound(_)), "{e:?}");
+    let e = h
+        .qbo
+        .bill_payments_for_bill(&h.qbo_auth(i), "999999")
+        .await
+        .unwrap_err();
+    assert!(matches!(e, RailError::NotFound(_)), "{e:?}");
+}

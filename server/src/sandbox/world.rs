@@ -124,48 +124,79 @@ pub fn trailing_30_day_outflow_cents(txns: &[PlaidTxnRec], today: NaiveDate) -> 
         .sum()
 }
 
-/// ~90 days of history for a business burning about `daily` cents a day:
-/// biweekly payroll, monthly rent, supplies several times a week, and a few
-/// customer deposits (negative amounts).
-fn history(rng: &mut Prng, today: NaiveDate, daily: i64) -> Vec<PlaidTxnRec> {
+/// One day of ordinary banking for a business burning about `daily` cents a
+/// day: payroll every 14 days, rent on the 1st, supplies on Mon/Wed/Fri, and a
+/// customer deposit (a negative amount) every 10 days. Keyed on the absolute
+/// day number, so the pattern continues seamlessly as the clock advances.
+pub fn day_txns(rng: &mut Prng, date: NaiveDate, daily: i64, phase: i64) -> Vec<PlaidTxnRec> {
+    let n = i64::from(date.num_days_from_ce());
     let mut out = Vec::new();
-    let payroll_phase = rng.range(0, 13);
-    for back in (1..=90).rev() {
-        let date = today - Duration::days(back);
-        let mut push = |rng: &mut Prng, cents: i64, name: &str| {
-            out.push(PlaidTxnRec {
-                id: rng.alnum(37),
-                amount_cents: cents,
-                date,
-                name: name.to_owned(),
-                pending: false,
-            });
-        };
-        if back % 14 == payroll_phase {
-            let amt = daily * 14 * 50 / 100 + rng.range(-(daily / 2), daily / 2);
-            push(rng, amt, "GUSTO PAYROLL");
-        }
-        if date.day() == 1 {
-            push(rng, daily * 30 * 20 / 100, "LANDLORD RENT ACH");
-        }
-        // Supplies on Mon/Wed/Fri.
-        if matches!(date.weekday().num_days_from_monday(), 0 | 2 | 4) {
-            let base = daily * 7 * 30 / 100 / 3;
-            let amt = base + rng.range(-(base * 3 / 10), base * 3 / 10);
-            let name = [
-                "AMAZON BUSINESS",
-                "COSTCO WHOLESALE",
-                "HOME DEPOT",
-                "OFFICE DEPOT",
-            ][rng.range(0, 3) as usize];
-            push(rng, amt, name);
-        }
-        if back % 10 == 3 {
-            let amt = daily * 10 * 85 / 100 + rng.range(0, daily);
-            push(rng, -amt, "CUSTOMER DEPOSIT");
-        }
+    let mut push = |rng: &mut Prng, cents: i64, name: &str| {
+        out.push(PlaidTxnRec {
+            id: rng.alnum(37),
+            amount_cents: cents,
+            date,
+            name: name.to_owned(),
+            pending: false,
+        });
+    };
+    if n % 14 == phase {
+        let amt = daily * 14 * 50 / 100 + rng.range(-(daily / 2), daily / 2);
+        push(rng, amt, "GUSTO PAYROLL");
+    }
+    if date.day() == 1 {
+        push(rng, daily * 30 * 20 / 100, "LANDLORD RENT ACH");
+    }
+    if matches!(date.weekday().num_days_from_monday(), 0 | 2 | 4) {
+        let base = daily * 7 * 30 / 100 / 3;
+        let amt = base + rng.range(-(base * 3 / 10), base * 3 / 10);
+        let names = [
+            "AMAZON BUSINESS",
+            "COSTCO WHOLESALE",
+            "HOME DEPOT",
+            "OFFICE DEPOT",
+        ];
+        let name = names[rng.range(0, 3) as usize];
+        push(rng, amt, name);
+    }
+    if n % 10 == phase % 10 {
+        let amt = daily * 10 * 85 / 100 + rng.range(0, daily);
+        push(rng, -amt, "CUSTOMER DEPOSIT");
     }
     out
+}
+
+/// The 90 days before `today`.
+fn history(rng: &mut Prng, today: NaiveDate, daily: i64, phase: i64) -> Vec<PlaidTxnRec> {
+    (1..=90)
+        .rev()
+        .flat_map(|back| day_txns(rng, today - Duration::days(back), daily, phase))
+        .collect()
+}
+
+/// Keep each business's ordinary banking going up to yesterday (called when
+/// the clock advances), so trailing burn stays realistic.
+pub fn continue_activity(st: &mut SimState, today: NaiveDate) {
+    for (ci, c) in st.clients.iter_mut().enumerate() {
+        let item = &mut c.plaid;
+        let Some(mut d) = item.activity_through else {
+            continue;
+        };
+        if item.daily_burn_cents <= 0 {
+            continue;
+        }
+        while d + Duration::days(1) < today {
+            d += Duration::days(1);
+            let day = u64::from(d.num_days_from_ce().unsigned_abs());
+            let mut rng = Prng::new(SEED ^ ((ci as u64) << 40) ^ day);
+            for t in day_txns(&mut rng, d, item.daily_burn_cents, item.payroll_phase) {
+                item.account.available_cents -= t.amount_cents;
+                item.account.current_cents -= t.amount_cents;
+                item.txns.push(t);
+            }
+        }
+        item.activity_through = Some(d);
+    }
 }
 
 struct Profile {
@@ -302,7 +333,8 @@ pub fn generate(now: DateTime<Utc>) -> SimState {
         }
 
         // --- Plaid item
-        let txns = history(&mut rng, today, p.daily_burn);
+        let phase = rng.range(0, 13);
+        let txns = history(&mut rng, today, p.daily_burn, phase);
         let available = match p.available {
             Some(a) => a,
             None => {
@@ -328,6 +360,9 @@ pub fn generate(now: DateTime<Utc>) -> SimState {
                 current_cents: available,
             },
             login_required: false,
+            daily_burn_cents: p.daily_burn,
+            payroll_phase: phase,
+            activity_through: Some(today - Duration::days(1)),
             txns,
         };
 
@@ -448,5 +483,29 @@ mod tests {
             "largest bill must break the buffer"
         );
         assert!(avail - smallest >= buffer(tight), "smallest bill must fit");
+    }
+
+    #[test]
+    fn activity_continues_as_the_clock_advances() {
+        let now = Utc::now();
+        let today = now.date_naive();
+        let mut st = generate(now);
+        let before = st.clients[2].plaid.txns.len();
+        let burn_before = trailing_30_day_outflow_cents(&st.clients[2].plaid.txns, today);
+        let later = today + Duration::days(45);
+        continue_activity(&mut st, later);
+        let item = &st.clients[2].plaid;
+        assert!(item.txns.len() > before);
+        assert_eq!(item.activity_through, Some(later - Duration::days(1)));
+        let burn_after = trailing_30_day_outflow_cents(&item.txns, later);
+        assert!(burn_after * 2 > burn_before && burn_after < burn_before * 2);
+        let moved: i64 = item.txns[before..].iter().map(|t| t.amount_cents).sum();
+        let fresh = generate(now);
+        let a0 = fresh.clients[2].plaid.account.available_cents;
+        assert_eq!(a0 - item.account.available_cents, moved);
+        // Running it again for the same day adds nothing.
+        let n = item.txns.len();
+        continue_activity(&mut st, later);
+        assert_eq!(st.clients[2].plaid.txns.len(), n);
     }
 }

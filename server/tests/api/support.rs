@@ -1,0 +1,191 @@
+//! Test harness: the real application on 127.0.0.1:0 against a fresh
+//! database (a SQLite file, or a new PostgreSQL database), with the sandbox
+//! rails reached over real HTTP. The worker is off; tests drain the job queue
+//! themselves so nothing depends on timing.
+
+use app::ssr::crypto::Sealer;
+use rowcol::config::Config;
+use rowcol::startup::{Application, ServerState};
+use serde_json::Value;
+use tokio::net::TcpListener;
+
+pub const PASSWORD: &str = "test-demo-password";
+
+#[derive(Clone, Copy, Debug)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub state: ServerState,
+    pub http: reqwest::Client,
+    pub database_url: String,
+    pub key: String,
+    _tmp: tempfile::TempDir,
+    shutdown: tokio::sync::watch::Sender<bool>,
+}
+
+async fn database_url(engine: Engine, tmp: &std::path::Path) -> String {
+    match engine {
+        Engine::Sqlite => format!("sqlite://{}/rowcol.db", tmp.display()),
+        Engine::Postgres => {
+            let admin = std::env::var("ROWCOL_TEST_PG_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+            let name = format!("rowcol_t_{}", uuid::Uuid::new_v4().simple());
+            let pool = sqlx::PgPool::connect(&admin)
+                .await
+                .expect("PostgreSQL must be reachable for the PostgreSQL half of the suite (see scripts/ensure-postgres.sh)");
+            sqlx::query(&format!("create database {name}"))
+                .execute(&pool)
+                .await
+                .expect("create test database");
+            let base = admin.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap_or(admin);
+            format!("{base}/{name}")
+        }
+    }
+}
+
+impl TestApp {
+    pub async fn spawn(engine: Engine) -> TestApp {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let url = database_url(engine, tmp.path()).await;
+        let key = Sealer::generate_key();
+        Self::start(url, key, tmp).await
+    }
+
+    async fn start(url: String, key: String, tmp: tempfile::TempDir) -> TestApp {
+        let mut config = Config::defaults();
+        config.database_url = url.clone();
+        config.demo_password = Some(PASSWORD.into());
+        config.encryption_key = Some(key.clone());
+        config.worker = false;
+        config.data_dir = tmp.path().display().to_string();
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let app = Application::build(config, listener).await.expect("build app");
+        let base = format!("http://{}", app.addr);
+        let state = app.state.clone();
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(app.run(rx));
+        let http = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        let t = TestApp {
+            base,
+            state,
+            http,
+            database_url: url,
+            key,
+            _tmp: tmp,
+            shutdown: tx,
+        };
+        t.drain().await;
+        t
+    }
+
+    /// Stop this instance and start a fresh process-equivalent on the same
+    /// database (simulates a crash and restart).
+    pub async fn restart(self) -> TestApp {
+        let _ = self.shutdown.send(true);
+        let TestApp { database_url, key, _tmp, .. } = self;
+        Self::start(database_url, key, _tmp).await
+    }
+
+    /// Forget the cookies: the next calls come from a new browser.
+    pub fn new_session(&mut self) {
+        self.http = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+    }
+
+    pub async fn drain(&self) -> usize {
+        rowcol::jobs::runner::drain(&self.state).await.expect("drain jobs")
+    }
+
+    /// A server function call as a script would make it: a form POST.
+    pub async fn call(&self, endpoint: &str, form: &[(&str, &str)]) -> (u16, Value) {
+        let res = self
+            .http
+            .post(format!("{}/api/{endpoint}", self.base))
+            .form(form)
+            .send()
+            .await
+            .expect("request");
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    pub async fn login(&self, email: &str) {
+        let (status, body) = self.call("login", &[("email", email), ("password", PASSWORD)]).await;
+        assert!(status == 302 || status == 200, "login failed: {status} {body}");
+    }
+
+    pub async fn client_id(&self, name: &str) -> String {
+        let (status, body) = self.call("portfolio", &[]).await;
+        assert_eq!(status, 200, "{body}");
+        body.as_array()
+            .expect("array")
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("no client {name}"))["client_id"]
+            .as_str()
+            .expect("id")
+            .to_owned()
+    }
+
+    pub async fn client(&self, id: &str) -> Value {
+        let (status, body) = self.call("client", &[("client_id", id)]).await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    pub async fn approve(&self, client_id: &str, bills: &[&str]) -> (u16, Value) {
+        let mut form = vec![("client_id", client_id)];
+        for b in bills {
+            form.push(("bill_ids[]", b));
+        }
+        self.call("approve_bills", &form).await
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar::<_, i64>(sql).fetch_one(&self.state.app.db.pool).await.expect(sql)
+    }
+
+    pub async fn payment_state(&self, payment_id: &str) -> String {
+        sqlx::query_scalar("select state from payment where payment_id = $1")
+            .bind(payment_id)
+            .fetch_one(&self.state.app.db.pool)
+            .await
+            .expect("payment")
+    }
+
+    pub fn webhook_secret(&self) -> String {
+        self.state.ramp_webhook_secret.to_string()
+    }
+
+    pub async fn post_webhook(&self, body: &str, signature: Option<&str>) -> (u16, String) {
+        let mut req = self
+            .http
+            .post(format!("{}/webhooks/ramp", self.base))
+            .header("content-type", "application/json")
+            .body(body.to_owned());
+        if let Some(sig) = signature {
+            req = req.header("X-Ramp-Webhook-Signature", sig);
+        }
+        let res = req.send().await.expect("webhook");
+        (res.status().as_u16(), res.text().await.unwrap_or_default())
+    }
+}
+
+pub fn sign(secret: &str, body: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("key");
+    mac.update(body.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
