@@ -65,7 +65,7 @@ pub async fn client_summaries(
 
     let mut outflows: HashMap<String, i64> = HashMap::new();
     for r in sqlx::query(
-        "select t.client_id, sum(t.amount_minor) as total from bank_txn t
+        "select t.client_id, cast(sum(t.amount_minor) as bigint) as total from bank_txn t
          join client c on c.client_id = t.client_id
          where c.firm_id = $1 and t.amount_minor > 0 and t.txn_date > $2 and t.txn_date <= $3
          group by t.client_id",
@@ -81,7 +81,7 @@ pub async fn client_summaries(
 
     let mut unpaid: HashMap<String, i64> = HashMap::new();
     for r in sqlx::query(
-        "select client_id, sum(amount_minor) as total from payment
+        "select client_id, cast(sum(amount_minor) as bigint) as total from payment
          where firm_id = $1 and state in ('approved', 'released') group by client_id",
     )
     .bind(firm.as_str())
@@ -93,7 +93,7 @@ pub async fn client_summaries(
 
     let mut due: HashMap<String, (i64, i64)> = HashMap::new();
     for r in sqlx::query(
-        "select b.client_id, count(*) as n, sum(b.balance_minor) as total from staged_bill b
+        "select b.client_id, count(*) as n, cast(sum(b.balance_minor) as bigint) as total from staged_bill b
          where b.firm_id = $1 and b.status = 'open' and b.due_date <= $2
            and not exists (select 1 from payment p where p.bill_id = b.bill_id)
          group by b.client_id",
