@@ -31,7 +31,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
-        Command::CreateFirm { name, admin_email, admin_password } => {
+        Command::CreateFirm {
+            name,
+            admin_email,
+            admin_password,
+        } => {
             if admin_password.len() < 12 {
                 anyhow::bail!("the admin password must be at least 12 characters");
             }
@@ -57,12 +61,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             .bind(to_ms(now))
             .execute(&mut *tx)
             .await?;
-            audit::record(&mut tx, &firm, now, Entry {
-                actor: "rowcol:cli",
-                action: "firm.created",
-                subject: firm.as_str(),
-                detail: serde_json::json!({ "name": name, "admin": admin_email }),
-            })
+            audit::record(
+                &mut tx,
+                &firm,
+                now,
+                Entry {
+                    actor: "rowcol:cli",
+                    action: "firm.created",
+                    subject: firm.as_str(),
+                    detail: serde_json::json!({ "name": name, "admin": admin_email }),
+                },
+            )
             .await?;
             tx.commit().await?;
             println!("created firm {firm} with admin {admin_email}");
@@ -70,13 +79,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::VerifyAudit => {
             let db = open_database(&config.database_url).await?;
-            let firms: Vec<String> = sqlx::query_scalar("select firm_id from firm order by firm_id")
-                .fetch_all(&db.pool)
-                .await?;
+            let firms: Vec<String> =
+                sqlx::query_scalar("select firm_id from firm order by firm_id")
+                    .fetch_all(&db.pool)
+                    .await?;
             let mut bad = 0;
             for f in firms {
                 let status = audit::verify_chain(&db.pool, &FirmId::parse(&f)?).await?;
-                println!("{f}: {} entries, {}", status.entries, if status.ok { "ok" } else { "BROKEN" });
+                println!(
+                    "{f}: {} entries, {}",
+                    status.entries,
+                    if status.ok { "ok" } else { "BROKEN" }
+                );
                 if !status.ok {
                     bad += 1;
                 }

@@ -13,7 +13,10 @@ pub enum RailsMode {
 }
 
 #[derive(Parser, Clone)]
-#[command(name = "rowcol", about = "RowCol: the financial control plane for CAS firms")]
+#[command(
+    name = "rowcol",
+    about = "RowCol: the financial control plane for CAS firms"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -62,11 +65,23 @@ pub struct Config {
     /// Ramp webhook subscription secret (live). Sandbox generates one.
     #[arg(long, env = "ROWCOL_RAMP_WEBHOOK_SECRET", hide_env_values = true)]
     pub ramp_webhook_secret: Option<String>,
-    #[arg(long, env = "ROWCOL_RAMP_BASE_URL", default_value = "https://api.ramp.com")]
+    #[arg(
+        long,
+        env = "ROWCOL_RAMP_BASE_URL",
+        default_value = "https://api.ramp.com"
+    )]
     pub ramp_base_url: String,
-    #[arg(long, env = "ROWCOL_QBO_BASE_URL", default_value = "https://quickbooks.api.intuit.com")]
+    #[arg(
+        long,
+        env = "ROWCOL_QBO_BASE_URL",
+        default_value = "https://quickbooks.api.intuit.com"
+    )]
     pub qbo_base_url: String,
-    #[arg(long, env = "ROWCOL_PLAID_BASE_URL", default_value = "https://production.plaid.com")]
+    #[arg(
+        long,
+        env = "ROWCOL_PLAID_BASE_URL",
+        default_value = "https://production.plaid.com"
+    )]
     pub plaid_base_url: String,
     #[arg(long, env = "ROWCOL_PLAID_CLIENT_ID", default_value = "")]
     pub plaid_client_id: String,

@@ -27,8 +27,17 @@ pub async fn rail_auth(
     .bind(rail)
     .fetch_optional(&app.db.pool)
     .await?
-    .ok_or_else(|| ConnectionError::Missing { client: client_id.to_owned(), rail })?;
+    .ok_or_else(|| ConnectionError::Missing {
+        client: client_id.to_owned(),
+        rail,
+    })?;
     let sealed: String = row.try_get("token_sealed")?;
-    let token = app.sealer.open(&sealed).map_err(|_| ConnectionError::Sealed(rail))?;
-    Ok(RailAuth { external_id: row.try_get("external_id")?, access_token: SecretString::new(token) })
+    let token = app
+        .sealer
+        .open(&sealed)
+        .map_err(|_| ConnectionError::Sealed(rail))?;
+    Ok(RailAuth {
+        external_id: row.try_get("external_id")?,
+        access_token: SecretString::new(token),
+    })
 }

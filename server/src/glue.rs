@@ -19,14 +19,19 @@ pub struct PlaidCash {
 #[async_trait::async_trait]
 impl CashRefresher for PlaidCash {
     async fn refresh_cash(&self, client_id: &ClientId) -> Result<(), PortError> {
-        let st = self.server.get().ok_or_else(|| PortError::Unavailable("starting up".into()))?;
-        refresh_balance(st, client_id.as_str()).await.map_err(|e| match e {
-            RefreshError::LoginRequired => PortError::LoginRequired,
-            RefreshError::Job(j) => {
-                tracing::warn!(error = %j, client = %client_id, "balance refresh failed");
-                PortError::Unavailable("the bank did not answer; try again shortly".into())
-            }
-        })
+        let st = self
+            .server
+            .get()
+            .ok_or_else(|| PortError::Unavailable("starting up".into()))?;
+        refresh_balance(st, client_id.as_str())
+            .await
+            .map_err(|e| match e {
+                RefreshError::LoginRequired => PortError::LoginRequired,
+                RefreshError::Job(j) => {
+                    tracing::warn!(error = %j, client = %client_id, "balance refresh failed");
+                    PortError::Unavailable("the bank did not answer; try again shortly".into())
+                }
+            })
     }
 }
 

@@ -38,12 +38,17 @@ pub async fn seed_demo(
                 .bind(to_ms(now))
                 .execute(&mut *tx)
                 .await?;
-            audit::record(&mut tx, &firm, now, Entry {
-                actor: "rowcol",
-                action: "firm.created",
-                subject: firm.as_str(),
-                detail: serde_json::json!({ "name": "Northwind Advisors", "mode": "sandbox" }),
-            })
+            audit::record(
+                &mut tx,
+                &firm,
+                now,
+                Entry {
+                    actor: "rowcol",
+                    action: "firm.created",
+                    subject: firm.as_str(),
+                    detail: serde_json::json!({ "name": "Northwind Advisors", "mode": "sandbox" }),
+                },
+            )
             .await?;
             firm
         }
@@ -98,15 +103,27 @@ pub async fn seed_demo(
             .execute(&mut *tx)
             .await?;
         }
-        audit::record(&mut tx, &firm, now, Entry {
-            actor: "rowcol",
-            action: "client.connected",
-            subject: client.as_str(),
-            detail: serde_json::json!({ "name": c.name, "rails": ["qbo", "ramp", "plaid"] }),
-        })
+        audit::record(
+            &mut tx,
+            &firm,
+            now,
+            Entry {
+                actor: "rowcol",
+                action: "client.connected",
+                subject: client.as_str(),
+                detail: serde_json::json!({ "name": c.name, "rails": ["qbo", "ramp", "plaid"] }),
+            },
+        )
         .await?;
-        enqueue(&mut tx, &Job::SyncClient { client_id: client.to_string() }, now, Some(&format!("sync:{client}")))
-            .await?;
+        enqueue(
+            &mut tx,
+            &Job::SyncClient {
+                client_id: client.to_string(),
+            },
+            now,
+            Some(&format!("sync:{client}")),
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok(())

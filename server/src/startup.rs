@@ -3,7 +3,9 @@
 
 use crate::config::{Config, RailsMode};
 use crate::glue::{DbSimStore, PlaidCash, SandboxClock};
-use crate::rails::{plaid::PlaidClient, qbo::QboClient, ramp::RampClient, BillPay, Cash, Ledger, SecretString};
+use crate::rails::{
+    plaid::PlaidClient, qbo::QboClient, ramp::RampClient, BillPay, Cash, Ledger, SecretString,
+};
 use crate::sandbox::{Sandbox, SandboxConfig};
 use anyhow::Context;
 use app::ssr::clock::Clock;
@@ -84,18 +86,24 @@ fn leptos_options(addr: SocketAddr) -> LeptosOptions {
 /// Open the database (creating a SQLite file and its folder when needed)
 /// and apply migrations.
 pub async fn open_database(url: &str) -> anyhow::Result<Db> {
-    if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+    if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
         let path = path.split('?').next().unwrap_or(path);
         if let Some(dir) = std::path::Path::new(path).parent() {
             if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
             }
         }
         if !std::path::Path::new(path).exists() {
             std::fs::File::create(path).with_context(|| format!("creating {path}"))?;
         }
     }
-    let db = Db::connect(url).await.context("connecting to the database")?;
+    let db = Db::connect(url)
+        .await
+        .context("connecting to the database")?;
     db.migrate().await.context("applying migrations")?;
     Ok(db)
 }
@@ -173,11 +181,21 @@ impl Application {
                     http.clone(),
                 )),
             };
-            (rails, None, config.ramp_webhook_secret.clone().unwrap_or_default(), plaid_secret)
+            (
+                rails,
+                None,
+                config.ramp_webhook_secret.clone().unwrap_or_default(),
+                plaid_secret,
+            )
         };
         drop(plaid_secret);
 
-        let sandbox_clock = sandbox.clone().map(|s| Arc::new(SandboxClock { sandbox: s, server: OnceLock::new() }));
+        let sandbox_clock = sandbox.clone().map(|s| {
+            Arc::new(SandboxClock {
+                sandbox: s,
+                server: OnceLock::new(),
+            })
+        });
         let app_state = AppState {
             leptos_options: leptos_options(addr),
             db: db.clone(),
@@ -209,13 +227,23 @@ impl Application {
         }
 
         let router = build_router(state.clone(), &config).await?;
-        Ok(Application { listener, addr, state, router, worker: config.worker, demo_password })
+        Ok(Application {
+            listener,
+            addr,
+            state,
+            router,
+            worker: config.worker,
+            demo_password,
+        })
     }
 
     /// Serve until `shutdown` flips to true; the worker stops with it.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
         if self.worker {
-            tokio::spawn(crate::jobs::runner::run_forever(self.state.clone(), shutdown.clone()));
+            tokio::spawn(crate::jobs::runner::run_forever(
+                self.state.clone(),
+                shutdown.clone(),
+            ));
         }
         axum::serve(self.listener, self.router.into_make_service())
             .with_graceful_shutdown(async move {
@@ -227,7 +255,8 @@ impl Application {
 }
 
 async fn build_router(state: ServerState, config: &Config) -> anyhow::Result<Router> {
-    let session_layer = session_layer(&config.database_url, config.rails == RailsMode::Live).await?;
+    let session_layer =
+        session_layer(&config.database_url, config.rails == RailsMode::Live).await?;
     let routes = generate_route_list(App);
     let app_state = state.app.clone();
     let opts = state.app.leptos_options.clone();
@@ -246,10 +275,10 @@ async fn build_router(state: ServerState, config: &Config) -> anyhow::Result<Rou
     }
     let fallback_opts = state.app.leptos_options.clone();
     Ok(router
-        .fallback(leptos_axum::file_and_error_handler_with_context::<ServerState, _>(
-            move || (),
-            move |_| shell(fallback_opts.clone()),
-        ))
+        .fallback(leptos_axum::file_and_error_handler_with_context::<
+            ServerState,
+            _,
+        >(move || (), move |_| shell(fallback_opts.clone())))
         .layer(session_layer)
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state))
@@ -266,13 +295,19 @@ async fn session_layer(
             let opts = sqlx::sqlite::SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
                 .busy_timeout(std::time::Duration::from_secs(10));
-            let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(2).connect_with(opts).await?;
+            let pool = sqlx::sqlite::SqlitePoolOptions::new()
+                .max_connections(2)
+                .connect_with(opts)
+                .await?;
             let store = tower_sessions_sqlx_store::SqliteStore::new(pool);
             store.migrate().await?;
             SessionStore::Sqlite(store)
         }
         Backend::Postgres => {
-            let pool = sqlx::postgres::PgPoolOptions::new().max_connections(4).connect(url).await?;
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(4)
+                .connect(url)
+                .await?;
             let store = tower_sessions_sqlx_store::PostgresStore::new(pool);
             store.migrate().await?;
             SessionStore::Postgres(store)
@@ -295,13 +330,19 @@ pub enum SessionStore {
 
 #[async_trait::async_trait]
 impl tower_sessions::SessionStore for SessionStore {
-    async fn create(&self, r: &mut tower_sessions::session::Record) -> tower_sessions::session_store::Result<()> {
+    async fn create(
+        &self,
+        r: &mut tower_sessions::session::Record,
+    ) -> tower_sessions::session_store::Result<()> {
         match self {
             SessionStore::Sqlite(s) => s.create(r).await,
             SessionStore::Postgres(s) => s.create(r).await,
         }
     }
-    async fn save(&self, r: &tower_sessions::session::Record) -> tower_sessions::session_store::Result<()> {
+    async fn save(
+        &self,
+        r: &tower_sessions::session::Record,
+    ) -> tower_sessions::session_store::Result<()> {
         match self {
             SessionStore::Sqlite(s) => s.save(r).await,
             SessionStore::Postgres(s) => s.save(r).await,
@@ -316,7 +357,10 @@ impl tower_sessions::SessionStore for SessionStore {
             SessionStore::Postgres(s) => s.load(id).await,
         }
     }
-    async fn delete(&self, id: &tower_sessions::session::Id) -> tower_sessions::session_store::Result<()> {
+    async fn delete(
+        &self,
+        id: &tower_sessions::session::Id,
+    ) -> tower_sessions::session_store::Result<()> {
         match self {
             SessionStore::Sqlite(s) => s.delete(id).await,
             SessionStore::Postgres(s) => s.delete(id).await,

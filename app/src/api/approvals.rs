@@ -55,10 +55,14 @@ pub mod ssr {
         bills.sort();
         bills.dedup();
         if bills.is_empty() {
-            return Err(AppError::Validation("Select at least one bill to approve.".into()));
+            return Err(AppError::Validation(
+                "Select at least one bill to approve.".into(),
+            ));
         }
         if bills.len() > 200 {
-            return Err(AppError::Validation("Approve at most 200 bills at once.".into()));
+            return Err(AppError::Validation(
+                "Approve at most 200 bills at once.".into(),
+            ));
         }
 
         // The client must belong to the caller's firm.
@@ -106,7 +110,9 @@ pub mod ssr {
              where b.firm_id = $1 and b.client_id = $2 and b.status = 'open' and b.bill_id in ({})",
             placeholders.join(", ")
         );
-        let mut q = sqlx::query(&sql).bind(user.firm_id.as_str()).bind(client.as_str());
+        let mut q = sqlx::query(&sql)
+            .bind(user.firm_id.as_str())
+            .bind(client.as_str());
         for b in &bills {
             q = q.bind(b.as_str());
         }
@@ -117,7 +123,9 @@ pub mod ssr {
         let mut selected = Vec::with_capacity(rows.len());
         for r in &rows {
             if r.try_get::<i64, _>("paid")? > 0 {
-                return Err(AppError::Conflict("A selected bill is already approved.".into()));
+                return Err(AppError::Conflict(
+                    "A selected bill is already approved.".into(),
+                ));
             }
             selected.push(SelectedBill {
                 bill_id: r.try_get("bill_id")?,
@@ -196,7 +204,9 @@ pub mod ssr {
             .await;
             if let Err(sqlx::Error::Database(db)) = &inserted {
                 if db.is_unique_violation() {
-                    return Err(AppError::Conflict("A selected bill is already approved.".into()));
+                    return Err(AppError::Conflict(
+                        "A selected bill is already approved.".into(),
+                    ));
                 }
             }
             inserted?;
@@ -238,7 +248,9 @@ pub mod ssr {
             .await?;
             enqueue(
                 &mut tx,
-                &Job::ReleasePayment { payment_id: pid.to_string() },
+                &Job::ReleasePayment {
+                    payment_id: pid.to_string(),
+                },
                 now,
                 Some(&format!("release:{pid}")),
             )
@@ -257,6 +269,9 @@ pub mod ssr {
             verdict.required_buffer
         );
         leptos_axum::redirect(&format!("/clients/{}?approved={}", client, created.len()));
-        Ok(ApproveOutcome { payments: created, message })
+        Ok(ApproveOutcome {
+            payments: created,
+            message,
+        })
     }
 }

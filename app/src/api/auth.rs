@@ -20,7 +20,10 @@ pub async fn login(email: String, password: String) -> Result<(), AppError> {
             // Hash even for unknown users so timing does not reveal which
             // emails exist.
             let (uid, phc) = match row {
-                Some(r) => (Some(r.try_get::<String, _>("user_id")?), r.try_get::<String, _>("password_hash")?),
+                Some(r) => (
+                    Some(r.try_get::<String, _>("user_id")?),
+                    r.try_get::<String, _>("password_hash")?,
+                ),
                 None => (None, DUMMY_HASH.to_owned()),
             };
             let ok = tokio::task::spawn_blocking(move || verify_password(&password, &phc))
@@ -35,7 +38,10 @@ pub async fn login(email: String, password: String) -> Result<(), AppError> {
             };
             let session = session().await?;
             session.cycle_id().await.map_err(|_| AppError::Internal)?;
-            session.insert(SESSION_USER_KEY, uid).await.map_err(|_| AppError::Internal)?;
+            session
+                .insert(SESSION_USER_KEY, uid)
+                .await
+                .map_err(|_| AppError::Internal)?;
             leptos_axum::redirect("/");
             Ok(())
         }

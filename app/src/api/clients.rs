@@ -41,7 +41,11 @@ pub async fn get_client(client_id: String) -> Result<ClientDetail, AppError> {
             drop(conn);
             let bills = queries::open_bills(&st.db.pool, &user.firm_id, &client, today).await?;
             let payments = queries::client_payments(&st.db.pool, &user.firm_id, &client).await?;
-            Ok(ClientDetail { summary, bills, payments })
+            Ok(ClientDetail {
+                summary,
+                bills,
+                payments,
+            })
         }
         .await,
     )

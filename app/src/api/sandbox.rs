@@ -17,7 +17,9 @@ pub async fn advance_clock(days: String) -> Result<SandboxStatus, AppError> {
                 .parse()
                 .ok()
                 .filter(|d| (1..=90).contains(d))
-                .ok_or_else(|| AppError::Validation("Days must be a whole number from 1 to 90.".into()))?;
+                .ok_or_else(|| {
+                    AppError::Validation("Days must be a whole number from 1 to 90.".into())
+                })?;
             control.advance_days(days).await.map_err(|e| {
                 tracing::error!(error = %e, "sandbox advance failed");
                 AppError::Internal

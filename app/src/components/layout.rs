@@ -4,8 +4,8 @@
 
 use crate::api::auth::{me, Logout};
 use crate::api::sandbox::AdvanceClock;
-use crate::model::SessionUser;
 use crate::error::AppError;
+use crate::model::SessionUser;
 use leptos::prelude::*;
 use leptos_router::components::A;
 

@@ -74,7 +74,10 @@ mod tests {
     #[test]
     fn burn_rounds_up() {
         let today = d("2026-03-31");
-        assert_eq!(daily_burn(vec![(today, 31)], today, Currency::usd()).minor, 2);
+        assert_eq!(
+            daily_burn(vec![(today, 31)], today, Currency::usd()).minor,
+            2
+        );
     }
 
     #[test]

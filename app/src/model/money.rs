@@ -82,13 +82,19 @@ impl Money {
 
     pub fn checked_add(&self, other: &Money) -> Result<Money, MoneyError> {
         self.same_currency(other)?;
-        let minor = self.minor.checked_add(other.minor).ok_or(MoneyError::Overflow)?;
+        let minor = self
+            .minor
+            .checked_add(other.minor)
+            .ok_or(MoneyError::Overflow)?;
         Ok(Money::new(minor, self.currency.clone()))
     }
 
     pub fn checked_sub(&self, other: &Money) -> Result<Money, MoneyError> {
         self.same_currency(other)?;
-        let minor = self.minor.checked_sub(other.minor).ok_or(MoneyError::Overflow)?;
+        let minor = self
+            .minor
+            .checked_sub(other.minor)
+            .ok_or(MoneyError::Overflow)?;
         Ok(Money::new(minor, self.currency.clone()))
     }
 
@@ -191,10 +197,19 @@ mod tests {
     #[test]
     fn parses_decimals_exactly() {
         let usd = Currency::usd();
-        assert_eq!(Money::parse_decimal("1234.5", usd.clone()).unwrap().minor, 123450);
+        assert_eq!(
+            Money::parse_decimal("1234.5", usd.clone()).unwrap().minor,
+            123450
+        );
         assert_eq!(Money::parse_decimal("0.07", usd.clone()).unwrap().minor, 7);
-        assert_eq!(Money::parse_decimal("-12", usd.clone()).unwrap().minor, -1200);
-        assert_eq!(Money::parse_decimal("19.99", usd.clone()).unwrap().minor, 1999);
+        assert_eq!(
+            Money::parse_decimal("-12", usd.clone()).unwrap().minor,
+            -1200
+        );
+        assert_eq!(
+            Money::parse_decimal("19.99", usd.clone()).unwrap().minor,
+            1999
+        );
         assert!(Money::parse_decimal("1.234", usd.clone()).is_err());
         assert!(Money::parse_decimal("abc", usd.clone()).is_err());
         assert!(Money::parse_decimal("", usd.clone()).is_err());

@@ -16,7 +16,13 @@ pub fn ClientPage() -> impl IntoView {
     let approve = ServerAction::<ApproveBills>::new();
     let id = move || params.read().get("id").unwrap_or_default();
     let data = Resource::new(
-        move || (id(), approve.version().get(), session.advance.version().get()),
+        move || {
+            (
+                id(),
+                approve.version().get(),
+                session.advance.version().get(),
+            )
+        },
         |(id, _, _)| get_client(id),
     );
     view! {
@@ -39,16 +45,22 @@ fn ClientView(detail: ClientDetail, approve: ServerAction<ApproveBills>) -> impl
     let s = detail.summary.clone();
     let currency = s.cash.daily_burn.currency.clone();
     let selected = RwSignal::new(HashSet::<BillId>::new());
-    let amounts: Vec<(BillId, i64)> =
-        detail.bills.iter().map(|b| (b.bill_id.clone(), b.amount.minor)).collect();
+    let amounts: Vec<(BillId, i64)> = detail
+        .bills
+        .iter()
+        .map(|b| (b.bill_id.clone(), b.amount.minor))
+        .collect();
 
     // The verdict is recomputed in the browser with the same pure function the
     // server uses when it re-checks the approval.
     let cash = s.cash.clone();
     let verdict = Memo::new(move |_| {
         let chosen = selected.get();
-        let total: i64 =
-            amounts.iter().filter(|(id, _)| chosen.contains(id)).map(|(_, a)| *a).sum();
+        let total: i64 = amounts
+            .iter()
+            .filter(|(id, _)| chosen.contains(id))
+            .map(|(_, a)| *a)
+            .sum();
         cash.available.clone().and_then(|available| {
             evaluate_liquidity(&LiquidityInput {
                 available,

@@ -12,7 +12,12 @@ pub fn PaymentPage() -> impl IntoView {
     let params = use_params_map();
     let session = use_session();
     let data = Resource::new(
-        move || (params.read().get("id").unwrap_or_default(), session.advance.version().get()),
+        move || {
+            (
+                params.read().get("id").unwrap_or_default(),
+                session.advance.version().get(),
+            )
+        },
         |(id, _)| get_payment(id),
     );
     view! {
@@ -33,7 +38,11 @@ pub fn PaymentPage() -> impl IntoView {
 fn PaymentView(p: PaymentDetail) -> impl IntoView {
     let s = p.summary;
     let reached: Vec<_> = p.steps.iter().map(|st| st.state).collect();
-    let pending: Vec<_> = CHAIN.iter().copied().filter(|c| !reached.contains(c)).collect();
+    let pending: Vec<_> = CHAIN
+        .iter()
+        .copied()
+        .filter(|c| !reached.contains(c))
+        .collect();
     view! {
         <h1>
             {format!("{} · {}", s.vendor_name, s.amount)} " "

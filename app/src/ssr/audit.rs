@@ -125,7 +125,11 @@ pub async fn verify_chain(
             prev_hash: &stored_prev,
         });
         if seq != expected_seq || stored_prev != prev || computed != hash {
-            return Ok(ChainStatus { entries: rows.len() as i64, ok: false, broken_at: Some(seq) });
+            return Ok(ChainStatus {
+                entries: rows.len() as i64,
+                ok: false,
+                broken_at: Some(seq),
+            });
         }
         prev = hash;
         expected_seq += 1;

@@ -36,7 +36,8 @@ impl Clock {
 
     /// Move the clock forward (sandbox only; callers check the mode).
     pub fn advance(&self, by: Duration) {
-        self.offset_secs.fetch_add(by.num_seconds(), Ordering::SeqCst);
+        self.offset_secs
+            .fetch_add(by.num_seconds(), Ordering::SeqCst);
     }
 }
 

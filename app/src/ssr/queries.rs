@@ -60,7 +60,10 @@ pub async fn client_summaries(
     .fetch_all(&mut *conn)
     .await?
     {
-        cash.insert(r.try_get("client_id")?, (r.try_get("available_minor")?, r.try_get("as_of")?));
+        cash.insert(
+            r.try_get("client_id")?,
+            (r.try_get("available_minor")?, r.try_get("as_of")?),
+        );
     }
 
     let mut outflows: HashMap<String, i64> = HashMap::new();
@@ -198,7 +201,8 @@ pub async fn open_bills(
         .collect()
 }
 
-const PAYMENT_SELECT: &str = "select p.payment_id, p.client_id, c.name as client_name, b.vendor_name,
+const PAYMENT_SELECT: &str =
+    "select p.payment_id, p.client_id, c.name as client_name, b.vendor_name,
         b.doc_number, p.amount_minor, p.currency, p.state, p.flag_reason,
         p.payment_arrival_date, p.created_at, p.ramp_bill_id, p.qbo_bill_payment_id, p.plaid_txn_id
     from payment p
@@ -274,7 +278,10 @@ pub async fn payment_detail(
         .collect::<Result<Vec<_>, AppError>>()?;
     // Chain order, not arrival order: evidence can arrive out of order.
     let order = |s: PaymentState| {
-        crate::domain::custody::CHAIN.iter().position(|c| *c == s).unwrap_or(usize::MAX)
+        crate::domain::custody::CHAIN
+            .iter()
+            .position(|c| *c == s)
+            .unwrap_or(usize::MAX)
     };
     steps.sort_by_key(|s| (order(s.state), s.at));
     Ok(PaymentDetail {

@@ -25,8 +25,8 @@ pub async fn record_step(tx: &mut Tx<'_>, step: Step<'_>) -> Result<bool, sqlx::
         .fetch_one(&mut **tx)
         .await?;
     let firm: String = row.try_get("firm_id")?;
-    let current = PaymentState::parse(&row.try_get::<String, _>("state")?)
-        .unwrap_or(PaymentState::Approved);
+    let current =
+        PaymentState::parse(&row.try_get::<String, _>("state")?).unwrap_or(PaymentState::Approved);
     let decision = transition(current, step.to);
     if decision == Transition::Refuse {
         return Ok(false);
@@ -81,10 +81,11 @@ pub async fn flag(
     detail: &str,
     at: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    let row = sqlx::query("select firm_id, client_id, flag_reason from payment where payment_id = $1")
-        .bind(payment_id)
-        .fetch_one(&mut **tx)
-        .await?;
+    let row =
+        sqlx::query("select firm_id, client_id, flag_reason from payment where payment_id = $1")
+            .bind(payment_id)
+            .fetch_one(&mut **tx)
+            .await?;
     let existing: Option<String> = row.try_get("flag_reason")?;
     if existing.as_deref() == Some(reason) {
         return Ok(());

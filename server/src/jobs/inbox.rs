@@ -13,11 +13,13 @@ use serde_json::Value;
 use sqlx::Row;
 
 pub async fn run(st: &ServerState, inbox_id: &str) -> Result<(), JobError> {
-    let row = sqlx::query("select event_id, event_type, body, status from webhook_inbox where inbox_id = $1")
-        .bind(inbox_id)
-        .fetch_optional(&st.app.db.pool)
-        .await?
-        .ok_or_else(|| JobError::fatal("not_found", "inbox row vanished"))?;
+    let row = sqlx::query(
+        "select event_id, event_type, body, status from webhook_inbox where inbox_id = $1",
+    )
+    .bind(inbox_id)
+    .fetch_optional(&st.app.db.pool)
+    .await?
+    .ok_or_else(|| JobError::fatal("not_found", "inbox row vanished"))?;
     if row.try_get::<String, _>("status")? != "received" {
         return Ok(());
     }
@@ -29,17 +31,22 @@ pub async fn run(st: &ServerState, inbox_id: &str) -> Result<(), JobError> {
         "bills.paid" => bill_paid(st, &event_id, &body).await?,
         other => format!("ignored: {other} is not handled"),
     };
-    sqlx::query("update webhook_inbox set status = 'processed', processed_at = $1 where inbox_id = $2")
-        .bind(to_ms(st.app.clock.now()))
-        .bind(inbox_id)
-        .execute(&st.app.db.pool)
-        .await?;
+    sqlx::query(
+        "update webhook_inbox set status = 'processed', processed_at = $1 where inbox_id = $2",
+    )
+    .bind(to_ms(st.app.clock.now()))
+    .bind(inbox_id)
+    .execute(&st.app.db.pool)
+    .await?;
     tracing::info!(event_id, event_type, outcome, "webhook processed");
     Ok(())
 }
 
 async fn bill_paid(st: &ServerState, event_id: &str, body: &Value) -> Result<String, JobError> {
-    let business = body.get("business_id").and_then(Value::as_str).unwrap_or_default();
+    let business = body
+        .get("business_id")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let bill_id = body
         .pointer("/object/id")
         .and_then(Value::as_str)
@@ -72,10 +79,12 @@ async fn early_or_foreign(
     business: &str,
     bill_id: &str,
 ) -> Result<String, JobError> {
-    let conn = sqlx::query("select client_id from rail_connection where rail = 'ramp' and external_id = $1")
-        .bind(business)
-        .fetch_optional(&st.app.db.pool)
-        .await?;
+    let conn = sqlx::query(
+        "select client_id from rail_connection where rail = 'ramp' and external_id = $1",
+    )
+    .bind(business)
+    .fetch_optional(&st.app.db.pool)
+    .await?;
     let Some(conn) = conn else {
         return Ok(format!("ignored: unknown Ramp business {business}"));
     };
@@ -85,19 +94,22 @@ async fn early_or_foreign(
     let Some(remote) = bill.remote_id else {
         return Ok("ignored: bill not created by RowCol".into());
     };
-    let owned = sqlx::query("select payment_id from payment where payment_id = $1 and client_id = $2")
-        .bind(&remote)
-        .bind(&client_id)
-        .fetch_optional(&st.app.db.pool)
-        .await?;
+    let owned =
+        sqlx::query("select payment_id from payment where payment_id = $1 and client_id = $2")
+            .bind(&remote)
+            .bind(&client_id)
+            .fetch_optional(&st.app.db.pool)
+            .await?;
     if owned.is_none() {
         return Ok("ignored: remote_id is not a RowCol payment".into());
     }
-    sqlx::query("update payment set ramp_bill_id = $1 where payment_id = $2 and ramp_bill_id is null")
-        .bind(bill_id)
-        .bind(&remote)
-        .execute(&st.app.db.pool)
-        .await?;
+    sqlx::query(
+        "update payment set ramp_bill_id = $1 where payment_id = $2 and ramp_bill_id is null",
+    )
+    .bind(bill_id)
+    .bind(&remote)
+    .execute(&st.app.db.pool)
+    .await?;
     apply_paid(st, event_id, &remote, &client_id, bill_id).await
 }
 
@@ -111,10 +123,16 @@ async fn apply_paid(
     let auth = rail_auth(&st.app, client_id, "ramp").await?;
     let bill = st.rails.bill_pay.get_bill(&auth, bill_id).await?;
     if bill.status != RampBillStatus::Paid {
-        return Err(JobError::retry("not_paid_yet", "Ramp does not show the bill paid yet"));
+        return Err(JobError::retry(
+            "not_paid_yet",
+            "Ramp does not show the bill paid yet",
+        ));
     }
     let now = st.app.clock.now();
-    let paid_date = bill.payment_date.or(bill.paid_at.map(|t| t.date_naive())).unwrap_or(now.date_naive());
+    let paid_date = bill
+        .payment_date
+        .or(bill.paid_at.map(|t| t.date_naive()))
+        .unwrap_or(now.date_naive());
     let mut tx = st.app.db.pool.begin().await?;
     sqlx::query("update payment set paid_date = coalesce(paid_date, $1) where payment_id = $2")
         .bind(paid_date.to_string())
@@ -131,7 +149,10 @@ async fn apply_paid(
             evidence: format!(
                 "bills.paid {event_id}; Ramp bill {bill_id} PAID {} on {paid_date}{}",
                 bill.amount,
-                bill.trace_id.as_deref().map(|t| format!(", trace {t}")).unwrap_or_default()
+                bill.trace_id
+                    .as_deref()
+                    .map(|t| format!(", trace {t}"))
+                    .unwrap_or_default()
             ),
             at: now,
         },
@@ -139,11 +160,17 @@ async fn apply_paid(
     .await?;
     enqueue(
         &mut tx,
-        &Job::VerifyPayment { payment_id: payment_id.to_owned() },
+        &Job::VerifyPayment {
+            payment_id: payment_id.to_owned(),
+        },
         now,
         Some(&format!("verify:{payment_id}")),
     )
     .await?;
     tx.commit().await?;
-    Ok(if new { "payment marked paid".into() } else { "already paid".into() })
+    Ok(if new {
+        "payment marked paid".into()
+    } else {
+        "already paid".into()
+    })
 }

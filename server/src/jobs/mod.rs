@@ -16,7 +16,11 @@ use std::time::Duration;
 pub enum JobError {
     /// Worth another try later (rate limits, 5xx, evidence not there yet).
     #[error("{code}: {message}")]
-    Retry { code: &'static str, message: String, after: Option<Duration> },
+    Retry {
+        code: &'static str,
+        message: String,
+        after: Option<Duration>,
+    },
     /// Trying again cannot help.
     #[error("{code}: {message}")]
     Fatal { code: &'static str, message: String },
@@ -24,11 +28,18 @@ pub enum JobError {
 
 impl JobError {
     pub fn fatal(code: &'static str, message: impl Into<String>) -> Self {
-        JobError::Fatal { code, message: message.into() }
+        JobError::Fatal {
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn retry(code: &'static str, message: impl Into<String>) -> Self {
-        JobError::Retry { code, message: message.into(), after: None }
+        JobError::Retry {
+            code,
+            message: message.into(),
+            after: None,
+        }
     }
 }
 
@@ -36,9 +47,11 @@ impl From<RailError> for JobError {
     fn from(e: RailError) -> Self {
         let code = e.code();
         match e {
-            RailError::RateLimited { retry_after } => {
-                JobError::Retry { code, message: "rate limited".into(), after: retry_after }
-            }
+            RailError::RateLimited { retry_after } => JobError::Retry {
+                code,
+                message: "rate limited".into(),
+                after: retry_after,
+            },
             other if other.is_retryable() => JobError::retry(code, other.to_string()),
             other => JobError::fatal(code, other.to_string()),
         }

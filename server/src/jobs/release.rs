@@ -37,9 +37,14 @@ pub async fn run(st: &ServerState, payment_id: &str) -> Result<(), JobError> {
         Some(m) => m,
         None => {
             super::sync::sync_ramp_setup(st, &client_id, &auth).await?;
-            load_mapping(st, &client_id, &vendor_id).await?.ok_or_else(|| {
-                JobError::fatal("vendor_unmapped", format!("vendor {vendor_id} has no Ramp vendor"))
-            })?
+            load_mapping(st, &client_id, &vendor_id)
+                .await?
+                .ok_or_else(|| {
+                    JobError::fatal(
+                        "vendor_unmapped",
+                        format!("vendor {vendor_id} has no Ramp vendor"),
+                    )
+                })?
         }
     };
     let parse_date = |col: &str| -> Result<chrono::NaiveDate, JobError> {
@@ -69,11 +74,13 @@ pub async fn run(st: &ServerState, payment_id: &str) -> Result<(), JobError> {
 
     let now = st.app.clock.now();
     let mut tx = st.app.db.pool.begin().await?;
-    sqlx::query("update payment set ramp_bill_id = $1 where payment_id = $2 and ramp_bill_id is null")
-        .bind(&bill.id)
-        .bind(payment_id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "update payment set ramp_bill_id = $1 where payment_id = $2 and ramp_bill_id is null",
+    )
+    .bind(&bill.id)
+    .bind(payment_id)
+    .execute(&mut *tx)
+    .await?;
     record_step(
         &mut tx,
         Step {

@@ -103,7 +103,11 @@ pub async fn run_once(st: &ServerState) -> Result<Outcome, sqlx::Error> {
     let finished = st.app.clock.now();
     let (outcome, code, error, next_run) = match &result {
         Ok(()) => (Outcome::Done, None, None, None),
-        Err(JobError::Retry { code, message, after }) => match retry_delay(c.attempt, *after) {
+        Err(JobError::Retry {
+            code,
+            message,
+            after,
+        }) => match retry_delay(c.attempt, *after) {
             Some(d) => (
                 Outcome::Retrying,
                 Some(*code),
@@ -186,7 +190,11 @@ async fn dead_letter(
                 .fetch_optional(&mut **tx)
                 .await?;
             match r {
-                Some(r) => (r.try_get::<String, _>("firm_id")?, Some(r.try_get::<String, _>("client_id")?), Some(payment_id.clone())),
+                Some(r) => (
+                    r.try_get::<String, _>("firm_id")?,
+                    Some(r.try_get::<String, _>("client_id")?),
+                    Some(payment_id.clone()),
+                ),
                 None => return Ok(()),
             }
         }
@@ -196,7 +204,11 @@ async fn dead_letter(
                 .fetch_optional(&mut **tx)
                 .await?;
             match r {
-                Some(r) => (r.try_get::<String, _>("firm_id")?, Some(client_id.clone()), None),
+                Some(r) => (
+                    r.try_get::<String, _>("firm_id")?,
+                    Some(client_id.clone()),
+                    None,
+                ),
                 None => return Ok(()),
             }
         }
@@ -270,8 +282,14 @@ mod tests {
 
     #[test]
     fn retry_after_is_honoured_but_clamped() {
-        assert_eq!(retry_delay(1, Some(StdDuration::from_secs(60))), Some(StdDuration::from_secs(60)));
-        assert_eq!(retry_delay(2, Some(StdDuration::from_secs(1))), Some(StdDuration::from_secs(30)));
+        assert_eq!(
+            retry_delay(1, Some(StdDuration::from_secs(60))),
+            Some(StdDuration::from_secs(60))
+        );
+        assert_eq!(
+            retry_delay(2, Some(StdDuration::from_secs(1))),
+            Some(StdDuration::from_secs(30))
+        );
         assert_eq!(
             retry_delay(1, Some(StdDuration::from_secs(999_999))),
             Some(StdDuration::from_secs(6 * 3600))

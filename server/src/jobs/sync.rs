@@ -65,7 +65,11 @@ async fn sync_bills(st: &ServerState, firm: &str, client_id: &str) -> Result<(),
     Ok(())
 }
 
-pub async fn sync_ramp_setup(st: &ServerState, client_id: &str, auth: &RailAuth) -> Result<(), JobError> {
+pub async fn sync_ramp_setup(
+    st: &ServerState,
+    client_id: &str,
+    auth: &RailAuth,
+) -> Result<(), JobError> {
     let setup = st.rails.bill_pay.bill_pay_setup(auth).await?;
     let mut tx = st.app.db.pool.begin().await?;
     sqlx::query(
@@ -79,7 +83,9 @@ pub async fn sync_ramp_setup(st: &ServerState, client_id: &str, auth: &RailAuth)
     .execute(&mut *tx)
     .await?;
     for v in &setup.vendors {
-        let Some(qbo_id) = &v.accounting_vendor_remote_id else { continue };
+        let Some(qbo_id) = &v.accounting_vendor_remote_id else {
+            continue;
+        };
         sqlx::query(
             "insert into vendor_map (client_id, qbo_vendor_id, ramp_vendor_id, ramp_contact_id, ramp_vendor_account_id, name)
              values ($1, $2, $3, $4, $5, $6)
@@ -102,7 +108,9 @@ pub async fn sync_ramp_setup(st: &ServerState, client_id: &str, auth: &RailAuth)
 
 /// Read the live balance and store it as the client's cash snapshot.
 pub async fn refresh_balance(st: &ServerState, client_id: &str) -> Result<(), RefreshError> {
-    let auth = rail_auth(&st.app, client_id, "plaid").await.map_err(JobError::from)?;
+    let auth = rail_auth(&st.app, client_id, "plaid")
+        .await
+        .map_err(JobError::from)?;
     let bal = match st.rails.cash.balance(&auth).await {
         Ok(b) => b,
         Err(RailError::LoginRequired(m)) => {
@@ -141,7 +149,9 @@ pub enum RefreshError {
 impl From<RefreshError> for JobError {
     fn from(e: RefreshError) -> Self {
         match e {
-            RefreshError::LoginRequired => JobError::fatal("login_required", "Plaid item needs re-authorisation"),
+            RefreshError::LoginRequired => {
+                JobError::fatal("login_required", "Plaid item needs re-authorisation")
+            }
             RefreshError::Job(j) => j,
         }
     }
@@ -154,7 +164,11 @@ impl From<sqlx::Error> for RefreshError {
 }
 
 /// File (once) a hygiene item asking for the bank to be reconnected.
-async fn reconnect_needed(st: &ServerState, client_id: &str, detail: &str) -> Result<(), sqlx::Error> {
+async fn reconnect_needed(
+    st: &ServerState,
+    client_id: &str,
+    detail: &str,
+) -> Result<(), sqlx::Error> {
     let open: i64 = sqlx::query_scalar(
         "select count(*) from hygiene_item where client_id = $1 and reason_code = 'rail_reauth_needed' and status = 'open'",
     )
@@ -188,7 +202,11 @@ pub async fn sync_transactions(st: &ServerState, client_id: &str) -> Result<(), 
     .await?
     .try_get("sync_cursor")?;
     for _ in 0..1000 {
-        let page = st.rails.cash.transactions_sync(&auth, cursor.as_deref()).await?;
+        let page = st
+            .rails
+            .cash
+            .transactions_sync(&auth, cursor.as_deref())
+            .await?;
         let mut tx = st.app.db.pool.begin().await?;
         for t in page.added.iter().chain(page.modified.iter()) {
             sqlx::query(
@@ -216,11 +234,13 @@ pub async fn sync_transactions(st: &ServerState, client_id: &str) -> Result<(), 
                 .await?;
         }
         // The cursor and the page it covers commit together.
-        sqlx::query("update rail_connection set sync_cursor = $1 where client_id = $2 and rail = 'plaid'")
-            .bind(&page.next_cursor)
-            .bind(client_id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "update rail_connection set sync_cursor = $1 where client_id = $2 and rail = 'plaid'",
+        )
+        .bind(&page.next_cursor)
+        .bind(client_id)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         cursor = Some(page.next_cursor);
         if !page.has_more {

@@ -27,7 +27,8 @@ pub async fn run(st: &ServerState, payment_id: &str) -> Result<(), JobError> {
     .fetch_optional(&st.app.db.pool)
     .await?
     .ok_or_else(|| JobError::fatal("not_found", "payment vanished"))?;
-    let state = PaymentState::parse(&row.try_get::<String, _>("state")?).unwrap_or(PaymentState::Approved);
+    let state =
+        PaymentState::parse(&row.try_get::<String, _>("state")?).unwrap_or(PaymentState::Approved);
     if state == PaymentState::Verified {
         return Ok(());
     }
@@ -45,7 +46,11 @@ pub async fn run(st: &ServerState, payment_id: &str) -> Result<(), JobError> {
 
     // Ledger: exactly one BillPayment for this bill, of the paid amount.
     let qbo = rail_auth(&st.app, &client_id, "qbo").await?;
-    let payments = st.rails.ledger.bill_payments_for_bill(&qbo, &qbo_bill_id).await?;
+    let payments = st
+        .rails
+        .ledger
+        .bill_payments_for_bill(&qbo, &qbo_bill_id)
+        .await?;
     let mut tx = st.app.db.pool.begin().await?;
     let recorded = match payments.as_slice() {
         [] => {
@@ -64,26 +69,54 @@ pub async fn run(st: &ServerState, payment_id: &str) -> Result<(), JobError> {
                 .bind(payment_id)
                 .execute(&mut *tx)
                 .await?;
-            record_step(&mut tx, Step {
-                payment_id,
-                to: PaymentState::Recorded,
-                owner: "QBO",
-                actor: "rowcol:verify",
-                evidence: format!("QBO BillPayment {} for {} on {} links bill {}", bp.id, bp.amount_for_bill, bp.txn_date, qbo_bill_id),
-                at: now,
-            }).await?;
+            record_step(
+                &mut tx,
+                Step {
+                    payment_id,
+                    to: PaymentState::Recorded,
+                    owner: "QBO",
+                    actor: "rowcol:verify",
+                    evidence: format!(
+                        "QBO BillPayment {} for {} on {} links bill {}",
+                        bp.id, bp.amount_for_bill, bp.txn_date, qbo_bill_id
+                    ),
+                    at: now,
+                },
+            )
+            .await?;
             clear_flag(&mut tx, payment_id, "qbo_sync_missing", now).await?;
             true
         }
         [bp] => {
-            flag(&mut tx, payment_id, "amount_mismatch", "critical",
-                &format!("QBO BillPayment {} records {} but {} was paid", bp.id, bp.amount_for_bill, amount), now).await?;
+            flag(
+                &mut tx,
+                payment_id,
+                "amount_mismatch",
+                "critical",
+                &format!(
+                    "QBO BillPayment {} records {} but {} was paid",
+                    bp.id, bp.amount_for_bill, amount
+                ),
+                now,
+            )
+            .await?;
             tx.commit().await?;
             return Ok(());
         }
         many => {
-            flag(&mut tx, payment_id, "duplicate_payment", "critical",
-                &format!("{} BillPayments in QBO link bill {}", many.len(), qbo_bill_id), now).await?;
+            flag(
+                &mut tx,
+                payment_id,
+                "duplicate_payment",
+                "critical",
+                &format!(
+                    "{} BillPayments in QBO link bill {}",
+                    many.len(),
+                    qbo_bill_id
+                ),
+                now,
+            )
+            .await?;
             tx.commit().await?;
             return Ok(());
         }
@@ -132,8 +165,18 @@ pub async fn run(st: &ServerState, payment_id: &str) -> Result<(), JobError> {
         }
         _ => {
             if today > window_end {
-                flag(&mut tx, payment_id, "cash_not_seen", "medium",
-                    &format!("No bank transaction of {amount} between {} and {window_end}", paid_date - Duration::days(1)), now).await?;
+                flag(
+                    &mut tx,
+                    payment_id,
+                    "cash_not_seen",
+                    "medium",
+                    &format!(
+                        "No bank transaction of {amount} between {} and {window_end}",
+                        paid_date - Duration::days(1)
+                    ),
+                    now,
+                )
+                .await?;
             }
             false
         }
@@ -143,6 +186,13 @@ pub async fn run(st: &ServerState, payment_id: &str) -> Result<(), JobError> {
         Ok(())
     } else {
         // Evidence can lag: look again on the retry schedule.
-        Err(JobError::retry("evidence_pending", if recorded { "bank movement not seen yet" } else { "QBO BillPayment not seen yet" }))
+        Err(JobError::retry(
+            "evidence_pending",
+            if recorded {
+                "bank movement not seen yet"
+            } else {
+                "QBO BillPayment not seen yet"
+            },
+        ))
     }
 }

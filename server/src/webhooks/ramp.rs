@@ -46,8 +46,17 @@ pub async fn receive(State(st): State<ServerState>, headers: HeaderMap, body: By
     });
     if !signed {
         let present = SIGNATURE_HEADERS.iter().any(|h| headers.contains_key(*h));
-        let kind = if present { "webhook.bad_signature" } else { "webhook.unsigned" };
-        tracing::warn!(rail = "ramp", kind, bytes = body.len(), "refused webhook: signature");
+        let kind = if present {
+            "webhook.bad_signature"
+        } else {
+            "webhook.unsigned"
+        };
+        tracing::warn!(
+            rail = "ramp",
+            kind,
+            bytes = body.len(),
+            "refused webhook: signature"
+        );
         security_event(&st, kind, &format!("{} bytes", body.len())).await;
         return reply(StatusCode::UNAUTHORIZED, "invalid signature");
     }
@@ -57,8 +66,14 @@ pub async fn receive(State(st): State<ServerState>, headers: HeaderMap, body: By
         return reply(StatusCode::BAD_REQUEST, "malformed JSON");
     };
     let (Some(event_id), Some(event_type)) = (
-        event.get("id").and_then(Value::as_str).filter(|s| !s.is_empty() && s.len() <= 200),
-        event.get("type").and_then(Value::as_str).filter(|s| s.len() <= 200),
+        event
+            .get("id")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty() && s.len() <= 200),
+        event
+            .get("type")
+            .and_then(Value::as_str)
+            .filter(|s| s.len() <= 200),
     ) else {
         return reply(StatusCode::BAD_REQUEST, "missing id or type");
     };
@@ -140,8 +155,16 @@ mod tests {
         let body = br#"{"id":"a461a658-8d78-4e66-b1fd-9c818bcfea6b","type":"bills.paid","created_at":"2025-04-01T12:00:00Z","business_id":"945c7d8f-6c35-4d63-9c1c-79e67c9cee73","object":{"id":"3aa9eed1-c793-4b52-a502-e7f2a7e4c1b2"}}"#;
         let sig = "cd1bdbdf07af336b0320ed4bf7146453aa5b2b8c52a4ecb26435b225c5383132";
         assert!(verify_signature(b"ramp_test_secret", body, sig));
-        assert!(verify_signature(b"ramp_test_secret", body, &format!("sha256={sig}")));
-        assert!(verify_signature(b"ramp_test_secret", body, &sig.to_uppercase()));
+        assert!(verify_signature(
+            b"ramp_test_secret",
+            body,
+            &format!("sha256={sig}")
+        ));
+        assert!(verify_signature(
+            b"ramp_test_secret",
+            body,
+            &sig.to_uppercase()
+        ));
         assert!(!verify_signature(b"other_secret", body, sig));
         assert!(!verify_signature(b"ramp_test_secret", &body[1..], sig));
         assert!(!verify_signature(b"ramp_test_secret", body, "not-hex"));

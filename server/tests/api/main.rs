@@ -37,7 +37,10 @@ both_engines!(
 async fn wrong_password_is_refused_and_gives_no_session(e: Engine) {
     let app = TestApp::spawn(e).await;
     let (status, body) = app
-        .call("login", &[("email", "advisor@northwind.test"), ("password", "nope")])
+        .call(
+            "login",
+            &[("email", "advisor@northwind.test"), ("password", "nope")],
+        )
         .await;
     assert_eq!(status, 401);
     assert!(body.to_string().contains("BadCredentials"), "{body}");
@@ -56,9 +59,17 @@ async fn portfolio_shows_every_demo_client_with_cash_and_status(e: Engine) {
     let rows = body.as_array().expect("rows");
     assert!(rows.len() >= 20, "only {} clients", rows.len());
     for r in rows {
-        assert!(r["cash"]["available"]["minor"].as_i64().is_some(), "no cash for {}", r["name"]);
+        assert!(
+            r["cash"]["available"]["minor"].as_i64().is_some(),
+            "no cash for {}",
+            r["name"]
+        );
         assert!(r["cash"]["as_of"].is_string());
-        assert!(r["cash"]["daily_burn"]["minor"].as_i64().unwrap_or(0) > 0, "no burn for {}", r["name"]);
+        assert!(
+            r["cash"]["daily_burn"]["minor"].as_i64().unwrap_or(0) > 0,
+            "no burn for {}",
+            r["name"]
+        );
         assert_ne!(r["status"], "no_data");
     }
     assert_eq!(rows[0]["name"], "Alder Creek Dental");
@@ -91,20 +102,48 @@ async fn approved_bill_is_released_paid_recorded_and_verified(e: Engine) {
 
     let (status, p) = app.call("payment", &[("payment_id", &pid)]).await;
     assert_eq!(status, 200);
-    let states: Vec<&str> = p["steps"].as_array().unwrap().iter().map(|s| s["state"].as_str().unwrap()).collect();
-    assert_eq!(states, ["approved", "released", "paid", "recorded", "verified"]);
-    let owners: Vec<&str> = p["steps"].as_array().unwrap().iter().map(|s| s["owner"].as_str().unwrap()).collect();
+    let states: Vec<&str> = p["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        states,
+        ["approved", "released", "paid", "recorded", "verified"]
+    );
+    let owners: Vec<&str> = p["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["owner"].as_str().unwrap())
+        .collect();
     assert_eq!(owners, ["RowCol", "Ramp", "Ramp", "QBO", "Plaid"]);
     assert!(p["qbo_bill_payment_id"].is_string() && p["plaid_txn_id"].is_string());
 
     let (status, audit) = app.call("audit", &[]).await;
     assert_eq!(status, 200);
     assert_eq!(audit["chain"]["ok"], true, "{}", audit["chain"]);
-    let actions: Vec<&str> = audit["entries"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
-    for a in ["payment.approved", "payment.released", "payment.paid", "payment.recorded", "payment.verified"] {
+    let actions: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for a in [
+        "payment.approved",
+        "payment.released",
+        "payment.paid",
+        "payment.recorded",
+        "payment.verified",
+    ] {
         assert!(actions.contains(&a), "missing {a} in {actions:?}");
     }
-    assert_eq!(app.count("select count(*) from hygiene_item where status = 'open'").await, 0);
+    assert_eq!(
+        app.count("select count(*) from hygiene_item where status = 'open'")
+            .await,
+        0
+    );
 }
 
 async fn guardrail_breach_refuses_the_approval_and_writes_nothing(e: Engine) {
@@ -112,14 +151,30 @@ async fn guardrail_breach_refuses_the_approval_and_writes_nothing(e: Engine) {
     app.login("advisor@northwind.test").await;
     let cid = app.client_id("Birch Lane Bakery").await;
     let detail = app.client(&cid).await;
-    let bills: Vec<String> = detail["bills"].as_array().unwrap().iter().map(|b| b["bill_id"].as_str().unwrap().to_owned()).collect();
+    let bills: Vec<String> = detail["bills"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["bill_id"].as_str().unwrap().to_owned())
+        .collect();
     let refs: Vec<&str> = bills.iter().map(String::as_str).collect();
     let (status, body) = app.approve(&cid, &refs).await;
     assert_eq!(status, 422, "{body}");
-    assert!(body.to_string().contains("below the required buffer"), "{body}");
+    assert!(
+        body.to_string().contains("below the required buffer"),
+        "{body}"
+    );
     assert_eq!(app.count("select count(*) from payment").await, 0);
-    assert_eq!(app.count("select count(*) from job where kind = 'release_payment'").await, 0);
-    assert_eq!(app.count("select count(*) from audit_entry where action = 'approval.blocked'").await, 1);
+    assert_eq!(
+        app.count("select count(*) from job where kind = 'release_payment'")
+            .await,
+        0
+    );
+    assert_eq!(
+        app.count("select count(*) from audit_entry where action = 'approval.blocked'")
+            .await,
+        1
+    );
 }
 
 async fn viewer_cannot_approve(e: Engine) {
@@ -138,12 +193,20 @@ async fn another_firms_client_is_not_found(e: Engine) {
     // A second firm with its own advisor.
     let pool = &app.state.app.db.pool;
     let hash = app::ssr::crypto::hash_password(support::PASSWORD).unwrap();
-    sqlx::query("insert into firm (firm_id, name, created_at) values ('firm_other', 'Other LLP', 0)").execute(pool).await.unwrap();
+    sqlx::query(
+        "insert into firm (firm_id, name, created_at) values ('firm_other', 'Other LLP', 0)",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
     sqlx::query("insert into app_user (user_id, firm_id, email, name, role, password_hash, created_at) values ('usr_other', 'firm_other', 'advisor@other.test', 'O', 'advisor', $1, 0)")
         .bind(hash).execute(pool).await.unwrap();
     app.login("advisor@northwind.test").await;
     let cid = app.client_id("Alder Creek Dental").await;
-    let bill = app.client(&cid).await["bills"][0]["bill_id"].as_str().unwrap().to_owned();
+    let bill = app.client(&cid).await["bills"][0]["bill_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     let mut other = app;
     other.new_session();
@@ -167,22 +230,32 @@ fn paid_event(id: &str) -> String {
 async fn webhook_with_bad_signature_is_refused_and_stored_nowhere(e: Engine) {
     let app = TestApp::spawn(e).await;
     let body = paid_event("evt-bad");
-    let (status, _) = app.post_webhook(&body, Some(&sign("wrong-secret", &body))).await;
+    let (status, _) = app
+        .post_webhook(&body, Some(&sign("wrong-secret", &body)))
+        .await;
     assert_eq!(status, 401);
     let (status, _) = app.post_webhook(&body, None).await;
     assert_eq!(status, 401);
     assert_eq!(app.count("select count(*) from webhook_inbox").await, 0);
-    assert_eq!(app.count("select count(*) from job where kind = 'process_webhook'").await, 0);
+    assert_eq!(
+        app.count("select count(*) from job where kind = 'process_webhook'")
+            .await,
+        0
+    );
     assert_eq!(app.count("select count(*) from security_event").await, 2);
 }
 
 async fn malformed_webhook_json_is_refused(e: Engine) {
     let app = TestApp::spawn(e).await;
     let body = "{not json";
-    let (status, _) = app.post_webhook(body, Some(&sign(&app.webhook_secret(), body))).await;
+    let (status, _) = app
+        .post_webhook(body, Some(&sign(&app.webhook_secret(), body)))
+        .await;
     assert_eq!(status, 400);
     let body = json!({"type": "bills.paid"}).to_string();
-    let (status, _) = app.post_webhook(&body, Some(&sign(&app.webhook_secret(), &body))).await;
+    let (status, _) = app
+        .post_webhook(&body, Some(&sign(&app.webhook_secret(), &body)))
+        .await;
     assert_eq!(status, 400);
     assert_eq!(app.count("select count(*) from webhook_inbox").await, 0);
 }
@@ -194,11 +267,22 @@ async fn same_webhook_twice_is_processed_once(e: Engine) {
     let (s1, b1) = app.post_webhook(&body, Some(&sig)).await;
     let (s2, b2) = app.post_webhook(&body, Some(&sig)).await;
     assert_eq!((s1, s2), (200, 200));
-    assert!(b1.contains("received") && b2.contains("duplicate"), "{b1} {b2}");
+    assert!(
+        b1.contains("received") && b2.contains("duplicate"),
+        "{b1} {b2}"
+    );
     assert_eq!(app.count("select count(*) from webhook_inbox").await, 1);
-    assert_eq!(app.count("select count(*) from job where kind = 'process_webhook'").await, 1);
+    assert_eq!(
+        app.count("select count(*) from job where kind = 'process_webhook'")
+            .await,
+        1
+    );
     app.drain().await;
-    assert_eq!(app.count("select count(*) from webhook_inbox where status = 'processed'").await, 1);
+    assert_eq!(
+        app.count("select count(*) from webhook_inbox where status = 'processed'")
+            .await,
+        1
+    );
 }
 
 async fn rail_errors_are_retried_and_never_create_a_second_bill(e: Engine) {
@@ -210,10 +294,16 @@ async fn rail_errors_are_retried_and_never_create_a_second_bill(e: Engine) {
     sandbox.set_faults(faults).await;
     app.login("advisor@northwind.test").await;
     let cid = app.client_id("Alder Creek Dental").await;
-    let bill = app.client(&cid).await["bills"][0]["bill_id"].as_str().unwrap().to_owned();
+    let bill = app.client(&cid).await["bills"][0]["bill_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let (status, body) = app.approve(&cid, &[&bill]).await;
     assert!(status == 200 || status == 302, "{status} {body}");
-    let pid: String = sqlx::query_scalar("select payment_id from payment").fetch_one(&app.state.app.db.pool).await.unwrap();
+    let pid: String = sqlx::query_scalar("select payment_id from payment")
+        .fetch_one(&app.state.app.db.pool)
+        .await
+        .unwrap();
     for _ in 0..6 {
         app.drain().await;
         // Move RowCol's clock past the next retry delay (not the sandbox's
@@ -224,10 +314,11 @@ async fn rail_errors_are_retried_and_never_create_a_second_bill(e: Engine) {
     let attempts = app.count("select count(*) from job_attempt a join job j on j.job_id = a.job_id where j.kind = 'release_payment'").await;
     assert_eq!(attempts, 4, "503, 429, lost response, then success");
     // Exactly one Ramp bill carries this payment as remote_id.
-    let state: String = sqlx::query_scalar("select state from sandbox_state where sandbox_id = 'rails'")
-        .fetch_one(&app.state.app.db.pool)
-        .await
-        .unwrap();
+    let state: String =
+        sqlx::query_scalar("select state from sandbox_state where sandbox_id = 'rails'")
+            .fetch_one(&app.state.app.db.pool)
+            .await
+            .unwrap();
     let n = state.matches(&format!("\"remote_id\":\"{pid}\"")).count();
     assert_eq!(n, 1, "Ramp must hold exactly one bill for the payment");
 }
@@ -236,23 +327,44 @@ async fn release_job_survives_a_crash_between_approval_and_release(e: Engine) {
     let app = TestApp::spawn(e).await;
     app.login("advisor@northwind.test").await;
     let cid = app.client_id("Alder Creek Dental").await;
-    let bill = app.client(&cid).await["bills"][0]["bill_id"].as_str().unwrap().to_owned();
+    let bill = app.client(&cid).await["bills"][0]["bill_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let (status, _) = app.approve(&cid, &[&bill]).await;
     assert!(status == 200 || status == 302);
     // "Crash" before the worker ran: restart on the same database.
     let app = app.restart().await; // restart drains the queue
-    let state: String = sqlx::query_scalar("select state from payment").fetch_one(&app.state.app.db.pool).await.unwrap();
+    let state: String = sqlx::query_scalar("select state from payment")
+        .fetch_one(&app.state.app.db.pool)
+        .await
+        .unwrap();
     assert_eq!(state, "released");
-    assert_eq!(app.count("select count(*) from job where kind = 'release_payment' and state = 'done'").await, 1);
+    assert_eq!(
+        app.count("select count(*) from job where kind = 'release_payment' and state = 'done'")
+            .await,
+        1
+    );
 }
 
 async fn audit_log_refuses_edits(e: Engine) {
     let app = TestApp::spawn(e).await;
     let pool = &app.state.app.db.pool;
     assert!(app.count("select count(*) from audit_entry").await > 0);
-    assert!(sqlx::query("update audit_entry set actor = 'mallory'").execute(pool).await.is_err());
-    assert!(sqlx::query("delete from audit_entry").execute(pool).await.is_err());
-    let firm: String = sqlx::query_scalar("select firm_id from firm").fetch_one(pool).await.unwrap();
-    let status = app::ssr::audit::verify_chain(pool, &app::model::FirmId::parse(&firm).unwrap()).await.unwrap();
+    assert!(sqlx::query("update audit_entry set actor = 'mallory'")
+        .execute(pool)
+        .await
+        .is_err());
+    assert!(sqlx::query("delete from audit_entry")
+        .execute(pool)
+        .await
+        .is_err());
+    let firm: String = sqlx::query_scalar("select firm_id from firm")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    let status = app::ssr::audit::verify_chain(pool, &app::model::FirmId::parse(&firm).unwrap())
+        .await
+        .unwrap();
     assert!(status.ok);
 }

@@ -41,7 +41,10 @@ async fn database_url(engine: Engine, tmp: &std::path::Path) -> String {
                 .execute(&pool)
                 .await
                 .expect("create test database");
-            let base = admin.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap_or(admin);
+            let base = admin
+                .rsplit_once('/')
+                .map(|(b, _)| b.to_owned())
+                .unwrap_or(admin);
             format!("{base}/{name}")
         }
     }
@@ -63,7 +66,9 @@ impl TestApp {
         config.worker = false;
         config.data_dir = tmp.path().display().to_string();
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let app = Application::build(config, listener).await.expect("build app");
+        let app = Application::build(config, listener)
+            .await
+            .expect("build app");
         let base = format!("http://{}", app.addr);
         let state = app.state.clone();
         let (tx, rx) = tokio::sync::watch::channel(false);
@@ -90,7 +95,12 @@ impl TestApp {
     /// database (simulates a crash and restart).
     pub async fn restart(self) -> TestApp {
         let _ = self.shutdown.send(true);
-        let TestApp { database_url, key, _tmp, .. } = self;
+        let TestApp {
+            database_url,
+            key,
+            _tmp,
+            ..
+        } = self;
         Self::start(database_url, key, _tmp).await
     }
 
@@ -104,7 +114,9 @@ impl TestApp {
     }
 
     pub async fn drain(&self) -> usize {
-        rowcol::jobs::runner::drain(&self.state).await.expect("drain jobs")
+        rowcol::jobs::runner::drain(&self.state)
+            .await
+            .expect("drain jobs")
     }
 
     /// A server function call as a script would make it: a form POST.
@@ -118,12 +130,20 @@ impl TestApp {
             .expect("request");
         let status = res.status().as_u16();
         let text = res.text().await.unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     pub async fn login(&self, email: &str) {
-        let (status, body) = self.call("login", &[("email", email), ("password", PASSWORD)]).await;
-        assert!(status == 302 || status == 200, "login failed: {status} {body}");
+        let (status, body) = self
+            .call("login", &[("email", email), ("password", PASSWORD)])
+            .await;
+        assert!(
+            status == 302 || status == 200,
+            "login failed: {status} {body}"
+        );
     }
 
     pub async fn client_id(&self, name: &str) -> String {
@@ -154,7 +174,10 @@ impl TestApp {
     }
 
     pub async fn count(&self, sql: &str) -> i64 {
-        sqlx::query_scalar::<_, i64>(sql).fetch_one(&self.state.app.db.pool).await.expect(sql)
+        sqlx::query_scalar::<_, i64>(sql)
+            .fetch_one(&self.state.app.db.pool)
+            .await
+            .expect(sql)
     }
 
     pub async fn payment_state(&self, payment_id: &str) -> String {
