@@ -32,6 +32,7 @@ both_engines!(
     rail_errors_are_retried_and_never_create_a_second_bill,
     release_job_survives_a_crash_between_approval_and_release,
     audit_log_refuses_edits,
+    ledger_amount_mismatch_is_flagged_in_the_hygiene_tray,
 );
 
 async fn wrong_password_is_refused_and_gives_no_session(e: Engine) {
@@ -367,4 +368,40 @@ async fn audit_log_refuses_edits(e: Engine) {
         .await
         .unwrap();
     assert!(status.ok);
+}
+
+async fn ledger_amount_mismatch_is_flagged_in_the_hygiene_tray(e: Engine) {
+    let app = TestApp::spawn(e).await;
+    let sandbox = app.state.sandbox.clone().unwrap();
+    let mut faults = sandbox.faults().await;
+    faults.qbo_amount_mismatch_next = 1;
+    sandbox.set_faults(faults).await;
+    app.login("advisor@northwind.test").await;
+    let cid = app.client_id("Alder Creek Dental").await;
+    let bill = app.client(&cid).await["bills"][0]["bill_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, _) = app.approve(&cid, &[&bill]).await;
+    assert!(status == 200 || status == 302);
+    app.drain().await;
+    let (status, _) = app.call("sandbox/advance", &[("days", "40")]).await;
+    assert_eq!(status, 200);
+    app.drain().await;
+    let (flag, state): (Option<String>, String) =
+        sqlx::query_as("select flag_reason, state from payment")
+            .fetch_one(&app.state.app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(flag.as_deref(), Some("amount_mismatch"));
+    assert_eq!(
+        state, "paid",
+        "a mismatched ledger entry is not evidence of recording"
+    );
+    let (status, tray) = app.call("hygiene", &[]).await;
+    assert_eq!(status, 200);
+    let items = tray.as_array().unwrap();
+    assert_eq!(items.len(), 1, "{tray}");
+    assert_eq!(items[0]["reason_code"], "amount_mismatch");
+    assert_eq!(items[0]["severity"], "critical");
 }
