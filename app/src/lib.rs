@@ -14,6 +14,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::path;
+use leptos_router::SsrMode;
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
@@ -22,6 +23,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             <head>
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
                 <AutoReload options=options.clone() />
                 <HydrationScripts options />
                 <MetaTags />
@@ -36,7 +38,6 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    components::layout::provide_session();
     // Playwright's proof that the wasm really hydrated.
     Effect::new(move |_| {
         #[cfg(feature = "hydrate")]
@@ -47,21 +48,35 @@ pub fn App() -> impl IntoView {
             let _ = body.set_attribute("data-hydrated", "true");
         }
     });
+    // Pages render in SsrMode::Async: the whole page is sent once its data
+    // has loaded, so it works with JavaScript off (out-of-order streaming
+    // needs a script to swap the resolved parts in).
     view! {
         <Stylesheet id="leptos" href="/pkg/rowcol.css" />
         <Title text="RowCol" />
         <Router>
+            <Console />
+        </Router>
+    }
+}
+
+/// Everything inside the router. The session's actions are created here,
+/// not above the router, because the router is what exposes a failed
+/// JavaScript-off form post's error (in the URL) to the actions.
+#[component]
+fn Console() -> impl IntoView {
+    components::layout::provide_session();
+    view! {
             <components::layout::Header />
             <main class="page">
                 <Routes fallback=|| view! { <p class="empty">"Page not found."</p> }>
-                    <Route path=path!("/login") view=pages::login::LoginPage />
-                    <Route path=path!("/") view=pages::portfolio::PortfolioPage />
-                    <Route path=path!("/clients/:id") view=pages::client::ClientPage />
-                    <Route path=path!("/payments/:id") view=pages::payment::PaymentPage />
-                    <Route path=path!("/hygiene") view=pages::hygiene::HygienePage />
-                    <Route path=path!("/audit") view=pages::audit::AuditPage />
+                    <Route path=path!("/login") view=pages::login::LoginPage ssr=SsrMode::Async />
+                    <Route path=path!("/") view=pages::portfolio::PortfolioPage ssr=SsrMode::Async />
+                    <Route path=path!("/clients/:id") view=pages::client::ClientPage ssr=SsrMode::Async />
+                    <Route path=path!("/payments/:id") view=pages::payment::PaymentPage ssr=SsrMode::Async />
+                    <Route path=path!("/hygiene") view=pages::hygiene::HygienePage ssr=SsrMode::Async />
+                    <Route path=path!("/audit") view=pages::audit::AuditPage ssr=SsrMode::Async />
                 </Routes>
             </main>
-        </Router>
     }
 }

@@ -14,12 +14,23 @@ use leptos_router::components::A;
 pub struct Session {
     pub user: Resource<Result<Option<SessionUser>, AppError>>,
     pub advance: ServerAction<AdvanceClock>,
+    pub logout: ServerAction<Logout>,
 }
 
 pub fn provide_session() {
     let advance = ServerAction::<AdvanceClock>::new();
-    let user = Resource::new(move || advance.version().get(), |_| me());
-    provide_context(Session { user, advance });
+    let logout = ServerAction::<Logout>::new();
+    // Who is signed in (and the sandbox date) changes with these actions;
+    // the login page refetches it itself after signing in.
+    let user = Resource::new(
+        move || (advance.version().get(), logout.version().get()),
+        |_| me(),
+    );
+    provide_context(Session {
+        user,
+        advance,
+        logout,
+    });
 }
 
 pub fn use_session() -> Session {
@@ -29,7 +40,7 @@ pub fn use_session() -> Session {
 #[component]
 pub fn Header() -> impl IntoView {
     let session = use_session();
-    let logout = ServerAction::<Logout>::new();
+    let logout = session.logout;
     view! {
         <header class="topbar">
             <a class="brand" href="/">"RowCol"</a>

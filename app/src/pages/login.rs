@@ -1,10 +1,19 @@
 use crate::api::auth::Login;
+use crate::components::layout::use_session;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
 #[component]
 pub fn LoginPage() -> impl IntoView {
+    // Created inside the route so a JavaScript-off failure (carried back in
+    // the URL) reaches it.
     let login = ServerAction::<Login>::new();
+    let session = use_session();
+    Effect::new(move |_| {
+        if let Some(Ok(())) = login.value().get() {
+            session.user.refetch();
+        }
+    });
     let error = move || match login.value().get() {
         Some(Err(e)) => Some(e.to_string()),
         _ => None,
