@@ -55,6 +55,10 @@ impl SandboxControl for SandboxClock {
             if let Err(e) = crate::jobs::runner::drain(st).await {
                 tracing::warn!(error = %e, "draining jobs after advance failed");
             }
+            crate::jobs::runner::sweep(st).await;
+            if let Err(e) = crate::jobs::runner::drain(st).await {
+                tracing::warn!(error = %e, "draining jobs after the sweep failed");
+            }
         }
         Ok(SandboxStatus {
             today: report.today,

@@ -145,9 +145,18 @@ async fn apply_paid(
             payment_id,
             to: PaymentState::Paid,
             owner: "Ramp",
-            actor: &format!("ramp:event:{event_id}"),
+            actor: &if event_id == "poll" {
+                "rowcol:reconciler".to_owned()
+            } else {
+                format!("ramp:event:{event_id}")
+            },
             evidence: format!(
-                "bills.paid {event_id}; Ramp bill {bill_id} PAID {} on {paid_date}{}",
+                "{}; Ramp bill {bill_id} PAID {} on {paid_date}{}",
+                if event_id == "poll" {
+                    "no webhook: found paid by polling Ramp".to_owned()
+                } else {
+                    format!("bills.paid {event_id}")
+                },
                 bill.amount,
                 bill.trace_id
                     .as_deref()
@@ -173,4 +182,34 @@ async fn apply_paid(
     } else {
         "already paid".into()
     })
+}
+
+/// The reconciler for missed webhooks: every released payment whose arrival
+/// date has come is re-read on Ramp; a bill Ramp shows paid moves to `paid`
+/// exactly as the webhook would have moved it. Returns how many moved.
+pub async fn reconcile_released(st: &ServerState) -> Result<usize, JobError> {
+    let due = sqlx::query(
+        "select payment_id, client_id, ramp_bill_id from payment
+         where state = 'released' and ramp_bill_id is not null and payment_arrival_date <= $1
+         order by payment_arrival_date limit 200",
+    )
+    .bind(st.app.clock.today().to_string())
+    .fetch_all(&st.app.db.pool)
+    .await?;
+    let mut moved = 0;
+    for r in due {
+        let payment_id: String = r.try_get("payment_id")?;
+        let client_id: String = r.try_get("client_id")?;
+        let bill_id: String = r.try_get("ramp_bill_id")?;
+        match apply_paid(st, "poll", &payment_id, &client_id, &bill_id).await {
+            Ok(_) => moved += 1,
+            // Not paid yet on Ramp: look again next sweep.
+            Err(JobError::Retry {
+                code: "not_paid_yet",
+                ..
+            }) => {}
+            Err(e) => tracing::warn!(payment = %payment_id, error = %e, "reconcile failed"),
+        }
+    }
+    Ok(moved)
 }

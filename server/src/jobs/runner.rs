@@ -245,12 +245,32 @@ pub async fn drain(st: &ServerState) -> Result<usize, sqlx::Error> {
     Ok(n)
 }
 
+/// How often the worker sweeps for what webhooks missed.
+const SWEEP_EVERY: StdDuration = StdDuration::from_secs(30);
+
+/// Periodic work besides the queue: poll Ramp for released payments whose
+/// webhook never came, and (sandbox) let the simulated Ramp redeliver
+/// webhooks that failed earlier.
+pub async fn sweep(st: &ServerState) {
+    if let Some(sb) = &st.sandbox {
+        sb.deliver_pending_webhooks().await;
+    }
+    if let Err(e) = super::inbox::reconcile_released(st).await {
+        tracing::warn!(error = %e, "reconciler sweep failed");
+    }
+}
+
 /// The worker loop: run due jobs, sleep briefly when idle or until woken
-/// (a webhook just landed), stop on shutdown.
+/// (a webhook just landed), sweep now and then, stop on shutdown.
 pub async fn run_forever(st: ServerState, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let mut last_sweep = tokio::time::Instant::now();
     loop {
         if *shutdown.borrow() {
             break;
+        }
+        if last_sweep.elapsed() >= SWEEP_EVERY {
+            sweep(&st).await;
+            last_sweep = tokio::time::Instant::now();
         }
         match run_once(&st).await {
             Ok(Outcome::Empty) => {

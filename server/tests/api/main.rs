@@ -33,6 +33,8 @@ both_engines!(
     release_job_survives_a_crash_between_approval_and_release,
     audit_log_refuses_edits,
     ledger_amount_mismatch_is_flagged_in_the_hygiene_tray,
+    a_dropped_webhook_is_caught_by_polling_ramp,
+    approval_is_blocked_when_the_bank_cannot_be_read,
 );
 
 async fn wrong_password_is_refused_and_gives_no_session(e: Engine) {
@@ -404,4 +406,73 @@ async fn ledger_amount_mismatch_is_flagged_in_the_hygiene_tray(e: Engine) {
     assert_eq!(items.len(), 1, "{tray}");
     assert_eq!(items[0]["reason_code"], "amount_mismatch");
     assert_eq!(items[0]["severity"], "critical");
+}
+
+async fn a_dropped_webhook_is_caught_by_polling_ramp(e: Engine) {
+    let app = TestApp::spawn(e).await;
+    let sandbox = app.state.sandbox.clone().unwrap();
+    let mut faults = sandbox.faults().await;
+    faults.webhook_drop_next = 1;
+    sandbox.set_faults(faults).await;
+    app.login("advisor@northwind.test").await;
+    let cid = app.client_id("Alder Creek Dental").await;
+    let bill = app.client(&cid).await["bills"][0]["bill_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, _) = app.approve(&cid, &[&bill]).await;
+    assert!(status == 200 || status == 302);
+    app.drain().await;
+    let (status, _) = app.call("sandbox/advance", &[("days", "40")]).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        app.count("select count(*) from webhook_inbox").await,
+        0,
+        "the webhook was dropped"
+    );
+    let pid: String = sqlx::query_scalar("select payment_id from payment")
+        .fetch_one(&app.state.app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(app.payment_state(&pid).await, "verified");
+    let actor: String = sqlx::query_scalar(
+        "select actor from custody_event where payment_id = $1 and state = 'paid'",
+    )
+    .bind(&pid)
+    .fetch_one(&app.state.app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(actor, "rowcol:reconciler");
+}
+
+async fn approval_is_blocked_when_the_bank_cannot_be_read(e: Engine) {
+    let app = TestApp::spawn(e).await;
+    let sandbox = app.state.sandbox.clone().unwrap();
+    let world = sandbox.world().await;
+    let item = world
+        .clients
+        .iter()
+        .find(|c| c.name == "Alder Creek Dental")
+        .unwrap()
+        .plaid_item_id
+        .clone();
+    let mut faults = sandbox.faults().await;
+    faults.plaid_login_required = vec![item];
+    sandbox.set_faults(faults).await;
+    // The balance read at start-up is now older than the 15-minute policy.
+    app.state.app.clock.advance(chrono::Duration::hours(1));
+    app.login("advisor@northwind.test").await;
+    let cid = app.client_id("Alder Creek Dental").await;
+    let bill = app.client(&cid).await["bills"][0]["bill_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, body) = app.approve(&cid, &[&bill]).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.to_string().contains("re-authorised"), "{body}");
+    assert_eq!(app.count("select count(*) from payment").await, 0);
+    assert_eq!(
+        app.count("select count(*) from hygiene_item where reason_code = 'rail_reauth_needed' and status = 'open'").await,
+        1
+    );
 }
