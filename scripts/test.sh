@@ -82,6 +82,14 @@ export ROWCOL_TEST_PG_URL
 #                        to compile); release: NOT set at all (the caller's
 #                        RUSTFLAGS pass through), because erase_components is
 #                        only added for non-release builds.
+# Verified: `cargo leptos build -v` on this workspace logged exactly
+#   Cargo envs: LEPTOS_OUTPUT_NAME=rowcol LEPTOS_SITE_ROOT=target/site
+#   LEPTOS_SITE_PKG_DIR=pkg LEPTOS_SITE_ADDR=127.0.0.1:3000 LEPTOS_RELOAD_PORT=3001
+#   LEPTOS_LIB_DIR=frontend LEPTOS_BIN_DIR=server LEPTOS_JS_MINIFY=false
+#   LEPTOS_HASH_FILES=false RUSTFLAGS=--cfg erase_components
+# for `cargo build --package=server --bin=rowcol` (and the same for the wasm
+# build, `cargo build --package=frontend --lib --target-dir=<target>/front
+# --target=wasm32-unknown-unknown`).
 # Each LEPTOS_* value is overridden by the same variable in cargo-leptos's own
 # environment or a .env file. leptos_config reads LEPTOS_OUTPUT_NAME with
 # option_env!, so cargo tracks it; RUSTFLAGS is part of every crate's
@@ -168,7 +176,11 @@ leptos_build_release() {
 # with server, features unify exactly as in cargo-leptos's server build; the
 # only difference left is server's dev-dependency tempfile turning on
 # bitflags/std, which recompiles tower-http -> leptos_axum, sqlx, app and
-# server, but none of the core Leptos crates.
+# server, but none of the core Leptos crates. Measured on the skeleton
+# (2026-11-27): after `cargo leptos build`, this step compiled only bitflags,
+# sqlx*, tower-http, leptos_axum, rustix, reqwest, tower-sessions-sqlx-store,
+# tempfile, app and server (18 s); a second run compiled nothing, and a
+# following server build compiled nothing either (both variants stay cached).
 cargo_test() { env "${LEPTOS_TEST_ENV[@]}" cargo test -p app -p server --features app/ssr; }
 
 step "install tools" "$ROOT/scripts/install-tools.sh"
