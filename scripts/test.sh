@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The project's test command (`make test`; CI runs .ci/run -> make test).
 #
-#   install tools -> PostgreSQL up -> rustfmt check -> cargo leptos build (debug)
-#   -> cargo test (app with ssr + server incl. its integration tests on SQLite
-#   and PostgreSQL, in one invocation: see cargo_test below) -> Playwright on the debug build -> cargo leptos build --release
-#   -> Playwright on the release build.
+#   install tools -> PostgreSQL up -> rustfmt check -> cargo leptos build
+#   (debug) -> cargo test (app with ssr + server incl. its integration tests on
+#   SQLite and PostgreSQL, in one invocation: see cargo_test below) ->
+#   Playwright on the debug build -> cargo leptos build --release ->
+#   Playwright on the release build.
 #
 # Prints a timing line per step and a summary at the end (also on failure).
 # A from-scratch CI machine needs ~35 min (20 of them installing cargo-leptos
@@ -14,7 +15,7 @@
 #   ROWCOL_TEST_PG_URL   PostgreSQL for the integration tests (default
 #                        postgres://postgres@127.0.0.1:5432/postgres, or the
 #                        caller's DATABASE_URL if that is a postgres:// URL)
-#   CARGO_TARGET_DIR     see scripts/lib.sh (a build cache outside the clone)
+#   CARGO_TARGET_DIR     see scripts/lib.sh (in CI: a build cache outside the clone)
 #   ROWCOL_SKIP_RELEASE=1  stop after the debug e2e run (local iteration only)
 set -euo pipefail
 
