@@ -90,7 +90,8 @@ export ROWCOL_TEST_PG_URL
 #   LEPTOS_HASH_FILES=false RUSTFLAGS=--cfg erase_components
 # for `cargo build --package=server --bin=rowcol` (and the same for the wasm
 # build, `cargo build --package=frontend --lib --target-dir=<target>/front
-# --target=wasm32-unknown-unknown`).
+# --target=wasm32-unknown-unknown`). `cargo leptos build --release -v` logged
+# the same LEPTOS_* values except LEPTOS_JS_MINIFY=true, and no RUSTFLAGS.
 # Each LEPTOS_* value is overridden by the same variable in cargo-leptos's own
 # environment or a .env file. leptos_config reads LEPTOS_OUTPUT_NAME with
 # option_env!, so cargo tracks it; RUSTFLAGS is part of every crate's
