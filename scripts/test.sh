@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The project's test command (`make test`; CI runs .ci/run -> make test).
 #
-#   install tools -> PostgreSQL up -> rustfmt check -> cargo leptos build (debug)
-#   -> cargo test (app with ssr + server incl. its integration tests on SQLite
-#   and PostgreSQL, in one invocation: see cargo_test below) -> Playwright on the debug build -> cargo leptos build --release
-#   -> Playwright on the release build.
+#   install tools -> PostgreSQL up -> rustfmt check -> cargo leptos build
+#   (debug) -> cargo test (app with ssr + server incl. its integration tests on
+#   SQLite and PostgreSQL, in one invocation: see cargo_test below) ->
+#   Playwright on the debug build -> cargo leptos build --release ->
+#   Playwright on the release build.
 #
 # Prints a timing line per step and a summary at the end (also on failure).
 # A from-scratch CI machine needs ~35 min (20 of them installing cargo-leptos
@@ -14,7 +15,7 @@
 #   ROWCOL_TEST_PG_URL   PostgreSQL for the integration tests (default
 #                        postgres://postgres@127.0.0.1:5432/postgres, or the
 #                        caller's DATABASE_URL if that is a postgres:// URL)
-#   CARGO_TARGET_DIR     see scripts/lib.sh (a build cache outside the clone)
+#   CARGO_TARGET_DIR     see scripts/lib.sh (in CI: a build cache outside the clone)
 #   ROWCOL_SKIP_RELEASE=1  stop after the debug e2e run (local iteration only)
 set -euo pipefail
 
@@ -82,6 +83,15 @@ export ROWCOL_TEST_PG_URL
 #                        to compile); release: NOT set at all (the caller's
 #                        RUSTFLAGS pass through), because erase_components is
 #                        only added for non-release builds.
+# Verified: `cargo leptos build -v` on this workspace logged exactly
+#   Cargo envs: LEPTOS_OUTPUT_NAME=rowcol LEPTOS_SITE_ROOT=target/site
+#   LEPTOS_SITE_PKG_DIR=pkg LEPTOS_SITE_ADDR=127.0.0.1:3000 LEPTOS_RELOAD_PORT=3001
+#   LEPTOS_LIB_DIR=frontend LEPTOS_BIN_DIR=server LEPTOS_JS_MINIFY=false
+#   LEPTOS_HASH_FILES=false RUSTFLAGS=--cfg erase_components
+# for `cargo build --package=server --bin=rowcol` (and the same for the wasm
+# build, `cargo build --package=frontend --lib --target-dir=<target>/front
+# --target=wasm32-unknown-unknown`). `cargo leptos build --release -v` logged
+# the same LEPTOS_* values except LEPTOS_JS_MINIFY=true, and no RUSTFLAGS.
 # Each LEPTOS_* value is overridden by the same variable in cargo-leptos's own
 # environment or a .env file. leptos_config reads LEPTOS_OUTPUT_NAME with
 # option_env!, so cargo tracks it; RUSTFLAGS is part of every crate's
@@ -168,7 +178,11 @@ leptos_build_release() {
 # with server, features unify exactly as in cargo-leptos's server build; the
 # only difference left is server's dev-dependency tempfile turning on
 # bitflags/std, which recompiles tower-http -> leptos_axum, sqlx, app and
-# server, but none of the core Leptos crates.
+# server, but none of the core Leptos crates. Measured on the skeleton
+# (2026-11-27): after `cargo leptos build`, this step compiled only bitflags,
+# sqlx*, tower-http, leptos_axum, rustix, reqwest, tower-sessions-sqlx-store,
+# tempfile, app and server (18 s); a second run compiled nothing, and a
+# following server build compiled nothing either (both variants stay cached).
 cargo_test() { env "${LEPTOS_TEST_ENV[@]}" cargo test -p app -p server --features app/ssr; }
 
 step "install tools" "$ROOT/scripts/install-tools.sh"
