@@ -3,7 +3,7 @@
 use crate::config::{Cli, Command};
 use crate::startup::{open_database, Application};
 use app::model::{FirmId, UserId};
-use app::ssr::audit::{self, Entry};
+use app::ssr::audit;
 use app::ssr::crypto::hash_password;
 use app::ssr::db::to_ms;
 
@@ -41,15 +41,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let db = open_database(&config.database_url).await?;
             let now = chrono::Utc::now();
-            let firm = FirmId::generate();
             let hash = hash_password(&admin_password).map_err(|e| anyhow::anyhow!("{e}"))?;
             let mut tx = db.pool.begin().await?;
-            sqlx::query("insert into firm (firm_id, name, created_at) values ($1, $2, $3)")
-                .bind(firm.as_str())
-                .bind(&name)
-                .bind(to_ms(now))
-                .execute(&mut *tx)
-                .await?;
+            let firm = crate::firms::create_firm(
+                &mut tx,
+                &name,
+                "rowcol:cli",
+                serde_json::json!({ "name": name, "admin": admin_email }),
+                now,
+            )
+            .await?;
             sqlx::query(
                 "insert into app_user (user_id, firm_id, email, name, role, password_hash, created_at)
                  values ($1, $2, $3, $3, 'admin', $4, $5)",
@@ -60,18 +61,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             .bind(&hash)
             .bind(to_ms(now))
             .execute(&mut *tx)
-            .await?;
-            audit::record(
-                &mut tx,
-                &firm,
-                now,
-                Entry {
-                    actor: "rowcol:cli",
-                    action: "firm.created",
-                    subject: firm.as_str(),
-                    detail: serde_json::json!({ "name": name, "admin": admin_email }),
-                },
-            )
             .await?;
             tx.commit().await?;
             println!("created firm {firm} with admin {admin_email}");

@@ -3,7 +3,9 @@
 pub mod cli;
 pub mod config;
 pub mod connections;
+pub mod firms;
 pub mod glue;
+pub mod hygiene;
 pub mod jobs;
 pub mod rails;
 pub mod routes;

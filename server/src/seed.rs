@@ -32,25 +32,14 @@ pub async fn seed_demo(
     let firm = match existing {
         Some(f) => FirmId::parse(&f)?,
         None => {
-            let firm = FirmId::generate();
-            sqlx::query("insert into firm (firm_id, name, created_at) values ($1, 'Northwind Advisors', $2)")
-                .bind(firm.as_str())
-                .bind(to_ms(now))
-                .execute(&mut *tx)
-                .await?;
-            audit::record(
+            crate::firms::create_firm(
                 &mut tx,
-                &firm,
+                "Northwind Advisors",
+                "rowcol",
+                serde_json::json!({ "name": "Northwind Advisors", "mode": "sandbox" }),
                 now,
-                Entry {
-                    actor: "rowcol",
-                    action: "firm.created",
-                    subject: firm.as_str(),
-                    detail: serde_json::json!({ "name": "Northwind Advisors", "mode": "sandbox" }),
-                },
             )
-            .await?;
-            firm
+            .await?
         }
     };
     for (email, name, role) in DEMO_USERS {

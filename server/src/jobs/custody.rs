@@ -98,19 +98,18 @@ pub async fn flag(
         .bind(payment_id)
         .execute(&mut **tx)
         .await?;
-    sqlx::query(
-        "insert into hygiene_item (hygiene_id, firm_id, client_id, payment_id, severity, reason_code, detail, status, created_at)
-         values ($1, $2, $3, $4, $5, $6, $7, 'open', $8)",
+    crate::hygiene::file(
+        tx,
+        crate::hygiene::NewItem {
+            firm_id: &firm,
+            client_id: Some(&client),
+            payment_id: Some(payment_id),
+            severity,
+            reason_code: reason,
+            detail,
+            at,
+        },
     )
-    .bind(format!("hyg_{}", uuid::Uuid::new_v4().simple()))
-    .bind(&firm)
-    .bind(&client)
-    .bind(payment_id)
-    .bind(severity)
-    .bind(reason)
-    .bind(detail)
-    .bind(to_ms(at))
-    .execute(&mut **tx)
     .await?;
     let firm = FirmId::parse(&firm).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
     audit::record(

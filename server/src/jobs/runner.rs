@@ -216,17 +216,19 @@ async fn dead_letter(
         _ => return Ok(()),
     };
     let kind = job.as_ref().map(|j| j.kind()).unwrap_or("unknown");
-    sqlx::query(
-        "insert into hygiene_item (hygiene_id, firm_id, client_id, payment_id, severity, reason_code, detail, status, created_at)
-         values ($1, $2, $3, $4, 'high', 'job_dead_lettered', $5, 'open', $6)",
+    let detail = format!("{kind} gave up after {} attempts: {error}", c.attempt);
+    crate::hygiene::file(
+        tx,
+        crate::hygiene::NewItem {
+            firm_id: &firm,
+            client_id: client.as_deref(),
+            payment_id: payment.as_deref(),
+            severity: "high",
+            reason_code: "job_dead_lettered",
+            detail: &detail,
+            at,
+        },
     )
-    .bind(format!("hyg_{}", uuid::Uuid::new_v4().simple()))
-    .bind(firm)
-    .bind(client)
-    .bind(payment)
-    .bind(format!("{kind} gave up after {} attempts: {error}", c.attempt))
-    .bind(to_ms(at))
-    .execute(&mut **tx)
     .await?;
     Ok(())
 }

@@ -178,15 +178,24 @@ async fn reconnect_needed(
     if open > 0 {
         return Ok(());
     }
-    sqlx::query(
-        "insert into hygiene_item (hygiene_id, firm_id, client_id, severity, reason_code, detail, status, created_at)
-         select $1, firm_id, client_id, 'high', 'rail_reauth_needed', $2, 'open', $3 from client where client_id = $4",
+    let firm: String = sqlx::query_scalar("select firm_id from client where client_id = $1")
+        .bind(client_id)
+        .fetch_one(&st.app.db.pool)
+        .await?;
+    let detail = format!("Plaid: the bank login must be renewed ({detail})");
+    let mut conn = st.app.db.pool.acquire().await?;
+    crate::hygiene::file(
+        &mut conn,
+        crate::hygiene::NewItem {
+            firm_id: &firm,
+            client_id: Some(client_id),
+            payment_id: None,
+            severity: "high",
+            reason_code: "rail_reauth_needed",
+            detail: &detail,
+            at: st.app.clock.now(),
+        },
     )
-    .bind(format!("hyg_{}", uuid::Uuid::new_v4().simple()))
-    .bind(format!("Plaid: the bank login must be renewed ({detail})"))
-    .bind(to_ms(st.app.clock.now()))
-    .bind(client_id)
-    .execute(&st.app.db.pool)
     .await?;
     Ok(())
 }

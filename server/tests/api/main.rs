@@ -81,9 +81,7 @@ async fn portfolio_shows_every_demo_client_with_cash_and_status(e: Engine) {
 async fn approved_bill_is_released_paid_recorded_and_verified(e: Engine) {
     let app = TestApp::spawn(e).await;
     app.login("advisor@northwind.test").await;
-    let cid = app.client_id("Alder Creek Dental").await;
-    let detail = app.client(&cid).await;
-    let bill = detail["bills"][0]["bill_id"].as_str().unwrap().to_owned();
+    let (cid, bill) = app.first_bill("Alder Creek Dental").await;
     let (status, body) = app.approve(&cid, &[&bill]).await;
     assert!(status == 200 || status == 302, "{status} {body}");
     let pid: String = sqlx::query_scalar("select payment_id from payment where bill_id = $1")
@@ -183,9 +181,7 @@ async fn guardrail_breach_refuses_the_approval_and_writes_nothing(e: Engine) {
 async fn viewer_cannot_approve(e: Engine) {
     let app = TestApp::spawn(e).await;
     app.login("viewer@northwind.test").await;
-    let cid = app.client_id("Alder Creek Dental").await;
-    let detail = app.client(&cid).await;
-    let bill = detail["bills"][0]["bill_id"].as_str().unwrap().to_owned();
+    let (cid, bill) = app.first_bill("Alder Creek Dental").await;
     let (status, body) = app.approve(&cid, &[&bill]).await;
     assert_eq!(status, 403, "{body}");
     assert_eq!(app.count("select count(*) from payment").await, 0);
@@ -205,11 +201,7 @@ async fn another_firms_client_is_not_found(e: Engine) {
     sqlx::query("insert into app_user (user_id, firm_id, email, name, role, password_hash, created_at) values ('usr_other', 'firm_other', 'advisor@other.test', 'O', 'advisor', $1, 0)")
         .bind(hash).execute(pool).await.unwrap();
     app.login("advisor@northwind.test").await;
-    let cid = app.client_id("Alder Creek Dental").await;
-    let bill = app.client(&cid).await["bills"][0]["bill_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (cid, bill) = app.first_bill("Alder Creek Dental").await;
 
     let mut other = app;
     other.new_session();
@@ -296,11 +288,7 @@ async fn rail_errors_are_retried_and_never_create_a_second_bill(e: Engine) {
     faults.ramp_create_lose_response_next = 1;
     sandbox.set_faults(faults).await;
     app.login("advisor@northwind.test").await;
-    let cid = app.client_id("Alder Creek Dental").await;
-    let bill = app.client(&cid).await["bills"][0]["bill_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (cid, bill) = app.first_bill("Alder Creek Dental").await;
     let (status, body) = app.approve(&cid, &[&bill]).await;
     assert!(status == 200 || status == 302, "{status} {body}");
     let pid: String = sqlx::query_scalar("select payment_id from payment")
@@ -329,11 +317,7 @@ async fn rail_errors_are_retried_and_never_create_a_second_bill(e: Engine) {
 async fn release_job_survives_a_crash_between_approval_and_release(e: Engine) {
     let app = TestApp::spawn(e).await;
     app.login("advisor@northwind.test").await;
-    let cid = app.client_id("Alder Creek Dental").await;
-    let bill = app.client(&cid).await["bills"][0]["bill_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (cid, bill) = app.first_bill("Alder Creek Dental").await;
     let (status, _) = app.approve(&cid, &[&bill]).await;
     assert!(status == 200 || status == 302);
     // "Crash" before the worker ran: restart on the same database.
@@ -379,11 +363,7 @@ async fn ledger_amount_mismatch_is_flagged_in_the_hygiene_tray(e: Engine) {
     faults.qbo_amount_mismatch_next = 1;
     sandbox.set_faults(faults).await;
     app.login("advisor@northwind.test").await;
-    let cid = app.client_id("Alder Creek Dental").await;
-    let bill = app.client(&cid).await["bills"][0]["bill_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (cid, bill) = app.first_bill("Alder Creek Dental").await;
     let (status, _) = app.approve(&cid, &[&bill]).await;
     assert!(status == 200 || status == 302);
     app.drain().await;
@@ -415,11 +395,7 @@ async fn a_dropped_webhook_is_caught_by_polling_ramp(e: Engine) {
     faults.webhook_drop_next = 1;
     sandbox.set_faults(faults).await;
     app.login("advisor@northwind.test").await;
-    let cid = app.client_id("Alder Creek Dental").await;
-    let bill = app.client(&cid).await["bills"][0]["bill_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (cid, bill) = app.first_bill("Alder Creek Dental").await;
     let (status, _) = app.approve(&cid, &[&bill]).await;
     assert!(status == 200 || status == 302);
     app.drain().await;
@@ -462,11 +438,7 @@ async fn approval_is_blocked_when_the_bank_cannot_be_read(e: Engine) {
     // The balance read at start-up is now older than the 15-minute policy.
     app.state.app.clock.advance(chrono::Duration::hours(1));
     app.login("advisor@northwind.test").await;
-    let cid = app.client_id("Alder Creek Dental").await;
-    let bill = app.client(&cid).await["bills"][0]["bill_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (cid, bill) = app.first_bill("Alder Creek Dental").await;
     let (status, body) = app.approve(&cid, &[&bill]).await;
     assert_eq!(status, 503, "{body}");
     assert!(body.to_string().contains("re-authorised"), "{body}");

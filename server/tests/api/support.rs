@@ -165,6 +165,16 @@ impl TestApp {
         body
     }
 
+    /// A client's id and its first open bill.
+    pub async fn first_bill(&self, client: &str) -> (String, String) {
+        let cid = self.client_id(client).await;
+        let bill = self.client(&cid).await["bills"][0]["bill_id"]
+            .as_str()
+            .expect("an open bill")
+            .to_owned();
+        (cid, bill)
+    }
+
     pub async fn approve(&self, client_id: &str, bills: &[&str]) -> (u16, Value) {
         let mut form = vec![("client_id", client_id)];
         for b in bills {
