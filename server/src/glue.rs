@@ -45,6 +45,13 @@ pub struct SandboxClock {
 #[async_trait::async_trait]
 impl SandboxControl for SandboxClock {
     async fn advance_days(&self, days: u32) -> Result<SandboxStatus, PortError> {
+        // Finish what is due at the current time (e.g. releases just
+        // approved) before time jumps ahead.
+        if let Some(st) = self.server.get() {
+            if let Err(e) = crate::jobs::runner::drain(st).await {
+                tracing::warn!(error = %e, "draining jobs before advance failed");
+            }
+        }
         let report = self
             .sandbox
             .advance(chrono::Duration::days(i64::from(days)))

@@ -7,6 +7,7 @@ use super::JobError;
 use crate::connections::rail_auth;
 use crate::rails::CreateBill;
 use crate::startup::ServerState;
+use app::domain::calendar::payment_arrival_date;
 use app::domain::custody::PaymentState;
 use app::model::{Currency, Money};
 use sqlx::Row;
@@ -66,7 +67,13 @@ pub async fn run(st: &ServerState, payment_id: &str) -> Result<(), JobError> {
         due_at: parse_date("due_date")?,
         amount: Money::new(row.try_get("amount_minor")?, currency),
         memo: Some(format!("RowCol payment {payment_id}")),
-        payment_arrival_date: parse_date("payment_arrival_date")?,
+        // A release delayed by retries (or a queue that waited) may find the
+        // planned arrival date already too close: move it to the earliest
+        // date ACH can still make, never earlier than planned.
+        payment_arrival_date: payment_arrival_date(
+            parse_date("payment_arrival_date")?,
+            st.app.clock.today(),
+        ),
         source_bank_account_id: mapping.source_bank_account_id,
         vendor_account_id: mapping.vendor_account_id,
     };
@@ -75,9 +82,11 @@ pub async fn run(st: &ServerState, payment_id: &str) -> Result<(), JobError> {
     let now = st.app.clock.now();
     let mut tx = st.app.db.pool.begin().await?;
     sqlx::query(
-        "update payment set ramp_bill_id = $1 where payment_id = $2 and ramp_bill_id is null",
+        "update payment set ramp_bill_id = $1, payment_arrival_date = $2
+         where payment_id = $3 and ramp_bill_id is null",
     )
     .bind(&bill.id)
+    .bind(req.payment_arrival_date.to_string())
     .bind(payment_id)
     .execute(&mut *tx)
     .await?;

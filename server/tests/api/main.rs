@@ -35,6 +35,7 @@ both_engines!(
     ledger_amount_mismatch_is_flagged_in_the_hygiene_tray,
     a_dropped_webhook_is_caught_by_polling_ramp,
     approval_is_blocked_when_the_bank_cannot_be_read,
+    a_release_delayed_past_its_arrival_date_moves_the_date_forward,
 );
 
 async fn wrong_password_is_refused_and_gives_no_session(e: Engine) {
@@ -446,5 +447,30 @@ async fn approval_is_blocked_when_the_bank_cannot_be_read(e: Engine) {
     assert_eq!(
         app.count("select count(*) from hygiene_item where reason_code = 'rail_reauth_needed' and status = 'open'").await,
         1
+    );
+}
+
+async fn a_release_delayed_past_its_arrival_date_moves_the_date_forward(e: Engine) {
+    let app = TestApp::spawn(e).await;
+    app.login("advisor@northwind.test").await;
+    let (cid, bill) = app.first_bill("Alder Creek Dental").await;
+    let (status, _) = app.approve(&cid, &[&bill]).await;
+    assert!(status == 200 || status == 302);
+    // The queue stalls for 40 days (the clock moves, the job has not run).
+    app.state.app.clock.advance(chrono::Duration::days(40));
+    app.drain().await;
+    let (state, arrival): (String, String) =
+        sqlx::query_as("select state, payment_arrival_date from payment")
+            .fetch_one(&app.state.app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(state, "released");
+    let arrival: chrono::NaiveDate = arrival.parse().unwrap();
+    let earliest = app::domain::calendar::add_business_days(app.state.app.clock.today(), 2);
+    assert!(arrival >= earliest, "{arrival} is before {earliest}");
+    assert_eq!(
+        app.count("select count(*) from job where state = 'dead'")
+            .await,
+        0
     );
 }
