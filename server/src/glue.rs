@@ -87,9 +87,11 @@ async fn persist_clock(db: &Db, offset: i64) {
     .await;
 }
 
-/// Simulator state as one JSON document in `sandbox_state`.
+/// Simulator state as one JSON document in `sandbox_state`, sealed with the
+/// same key as rail tokens: it holds the simulated rails' access tokens.
 pub struct DbSimStore {
     pub db: Db,
+    pub sealer: app::ssr::crypto::Sealer,
 }
 
 #[async_trait::async_trait]
@@ -99,7 +101,11 @@ impl SimStore for DbSimStore {
             sqlx::query_scalar("select state from sandbox_state where sandbox_id = 'rails'")
                 .fetch_optional(&self.db.pool)
                 .await?;
-        Ok(row.map(|s| serde_json::from_str(&s)).transpose()?)
+        let Some(sealed) = row else { return Ok(None) };
+        let json = self.sealer.open(&sealed).map_err(|_| {
+            anyhow::anyhow!("the sandbox state was sealed under another ROWCOL_ENCRYPTION_KEY")
+        })?;
+        Ok(Some(serde_json::from_str(&json)?))
     }
 
     async fn save(&self, state: &serde_json::Value) -> anyhow::Result<()> {
@@ -107,7 +113,7 @@ impl SimStore for DbSimStore {
             "insert into sandbox_state (sandbox_id, state, updated_at) values ('rails', $1, $2)
              on conflict (sandbox_id) do update set state = excluded.state, updated_at = excluded.updated_at",
         )
-        .bind(state.to_string())
+        .bind(self.sealer.seal(&state.to_string()))
         .bind(to_ms(chrono::Utc::now()))
         .execute(&self.db.pool)
         .await?;

@@ -149,7 +149,10 @@ impl Application {
             let plaid_secret = format!("sandbox_{}", uuid::Uuid::new_v4().simple());
             let sandbox = Sandbox::start(
                 clock.clone(),
-                Arc::new(DbSimStore { db: db.clone() }),
+                Arc::new(DbSimStore {
+                    db: db.clone(),
+                    sealer: sealer.clone(),
+                }),
                 SandboxConfig {
                     ramp_webhook_url: format!("http://{addr}/webhooks/ramp"),
                     ramp_webhook_secret: SecretString::new(webhook_secret.clone()),

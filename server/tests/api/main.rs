@@ -306,11 +306,16 @@ async fn rail_errors_are_retried_and_never_create_a_second_bill(e: Engine) {
     let attempts = app.count("select count(*) from job_attempt a join job j on j.job_id = a.job_id where j.kind = 'release_payment'").await;
     assert_eq!(attempts, 4, "503, 429, lost response, then success");
     // Exactly one Ramp bill carries this payment as remote_id.
-    let state: String =
+    let sealed: String =
         sqlx::query_scalar("select state from sandbox_state where sandbox_id = 'rails'")
             .fetch_one(&app.state.app.db.pool)
             .await
             .unwrap();
+    assert!(
+        !sealed.contains("remote_id"),
+        "sandbox state is sealed at rest"
+    );
+    let state = app.state.app.sealer.open(&sealed).unwrap();
     let n = state.matches(&format!("\"remote_id\":\"{pid}\"")).count();
     assert_eq!(n, 1, "Ramp must hold exactly one bill for the payment");
 }
