@@ -7,7 +7,7 @@ use crate::startup::ServerState;
 use app::model::{ClientId, SandboxStatus};
 use app::ssr::db::{to_ms, Db};
 use app::ssr::ports::{CashRefresher, PortError, SandboxControl};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 /// Fresh cash for approvals, through the Plaid adapter. The server state is
 /// set once the app is assembled (the state also holds this port).
@@ -120,5 +120,3 @@ impl SimStore for DbSimStore {
         Ok(())
     }
 }
-
-pub type SharedCash = Arc<PlaidCash>;

@@ -8,7 +8,7 @@
 //! the same numbering, `migrations/sqlite` and `migrations/postgres`.
 
 use chrono::{DateTime, TimeZone, Utc};
-use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::any::AnyPoolOptions;
 use sqlx::{Any, AnyPool, Transaction};
 
 pub type Tx<'a> = Transaction<'a, Any>;
@@ -101,13 +101,4 @@ pub fn to_ms(t: DateTime<Utc>) -> i64 {
 
 pub fn from_ms(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
-}
-
-/// Read a column, turning a decode failure into a typed error instead of a panic.
-pub fn col<'r, T>(row: &'r AnyRow, name: &str) -> Result<T, sqlx::Error>
-where
-    T: sqlx::Decode<'r, Any> + sqlx::Type<Any>,
-{
-    use sqlx::Row;
-    row.try_get(name)
 }
