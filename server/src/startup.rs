@@ -67,15 +67,23 @@ pub struct Application {
 }
 
 fn leptos_options(addr: SocketAddr) -> LeptosOptions {
-    let mut opts = get_configuration(None)
-        .map(|c| c.leptos_options)
-        .unwrap_or_else(|_| {
-            LeptosOptions::builder()
-                .output_name("rowcol")
-                .site_root("target/site")
-                .site_pkg_dir("pkg")
-                .build()
-        });
+    // Built by cargo-leptos, the binary knows its site settings; a plain
+    // `cargo test`/`cargo bench` build does not (and asking would print a
+    // warning), so those use the workspace defaults.
+    let built_by_cargo_leptos = option_env!("LEPTOS_OUTPUT_NAME").is_some()
+        || std::env::var_os("LEPTOS_OUTPUT_NAME").is_some();
+    let configured = if built_by_cargo_leptos {
+        get_configuration(None).ok().map(|c| c.leptos_options)
+    } else {
+        None
+    };
+    let mut opts = configured.unwrap_or_else(|| {
+        LeptosOptions::builder()
+            .output_name("rowcol")
+            .site_root("target/site")
+            .site_pkg_dir("pkg")
+            .build()
+    });
     if let Ok(root) = std::env::var("LEPTOS_SITE_ROOT") {
         opts.site_root = root.into();
     }

@@ -18,6 +18,8 @@ pub enum Job {
     VerifyPayment { payment_id: String },
     /// Pull a client's bills, vendors, balance and transactions.
     SyncClient { client_id: String },
+    /// Write RowCol's audit note onto the payment's QBO BillPayment.
+    AnnotateLedger { payment_id: String },
 }
 
 impl Job {
@@ -27,6 +29,7 @@ impl Job {
             Job::ProcessWebhook { .. } => "process_webhook",
             Job::VerifyPayment { .. } => "verify_payment",
             Job::SyncClient { .. } => "sync_client",
+            Job::AnnotateLedger { .. } => "annotate_ledger",
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Background work: the runner claims due jobs from the database and
 //! dispatches them; each kind lives in its own file.
 
+pub mod annotate;
 pub mod custody;
 pub mod inbox;
 pub mod release;

@@ -87,6 +87,7 @@ async fn execute(st: &ServerState, job: &Job) -> Result<(), JobError> {
         Job::ProcessWebhook { inbox_id } => super::inbox::run(st, inbox_id).await,
         Job::VerifyPayment { payment_id } => super::verify::run(st, payment_id).await,
         Job::SyncClient { client_id } => super::sync::run(st, client_id).await,
+        Job::AnnotateLedger { payment_id } => super::annotate::run(st, payment_id).await,
     }
 }
 
@@ -184,7 +185,9 @@ async fn dead_letter(
 ) -> Result<(), sqlx::Error> {
     let job: Option<Job> = serde_json::from_str(&c.payload).ok();
     let (firm, client, payment) = match &job {
-        Some(Job::ReleasePayment { payment_id }) | Some(Job::VerifyPayment { payment_id }) => {
+        Some(Job::ReleasePayment { payment_id })
+        | Some(Job::VerifyPayment { payment_id })
+        | Some(Job::AnnotateLedger { payment_id }) => {
             let r = sqlx::query("select firm_id, client_id from payment where payment_id = $1")
                 .bind(payment_id)
                 .fetch_optional(&mut **tx)

@@ -9,6 +9,7 @@ use crate::startup::ServerState;
 use app::domain::calendar::add_business_days;
 use app::domain::custody::PaymentState;
 use app::model::{Currency, Money};
+use app::ssr::jobs::{enqueue, Job};
 use chrono::{Duration, NaiveDate};
 use sqlx::Row;
 
@@ -161,6 +162,15 @@ pub async fn run(st: &ServerState, payment_id: &str) -> Result<(), JobError> {
                 at: now,
             }).await?;
             clear_flag(&mut tx, payment_id, "cash_not_seen", now).await?;
+            enqueue(
+                &mut tx,
+                &Job::AnnotateLedger {
+                    payment_id: payment_id.to_owned(),
+                },
+                now,
+                Some(&format!("annotate:{payment_id}")),
+            )
+            .await?;
             true
         }
         _ => {

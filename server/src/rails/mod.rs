@@ -101,6 +101,14 @@ pub trait Ledger: Send + Sync {
         auth: &RailAuth,
         bill_id: &str,
     ) -> Result<Vec<LedgerBillPayment>, RailError>;
+    /// Write RowCol's audit note onto a BillPayment (its `PrivateNote`).
+    /// Writing the same note again is harmless.
+    async fn annotate_bill_payment(
+        &self,
+        auth: &RailAuth,
+        bill_payment_id: &str,
+        note: &str,
+    ) -> Result<(), RailError>;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

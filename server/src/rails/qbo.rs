@@ -313,6 +313,17 @@ impl Ledger for QboClient {
         }
         Ok(out)
     }
+
+    async fn annotate_bill_payment(
+        &self,
+        auth: &RailAuth,
+        bill_payment_id: &str,
+        note: &str,
+    ) -> Result<(), RailError> {
+        self.write_private_note(auth, bill_payment_id, note)
+            .await
+            .map(|_| ())
+    }
 }
 
 #[cfg(test)]

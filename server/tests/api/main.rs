@@ -146,6 +146,21 @@ async fn approved_bill_is_released_paid_recorded_and_verified(e: Engine) {
             .await,
         0
     );
+
+    // Record: the QBO BillPayment now carries RowCol's audit note.
+    assert!(actions.contains(&"ledger.annotated"), "{actions:?}");
+    let sealed: String =
+        sqlx::query_scalar("select state from sandbox_state where sandbox_id = 'rails'")
+            .fetch_one(&app.state.app.db.pool)
+            .await
+            .unwrap();
+    let sim = app.state.app.sealer.open(&sealed).unwrap();
+    assert!(
+        sim.contains(&format!(
+            "RowCol payment {pid}: approved by advisor@northwind.test"
+        )),
+        "no audit note in QBO"
+    );
 }
 
 async fn guardrail_breach_refuses_the_approval_and_writes_nothing(e: Engine) {
