@@ -4,7 +4,7 @@
 #   install tools -> PostgreSQL up -> rustfmt check -> cargo leptos build
 #   (debug) -> cargo test (app with ssr + server incl. its integration tests on
 #   SQLite and PostgreSQL, in one invocation: see cargo_test below) ->
-#   Playwright on the debug build -> cargo leptos build --release ->
+#   Playwright on the debug build -> clippy -D warnings -> cargo leptos build --release ->
 #   Playwright on the release build.
 #
 # Prints a timing line per step and a summary at the end (also on failure).
@@ -191,6 +191,9 @@ step "cargo fmt --check" cargo fmt --all -- --check
 step "cargo leptos build (debug)" leptos_build_debug
 step "cargo test -p app -p server --features app/ssr (PG: $ROWCOL_TEST_PG_URL)" cargo_test
 step "e2e (debug)" "$ROOT/scripts/e2e.sh" debug
+# clippy -D warnings for every package/feature set (scripts/lint.sh); after
+# the tests so a lint never hides a test result.
+step "clippy -D warnings" "$ROOT/scripts/lint.sh"
 if [ "${ROWCOL_SKIP_RELEASE:-0}" = 1 ]; then
   say "ROWCOL_SKIP_RELEASE=1: skipping the release build and its e2e run"
   exit 0
