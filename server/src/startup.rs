@@ -62,6 +62,7 @@ pub struct Application {
     pub state: ServerState,
     pub router: Router,
     pub worker: bool,
+    pub sessions: SessionStore,
     /// The demo password in sandbox mode (printed at start).
     pub demo_password: Option<String>,
 }
@@ -237,13 +238,17 @@ impl Application {
             demo_password = Some(password);
         }
 
-        let router = build_router(state.clone(), &config).await?;
+        let sessions = session_store(&config.database_url)
+            .await
+            .context("opening the session store")?;
+        let router = build_router(state.clone(), &config, sessions.clone());
         Ok(Application {
             listener,
             addr,
             state,
             router,
             worker: config.worker,
+            sessions,
             demo_password,
         })
     }
@@ -256,18 +261,35 @@ impl Application {
                 shutdown.clone(),
             ));
         }
+        // Expired sessions are deleted hourly by every instance (the delete
+        // is idempotent, so no coordination is needed).
+        let sessions = self.sessions.clone();
+        let sweeper = tokio::spawn(async move {
+            use tower_sessions::session_store::ExpiredDeletion;
+            if let Err(e) = sessions
+                .continuously_delete_expired(std::time::Duration::from_secs(3600))
+                .await
+            {
+                tracing::warn!(error = %e, "expired-session sweeper stopped");
+            }
+        });
         axum::serve(self.listener, self.router.into_make_service())
             .with_graceful_shutdown(async move {
                 let _ = shutdown.wait_for(|s| *s).await;
             })
             .await?;
+        sweeper.abort();
         Ok(())
     }
 }
 
-async fn build_router(state: ServerState, config: &Config) -> anyhow::Result<Router> {
-    let session_layer =
-        session_layer(&config.database_url, config.rails == RailsMode::Live).await?;
+fn build_router(state: ServerState, config: &Config, sessions: SessionStore) -> Router {
+    let session_layer = SessionManagerLayer::new(sessions)
+        .with_name("rowcol_session")
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(config.rails == RailsMode::Live)
+        .with_expiry(Expiry::OnInactivity(time::Duration::hours(8)));
     let routes = generate_route_list(App);
     let app_state = state.app.clone();
     let opts = state.app.leptos_options.clone();
@@ -284,24 +306,27 @@ async fn build_router(state: ServerState, config: &Config) -> anyhow::Result<Rou
     if let Some(sb) = &state.sandbox {
         router = router.nest_service("/sandbox", sb.router());
     }
+    // Unknown paths render the app's "not found" page, which needs the same
+    // context as any page.
     let fallback_opts = state.app.leptos_options.clone();
-    Ok(router
+    let fallback_state = state.app.clone();
+    router
         .fallback(leptos_axum::file_and_error_handler_with_context::<
             ServerState,
             _,
-        >(move || (), move |_| shell(fallback_opts.clone())))
+        >(
+            move || provide_context(fallback_state.clone()),
+            move |_| shell(fallback_opts.clone()),
+        ))
         .layer(session_layer)
         .layer(tower_http::trace::TraceLayer::new_for_http())
-        .with_state(state))
+        .with_state(state)
 }
 
 /// Sessions live in the database: a concrete SQLite or PostgreSQL store
 /// (tower-sessions' stores are engine specific), on their own small pool.
-async fn session_layer(
-    url: &str,
-    secure: bool,
-) -> anyhow::Result<SessionManagerLayer<SessionStore>> {
-    let store = match Backend::from_url(url)? {
+async fn session_store(url: &str) -> anyhow::Result<SessionStore> {
+    Ok(match Backend::from_url(url)? {
         Backend::Sqlite => {
             let opts = sqlx::sqlite::SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
@@ -323,13 +348,7 @@ async fn session_layer(
             store.migrate().await?;
             SessionStore::Postgres(store)
         }
-    };
-    Ok(SessionManagerLayer::new(store)
-        .with_name("rowcol_session")
-        .with_http_only(true)
-        .with_same_site(SameSite::Lax)
-        .with_secure(secure)
-        .with_expiry(Expiry::OnInactivity(time::Duration::hours(8))))
+    })
 }
 
 /// One store type over both engines.
@@ -375,6 +394,16 @@ impl tower_sessions::SessionStore for SessionStore {
         match self {
             SessionStore::Sqlite(s) => s.delete(id).await,
             SessionStore::Postgres(s) => s.delete(id).await,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl tower_sessions::session_store::ExpiredDeletion for SessionStore {
+    async fn delete_expired(&self) -> tower_sessions::session_store::Result<()> {
+        match self {
+            SessionStore::Sqlite(s) => s.delete_expired().await,
+            SessionStore::Postgres(s) => s.delete_expired().await,
         }
     }
 }

@@ -24,15 +24,49 @@ pub const RETRY_SCHEDULE: &[StdDuration] = &[
     StdDuration::from_secs(6 * 3600),
 ];
 
+const HOUR: u64 = 3600;
+
+/// Verification waits for evidence that can take five business days to reach
+/// the bank, so its schedule spans about eleven days before giving up.
+pub const VERIFY_SCHEDULE: &[StdDuration] = &[
+    StdDuration::from_secs(300),
+    StdDuration::from_secs(900),
+    StdDuration::from_secs(HOUR),
+    StdDuration::from_secs(2 * HOUR),
+    StdDuration::from_secs(4 * HOUR),
+    StdDuration::from_secs(8 * HOUR),
+    StdDuration::from_secs(12 * HOUR),
+    StdDuration::from_secs(24 * HOUR),
+    StdDuration::from_secs(24 * HOUR),
+    StdDuration::from_secs(24 * HOUR),
+    StdDuration::from_secs(24 * HOUR),
+    StdDuration::from_secs(24 * HOUR),
+    StdDuration::from_secs(24 * HOUR),
+    StdDuration::from_secs(24 * HOUR),
+    StdDuration::from_secs(24 * HOUR),
+];
+
+/// The retry schedule of a job kind.
+pub fn schedule_for(kind: &str) -> &'static [StdDuration] {
+    match kind {
+        "verify_payment" => VERIFY_SCHEDULE,
+        _ => RETRY_SCHEDULE,
+    }
+}
+
 /// Lease length: longer than any single job takes.
 const LEASE: Duration = Duration::seconds(120);
 
 /// The delay before the next try: the schedule's, or the rail's Retry-After
 /// when that is longer (capped at the schedule's maximum).
-pub fn retry_delay(attempt: i64, retry_after: Option<StdDuration>) -> Option<StdDuration> {
+pub fn retry_delay(
+    schedule: &[StdDuration],
+    attempt: i64,
+    retry_after: Option<StdDuration>,
+) -> Option<StdDuration> {
     let idx = usize::try_from(attempt - 1).ok()?;
-    let base = *RETRY_SCHEDULE.get(idx)?;
-    let max = *RETRY_SCHEDULE.last()?;
+    let base = *schedule.get(idx)?;
+    let max = *schedule.last()?;
     Some(retry_after.map_or(base, |ra| ra.max(base).min(max)))
 }
 
@@ -46,6 +80,7 @@ pub enum Outcome {
 
 struct Claimed {
     job_id: String,
+    kind: String,
     payload: String,
     attempt: i64,
 }
@@ -64,7 +99,7 @@ async fn claim(st: &ServerState) -> Result<Option<Claimed>, sqlx::Error> {
             select job_id from job
             where state = 'queued' and run_at <= $2 and (lease_until is null or lease_until < $2)
             order by run_at, created_at limit 1 {lock})
-         returning job_id, payload, attempts"
+         returning job_id, kind, payload, attempts"
     );
     let row = sqlx::query(&sql)
         .bind(to_ms(now + LEASE))
@@ -74,6 +109,7 @@ async fn claim(st: &ServerState) -> Result<Option<Claimed>, sqlx::Error> {
     row.map(|r| {
         Ok(Claimed {
             job_id: r.try_get("job_id")?,
+            kind: r.try_get("kind")?,
             payload: r.try_get("payload")?,
             attempt: r.try_get("attempts")?,
         })
@@ -108,7 +144,7 @@ pub async fn run_once(st: &ServerState) -> Result<Outcome, sqlx::Error> {
             code,
             message,
             after,
-        }) => match retry_delay(c.attempt, *after) {
+        }) => match retry_delay(schedule_for(&c.kind), c.attempt, *after) {
             Some(d) => (
                 Outcome::Retrying,
                 Some(*code),
@@ -300,23 +336,37 @@ mod tests {
 
     #[test]
     fn schedule_then_dead_letter() {
-        assert_eq!(retry_delay(1, None), Some(StdDuration::from_secs(5)));
-        assert_eq!(retry_delay(8, None), Some(StdDuration::from_secs(6 * 3600)));
-        assert_eq!(retry_delay(9, None), None);
+        assert_eq!(
+            retry_delay(RETRY_SCHEDULE, 1, None),
+            Some(StdDuration::from_secs(5))
+        );
+        assert_eq!(
+            retry_delay(RETRY_SCHEDULE, 8, None),
+            Some(StdDuration::from_secs(6 * 3600))
+        );
+        assert_eq!(retry_delay(RETRY_SCHEDULE, 9, None), None);
+    }
+
+    #[test]
+    fn verification_outlasts_the_five_business_day_cash_window() {
+        // Seven calendar days cover five business days from any weekday.
+        let total: StdDuration = schedule_for("verify_payment").iter().sum();
+        assert!(total >= StdDuration::from_secs(7 * 24 * 3600), "{total:?}");
+        assert_eq!(schedule_for("release_payment"), RETRY_SCHEDULE);
     }
 
     #[test]
     fn retry_after_is_honoured_but_clamped() {
         assert_eq!(
-            retry_delay(1, Some(StdDuration::from_secs(60))),
+            retry_delay(RETRY_SCHEDULE, 1, Some(StdDuration::from_secs(60))),
             Some(StdDuration::from_secs(60))
         );
         assert_eq!(
-            retry_delay(2, Some(StdDuration::from_secs(1))),
+            retry_delay(RETRY_SCHEDULE, 2, Some(StdDuration::from_secs(1))),
             Some(StdDuration::from_secs(30))
         );
         assert_eq!(
-            retry_delay(1, Some(StdDuration::from_secs(999_999))),
+            retry_delay(RETRY_SCHEDULE, 1, Some(StdDuration::from_secs(999_999))),
             Some(StdDuration::from_secs(6 * 3600))
         );
     }

@@ -36,6 +36,7 @@ both_engines!(
     a_dropped_webhook_is_caught_by_polling_ramp,
     approval_is_blocked_when_the_bank_cannot_be_read,
     a_release_delayed_past_its_arrival_date_moves_the_date_forward,
+    health_readiness_and_unknown_pages,
 );
 
 async fn wrong_password_is_refused_and_gives_no_session(e: Engine) {
@@ -493,4 +494,27 @@ async fn a_release_delayed_past_its_arrival_date_moves_the_date_forward(e: Engin
             .await,
         0
     );
+}
+
+async fn get_page(app: &TestApp, path: &str) -> (u16, String) {
+    let res = app
+        .http
+        .get(format!("{}{path}", app.base))
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.text().await.unwrap_or_default())
+}
+
+async fn health_readiness_and_unknown_pages(e: Engine) {
+    let app = TestApp::spawn(e).await;
+    assert_eq!(get_page(&app, "/healthz").await.0, 200);
+    assert_eq!(get_page(&app, "/readyz").await, (200, "ready".into()));
+    let (status, body) = get_page(&app, "/no/such/page").await;
+    assert_eq!(status, 404);
+    assert!(body.contains("Page not found."), "{body}");
+    // A page needing a session says so, with 401, rather than failing.
+    let (status, body) = get_page(&app, "/audit").await;
+    assert_eq!(status, 401);
+    assert!(body.contains("sign in"), "{body}");
 }
