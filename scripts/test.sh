@@ -183,7 +183,19 @@ leptos_build_release() {
 # sqlx*, tower-http, leptos_axum, rustix, reqwest, tower-sessions-sqlx-store,
 # tempfile, app and server (18 s); a second run compiled nothing, and a
 # following server build compiled nothing either (both variants stay cached).
-cargo_test() { env "${LEPTOS_TEST_ENV[@]}" cargo test -p app -p server --features app/ssr; }
+# Each PostgreSQL integration test creates its own database (rowcol_t_<uuid>);
+# drop what earlier runs left behind before this run creates new ones.
+drop_old_test_databases() {
+  local dbs
+  dbs=$(psql "$ROWCOL_TEST_PG_URL" -Atc "select datname from pg_database where datname like 'rowcol\_t\_%'") || return 0
+  for db in $dbs; do
+    psql "$ROWCOL_TEST_PG_URL" -qc "drop database if exists \"$db\" with (force)" >/dev/null || true
+  done
+}
+cargo_test() {
+  drop_old_test_databases
+  env "${LEPTOS_TEST_ENV[@]}" cargo test -p app -p server --features app/ssr
+}
 
 step "install tools" "$ROOT/scripts/install-tools.sh"
 step "ensure postgres" "$ROOT/scripts/ensure-postgres.sh"
