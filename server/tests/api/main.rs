@@ -37,6 +37,7 @@ both_engines!(
     approval_is_blocked_when_the_bank_cannot_be_read,
     a_release_delayed_past_its_arrival_date_moves_the_date_forward,
     health_readiness_and_unknown_pages,
+    live_mode_has_no_sandbox_and_starts_from_a_cli_created_firm,
 );
 
 async fn wrong_password_is_refused_and_gives_no_session(e: Engine) {
@@ -517,4 +518,37 @@ async fn health_readiness_and_unknown_pages(e: Engine) {
     let (status, body) = get_page(&app, "/audit").await;
     assert_eq!(status, 401);
     assert!(body.contains("sign in"), "{body}");
+}
+
+async fn live_mode_has_no_sandbox_and_starts_from_a_cli_created_firm(e: Engine) {
+    let app = TestApp::spawn_live(e, "owner@live.test").await;
+    assert!(app.state.sandbox.is_none());
+    assert_eq!(get_page(&app, "/sandbox/control/state").await.0, 404);
+    assert_eq!(
+        app.count("select count(*) from client").await,
+        0,
+        "no demo data live"
+    );
+    assert_eq!(app.count("select count(*) from app_user").await, 1);
+    let (status, _) = app
+        .call(
+            "login",
+            &[
+                ("email", "advisor@northwind.test"),
+                ("password", support::PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(status, 401, "no demo users live");
+    app.login("owner@live.test").await;
+    let (status, me) = app.call("me", &[]).await;
+    assert_eq!(status, 200);
+    assert_eq!(me["role"], "admin");
+    assert_eq!(me["sandbox"], false);
+    let (status, _) = app.call("sandbox/advance", &[("days", "1")]).await;
+    assert_eq!(status, 404, "no clock control live");
+    let (status, audit) = app.call("audit", &[]).await;
+    assert_eq!(status, 200);
+    assert_eq!(audit["chain"]["ok"], true);
+    assert_eq!(audit["entries"][0]["action"], "firm.created");
 }

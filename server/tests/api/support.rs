@@ -55,11 +55,35 @@ impl TestApp {
         let tmp = tempfile::tempdir().expect("tempdir");
         let url = database_url(engine, tmp.path()).await;
         let key = Sealer::generate_key();
-        Self::start(url, key, tmp).await
+        Self::start(url, key, tmp, Config::defaults()).await
     }
 
-    async fn start(url: String, key: String, tmp: tempfile::TempDir) -> TestApp {
+    /// Live mode (`ROWCOL_RAILS=live`): no simulators, no demo data. The
+    /// firm is created first through the `rowcol create-firm` command.
+    pub async fn spawn_live(engine: Engine, admin_email: &str) -> TestApp {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let url = database_url(engine, tmp.path()).await;
+        let key = Sealer::generate_key();
         let mut config = Config::defaults();
+        config.rails = rowcol::config::RailsMode::Live;
+        config.ramp_webhook_secret = Some("whsec_live_test".into());
+        config.database_url = url.clone();
+        config.encryption_key = Some(key.clone());
+        rowcol::cli::run(rowcol::config::Cli {
+            command: Some(rowcol::config::Command::CreateFirm {
+                name: "Live Firm LLP".into(),
+                admin_email: admin_email.into(),
+                admin_password: PASSWORD.into(),
+            }),
+            config: config.clone(),
+        })
+        .await
+        .expect("create-firm");
+        Self::start(url, key, tmp, config).await
+    }
+
+    async fn start(url: String, key: String, tmp: tempfile::TempDir, base: Config) -> TestApp {
+        let mut config = base;
         config.database_url = url.clone();
         config.demo_password = Some(PASSWORD.into());
         config.encryption_key = Some(key.clone());
@@ -101,7 +125,7 @@ impl TestApp {
             _tmp,
             ..
         } = self;
-        Self::start(database_url, key, _tmp).await
+        Self::start(database_url, key, _tmp, Config::defaults()).await
     }
 
     /// Forget the cookies: the next calls come from a new browser.
