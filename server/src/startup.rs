@@ -128,7 +128,15 @@ fn encryption_key(config: &Config) -> anyhow::Result<Sealer> {
         Err(_) => {
             std::fs::create_dir_all(&config.data_dir)?;
             let k = Sealer::generate_key();
-            std::fs::write(&path, &k)?;
+            // Readable by the owner only.
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)?
+                .write_all(k.as_bytes())?;
             k
         }
     };
@@ -405,5 +413,26 @@ impl tower_sessions::session_store::ExpiredDeletion for SessionStore {
             SessionStore::Sqlite(s) => s.delete_expired().await,
             SessionStore::Postgres(s) => s.delete_expired().await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn sandbox_key_is_generated_once_and_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::defaults();
+        config.data_dir = dir.path().display().to_string();
+        let first = encryption_key(&config).unwrap();
+        let sealed = first.seal("token");
+        let path = dir.path().join("secret.key");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        // A restart reads the same key: what was sealed still opens.
+        let second = encryption_key(&config).unwrap();
+        assert_eq!(second.open(&sealed).unwrap(), "token");
     }
 }
