@@ -25,13 +25,21 @@ pub fn ClientPage() -> impl IntoView {
         },
         |(id, _, _)| get_client(id),
     );
+    // The selection outlives a refetch, so a refused approval leaves the
+    // advisor's ticks in place to adjust; a successful one clears them.
+    let selected = RwSignal::new(HashSet::<BillId>::new());
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = approve.value().get() {
+            selected.set(HashSet::new());
+        }
+    });
     view! {
         <Title text="Client · RowCol" />
         <Transition fallback=|| view! { <p>"Loading…"</p> }>
             {move || {
                 data.get()
                     .map(|r| match r {
-                        Ok(detail) => view! { <ClientView detail approve /> }.into_any(),
+                        Ok(detail) => view! { <ClientView detail approve selected /> }.into_any(),
                         Err(e) => view! { <LoadError error=e /> }.into_any(),
                     })
             }}
@@ -40,11 +48,14 @@ pub fn ClientPage() -> impl IntoView {
 }
 
 #[component]
-fn ClientView(detail: ClientDetail, approve: ServerAction<ApproveBills>) -> impl IntoView {
+fn ClientView(
+    detail: ClientDetail,
+    approve: ServerAction<ApproveBills>,
+    selected: RwSignal<HashSet<BillId>>,
+) -> impl IntoView {
     let query = use_query_map();
     let s = detail.summary.clone();
     let currency = s.cash.daily_burn.currency.clone();
-    let selected = RwSignal::new(HashSet::<BillId>::new());
     let amounts: Vec<(BillId, i64)> = detail
         .bills
         .iter()
