@@ -309,6 +309,19 @@ impl Sandbox {
 /// passes through an f64 at this wire edge only; serde_json prints the
 /// shortest text that round-trips, so 1234.56 goes out as `1234.56` exactly,
 /// and no arithmetic ever happens on it.
+/// The token of an `Authorization: Bearer …` header (scheme case-insensitive),
+/// as both the Ramp and QBO simulators require one.
+pub(crate) fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+}
+
 pub(crate) fn decimal_number(cents: i64) -> Value {
     app::model::Money::usd(cents)
         .to_decimal_string()

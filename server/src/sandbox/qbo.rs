@@ -3,7 +3,7 @@
 
 use super::decimal_number as num;
 use super::state::*;
-use super::Sandbox;
+use super::{bearer_token, Sandbox};
 use crate::rails::http::decimal_text;
 use app::model::{Currency, Money};
 use axum::body::Bytes;
@@ -80,14 +80,7 @@ async fn authed<'a>(
     q: &HashMap<String, String>,
 ) -> Result<(MutexGuard<'a, SimState>, usize), Response> {
     let now = sb.inner.clock.now();
-    let token = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim);
+    let token = bearer_token(headers);
     let st = sb.inner.state.lock().await;
     let ci = st
         .clients

@@ -1,7 +1,7 @@
 //! The Ramp simulator: `/developer/v1/{entities,vendors,bills}`.
 
 use super::state::*;
-use super::Sandbox;
+use super::{bearer_token, Sandbox};
 use app::model::{Currency, Money};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -77,14 +77,7 @@ async fn authed<'a>(
     sb: &'a Sandbox,
     headers: &HeaderMap,
 ) -> Result<(MutexGuard<'a, SimState>, usize), Response> {
-    let token = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim);
+    let token = bearer_token(headers);
     let unauthorized = || {
         err(
             StatusCode::UNAUTHORIZED,

@@ -300,11 +300,11 @@ async fn same_webhook_twice_is_processed_once(e: Engine) {
 
 async fn rail_errors_are_retried_and_never_create_a_second_bill(e: Engine) {
     let app = TestApp::spawn(e).await;
-    let sandbox = app.state.sandbox.clone().unwrap();
-    let mut faults = sandbox.faults().await;
-    faults.ramp_create_fail_next = vec![503, 429];
-    faults.ramp_create_lose_response_next = 1;
-    sandbox.set_faults(faults).await;
+    app.inject(|f| {
+        f.ramp_create_fail_next = vec![503, 429];
+        f.ramp_create_lose_response_next = 1;
+    })
+    .await;
     app.login("advisor@northwind.test").await;
     let (cid, bill) = app.first_bill("Alder Creek Dental").await;
     let (status, body) = app.approve(&cid, &[&bill]).await;
@@ -340,9 +340,7 @@ async fn rail_errors_are_retried_and_never_create_a_second_bill(e: Engine) {
 async fn release_job_survives_a_crash_between_approval_and_release(e: Engine) {
     let app = TestApp::spawn(e).await;
     app.login("advisor@northwind.test").await;
-    let (cid, bill) = app.first_bill("Alder Creek Dental").await;
-    let (status, _) = app.approve(&cid, &[&bill]).await;
-    assert!(status == 200 || status == 302);
+    app.approve_first_bill("Alder Creek Dental").await;
     // "Crash" before the worker ran: restart on the same database.
     let app = app.restart().await; // restart drains the queue
     let state: String = sqlx::query_scalar("select state from payment")
@@ -381,14 +379,12 @@ async fn audit_log_refuses_edits(e: Engine) {
 
 async fn ledger_amount_mismatch_is_flagged_in_the_hygiene_tray(e: Engine) {
     let app = TestApp::spawn(e).await;
-    let sandbox = app.state.sandbox.clone().unwrap();
-    let mut faults = sandbox.faults().await;
-    faults.qbo_amount_mismatch_next = 1;
-    sandbox.set_faults(faults).await;
+    app.inject(|f| {
+        f.qbo_amount_mismatch_next = 1;
+    })
+    .await;
     app.login("advisor@northwind.test").await;
-    let (cid, bill) = app.first_bill("Alder Creek Dental").await;
-    let (status, _) = app.approve(&cid, &[&bill]).await;
-    assert!(status == 200 || status == 302);
+    app.approve_first_bill("Alder Creek Dental").await;
     app.drain().await;
     let (status, _) = app.call("sandbox/advance", &[("days", "40")]).await;
     assert_eq!(status, 200);
@@ -413,14 +409,12 @@ async fn ledger_amount_mismatch_is_flagged_in_the_hygiene_tray(e: Engine) {
 
 async fn a_dropped_webhook_is_caught_by_polling_ramp(e: Engine) {
     let app = TestApp::spawn(e).await;
-    let sandbox = app.state.sandbox.clone().unwrap();
-    let mut faults = sandbox.faults().await;
-    faults.webhook_drop_next = 1;
-    sandbox.set_faults(faults).await;
+    app.inject(|f| {
+        f.webhook_drop_next = 1;
+    })
+    .await;
     app.login("advisor@northwind.test").await;
-    let (cid, bill) = app.first_bill("Alder Creek Dental").await;
-    let (status, _) = app.approve(&cid, &[&bill]).await;
-    assert!(status == 200 || status == 302);
+    let pid = app.approve_first_bill("Alder Creek Dental").await;
     app.drain().await;
     let (status, _) = app.call("sandbox/advance", &[("days", "40")]).await;
     assert_eq!(status, 200);
@@ -429,10 +423,6 @@ async fn a_dropped_webhook_is_caught_by_polling_ramp(e: Engine) {
         0,
         "the webhook was dropped"
     );
-    let pid: String = sqlx::query_scalar("select payment_id from payment")
-        .fetch_one(&app.state.app.db.pool)
-        .await
-        .unwrap();
     assert_eq!(app.payment_state(&pid).await, "verified");
     let actor: String = sqlx::query_scalar(
         "select actor from custody_event where payment_id = $1 and state = 'paid'",
@@ -475,9 +465,7 @@ async fn approval_is_blocked_when_the_bank_cannot_be_read(e: Engine) {
 async fn a_release_delayed_past_its_arrival_date_moves_the_date_forward(e: Engine) {
     let app = TestApp::spawn(e).await;
     app.login("advisor@northwind.test").await;
-    let (cid, bill) = app.first_bill("Alder Creek Dental").await;
-    let (status, _) = app.approve(&cid, &[&bill]).await;
-    assert!(status == 200 || status == 302);
+    app.approve_first_bill("Alder Creek Dental").await;
     // The queue stalls for 40 days (the clock moves, the job has not run).
     app.state.app.clock.advance(chrono::Duration::days(40));
     app.drain().await;

@@ -199,6 +199,26 @@ impl TestApp {
         (cid, bill)
     }
 
+    /// Change the sandbox's fault injection.
+    pub async fn inject(&self, change: impl FnOnce(&mut rowcol::sandbox::Faults)) {
+        let sandbox = self.state.sandbox.as_ref().expect("sandbox mode");
+        let mut faults = sandbox.faults().await;
+        change(&mut faults);
+        sandbox.set_faults(faults).await;
+    }
+
+    /// Approve a client's first open bill (it must succeed); its payment id.
+    pub async fn approve_first_bill(&self, client: &str) -> String {
+        let (cid, bill) = self.first_bill(client).await;
+        let (status, body) = self.approve(&cid, &[&bill]).await;
+        assert!(status == 200 || status == 302, "approve: {status} {body}");
+        sqlx::query_scalar("select payment_id from payment where bill_id = $1")
+            .bind(&bill)
+            .fetch_one(&self.state.app.db.pool)
+            .await
+            .expect("payment")
+    }
+
     pub async fn approve(&self, client_id: &str, bills: &[&str]) -> (u16, Value) {
         let mut form = vec![("client_id", client_id)];
         for b in bills {
