@@ -87,6 +87,14 @@ pub struct Config {
     pub plaid_client_id: String,
     #[arg(long, env = "ROWCOL_PLAID_SECRET", hide_env_values = true)]
     pub plaid_secret: Option<String>,
+    /// Sandbox: the first day of a fresh demo world (YYYY-MM-DD). The world
+    /// is a function of this date and the seed; tests pin it. Unset: today.
+    /// A world already stored in the database keeps its own clock.
+    #[arg(long, env = "ROWCOL_SANDBOX_START")]
+    pub sandbox_start: Option<chrono::NaiveDate>,
+    /// Sandbox: the seed the demo world is generated from.
+    #[arg(long, env = "ROWCOL_SANDBOX_SEED", default_value_t = crate::sandbox::world::DEFAULT_SEED)]
+    pub sandbox_seed: u64,
     /// Run the background job worker in this process.
     #[arg(long, env = "ROWCOL_WORKER", default_value_t = true, action = clap::ArgAction::Set)]
     pub worker: bool,
@@ -106,6 +114,8 @@ impl fmt::Debug for Config {
             .field("encryption_key", &redact(&self.encryption_key))
             .field("ramp_webhook_secret", &redact(&self.ramp_webhook_secret))
             .field("plaid_secret", &redact(&self.plaid_secret))
+            .field("sandbox_start", &self.sandbox_start)
+            .field("sandbox_seed", &self.sandbox_seed)
             .field("worker", &self.worker)
             .finish_non_exhaustive()
     }

@@ -67,7 +67,7 @@ pub struct Application {
     pub demo_password: Option<String>,
 }
 
-fn leptos_options(addr: SocketAddr) -> LeptosOptions {
+pub fn leptos_options(addr: SocketAddr) -> LeptosOptions {
     // Built by cargo-leptos, the binary knows its site settings; a plain
     // `cargo test`/`cargo bench` build does not (and asking would print a
     // warning), so those use the workspace defaults.
@@ -175,6 +175,8 @@ impl Application {
                     ramp_webhook_secret: SecretString::new(webhook_secret.clone()),
                     plaid_client_id: "rowcol-sandbox".into(),
                     plaid_secret: SecretString::new(plaid_secret.clone()),
+                    seed: config.sandbox_seed,
+                    start: config.sandbox_start,
                 },
             )
             .await?;

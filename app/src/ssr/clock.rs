@@ -34,6 +34,13 @@ impl Clock {
         self.offset_secs.store(secs, Ordering::SeqCst);
     }
 
+    /// Set the offset so that `now()` reads `at` (sandbox only: a pinned
+    /// start date). Time keeps running from there.
+    pub fn start_at(&self, at: DateTime<Utc>) {
+        let offset = (at - Utc::now()).num_seconds();
+        self.offset_secs.store(offset, Ordering::SeqCst);
+    }
+
     /// Move the clock forward (sandbox only; callers check the mode).
     pub fn advance(&self, by: Duration) {
         self.offset_secs
@@ -44,6 +51,19 @@ impl Clock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn starting_at_a_pinned_instant() {
+        let c = Clock::system();
+        let at = chrono::NaiveDate::from_ymd_opt(2026, 11, 28)
+            .expect("date")
+            .and_hms_opt(12, 0, 0)
+            .expect("time")
+            .and_utc();
+        c.start_at(at);
+        assert!((c.now() - at).num_seconds().abs() <= 2);
+        assert_eq!(c.today(), at.date_naive());
+    }
 
     #[test]
     fn advancing_moves_now_and_today() {

@@ -73,6 +73,12 @@ pub struct SandboxConfig {
     pub ramp_webhook_secret: SecretString,
     pub plaid_client_id: String,
     pub plaid_secret: SecretString,
+    /// The world's seed ([`world::DEFAULT_SEED`] unless configured).
+    pub seed: u64,
+    /// The sandbox's first day. A fresh world starts at noon UTC on this date
+    /// (the clock is offset to it); `None` starts it now. Ignored when a
+    /// persisted world is loaded: its clock carries on where it stopped.
+    pub start: Option<NaiveDate>,
 }
 
 /// Where the simulator state is persisted (RowCol stores it in its database).
@@ -191,7 +197,10 @@ impl Sandbox {
                 state
             }
             None => {
-                let mut s = world::generate(clock.now());
+                if let Some(day) = config.start {
+                    clock.start_at(world::start_instant(day));
+                }
+                let mut s = world::generate(clock.now(), config.seed);
                 s.clock_offset_secs = clock.offset_secs();
                 store.save(&serde_json::to_value(&s)?).await?;
                 s

@@ -11,12 +11,19 @@ pub const STATE_VERSION: u32 = 1;
 #[derive(Clone, Serialize, Deserialize)]
 pub struct SimState {
     pub version: u32,
+    /// The seed the world was generated from; daily activity continues from it.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
     pub clock_offset_secs: i64,
     pub faults: Faults,
     /// A counter for trace ids and other sequence numbers.
     pub seq: u64,
     pub clients: Vec<SimClient>,
     pub webhooks: Vec<WebhookRec>,
+}
+
+fn default_seed() -> u64 {
+    super::world::DEFAULT_SEED
 }
 
 impl SimState {

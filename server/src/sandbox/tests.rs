@@ -87,6 +87,8 @@ async fn harness() -> Harness {
         ramp_webhook_secret: SecretString::new(HOOK_SECRET),
         plaid_client_id: PLAID_ID.into(),
         plaid_secret: SecretString::new(PLAID_SECRET),
+        seed: crate::sandbox::world::DEFAULT_SEED,
+        start: Some(chrono::NaiveDate::from_ymd_opt(2026, 11, 28).expect("date")),
     };
     let sb = Sandbox::start(Clock::system(), store.clone(), config)
         .await

@@ -1,12 +1,14 @@
 //! The demo world: 24 small businesses, each with a QBO realm, a Ramp
-//! business and a Plaid item. The structure comes from a tiny seeded PRNG so
-//! every fresh sandbox looks the same; only the access tokens are random.
+//! business and a Plaid item. The world is a function of a seed and a start
+//! instant: the same pair gives the same clients, bills, balances and bank
+//! history (only the access tokens are random), so tests pin both.
 
 use super::state::*;
 use super::Faults;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, Utc};
 
-const SEED: u64 = 0x526f_7743_6f6c_2026; // "RowCol 2026"
+/// The default world seed (`ROWCOL_SANDBOX_SEED` overrides it).
+pub const DEFAULT_SEED: u64 = 0x526f_7743_6f6c_2026; // "RowCol 2026"
 
 /// Client names, already in alphabetical order. The first is the rich one,
 /// the second is the tight one.
@@ -109,17 +111,24 @@ pub fn random_token(prefix: &str) -> String {
     format!("{prefix}{}", hex::encode(rand::random::<[u8; 20]>()))
 }
 
+/// Where a pinned sandbox's clock starts on its first day: noon UTC, so a
+/// test run of a few hours never crosses midnight.
+pub fn start_instant(day: NaiveDate) -> DateTime<Utc> {
+    at_noon(day)
+}
+
 fn at_noon(d: NaiveDate) -> DateTime<Utc> {
     d.and_time(NaiveTime::from_hms_opt(12, 0, 0).expect("valid time"))
         .and_utc()
 }
 
-/// Sum of outflows (positive amounts) dated in `[today-30, today-1]`: the
-/// trailing 30 days RowCol's burn calculation looks at.
+/// Sum of outflows (positive amounts) dated in `(today-30, today]`: the
+/// trailing 30 days a burn calculation looks at (the same window RowCol
+/// uses, so "the tight client's smallest bill fits" holds for RowCol too).
 pub fn trailing_30_day_outflow_cents(txns: &[PlaidTxnRec], today: NaiveDate) -> i64 {
     let from = today - Duration::days(30);
     txns.iter()
-        .filter(|t| t.amount_cents > 0 && !t.pending && t.date >= from && t.date < today)
+        .filter(|t| t.amount_cents > 0 && !t.pending && t.date > from && t.date <= today)
         .map(|t| t.amount_cents)
         .sum()
 }
@@ -177,6 +186,7 @@ fn history(rng: &mut Prng, today: NaiveDate, daily: i64, phase: i64) -> Vec<Plai
 /// Keep each business's ordinary banking going up to yesterday (called when
 /// the clock advances), so trailing burn stays realistic.
 pub fn continue_activity(st: &mut SimState, today: NaiveDate) {
+    let seed = st.seed;
     for (ci, c) in st.clients.iter_mut().enumerate() {
         let item = &mut c.plaid;
         let Some(mut d) = item.activity_through else {
@@ -188,7 +198,7 @@ pub fn continue_activity(st: &mut SimState, today: NaiveDate) {
         while d + Duration::days(1) < today {
             d += Duration::days(1);
             let day = u64::from(d.num_days_from_ce().unsigned_abs());
-            let mut rng = Prng::new(SEED ^ ((ci as u64) << 40) ^ day);
+            let mut rng = Prng::new(seed ^ ((ci as u64) << 40) ^ day);
             for t in day_txns(&mut rng, d, item.daily_burn_cents, item.payroll_phase) {
                 item.account.available_cents -= t.amount_cents;
                 item.account.current_cents -= t.amount_cents;
@@ -231,10 +241,10 @@ fn profile(rng: &mut Prng, name: &str) -> Profile {
     }
 }
 
-/// Build the whole demo world as of `now` (today = `now`'s date).
-pub fn generate(now: DateTime<Utc>) -> SimState {
+/// Build the whole demo world from `seed` as of `now` (today = `now`'s date).
+pub fn generate(now: DateTime<Utc>, seed: u64) -> SimState {
     let today = now.date_naive();
-    let mut rng = Prng::new(SEED);
+    let mut rng = Prng::new(seed);
     let mut clients = Vec::new();
     for name in CLIENT_NAMES.iter() {
         let p = profile(&mut rng, name);
@@ -389,6 +399,7 @@ pub fn generate(now: DateTime<Utc>) -> SimState {
     }
     SimState {
         version: STATE_VERSION,
+        seed,
         clock_offset_secs: 0,
         faults: Faults::default(),
         seq: 0,
@@ -401,10 +412,22 @@ pub fn generate(now: DateTime<Utc>) -> SimState {
 mod tests {
     use super::*;
 
+    /// Fixed start instants (noon UTC): the properties below must hold on
+    /// any day, so they are checked across a run of consecutive days (every
+    /// weekday, a month end, payroll phases) rather than on today's date.
+    fn start_days() -> Vec<DateTime<Utc>> {
+        let first = NaiveDate::from_ymd_opt(2026, 11, 1).expect("date");
+        (0..70).map(|d| at_noon(first + Duration::days(d))).collect()
+    }
+
+    fn pinned() -> DateTime<Utc> {
+        at_noon(NaiveDate::from_ymd_opt(2026, 11, 28).expect("date"))
+    }
+
     #[test]
     fn structure_is_deterministic_and_sorted() {
-        let now = Utc::now();
-        let (a, b) = (generate(now), generate(now));
+        let now = pinned();
+        let (a, b) = (generate(now, DEFAULT_SEED), generate(now, DEFAULT_SEED));
         assert_eq!(a.clients.len(), 24);
         let names: Vec<_> = a.clients.iter().map(|c| c.name.clone()).collect();
         let mut sorted = names.clone();
@@ -426,10 +449,22 @@ mod tests {
     }
 
     #[test]
+    fn another_seed_gives_another_world() {
+        let a = generate(pinned(), DEFAULT_SEED);
+        let b = generate(pinned(), DEFAULT_SEED ^ 1);
+        assert_ne!(a.clients[3].qbo.realm_id, b.clients[3].qbo.realm_id);
+    }
+
+    #[test]
     fn every_client_is_in_range() {
-        let now = Utc::now();
+        for now in start_days() {
+            every_client_is_in_range_on(now);
+        }
+    }
+
+    fn every_client_is_in_range_on(now: DateTime<Utc>) {
         let today = now.date_naive();
-        for c in generate(now).clients {
+        for c in generate(now, DEFAULT_SEED).clients {
             let bills = &c.qbo.bills;
             assert!((3..=7).contains(&bills.len()), "{}", c.name);
             let vendors: std::collections::HashSet<_> =
@@ -456,9 +491,14 @@ mod tests {
 
     #[test]
     fn rich_and_tight_clients_behave() {
-        let now = Utc::now();
+        for now in start_days() {
+            rich_and_tight_clients_behave_on(now);
+        }
+    }
+
+    fn rich_and_tight_clients_behave_on(now: DateTime<Utc>) {
         let today = now.date_naive();
-        let world = generate(now);
+        let world = generate(now, DEFAULT_SEED);
         let buffer = |c: &SimClient| trailing_30_day_outflow_cents(&c.plaid.txns, today) / 30 * 14;
 
         let rich = &world.clients[0];
@@ -487,9 +527,9 @@ mod tests {
 
     #[test]
     fn activity_continues_as_the_clock_advances() {
-        let now = Utc::now();
+        let now = pinned();
         let today = now.date_naive();
-        let mut st = generate(now);
+        let mut st = generate(now, DEFAULT_SEED);
         let before = st.clients[2].plaid.txns.len();
         let burn_before = trailing_30_day_outflow_cents(&st.clients[2].plaid.txns, today);
         let later = today + Duration::days(45);
@@ -500,7 +540,7 @@ mod tests {
         let burn_after = trailing_30_day_outflow_cents(&item.txns, later);
         assert!(burn_after * 2 > burn_before && burn_after < burn_before * 2);
         let moved: i64 = item.txns[before..].iter().map(|t| t.amount_cents).sum();
-        let fresh = generate(now);
+        let fresh = generate(now, DEFAULT_SEED);
         let a0 = fresh.clients[2].plaid.account.available_cents;
         assert_eq!(a0 - item.account.available_cents, moved);
         // Running it again for the same day adds nothing.

@@ -84,7 +84,7 @@ async fn portfolio_shows_every_demo_client_with_cash_and_status(e: Engine) {
 async fn approved_bill_is_released_paid_recorded_and_verified(e: Engine) {
     let app = TestApp::spawn(e).await;
     app.login("advisor@northwind.test").await;
-    let (cid, bill) = app.first_bill("Alder Creek Dental").await;
+    let (cid, bill) = app.small_bill("Alder Creek Dental").await;
     let (status, body) = app.approve(&cid, &[&bill]).await;
     assert!(status == 200 || status == 302, "{status} {body}");
     let pid: String = sqlx::query_scalar("select payment_id from payment where bill_id = $1")
@@ -199,7 +199,7 @@ async fn guardrail_breach_refuses_the_approval_and_writes_nothing(e: Engine) {
 async fn viewer_cannot_approve(e: Engine) {
     let app = TestApp::spawn(e).await;
     app.login("viewer@northwind.test").await;
-    let (cid, bill) = app.first_bill("Alder Creek Dental").await;
+    let (cid, bill) = app.small_bill("Alder Creek Dental").await;
     let (status, body) = app.approve(&cid, &[&bill]).await;
     assert_eq!(status, 403, "{body}");
     assert_eq!(app.count("select count(*) from payment").await, 0);
@@ -219,7 +219,7 @@ async fn another_firms_client_is_not_found(e: Engine) {
     sqlx::query("insert into app_user (user_id, firm_id, email, name, role, password_hash, created_at) values ('usr_other', 'firm_other', 'advisor@other.test', 'O', 'advisor', $1, 0)")
         .bind(hash).execute(pool).await.unwrap();
     app.login("advisor@northwind.test").await;
-    let (cid, bill) = app.first_bill("Alder Creek Dental").await;
+    let (cid, bill) = app.small_bill("Alder Creek Dental").await;
 
     let mut other = app;
     other.new_session();
@@ -306,7 +306,7 @@ async fn rail_errors_are_retried_and_never_create_a_second_bill(e: Engine) {
     })
     .await;
     app.login("advisor@northwind.test").await;
-    let (cid, bill) = app.first_bill("Alder Creek Dental").await;
+    let (cid, bill) = app.small_bill("Alder Creek Dental").await;
     let (status, body) = app.approve(&cid, &[&bill]).await;
     assert!(status == 200 || status == 302, "{status} {body}");
     let pid: String = sqlx::query_scalar("select payment_id from payment")
@@ -340,7 +340,7 @@ async fn rail_errors_are_retried_and_never_create_a_second_bill(e: Engine) {
 async fn release_job_survives_a_crash_between_approval_and_release(e: Engine) {
     let app = TestApp::spawn(e).await;
     app.login("advisor@northwind.test").await;
-    app.approve_first_bill("Alder Creek Dental").await;
+    app.approve_small_bill("Alder Creek Dental").await;
     // "Crash" before the worker ran: restart on the same database.
     let app = app.restart().await; // restart drains the queue
     let state: String = sqlx::query_scalar("select state from payment")
@@ -384,7 +384,7 @@ async fn ledger_amount_mismatch_is_flagged_in_the_hygiene_tray(e: Engine) {
     })
     .await;
     app.login("advisor@northwind.test").await;
-    app.approve_first_bill("Alder Creek Dental").await;
+    app.approve_small_bill("Alder Creek Dental").await;
     app.drain().await;
     let (status, _) = app.call("sandbox/advance", &[("days", "40")]).await;
     assert_eq!(status, 200);
@@ -414,7 +414,7 @@ async fn a_dropped_webhook_is_caught_by_polling_ramp(e: Engine) {
     })
     .await;
     app.login("advisor@northwind.test").await;
-    let pid = app.approve_first_bill("Alder Creek Dental").await;
+    let pid = app.approve_small_bill("Alder Creek Dental").await;
     app.drain().await;
     let (status, _) = app.call("sandbox/advance", &[("days", "40")]).await;
     assert_eq!(status, 200);
@@ -451,7 +451,7 @@ async fn approval_is_blocked_when_the_bank_cannot_be_read(e: Engine) {
     // The balance read at start-up is now older than the 15-minute policy.
     app.state.app.clock.advance(chrono::Duration::hours(1));
     app.login("advisor@northwind.test").await;
-    let (cid, bill) = app.first_bill("Alder Creek Dental").await;
+    let (cid, bill) = app.small_bill("Alder Creek Dental").await;
     let (status, body) = app.approve(&cid, &[&bill]).await;
     assert_eq!(status, 503, "{body}");
     assert!(body.to_string().contains("re-authorised"), "{body}");
@@ -465,7 +465,7 @@ async fn approval_is_blocked_when_the_bank_cannot_be_read(e: Engine) {
 async fn a_release_delayed_past_its_arrival_date_moves_the_date_forward(e: Engine) {
     let app = TestApp::spawn(e).await;
     app.login("advisor@northwind.test").await;
-    app.approve_first_bill("Alder Creek Dental").await;
+    app.approve_small_bill("Alder Creek Dental").await;
     // The queue stalls for 40 days (the clock moves, the job has not run).
     app.state.app.clock.advance(chrono::Duration::days(40));
     app.drain().await;

@@ -11,6 +11,16 @@ use tokio::net::TcpListener;
 
 pub const PASSWORD: &str = "test-demo-password";
 
+/// The sandbox's first day in every test: `ROWCOL_SANDBOX_START` when set
+/// (scripts/test.sh runs the suite on two different dates), else a fixed
+/// date. Never today's: the demo world is a function of this date.
+pub fn sandbox_start() -> chrono::NaiveDate {
+    std::env::var("ROWCOL_SANDBOX_START")
+        .ok()
+        .map(|s| s.parse().expect("ROWCOL_SANDBOX_START must be YYYY-MM-DD"))
+        .unwrap_or_else(|| chrono::NaiveDate::from_ymd_opt(2026, 11, 28).expect("date"))
+}
+
 #[derive(Clone, Copy, Debug)]
 pub enum Engine {
     Sqlite,
@@ -89,6 +99,7 @@ impl TestApp {
         config.encryption_key = Some(key.clone());
         config.worker = false;
         config.data_dir = tmp.path().display().to_string();
+        config.sandbox_start = Some(sandbox_start());
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let app = Application::build(config, listener)
             .await
@@ -189,12 +200,19 @@ impl TestApp {
         body
     }
 
-    /// A client's id and its first open bill.
-    pub async fn first_bill(&self, client: &str) -> (String, String) {
+    /// A client's id and its smallest open bill (picked by amount, not by
+    /// position: the order of bills depends on the sandbox's dates).
+    pub async fn small_bill(&self, client: &str) -> (String, String) {
         let cid = self.client_id(client).await;
-        let bill = self.client(&cid).await["bills"][0]["bill_id"]
+        let detail = self.client(&cid).await;
+        let bill = detail["bills"]
+            .as_array()
+            .expect("bills")
+            .iter()
+            .min_by_key(|b| b["amount"]["minor"].as_i64().expect("amount"))
+            .expect("an open bill")["bill_id"]
             .as_str()
-            .expect("an open bill")
+            .expect("bill id")
             .to_owned();
         (cid, bill)
     }
@@ -207,9 +225,9 @@ impl TestApp {
         sandbox.set_faults(faults).await;
     }
 
-    /// Approve a client's first open bill (it must succeed); its payment id.
-    pub async fn approve_first_bill(&self, client: &str) -> String {
-        let (cid, bill) = self.first_bill(client).await;
+    /// Approve a client's smallest open bill (it must succeed); its payment id.
+    pub async fn approve_small_bill(&self, client: &str) -> String {
+        let (cid, bill) = self.small_bill(client).await;
         let (status, body) = self.approve(&cid, &[&bill]).await;
         assert!(status == 200 || status == 302, "approve: {status} {body}");
         sqlx::query_scalar("select payment_id from payment where bill_id = $1")
