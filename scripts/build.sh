@@ -7,10 +7,12 @@ set -euo pipefail
 
 "$ROOT/scripts/install-tools.sh"
 case "${1:-debug}" in
-  debug) cargo leptos build ;;
+  # Each profile has its own site (scripts/lib.sh: site_root_for).
+  debug) LEPTOS_SITE_ROOT="$(site_root_for debug)" cargo leptos build ;;
   release)
     # wasm-opt must be npm's binaryen 132; Debian's binaryen 108 builds a wasm
     # that never hydrates. cargo-leptos runs the first wasm-opt on PATH.
-    PATH="$ROOT/end2end/node_modules/.bin:$PATH" cargo leptos build --release ;;
+    LEPTOS_SITE_ROOT="$(site_root_for release)" \
+      PATH="$ROOT/end2end/node_modules/.bin:$PATH" cargo leptos build --release ;;
   *) echo "usage: $0 [debug|release]" >&2; exit 2 ;;
 esac

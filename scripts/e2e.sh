@@ -14,9 +14,12 @@
 #   ROWCOL_DEMO_PASSWORD     demo users' password (default demo-password-e2e)
 #   CARGO_TARGET_DIR         where cargo put the binary (default: see scripts/lib.sh,
 #                            <root>/target unless a build cache dir is in use)
-#   LEPTOS_SITE_ROOT         where cargo-leptos put the site (default target/site,
-#                            relative to the root; cargo-leptos's `site-root` does
-#                            NOT follow CARGO_TARGET_DIR)
+#   LEPTOS_SITE_ROOT         where cargo-leptos put the site (default: the
+#                            profile's own, target/site for release and
+#                            target/site-debug for debug, relative to the root;
+#                            it does NOT follow CARGO_TARGET_DIR)
+#   ROWCOL_SANDBOX_START     the sandbox's first day (default 2026-11-28): the
+#                            demo world is a function of it
 #   Extra arguments after the profile go to `playwright test` (e.g. --project=no-js).
 set -euo pipefail
 
@@ -28,7 +31,9 @@ case "$PROFILE" in
 esac
 
 # shellcheck source=scripts/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"   # ROOT (cwd), TARGET_DIR, SITE_ROOT
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"   # ROOT (cwd), TARGET_DIR, site_root_for
+SITE_ROOT="${LEPTOS_SITE_ROOT:-$(site_root_for "$PROFILE")}"
+export ROWCOL_SANDBOX_START="${ROWCOL_SANDBOX_START:-$TEST_SANDBOX_START_A}"
 # The server resolves the site root (and anything else relative) from ROOT.
 
 say() { printf '[e2e %s] %s\n' "$PROFILE" "$*"; }
@@ -85,7 +90,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-say "starting $BIN serve on $ADDR (db: $DB_URL, site: $SITE_ROOT)"
+say "starting $BIN serve on $ADDR (db: $DB_URL, site: $SITE_ROOT, sandbox start: $ROWCOL_SANDBOX_START)"
 # LEPTOS_SITE_ADDR is set too, in case the server takes its address from the
 # Leptos options; RUST_LOG gives a useful log without drowning it.
 LEPTOS_SITE_ROOT="$SITE_ROOT" \

@@ -7,8 +7,10 @@
 #   CARGO_TARGET_DIR   in CI, a build cache outside the clone (below)
 # Sets (not exported):
 #   TARGET_DIR         absolute cargo target dir: where the server binary lands
-#   SITE_ROOT          where cargo-leptos writes the site (wasm/js/css), relative
-#                      to ROOT
+#   site_root_for P    where cargo-leptos writes profile P's site (wasm/js/css),
+#                      relative to ROOT: release -> target/site, debug ->
+#                      target/site-debug. Each build serves only its own
+#                      bundle (the binary checks the build stamp at start).
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -51,4 +53,20 @@ fi
 
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$ROOT/$TARGET_DIR" ;; esac
-SITE_ROOT="${LEPTOS_SITE_ROOT:-target/site}"
+# Debug and release builds keep separate sites: a release binary serving the
+# debug wasm renders pages that never hydrate. cargo-leptos takes the site
+# root from LEPTOS_SITE_ROOT when set (it overrides the metadata's
+# `site-root`), and bakes it into the server binary it builds.
+site_root_for() {
+  case "$1" in
+    release) echo "target/site" ;;
+    *) echo "target/site-debug" ;;
+  esac
+}
+
+# The sandbox's first day for test runs (integration tests, e2e): the demo
+# world is a function of it, so no test depends on today's date.
+# scripts/test.sh runs the suites on two different dates. (`make run` leaves
+# ROWCOL_SANDBOX_START alone: a person's sandbox starts today.)
+TEST_SANDBOX_START_A=2026-11-28   # a Saturday; the day #5 found CI red
+TEST_SANDBOX_START_B=2027-03-01   # a Monday, another month and year

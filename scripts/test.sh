@@ -2,10 +2,15 @@
 # The project's test command (`make test`; CI runs .ci/run -> make test).
 #
 #   install tools -> PostgreSQL up -> rustfmt check -> cargo leptos build
-#   (debug) -> cargo test (app with ssr + server incl. its integration tests on
-#   SQLite and PostgreSQL, in one invocation: see cargo_test below) ->
-#   Playwright on the debug build -> clippy -D warnings -> cargo leptos build --release ->
-#   Playwright on the release build.
+#   (debug, site in target/site-debug) -> cargo test (app with ssr + server
+#   incl. its integration tests on SQLite and PostgreSQL, in one invocation:
+#   see cargo_test below) -> Playwright on the debug build -> clippy -D
+#   warnings -> cargo leptos build --release (site in target/site) -> the
+#   release binary refuses the debug site -> Playwright on the release build.
+#
+# The sandbox start is pinned in every test, to two different dates across
+# the run (TEST_SANDBOX_START_A/B in scripts/lib.sh): the integration tests
+# and the release e2e run on A, the debug e2e run on B.
 #
 # Prints a timing line per step and a summary at the end (also on failure).
 # A from-scratch CI machine needs ~35 min (20 of them installing cargo-leptos
@@ -20,7 +25,7 @@
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"   # ROOT (cwd), PATH, CARGO_TARGET_DIR, TARGET_DIR, SITE_ROOT
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"   # ROOT (cwd), PATH, CARGO_TARGET_DIR, TARGET_DIR, site_root_for
 
 say() { printf '[test] %s\n' "$*"; }
 
@@ -54,7 +59,10 @@ summary() {
 }
 trap 'summary $?' EXIT
 
-say "workspace $ROOT; cargo target dir $TARGET_DIR; site root $SITE_ROOT"
+DEBUG_SITE="$(site_root_for debug)"
+RELEASE_SITE="$(site_root_for release)"
+say "workspace $ROOT; cargo target dir $TARGET_DIR; sites: debug $DEBUG_SITE, release $RELEASE_SITE"
+say "sandbox start dates: $TEST_SANDBOX_START_A and $TEST_SANDBOX_START_B"
 
 # --- PostgreSQL URL for the server's integration tests --------------------------
 if [ -z "${ROWCOL_TEST_PG_URL:-}" ]; then
@@ -134,7 +142,7 @@ base = os.environ.get("RUSTFLAGS", "").strip()
 print("RUSTFLAGS=" + (base + " " if base else "") + "--cfg erase_components")
 '
 }
-mapfile -t LEPTOS_TEST_ENV < <(leptos_test_env)
+mapfile -t LEPTOS_TEST_ENV < <(LEPTOS_SITE_ROOT="$DEBUG_SITE" leptos_test_env)
 [ "${#LEPTOS_TEST_ENV[@]}" -ge 10 ] || { say "could not derive cargo-leptos's environment"; exit 1; }
 say "cargo test runs with: ${LEPTOS_TEST_ENV[*]}"
 
@@ -156,7 +164,7 @@ check_leptos_env() {
 BUILD_LOG="$(mktemp "${TMPDIR:-/tmp}/rowcol-leptos-build.XXXXXX")"
 leptos_build_debug() {
   # -v: debug logging, which includes the "Cargo envs:" line checked above.
-  cargo leptos build -v 2>&1 | tee "$BUILD_LOG"
+  LEPTOS_SITE_ROOT="$DEBUG_SITE" cargo leptos build -v 2>&1 | tee "$BUILD_LOG"
   check_leptos_env "$BUILD_LOG"
 }
 
@@ -166,7 +174,12 @@ leptos_build_release() {
   local opt
   opt="$(PATH="$ROOT/end2end/node_modules/.bin:$PATH" command -v wasm-opt)"
   [ "$opt" = "$ROOT/end2end/node_modules/.bin/wasm-opt" ] || { say "wrong wasm-opt: $opt"; return 1; }
-  PATH="$ROOT/end2end/node_modules/.bin:$PATH" cargo leptos build --release
+  LEPTOS_SITE_ROOT="$RELEASE_SITE" PATH="$ROOT/end2end/node_modules/.bin:$PATH" cargo leptos build --release
+}
+
+# The release binary must refuse the debug site (and start on its own).
+site_guard() {
+  "$ROOT/scripts/check-site-guard.sh" "$TARGET_DIR/release/rowcol" "$DEBUG_SITE" "$RELEASE_SITE"
 }
 
 # app's own tests (with ssr) and server's tests incl. the integration suite run
@@ -194,7 +207,8 @@ drop_old_test_databases() {
 }
 cargo_test() {
   drop_old_test_databases
-  env "${LEPTOS_TEST_ENV[@]}" cargo test -p app -p server --features app/ssr
+  env "${LEPTOS_TEST_ENV[@]}" ROWCOL_SANDBOX_START="$TEST_SANDBOX_START_A" \
+    cargo test -p app -p server --features app/ssr
 }
 
 step "install tools" "$ROOT/scripts/install-tools.sh"
@@ -202,7 +216,7 @@ step "ensure postgres" "$ROOT/scripts/ensure-postgres.sh"
 step "cargo fmt --check" cargo fmt --all -- --check
 step "cargo leptos build (debug)" leptos_build_debug
 step "cargo test -p app -p server --features app/ssr (PG: $ROWCOL_TEST_PG_URL)" cargo_test
-step "e2e (debug)" "$ROOT/scripts/e2e.sh" debug
+step "e2e (debug, sandbox from $TEST_SANDBOX_START_B)" env ROWCOL_SANDBOX_START="$TEST_SANDBOX_START_B" "$ROOT/scripts/e2e.sh" debug
 # clippy -D warnings for every package/feature set (scripts/lint.sh); after
 # the tests so a lint never hides a test result.
 step "clippy -D warnings" "$ROOT/scripts/lint.sh"
@@ -211,4 +225,5 @@ if [ "${ROWCOL_SKIP_RELEASE:-0}" = 1 ]; then
   exit 0
 fi
 step "cargo leptos build --release" leptos_build_release
-step "e2e (release)" "$ROOT/scripts/e2e.sh" release
+step "release binary refuses the debug site" site_guard
+step "e2e (release, sandbox from $TEST_SANDBOX_START_A)" env ROWCOL_SANDBOX_START="$TEST_SANDBOX_START_A" "$ROOT/scripts/e2e.sh" release

@@ -16,6 +16,13 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::path;
 use leptos_router::SsrMode;
 
+/// This build's stamp (see `build.rs`): rendered into every page, embedded
+/// in the wasm bundle, and compared by both sides.
+pub const BUILD_STAMP: &str = env!("ROWCOL_BUILD_STAMP");
+
+/// The `<meta name=…>` that carries the server's build stamp to the browser.
+pub const BUILD_STAMP_META: &str = "rowcol-build";
+
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
         <!DOCTYPE html>
@@ -23,6 +30,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             <head>
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <meta name=BUILD_STAMP_META content=BUILD_STAMP />
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
                 <AutoReload options=options.clone() />
                 <HydrationScripts options />
@@ -38,16 +46,6 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    // Playwright's proof that the wasm really hydrated.
-    Effect::new(move |_| {
-        #[cfg(feature = "hydrate")]
-        if let Some(body) = web_sys::window()
-            .and_then(|w| w.document())
-            .and_then(|d| d.body())
-        {
-            let _ = body.set_attribute("data-hydrated", "true");
-        }
-    });
     // Pages render in SsrMode::Async: the whole page is sent once its data
     // has loaded, so it works with JavaScript off (out-of-order streaming
     // needs a script to swap the resolved parts in).

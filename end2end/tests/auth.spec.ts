@@ -1,7 +1,10 @@
-import { test, expect } from '@playwright/test';
-import { ADVISOR, DEMO_PASSWORD, settle, signIn, submitLogin } from './helpers';
+import { test, expect, ADVISOR, DEMO_PASSWORD, settle, signIn, submitLogin } from './helpers';
 
 // Runs in both projects (JavaScript on and off).
+
+test.describe('with a wrong password', () => {
+  // The refused sign-in answers 401, which the browser logs.
+  test.use({ allowConsoleErrors: [/status of 401/] });
 
 test('wrong password shows an error and stays on /login', async ({ page, javaScriptEnabled }) => {
   await submitLogin(page, javaScriptEnabled, ADVISOR, `${DEMO_PASSWORD}-wrong`);
@@ -9,6 +12,7 @@ test('wrong password shows an error and stays on /login', async ({ page, javaScr
   await expect(page.getByTestId('login-error')).not.toBeEmpty();
   await expect(page).toHaveURL(/\/login(?:[?#].*)?$/);
   await expect(page.getByTestId('portfolio')).toHaveCount(0);
+});
 });
 
 test('right password lands on the portfolio with at least 20 clients', async ({

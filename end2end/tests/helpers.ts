@@ -1,4 +1,30 @@
-import { expect, type Page } from '@playwright/test';
+import { test as base, expect, type Page } from '@playwright/test';
+
+/**
+ * Every spec imports `test` from here: it fails a test on any uncaught page
+ * error or console error (a hydration panic, a bundle from another build,
+ * a failed request), except those the test declares it expects with
+ * `test.use({ allowConsoleErrors: [/.../] })`.
+ */
+export const test = base.extend<{ allowConsoleErrors: RegExp[]; consoleGuard: void }>({
+  allowConsoleErrors: [[], { option: true }],
+  consoleGuard: [
+    async ({ page, allowConsoleErrors }, use) => {
+      const problems: string[] = [];
+      page.on('pageerror', (e) => problems.push(`uncaught page error: ${e.message}`));
+      page.on('console', (m) => {
+        if (m.type() !== 'error') return;
+        const text = m.text();
+        if (allowConsoleErrors.some((r) => r.test(text))) return;
+        problems.push(`console error: ${text} (${m.location().url})`);
+      });
+      await use();
+      expect(problems, 'the page logged errors').toEqual([]);
+    },
+    { auto: true },
+  ],
+});
+export { expect };
 
 // Demo accounts seeded by the server; the password comes from the environment
 // that scripts/e2e.sh also passes to the server (ROWCOL_DEMO_PASSWORD).
@@ -53,8 +79,21 @@ export function billBoxes(page: Page) {
   return page.locator('[data-testid=bill-row] input[type=checkbox]');
 }
 
-/** Tick the first bill and press approve. */
-export async function approveFirstBill(page: Page): Promise<void> {
-  await billBoxes(page).first().check();
+/** The index of the smallest open bill on a client page (by amount). */
+export async function smallestBillIndex(page: Page): Promise<number> {
+  const amounts = await page
+    .getByTestId('bill-row')
+    .evaluateAll((rows) => rows.map((r) => Number(r.getAttribute('data-amount-minor'))));
+  expect(amounts.length, 'the client has open bills').toBeGreaterThan(0);
+  expect(amounts.every((a) => Number.isInteger(a) && a > 0), `amounts ${amounts}`).toBe(true);
+  return amounts.indexOf(Math.min(...amounts));
+}
+
+/**
+ * Tick the smallest open bill and press approve. Bills are picked by their
+ * properties, never by position: the order depends on the sandbox's dates.
+ */
+export async function approveSmallestBill(page: Page): Promise<void> {
+  await billBoxes(page).nth(await smallestBillIndex(page)).check();
   await page.getByTestId('approve').click();
 }

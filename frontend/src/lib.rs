@@ -1,7 +1,47 @@
-//! The browser entry point: hydrate the server-rendered page.
+//! The browser entry point: hydrate the server-rendered page, then mark it
+//! hydrated (`body[data-hydrated=true]`, what the browser tests wait for)
+//! only if hydration really completed: the page came from this very build
+//! and nothing panicked on the way.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static PANICKED: AtomicBool = AtomicBool::new(false);
 
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
-    console_error_panic_hook::set_once();
+    std::panic::set_hook(Box::new(|info| {
+        PANICKED.store(true, Ordering::SeqCst);
+        console_error_panic_hook::hook(info);
+    }));
+    let Some(document) = web_sys::window().and_then(|w| w.document()) else {
+        return;
+    };
+    let served = document
+        .query_selector(&format!("meta[name=\"{}\"]", app::BUILD_STAMP_META))
+        .ok()
+        .flatten()
+        .and_then(|m| m.get_attribute("content"));
+    if served.as_deref() != Some(app::BUILD_STAMP) {
+        // Hydrating another build's HTML fails in confusing ways; say why.
+        web_sys::console::error_1(
+            &format!(
+                "RowCol: this page was rendered by build {} but the bundle is {}; not hydrating",
+                served.as_deref().unwrap_or("(none)"),
+                app::BUILD_STAMP
+            )
+            .into(),
+        );
+        return;
+    }
     leptos::mount::hydrate_body(app::App);
+    // Resources inside <Suspense> finish hydrating in tasks queued by the
+    // walk above; mark the page on the next frame, after they have run.
+    leptos::prelude::request_animation_frame(move || {
+        if PANICKED.load(Ordering::SeqCst) {
+            return;
+        }
+        if let Some(body) = document.body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
 }

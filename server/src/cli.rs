@@ -13,6 +13,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => {
             tracing::info!(?config, "starting");
             let listener = tokio::net::TcpListener::bind(&config.addr).await?;
+            // Serve only this build's own bundle (a mismatched one never
+            // hydrates); checked before anything touches the database.
+            crate::site::check_bundle(
+                &crate::startup::leptos_options(listener.local_addr()?),
+                app::BUILD_STAMP,
+            )?;
             let app = Application::build(config, listener).await?;
             println!("RowCol is listening on http://{}", app.addr);
             if let Some(pw) = &app.demo_password {

@@ -11,5 +11,6 @@ pub mod rails;
 pub mod routes;
 pub mod sandbox;
 pub mod seed;
+pub mod site;
 pub mod startup;
 pub mod webhooks;

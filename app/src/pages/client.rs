@@ -146,7 +146,11 @@ fn ClientView(
                             let id = b.bill_id.clone();
                             let id_for_check = b.bill_id.clone();
                             view! {
-                                <tr data-testid="bill-row" class:overdue=b.overdue>
+                                <tr
+                                    data-testid="bill-row"
+                                    data-amount-minor=b.amount.minor.to_string()
+                                    class:overdue=b.overdue
+                                >
                                     <td>
                                         <input
                                             type="checkbox"
