@@ -9,8 +9,8 @@
 #   release binary refuses the debug site -> Playwright on the release build.
 #
 # The sandbox start is pinned in every test, to two different dates across
-# the run (TEST_SANDBOX_START_A/B in scripts/lib.sh): the integration tests
-# and the release e2e run on A, the debug e2e run on B.
+# the run (TEST_SANDBOX_START_A/B in scripts/lib.sh): the integration suite
+# runs on both, the release e2e run on A, the debug e2e run on B.
 #
 # Prints a timing line per step and a summary at the end (also on failure).
 # A from-scratch CI machine needs ~35 min (20 of them installing cargo-leptos
@@ -209,6 +209,11 @@ cargo_test() {
   drop_old_test_databases
   env "${LEPTOS_TEST_ENV[@]}" ROWCOL_SANDBOX_START="$TEST_SANDBOX_START_A" \
     cargo test -p app -p server --features app/ssr
+  # The integration suite again with the sandbox starting on the other date
+  # (~30 s: the binaries are built).
+  drop_old_test_databases
+  env "${LEPTOS_TEST_ENV[@]}" ROWCOL_SANDBOX_START="$TEST_SANDBOX_START_B" \
+    cargo test -p app -p server --features app/ssr --test api
 }
 
 step "install tools" "$ROOT/scripts/install-tools.sh"

@@ -56,11 +56,26 @@ impl FromServerFnError for AppError {
     }
 }
 
+/// The data layer's errors become what a browser may see here, at the
+/// server function's edge, and nowhere else.
 #[cfg(feature = "ssr")]
-impl From<sqlx::Error> for AppError {
-    fn from(e: sqlx::Error) -> Self {
-        tracing::error!(error = %e, "database error");
-        AppError::Internal
+impl From<crate::ssr::store::StoreError> for AppError {
+    fn from(e: crate::ssr::store::StoreError) -> Self {
+        use crate::ssr::store::StoreError;
+        match e {
+            StoreError::NotFound => AppError::NotFound,
+            StoreError::Conflict(msg) => {
+                let mut m = msg.to_owned();
+                if let Some(first) = m.get_mut(0..1) {
+                    first.make_ascii_uppercase();
+                }
+                AppError::Conflict(format!("{m}."))
+            }
+            other => {
+                tracing::error!(error = %other, "database error");
+                AppError::Internal
+            }
+        }
     }
 }
 

@@ -57,7 +57,7 @@ async fn main() -> anyhow::Result<()> {
     let state = app.state.clone();
     let (_tx, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(app.run(rx));
-    rowcol::jobs::runner::drain(&state).await?;
+    rowcol::jobs::runner::drain(&state.services).await?;
     println!(
         "start-up incl. migrations, seed and first sync of 24 clients: {:.2?}",
         started.elapsed()

@@ -2,10 +2,10 @@
 
 use crate::config::{Cli, Command};
 use crate::startup::{open_database, Application};
-use app::model::{FirmId, UserId};
-use app::ssr::audit;
+use app::model::Role;
 use app::ssr::crypto::hash_password;
-use app::ssr::db::to_ms;
+use app::ssr::store::users::{self, NewUser};
+use app::ssr::store::{audit, commit, firms};
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = cli.config;
@@ -48,8 +48,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let db = open_database(&config.database_url).await?;
             let now = chrono::Utc::now();
             let hash = hash_password(&admin_password).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let mut tx = db.pool.begin().await?;
-            let firm = crate::firms::create_firm(
+            let email = admin_email.trim().to_ascii_lowercase();
+            let mut tx = db.begin().await?;
+            let firm = firms::create(
                 &mut tx,
                 &name,
                 "rowcol:cli",
@@ -57,30 +58,31 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 now,
             )
             .await?;
-            sqlx::query(
-                "insert into app_user (user_id, firm_id, email, name, role, password_hash, created_at)
-                 values ($1, $2, $3, $3, 'admin', $4, $5)",
+            users::create(
+                &mut tx,
+                &NewUser {
+                    firm: &firm,
+                    email: &email,
+                    name: &email,
+                    role: Role::Admin,
+                    password_hash: &hash,
+                },
+                now,
             )
-            .bind(UserId::generate().as_str())
-            .bind(firm.as_str())
-            .bind(admin_email.trim().to_ascii_lowercase())
-            .bind(&hash)
-            .bind(to_ms(now))
-            .execute(&mut *tx)
             .await?;
-            tx.commit().await?;
+            commit(tx).await?;
             println!("created firm {firm} with admin {admin_email}");
             Ok(())
         }
         Command::VerifyAudit => {
             let db = open_database(&config.database_url).await?;
-            let firms: Vec<String> =
-                sqlx::query_scalar("select firm_id from firm order by firm_id")
-                    .fetch_all(&db.pool)
-                    .await?;
+            let all = {
+                let mut conn = db.acquire().await?;
+                firms::all(&mut conn).await?
+            };
             let mut bad = 0;
-            for f in firms {
-                let status = audit::verify_chain(&db.pool, &FirmId::parse(&f)?).await?;
+            for f in all {
+                let status = audit::verify_chain(&db.pool, &f).await?;
                 println!(
                     "{f}: {} entries, {}",
                     status.entries,

@@ -2,42 +2,38 @@
 //! call is about to be made.
 
 use crate::rails::{RailAuth, SecretString};
-use app::ssr::state::AppState;
-use sqlx::Row;
+use crate::services::Services;
+use app::model::Rail;
+use app::ssr::store::{connections, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectionError {
     #[error("client {client} has no {rail} connection")]
-    Missing { client: String, rail: &'static str },
+    Missing { client: String, rail: Rail },
     #[error("the stored {0} token cannot be opened with this key")]
-    Sealed(&'static str),
+    Sealed(Rail),
     #[error(transparent)]
-    Db(#[from] sqlx::Error),
+    Store(#[from] StoreError),
 }
 
 pub async fn rail_auth(
-    app: &AppState,
+    svc: &Services,
     client_id: &str,
-    rail: &'static str,
+    rail: Rail,
 ) -> Result<RailAuth, ConnectionError> {
-    let row = sqlx::query(
-        "select external_id, token_sealed from rail_connection where client_id = $1 and rail = $2",
-    )
-    .bind(client_id)
-    .bind(rail)
-    .fetch_optional(&app.db.pool)
-    .await?
-    .ok_or_else(|| ConnectionError::Missing {
-        client: client_id.to_owned(),
-        rail,
-    })?;
-    let sealed: String = row.try_get("token_sealed")?;
-    let token = app
+    let mut conn = svc.db.acquire().await?;
+    let creds = connections::sealed_credentials(&mut conn, client_id, rail)
+        .await?
+        .ok_or_else(|| ConnectionError::Missing {
+            client: client_id.to_owned(),
+            rail,
+        })?;
+    let token = svc
         .sealer
-        .open(&sealed)
+        .open(&creds.token_sealed)
         .map_err(|_| ConnectionError::Sealed(rail))?;
     Ok(RailAuth {
-        external_id: row.try_get("external_id")?,
+        external_id: creds.external_id,
         access_token: SecretString::new(token),
     })
 }

@@ -3,14 +3,14 @@
 pub mod cli;
 pub mod config;
 pub mod connections;
-pub mod firms;
-pub mod glue;
-pub mod hygiene;
 pub mod jobs;
+pub mod ports;
 pub mod rails;
 pub mod routes;
 pub mod sandbox;
 pub mod seed;
+pub mod services;
 pub mod site;
 pub mod startup;
+pub mod state;
 pub mod webhooks;

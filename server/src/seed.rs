@@ -3,17 +3,20 @@
 //! and (re)sets the demo users' password to the configured or printed one.
 
 use crate::sandbox::DemoWorld;
-use app::model::{ClientId, FirmId, UserId};
-use app::ssr::audit::{self, Entry};
+use app::model::{Rail, Role};
 use app::ssr::crypto::{hash_password, Sealer};
-use app::ssr::db::{to_ms, Db};
-use app::ssr::jobs::{enqueue, Job};
+use app::ssr::jobs::Job;
+use app::ssr::store::audit::{self, Entry};
+use app::ssr::store::users::{self, NewUser};
+use app::ssr::store::{clients, commit, connections, firms, jobs, Db};
 use chrono::{DateTime, Utc};
 
-pub const DEMO_USERS: [(&str, &str, &str); 3] = [
-    ("admin@northwind.test", "Ada Admin", "admin"),
-    ("advisor@northwind.test", "Avery Advisor", "advisor"),
-    ("viewer@northwind.test", "Vic Viewer", "viewer"),
+pub const DEMO_FIRM: &str = "Northwind Advisors";
+
+pub const DEMO_USERS: [(&str, &str, Role); 3] = [
+    ("admin@northwind.test", "Ada Admin", Role::Admin),
+    ("advisor@northwind.test", "Avery Advisor", Role::Advisor),
+    ("viewer@northwind.test", "Vic Viewer", Role::Viewer),
 ];
 
 pub async fn seed_demo(
@@ -24,73 +27,48 @@ pub async fn seed_demo(
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
     let hash = hash_password(password).map_err(|e| anyhow::anyhow!("hashing: {e}"))?;
-    let existing: Option<String> =
-        sqlx::query_scalar("select firm_id from firm where name = 'Northwind Advisors'")
-            .fetch_optional(&db.pool)
-            .await?;
-    let mut tx = db.pool.begin().await?;
-    let firm = match existing {
-        Some(f) => FirmId::parse(&f)?,
+    let mut tx = db.begin().await?;
+    let firm = match firms::find_by_name(&mut tx, DEMO_FIRM).await? {
+        Some(f) => f,
         None => {
-            crate::firms::create_firm(
+            firms::create(
                 &mut tx,
-                "Northwind Advisors",
+                DEMO_FIRM,
                 "rowcol",
-                serde_json::json!({ "name": "Northwind Advisors", "mode": "sandbox" }),
+                serde_json::json!({ "name": DEMO_FIRM, "mode": "sandbox" }),
                 now,
             )
             .await?
         }
     };
     for (email, name, role) in DEMO_USERS {
-        sqlx::query(
-            "insert into app_user (user_id, firm_id, email, name, role, password_hash, created_at)
-             values ($1, $2, $3, $4, $5, $6, $7)
-             on conflict (email) do update set password_hash = excluded.password_hash",
+        users::create_or_reset_password(
+            &mut tx,
+            &NewUser {
+                firm: &firm,
+                email,
+                name,
+                role,
+                password_hash: &hash,
+            },
+            now,
         )
-        .bind(UserId::generate().as_str())
-        .bind(firm.as_str())
-        .bind(email)
-        .bind(name)
-        .bind(role)
-        .bind(&hash)
-        .bind(to_ms(now))
-        .execute(&mut *tx)
         .await?;
     }
     for c in &world.clients {
-        let known: Option<String> = sqlx::query_scalar(
-            "select client_id from rail_connection where rail = 'qbo' and external_id = $1",
-        )
-        .bind(&c.qbo_realm_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if known.is_some() {
+        if connections::client_for_account(&mut tx, Rail::Qbo, &c.qbo_realm_id)
+            .await?
+            .is_some()
+        {
             continue;
         }
-        let client = ClientId::generate();
-        sqlx::query("insert into client (client_id, firm_id, name, currency, created_at) values ($1, $2, $3, $4, $5)")
-            .bind(client.as_str())
-            .bind(firm.as_str())
-            .bind(&c.name)
-            .bind(&c.currency)
-            .bind(to_ms(now))
-            .execute(&mut *tx)
-            .await?;
+        let client = clients::create(&mut tx, &firm, &c.name, &c.currency, now).await?;
         for (rail, ext, token) in [
-            ("qbo", &c.qbo_realm_id, &c.qbo_access_token),
-            ("ramp", &c.ramp_business_id, &c.ramp_access_token),
-            ("plaid", &c.plaid_item_id, &c.plaid_access_token),
+            (Rail::Qbo, &c.qbo_realm_id, &c.qbo_access_token),
+            (Rail::Ramp, &c.ramp_business_id, &c.ramp_access_token),
+            (Rail::Plaid, &c.plaid_item_id, &c.plaid_access_token),
         ] {
-            sqlx::query(
-                "insert into rail_connection (client_id, rail, external_id, token_sealed) values ($1, $2, $3, $4)",
-            )
-            .bind(client.as_str())
-            .bind(rail)
-            .bind(ext)
-            .bind(sealer.seal(token.expose()))
-            .execute(&mut *tx)
-            .await?;
+            connections::create(&mut tx, &client, rail, ext, &sealer.seal(token.expose())).await?;
         }
         audit::record(
             &mut tx,
@@ -104,16 +82,16 @@ pub async fn seed_demo(
             },
         )
         .await?;
-        enqueue(
+        jobs::enqueue(
             &mut tx,
             &Job::SyncClient {
                 client_id: client.to_string(),
             },
             now,
-            Some(&format!("sync:{client}")),
+            now,
         )
         .await?;
     }
-    tx.commit().await?;
+    commit(tx).await?;
     Ok(())
 }

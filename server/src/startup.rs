@@ -2,59 +2,28 @@
 //! (simulated or live), state, router, worker. Tests build it on port 0.
 
 use crate::config::{Config, RailsMode};
-use crate::glue::{DbSimStore, PlaidCash, SandboxClock};
-use crate::rails::{
-    plaid::PlaidClient, qbo::QboClient, ramp::RampClient, BillPay, Cash, Ledger, SecretString,
-};
+use crate::ports::{DbSimStore, PlaidCash, SandboxClock};
+use crate::rails::{plaid::PlaidClient, qbo::QboClient, ramp::RampClient, Rails, SecretString};
 use crate::sandbox::{Sandbox, SandboxConfig};
+use crate::services::Services;
+use crate::state::ServerState;
 use anyhow::Context;
 use app::ssr::clock::Clock;
 use app::ssr::crypto::Sealer;
-use app::ssr::db::{Backend, Db};
-use app::ssr::ports::SandboxControl;
+use app::ssr::ports::{CashRefresher, SandboxControl};
 use app::ssr::state::AppState;
+use app::ssr::store::{Backend, Db};
 use app::{shell, App};
-use axum::extract::FromRef;
 use axum::routing::{get, post};
 use axum::Router;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use std::net::SocketAddr;
 use std::str::FromStr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 use tower_sessions::{cookie::SameSite, Expiry, SessionManagerLayer};
-
-/// The four rail roles, as trait objects chosen by configuration.
-#[derive(Clone)]
-pub struct Rails {
-    pub ledger: Arc<dyn Ledger>,
-    pub bill_pay: Arc<dyn BillPay>,
-    pub cash: Arc<dyn Cash>,
-}
-
-/// Everything a handler or job needs. `app` sees only `AppState`.
-#[derive(Clone)]
-pub struct ServerState {
-    pub app: AppState,
-    pub rails: Rails,
-    pub ramp_webhook_secret: Arc<str>,
-    pub runner_wake: Arc<Notify>,
-    pub sandbox: Option<Sandbox>,
-}
-
-impl FromRef<ServerState> for LeptosOptions {
-    fn from_ref(s: &ServerState) -> Self {
-        s.app.leptos_options.clone()
-    }
-}
-
-impl FromRef<ServerState> for AppState {
-    fn from_ref(s: &ServerState) -> Self {
-        s.app.clone()
-    }
-}
 
 pub struct Application {
     pub listener: TcpListener,
@@ -143,10 +112,45 @@ fn encryption_key(config: &Config) -> anyhow::Result<Sealer> {
     Sealer::from_base64_key(&key).context("data/secret.key")
 }
 
+/// The rails at their base URLs: the sandbox's when it runs, else the
+/// configured live ones. Only base URLs and credentials differ.
+fn rails(config: &Config, http: &reqwest::Client, base: Option<&str>, plaid_secret: &str) -> Rails {
+    let (ledger, bill_pay, cash, plaid_id) = match base {
+        Some(b) => (
+            format!("{b}/qbo"),
+            format!("{b}/ramp"),
+            format!("{b}/plaid"),
+            SANDBOX_PLAID_CLIENT_ID.to_owned(),
+        ),
+        None => (
+            config.qbo_base_url.clone(),
+            config.ramp_base_url.clone(),
+            config.plaid_base_url.clone(),
+            config.plaid_client_id.clone(),
+        ),
+    };
+    Rails {
+        ledger: Arc::new(QboClient::new(ledger, http.clone())),
+        bill_pay: Arc::new(RampClient::new(bill_pay, http.clone())),
+        cash: Arc::new(PlaidClient::new(
+            cash,
+            plaid_id,
+            SecretString::new(plaid_secret.to_owned()),
+            http.clone(),
+        )),
+    }
+}
+
+const SANDBOX_PLAID_CLIENT_ID: &str = "rowcol-sandbox";
+
 impl Application {
+    /// Build in one direction: services (database, clock, sealer, rails,
+    /// sandbox) → ports → app state → router. The worker starts in `run`.
     pub async fn build(config: Config, listener: TcpListener) -> anyhow::Result<Application> {
         config.validate().map_err(anyhow::Error::msg)?;
         let addr = listener.local_addr()?;
+
+        // --- services
         let db = open_database(&config.database_url).await?;
         let sealer = encryption_key(&config)?;
         let clock = Clock::system();
@@ -154,10 +158,8 @@ impl Application {
             .connect_timeout(std::time::Duration::from_secs(10))
             .timeout(std::time::Duration::from_secs(30))
             .build()?;
-        let cash_port = Arc::new(PlaidCash::default());
         let sandbox_mode = config.rails == RailsMode::Sandbox;
-
-        let (rails, sandbox, webhook_secret, plaid_secret) = if sandbox_mode {
+        let (rails, sandbox, webhook_secret) = if sandbox_mode {
             let base = format!("http://{addr}/sandbox");
             let webhook_secret = config
                 .ramp_webhook_secret
@@ -173,70 +175,61 @@ impl Application {
                 SandboxConfig {
                     ramp_webhook_url: format!("http://{addr}/webhooks/ramp"),
                     ramp_webhook_secret: SecretString::new(webhook_secret.clone()),
-                    plaid_client_id: "rowcol-sandbox".into(),
+                    plaid_client_id: SANDBOX_PLAID_CLIENT_ID.into(),
                     plaid_secret: SecretString::new(plaid_secret.clone()),
                     seed: config.sandbox_seed,
                     start: config.sandbox_start,
                 },
             )
             .await?;
-            let rails = Rails {
-                ledger: Arc::new(QboClient::new(format!("{base}/qbo"), http.clone())),
-                bill_pay: Arc::new(RampClient::new(format!("{base}/ramp"), http.clone())),
-                cash: Arc::new(PlaidClient::new(
-                    format!("{base}/plaid"),
-                    "rowcol-sandbox".into(),
-                    SecretString::new(plaid_secret.clone()),
-                    http.clone(),
-                )),
-            };
-            (rails, Some(sandbox), webhook_secret, plaid_secret)
+            let rails = rails(&config, &http, Some(&base), &plaid_secret);
+            (rails, Some(sandbox), webhook_secret)
         } else {
-            let plaid_secret = config.plaid_secret.clone().unwrap_or_default();
-            let rails = Rails {
-                ledger: Arc::new(QboClient::new(config.qbo_base_url.clone(), http.clone())),
-                bill_pay: Arc::new(RampClient::new(config.ramp_base_url.clone(), http.clone())),
-                cash: Arc::new(PlaidClient::new(
-                    config.plaid_base_url.clone(),
-                    config.plaid_client_id.clone(),
-                    SecretString::new(plaid_secret.clone()),
-                    http.clone(),
-                )),
-            };
+            let rails = rails(
+                &config,
+                &http,
+                None,
+                config.plaid_secret.as_deref().unwrap_or_default(),
+            );
             (
                 rails,
                 None,
                 config.ramp_webhook_secret.clone().unwrap_or_default(),
-                plaid_secret,
             )
         };
-        drop(plaid_secret);
-
-        let sandbox_clock = sandbox.clone().map(|s| {
-            Arc::new(SandboxClock {
-                sandbox: s,
-                server: OnceLock::new(),
-            })
-        });
-        let app_state = AppState {
-            leptos_options: leptos_options(addr),
+        let services = Services {
             db: db.clone(),
             clock: clock.clone(),
             sealer: sealer.clone(),
-            cash: cash_port.clone(),
-            sandbox: sandbox_clock.clone().map(|s| s as Arc<dyn SandboxControl>),
-        };
-        let state = ServerState {
-            app: app_state,
             rails,
-            ramp_webhook_secret: webhook_secret.into(),
-            runner_wake: Arc::new(Notify::new()),
             sandbox: sandbox.clone(),
+            runner_wake: Arc::new(Notify::new()),
         };
-        let _ = cash_port.server.set(state.clone());
-        if let Some(sc) = &sandbox_clock {
-            let _ = sc.server.set(state.clone());
-        }
+
+        // --- ports
+        let cash: Arc<dyn CashRefresher> = Arc::new(PlaidCash {
+            services: services.clone(),
+        });
+        let sandbox_control = sandbox.clone().map(|sb| {
+            Arc::new(SandboxClock {
+                sandbox: sb,
+                services: services.clone(),
+            }) as Arc<dyn SandboxControl>
+        });
+
+        // --- app state
+        let state = ServerState {
+            app: AppState {
+                leptos_options: leptos_options(addr),
+                db: db.clone(),
+                clock: clock.clone(),
+                sealer: sealer.clone(),
+                cash,
+                sandbox: sandbox_control,
+            },
+            services,
+            ramp_webhook_secret: webhook_secret.into(),
+        };
 
         let mut demo_password = None;
         if let Some(sb) = &sandbox {
@@ -248,6 +241,7 @@ impl Application {
             demo_password = Some(password);
         }
 
+        // --- router
         let sessions = session_store(&config.database_url)
             .await
             .context("opening the session store")?;
@@ -267,7 +261,7 @@ impl Application {
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
         if self.worker {
             tokio::spawn(crate::jobs::runner::run_forever(
-                self.state.clone(),
+                self.state.services.clone(),
                 shutdown.clone(),
             ));
         }
@@ -313,7 +307,7 @@ fn build_router(state: ServerState, config: &Config, sessions: SessionStore) -> 
             move || provide_context(app_state.clone()),
             move || shell(opts.clone()),
         );
-    if let Some(sb) = &state.sandbox {
+    if let Some(sb) = &state.services.sandbox {
         router = router.nest_service("/sandbox", sb.router());
     }
     // Unknown paths render the app's "not found" page, which needs the same

@@ -19,26 +19,18 @@ pub async fn approve_bills(
 #[cfg(feature = "ssr")]
 pub mod ssr {
     use crate::domain::calendar::payment_arrival_date;
+    use crate::domain::custody::PaymentState;
     use crate::domain::guardrails::{evaluate_liquidity, LiquidityInput};
     use crate::error::AppError;
     use crate::model::*;
-    use crate::ssr::audit::{self, Entry};
     use crate::ssr::auth::{current_user, state};
-    use crate::ssr::db::{from_ms, to_ms};
-    use crate::ssr::jobs::{enqueue, Job};
+    use crate::ssr::jobs::Job;
     use crate::ssr::ports::PortError;
-    use crate::ssr::queries::client_summaries;
-    use chrono::NaiveDate;
+    use crate::ssr::store::audit::{self, Entry};
+    use crate::ssr::store::payments::{self, NewPayment, Step};
+    use crate::ssr::store::read_models::client_summaries;
+    use crate::ssr::store::{bills, clients, commit, from_ms, jobs};
     use serde_json::json;
-    use sqlx::Row;
-
-    struct SelectedBill {
-        bill_id: String,
-        amount_minor: i64,
-        due: NaiveDate,
-        vendor: String,
-        doc: Option<String>,
-    }
 
     pub async fn approve(
         client_id: String,
@@ -65,24 +57,18 @@ pub mod ssr {
             ));
         }
 
-        // The client must belong to the caller's firm.
-        let crow = sqlx::query(
-            "select c.name, c.cash_max_age_secs, s.as_of from client c
-             left join cash_snapshot s on s.client_id = c.client_id
-             where c.firm_id = $1 and c.client_id = $2",
-        )
-        .bind(user.firm_id.as_str())
-        .bind(client.as_str())
-        .fetch_optional(&st.db.pool)
-        .await?
-        .ok_or(AppError::NotFound)?;
-        let client_name: String = crow.try_get("name")?;
-        let max_age: i64 = crow.try_get("cash_max_age_secs")?;
-        let as_of: Option<i64> = crow.try_get("as_of")?;
+        // The client must belong to the caller's firm. (The connection goes
+        // back to the pool before the refresh below, which needs one.)
+        let policy = {
+            let mut conn = st.db.acquire().await?;
+            clients::approval_policy(&mut conn, &user.firm_id, &client).await?
+        };
 
         // Fresh cash: refresh the bank balance when it is older than policy.
         let now = st.clock.now();
-        let stale = as_of.is_none_or(|t| (now - from_ms(t)).num_seconds() > max_age);
+        let stale = policy
+            .cash_as_of
+            .is_none_or(|t| (now - from_ms(t)).num_seconds() > policy.cash_max_age_secs);
         if stale {
             st.cash.refresh_cash(&client).await.map_err(|e| match e {
                 PortError::LoginRequired => AppError::CashUnavailable(
@@ -93,50 +79,18 @@ pub mod ssr {
         }
 
         let today = st.clock.today();
-        let mut tx = st.db.pool.begin().await?;
-        // Take the client's write lock first (a no-op update), so two
-        // concurrent approvals for one client are checked one after the other
-        // against each other's commitments.
-        sqlx::query("update client set buffer_days = buffer_days where client_id = $1")
-            .bind(client.as_str())
-            .execute(&mut *tx)
-            .await?;
-
-        let placeholders: Vec<String> = (0..bills.len()).map(|i| format!("${}", i + 3)).collect();
-        let sql = format!(
-            "select b.bill_id, b.balance_minor, b.due_date, b.vendor_name, b.doc_number,
-                    (select count(*) from payment p where p.bill_id = b.bill_id) as paid
-             from staged_bill b
-             where b.firm_id = $1 and b.client_id = $2 and b.status = 'open' and b.bill_id in ({})",
-            placeholders.join(", ")
-        );
-        let mut q = sqlx::query(&sql)
-            .bind(user.firm_id.as_str())
-            .bind(client.as_str());
-        for b in &bills {
-            q = q.bind(b.as_str());
-        }
-        let rows = q.fetch_all(&mut *tx).await?;
-        if rows.len() != bills.len() {
+        let mut tx = st.db.begin().await?;
+        // Two concurrent approvals for one client are checked one after the
+        // other against each other's commitments.
+        clients::lock_for_approval(&mut tx, &client).await?;
+        let selected = bills::open_for_approval(&mut tx, &user.firm_id, &client, &bills).await?;
+        if selected.len() != bills.len() {
             return Err(AppError::NotFound);
         }
-        let mut selected = Vec::with_capacity(rows.len());
-        for r in &rows {
-            if r.try_get::<i64, _>("paid")? > 0 {
-                return Err(AppError::Conflict(
-                    "A selected bill is already approved.".into(),
-                ));
-            }
-            selected.push(SelectedBill {
-                bill_id: r.try_get("bill_id")?,
-                amount_minor: r.try_get("balance_minor")?,
-                due: r
-                    .try_get::<String, _>("due_date")?
-                    .parse()
-                    .map_err(|_| AppError::Internal)?,
-                vendor: r.try_get("vendor_name")?,
-                doc: r.try_get("doc_number")?,
-            });
+        if selected.iter().any(|b| b.payments > 0) {
+            return Err(AppError::Conflict(
+                "A selected bill is already approved.".into(),
+            ));
         }
 
         // Re-read the cash position inside the lock (includes any payment a
@@ -150,7 +104,7 @@ pub mod ssr {
         let available = summary.cash.available.clone().ok_or_else(|| {
             AppError::CashUnavailable("no bank balance has been read for this client yet".into())
         })?;
-        let total: i64 = selected.iter().map(|b| b.amount_minor).sum();
+        let total: i64 = selected.iter().map(|b| b.balance_minor).sum();
         let verdict = evaluate_liquidity(&LiquidityInput {
             available,
             approved_unpaid: summary.cash.approved_unpaid.clone(),
@@ -168,7 +122,7 @@ pub mod ssr {
                     action: "approval.blocked",
                     subject: client.as_str(),
                     detail: json!({
-                        "client": client_name,
+                        "client": policy.name,
                         "bills": bills.iter().map(|b| b.as_str()).collect::<Vec<_>>(),
                         "rule": "liquidity_buffer",
                         "cash_after_minor": verdict.cash_after.minor,
@@ -178,92 +132,67 @@ pub mod ssr {
                 },
             )
             .await?;
-            tx.commit().await?;
+            commit(tx).await?;
             return Err(AppError::Guardrail(verdict.reason()));
         }
 
         let mut created = Vec::with_capacity(selected.len());
         for b in &selected {
             let pid = PaymentId::generate();
-            let arrival = payment_arrival_date(b.due, today);
-            let inserted = sqlx::query(
-                "insert into payment (payment_id, firm_id, client_id, bill_id, amount_minor, currency,
-                    state, payment_arrival_date, approved_by, created_at, updated_at)
-                 values ($1, $2, $3, $4, $5, $6, 'approved', $7, $8, $9, $9)",
-            )
-            .bind(pid.as_str())
-            .bind(user.firm_id.as_str())
-            .bind(client.as_str())
-            .bind(&b.bill_id)
-            .bind(b.amount_minor)
-            .bind(currency.as_str())
-            .bind(arrival.to_string())
-            .bind(user.user_id.as_str())
-            .bind(to_ms(now))
-            .execute(&mut *tx)
-            .await;
-            if let Err(sqlx::Error::Database(db)) = &inserted {
-                if db.is_unique_violation() {
-                    return Err(AppError::Conflict(
-                        "A selected bill is already approved.".into(),
-                    ));
-                }
-            }
-            inserted?;
-            let evidence = format!(
-                "liquidity buffer passed: cash after {} ≥ required {}",
-                verdict.cash_after, verdict.required_buffer
-            );
-            sqlx::query(
-                "insert into custody_event (payment_id, state, owner, actor, evidence, at)
-                 values ($1, 'approved', 'RowCol', $2, $3, $4)",
-            )
-            .bind(pid.as_str())
-            .bind(&user.email)
-            .bind(&evidence)
-            .bind(to_ms(now))
-            .execute(&mut *tx)
-            .await?;
-            audit::record(
+            let arrival = payment_arrival_date(b.due()?, today);
+            let amount = Money::new(b.balance_minor, currency.clone());
+            payments::create_approved(
                 &mut tx,
-                &user.firm_id,
-                now,
-                Entry {
+                NewPayment {
+                    payment_id: &pid,
+                    firm_id: &user.firm_id,
+                    client_id: &client,
+                    bill_id: &b.bill_id,
+                    amount: &amount,
+                    arrival,
+                    approved_by: &user.user_id,
+                },
+                Step {
+                    to: PaymentState::Approved,
+                    owner: CustodyOwner::RowCol,
                     actor: &user.email,
-                    action: "payment.approved",
-                    subject: pid.as_str(),
-                    detail: json!({
-                        "client": client_name,
+                    evidence: format!(
+                        "liquidity buffer passed: cash after {} ≥ required {}",
+                        verdict.cash_after, verdict.required_buffer
+                    ),
+                    at: now,
+                    audit_detail: Some(json!({
+                        "client": policy.name,
                         "bill_id": b.bill_id,
-                        "vendor": b.vendor,
-                        "doc_number": b.doc,
-                        "amount_minor": b.amount_minor,
+                        "vendor": b.vendor_name,
+                        "doc_number": b.doc_number,
+                        "amount_minor": b.balance_minor,
                         "currency": currency.as_str(),
                         "payment_arrival_date": arrival.to_string(),
                         "cash_after_minor": verdict.cash_after.minor,
                         "required_buffer_minor": verdict.required_buffer.minor,
-                    }),
+                    })),
                 },
             )
             .await?;
-            enqueue(
+            jobs::enqueue(
                 &mut tx,
                 &Job::ReleasePayment {
                     payment_id: pid.to_string(),
                 },
                 now,
-                Some(&format!("release:{pid}")),
+                now,
             )
             .await?;
             created.push(pid);
         }
-        tx.commit().await?;
+        commit(tx).await?;
 
         let message = format!(
             "Approved {} bill{} for {} ({}). Cash after: {}; buffer {}.",
             created.len(),
             if created.len() == 1 { "" } else { "s" },
-            client_name,
+            policy.name,
             Money::new(total, currency),
             verdict.cash_after,
             verdict.required_buffer

@@ -6,8 +6,8 @@ use leptos::prelude::*;
 /// whole hash chain.
 #[server(endpoint = "audit")]
 pub async fn get_audit() -> Result<AuditPage, AppError> {
-    use crate::ssr::audit;
     use crate::ssr::auth::{current_user, respond, state};
+    use crate::ssr::store::audit;
     respond(
         async {
             let user = current_user().await?;

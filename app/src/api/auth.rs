@@ -8,22 +8,17 @@ use leptos::prelude::*;
 pub async fn login(email: String, password: String) -> Result<(), AppError> {
     use crate::ssr::auth::{respond, session, state, SESSION_USER_KEY};
     use crate::ssr::crypto::verify_password;
-    use sqlx::Row;
     respond(
         async {
             let st = state()?;
             let email = email.trim().to_ascii_lowercase();
-            let row = sqlx::query("select user_id, password_hash from app_user where email = $1")
-                .bind(&email)
-                .fetch_optional(&st.db.pool)
-                .await?;
+            let mut conn = st.db.acquire().await?;
+            let row = crate::ssr::store::users::credentials(&mut conn, &email).await?;
+            drop(conn);
             // Hash even for unknown users so timing does not reveal which
             // emails exist.
             let (uid, phc) = match row {
-                Some(r) => (
-                    Some(r.try_get::<String, _>("user_id")?),
-                    r.try_get::<String, _>("password_hash")?,
-                ),
+                Some((uid, phc)) => (Some(uid), phc),
                 None => (None, DUMMY_HASH.to_owned()),
             };
             let ok = tokio::task::spawn_blocking(move || verify_password(&password, &phc))

@@ -11,9 +11,14 @@ pub async fn get_portfolio() -> Result<Vec<ClientSummary>, AppError> {
         async {
             let user = current_user().await?;
             let st = state()?;
-            let mut conn = st.db.pool.acquire().await?;
-            crate::ssr::queries::client_summaries(&mut conn, &user.firm_id, st.clock.today(), None)
-                .await
+            let mut conn = st.db.acquire().await?;
+            Ok(crate::ssr::store::read_models::client_summaries(
+                &mut conn,
+                &user.firm_id,
+                st.clock.today(),
+                None,
+            )
+            .await?)
         }
         .await,
     )
@@ -25,14 +30,14 @@ pub async fn get_portfolio() -> Result<Vec<ClientSummary>, AppError> {
 pub async fn get_client(client_id: String) -> Result<ClientDetail, AppError> {
     use crate::model::ClientId;
     use crate::ssr::auth::{current_user, respond, state};
-    use crate::ssr::queries;
+    use crate::ssr::store::read_models as queries;
     respond(
         async {
             let user = current_user().await?;
             let client = ClientId::parse(&client_id).map_err(|_| AppError::NotFound)?;
             let st = state()?;
             let today = st.clock.today();
-            let mut conn = st.db.pool.acquire().await?;
+            let mut conn = st.db.acquire().await?;
             let summary = queries::client_summaries(&mut conn, &user.firm_id, today, Some(&client))
                 .await?
                 .into_iter()

@@ -12,7 +12,10 @@ pub async fn get_payment(payment_id: String) -> Result<PaymentDetail, AppError> 
             let user = current_user().await?;
             let pid = PaymentId::parse(&payment_id).map_err(|_| AppError::NotFound)?;
             let st = state()?;
-            crate::ssr::queries::payment_detail(&st.db.pool, &user.firm_id, &pid).await
+            Ok(
+                crate::ssr::store::read_models::payment_detail(&st.db.pool, &user.firm_id, &pid)
+                    .await?,
+            )
         }
         .await,
     )

@@ -29,6 +29,19 @@ pub const CHAIN: [PaymentState; 5] = [
     PaymentState::Verified,
 ];
 
+/// Every state, in declaration order.
+pub const ALL_STATES: [PaymentState; 9] = [
+    PaymentState::Staged,
+    PaymentState::Approved,
+    PaymentState::Released,
+    PaymentState::Paid,
+    PaymentState::Recorded,
+    PaymentState::Verified,
+    PaymentState::Rejected,
+    PaymentState::Failed,
+    PaymentState::Cancelled,
+];
+
 impl PaymentState {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -45,19 +58,7 @@ impl PaymentState {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            PaymentState::Staged,
-            PaymentState::Approved,
-            PaymentState::Released,
-            PaymentState::Paid,
-            PaymentState::Recorded,
-            PaymentState::Verified,
-            PaymentState::Rejected,
-            PaymentState::Failed,
-            PaymentState::Cancelled,
-        ]
-        .into_iter()
-        .find(|st| st.as_str() == s)
+        ALL_STATES.into_iter().find(|st| st.as_str() == s)
     }
 
     /// Position on the happy path; terminal failure states have none.

@@ -1,7 +1,7 @@
 //! What the console shows: portfolio rows, client detail, payments and their
 //! chain of custody, the hygiene tray and the audit log.
 
-use super::{BillId, ClientId, HygieneId, Money, PaymentId};
+use super::{BillId, ClientId, CustodyOwner, HygieneId, Money, PaymentId, ReasonCode, Severity};
 use crate::domain::custody::PaymentState;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -129,7 +129,7 @@ pub struct ClientDetail {
 pub struct CustodyStep {
     pub state: PaymentState,
     /// Which system owns the truth of this step: RowCol, Ramp, QBO or Plaid.
-    pub owner: String,
+    pub owner: CustodyOwner,
     /// A user's email, or the rail event that moved it.
     pub actor: String,
     pub evidence: String,
@@ -156,8 +156,8 @@ pub struct HygieneItemView {
     pub hygiene_id: HygieneId,
     pub client_name: Option<String>,
     pub payment_id: Option<PaymentId>,
-    pub severity: String,
-    pub reason_code: String,
+    pub severity: Severity,
+    pub reason_code: ReasonCode,
     pub detail: String,
     pub created_at: DateTime<Utc>,
 }

@@ -39,9 +39,9 @@ pub fn HygienePage() -> impl IntoView {
                                                         <td>{h.created_at.format("%Y-%m-%d %H:%M").to_string()}</td>
                                                         <td>{h.client_name.unwrap_or_default()}</td>
                                                         <td>
-                                                            <span class=format!("badge sev-{}", h.severity)>{h.severity.clone()}</span>
+                                                            <span class=format!("badge sev-{}", h.severity)>{h.severity.as_str()}</span>
                                                         </td>
-                                                        <td>{h.reason_code}</td>
+                                                        <td>{h.reason_code.as_str()}</td>
                                                         <td>{h.detail}</td>
                                                         <td>
                                                             {h

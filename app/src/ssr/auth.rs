@@ -5,7 +5,6 @@ use super::state::AppState;
 use crate::error::AppError;
 use crate::model::{FirmId, Role, UserId};
 use leptos::prelude::*;
-use sqlx::Row;
 use tower_sessions::Session;
 
 pub const SESSION_USER_KEY: &str = "uid";
@@ -55,23 +54,18 @@ pub async fn current_user() -> Result<CurrentUser, AppError> {
     })?;
     let uid = uid.ok_or(AppError::Unauthenticated)?;
     let st = state()?;
-    let row = sqlx::query(
-        "select u.user_id, u.firm_id, u.email, u.name, u.role, f.name as firm_name
-         from app_user u join firm f on f.firm_id = u.firm_id where u.user_id = $1",
-    )
-    .bind(&uid)
-    .fetch_optional(&st.db.pool)
-    .await?
-    .ok_or(AppError::Unauthenticated)?;
+    let mut conn = st.db.acquire().await?;
+    let row = crate::ssr::store::users::session_user(&mut conn, &uid)
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
     let bad = |_| AppError::Internal;
-    let role: String = row.try_get("role")?;
     Ok(CurrentUser {
-        user_id: UserId::parse(&row.try_get::<String, _>("user_id")?).map_err(bad)?,
-        firm_id: FirmId::parse(&row.try_get::<String, _>("firm_id")?).map_err(bad)?,
-        firm_name: row.try_get("firm_name")?,
-        email: row.try_get("email")?,
-        name: row.try_get("name")?,
-        role: Role::parse(&role).ok_or(AppError::Internal)?,
+        user_id: UserId::parse(&row.user_id).map_err(bad)?,
+        firm_id: FirmId::parse(&row.firm_id).map_err(bad)?,
+        firm_name: row.firm_name,
+        email: row.email,
+        name: row.name,
+        role: Role::parse(&row.role).ok_or(AppError::Internal)?,
     })
 }
 

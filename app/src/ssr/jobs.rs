@@ -1,10 +1,10 @@
-//! The database is the queue. Jobs are enqueued in the caller's transaction,
-//! so an approval and its release job commit (or vanish) together; the
-//! server's runner claims and executes them.
+//! Background work as data: every kind of job, its payload, its retry
+//! schedule and its de-duplication key. The queue itself (enqueue in the
+//! caller's transaction, claim, finish) is `store::jobs`; the server runs
+//! the jobs.
 
-use super::db::{to_ms, Tx};
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
 
 /// Every kind of background work, with its payload.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -22,40 +22,173 @@ pub enum Job {
     AnnotateLedger { payment_id: String },
 }
 
-impl Job {
-    pub fn kind(&self) -> &'static str {
+/// The kinds, as stored in `job.kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JobKind {
+    ReleasePayment,
+    ProcessWebhook,
+    VerifyPayment,
+    SyncClient,
+    AnnotateLedger,
+}
+
+const HOUR: u64 = 3600;
+
+/// Delay before attempt n+1 after attempt n failed (n = index + 1). After
+/// the last, the job is dead-lettered to the hygiene tray.
+pub const RETRY_SCHEDULE: &[Duration] = &[
+    Duration::from_secs(5),
+    Duration::from_secs(30),
+    Duration::from_secs(120),
+    Duration::from_secs(600),
+    Duration::from_secs(1800),
+    Duration::from_secs(HOUR),
+    Duration::from_secs(3 * HOUR),
+    Duration::from_secs(6 * HOUR),
+];
+
+/// Verification waits for evidence that can take five business days to
+/// reach the bank, so its schedule spans about eleven days before giving up.
+pub const VERIFY_SCHEDULE: &[Duration] = &[
+    Duration::from_secs(300),
+    Duration::from_secs(900),
+    Duration::from_secs(HOUR),
+    Duration::from_secs(2 * HOUR),
+    Duration::from_secs(4 * HOUR),
+    Duration::from_secs(8 * HOUR),
+    Duration::from_secs(12 * HOUR),
+    Duration::from_secs(24 * HOUR),
+    Duration::from_secs(24 * HOUR),
+    Duration::from_secs(24 * HOUR),
+    Duration::from_secs(24 * HOUR),
+    Duration::from_secs(24 * HOUR),
+    Duration::from_secs(24 * HOUR),
+    Duration::from_secs(24 * HOUR),
+    Duration::from_secs(24 * HOUR),
+];
+
+impl JobKind {
+    pub const ALL: &'static [JobKind] = &[
+        JobKind::ReleasePayment,
+        JobKind::ProcessWebhook,
+        JobKind::VerifyPayment,
+        JobKind::SyncClient,
+        JobKind::AnnotateLedger,
+    ];
+
+    pub fn as_str(self) -> &'static str {
         match self {
-            Job::ReleasePayment { .. } => "release_payment",
-            Job::ProcessWebhook { .. } => "process_webhook",
-            Job::VerifyPayment { .. } => "verify_payment",
-            Job::SyncClient { .. } => "sync_client",
-            Job::AnnotateLedger { .. } => "annotate_ledger",
+            JobKind::ReleasePayment => "release_payment",
+            JobKind::ProcessWebhook => "process_webhook",
+            JobKind::VerifyPayment => "verify_payment",
+            JobKind::SyncClient => "sync_client",
+            JobKind::AnnotateLedger => "annotate_ledger",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|k| k.as_str() == s)
+    }
+
+    /// How long to wait before each retry of this kind.
+    pub fn schedule(self) -> &'static [Duration] {
+        match self {
+            JobKind::VerifyPayment => VERIFY_SCHEDULE,
+            _ => RETRY_SCHEDULE,
         }
     }
 }
 
-/// Enqueue `job` to run at `run_at`. With a `dedupe_key`, a second enqueue
-/// while the first is still recorded is a no-op.
-pub async fn enqueue(
-    tx: &mut Tx<'_>,
-    job: &Job,
-    run_at: DateTime<Utc>,
-    dedupe_key: Option<&str>,
-) -> Result<(), sqlx::Error> {
-    let payload = serde_json::to_string(job).unwrap_or_default();
-    let now = to_ms(Utc::now());
-    sqlx::query(
-        "insert into job (job_id, kind, payload, state, attempts, run_at, dedupe_key, created_at, updated_at)
-         values ($1, $2, $3, 'queued', 0, $4, $5, $6, $6)
-         on conflict (dedupe_key) do nothing",
-    )
-    .bind(format!("job_{}", uuid::Uuid::new_v4().simple()))
-    .bind(job.kind())
-    .bind(payload)
-    .bind(to_ms(run_at))
-    .bind(dedupe_key)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+impl Job {
+    pub fn kind(&self) -> JobKind {
+        match self {
+            Job::ReleasePayment { .. } => JobKind::ReleasePayment,
+            Job::ProcessWebhook { .. } => JobKind::ProcessWebhook,
+            Job::VerifyPayment { .. } => JobKind::VerifyPayment,
+            Job::SyncClient { .. } => JobKind::SyncClient,
+            Job::AnnotateLedger { .. } => JobKind::AnnotateLedger,
+        }
+    }
+
+    /// At most one live job per key: a second enqueue while the first is
+    /// still queued is a no-op (one release per payment, one sync per
+    /// client at a time). Webhooks are de-duplicated by the inbox instead.
+    pub fn dedupe_key(&self) -> Option<String> {
+        match self {
+            Job::ReleasePayment { payment_id } => Some(format!("release:{payment_id}")),
+            Job::VerifyPayment { payment_id } => Some(format!("verify:{payment_id}")),
+            Job::AnnotateLedger { payment_id } => Some(format!("annotate:{payment_id}")),
+            Job::SyncClient { client_id } => Some(format!("sync:{client_id}")),
+            Job::ProcessWebhook { .. } => None,
+        }
+    }
+}
+
+/// The delay before the next try: the schedule's, or the rail's Retry-After
+/// when that is longer (capped at the schedule's maximum). `None` once the
+/// schedule is exhausted.
+pub fn retry_delay(
+    schedule: &[Duration],
+    attempt: i64,
+    retry_after: Option<Duration>,
+) -> Option<Duration> {
+    let idx = usize::try_from(attempt - 1).ok()?;
+    let base = *schedule.get(idx)?;
+    let max = *schedule.last()?;
+    Some(retry_after.map_or(base, |ra| ra.max(base).min(max)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_then_dead_letter() {
+        assert_eq!(
+            retry_delay(RETRY_SCHEDULE, 1, None),
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(
+            retry_delay(RETRY_SCHEDULE, 8, None),
+            Some(Duration::from_secs(6 * 3600))
+        );
+        assert_eq!(retry_delay(RETRY_SCHEDULE, 9, None), None);
+    }
+
+    #[test]
+    fn verification_outlasts_the_five_business_day_cash_window() {
+        // Seven calendar days cover five business days from any weekday.
+        let total: Duration = JobKind::VerifyPayment.schedule().iter().sum();
+        assert!(total >= Duration::from_secs(7 * 24 * 3600), "{total:?}");
+        assert_eq!(JobKind::ReleasePayment.schedule(), RETRY_SCHEDULE);
+    }
+
+    #[test]
+    fn retry_after_is_honoured_but_clamped() {
+        assert_eq!(
+            retry_delay(RETRY_SCHEDULE, 1, Some(Duration::from_secs(60))),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            retry_delay(RETRY_SCHEDULE, 2, Some(Duration::from_secs(1))),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            retry_delay(RETRY_SCHEDULE, 1, Some(Duration::from_secs(999_999))),
+            Some(Duration::from_secs(6 * 3600))
+        );
+    }
+
+    #[test]
+    fn kinds_round_trip_and_match_the_payload_tag() {
+        for k in JobKind::ALL {
+            assert_eq!(JobKind::parse(k.as_str()), Some(*k));
+        }
+        let job = Job::SyncClient {
+            client_id: "cli_1".into(),
+        };
+        let v = serde_json::to_value(&job).unwrap();
+        assert_eq!(v["kind"], job.kind().as_str());
+        assert_eq!(job.dedupe_key().as_deref(), Some("sync:cli_1"));
+    }
 }

@@ -1,11 +1,11 @@
-//! Server-only code: state, database access, authentication, audit, jobs.
+//! Server-only code: state, authentication, the data layer (`store`, the
+//! only place with SQL), jobs as data, crypto and the ports the server
+//! implements.
 
-pub mod audit;
 pub mod auth;
 pub mod clock;
 pub mod crypto;
-pub mod db;
 pub mod jobs;
 pub mod ports;
-pub mod queries;
 pub mod state;
+pub mod store;

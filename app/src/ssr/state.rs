@@ -3,8 +3,8 @@
 
 use super::clock::Clock;
 use super::crypto::Sealer;
-use super::db::Db;
 use super::ports::{CashRefresher, SandboxControl};
+use super::store::Db;
 use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
 use std::sync::Arc;

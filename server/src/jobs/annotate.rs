@@ -3,56 +3,50 @@
 
 use super::JobError;
 use crate::connections::rail_auth;
-use crate::startup::ServerState;
-use app::model::FirmId;
-use app::ssr::audit::{self, Entry};
-use sqlx::Row;
+use crate::services::Services;
+use app::domain::custody::PaymentState;
+use app::model::Rail;
+use app::ssr::store::audit::{self, Entry};
+use app::ssr::store::{commit, payments};
 
 /// QBO's `PrivateNote` holds at most 4000 characters.
 const NOTE_MAX: usize = 4000;
 
-pub async fn run(st: &ServerState, payment_id: &str) -> Result<(), JobError> {
-    let row = sqlx::query(
-        "select p.firm_id, p.client_id, p.qbo_bill_payment_id, p.ramp_bill_id, p.plaid_txn_id,
-                p.paid_date, u.email
-         from payment p join app_user u on u.user_id = p.approved_by
-         where p.payment_id = $1 and p.state = 'verified'",
-    )
-    .bind(payment_id)
-    .fetch_optional(&st.app.db.pool)
-    .await?
-    .ok_or_else(|| JobError::fatal("not_verified", "payment is not verified"))?;
-    let bill_payment: Option<String> = row.try_get("qbo_bill_payment_id")?;
-    let bill_payment =
-        bill_payment.ok_or_else(|| JobError::fatal("no_bill_payment", "no QBO BillPayment"))?;
-    let client_id: String = row.try_get("client_id")?;
+pub async fn run(st: &Services, payment_id: &str) -> Result<(), JobError> {
+    let (payment, approver) = {
+        let mut conn = st.db.acquire().await?;
+        let payment = payments::require(&mut conn, payment_id).await?;
+        let approver = payments::approver_email(&mut conn, payment_id).await?;
+        (payment, approver)
+    };
+    if payment.state()? != PaymentState::Verified {
+        return Err(JobError::fatal("not_verified", "payment is not verified"));
+    }
+    let bill_payment = payment
+        .qbo_bill_payment_id
+        .clone()
+        .ok_or_else(|| JobError::fatal("no_bill_payment", "no QBO BillPayment"))?;
     let note: String = format!(
-        "RowCol payment {payment_id}: approved by {} in RowCol; released on Ramp as bill {}; \
+        "RowCol payment {payment_id}: approved by {approver} in RowCol; released on Ramp as bill {}; \
          paid {}; verified against bank transaction {}.",
-        row.try_get::<String, _>("email")?,
-        row.try_get::<Option<String>, _>("ramp_bill_id")?
-            .unwrap_or_default(),
-        row.try_get::<Option<String>, _>("paid_date")?
-            .unwrap_or_default(),
-        row.try_get::<Option<String>, _>("plaid_txn_id")?
-            .unwrap_or_default(),
+        payment.ramp_bill_id.as_deref().unwrap_or_default(),
+        payment.paid_date.as_deref().unwrap_or_default(),
+        payment.plaid_txn_id.as_deref().unwrap_or_default(),
     )
     .chars()
     .take(NOTE_MAX)
     .collect();
-    let auth = rail_auth(&st.app, &client_id, "qbo").await?;
+    let auth = rail_auth(st, &payment.client_id, Rail::Qbo).await?;
     st.rails
         .ledger
         .annotate_bill_payment(&auth, &bill_payment, &note)
         .await?;
 
-    let firm = FirmId::parse(&row.try_get::<String, _>("firm_id")?)
-        .map_err(|e| JobError::fatal("bad_firm", e.to_string()))?;
-    let mut tx = st.app.db.pool.begin().await?;
+    let mut tx = st.db.begin().await?;
     audit::record(
         &mut tx,
-        &firm,
-        st.app.clock.now(),
+        &payment.firm()?,
+        st.clock.now(),
         Entry {
             actor: "rowcol:record",
             action: "ledger.annotated",
@@ -61,6 +55,6 @@ pub async fn run(st: &ServerState, payment_id: &str) -> Result<(), JobError> {
         },
     )
     .await?;
-    tx.commit().await?;
+    commit(tx).await?;
     Ok(())
 }

@@ -2,7 +2,6 @@
 //! dispatches them; each kind lives in its own file.
 
 pub mod annotate;
-pub mod custody;
 pub mod inbox;
 pub mod release;
 pub mod runner;
@@ -59,17 +58,24 @@ impl From<RailError> for JobError {
     }
 }
 
-impl From<sqlx::Error> for JobError {
-    fn from(e: sqlx::Error) -> Self {
-        // A database hiccup is transient from the job's point of view.
-        JobError::retry("database", e.to_string())
+impl From<app::ssr::store::StoreError> for JobError {
+    fn from(e: app::ssr::store::StoreError) -> Self {
+        use app::ssr::store::StoreError;
+        match e {
+            StoreError::NotFound => JobError::fatal("not_found", "a row the job needs vanished"),
+            StoreError::Corrupt(what) => JobError::fatal("corrupt", what),
+            // Lost a race (state guard, unique key) or a database hiccup:
+            // the next attempt sees the new state.
+            StoreError::Conflict(what) => JobError::retry("conflict", what),
+            StoreError::Db(d) => JobError::retry("database", d.to_string()),
+        }
     }
 }
 
 impl From<crate::connections::ConnectionError> for JobError {
     fn from(e: crate::connections::ConnectionError) -> Self {
         match e {
-            crate::connections::ConnectionError::Db(d) => d.into(),
+            crate::connections::ConnectionError::Store(d) => d.into(),
             other => JobError::fatal("connection", other.to_string()),
         }
     }

@@ -272,3 +272,12 @@ mod tests {
         );
     }
 }
+
+/// The rail roles, as trait objects chosen by configuration (the real
+/// clients at live or sandbox base URLs).
+#[derive(Clone)]
+pub struct Rails {
+    pub ledger: std::sync::Arc<dyn Ledger>,
+    pub bill_pay: std::sync::Arc<dyn BillPay>,
+    pub cash: std::sync::Arc<dyn Cash>,
+}

@@ -417,7 +417,9 @@ mod tests {
     /// weekday, a month end, payroll phases) rather than on today's date.
     fn start_days() -> Vec<DateTime<Utc>> {
         let first = NaiveDate::from_ymd_opt(2026, 11, 1).expect("date");
-        (0..70).map(|d| at_noon(first + Duration::days(d))).collect()
+        (0..70)
+            .map(|d| at_noon(first + Duration::days(d)))
+            .collect()
     }
 
     fn pinned() -> DateTime<Utc> {

@@ -4,9 +4,9 @@
 //! optional `sha256=` prefix. The event is stored keyed by its `id` before we
 //! answer, so a redelivery is answered 2xx and never processed twice.
 
-use crate::startup::ServerState;
-use app::ssr::db::to_ms;
-use app::ssr::jobs::{enqueue, Job};
+use crate::state::ServerState;
+use app::model::Rail;
+use app::ssr::store::{commit, inbox, StoreError};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -85,7 +85,7 @@ pub async fn receive(State(st): State<ServerState>, headers: HeaderMap, body: By
     .to_string();
     match store(&st, event_id, event_type, &header_json, &body_text).await {
         Ok(true) => {
-            st.runner_wake.notify_one();
+            st.services.runner_wake.notify_one();
             reply(StatusCode::OK, "received")
         }
         Ok(false) => reply(StatusCode::OK, "duplicate"),
@@ -105,41 +105,29 @@ async fn store(
     event_type: &str,
     headers: &str,
     body: &str,
-) -> Result<bool, sqlx::Error> {
-    let now = st.app.clock.now();
-    let inbox_id = format!("whk_{}", uuid::Uuid::new_v4().simple());
-    let mut tx = st.app.db.pool.begin().await?;
-    let inserted = sqlx::query(
-        "insert into webhook_inbox (inbox_id, rail, event_id, event_type, headers, body, received_at, status)
-         values ($1, 'ramp', $2, $3, $4, $5, $6, 'received')
-         on conflict (rail, event_id) do nothing",
+) -> Result<bool, StoreError> {
+    let svc = &st.services;
+    let mut tx = svc.db.begin().await?;
+    let stored = inbox::store_and_enqueue(
+        &mut tx,
+        Rail::Ramp,
+        event_id,
+        event_type,
+        headers,
+        body,
+        svc.clock.now(),
     )
-    .bind(&inbox_id)
-    .bind(event_id)
-    .bind(event_type)
-    .bind(headers)
-    .bind(body)
-    .bind(to_ms(now))
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if inserted == 0 {
-        return Ok(false);
-    }
-    enqueue(&mut tx, &Job::ProcessWebhook { inbox_id }, now, None).await?;
-    tx.commit().await?;
-    Ok(true)
+    .await?;
+    commit(tx).await?;
+    Ok(stored)
 }
 
 async fn security_event(st: &ServerState, kind: &str, detail: &str) {
-    let res = sqlx::query(
-        "insert into security_event (security_event_id, kind, source, detail, at) values ($1, $2, 'ramp', $3, $4)",
-    )
-    .bind(format!("sec_{}", uuid::Uuid::new_v4().simple()))
-    .bind(kind)
-    .bind(detail)
-    .bind(to_ms(st.app.clock.now()))
-    .execute(&st.app.db.pool)
+    let svc = &st.services;
+    let res = async {
+        let mut conn = svc.db.acquire().await?;
+        inbox::security_event(&mut conn, kind, Rail::Ramp, detail, svc.clock.now()).await
+    }
     .await;
     if let Err(e) = res {
         tracing::error!(error = %e, "could not record security event");

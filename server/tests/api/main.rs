@@ -38,7 +38,43 @@ both_engines!(
     a_release_delayed_past_its_arrival_date_moves_the_date_forward,
     health_readiness_and_unknown_pages,
     live_mode_has_no_sandbox_and_starts_from_a_cli_created_firm,
+    custody_steps_move_forward_only_through_the_store,
 );
+
+/// The two migration sets must define the same tables and columns: the
+/// same queries run on both engines. Compared on databases migrated for
+/// real, not on the SQL text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_and_postgres_migrations_define_the_same_schema() {
+    use std::collections::BTreeMap;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut schemas = Vec::new();
+    for engine in [Engine::Sqlite, Engine::Postgres] {
+        let url = support::database_url(engine, tmp.path()).await;
+        let db = rowcol::startup::open_database(&url).await.unwrap();
+        let sql = match engine {
+            Engine::Sqlite => {
+                "select m.name as t, p.name as c from sqlite_master m, pragma_table_info(m.name) p
+                 where m.type = 'table' and m.name not like 'sqlite_%' and m.name <> '_sqlx_migrations'"
+            }
+            Engine::Postgres => {
+                "select table_name::text as t, column_name::text as c from information_schema.columns
+                 where table_schema = 'public' and table_name <> '_sqlx_migrations'"
+            }
+        };
+        let rows: Vec<(String, String)> = sqlx::query_as(sql).fetch_all(&db.pool).await.unwrap();
+        let mut tables: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (t, c) in rows {
+            tables.entry(t).or_default().push(c);
+        }
+        for cols in tables.values_mut() {
+            cols.sort();
+        }
+        schemas.push(tables);
+    }
+    assert!(schemas[0].len() >= 15, "tables: {:?}", schemas[0].keys());
+    assert_eq!(schemas[0], schemas[1]);
+}
 
 async fn wrong_password_is_refused_and_gives_no_session(e: Engine) {
     let app = TestApp::spawn(e).await;
@@ -371,9 +407,10 @@ async fn audit_log_refuses_edits(e: Engine) {
         .fetch_one(pool)
         .await
         .unwrap();
-    let status = app::ssr::audit::verify_chain(pool, &app::model::FirmId::parse(&firm).unwrap())
-        .await
-        .unwrap();
+    let status =
+        app::ssr::store::audit::verify_chain(pool, &app::model::FirmId::parse(&firm).unwrap())
+            .await
+            .unwrap();
     assert!(status.ok);
 }
 
@@ -436,7 +473,7 @@ async fn a_dropped_webhook_is_caught_by_polling_ramp(e: Engine) {
 
 async fn approval_is_blocked_when_the_bank_cannot_be_read(e: Engine) {
     let app = TestApp::spawn(e).await;
-    let sandbox = app.state.sandbox.clone().unwrap();
+    let sandbox = app.state.services.sandbox.clone().unwrap();
     let world = sandbox.world().await;
     let item = world
         .clients
@@ -510,7 +547,7 @@ async fn health_readiness_and_unknown_pages(e: Engine) {
 
 async fn live_mode_has_no_sandbox_and_starts_from_a_cli_created_firm(e: Engine) {
     let app = TestApp::spawn_live(e, "owner@live.test").await;
-    assert!(app.state.sandbox.is_none());
+    assert!(app.state.services.sandbox.is_none());
     assert_eq!(get_page(&app, "/sandbox/control/state").await.0, 404);
     assert_eq!(
         app.count("select count(*) from client").await,
@@ -539,4 +576,65 @@ async fn live_mode_has_no_sandbox_and_starts_from_a_cli_created_firm(e: Engine) 
     assert_eq!(status, 200);
     assert_eq!(audit["chain"]["ok"], true);
     assert_eq!(audit["entries"][0]["action"], "firm.created");
+}
+
+/// The one function that changes a payment's state: a replay is a no-op, a
+/// step may skip ahead, late evidence for an earlier step is recorded
+/// without moving the state back, and every new step is audited.
+async fn custody_steps_move_forward_only_through_the_store(e: Engine) {
+    use app::domain::custody::PaymentState;
+    use app::model::CustodyOwner;
+    use app::ssr::store::payments::{record_step, Step, StepOutcome};
+    let app = TestApp::spawn(e).await;
+    app.login("advisor@northwind.test").await;
+    let pid = app.approve_small_bill("Alder Creek Dental").await;
+    let at = app.state.app.clock.now();
+    let step = |to| Step {
+        to,
+        owner: CustodyOwner::Ramp,
+        actor: "test",
+        evidence: format!("test evidence for {to:?}"),
+        at,
+        audit_detail: None,
+    };
+    let db = &app.state.app.db;
+    let audited_before = app
+        .count(&format!(
+            "select count(*) from audit_entry where subject = '{pid}'"
+        ))
+        .await;
+    let mut tx = db.begin().await.unwrap();
+    assert_eq!(
+        record_step(&mut tx, &pid, step(PaymentState::Approved))
+            .await
+            .unwrap(),
+        StepOutcome::Duplicate
+    );
+    assert_eq!(
+        record_step(&mut tx, &pid, step(PaymentState::Paid))
+            .await
+            .unwrap(),
+        StepOutcome::Advanced
+    );
+    assert_eq!(
+        record_step(&mut tx, &pid, step(PaymentState::Released))
+            .await
+            .unwrap(),
+        StepOutcome::Recorded
+    );
+    app::ssr::store::commit(tx).await.unwrap();
+    assert_eq!(app.payment_state(&pid).await, "paid");
+    let audited = app
+        .count(&format!(
+            "select count(*) from audit_entry where subject = '{pid}'"
+        ))
+        .await;
+    assert_eq!(audited - audited_before, 2, "one audit entry per new step");
+    assert_eq!(
+        app.count(&format!(
+            "select count(*) from custody_event where payment_id = '{pid}'"
+        ))
+        .await,
+        3
+    );
 }

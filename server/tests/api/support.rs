@@ -5,7 +5,8 @@
 
 use app::ssr::crypto::Sealer;
 use rowcol::config::Config;
-use rowcol::startup::{Application, ServerState};
+use rowcol::startup::Application;
+use rowcol::state::ServerState;
 use serde_json::Value;
 use tokio::net::TcpListener;
 
@@ -37,7 +38,7 @@ pub struct TestApp {
     shutdown: tokio::sync::watch::Sender<bool>,
 }
 
-async fn database_url(engine: Engine, tmp: &std::path::Path) -> String {
+pub async fn database_url(engine: Engine, tmp: &std::path::Path) -> String {
     match engine {
         Engine::Sqlite => format!("sqlite://{}/rowcol.db", tmp.display()),
         Engine::Postgres => {
@@ -149,7 +150,7 @@ impl TestApp {
     }
 
     pub async fn drain(&self) -> usize {
-        rowcol::jobs::runner::drain(&self.state)
+        rowcol::jobs::runner::drain(&self.state.services)
             .await
             .expect("drain jobs")
     }
@@ -219,7 +220,7 @@ impl TestApp {
 
     /// Change the sandbox's fault injection.
     pub async fn inject(&self, change: impl FnOnce(&mut rowcol::sandbox::Faults)) {
-        let sandbox = self.state.sandbox.as_ref().expect("sandbox mode");
+        let sandbox = self.state.services.sandbox.as_ref().expect("sandbox mode");
         let mut faults = sandbox.faults().await;
         change(&mut faults);
         sandbox.set_faults(faults).await;

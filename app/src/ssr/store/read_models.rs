@@ -1,12 +1,13 @@
-//! Read models for the console. Every function takes the caller's firm and
-//! filters by it; aggregates are computed per firm in a handful of queries
-//! (never a query per client).
+//! Read models for the console (reads only; every table here has its own
+//! writer module). Every function takes the caller's firm and filters by
+//! it; aggregates are computed per firm in a handful of queries (never a
+//! query per client).
 
 use super::db::from_ms;
+use super::{corrupt, parse_date, parse_id as id, state_list, StoreError, StoreResult};
 use crate::domain::custody::PaymentState;
 use crate::domain::guardrails::{evaluate_liquidity, LiquidityInput};
 use crate::domain::runway::{burn_from_window_outflows, burn_window_start, runway_days};
-use crate::error::AppError;
 use crate::model::*;
 use chrono::{Duration, NaiveDate};
 use sqlx::{AnyPool, Row};
@@ -15,22 +16,19 @@ use std::collections::HashMap;
 /// Bills due within this many days count as "due soon" on the portfolio.
 pub const DUE_SOON_DAYS: i64 = 14;
 
-fn parse_date(s: &str) -> Result<NaiveDate, AppError> {
-    s.parse().map_err(|_| {
-        tracing::error!(value = s, "bad date in database");
-        AppError::Internal
-    })
+fn currency(s: &str) -> StoreResult<Currency> {
+    Currency::parse(s).map_err(corrupt)
 }
 
-fn currency(s: &str) -> Result<Currency, AppError> {
-    Currency::parse(s).map_err(|_| AppError::Internal)
-}
-
-fn id<T: std::str::FromStr>(s: &str) -> Result<T, AppError> {
-    s.parse().map_err(|_| {
-        tracing::error!(value = s, "bad id in database");
-        AppError::Internal
-    })
+/// `state in (...)` for payments whose money is committed but not yet out
+/// of the bank (`PaymentState::is_committed_unpaid`).
+fn committed_unpaid_states() -> String {
+    state_list(
+        crate::domain::custody::ALL_STATES
+            .iter()
+            .filter(|s| s.is_committed_unpaid())
+            .map(|s| s.as_str()),
+    )
 }
 
 /// Summaries for every client of the firm, or just `only` when given. Takes
@@ -40,7 +38,7 @@ pub async fn client_summaries(
     firm: &FirmId,
     today: NaiveDate,
     only: Option<&ClientId>,
-) -> Result<Vec<ClientSummary>, AppError> {
+) -> StoreResult<Vec<ClientSummary>> {
     let only = only.map(|c| c.as_str().to_owned());
     let clients = sqlx::query(
         "select client_id, name, currency, buffer_days from client
@@ -83,10 +81,11 @@ pub async fn client_summaries(
     }
 
     let mut unpaid: HashMap<String, i64> = HashMap::new();
-    for r in sqlx::query(
+    for r in sqlx::query(&format!(
         "select client_id, cast(sum(amount_minor) as bigint) as total from payment
-         where firm_id = $1 and state in ('approved', 'released') group by client_id",
-    )
+             where firm_id = $1 and state in ({}) group by client_id",
+        committed_unpaid_states()
+    ))
     .bind(firm.as_str())
     .fetch_all(&mut *conn)
     .await?
@@ -133,6 +132,7 @@ pub async fn client_summaries(
                         buffer_days,
                     })
                     .map(|v| v.pass)
+                    .map_err(corrupt)
                 };
                 if !check(&Money::zero(cur.clone()))? {
                     GuardrailStatus::Breach
@@ -171,7 +171,7 @@ pub async fn open_bills(
     firm: &FirmId,
     client: &ClientId,
     today: NaiveDate,
-) -> Result<Vec<BillView>, AppError> {
+) -> StoreResult<Vec<BillView>> {
     let rows = sqlx::query(
         "select b.bill_id, b.vendor_name, b.doc_number, b.balance_minor, b.currency, b.due_date
          from staged_bill b
@@ -209,7 +209,7 @@ const PAYMENT_SELECT: &str =
     join client c on c.client_id = p.client_id
     join staged_bill b on b.bill_id = p.bill_id";
 
-fn payment_summary(r: &sqlx::any::AnyRow) -> Result<PaymentSummary, AppError> {
+fn payment_summary(r: &sqlx::any::AnyRow) -> StoreResult<PaymentSummary> {
     let state: String = r.try_get("state")?;
     Ok(PaymentSummary {
         payment_id: id(&r.try_get::<String, _>("payment_id")?)?,
@@ -221,7 +221,7 @@ fn payment_summary(r: &sqlx::any::AnyRow) -> Result<PaymentSummary, AppError> {
             r.try_get("amount_minor")?,
             currency(&r.try_get::<String, _>("currency")?)?,
         ),
-        state: PaymentState::parse(&state).ok_or(AppError::Internal)?,
+        state: PaymentState::parse(&state).ok_or_else(|| corrupt(&state))?,
         flag_reason: r.try_get("flag_reason")?,
         payment_arrival_date: parse_date(&r.try_get::<String, _>("payment_arrival_date")?)?,
         created_at: from_ms(r.try_get("created_at")?),
@@ -232,7 +232,7 @@ pub async fn client_payments(
     pool: &AnyPool,
     firm: &FirmId,
     client: &ClientId,
-) -> Result<Vec<PaymentSummary>, AppError> {
+) -> StoreResult<Vec<PaymentSummary>> {
     let sql = format!(
         "{PAYMENT_SELECT} where p.firm_id = $1 and p.client_id = $2 order by p.created_at desc, p.payment_id"
     );
@@ -248,14 +248,14 @@ pub async fn payment_detail(
     pool: &AnyPool,
     firm: &FirmId,
     payment: &PaymentId,
-) -> Result<PaymentDetail, AppError> {
+) -> StoreResult<PaymentDetail> {
     let sql = format!("{PAYMENT_SELECT} where p.firm_id = $1 and p.payment_id = $2");
     let row = sqlx::query(&sql)
         .bind(firm.as_str())
         .bind(payment.as_str())
         .fetch_optional(pool)
         .await?
-        .ok_or(AppError::NotFound)?;
+        .ok_or(StoreError::NotFound)?;
     let summary = payment_summary(&row)?;
     let events = sqlx::query(
         "select state, owner, actor, evidence, at from custody_event where payment_id = $1",
@@ -267,15 +267,16 @@ pub async fn payment_detail(
         .iter()
         .map(|e| {
             let st: String = e.try_get("state")?;
+            let owner: String = e.try_get("owner")?;
             Ok(CustodyStep {
-                state: PaymentState::parse(&st).ok_or(AppError::Internal)?,
-                owner: e.try_get("owner")?,
+                state: PaymentState::parse(&st).ok_or_else(|| corrupt(&st))?,
+                owner: CustodyOwner::parse(&owner).ok_or_else(|| corrupt(&owner))?,
                 actor: e.try_get("actor")?,
                 evidence: e.try_get("evidence")?,
                 at: from_ms(e.try_get("at")?),
             })
         })
-        .collect::<Result<Vec<_>, AppError>>()?;
+        .collect::<StoreResult<Vec<_>>>()?;
     // Chain order, not arrival order: evidence can arrive out of order.
     let order = |s: PaymentState| {
         crate::domain::custody::CHAIN
@@ -293,7 +294,7 @@ pub async fn payment_detail(
     })
 }
 
-pub async fn open_hygiene(pool: &AnyPool, firm: &FirmId) -> Result<Vec<HygieneItemView>, AppError> {
+pub async fn open_hygiene(pool: &AnyPool, firm: &FirmId) -> StoreResult<Vec<HygieneItemView>> {
     let rows = sqlx::query(
         "select h.hygiene_id, c.name as client_name, h.payment_id, h.severity, h.reason_code,
                 h.detail, h.created_at
@@ -310,8 +311,14 @@ pub async fn open_hygiene(pool: &AnyPool, firm: &FirmId) -> Result<Vec<HygieneIt
                 hygiene_id: id(&r.try_get::<String, _>("hygiene_id")?)?,
                 client_name: r.try_get("client_name")?,
                 payment_id: pid.map(|p| id(&p)).transpose()?,
-                severity: r.try_get("severity")?,
-                reason_code: r.try_get("reason_code")?,
+                severity: {
+                    let s: String = r.try_get("severity")?;
+                    Severity::parse(&s).ok_or_else(|| corrupt(&s))?
+                },
+                reason_code: {
+                    let c: String = r.try_get("reason_code")?;
+                    ReasonCode::parse(&c).ok_or_else(|| corrupt(&c))?
+                },
                 detail: r.try_get("detail")?,
                 created_at: from_ms(r.try_get("created_at")?),
             })

@@ -72,6 +72,16 @@ impl Db {
         Ok(Db { pool, backend })
     }
 
+    /// A connection from the pool.
+    pub async fn acquire(&self) -> Result<sqlx::pool::PoolConnection<Any>, super::StoreError> {
+        Ok(self.pool.acquire().await?)
+    }
+
+    /// A transaction; commit it with [`commit`].
+    pub async fn begin(&self) -> Result<Tx<'static>, super::StoreError> {
+        Ok(self.pool.begin().await?)
+    }
+
     pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
         match self.backend {
             Backend::Sqlite => SQLITE_MIGRATOR.run(&self.pool).await,
@@ -101,4 +111,9 @@ pub fn to_ms(t: DateTime<Utc>) -> i64 {
 
 pub fn from_ms(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+/// Commit a transaction (the data layer's error type).
+pub async fn commit(tx: Tx<'_>) -> Result<(), super::StoreError> {
+    Ok(tx.commit().await?)
 }

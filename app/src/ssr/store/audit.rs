@@ -3,6 +3,7 @@
 //! hash. The database refuses updates and deletes (triggers in the migration).
 
 use super::db::{from_ms, to_ms, Tx};
+use super::StoreResult;
 use crate::model::{AuditEntryView, ChainStatus, FirmId};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -44,7 +45,7 @@ pub async fn record(
     firm_id: &FirmId,
     at: DateTime<Utc>,
     entry: Entry<'_>,
-) -> Result<i64, sqlx::Error> {
+) -> StoreResult<i64> {
     let row = sqlx::query(
         "update firm set audit_seq = audit_seq + 1 where firm_id = $1 returning audit_seq, audit_head",
     )
@@ -89,10 +90,7 @@ pub async fn record(
 }
 
 /// Re-hash the whole chain of a firm and check every link.
-pub async fn verify_chain(
-    pool: &sqlx::AnyPool,
-    firm_id: &FirmId,
-) -> Result<ChainStatus, sqlx::Error> {
+pub async fn verify_chain(pool: &sqlx::AnyPool, firm_id: &FirmId) -> StoreResult<ChainStatus> {
     let rows = sqlx::query(
         "select seq, at, actor, action, subject, detail, prev_hash, hash
          from audit_entry where firm_id = $1 order by seq",
@@ -148,7 +146,7 @@ pub async fn list(
     pool: &sqlx::AnyPool,
     firm_id: &FirmId,
     limit: i64,
-) -> Result<Vec<AuditEntryView>, sqlx::Error> {
+) -> StoreResult<Vec<AuditEntryView>> {
     let rows = sqlx::query(
         "select seq, at, actor, action, subject, detail, hash from audit_entry
          where firm_id = $1 order by seq desc limit $2",

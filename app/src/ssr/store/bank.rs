@@ -1,0 +1,109 @@
+//! What the bank shows (`cash_snapshot`, `bank_txn`): the latest balance per
+//! client and the transactions synced from Plaid.
+
+use super::db::{to_ms, Tx};
+use super::StoreResult;
+use crate::model::Money;
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::AnyConnection;
+
+/// Store a freshly read balance as the client's cash snapshot.
+pub async fn save_balance(
+    conn: &mut AnyConnection,
+    client_id: &str,
+    account_id: &str,
+    available: &Money,
+    current: &Money,
+    as_of: DateTime<Utc>,
+) -> StoreResult<()> {
+    sqlx::query(
+        "insert into cash_snapshot (client_id, account_id, available_minor, current_minor, currency, as_of)
+         values ($1, $2, $3, $4, $5, $6)
+         on conflict (client_id) do update set account_id = excluded.account_id,
+            available_minor = excluded.available_minor, current_minor = excluded.current_minor,
+            currency = excluded.currency, as_of = excluded.as_of",
+    )
+    .bind(client_id)
+    .bind(account_id)
+    .bind(available.minor)
+    .bind(current.minor)
+    .bind(available.currency.as_str())
+    .bind(to_ms(as_of))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A bank transaction as Plaid reports it (positive = money out).
+pub struct BankTxn<'a> {
+    pub txn_id: &'a str,
+    pub account_id: &'a str,
+    pub amount: &'a Money,
+    pub date: NaiveDate,
+    pub name: &'a str,
+    pub pending: bool,
+}
+
+/// Insert or update a transaction (added or modified on Plaid).
+pub async fn upsert_txn(tx: &mut Tx<'_>, client_id: &str, t: &BankTxn<'_>) -> StoreResult<()> {
+    sqlx::query(
+        "insert into bank_txn (client_id, txn_id, account_id, amount_minor, currency, txn_date, name, pending)
+         values ($1, $2, $3, $4, $5, $6, $7, $8)
+         on conflict (client_id, txn_id) do update set amount_minor = excluded.amount_minor,
+            txn_date = excluded.txn_date, name = excluded.name, pending = excluded.pending",
+    )
+    .bind(client_id)
+    .bind(t.txn_id)
+    .bind(t.account_id)
+    .bind(t.amount.minor)
+    .bind(t.amount.currency.as_str())
+    .bind(t.date.to_string())
+    .bind(t.name)
+    .bind(i64::from(t.pending))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Plaid removed a transaction.
+pub async fn remove_txn(tx: &mut Tx<'_>, client_id: &str, txn_id: &str) -> StoreResult<()> {
+    sqlx::query("delete from bank_txn where client_id = $1 and txn_id = $2")
+        .bind(client_id)
+        .bind(txn_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// A transaction that may evidence a payment.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MatchingTxn {
+    pub txn_id: String,
+    pub txn_date: String,
+    pub name: String,
+}
+
+/// The earliest transaction of exactly `amount_minor` dated in
+/// `[from, to]` not already evidencing another payment than `payment_id`.
+pub async fn find_payment_evidence(
+    conn: &mut AnyConnection,
+    client_id: &str,
+    amount_minor: i64,
+    from: NaiveDate,
+    to: NaiveDate,
+    payment_id: &str,
+) -> StoreResult<Option<MatchingTxn>> {
+    Ok(sqlx::query_as(
+        "select t.txn_id, t.txn_date, t.name from bank_txn t
+         where t.client_id = $1 and t.amount_minor = $2 and t.txn_date >= $3 and t.txn_date <= $4
+           and not exists (select 1 from payment p where p.plaid_txn_id = t.txn_id and p.payment_id <> $5)
+         order by t.txn_date limit 1",
+    )
+    .bind(client_id)
+    .bind(amount_minor)
+    .bind(from.to_string())
+    .bind(to.to_string())
+    .bind(payment_id)
+    .fetch_optional(conn)
+    .await?)
+}

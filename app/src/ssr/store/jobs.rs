@@ -1,0 +1,139 @@
+//! The job queue (`job`, `job_attempt`). The database is the queue: jobs
+//! are enqueued in the caller's transaction, so an approval and its release
+//! job commit (or vanish) together. A claim is a lease; every attempt is a
+//! row.
+
+use super::db::{to_ms, Backend, Db, Tx};
+use super::StoreResult;
+use crate::ssr::jobs::Job;
+use chrono::{DateTime, Utc};
+
+/// Enqueue `job` to run at `run_at`. A job with a de-duplication key is a
+/// no-op while another with the same key is still queued.
+pub async fn enqueue(
+    tx: &mut Tx<'_>,
+    job: &Job,
+    run_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    let payload = serde_json::to_string(job).map_err(super::corrupt)?;
+    sqlx::query(
+        "insert into job (job_id, kind, payload, state, attempts, run_at, dedupe_key, created_at, updated_at)
+         values ($1, $2, $3, 'queued', 0, $4, $5, $6, $6)
+         on conflict (dedupe_key) do nothing",
+    )
+    .bind(format!("job_{}", uuid::Uuid::new_v4().simple()))
+    .bind(job.kind().as_str())
+    .bind(payload)
+    .bind(to_ms(run_at))
+    .bind(job.dedupe_key())
+    .bind(to_ms(now))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// A job this worker holds the lease on.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Claimed {
+    pub job_id: String,
+    pub kind: String,
+    pub payload: String,
+    /// This attempt's number (1 for the first).
+    pub attempts: i64,
+}
+
+/// Claim the next due job, leasing it until `lease_until`.
+pub async fn claim(
+    db: &Db,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+) -> StoreResult<Option<Claimed>> {
+    // PostgreSQL: SKIP LOCKED lets several instances claim different jobs.
+    // SQLite: one writer, the single statement is atomic.
+    let lock = match db.backend {
+        Backend::Postgres => "for update skip locked",
+        Backend::Sqlite => "",
+    };
+    let sql = format!(
+        "update job set lease_until = $1, attempts = attempts + 1, updated_at = $2
+         where job_id = (
+            select job_id from job
+            where state = 'queued' and run_at <= $2 and (lease_until is null or lease_until < $2)
+            order by run_at, created_at limit 1 {lock})
+         returning job_id, kind, payload, attempts"
+    );
+    Ok(sqlx::query_as(&sql)
+        .bind(to_ms(lease_until))
+        .bind(to_ms(now))
+        .fetch_optional(&db.pool)
+        .await?)
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptEnd {
+    Done,
+    /// Run again at the given instant.
+    Retry(DateTime<Utc>),
+    Dead,
+}
+
+/// One attempt, as recorded.
+pub struct Attempt<'a> {
+    pub started: DateTime<Utc>,
+    pub finished: DateTime<Utc>,
+    pub end: AttemptEnd,
+    pub error_code: Option<&'a str>,
+    pub error: Option<&'a str>,
+}
+
+/// Record the attempt and move the job on (done, retry later, dead).
+/// Finished jobs give up their de-duplication key so the same work can be
+/// enqueued again later (e.g. the next sync of a client).
+pub async fn finish(tx: &mut Tx<'_>, job: &Claimed, a: &Attempt<'_>) -> StoreResult<()> {
+    let (outcome, next_run) = match a.end {
+        AttemptEnd::Done => ("ok", None),
+        AttemptEnd::Retry(at) => ("retry", Some(to_ms(at))),
+        AttemptEnd::Dead => ("dead", None),
+    };
+    sqlx::query(
+        "insert into job_attempt (job_id, attempt, started_at, finished_at, outcome, error_code, error, next_run_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&job.job_id)
+    .bind(job.attempts)
+    .bind(to_ms(a.started))
+    .bind(to_ms(a.finished))
+    .bind(outcome)
+    .bind(a.error_code)
+    .bind(a.error)
+    .bind(next_run)
+    .execute(&mut **tx)
+    .await?;
+    match a.end {
+        AttemptEnd::Done | AttemptEnd::Dead => {
+            sqlx::query(
+                "update job set state = $1, lease_until = null, dedupe_key = null, last_error = $2, updated_at = $3 where job_id = $4",
+            )
+            .bind(if a.end == AttemptEnd::Done { "done" } else { "dead" })
+            .bind(a.error)
+            .bind(to_ms(a.finished))
+            .bind(&job.job_id)
+            .execute(&mut **tx)
+            .await?;
+        }
+        AttemptEnd::Retry(_) => {
+            sqlx::query(
+                "update job set run_at = $1, lease_until = null, last_error = $2, updated_at = $3 where job_id = $4",
+            )
+            .bind(next_run)
+            .bind(a.error)
+            .bind(to_ms(a.finished))
+            .bind(&job.job_id)
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    Ok(())
+}

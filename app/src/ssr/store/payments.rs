@@ -1,0 +1,424 @@
+//! Payments and their chain of custody (`payment`, `custody_event`).
+//!
+//! A payment's state changes in exactly one place, [`record_step`]: it
+//! applies the pure custody rule (`domain::custody::transition`), writes the
+//! custody step, moves the state with a guard on the state it read
+//! (`… where state = $current`, so a concurrent writer can never be
+//! overwritten), and appends the audit entry, all in the caller's
+//! transaction. A new payment is inserted as `staged` and approved through
+//! the same function.
+
+use super::audit::{self, Entry};
+use super::db::{to_ms, Tx};
+use super::{hygiene, is_unique_violation, parse_date, parse_id, StoreError, StoreResult};
+use crate::domain::custody::{transition, PaymentState, Transition};
+use crate::model::{
+    ClientId, Currency, CustodyOwner, FirmId, Money, PaymentId, ReasonCode, Severity, UserId,
+};
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::AnyConnection;
+
+/// One payment as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PaymentRow {
+    pub payment_id: String,
+    pub firm_id: String,
+    pub client_id: String,
+    pub bill_id: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub state: String,
+    pub flag_reason: Option<String>,
+    pub payment_arrival_date: String,
+    pub ramp_bill_id: Option<String>,
+    pub qbo_bill_payment_id: Option<String>,
+    pub plaid_txn_id: Option<String>,
+    pub paid_date: Option<String>,
+    pub approved_by: String,
+}
+
+impl PaymentRow {
+    pub fn state(&self) -> StoreResult<PaymentState> {
+        PaymentState::parse(&self.state).ok_or_else(|| super::corrupt(&self.state))
+    }
+
+    pub fn amount(&self) -> StoreResult<Money> {
+        let cur = Currency::parse(&self.currency).map_err(super::corrupt)?;
+        Ok(Money::new(self.amount_minor, cur))
+    }
+
+    pub fn arrival_date(&self) -> StoreResult<NaiveDate> {
+        parse_date(&self.payment_arrival_date)
+    }
+
+    pub fn paid_date(&self) -> StoreResult<Option<NaiveDate>> {
+        self.paid_date.as_deref().map(parse_date).transpose()
+    }
+
+    pub fn firm(&self) -> StoreResult<FirmId> {
+        parse_id(&self.firm_id)
+    }
+}
+
+const COLUMNS: &str = "payment_id, firm_id, client_id, bill_id, amount_minor, currency, state,
+    flag_reason, payment_arrival_date, ramp_bill_id, qbo_bill_payment_id, plaid_txn_id,
+    paid_date, approved_by";
+
+/// A payment by id (no firm scope: for jobs, which act for the system).
+pub async fn get(conn: &mut AnyConnection, payment_id: &str) -> StoreResult<Option<PaymentRow>> {
+    let sql = format!("select {COLUMNS} from payment where payment_id = $1");
+    Ok(sqlx::query_as::<_, PaymentRow>(&sql)
+        .bind(payment_id)
+        .fetch_optional(conn)
+        .await?)
+}
+
+/// A payment by id, or `NotFound`.
+pub async fn require(conn: &mut AnyConnection, payment_id: &str) -> StoreResult<PaymentRow> {
+    get(conn, payment_id).await?.ok_or(StoreError::NotFound)
+}
+
+/// One step of the chain of custody.
+pub struct Step<'a> {
+    pub to: PaymentState,
+    pub owner: CustodyOwner,
+    pub actor: &'a str,
+    pub evidence: String,
+    pub at: DateTime<Utc>,
+    /// Extra fields for the audit entry (merged into `{owner, evidence}`).
+    pub audit_detail: Option<serde_json::Value>,
+}
+
+/// What [`record_step`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepOutcome {
+    /// The step is new and the payment moved to it.
+    Advanced,
+    /// The step is new but late: recorded in the chain, state kept.
+    Recorded,
+    /// The step was already in the chain: nothing written (a replay).
+    Duplicate,
+    /// The payment is terminal in a way this step cannot change.
+    Refused,
+}
+
+impl StepOutcome {
+    pub fn is_new(self) -> bool {
+        matches!(self, StepOutcome::Advanced | StepOutcome::Recorded)
+    }
+}
+
+/// The one function that changes a payment's state (see the module docs).
+pub async fn record_step(
+    tx: &mut Tx<'_>,
+    payment_id: &str,
+    step: Step<'_>,
+) -> StoreResult<StepOutcome> {
+    let payment = require(tx, payment_id).await?;
+    let current = payment.state()?;
+    let decision = transition(current, step.to);
+    if decision == Transition::Refuse {
+        return Ok(StepOutcome::Refused);
+    }
+    let inserted = sqlx::query(
+        "insert into custody_event (payment_id, state, owner, actor, evidence, at)
+         values ($1, $2, $3, $4, $5, $6) on conflict (payment_id, state) do nothing",
+    )
+    .bind(payment_id)
+    .bind(step.to.as_str())
+    .bind(step.owner.as_str())
+    .bind(step.actor)
+    .bind(&step.evidence)
+    .bind(to_ms(step.at))
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        return Ok(StepOutcome::Duplicate);
+    }
+    let outcome = if decision == Transition::Advance {
+        let moved = sqlx::query(
+            "update payment set state = $1, updated_at = $2 where payment_id = $3 and state = $4",
+        )
+        .bind(step.to.as_str())
+        .bind(to_ms(step.at))
+        .bind(payment_id)
+        .bind(current.as_str())
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        if moved == 0 {
+            return Err(StoreError::Conflict(
+                "the payment changed state concurrently",
+            ));
+        }
+        StepOutcome::Advanced
+    } else {
+        StepOutcome::Recorded
+    };
+    let mut detail = serde_json::json!({ "owner": step.owner, "evidence": step.evidence });
+    if let (Some(serde_json::Value::Object(extra)), Some(obj)) =
+        (step.audit_detail, detail.as_object_mut())
+    {
+        obj.extend(extra);
+    }
+    audit::record(
+        tx,
+        &payment.firm()?,
+        step.at,
+        Entry {
+            actor: step.actor,
+            action: &format!("payment.{}", step.to.as_str()),
+            subject: payment_id,
+            detail,
+        },
+    )
+    .await?;
+    Ok(outcome)
+}
+
+/// A payment to create for an approved bill.
+pub struct NewPayment<'a> {
+    pub payment_id: &'a PaymentId,
+    pub firm_id: &'a FirmId,
+    pub client_id: &'a ClientId,
+    pub bill_id: &'a str,
+    pub amount: &'a Money,
+    pub arrival: NaiveDate,
+    pub approved_by: &'a UserId,
+}
+
+/// Insert a payment (as `staged`) and approve it through [`record_step`].
+/// A bill that already has a payment is a `Conflict`.
+pub async fn create_approved(
+    tx: &mut Tx<'_>,
+    new: NewPayment<'_>,
+    approval: Step<'_>,
+) -> StoreResult<()> {
+    let inserted = sqlx::query(
+        "insert into payment (payment_id, firm_id, client_id, bill_id, amount_minor, currency,
+            state, payment_arrival_date, approved_by, created_at, updated_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+    )
+    .bind(new.payment_id.as_str())
+    .bind(new.firm_id.as_str())
+    .bind(new.client_id.as_str())
+    .bind(new.bill_id)
+    .bind(new.amount.minor)
+    .bind(new.amount.currency.as_str())
+    .bind(PaymentState::Staged.as_str())
+    .bind(new.arrival.to_string())
+    .bind(new.approved_by.as_str())
+    .bind(to_ms(approval.at))
+    .execute(&mut **tx)
+    .await;
+    match inserted {
+        Err(e) if is_unique_violation(&e) => {
+            return Err(StoreError::Conflict("a selected bill is already approved"))
+        }
+        other => {
+            other?;
+        }
+    }
+    record_step(tx, new.payment_id.as_str(), approval).await?;
+    Ok(())
+}
+
+/// Ramp accepted the bill: remember its id and the arrival date it was
+/// released with (once; a replayed release changes nothing).
+pub async fn set_released_bill(
+    tx: &mut Tx<'_>,
+    payment_id: &str,
+    ramp_bill_id: &str,
+    arrival: NaiveDate,
+) -> StoreResult<()> {
+    sqlx::query(
+        "update payment set ramp_bill_id = $1, payment_arrival_date = $2
+         where payment_id = $3 and ramp_bill_id is null",
+    )
+    .bind(ramp_bill_id)
+    .bind(arrival.to_string())
+    .bind(payment_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// An early `bills.paid` told us Ramp's bill id before the release did.
+pub async fn attach_ramp_bill(
+    conn: &mut AnyConnection,
+    payment_id: &str,
+    ramp_bill_id: &str,
+) -> StoreResult<()> {
+    sqlx::query(
+        "update payment set ramp_bill_id = $1 where payment_id = $2 and ramp_bill_id is null",
+    )
+    .bind(ramp_bill_id)
+    .bind(payment_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The date Ramp paid it (the first one reported wins).
+pub async fn set_paid_date(tx: &mut Tx<'_>, payment_id: &str, date: NaiveDate) -> StoreResult<()> {
+    sqlx::query("update payment set paid_date = coalesce(paid_date, $1) where payment_id = $2")
+        .bind(date.to_string())
+        .bind(payment_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// The QBO BillPayment that records it.
+pub async fn set_ledger_record(
+    tx: &mut Tx<'_>,
+    payment_id: &str,
+    bill_payment_id: &str,
+) -> StoreResult<()> {
+    sqlx::query("update payment set qbo_bill_payment_id = $1 where payment_id = $2")
+        .bind(bill_payment_id)
+        .bind(payment_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// The bank transaction that evidences it.
+pub async fn set_bank_evidence(tx: &mut Tx<'_>, payment_id: &str, txn_id: &str) -> StoreResult<()> {
+    sqlx::query("update payment set plaid_txn_id = $1 where payment_id = $2")
+        .bind(txn_id)
+        .bind(payment_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Open (or keep) a discrepancy on a payment: sets its flag, files one
+/// hygiene item per reason and audits it.
+pub async fn flag(
+    tx: &mut Tx<'_>,
+    payment_id: &str,
+    reason: ReasonCode,
+    severity: Severity,
+    detail: &str,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    let payment = require(tx, payment_id).await?;
+    if payment.flag_reason.as_deref() == Some(reason.as_str()) {
+        return Ok(());
+    }
+    sqlx::query("update payment set flag_reason = $1, updated_at = $2 where payment_id = $3")
+        .bind(reason.as_str())
+        .bind(to_ms(at))
+        .bind(payment_id)
+        .execute(&mut **tx)
+        .await?;
+    hygiene::file(
+        tx,
+        hygiene::NewItem {
+            firm_id: &payment.firm_id,
+            client_id: Some(&payment.client_id),
+            payment_id: Some(payment_id),
+            severity,
+            reason_code: reason,
+            detail,
+            at,
+        },
+    )
+    .await?;
+    audit::record(
+        tx,
+        &payment.firm()?,
+        at,
+        Entry {
+            actor: "rowcol",
+            action: "payment.flagged",
+            subject: payment_id,
+            detail: serde_json::json!({ "reason": reason, "severity": severity, "detail": detail }),
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Late evidence arrived: clear a soft flag and resolve its hygiene items.
+pub async fn clear_flag(
+    tx: &mut Tx<'_>,
+    payment_id: &str,
+    reason: ReasonCode,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    sqlx::query("update payment set flag_reason = null where payment_id = $1 and flag_reason = $2")
+        .bind(payment_id)
+        .bind(reason.as_str())
+        .execute(&mut **tx)
+        .await?;
+    hygiene::resolve_for_payment(tx, payment_id, reason, at).await?;
+    Ok(())
+}
+
+/// The payment Ramp's bill `ramp_bill_id` of business `business` pays, with
+/// its client: `(payment_id, client_id)`.
+pub async fn find_by_ramp_bill(
+    conn: &mut AnyConnection,
+    business: &str,
+    ramp_bill_id: &str,
+) -> StoreResult<Option<(String, String)>> {
+    Ok(sqlx::query_as(
+        "select p.payment_id, p.client_id from payment p
+         join rail_connection c on c.client_id = p.client_id and c.rail = 'ramp'
+         where c.external_id = $1 and p.ramp_bill_id = $2",
+    )
+    .bind(business)
+    .bind(ramp_bill_id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Whether `payment_id` is a payment of `client_id`.
+pub async fn belongs_to_client(
+    conn: &mut AnyConnection,
+    payment_id: &str,
+    client_id: &str,
+) -> StoreResult<bool> {
+    let found: Option<String> = sqlx::query_scalar(
+        "select payment_id from payment where payment_id = $1 and client_id = $2",
+    )
+    .bind(payment_id)
+    .bind(client_id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(found.is_some())
+}
+
+/// Released payments whose arrival date has come, oldest first:
+/// `(payment_id, client_id, ramp_bill_id)`.
+pub async fn released_and_due(
+    conn: &mut AnyConnection,
+    today: NaiveDate,
+    limit: i64,
+) -> StoreResult<Vec<(String, String, String)>> {
+    Ok(sqlx::query_as(
+        "select payment_id, client_id, ramp_bill_id from payment
+         where state = $1 and ramp_bill_id is not null and payment_arrival_date <= $2
+         order by payment_arrival_date limit $3",
+    )
+    .bind(PaymentState::Released.as_str())
+    .bind(today.to_string())
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// The email of the user who approved a payment.
+pub async fn approver_email(conn: &mut AnyConnection, payment_id: &str) -> StoreResult<String> {
+    sqlx::query_scalar(
+        "select u.email from payment p join app_user u on u.user_id = p.approved_by
+         where p.payment_id = $1",
+    )
+    .bind(payment_id)
+    .fetch_optional(conn)
+    .await?
+    .ok_or(StoreError::NotFound)
+}

@@ -1,0 +1,55 @@
+//! The sandbox's persisted state (`sandbox_state`): the simulators' world
+//! (sealed by the caller: it holds the simulated rails' tokens) and the
+//! clock offset.
+
+use super::db::to_ms;
+use super::StoreResult;
+use chrono::{DateTime, Utc};
+use sqlx::AnyConnection;
+
+const RAILS: &str = "rails";
+const CLOCK: &str = "clock";
+
+async fn save(
+    conn: &mut AnyConnection,
+    id: &str,
+    state: &str,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    sqlx::query(
+        "insert into sandbox_state (sandbox_id, state, updated_at) values ($1, $2, $3)
+         on conflict (sandbox_id) do update set state = excluded.state, updated_at = excluded.updated_at",
+    )
+    .bind(id)
+    .bind(state)
+    .bind(to_ms(at))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The sealed simulator document, if one was saved.
+pub async fn load_rails(conn: &mut AnyConnection) -> StoreResult<Option<String>> {
+    Ok(
+        sqlx::query_scalar("select state from sandbox_state where sandbox_id = $1")
+            .bind(RAILS)
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
+pub async fn save_rails(
+    conn: &mut AnyConnection,
+    sealed: &str,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    save(conn, RAILS, sealed, at).await
+}
+
+pub async fn save_clock_offset(
+    conn: &mut AnyConnection,
+    offset_secs: i64,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    save(conn, CLOCK, &offset_secs.to_string(), at).await
+}

@@ -1,0 +1,26 @@
+//! The services everything else is built from, constructed first and
+//! passed down: the database, the clock, the sealer for rail tokens, the
+//! rails, the sandbox (in sandbox mode) and the worker's wake-up signal.
+//! Jobs and ports take these; only the router sees the whole server state.
+//!
+//! Construction order (startup.rs): services → ports (server/src/ports.rs)
+//! → app state → router → worker. Nothing is bound late.
+
+use crate::rails::Rails;
+use app::ssr::clock::Clock;
+use app::ssr::crypto::Sealer;
+use app::ssr::store::Db;
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+#[derive(Clone)]
+pub struct Services {
+    pub db: Db,
+    pub clock: Clock,
+    pub sealer: Sealer,
+    pub rails: Rails,
+    /// The simulators, in sandbox mode only.
+    pub sandbox: Option<crate::sandbox::Sandbox>,
+    /// Wakes the job runner (a webhook just landed).
+    pub runner_wake: Arc<Notify>,
+}

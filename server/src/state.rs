@@ -1,0 +1,27 @@
+//! What the router's handlers receive: the app's state (what server
+//! functions see), the services, and the webhook secret.
+
+use crate::services::Services;
+use app::ssr::state::AppState;
+use axum::extract::FromRef;
+use leptos::prelude::LeptosOptions;
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct ServerState {
+    pub app: AppState,
+    pub services: Services,
+    pub ramp_webhook_secret: Arc<str>,
+}
+
+impl FromRef<ServerState> for LeptosOptions {
+    fn from_ref(s: &ServerState) -> Self {
+        s.app.leptos_options.clone()
+    }
+}
+
+impl FromRef<ServerState> for AppState {
+    fn from_ref(s: &ServerState) -> Self {
+        s.app.clone()
+    }
+}

@@ -1,0 +1,105 @@
+//! Architecture rules, checked on the source tree:
+//! - SQL lives only in the data layer (`app/src/ssr/store/`) and the
+//!   migrations;
+//! - a payment's state is updated in exactly one statement, guarded on the
+//!   state it read;
+//! - the server's construction graph has no late binding and the jobs and
+//!   ports never reach for the router's state.
+
+use std::path::{Path, PathBuf};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir)
+        .expect("readable source dir")
+        .flatten()
+    {
+        let p = e.path();
+        if p.is_dir() {
+            rust_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+/// Every product source file (tests and benches are not product code).
+fn sources() -> Vec<(String, String)> {
+    let root = workspace();
+    let mut files = Vec::new();
+    for dir in ["app/src", "server/src", "frontend/src", "sandbox/src"] {
+        let d = root.join(dir);
+        if d.is_dir() {
+            rust_files(&d, &mut files);
+        }
+    }
+    assert!(files.len() > 40, "found only {} source files", files.len());
+    files
+        .into_iter()
+        .map(|p| {
+            let rel = p.strip_prefix(&root).unwrap().display().to_string();
+            let text = std::fs::read_to_string(&p).expect("utf-8 source");
+            (rel, text)
+        })
+        .collect()
+}
+
+const DATA_LAYER: &str = "app/src/ssr/store/";
+
+#[test]
+fn sql_lives_only_in_the_data_layer() {
+    let markers = ["sqlx::query", "query_scalar(", "query_as(", "query_as::<"];
+    let offenders: Vec<String> = sources()
+        .into_iter()
+        .filter(|(path, _)| !path.starts_with(DATA_LAYER))
+        .filter(|(_, text)| markers.iter().any(|m| text.contains(m)))
+        .map(|(path, _)| path)
+        .collect();
+    assert!(
+        offenders.is_empty(),
+        "SQL outside {DATA_LAYER}: {offenders:?}"
+    );
+}
+
+#[test]
+fn payment_state_changes_in_one_guarded_statement() {
+    let mut found = Vec::new();
+    for (path, text) in sources() {
+        let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        for (i, _) in flat.match_indices("update payment set state") {
+            found.push((
+                path.clone(),
+                flat[i..].chars().take(140).collect::<String>(),
+            ));
+        }
+    }
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].0, "app/src/ssr/store/payments.rs");
+    assert!(
+        found[0].1.contains("and state = $"),
+        "unguarded: {}",
+        found[0].1
+    );
+}
+
+#[test]
+fn no_late_binding_and_jobs_do_not_see_the_router_state() {
+    for (path, text) in sources() {
+        assert!(!text.contains("OnceLock<"), "{path} binds something late");
+        let below_the_router = path.starts_with("server/src/jobs/")
+            || path == "server/src/ports.rs"
+            || path == "server/src/services.rs"
+            || path == "server/src/connections.rs";
+        if below_the_router {
+            for upward in ["crate::startup", "crate::state", "ServerState"] {
+                assert!(!text.contains(upward), "{path} reaches up to {upward}");
+            }
+        }
+    }
+}
