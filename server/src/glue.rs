@@ -2,7 +2,7 @@
 //! sandbox's persistence in RowCol's own database.
 
 use crate::jobs::sync::{refresh_balance, RefreshError};
-use crate::sandbox::{Sandbox, SimStore};
+use sandbox::{Sandbox, SimStore};
 use crate::startup::ServerState;
 use app::model::{ClientId, SandboxStatus};
 use app::ssr::db::{to_ms, Db};

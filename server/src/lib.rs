@@ -1,4 +1,5 @@
-//! The RowCol server: rail adapters, sandbox simulators, webhooks, jobs.
+//! The RowCol server: rail adapters, webhooks, jobs, and the wiring of the
+//! sandbox simulators (the `sandbox` crate) in sandbox mode.
 
 pub mod cli;
 pub mod config;
@@ -9,7 +10,6 @@ pub mod hygiene;
 pub mod jobs;
 pub mod rails;
 pub mod routes;
-pub mod sandbox;
 pub mod seed;
 pub mod site;
 pub mod startup;

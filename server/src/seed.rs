@@ -2,7 +2,7 @@
 //! simulated rails. Idempotent: runs at every start, creates what is missing,
 //! and (re)sets the demo users' password to the configured or printed one.
 
-use crate::sandbox::DemoWorld;
+use sandbox::DemoWorld;
 use app::model::{ClientId, FirmId, UserId};
 use app::ssr::audit::{self, Entry};
 use app::ssr::crypto::{hash_password, Sealer};

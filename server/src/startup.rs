@@ -6,7 +6,6 @@ use crate::glue::{DbSimStore, PlaidCash, SandboxClock};
 use crate::rails::{
     plaid::PlaidClient, qbo::QboClient, ramp::RampClient, BillPay, Cash, Ledger, SecretString,
 };
-use crate::sandbox::{Sandbox, SandboxConfig};
 use anyhow::Context;
 use app::ssr::clock::Clock;
 use app::ssr::crypto::Sealer;
@@ -19,6 +18,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
+use sandbox::{Sandbox, SandboxConfig};
 use std::net::SocketAddr;
 use std::str::FromStr;
 use std::sync::{Arc, OnceLock};
@@ -172,9 +172,9 @@ impl Application {
                 }),
                 SandboxConfig {
                     ramp_webhook_url: format!("http://{addr}/webhooks/ramp"),
-                    ramp_webhook_secret: SecretString::new(webhook_secret.clone()),
+                    ramp_webhook_secret: sandbox::Secret::new(webhook_secret.clone()),
                     plaid_client_id: "rowcol-sandbox".into(),
-                    plaid_secret: SecretString::new(plaid_secret.clone()),
+                    plaid_secret: sandbox::Secret::new(plaid_secret.clone()),
                     seed: config.sandbox_seed,
                     start: config.sandbox_start,
                 },

@@ -1,6 +1,8 @@
 //! Sandbox simulators of Ramp, QuickBooks Online and Plaid in one process,
 //! sharing one simulated clock, so RowCol can run end to end without the
-//! real rails.
+//! real rails. The crate shares no code with RowCol's rail adapters: it
+//! speaks the rails' wire formats on its own (see `wire`), and takes only the
+//! shared movable [`Clock`] from `app`.
 //!
 //! Mount with `Router::new().nest("/sandbox", sandbox.router())`. Paths below
 //! are relative to that mount:
@@ -41,13 +43,11 @@ mod engine;
 mod plaid;
 mod qbo;
 mod ramp;
+mod secret;
 pub mod state;
+mod wire;
 pub mod world;
 
-#[cfg(test)]
-mod tests;
-
-use crate::rails::SecretString;
 use app::ssr::clock::Clock;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -64,15 +64,16 @@ use std::sync::Arc;
 use tokio::sync::Mutex;
 
 pub use engine::sign_ramp_webhook;
+pub use secret::Secret;
 
 /// How the sandbox reaches RowCol and which credentials its Plaid expects.
 #[derive(Clone, Debug)]
 pub struct SandboxConfig {
     /// e.g. `http://127.0.0.1:PORT/webhooks/ramp`. Empty: webhooks stay queued.
     pub ramp_webhook_url: String,
-    pub ramp_webhook_secret: SecretString,
+    pub ramp_webhook_secret: Secret,
     pub plaid_client_id: String,
-    pub plaid_secret: SecretString,
+    pub plaid_secret: Secret,
     /// The world's seed ([`world::DEFAULT_SEED`] unless configured).
     pub seed: u64,
     /// The sandbox's first day. A fresh world starts at noon UTC on this date
@@ -99,9 +100,17 @@ impl MemoryStore {
         Self::default()
     }
 
+    /// The document, even if a panicking holder poisoned the lock (a save
+    /// replaces it whole, so it is never half-written).
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Value>> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// The last saved document.
     pub fn snapshot(&self) -> Option<Value> {
-        self.inner.lock().expect("memory store lock").clone()
+        self.lock().clone()
     }
 }
 
@@ -112,7 +121,7 @@ impl SimStore for MemoryStore {
     }
 
     async fn save(&self, state: &Value) -> anyhow::Result<()> {
-        *self.inner.lock().expect("memory store lock") = Some(state.clone());
+        *self.lock() = Some(state.clone());
         Ok(())
     }
 }
@@ -157,11 +166,11 @@ pub struct DemoClient {
     pub name: String,
     pub currency: String,
     pub qbo_realm_id: String,
-    pub qbo_access_token: SecretString,
+    pub qbo_access_token: Secret,
     pub ramp_business_id: String,
-    pub ramp_access_token: SecretString,
+    pub ramp_access_token: Secret,
     pub plaid_item_id: String,
-    pub plaid_access_token: SecretString,
+    pub plaid_access_token: Secret,
 }
 
 pub(crate) struct Inner {
@@ -226,6 +235,17 @@ impl Sandbox {
         &self.inner.clock
     }
 
+    /// The configuration this sandbox was started with.
+    pub fn config(&self) -> &SandboxConfig {
+        &self.inner.config
+    }
+
+    /// A copy of the whole simulator state, for tests and diagnostics. It
+    /// holds the simulated rails' access tokens: treat it as a secret.
+    pub async fn state(&self) -> SimState {
+        self.inner.state.lock().await.clone()
+    }
+
     /// The clients and the credentials RowCol's seeder stores.
     pub async fn world(&self) -> DemoWorld {
         let st = self.inner.state.lock().await;
@@ -237,11 +257,11 @@ impl Sandbox {
                     name: c.name.clone(),
                     currency: c.currency.clone(),
                     qbo_realm_id: c.qbo.realm_id.clone(),
-                    qbo_access_token: SecretString::new(c.qbo.access_token.clone()),
+                    qbo_access_token: Secret::new(c.qbo.access_token.clone()),
                     ramp_business_id: c.ramp.business_id.clone(),
-                    ramp_access_token: SecretString::new(c.ramp.access_token.clone()),
+                    ramp_access_token: Secret::new(c.ramp.access_token.clone()),
                     plaid_item_id: c.plaid.item_id.clone(),
-                    plaid_access_token: SecretString::new(c.plaid.access_token.clone()),
+                    plaid_access_token: Secret::new(c.plaid.access_token.clone()),
                 })
                 .collect(),
         }
@@ -311,34 +331,6 @@ impl Sandbox {
             tracing::error!(error = %e, "sandbox state save failed");
         }
     }
-}
-
-/// A decimal amount (integer cents) as a JSON number, for QBO and Plaid whose
-/// wire format is decimal major units. JSON has one number type, so the value
-/// passes through an f64 at this wire edge only; serde_json prints the
-/// shortest text that round-trips, so 1234.56 goes out as `1234.56` exactly,
-/// and no arithmetic ever happens on it.
-/// The token of an `Authorization: Bearer …` header (scheme case-insensitive),
-/// as both the Ramp and QBO simulators require one.
-pub(crate) fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
-    headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
-}
-
-pub(crate) fn decimal_number(cents: i64) -> Value {
-    app::model::Money::usd(cents)
-        .to_decimal_string()
-        .parse::<f64>()
-        .ok()
-        .and_then(serde_json::Number::from_f64)
-        .map(Value::Number)
-        .unwrap_or(Value::Null)
 }
 
 fn control_error(msg: impl Into<String>) -> Response {

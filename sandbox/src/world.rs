@@ -117,9 +117,14 @@ pub fn start_instant(day: NaiveDate) -> DateTime<Utc> {
     at_noon(day)
 }
 
+/// 12:00:00, checked at compile time.
+const NOON: NaiveTime = match NaiveTime::from_hms_opt(12, 0, 0) {
+    Some(t) => t,
+    None => panic!("a valid time"),
+};
+
 fn at_noon(d: NaiveDate) -> DateTime<Utc> {
-    d.and_time(NaiveTime::from_hms_opt(12, 0, 0).expect("valid time"))
-        .and_utc()
+    d.and_time(NOON).and_utc()
 }
 
 /// Sum of outflows (positive amounts) dated in `(today-30, today]`: the
@@ -417,7 +422,9 @@ mod tests {
     /// weekday, a month end, payroll phases) rather than on today's date.
     fn start_days() -> Vec<DateTime<Utc>> {
         let first = NaiveDate::from_ymd_opt(2026, 11, 1).expect("date");
-        (0..70).map(|d| at_noon(first + Duration::days(d))).collect()
+        (0..70)
+            .map(|d| at_noon(first + Duration::days(d)))
+            .collect()
     }
 
     fn pinned() -> DateTime<Utc> {

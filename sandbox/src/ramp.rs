@@ -1,8 +1,8 @@
 //! The Ramp simulator: `/developer/v1/{entities,vendors,bills}`.
 
 use super::state::*;
-use super::{bearer_token, Sandbox};
-use app::model::{Currency, Money};
+use super::wire::{bearer_token, currency_code, decimal_text, minor_exponent, parse_minor};
+use super::Sandbox;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -95,7 +95,11 @@ async fn authed<'a>(
     };
     let business = st.clients[ci].ramp.business_id.clone();
     let limited = {
-        let mut hits = sb.inner.ramp_hits.lock().expect("rate limit lock");
+        let mut hits = sb
+            .inner
+            .ramp_hits
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let q = hits.entry(business).or_default();
         let now = Instant::now();
         while q
@@ -498,8 +502,8 @@ fn validate_create(c: &SimClient, v: &Value, today: NaiveDate) -> Result<RampBil
     }
     let cur = str_field(v, "invoice_currency")?;
     let currency =
-        Currency::parse(cur).map_err(|_| invalid("invoice_currency", "Not a valid currency."))?;
-    if currency.as_str() != c.currency {
+        currency_code(cur).ok_or_else(|| invalid("invoice_currency", "Not a valid currency."))?;
+    if currency != c.currency {
         return Err(invalid(
             "invoice_currency",
             "Currency not supported for this entity.",
@@ -558,22 +562,22 @@ fn validate_create(c: &SimClient, v: &Value, today: NaiveDate) -> Result<RampBil
     for line in lines {
         let text = line
             .get("amount")
-            .and_then(crate::rails::http::decimal_text)
+            .and_then(decimal_text)
             .ok_or_else(|| missing("line_items.amount"))?;
-        let m = Money::parse_decimal(&text, currency.clone())
-            .map_err(|_| invalid("line_items.amount", "Not a valid decimal amount."))?;
-        if m.minor <= 0 {
+        let minor = parse_minor(&text, minor_exponent(&currency))
+            .ok_or_else(|| invalid("line_items.amount", "Not a valid decimal amount."))?;
+        if minor <= 0 {
             return Err(invalid("line_items.amount", "Amount must be positive."));
         }
         total = total
-            .checked_add(m.minor)
+            .checked_add(minor)
             .ok_or_else(|| invalid("line_items.amount", "Amount too large."))?;
         let memo = line
             .get("memo")
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_owned();
-        line_items.push((m.minor, memo));
+        line_items.push((minor, memo));
     }
     Ok(RampBillRec {
         id: String::new(),
