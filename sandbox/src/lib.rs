@@ -39,6 +39,7 @@
 //! The persisted state (through [`SimStore`]) holds the sandbox's own access
 //! tokens; treat the stored document as a secret.
 
+mod control;
 mod engine;
 mod plaid;
 mod qbo;
@@ -49,16 +50,12 @@ mod wire;
 pub mod world;
 
 use app::ssr::clock::Clock;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Router;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
-use state::{RampStatus, SimState, WebhookStatus};
+use serde_json::Value;
+use state::SimState;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use tokio::sync::Mutex;
@@ -273,12 +270,12 @@ impl Sandbox {
             .nest("/ramp", ramp::router())
             .nest("/qbo", qbo::router())
             .nest("/plaid", plaid::router())
-            .route("/control/advance", post(control_advance))
+            .route("/control/advance", post(control::advance))
             .route(
                 "/control/faults",
-                get(control_faults_get).post(control_faults_set),
+                get(control::faults_get).post(control::faults_set),
             )
-            .route("/control/state", get(control_state))
+            .route("/control/state", get(control::state))
             .with_state(self.clone())
     }
 
@@ -331,77 +328,4 @@ impl Sandbox {
             tracing::error!(error = %e, "sandbox state save failed");
         }
     }
-}
-
-fn control_error(msg: impl Into<String>) -> Response {
-    (StatusCode::BAD_REQUEST, Json(json!({"error": msg.into()}))).into_response()
-}
-
-async fn control_advance(State(sb): State<Sandbox>, body: Bytes) -> Response {
-    let Ok(v) = serde_json::from_slice::<Value>(&body) else {
-        return control_error("body must be JSON like {\"days\": 1}");
-    };
-    let days = match v.get("days").and_then(Value::as_i64) {
-        Some(d) if (1..=90).contains(&d) => d,
-        Some(_) => return control_error("days must be between 1 and 90"),
-        None => return control_error("days (an integer 1..=90) is required"),
-    };
-    match sb.advance(chrono::Duration::days(days)).await {
-        Ok(r) => Json(r).into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "sandbox advance failed");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                Json(json!({"error": "advance failed"})),
-            )
-                .into_response()
-        }
-    }
-}
-
-async fn control_faults_get(State(sb): State<Sandbox>) -> Json<Faults> {
-    Json(sb.faults().await)
-}
-
-async fn control_faults_set(State(sb): State<Sandbox>, body: Bytes) -> Response {
-    match serde_json::from_slice::<Faults>(&body) {
-        Ok(f) => {
-            sb.set_faults(f.clone()).await;
-            Json(f).into_response()
-        }
-        Err(e) => control_error(format!("faults do not parse: {e}")),
-    }
-}
-
-async fn control_state(State(sb): State<Sandbox>) -> Json<Value> {
-    let st = sb.inner.state.lock().await;
-    let mut open = 0;
-    let mut paid = 0;
-    let mut qbo_open = 0;
-    let mut qbo_payments = 0;
-    for c in &st.clients {
-        for b in &c.ramp.bills {
-            match b.status {
-                RampStatus::Open => open += 1,
-                RampStatus::Paid => paid += 1,
-            }
-        }
-        qbo_open += c.qbo.bills.iter().filter(|b| b.balance_cents > 0).count();
-        qbo_payments += c.qbo.bill_payments.len();
-    }
-    let count = |s: WebhookStatus| st.webhooks.iter().filter(|w| w.status == s).count();
-    Json(json!({
-        "today": sb.inner.clock.today(),
-        "now": sb.inner.clock.now(),
-        "clients": st.clients.len(),
-        "ramp_bills": {"OPEN": open, "PAID": paid},
-        "qbo_open_bills": qbo_open,
-        "qbo_bill_payments": qbo_payments,
-        "webhooks": {
-            "pending": count(WebhookStatus::Pending),
-            "delivered": count(WebhookStatus::Delivered),
-            "failed": count(WebhookStatus::Failed),
-            "dropped": count(WebhookStatus::Dropped),
-        },
-    }))
 }
