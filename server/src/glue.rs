@@ -2,11 +2,11 @@
 //! sandbox's persistence in RowCol's own database.
 
 use crate::jobs::sync::{refresh_balance, RefreshError};
-use sandbox::{Sandbox, SimStore};
 use crate::startup::ServerState;
 use app::model::{ClientId, SandboxStatus};
 use app::ssr::db::{to_ms, Db};
 use app::ssr::ports::{CashRefresher, PortError, SandboxControl};
+use sandbox::{Sandbox, SimStore};
 use std::sync::OnceLock;
 
 /// Fresh cash for approvals, through the Plaid adapter. The server state is

@@ -2,13 +2,13 @@
 //! simulated rails. Idempotent: runs at every start, creates what is missing,
 //! and (re)sets the demo users' password to the configured or printed one.
 
-use sandbox::DemoWorld;
 use app::model::{ClientId, FirmId, UserId};
 use app::ssr::audit::{self, Entry};
 use app::ssr::crypto::{hash_password, Sealer};
 use app::ssr::db::{to_ms, Db};
 use app::ssr::jobs::{enqueue, Job};
 use chrono::{DateTime, Utc};
+use sandbox::DemoWorld;
 
 pub const DEMO_USERS: [(&str, &str, &str); 3] = [
     ("admin@northwind.test", "Ada Admin", "admin"),

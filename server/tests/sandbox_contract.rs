@@ -19,9 +19,7 @@ use rowcol::rails::{
     BillPay, Cash, CreateBill, Ledger, LedgerBill, RailAuth, RailError, RampBillStatus, RampSetup,
     SecretString,
 };
-use sandbox::{
-    AdvanceReport, DemoWorld, Faults, MemoryStore, Sandbox, SandboxConfig, Secret,
-};
+use sandbox::{AdvanceReport, DemoWorld, Faults, MemoryStore, Sandbox, SandboxConfig, Secret};
 use serde_json::{json, Value};
 use sha2::Sha256;
 use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
