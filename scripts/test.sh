@@ -182,8 +182,8 @@ site_guard() {
   "$ROOT/scripts/check-site-guard.sh" "$TARGET_DIR/release/rowcol" "$DEBUG_SITE" "$RELEASE_SITE"
 }
 
-# app's own tests (with ssr) and server's tests incl. the integration suite run
-# in ONE cargo invocation. Separately, `cargo test -p app --features ssr`
+# app's own tests (with ssr), the sandbox simulators' tests and server's tests
+# incl. the integration suite run in ONE cargo invocation. Separately, `cargo test -p app --features ssr`
 # resolves features for app's graph alone, which differ from the server build's
 # (`cargo tree` shows hyper/hyper-util without `client`, log without `std`,
 # sqlx without json/time, tower, tower-http, ...): it would compile a second
@@ -208,14 +208,14 @@ drop_old_test_databases() {
 cargo_test() {
   drop_old_test_databases
   env "${LEPTOS_TEST_ENV[@]}" ROWCOL_SANDBOX_START="$TEST_SANDBOX_START_A" \
-    cargo test -p app -p server --features app/ssr
+    cargo test -p app -p sandbox -p server --features app/ssr
 }
 
 step "install tools" "$ROOT/scripts/install-tools.sh"
 step "ensure postgres" "$ROOT/scripts/ensure-postgres.sh"
 step "cargo fmt --check" cargo fmt --all -- --check
 step "cargo leptos build (debug)" leptos_build_debug
-step "cargo test -p app -p server --features app/ssr (PG: $ROWCOL_TEST_PG_URL)" cargo_test
+step "cargo test -p app -p sandbox -p server --features app/ssr (PG: $ROWCOL_TEST_PG_URL)" cargo_test
 step "e2e (debug, sandbox from $TEST_SANDBOX_START_B)" env ROWCOL_SANDBOX_START="$TEST_SANDBOX_START_B" "$ROOT/scripts/e2e.sh" debug
 # clippy -D warnings for every package/feature set (scripts/lint.sh); after
 # the tests so a lint never hides a test result.
