@@ -93,7 +93,7 @@ pub struct Config {
     #[arg(long, env = "ROWCOL_SANDBOX_START")]
     pub sandbox_start: Option<chrono::NaiveDate>,
     /// Sandbox: the seed the demo world is generated from.
-    #[arg(long, env = "ROWCOL_SANDBOX_SEED", default_value_t = crate::sandbox::world::DEFAULT_SEED)]
+    #[arg(long, env = "ROWCOL_SANDBOX_SEED", default_value_t = sandbox::world::DEFAULT_SEED)]
     pub sandbox_seed: u64,
     /// Run the background job worker in this process.
     #[arg(long, env = "ROWCOL_WORKER", default_value_t = true, action = clap::ArgAction::Set)]

@@ -1,4 +1,5 @@
-//! The RowCol server: rail adapters, sandbox simulators, webhooks, jobs.
+//! The RowCol server: rail adapters, webhooks, jobs, and the wiring of the
+//! sandbox simulators (the `sandbox` crate) in sandbox mode.
 
 pub mod cli;
 pub mod config;
@@ -7,7 +8,6 @@ pub mod jobs;
 pub mod ports;
 pub mod rails;
 pub mod routes;
-pub mod sandbox;
 pub mod seed;
 pub mod services;
 pub mod site;

@@ -4,12 +4,12 @@
 //! from the services it needs, before the app state that holds it.
 
 use crate::jobs::sync::{refresh_balance, RefreshError};
-use crate::sandbox::{Sandbox, SimStore};
 use crate::services::Services;
 use app::model::{ClientId, SandboxStatus};
 use app::ssr::crypto::Sealer;
 use app::ssr::ports::{CashRefresher, PortError, SandboxControl};
 use app::ssr::store::{sandbox_state, Db};
+use sandbox::{Sandbox, SimStore};
 
 /// Fresh cash for approvals, through the Plaid adapter.
 pub struct PlaidCash {

@@ -2,7 +2,6 @@
 //! simulated rails. Idempotent: runs at every start, creates what is missing,
 //! and (re)sets the demo users' password to the configured or printed one.
 
-use crate::sandbox::DemoWorld;
 use app::model::{Rail, Role};
 use app::ssr::crypto::{hash_password, Sealer};
 use app::ssr::jobs::Job;
@@ -10,6 +9,7 @@ use app::ssr::store::audit::{self, Entry};
 use app::ssr::store::users::{self, NewUser};
 use app::ssr::store::{clients, commit, connections, firms, jobs, Db};
 use chrono::{DateTime, Utc};
+use sandbox::DemoWorld;
 
 pub const DEMO_FIRM: &str = "Northwind Advisors";
 

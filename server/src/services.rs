@@ -20,7 +20,7 @@ pub struct Services {
     pub sealer: Sealer,
     pub rails: Rails,
     /// The simulators, in sandbox mode only.
-    pub sandbox: Option<crate::sandbox::Sandbox>,
+    pub sandbox: Option<sandbox::Sandbox>,
     /// Wakes the job runner (a webhook just landed).
     pub runner_wake: Arc<Notify>,
 }

@@ -4,7 +4,6 @@
 use crate::config::{Config, RailsMode};
 use crate::ports::{DbSimStore, PlaidCash, SandboxClock};
 use crate::rails::{plaid::PlaidClient, qbo::QboClient, ramp::RampClient, Rails, SecretString};
-use crate::sandbox::{Sandbox, SandboxConfig};
 use crate::services::Services;
 use crate::state::ServerState;
 use anyhow::Context;
@@ -18,6 +17,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
+use sandbox::{Sandbox, SandboxConfig};
 use std::net::SocketAddr;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -174,9 +174,9 @@ impl Application {
                 }),
                 SandboxConfig {
                     ramp_webhook_url: format!("http://{addr}/webhooks/ramp"),
-                    ramp_webhook_secret: SecretString::new(webhook_secret.clone()),
+                    ramp_webhook_secret: sandbox::Secret::new(webhook_secret.clone()),
                     plaid_client_id: SANDBOX_PLAID_CLIENT_ID.into(),
-                    plaid_secret: SecretString::new(plaid_secret.clone()),
+                    plaid_secret: sandbox::Secret::new(plaid_secret.clone()),
                     seed: config.sandbox_seed,
                     start: config.sandbox_start,
                 },

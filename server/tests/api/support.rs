@@ -219,7 +219,7 @@ impl TestApp {
     }
 
     /// Change the sandbox's fault injection.
-    pub async fn inject(&self, change: impl FnOnce(&mut rowcol::sandbox::Faults)) {
+    pub async fn inject(&self, change: impl FnOnce(&mut sandbox::Faults)) {
         let sandbox = self.state.services.sandbox.as_ref().expect("sandbox mode");
         let mut faults = sandbox.faults().await;
         change(&mut faults);

@@ -2,20 +2,28 @@
 //! served on 127.0.0.1:0, with a tiny webhook receiver that checks the HMAC.
 //! Nothing sleeps; time moves through `advance`.
 
-use super::*;
-use crate::rails::http::build_client;
-use crate::rails::plaid::PlaidClient;
-use crate::rails::qbo::QboClient;
-use crate::rails::ramp::RampClient;
-use crate::rails::{
-    BillPay, Cash, CreateBill, Ledger, LedgerBill, RailAuth, RailError, RampBillStatus, RampSetup,
-};
 use app::model::Money;
-use axum::http::HeaderMap;
+use app::ssr::clock::Clock;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::Router;
 use chrono::{Datelike, Duration, NaiveDate, Weekday};
 use hmac::{Hmac, Mac};
+use rowcol::rails::http::build_client;
+use rowcol::rails::plaid::PlaidClient;
+use rowcol::rails::qbo::QboClient;
+use rowcol::rails::ramp::RampClient;
+use rowcol::rails::{
+    BillPay, Cash, CreateBill, Ledger, LedgerBill, RailAuth, RailError, RampBillStatus, RampSetup,
+    SecretString,
+};
+use sandbox::{AdvanceReport, DemoWorld, Faults, MemoryStore, Sandbox, SandboxConfig, Secret};
+use serde_json::{json, Value};
 use sha2::Sha256;
 use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 const HOOK_SECRET: &str = "whsec_sandbox_test";
 const PLAID_ID: &str = "plaid_client_test";
@@ -84,10 +92,10 @@ async fn harness() -> Harness {
     let store = Arc::new(MemoryStore::new());
     let config = SandboxConfig {
         ramp_webhook_url: format!("http://{hook_addr}/webhooks/ramp"),
-        ramp_webhook_secret: SecretString::new(HOOK_SECRET),
+        ramp_webhook_secret: Secret::new(HOOK_SECRET),
         plaid_client_id: PLAID_ID.into(),
-        plaid_secret: SecretString::new(PLAID_SECRET),
-        seed: crate::sandbox::world::DEFAULT_SEED,
+        plaid_secret: Secret::new(PLAID_SECRET),
+        seed: sandbox::world::DEFAULT_SEED,
         start: Some(chrono::NaiveDate::from_ymd_opt(2026, 11, 28).expect("date")),
     };
     let sb = Sandbox::start(Clock::system(), store.clone(), config)
@@ -117,21 +125,21 @@ impl Harness {
         let c = &self.world.clients[i];
         RailAuth {
             external_id: c.qbo_realm_id.clone(),
-            access_token: c.qbo_access_token.clone(),
+            access_token: SecretString::new(c.qbo_access_token.expose()),
         }
     }
     fn ramp_auth(&self, i: usize) -> RailAuth {
         let c = &self.world.clients[i];
         RailAuth {
             external_id: c.ramp_business_id.clone(),
-            access_token: c.ramp_access_token.clone(),
+            access_token: SecretString::new(c.ramp_access_token.expose()),
         }
     }
     fn plaid_auth(&self, i: usize) -> RailAuth {
         let c = &self.world.clients[i];
         RailAuth {
             external_id: c.plaid_item_id.clone(),
-            access_token: c.plaid_access_token.clone(),
+            access_token: SecretString::new(c.plaid_access_token.expose()),
         }
     }
 
@@ -167,7 +175,7 @@ impl Harness {
     }
 
     async fn ramp_bill_count(&self, i: usize) -> usize {
-        self.sb.inner.state.lock().await.clients[i].ramp.bills.len()
+        self.sb.state().await.clients[i].ramp.bills.len()
     }
 }
 
@@ -185,7 +193,7 @@ async fn open_bills_come_back_with_exact_money() {
     assert_eq!(h.world.clients.len(), 24);
     assert_eq!(h.world.clients[0].name, "Alder Creek Dental");
     let got = h.qbo.open_bills(&h.qbo_auth(0)).await.unwrap();
-    let st = h.sb.inner.state.lock().await;
+    let st = h.sb.state().await;
     let seeded = &st.clients[0].qbo.bills;
     assert_eq!(got.len(), seeded.len());
     for (g, s) in got.iter().zip(seeded) {
@@ -202,7 +210,7 @@ async fn open_bills_come_back_with_exact_money() {
 async fn bill_pay_setup_finds_entity_bank_and_vendors() {
     let h = harness().await;
     let setup = h.ramp.bill_pay_setup(&h.ramp_auth(3)).await.unwrap();
-    let st = h.sb.inner.state.lock().await;
+    let st = h.sb.state().await;
     let c = &st.clients[3];
     assert_eq!(setup.entity_id, c.ramp.entity.id);
     assert_eq!(setup.source_bank_account_id, c.ramp.entity.bank_account_id);
@@ -228,7 +236,7 @@ async fn create_is_idempotent_on_remote_id() {
     let raw = reqwest::Client::new()
         .post(format!("{}/ramp/developer/v1/bills", h.base))
         .bearer_auth(h.world.clients[1].ramp_access_token.expose())
-        .json(&crate::rails::ramp::create_body(&req))
+        .json(&rowcol::rails::ramp::create_body(&req))
         .send()
         .await
         .unwrap();
@@ -597,7 +605,7 @@ async fn ramp_pages_with_full_next_urls_and_validates() {
         .await
         .unwrap();
     let next = v["page"]["next"].as_str().map(str::to_owned);
-    let total = h.sb.inner.state.lock().await.clients[0].ramp.vendors.len();
+    let total = h.sb.state().await.clients[0].ramp.vendors.len();
     if total > 2 {
         let next = next.expect("a next page");
         assert!(next.starts_with(&h.base), "{next}");
@@ -675,7 +683,7 @@ async fn control_routes_validate_and_state_persists() {
 
     // A second sandbox on the same store sees the same world and clock.
     let clock = Clock::system();
-    let again = Sandbox::start(clock.clone(), h.store.clone(), h.sb.inner.config.clone())
+    let again = Sandbox::start(clock.clone(), h.store.clone(), h.sb.config().clone())
         .await
         .unwrap();
     assert_eq!(clock.offset_secs(), h.sb.clock().offset_secs());

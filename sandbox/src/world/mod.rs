@@ -3,9 +3,16 @@
 //! instant: the same pair gives the same clients, bills, balances and bank
 //! history (only the access tokens are random), so tests pin both.
 
-use super::state::*;
-use super::Faults;
-use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, Utc};
+mod activity;
+mod prng;
+
+use crate::state::*;
+use crate::Faults;
+use activity::history;
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
+
+pub use activity::{continue_activity, day_txns, trailing_30_day_outflow_cents};
+pub use prng::Prng;
 
 /// The default world seed (`ROWCOL_SANDBOX_SEED` overrides it).
 pub const DEFAULT_SEED: u64 = 0x526f_7743_6f6c_2026; // "RowCol 2026"
@@ -62,50 +69,6 @@ const VENDOR_NAMES: [&str; 18] = [
     "Brightline Marketing",
 ];
 
-/// splitmix64: tiny, deterministic, good enough for demo data.
-pub struct Prng(u64);
-
-impl Prng {
-    pub fn new(seed: u64) -> Self {
-        Prng(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `lo..=hi`.
-    pub fn range(&mut self, lo: i64, hi: i64) -> i64 {
-        let span = (hi - lo + 1) as u64;
-        lo + (self.next_u64() % span) as i64
-    }
-
-    pub fn uuid(&mut self) -> String {
-        let mut b = [0u8; 16];
-        b[..8].copy_from_slice(&self.next_u64().to_le_bytes());
-        b[8..].copy_from_slice(&self.next_u64().to_le_bytes());
-        uuid::Builder::from_random_bytes(b).into_uuid().to_string()
-    }
-
-    /// A Plaid-style opaque id.
-    pub fn alnum(&mut self, len: usize) -> String {
-        const ABC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-        (0..len)
-            .map(|_| ABC[(self.next_u64() % ABC.len() as u64) as usize] as char)
-            .collect()
-    }
-
-    pub fn digits(&mut self, len: usize) -> String {
-        (0..len)
-            .map(|_| char::from(b'0' + (self.next_u64() % 10) as u8))
-            .collect()
-    }
-}
-
 /// A fresh random token (the only non-deterministic part of the world).
 pub fn random_token(prefix: &str) -> String {
     format!("{prefix}{}", hex::encode(rand::random::<[u8; 20]>()))
@@ -117,96 +80,14 @@ pub fn start_instant(day: NaiveDate) -> DateTime<Utc> {
     at_noon(day)
 }
 
+/// 12:00:00, checked at compile time.
+const NOON: NaiveTime = match NaiveTime::from_hms_opt(12, 0, 0) {
+    Some(t) => t,
+    None => panic!("a valid time"),
+};
+
 fn at_noon(d: NaiveDate) -> DateTime<Utc> {
-    d.and_time(NaiveTime::from_hms_opt(12, 0, 0).expect("valid time"))
-        .and_utc()
-}
-
-/// Sum of outflows (positive amounts) dated in `(today-30, today]`: the
-/// trailing 30 days a burn calculation looks at (the same window RowCol
-/// uses, so "the tight client's smallest bill fits" holds for RowCol too).
-pub fn trailing_30_day_outflow_cents(txns: &[PlaidTxnRec], today: NaiveDate) -> i64 {
-    let from = today - Duration::days(30);
-    txns.iter()
-        .filter(|t| t.amount_cents > 0 && !t.pending && t.date > from && t.date <= today)
-        .map(|t| t.amount_cents)
-        .sum()
-}
-
-/// One day of ordinary banking for a business burning about `daily` cents a
-/// day: payroll every 14 days, rent on the 1st, supplies on Mon/Wed/Fri, and a
-/// customer deposit (a negative amount) every 10 days. Keyed on the absolute
-/// day number, so the pattern continues seamlessly as the clock advances.
-pub fn day_txns(rng: &mut Prng, date: NaiveDate, daily: i64, phase: i64) -> Vec<PlaidTxnRec> {
-    let n = i64::from(date.num_days_from_ce());
-    let mut out = Vec::new();
-    let mut push = |rng: &mut Prng, cents: i64, name: &str| {
-        out.push(PlaidTxnRec {
-            id: rng.alnum(37),
-            amount_cents: cents,
-            date,
-            name: name.to_owned(),
-            pending: false,
-        });
-    };
-    if n % 14 == phase {
-        let amt = daily * 14 * 50 / 100 + rng.range(-(daily / 2), daily / 2);
-        push(rng, amt, "GUSTO PAYROLL");
-    }
-    if date.day() == 1 {
-        push(rng, daily * 30 * 20 / 100, "LANDLORD RENT ACH");
-    }
-    if matches!(date.weekday().num_days_from_monday(), 0 | 2 | 4) {
-        let base = daily * 7 * 30 / 100 / 3;
-        let amt = base + rng.range(-(base * 3 / 10), base * 3 / 10);
-        let names = [
-            "AMAZON BUSINESS",
-            "COSTCO WHOLESALE",
-            "HOME DEPOT",
-            "OFFICE DEPOT",
-        ];
-        let name = names[rng.range(0, 3) as usize];
-        push(rng, amt, name);
-    }
-    if n % 10 == phase % 10 {
-        let amt = daily * 10 * 85 / 100 + rng.range(0, daily);
-        push(rng, -amt, "CUSTOMER DEPOSIT");
-    }
-    out
-}
-
-/// The 90 days before `today`.
-fn history(rng: &mut Prng, today: NaiveDate, daily: i64, phase: i64) -> Vec<PlaidTxnRec> {
-    (1..=90)
-        .rev()
-        .flat_map(|back| day_txns(rng, today - Duration::days(back), daily, phase))
-        .collect()
-}
-
-/// Keep each business's ordinary banking going up to yesterday (called when
-/// the clock advances), so trailing burn stays realistic.
-pub fn continue_activity(st: &mut SimState, today: NaiveDate) {
-    let seed = st.seed;
-    for (ci, c) in st.clients.iter_mut().enumerate() {
-        let item = &mut c.plaid;
-        let Some(mut d) = item.activity_through else {
-            continue;
-        };
-        if item.daily_burn_cents <= 0 {
-            continue;
-        }
-        while d + Duration::days(1) < today {
-            d += Duration::days(1);
-            let day = u64::from(d.num_days_from_ce().unsigned_abs());
-            let mut rng = Prng::new(seed ^ ((ci as u64) << 40) ^ day);
-            for t in day_txns(&mut rng, d, item.daily_burn_cents, item.payroll_phase) {
-                item.account.available_cents -= t.amount_cents;
-                item.account.current_cents -= t.amount_cents;
-                item.txns.push(t);
-            }
-        }
-        item.activity_through = Some(d);
-    }
+    d.and_time(NOON).and_utc()
 }
 
 struct Profile {

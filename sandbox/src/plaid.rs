@@ -1,9 +1,9 @@
 //! The Plaid simulator: every endpoint is POST JSON; credentials in the body
 //! or in `PLAID-CLIENT-ID`/`PLAID-SECRET`; `request_id` in every response.
 
-use super::decimal_number as num;
-use super::state::*;
-use super::Sandbox;
+use crate::state::*;
+use crate::wire::decimal_number as num;
+use crate::Sandbox;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};

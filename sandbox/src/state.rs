@@ -2,7 +2,7 @@
 //! after every mutation. Amounts are integer minor units (cents).
 //! Records hold access tokens, so none of them derives `Debug`.
 
-use super::Faults;
+use crate::Faults;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -23,7 +23,7 @@ pub struct SimState {
 }
 
 fn default_seed() -> u64 {
-    super::world::DEFAULT_SEED
+    crate::world::DEFAULT_SEED
 }
 
 impl SimState {

@@ -1,8 +1,8 @@
 //! The payment engine (what Ramp does on the arrival date, plus the effects
 //! Ramp's accounting sync and the bank produce) and Ramp webhook delivery.
 
-use super::state::*;
-use super::Sandbox;
+use crate::state::*;
+use crate::Sandbox;
 use app::ssr::clock::Clock;
 use chrono::{Duration, NaiveTime};
 use hmac::{Hmac, Mac};
@@ -10,6 +10,13 @@ use sha2::Sha256;
 
 pub const WEBHOOK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 pub const WEBHOOK_MAX_ATTEMPTS: u32 = 10;
+
+/// When a paid bill's money moves on its arrival date (15:00 UTC), checked at
+/// compile time.
+const THREE_PM: NaiveTime = match NaiveTime::from_hms_opt(15, 0, 0) {
+    Some(t) => t,
+    None => panic!("a valid time"),
+};
 
 /// Hex HMAC-SHA256 of the exact body bytes, as Ramp signs webhooks.
 pub fn sign_ramp_webhook(secret: &[u8], body: &[u8]) -> String {
@@ -40,9 +47,7 @@ pub fn pay_due_bills(st: &mut SimState, clock: &Clock) -> usize {
             let client = &mut st.clients[ci];
             let bill = &mut client.ramp.bills[bi];
             let arrival = bill.payment_arrival_date;
-            let at_three = arrival
-                .and_time(NaiveTime::from_hms_opt(15, 0, 0).expect("valid time"))
-                .and_utc();
+            let at_three = arrival.and_time(THREE_PM).and_utc();
             bill.status = RampStatus::Paid;
             bill.paid_at = Some(at_three.min(now));
             bill.payment_date = Some(arrival);

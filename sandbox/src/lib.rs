@@ -1,6 +1,8 @@
 //! Sandbox simulators of Ramp, QuickBooks Online and Plaid in one process,
 //! sharing one simulated clock, so RowCol can run end to end without the
-//! real rails.
+//! real rails. The crate shares no code with RowCol's rail adapters: it
+//! speaks the rails' wire formats on its own (see `wire`), and takes only the
+//! shared movable [`Clock`] from `app`.
 //!
 //! Mount with `Router::new().nest("/sandbox", sandbox.router())`. Paths below
 //! are relative to that mount:
@@ -37,42 +39,38 @@
 //! The persisted state (through [`SimStore`]) holds the sandbox's own access
 //! tokens; treat the stored document as a secret.
 
+mod control;
 mod engine;
 mod plaid;
 mod qbo;
 mod ramp;
+mod secret;
 pub mod state;
+mod wire;
 pub mod world;
 
-#[cfg(test)]
-mod tests;
-
-use crate::rails::SecretString;
 use app::ssr::clock::Clock;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Router;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
-use state::{RampStatus, SimState, WebhookStatus};
+use serde_json::Value;
+use state::SimState;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use tokio::sync::Mutex;
 
 pub use engine::sign_ramp_webhook;
+pub use secret::Secret;
 
 /// How the sandbox reaches RowCol and which credentials its Plaid expects.
 #[derive(Clone, Debug)]
 pub struct SandboxConfig {
     /// e.g. `http://127.0.0.1:PORT/webhooks/ramp`. Empty: webhooks stay queued.
     pub ramp_webhook_url: String,
-    pub ramp_webhook_secret: SecretString,
+    pub ramp_webhook_secret: Secret,
     pub plaid_client_id: String,
-    pub plaid_secret: SecretString,
+    pub plaid_secret: Secret,
     /// The world's seed ([`world::DEFAULT_SEED`] unless configured).
     pub seed: u64,
     /// The sandbox's first day. A fresh world starts at noon UTC on this date
@@ -99,9 +97,17 @@ impl MemoryStore {
         Self::default()
     }
 
+    /// The document, even if a panicking holder poisoned the lock (a save
+    /// replaces it whole, so it is never half-written).
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Value>> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// The last saved document.
     pub fn snapshot(&self) -> Option<Value> {
-        self.inner.lock().expect("memory store lock").clone()
+        self.lock().clone()
     }
 }
 
@@ -112,7 +118,7 @@ impl SimStore for MemoryStore {
     }
 
     async fn save(&self, state: &Value) -> anyhow::Result<()> {
-        *self.inner.lock().expect("memory store lock") = Some(state.clone());
+        *self.lock() = Some(state.clone());
         Ok(())
     }
 }
@@ -157,11 +163,11 @@ pub struct DemoClient {
     pub name: String,
     pub currency: String,
     pub qbo_realm_id: String,
-    pub qbo_access_token: SecretString,
+    pub qbo_access_token: Secret,
     pub ramp_business_id: String,
-    pub ramp_access_token: SecretString,
+    pub ramp_access_token: Secret,
     pub plaid_item_id: String,
-    pub plaid_access_token: SecretString,
+    pub plaid_access_token: Secret,
 }
 
 pub(crate) struct Inner {
@@ -226,6 +232,17 @@ impl Sandbox {
         &self.inner.clock
     }
 
+    /// The configuration this sandbox was started with.
+    pub fn config(&self) -> &SandboxConfig {
+        &self.inner.config
+    }
+
+    /// A copy of the whole simulator state, for tests and diagnostics. It
+    /// holds the simulated rails' access tokens: treat it as a secret.
+    pub async fn state(&self) -> SimState {
+        self.inner.state.lock().await.clone()
+    }
+
     /// The clients and the credentials RowCol's seeder stores.
     pub async fn world(&self) -> DemoWorld {
         let st = self.inner.state.lock().await;
@@ -237,11 +254,11 @@ impl Sandbox {
                     name: c.name.clone(),
                     currency: c.currency.clone(),
                     qbo_realm_id: c.qbo.realm_id.clone(),
-                    qbo_access_token: SecretString::new(c.qbo.access_token.clone()),
+                    qbo_access_token: Secret::new(c.qbo.access_token.clone()),
                     ramp_business_id: c.ramp.business_id.clone(),
-                    ramp_access_token: SecretString::new(c.ramp.access_token.clone()),
+                    ramp_access_token: Secret::new(c.ramp.access_token.clone()),
                     plaid_item_id: c.plaid.item_id.clone(),
-                    plaid_access_token: SecretString::new(c.plaid.access_token.clone()),
+                    plaid_access_token: Secret::new(c.plaid.access_token.clone()),
                 })
                 .collect(),
         }
@@ -253,12 +270,12 @@ impl Sandbox {
             .nest("/ramp", ramp::router())
             .nest("/qbo", qbo::router())
             .nest("/plaid", plaid::router())
-            .route("/control/advance", post(control_advance))
+            .route("/control/advance", post(control::advance))
             .route(
                 "/control/faults",
-                get(control_faults_get).post(control_faults_set),
+                get(control::faults_get).post(control::faults_set),
             )
-            .route("/control/state", get(control_state))
+            .route("/control/state", get(control::state))
             .with_state(self.clone())
     }
 
@@ -311,105 +328,4 @@ impl Sandbox {
             tracing::error!(error = %e, "sandbox state save failed");
         }
     }
-}
-
-/// A decimal amount (integer cents) as a JSON number, for QBO and Plaid whose
-/// wire format is decimal major units. JSON has one number type, so the value
-/// passes through an f64 at this wire edge only; serde_json prints the
-/// shortest text that round-trips, so 1234.56 goes out as `1234.56` exactly,
-/// and no arithmetic ever happens on it.
-/// The token of an `Authorization: Bearer …` header (scheme case-insensitive),
-/// as both the Ramp and QBO simulators require one.
-pub(crate) fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
-    headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
-}
-
-pub(crate) fn decimal_number(cents: i64) -> Value {
-    app::model::Money::usd(cents)
-        .to_decimal_string()
-        .parse::<f64>()
-        .ok()
-        .and_then(serde_json::Number::from_f64)
-        .map(Value::Number)
-        .unwrap_or(Value::Null)
-}
-
-fn control_error(msg: impl Into<String>) -> Response {
-    (StatusCode::BAD_REQUEST, Json(json!({"error": msg.into()}))).into_response()
-}
-
-async fn control_advance(State(sb): State<Sandbox>, body: Bytes) -> Response {
-    let Ok(v) = serde_json::from_slice::<Value>(&body) else {
-        return control_error("body must be JSON like {\"days\": 1}");
-    };
-    let days = match v.get("days").and_then(Value::as_i64) {
-        Some(d) if (1..=90).contains(&d) => d,
-        Some(_) => return control_error("days must be between 1 and 90"),
-        None => return control_error("days (an integer 1..=90) is required"),
-    };
-    match sb.advance(chrono::Duration::days(days)).await {
-        Ok(r) => Json(r).into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "sandbox advance failed");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                Json(json!({"error": "advance failed"})),
-            )
-                .into_response()
-        }
-    }
-}
-
-async fn control_faults_get(State(sb): State<Sandbox>) -> Json<Faults> {
-    Json(sb.faults().await)
-}
-
-async fn control_faults_set(State(sb): State<Sandbox>, body: Bytes) -> Response {
-    match serde_json::from_slice::<Faults>(&body) {
-        Ok(f) => {
-            sb.set_faults(f.clone()).await;
-            Json(f).into_response()
-        }
-        Err(e) => control_error(format!("faults do not parse: {e}")),
-    }
-}
-
-async fn control_state(State(sb): State<Sandbox>) -> Json<Value> {
-    let st = sb.inner.state.lock().await;
-    let mut open = 0;
-    let mut paid = 0;
-    let mut qbo_open = 0;
-    let mut qbo_payments = 0;
-    for c in &st.clients {
-        for b in &c.ramp.bills {
-            match b.status {
-                RampStatus::Open => open += 1,
-                RampStatus::Paid => paid += 1,
-            }
-        }
-        qbo_open += c.qbo.bills.iter().filter(|b| b.balance_cents > 0).count();
-        qbo_payments += c.qbo.bill_payments.len();
-    }
-    let count = |s: WebhookStatus| st.webhooks.iter().filter(|w| w.status == s).count();
-    Json(json!({
-        "today": sb.inner.clock.today(),
-        "now": sb.inner.clock.now(),
-        "clients": st.clients.len(),
-        "ramp_bills": {"OPEN": open, "PAID": paid},
-        "qbo_open_bills": qbo_open,
-        "qbo_bill_payments": qbo_payments,
-        "webhooks": {
-            "pending": count(WebhookStatus::Pending),
-            "delivered": count(WebhookStatus::Delivered),
-            "failed": count(WebhookStatus::Failed),
-            "dropped": count(WebhookStatus::Dropped),
-        },
-    }))
 }

@@ -1,0 +1,339 @@
+//! The Ramp simulator: `/developer/v1/{entities,vendors,bills}`. This
+//! module holds the router, authentication with rate limiting, errors and
+//! the handlers; rendering and create validation live in the submodules.
+
+mod render;
+mod writes;
+
+use crate::state::*;
+use crate::wire::bearer_token;
+use crate::Sandbox;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use render::{paginate, render_bill, render_vendor};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+use tokio::sync::MutexGuard;
+use writes::validate_create;
+
+pub const RATE_LIMIT: usize = 200;
+pub const RATE_WINDOW: Duration = Duration::from_secs(10);
+
+pub fn router() -> Router<Sandbox> {
+    Router::new()
+        .route("/developer/v1/entities", get(entities))
+        .route("/developer/v1/vendors", get(vendors))
+        .route("/developer/v1/vendors/{id}/accounts", get(vendor_accounts))
+        .route("/developer/v1/bills", get(list_bills).post(create_bill))
+        .route("/developer/v1/bills/{id}", get(get_bill))
+        .layer(axum::middleware::map_response(add_trace_id))
+}
+
+async fn add_trace_id(mut res: Response) -> Response {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert("x-trace-id", v);
+    }
+    res
+}
+
+/// The `error_v2` + `error` envelope.
+fn err(status: StatusCode, code: &str, msg: &str, field: Option<&str>) -> Response {
+    let (info, legacy) = match field {
+        Some(f) => (json!({ f: [msg] }), json!({ f: [msg] })),
+        None => (json!({}), json!({ "message": msg })),
+    };
+    let body = json!({
+        "error_v2": {"error_code": code, "additional_info": info, "notes": "", "message": msg},
+        "error": legacy,
+    });
+    (status, Json(body)).into_response()
+}
+
+/// Validation helpers return a boxed response: it is large, and only the
+/// error path carries it.
+type Rejection = Box<Response>;
+
+fn invalid(field: &str, msg: &str) -> Rejection {
+    Box::new(err(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "DEVELOPER_7000",
+        msg,
+        Some(field),
+    ))
+}
+
+fn missing(field: &str) -> Rejection {
+    Box::new(err(
+        StatusCode::BAD_REQUEST,
+        "DEVELOPER_7000",
+        "Missing data for required field.",
+        Some(field),
+    ))
+}
+
+/// Check the Bearer token and the rate limit; hand back the locked state and
+/// the client's index.
+async fn authed<'a>(
+    sb: &'a Sandbox,
+    headers: &HeaderMap,
+) -> Result<(MutexGuard<'a, SimState>, usize), Response> {
+    let token = bearer_token(headers);
+    let unauthorized = || {
+        err(
+            StatusCode::UNAUTHORIZED,
+            "DEVELOPER_0401",
+            "Invalid or expired access token",
+            None,
+        )
+    };
+    let Some(token) = token else {
+        return Err(unauthorized());
+    };
+    let st = sb.inner.state.lock().await;
+    let Some(ci) = st.clients.iter().position(|c| c.ramp.access_token == token) else {
+        return Err(unauthorized());
+    };
+    let business = st.clients[ci].ramp.business_id.clone();
+    let limited = {
+        let mut hits = sb
+            .inner
+            .ramp_hits
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let q = hits.entry(business).or_default();
+        let now = Instant::now();
+        while q
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= RATE_WINDOW)
+        {
+            q.pop_front();
+        }
+        if q.len() >= RATE_LIMIT {
+            true
+        } else {
+            q.push_back(now);
+            false
+        }
+    };
+    if limited {
+        return Err(err(
+            StatusCode::TOO_MANY_REQUESTS,
+            "DEVELOPER_0429",
+            "Rate limit exceeded",
+            None,
+        ));
+    }
+    Ok((st, ci))
+}
+
+async fn entities(
+    State(sb): State<Sandbox>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let (st, ci) = match authed(&sb, &headers).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let c = &st.clients[ci];
+    let e = &c.ramp.entity;
+    let item = json!({
+        "id": e.id, "entity_name": e.name, "currency": c.currency, "is_primary": true,
+        "bank_accounts": [{"id": e.bank_account_id, "name": "Operating", "usage_type": "BILL_PAY_BANK_ACCOUNT", "last_four": e.bank_last_four}],
+    });
+    match paginate(vec![(e.id.clone(), item)], &q, &headers, "entities", &[]) {
+        Ok(v) => Json(v).into_response(),
+        Err(r) => *r,
+    }
+}
+
+async fn vendors(
+    State(sb): State<Sandbox>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let (st, ci) = match authed(&sb, &headers).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let c = &st.clients[ci];
+    let items = c
+        .ramp
+        .vendors
+        .iter()
+        .map(|v| (v.id.clone(), render_vendor(c, v)))
+        .collect();
+    match paginate(items, &q, &headers, "vendors", &[]) {
+        Ok(v) => Json(v).into_response(),
+        Err(r) => *r,
+    }
+}
+
+async fn vendor_accounts(
+    State(sb): State<Sandbox>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let (st, ci) = match authed(&sb, &headers).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let Some(v) = st.clients[ci].ramp.vendors.iter().find(|v| v.id == id) else {
+        return err(
+            StatusCode::NOT_FOUND,
+            "DEVELOPER_0404",
+            "Vendor not found",
+            None,
+        );
+    };
+    let item = json!({"id": v.account_id, "type": "ACH", "last_four": v.account_last_four, "name": format!("{} ACH", v.name)});
+    match paginate(
+        vec![(v.account_id.clone(), item)],
+        &q,
+        &headers,
+        &format!("vendors/{id}/accounts"),
+        &[],
+    ) {
+        Ok(v) => Json(v).into_response(),
+        Err(r) => *r,
+    }
+}
+
+async fn list_bills(
+    State(sb): State<Sandbox>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let (st, ci) = match authed(&sb, &headers).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let c = &st.clients[ci];
+    let want = |k: &str, v: &str| q.get(k).is_none_or(|w| w == v);
+    let items = c
+        .ramp
+        .bills
+        .iter()
+        .filter(|b| {
+            want("entity_id", &b.entity_id)
+                && want("vendor_id", &b.vendor_id)
+                && want("payment_status", b.status.as_str())
+        })
+        .map(|b| (b.id.clone(), render_bill(c, b, false)))
+        .collect();
+    match paginate(
+        items,
+        &q,
+        &headers,
+        "bills",
+        &["entity_id", "vendor_id", "payment_status"],
+    ) {
+        Ok(v) => Json(v).into_response(),
+        Err(r) => *r,
+    }
+}
+
+async fn get_bill(
+    State(sb): State<Sandbox>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let (st, ci) = match authed(&sb, &headers).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let c = &st.clients[ci];
+    match c.ramp.bills.iter().find(|b| b.id == id) {
+        Some(b) => Json(render_bill(c, b, true)).into_response(),
+        None => err(
+            StatusCode::NOT_FOUND,
+            "DEVELOPER_0404",
+            "Bill not found",
+            None,
+        ),
+    }
+}
+
+async fn create_bill(State(sb): State<Sandbox>, headers: HeaderMap, body: Bytes) -> Response {
+    let (mut st, ci) = match authed(&sb, &headers).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    // Injected failures answer before anything is created.
+    if !st.faults.ramp_create_fail_next.is_empty() {
+        let status = st.faults.ramp_create_fail_next.remove(0);
+        sb.persist_logged(&st).await;
+        let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut res = err(code, "DEVELOPER_FAULT", "Injected failure", None);
+        if status == 429 {
+            res.headers_mut()
+                .insert("retry-after", HeaderValue::from_static("1"));
+        }
+        return res;
+    }
+    let Ok(v) = serde_json::from_slice::<Value>(&body) else {
+        return err(
+            StatusCode::BAD_REQUEST,
+            "DEVELOPER_7000",
+            "Request body is not valid JSON",
+            None,
+        );
+    };
+    let remote_id = v
+        .get("remote_id")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    if let Some(rid) = &remote_id {
+        let c = &st.clients[ci];
+        if let Some(existing) = c
+            .ramp
+            .bills
+            .iter()
+            .find(|b| b.remote_id.as_deref() == Some(rid))
+        {
+            return (StatusCode::OK, Json(render_bill(c, existing, true))).into_response();
+        }
+    }
+    let today = sb.inner.clock.today();
+    let now = sb.inner.clock.now();
+    let rec = match validate_create(&st.clients[ci], &v, today) {
+        Ok(parts) => parts,
+        Err(r) => return *r,
+    };
+    let mut rng_id = uuid::Uuid::new_v4().to_string();
+    while st.clients[ci].ramp.bills.iter().any(|b| b.id == rng_id) {
+        rng_id = uuid::Uuid::new_v4().to_string();
+    }
+    let bill = RampBillRec {
+        id: rng_id,
+        remote_id,
+        created_at: now,
+        ..rec
+    };
+    let lose = st.faults.ramp_create_lose_response_next > 0;
+    if lose {
+        st.faults.ramp_create_lose_response_next -= 1;
+    }
+    st.clients[ci].ramp.bills.push(bill.clone());
+    sb.persist_logged(&st).await;
+    if lose {
+        return err(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "DEVELOPER_FAULT",
+            "Internal error",
+            None,
+        );
+    }
+    (
+        StatusCode::CREATED,
+        Json(render_bill(&st.clients[ci], &bill, true)),
+    )
+        .into_response()
+}

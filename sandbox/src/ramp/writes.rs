@@ -1,0 +1,149 @@
+//! Ramp bill create: validation of a create body against the business's
+//! entity, vendors and bank account, with Ramp's field-level errors.
+
+use super::{invalid, missing, Rejection};
+use crate::state::*;
+use crate::wire::{currency_code, decimal_text, minor_exponent, parse_minor};
+use chrono::{Datelike, NaiveDate, Weekday};
+use serde_json::Value;
+
+fn date_field(v: &Value, field: &str) -> Result<NaiveDate, Rejection> {
+    let s = v
+        .get(field)
+        .and_then(Value::as_str)
+        .ok_or_else(|| missing(field))?;
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| invalid(field, "Not a valid date."))
+}
+
+fn str_field<'a>(v: &'a Value, field: &str) -> Result<&'a str, Rejection> {
+    match v.get(field).and_then(Value::as_str) {
+        Some(s) if !s.trim().is_empty() => Ok(s),
+        _ => Err(missing(field)),
+    }
+}
+
+/// Validate a create body; the returned record still needs id/remote_id/created_at.
+pub(super) fn validate_create(
+    c: &SimClient,
+    v: &Value,
+    today: NaiveDate,
+) -> Result<RampBillRec, Rejection> {
+    for f in [
+        "due_at",
+        "entity_id",
+        "invoice_currency",
+        "invoice_number",
+        "issued_at",
+        "payment_method",
+        "vendor_contact_id",
+        "vendor_id",
+    ] {
+        str_field(v, f)?;
+    }
+    let due_at = date_field(v, "due_at")?;
+    let issued_at = date_field(v, "issued_at")?;
+    let entity_id = str_field(v, "entity_id")?;
+    if entity_id != c.ramp.entity.id {
+        return Err(invalid("entity_id", "Entity not found."));
+    }
+    let cur = str_field(v, "invoice_currency")?;
+    let currency =
+        currency_code(cur).ok_or_else(|| invalid("invoice_currency", "Not a valid currency."))?;
+    if currency != c.currency {
+        return Err(invalid(
+            "invoice_currency",
+            "Currency not supported for this entity.",
+        ));
+    }
+    let vendor_id = str_field(v, "vendor_id")?;
+    let vendor = c
+        .ramp
+        .vendors
+        .iter()
+        .find(|x| x.id == vendor_id)
+        .ok_or_else(|| invalid("vendor_id", "Vendor not found."))?;
+    let contact = str_field(v, "vendor_contact_id")?;
+    if contact != vendor.contact_id {
+        return Err(invalid(
+            "vendor_contact_id",
+            "Contact does not belong to the vendor.",
+        ));
+    }
+    if str_field(v, "payment_method")? != "ACH" {
+        return Err(invalid("payment_method", "Only ACH is simulated."));
+    }
+    let details = v
+        .get("payment_details")
+        .filter(|d| d.is_object())
+        .ok_or_else(|| missing("payment_details"))?;
+    let arrival = date_field(details, "payment_arrival_date")?;
+    if matches!(arrival.weekday(), Weekday::Sat | Weekday::Sun) {
+        return Err(invalid(
+            "payment_arrival_date",
+            "Payment arrival date cannot be a weekend or bank holiday.",
+        ));
+    }
+    if arrival < today {
+        return Err(invalid(
+            "payment_arrival_date",
+            "Payment arrival date cannot be in the past.",
+        ));
+    }
+    if str_field(details, "source_bank_account_id")? != c.ramp.entity.bank_account_id {
+        return Err(invalid(
+            "source_bank_account_id",
+            "Not a BILL_PAY_BANK_ACCOUNT of this entity.",
+        ));
+    }
+    if str_field(details, "vendor_account_id")? != vendor.account_id {
+        return Err(invalid("vendor_account_id", "Vendor account not found."));
+    }
+    let lines = v
+        .get("line_items")
+        .and_then(Value::as_array)
+        .filter(|l| !l.is_empty())
+        .ok_or_else(|| missing("line_items"))?;
+    let mut line_items = Vec::new();
+    let mut total = 0i64;
+    for line in lines {
+        let text = line
+            .get("amount")
+            .and_then(decimal_text)
+            .ok_or_else(|| missing("line_items.amount"))?;
+        let minor = parse_minor(&text, minor_exponent(&currency))
+            .ok_or_else(|| invalid("line_items.amount", "Not a valid decimal amount."))?;
+        if minor <= 0 {
+            return Err(invalid("line_items.amount", "Amount must be positive."));
+        }
+        total = total
+            .checked_add(minor)
+            .ok_or_else(|| invalid("line_items.amount", "Amount too large."))?;
+        let memo = line
+            .get("memo")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        line_items.push((minor, memo));
+    }
+    Ok(RampBillRec {
+        id: String::new(),
+        remote_id: None,
+        entity_id: entity_id.to_owned(),
+        vendor_id: vendor_id.to_owned(),
+        vendor_contact_id: contact.to_owned(),
+        invoice_number: str_field(v, "invoice_number")?.to_owned(),
+        issued_at,
+        due_at,
+        amount_cents: total,
+        line_items,
+        memo: v.get("memo").and_then(Value::as_str).map(str::to_owned),
+        payment_arrival_date: arrival,
+        source_bank_account_id: c.ramp.entity.bank_account_id.clone(),
+        vendor_account_id: vendor.account_id.clone(),
+        status: RampStatus::Open,
+        created_at: chrono::DateTime::<chrono::Utc>::MIN_UTC,
+        paid_at: None,
+        payment_date: None,
+        trace_id: None,
+    })
+}
