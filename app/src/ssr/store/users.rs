@@ -17,11 +17,36 @@ pub struct NewUser<'a> {
 
 /// Create a user; an existing email is a unique violation.
 pub async fn create(tx: &mut Tx<'_>, u: &NewUser<'_>, at: DateTime<Utc>) -> StoreResult<UserId> {
-    let id = UserId::generate();
-    sqlx::query(
-        "insert into app_user (user_id, firm_id, email, name, role, password_hash, created_at)
-         values ($1, $2, $3, $4, $5, $6, $7)",
+    insert(tx, u, at, "").await
+}
+
+/// Create a user, or (sandbox demo users) reset an existing one's password.
+pub async fn create_or_reset_password(
+    tx: &mut Tx<'_>,
+    u: &NewUser<'_>,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    insert(
+        tx,
+        u,
+        at,
+        "on conflict (email) do update set password_hash = excluded.password_hash",
     )
+    .await
+    .map(|_| ())
+}
+
+async fn insert(
+    tx: &mut Tx<'_>,
+    u: &NewUser<'_>,
+    at: DateTime<Utc>,
+    on_conflict: &str,
+) -> StoreResult<UserId> {
+    let id = UserId::generate();
+    sqlx::query(&format!(
+        "insert into app_user (user_id, firm_id, email, name, role, password_hash, created_at)
+         values ($1, $2, $3, $4, $5, $6, $7) {on_conflict}"
+    ))
     .bind(id.as_str())
     .bind(u.firm.as_str())
     .bind(u.email)
@@ -32,29 +57,6 @@ pub async fn create(tx: &mut Tx<'_>, u: &NewUser<'_>, at: DateTime<Utc>) -> Stor
     .execute(&mut **tx)
     .await?;
     Ok(id)
-}
-
-/// Create a user, or (sandbox demo users) reset an existing one's password.
-pub async fn create_or_reset_password(
-    tx: &mut Tx<'_>,
-    u: &NewUser<'_>,
-    at: DateTime<Utc>,
-) -> StoreResult<()> {
-    sqlx::query(
-        "insert into app_user (user_id, firm_id, email, name, role, password_hash, created_at)
-         values ($1, $2, $3, $4, $5, $6, $7)
-         on conflict (email) do update set password_hash = excluded.password_hash",
-    )
-    .bind(UserId::generate().as_str())
-    .bind(u.firm.as_str())
-    .bind(u.email)
-    .bind(u.name)
-    .bind(u.role.as_str())
-    .bind(u.password_hash)
-    .bind(to_ms(at))
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }
 
 /// The id and password hash of the user with this (normalised) email.
