@@ -19,6 +19,13 @@ macro_rules! both_engines {
     };
 }
 
+// Each capability's tests live in their own file, each with its own
+// `both_engines!` list.
+mod abuse;
+mod freshness;
+mod integrity;
+mod ramp_exactly_once;
+
 both_engines!(
     wrong_password_is_refused_and_gives_no_session,
     portfolio_shows_every_demo_client_with_cash_and_status,
