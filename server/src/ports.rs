@@ -3,7 +3,7 @@
 //! the sandbox's persistence in RowCol's own database. Each port is built
 //! from the services it needs, before the app state that holds it.
 
-use crate::jobs::sync::{refresh_balance, RefreshError};
+use crate::jobs::sync::{refresh_balance, sync_transactions, RefreshError};
 use crate::services::Services;
 use app::model::{ClientId, SandboxStatus};
 use app::ssr::crypto::Sealer;
@@ -26,6 +26,25 @@ impl CashRefresher for PlaidCash {
                 RefreshError::Job(j) => {
                     tracing::warn!(error = %j, client = %client_id, "balance refresh failed");
                     PortError::Unavailable("the bank did not answer; try again shortly".into())
+                }
+            })
+    }
+
+    async fn refresh_bank_history(&self, client_id: &ClientId) -> Result<(), PortError> {
+        sync_transactions(&self.services, client_id.as_str())
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, client = %client_id, "bank history refresh failed");
+                match e {
+                    crate::jobs::JobError::Fatal { code, .. }
+                    | crate::jobs::JobError::Retry { code, .. }
+                        if code == "login_required" =>
+                    {
+                        PortError::LoginRequired
+                    }
+                    _ => PortError::Unavailable(
+                        "the bank's transactions could not be read; try again shortly".into(),
+                    ),
                 }
             })
     }

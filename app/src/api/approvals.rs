@@ -29,7 +29,7 @@ pub mod ssr {
     use crate::ssr::store::audit::{self, Entry};
     use crate::ssr::store::payments::{self, NewPayment, Step};
     use crate::ssr::store::read_models::client_summaries;
-    use crate::ssr::store::{bills, clients, commit, from_ms, jobs};
+    use crate::ssr::store::{bills, clients, commit, from_ms, hygiene, jobs};
     use serde_json::json;
 
     pub async fn approve(
@@ -38,12 +38,64 @@ pub mod ssr {
     ) -> Result<ApproveOutcome, AppError> {
         let user = current_user().await?;
         user.require(Role::Advisor)?;
-        let st = state()?;
         let client = ClientId::parse(&client_id).map_err(|_| AppError::NotFound)?;
-        let mut bills: Vec<BillId> = bill_ids
+        let bills: Vec<BillId> = bill_ids
             .iter()
             .map(|b| BillId::parse(b).map_err(|e| AppError::Validation(e.to_string())))
             .collect::<Result<_, _>>()?;
+        let outcome = approve_as(&user, &client, bills, None).await?;
+        leptos_axum::redirect(&format!(
+            "/clients/{}?approved={}",
+            client,
+            outcome.payments.len()
+        ));
+        Ok(outcome)
+    }
+
+    /// Bring the client's bank data within policy before judging on it:
+    /// re-read the balance and the transactions when they are older than
+    /// the policy allows. Failing to is not fatal here; the freshness check
+    /// inside the approval refuses if the data is still stale.
+    async fn refresh_if_stale(
+        st: &crate::ssr::state::AppState,
+        client: &ClientId,
+        policy: &clients::ApprovalPolicy,
+    ) -> Result<(), AppError> {
+        let now = st.clock.now();
+        let too_old = |as_of: Option<i64>, max: i64| {
+            as_of.is_none_or(|t| (now - from_ms(t)).num_seconds() > max)
+        };
+        let to_error = |e: PortError| match e {
+            PortError::LoginRequired => AppError::CashUnavailable(
+                "the bank connection needs to be re-authorised (see the hygiene tray)".into(),
+            ),
+            PortError::Unavailable(m) => AppError::CashUnavailable(m),
+        };
+        if too_old(policy.cash_as_of, policy.cash_max_age_secs) {
+            st.cash.refresh_cash(client).await.map_err(to_error)?;
+        }
+        if too_old(policy.history_as_of, policy.bank_history_max_age_secs) {
+            st.cash
+                .refresh_bank_history(client)
+                .await
+                .map_err(to_error)?;
+        }
+        Ok(())
+    }
+
+    /// The approval itself, for a signed-in advisor: fresh data, one
+    /// currency, the liquidity guardrail, then each bill becomes an approved
+    /// payment with its release job — one transaction. `resolves` closes a
+    /// hygiene item in the same transaction (a retry of a failed payment),
+    /// so a retry happens exactly once.
+    pub async fn approve_as(
+        user: &crate::ssr::auth::CurrentUser,
+        client: &ClientId,
+        mut bills: Vec<BillId>,
+        resolves: Option<&str>,
+    ) -> Result<ApproveOutcome, AppError> {
+        user.require(Role::Advisor)?;
+        let st = state()?;
         bills.sort();
         bills.dedup();
         if bills.is_empty() {
@@ -61,29 +113,17 @@ pub mod ssr {
         // back to the pool before the refresh below, which needs one.)
         let policy = {
             let mut conn = st.db.acquire().await?;
-            clients::approval_policy(&mut conn, &user.firm_id, &client).await?
+            clients::approval_policy(&mut conn, &user.firm_id, client).await?
         };
+        refresh_if_stale(&st, client, &policy).await?;
 
-        // Fresh cash: refresh the bank balance when it is older than policy.
         let now = st.clock.now();
-        let stale = policy
-            .cash_as_of
-            .is_none_or(|t| (now - from_ms(t)).num_seconds() > policy.cash_max_age_secs);
-        if stale {
-            st.cash.refresh_cash(&client).await.map_err(|e| match e {
-                PortError::LoginRequired => AppError::CashUnavailable(
-                    "the bank connection needs to be re-authorised (see the hygiene tray)".into(),
-                ),
-                PortError::Unavailable(m) => AppError::CashUnavailable(m),
-            })?;
-        }
-
         let today = st.clock.today();
         let mut tx = st.db.begin().await?;
         // Two concurrent approvals for one client are checked one after the
         // other against each other's commitments.
-        clients::lock_for_approval(&mut tx, &client).await?;
-        let selected = bills::open_for_approval(&mut tx, &user.firm_id, &client, &bills).await?;
+        clients::lock_for_approval(&mut tx, client).await?;
+        let selected = bills::open_for_approval(&mut tx, &user.firm_id, client, &bills).await?;
         if selected.len() != bills.len() {
             return Err(AppError::NotFound);
         }
@@ -95,7 +135,7 @@ pub mod ssr {
 
         // Re-read the cash position inside the lock (includes any payment a
         // concurrent approval just committed).
-        let summary = client_summaries(&mut tx, &user.firm_id, today, Some(&client))
+        let summary = client_summaries(&mut tx, &user.firm_id, now, today, Some(client))
             .await?
             .into_iter()
             .next()
@@ -104,7 +144,45 @@ pub mod ssr {
         let available = summary.cash.available.clone().ok_or_else(|| {
             AppError::CashUnavailable("no bank balance has been read for this client yet".into())
         })?;
-        let total: i64 = selected.iter().map(|b| b.balance_minor).sum();
+        let freshness = summary.cash.freshness(now);
+        if !freshness.is_fresh() {
+            return Err(AppError::CashUnavailable(format!(
+                "stale data, nothing was approved: {}",
+                freshness.describe()
+            )));
+        }
+
+        // One currency: the client's bank account's. A bill in another
+        // currency cannot be judged against this balance (nor paid from it).
+        if let Some(b) = selected.iter().find(|b| b.currency != currency.as_str()) {
+            audit_blocked(
+                &mut tx,
+                user,
+                &policy.name,
+                client,
+                &bills,
+                json!({
+                    "rule": "currency_mismatch",
+                    "bill_id": b.bill_id,
+                    "bill_currency": b.currency,
+                    "currency": currency.as_str(),
+                }),
+                now,
+            )
+            .await?;
+            commit(tx).await?;
+            return Err(AppError::Guardrail(format!(
+                "currency_mismatch: bill {} is in {}, {}'s bank account is in {}.",
+                b.doc_number.as_deref().unwrap_or(&b.bill_id),
+                b.currency,
+                policy.name,
+                currency.as_str()
+            )));
+        }
+        let total = selected.iter().try_fold(0i64, |acc, b| {
+            acc.checked_add(b.balance_minor)
+                .ok_or_else(|| AppError::Validation("The selection's total is too large.".into()))
+        })?;
         let verdict = evaluate_liquidity(&LiquidityInput {
             available,
             approved_unpaid: summary.cash.approved_unpaid.clone(),
@@ -113,23 +191,19 @@ pub mod ssr {
             buffer_days: summary.cash.buffer_days,
         })?;
         if !verdict.pass {
-            audit::record(
+            audit_blocked(
                 &mut tx,
-                &user.firm_id,
+                user,
+                &policy.name,
+                client,
+                &bills,
+                json!({
+                    "rule": "liquidity_buffer",
+                    "cash_after_minor": verdict.cash_after.minor,
+                    "required_buffer_minor": verdict.required_buffer.minor,
+                    "currency": currency.as_str(),
+                }),
                 now,
-                Entry {
-                    actor: &user.email,
-                    action: "approval.blocked",
-                    subject: client.as_str(),
-                    detail: json!({
-                        "client": policy.name,
-                        "bills": bills.iter().map(|b| b.as_str()).collect::<Vec<_>>(),
-                        "rule": "liquidity_buffer",
-                        "cash_after_minor": verdict.cash_after.minor,
-                        "required_buffer_minor": verdict.required_buffer.minor,
-                        "currency": currency.as_str(),
-                    }),
-                },
             )
             .await?;
             commit(tx).await?;
@@ -146,7 +220,7 @@ pub mod ssr {
                 NewPayment {
                     payment_id: &pid,
                     firm_id: &user.firm_id,
-                    client_id: &client,
+                    client_id: client,
                     bill_id: &b.bill_id,
                     amount: &amount,
                     arrival,
@@ -186,6 +260,16 @@ pub mod ssr {
             .await?;
             created.push(pid);
         }
+        if let Some(hygiene_id) = resolves {
+            hygiene::close(
+                &mut tx,
+                &user.firm_id,
+                hygiene_id,
+                hygiene::Closed::Resolved,
+                now,
+            )
+            .await?;
+        }
         commit(tx).await?;
 
         let message = format!(
@@ -197,10 +281,42 @@ pub mod ssr {
             verdict.cash_after,
             verdict.required_buffer
         );
-        leptos_axum::redirect(&format!("/clients/{}?approved={}", client, created.len()));
         Ok(ApproveOutcome {
             payments: created,
             message,
         })
+    }
+
+    /// A refused approval is evidence too: who tried what, and which rule
+    /// said no.
+    async fn audit_blocked(
+        tx: &mut crate::ssr::store::Tx<'_>,
+        user: &crate::ssr::auth::CurrentUser,
+        client_name: &str,
+        client: &ClientId,
+        bills: &[BillId],
+        why: serde_json::Value,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), AppError> {
+        let mut detail = json!({
+            "client": client_name,
+            "bills": bills.iter().map(|b| b.as_str()).collect::<Vec<_>>(),
+        });
+        if let (Some(d), Some(w)) = (detail.as_object_mut(), why.as_object()) {
+            d.extend(w.clone());
+        }
+        audit::record(
+            tx,
+            &user.firm_id,
+            now,
+            Entry {
+                actor: &user.email,
+                action: "approval.blocked",
+                subject: client.as_str(),
+                detail,
+            },
+        )
+        .await?;
+        Ok(())
     }
 }

@@ -15,6 +15,7 @@ pub async fn get_portfolio() -> Result<Vec<ClientSummary>, AppError> {
             Ok(crate::ssr::store::read_models::client_summaries(
                 &mut conn,
                 &user.firm_id,
+                st.clock.now(),
                 st.clock.today(),
                 None,
             )
@@ -38,11 +39,17 @@ pub async fn get_client(client_id: String) -> Result<ClientDetail, AppError> {
             let st = state()?;
             let today = st.clock.today();
             let mut conn = st.db.acquire().await?;
-            let summary = queries::client_summaries(&mut conn, &user.firm_id, today, Some(&client))
-                .await?
-                .into_iter()
-                .next()
-                .ok_or(AppError::NotFound)?;
+            let summary = queries::client_summaries(
+                &mut conn,
+                &user.firm_id,
+                st.clock.now(),
+                today,
+                Some(&client),
+            )
+            .await?
+            .into_iter()
+            .next()
+            .ok_or(AppError::NotFound)?;
             drop(conn);
             let bills = queries::open_bills(&st.db.pool, &user.firm_id, &client, today).await?;
             let payments = queries::client_payments(&st.db.pool, &user.firm_id, &client).await?;

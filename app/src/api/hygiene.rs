@@ -15,3 +15,96 @@ pub async fn get_hygiene() -> Result<Vec<HygieneItemView>, AppError> {
         .await,
     )
 }
+
+/// Retry a failed payment from its hygiene item: a new payment for the same
+/// bill, with a new `remote_id`, after a fresh guardrail check — the same
+/// approval an advisor makes on the client page. The item closes in the
+/// approval's transaction, so a second retry is refused.
+#[server(endpoint = "retry_payment")]
+pub async fn retry_payment(hygiene_id: String) -> Result<crate::model::ApproveOutcome, AppError> {
+    use crate::ssr::auth::respond;
+    respond(ssr::retry(hygiene_id).await)
+}
+
+/// Dismiss a hygiene item: seen, and deliberately left alone. Audited.
+#[server(endpoint = "dismiss_hygiene")]
+pub async fn dismiss_hygiene(hygiene_id: String) -> Result<(), AppError> {
+    use crate::ssr::auth::respond;
+    respond(ssr::dismiss(hygiene_id).await)
+}
+
+#[cfg(feature = "ssr")]
+mod ssr {
+    use crate::api::approvals::ssr::approve_as;
+    use crate::domain::custody::PaymentState;
+    use crate::error::AppError;
+    use crate::model::{ApproveOutcome, BillId, ClientId, ReasonCode, Role};
+    use crate::ssr::auth::{current_user, state};
+    use crate::ssr::store::audit::{self, Entry};
+    use crate::ssr::store::hygiene::{self, Closed};
+    use crate::ssr::store::{commit, payments};
+    use serde_json::json;
+
+    pub async fn retry(hygiene_id: String) -> Result<ApproveOutcome, AppError> {
+        let user = current_user().await?;
+        user.require(Role::Advisor)?;
+        let st = state()?;
+        let (client, bill) = {
+            let mut conn = st.db.acquire().await?;
+            let item = hygiene::open_item(&mut conn, &user.firm_id, &hygiene_id).await?;
+            let retryable = ReasonCode::parse(&item.reason_code)
+                .is_some_and(|r| r == ReasonCode::ReleaseFailed);
+            let (Some(pid), true) = (item.payment_id.as_deref(), retryable) else {
+                return Err(AppError::Validation(
+                    "Only a failed payment can be retried.".into(),
+                ));
+            };
+            let p = payments::require(&mut conn, pid).await?;
+            if p.firm_id != user.firm_id.as_str() {
+                return Err(AppError::NotFound);
+            }
+            if p.state()? != PaymentState::Failed {
+                return Err(AppError::Conflict(
+                    "This payment has not failed; there is nothing to retry.".into(),
+                ));
+            }
+            (
+                ClientId::parse(&p.client_id).map_err(|_| AppError::Internal)?,
+                BillId::parse(&p.bill_id).map_err(|_| AppError::Internal)?,
+            )
+        };
+        approve_as(&user, &client, vec![bill], Some(&hygiene_id)).await
+    }
+
+    pub async fn dismiss(hygiene_id: String) -> Result<(), AppError> {
+        let user = current_user().await?;
+        user.require(Role::Advisor)?;
+        let st = state()?;
+        let now = st.clock.now();
+        let item = {
+            let mut conn = st.db.acquire().await?;
+            hygiene::open_item(&mut conn, &user.firm_id, &hygiene_id).await?
+        };
+        let mut tx = st.db.begin().await?;
+        hygiene::close(&mut tx, &user.firm_id, &hygiene_id, Closed::Dismissed, now).await?;
+        audit::record(
+            &mut tx,
+            &user.firm_id,
+            now,
+            Entry {
+                actor: &user.email,
+                action: "hygiene.dismissed",
+                subject: &hygiene_id,
+                detail: json!({
+                    "reason_code": item.reason_code,
+                    "payment_id": item.payment_id,
+                    "client_id": item.client_id,
+                    "detail": item.detail,
+                }),
+            },
+        )
+        .await?;
+        commit(tx).await?;
+        Ok(())
+    }
+}

@@ -9,6 +9,7 @@ pub fn GuardrailBadge(status: GuardrailStatus) -> impl IntoView {
         GuardrailStatus::AtRisk => "badge warn",
         GuardrailStatus::Breach => "badge bad",
         GuardrailStatus::NoData => "badge muted",
+        GuardrailStatus::Stale => "badge stale",
     };
     view! { <span class=class>{status.label()}</span> }
 }

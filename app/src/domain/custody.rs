@@ -84,10 +84,28 @@ impl PaymentState {
         )
     }
 
-    /// Whether money for this payment is committed but not yet out of the bank
-    /// (counts against the liquidity buffer).
-    pub fn is_committed_unpaid(self) -> bool {
-        matches!(self, PaymentState::Approved | PaymentState::Released)
+    /// Whether this payment may hold committed cash: money promised that
+    /// counts against the buffer until the held bank balance shows its debit
+    /// (the read model checks the debit). Everything short of a dead end:
+    /// even a verified payment's debit may have appeared after the balance
+    /// RowCol holds was read.
+    pub fn may_hold_committed_cash(self) -> bool {
+        matches!(
+            self,
+            PaymentState::Approved
+                | PaymentState::Released
+                | PaymentState::Paid
+                | PaymentState::Recorded
+                | PaymentState::Verified
+        )
+    }
+
+    /// Over without moving money: the bill can be approved again.
+    pub fn is_dead(self) -> bool {
+        matches!(
+            self,
+            PaymentState::Rejected | PaymentState::Failed | PaymentState::Cancelled
+        )
     }
 }
 
@@ -137,6 +155,18 @@ mod tests {
         assert_eq!(transition(Released, Failed), Transition::Advance);
         assert_eq!(transition(Verified, Failed), Transition::Refuse);
         assert_eq!(transition(Failed, Paid), Transition::Refuse);
+    }
+
+    #[test]
+    fn cash_stays_committed_until_a_dead_end() {
+        for s in ALL_STATES {
+            if s == Staged {
+                continue;
+            }
+            assert_ne!(s.may_hold_committed_cash(), s.is_dead(), "{s:?}");
+        }
+        assert!(Paid.may_hold_committed_cash());
+        assert!(Failed.is_dead() && Cancelled.is_dead());
     }
 
     #[test]

@@ -3,5 +3,6 @@
 
 pub mod calendar;
 pub mod custody;
+pub mod freshness;
 pub mod guardrails;
 pub mod runway;

@@ -82,6 +82,9 @@ text_enum!(
         JobDeadLettered = "job_dead_lettered",
         /// A rail connection needs the user to sign in again.
         RailReauthNeeded = "rail_reauth_needed",
+        /// Ramp refused the payment, or its release gave up: the payment
+        /// failed and holds no cash; retry (fresh check) or dismiss.
+        ReleaseFailed = "release_failed",
     }
 );
 

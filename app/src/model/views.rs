@@ -59,6 +59,9 @@ pub enum GuardrailStatus {
     Breach,
     /// No bank balance yet.
     NoData,
+    /// The balance or the bank history is older than the client's policy
+    /// allows: nothing is judged (and nothing approved) on it.
+    Stale,
 }
 
 impl GuardrailStatus {
@@ -68,6 +71,7 @@ impl GuardrailStatus {
             GuardrailStatus::AtRisk => "At risk",
             GuardrailStatus::Breach => "Breach",
             GuardrailStatus::NoData => "No data",
+            GuardrailStatus::Stale => "Stale data — refresh",
         }
     }
 }
@@ -76,10 +80,21 @@ impl GuardrailStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CashPosition {
     pub available: Option<Money>,
+    /// When the balance was read.
     pub as_of: Option<DateTime<Utc>>,
     pub daily_burn: Money,
+    /// Committed cash: payments approved and not yet out of the held
+    /// balance (approved, released, paid, recorded — or verified against a
+    /// debit the held balance was read before).
     pub approved_unpaid: Money,
     pub buffer_days: u32,
+    /// When the bank transactions (the burn's source) were last synced.
+    pub bank_history_as_of: Option<DateTime<Utc>>,
+    /// When the ledger's open bills were last read.
+    pub bills_as_of: Option<DateTime<Utc>>,
+    /// The policy's maximum ages, in seconds.
+    pub balance_max_age_secs: i64,
+    pub bank_history_max_age_secs: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

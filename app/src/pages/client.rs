@@ -97,11 +97,14 @@ fn ClientView(
         _ => None,
     };
     let client_id = s.client_id.to_string();
-    let as_of = s
-        .cash
-        .as_of
-        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
-        .unwrap_or_else(|| "never".into());
+    let when = |t: Option<chrono::DateTime<chrono::Utc>>| {
+        t.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+            .unwrap_or_else(|| "never".into())
+    };
+    let as_of = when(s.cash.as_of);
+    let history_as_of = when(s.cash.bank_history_as_of);
+    let bills_as_of = when(s.cash.bills_as_of);
+    let stale = s.status == crate::model::GuardrailStatus::Stale;
 
     view! {
         <h1>{s.name.clone()} " " <GuardrailBadge status=s.status /></h1>
@@ -114,18 +117,30 @@ fn ClientView(
             <div>
                 <span class="label">"Daily burn"</span>
                 <strong>{s.cash.daily_burn.to_string()}</strong>
+                <span class="muted" data-testid="history-as-of">
+                    {format!("bank history as of {history_as_of}")}
+                </span>
             </div>
             <div>
                 <span class="label">"Runway"</span>
                 <strong>{s.runway_days.map(|d| format!("{d} days")).unwrap_or_else(|| "∞".into())}</strong>
             </div>
             <div>
-                <span class="label">"Approved, not yet paid"</span>
+                <span class="label">"Committed, not yet out of the balance"</span>
                 <strong>{s.cash.approved_unpaid.to_string()}</strong>
             </div>
         </section>
+        {stale
+            .then(|| {
+                view! {
+                    <p class="notice bad" data-testid="stale-notice">
+                        "Stale data — refresh. The bank balance or history is older than this client's policy allows; approvals are refused until it is read again."
+                    </p>
+                }
+            })}
 
         <h2>"Open bills"</h2>
+        <p class="muted" data-testid="bills-as-of">{format!("Ledger bills as of {bills_as_of}")}</p>
         <ActionForm action=approve>
             <input type="hidden" name="client_id" value=client_id />
             <table class="grid">

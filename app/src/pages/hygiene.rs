@@ -1,4 +1,5 @@
-use crate::api::hygiene::get_hygiene;
+use crate::api::hygiene::{get_hygiene, DismissHygiene, RetryPayment};
+use crate::model::ReasonCode;
 use crate::components::layout::{use_session, LoadError};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -6,10 +7,30 @@ use leptos_meta::Title;
 #[component]
 pub fn HygienePage() -> impl IntoView {
     let session = use_session();
-    let data = Resource::new(move || session.advance.version().get(), |_| get_hygiene());
+    let retry = ServerAction::<RetryPayment>::new();
+    let dismiss = ServerAction::<DismissHygiene>::new();
+    let data = Resource::new(
+        move || {
+            (
+                session.advance.version().get(),
+                retry.version().get(),
+                dismiss.version().get(),
+            )
+        },
+        |_| get_hygiene(),
+    );
+    let outcome = move || match (retry.value().get(), dismiss.value().get()) {
+        (Some(Err(e)), _) | (_, Some(Err(e))) => Some(("notice bad", e.to_string())),
+        (Some(Ok(o)), _) => Some(("notice", o.message)),
+        _ => None,
+    };
     view! {
         <Title text="Hygiene tray · RowCol" />
         <h1>"Hygiene tray"</h1>
+        {move || {
+            outcome()
+                .map(|(class, msg)| view! { <p class=class data-testid="hygiene-outcome">{msg}</p> })
+        }}
         <Transition fallback=|| view! { <p>"Loading…"</p> }>
             {move || {
                 data.get()
@@ -28,12 +49,16 @@ pub fn HygienePage() -> impl IntoView {
                                             <th>"Reason"</th>
                                             <th>"Detail"</th>
                                             <th>"Payment"</th>
+                                            <th></th>
                                         </tr>
                                     </thead>
                                     <tbody>
                                         {items
                                             .into_iter()
                                             .map(|h| {
+                                                let hid = h.hygiene_id.to_string();
+                                                let retryable = h.reason_code == ReasonCode::ReleaseFailed
+                                                    && h.payment_id.is_some();
                                                 view! {
                                                     <tr data-testid="hygiene-row">
                                                         <td>{h.created_at.format("%Y-%m-%d %H:%M").to_string()}</td>
@@ -49,6 +74,26 @@ pub fn HygienePage() -> impl IntoView {
                                                                 .map(|p| {
                                                                     view! { <a href=format!("/payments/{p}")>"open"</a> }
                                                                 })}
+                                                        </td>
+                                                        <td class="actions">
+                                                            {retryable
+                                                                .then(|| {
+                                                                    let hid = hid.clone();
+                                                                    view! {
+                                                                        <ActionForm action=retry>
+                                                                            <input type="hidden" name="hygiene_id" value=hid />
+                                                                            <button type="submit" data-testid="retry">
+                                                                                "Retry (fresh check)"
+                                                                            </button>
+                                                                        </ActionForm>
+                                                                    }
+                                                                })}
+                                                            <ActionForm action=dismiss>
+                                                                <input type="hidden" name="hygiene_id" value=hid />
+                                                                <button type="submit" class="secondary" data-testid="dismiss">
+                                                                    "Dismiss"
+                                                                </button>
+                                                            </ActionForm>
                                                         </td>
                                                     </tr>
                                                 }

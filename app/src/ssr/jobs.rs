@@ -34,6 +34,11 @@ pub enum JobKind {
 
 const HOUR: u64 = 3600;
 
+/// How often every client's bills, vendors, balance and transactions are
+/// re-read. Shorter than the default balance age (15 min) so an idle
+/// console stays fresh; far shorter than the bank history's (24 h).
+pub const SYNC_EVERY: Duration = Duration::from_secs(600);
+
 /// Delay before attempt n+1 after attempt n failed (n = index + 1). After
 /// the last, the job is dead-lettered to the hygiene tray.
 pub const RETRY_SCHEDULE: &[Duration] = &[

@@ -17,6 +17,8 @@ pub enum PortError {
 pub trait CashRefresher: Send + Sync {
     /// Read the live balance for a client and store it as its cash snapshot.
     async fn refresh_cash(&self, client_id: &ClientId) -> Result<(), PortError>;
+    /// Sync the client's bank transactions (the burn's source) up to now.
+    async fn refresh_bank_history(&self, client_id: &ClientId) -> Result<(), PortError>;
 }
 
 #[async_trait::async_trait]

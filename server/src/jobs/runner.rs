@@ -5,9 +5,11 @@
 
 use super::JobError;
 use crate::services::Services;
-use app::model::{ReasonCode, Severity};
+use app::domain::custody::PaymentState;
+use app::model::{CustodyOwner, ReasonCode, Severity};
 use app::ssr::jobs::{retry_delay, Job, JobKind};
 use app::ssr::store::jobs::{self, Attempt, AttemptEnd, Claimed};
+use app::ssr::store::payments::{Step, StepOutcome};
 use app::ssr::store::{clients, commit, hygiene, payments, StoreError, Tx};
 use chrono::Duration;
 use std::time::Duration as StdDuration;
@@ -107,7 +109,10 @@ pub async fn run_once(st: &Services) -> Result<Outcome, StoreError> {
     Ok(outcome)
 }
 
-/// A dead job goes to the hygiene tray of the firm it concerns.
+/// A dead job goes to the hygiene tray of the firm it concerns. A release
+/// that gives up is a failed payment: it moves to `failed` (so it holds no
+/// cash and its bill can be approved again) in the same transaction, and the
+/// item offers retry and dismiss.
 async fn dead_letter(
     tx: &mut Tx<'_>,
     c: &Claimed,
@@ -115,14 +120,25 @@ async fn dead_letter(
     error: &str,
     at: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), StoreError> {
+    let mut still_approved = false;
     let (firm, client, payment) = match job {
         Some(Job::ReleasePayment { payment_id })
         | Some(Job::VerifyPayment { payment_id })
         | Some(Job::AnnotateLedger { payment_id }) => match payments::get(tx, payment_id).await? {
-            Some(p) => (p.firm_id, Some(p.client_id), Some(payment_id.clone())),
+            Some(p) => {
+                still_approved = p.state()? == PaymentState::Approved;
+                (p.firm_id, Some(p.client_id), Some(payment_id.clone()))
+            }
             None => return Ok(()),
         },
         Some(Job::SyncClient { client_id }) => match clients::firm_of(tx, client_id).await {
+            // Re-reads repeat on a schedule: one open item per client says
+            // they keep failing, not one per interval.
+            Ok(_)
+                if hygiene::client_has_open(tx, client_id, ReasonCode::JobDeadLettered).await? =>
+            {
+                return Ok(())
+            }
             Ok(firm) => (firm, Some(client_id.clone()), None),
             Err(StoreError::NotFound) => return Ok(()),
             Err(e) => return Err(e),
@@ -131,7 +147,46 @@ async fn dead_letter(
         _ => return Ok(()),
     };
     let kind = job.map(|j| j.kind().as_str()).unwrap_or("unknown");
-    let detail = format!("{kind} gave up after {} attempts: {error}", c.attempts);
+    let mut reason = ReasonCode::JobDeadLettered;
+    let mut detail = format!("{kind} gave up after {} attempts: {error}", c.attempts);
+    // Only a payment the release never got out of `approved` failed here; a
+    // payment released (or further) meanwhile is not failed, just a dead job
+    // worth a look.
+    if let (Some(Job::ReleasePayment { payment_id }), Some(p), true) =
+        (job, &payment, still_approved)
+    {
+        let failed = payments::record_step(
+            tx,
+            payment_id,
+            Step {
+                to: PaymentState::Failed,
+                owner: CustodyOwner::RowCol,
+                actor: "rowcol:release",
+                evidence: format!("release gave up after {} attempts: {error}", c.attempts),
+                at,
+                audit_detail: Some(serde_json::json!({
+                    "attempts": c.attempts,
+                    "error": error,
+                })),
+            },
+        )
+        .await;
+        match failed {
+            Ok(StepOutcome::Advanced) => {
+                reason = ReasonCode::ReleaseFailed;
+                detail = format!(
+                    "Payment {p} failed: the release to Ramp gave up after {} attempt{} ({error}). \
+                     It holds no cash; retry it (after a fresh guardrail check) or dismiss.",
+                    c.attempts,
+                    if c.attempts == 1 { "" } else { "s" }
+                );
+            }
+            Ok(_) => {}
+            // A lost race leaves a custody row written in this transaction:
+            // it must not commit (the job is claimed again later).
+            Err(e) => return Err(e),
+        }
+    }
     hygiene::file(
         tx,
         hygiene::NewItem {
@@ -139,7 +194,7 @@ async fn dead_letter(
             client_id: client.as_deref(),
             payment_id: payment.as_deref(),
             severity: Severity::High,
-            reason_code: ReasonCode::JobDeadLettered,
+            reason_code: reason,
             detail: &detail,
             at,
         },
@@ -165,12 +220,15 @@ pub async fn drain(st: &Services) -> Result<usize, StoreError> {
 /// How often the worker sweeps for what webhooks missed.
 const SWEEP_EVERY: StdDuration = StdDuration::from_secs(30);
 
-/// Periodic work besides the queue: poll Ramp for released payments whose
-/// webhook never came, and (sandbox) let the simulated Ramp redeliver
-/// webhooks that failed earlier.
+/// Periodic work besides the queue: enqueue the re-reads that are due, poll
+/// Ramp for released payments whose webhook never came, and (sandbox) let
+/// the simulated Ramp redeliver webhooks that failed earlier.
 pub async fn sweep(st: &Services) {
     if let Some(sb) = &st.sandbox {
         sb.deliver_pending_webhooks().await;
+    }
+    if let Err(e) = super::sync::schedule_due(st).await {
+        tracing::warn!(error = %e, "scheduling re-reads failed");
     }
     if let Err(e) = super::inbox::reconcile_released(st).await {
         tracing::warn!(error = %e, "reconciler sweep failed");

@@ -42,13 +42,15 @@ pub struct BankTxn<'a> {
     pub date: NaiveDate,
     pub name: &'a str,
     pub pending: bool,
+    /// When RowCol stored it (kept from the first time it was seen).
+    pub seen_at: DateTime<Utc>,
 }
 
 /// Insert or update a transaction (added or modified on Plaid).
 pub async fn upsert_txn(tx: &mut Tx<'_>, client_id: &str, t: &BankTxn<'_>) -> StoreResult<()> {
     sqlx::query(
-        "insert into bank_txn (client_id, txn_id, account_id, amount_minor, currency, txn_date, name, pending)
-         values ($1, $2, $3, $4, $5, $6, $7, $8)
+        "insert into bank_txn (client_id, txn_id, account_id, amount_minor, currency, txn_date, name, pending, seen_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
          on conflict (client_id, txn_id) do update set amount_minor = excluded.amount_minor,
             txn_date = excluded.txn_date, name = excluded.name, pending = excluded.pending",
     )
@@ -60,6 +62,7 @@ pub async fn upsert_txn(tx: &mut Tx<'_>, client_id: &str, t: &BankTxn<'_>) -> St
     .bind(t.date.to_string())
     .bind(t.name)
     .bind(i64::from(t.pending))
+    .bind(to_ms(t.seen_at))
     .execute(&mut **tx)
     .await?;
     Ok(())

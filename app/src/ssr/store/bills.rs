@@ -81,7 +81,8 @@ pub struct SelectedBill {
     pub due_date: String,
     pub vendor_name: String,
     pub doc_number: Option<String>,
-    /// How many payments the bill already has (0 or 1).
+    /// How many live payments the bill already has (0 or 1; failed and
+    /// cancelled ones do not count).
     pub payments: i64,
 }
 
@@ -105,9 +106,11 @@ pub async fn open_for_approval(
     let placeholders: Vec<String> = (0..bills.len()).map(|i| format!("${}", i + 3)).collect();
     let sql = format!(
         "select b.bill_id, b.balance_minor, b.currency, b.due_date, b.vendor_name, b.doc_number,
-                (select count(*) from payment p where p.bill_id = b.bill_id) as payments
+                (select count(*) from payment p where p.bill_id = b.bill_id
+                   and p.state not in ({})) as payments
          from staged_bill b
          where b.firm_id = $1 and b.client_id = $2 and b.status = 'open' and b.bill_id in ({})",
+        super::read_models::dead_states(),
         placeholders.join(", ")
     );
     let mut q = sqlx::query_as::<_, SelectedBill>(&sql)

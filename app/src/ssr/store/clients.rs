@@ -44,6 +44,10 @@ pub struct ApprovalPolicy {
     pub cash_max_age_secs: i64,
     /// When the cash snapshot was taken (unix ms), if ever.
     pub cash_as_of: Option<i64>,
+    /// How old the bank history (transactions) may be.
+    pub bank_history_max_age_secs: i64,
+    /// When the transactions were last synced completely (unix ms), if ever.
+    pub history_as_of: Option<i64>,
 }
 
 /// The firm's client and its policy, or `NotFound` (also for another
@@ -54,8 +58,11 @@ pub async fn approval_policy(
     client: &ClientId,
 ) -> StoreResult<ApprovalPolicy> {
     sqlx::query_as(
-        "select c.name, c.cash_max_age_secs, s.as_of as cash_as_of from client c
+        "select c.name, c.cash_max_age_secs, s.as_of as cash_as_of,
+                c.bank_history_max_age_secs, r.synced_at as history_as_of
+         from client c
          left join cash_snapshot s on s.client_id = c.client_id
+         left join rail_connection r on r.client_id = c.client_id and r.rail = 'plaid'
          where c.firm_id = $1 and c.client_id = $2",
     )
     .bind(firm.as_str())
@@ -72,6 +79,38 @@ pub async fn lock_for_approval(tx: &mut Tx<'_>, client: &ClientId) -> StoreResul
     sqlx::query("update client set buffer_days = buffer_days where client_id = $1")
         .bind(client.as_str())
         .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Clients with an active rail connection whose last scheduled re-read
+/// started before `before` (or never): the re-reads that are due.
+pub async fn due_for_sync(
+    conn: &mut AnyConnection,
+    before: DateTime<Utc>,
+) -> StoreResult<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "select c.client_id from client c
+         where coalesce(c.sync_started_at, 0) < $1
+           and exists (select 1 from rail_connection r where r.client_id = c.client_id
+                       and r.status = 'active' and r.rail in ('qbo', 'ramp', 'plaid'))
+         order by c.client_id",
+    )
+    .bind(to_ms(before))
+    .fetch_all(conn)
+    .await?)
+}
+
+/// A re-read of the client's rails starts now.
+pub async fn mark_sync_started(
+    conn: &mut AnyConnection,
+    client_id: &str,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    sqlx::query("update client set sync_started_at = $1 where client_id = $2")
+        .bind(to_ms(at))
+        .bind(client_id)
+        .execute(conn)
         .await?;
     Ok(())
 }

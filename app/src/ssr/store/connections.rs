@@ -170,3 +170,21 @@ pub async fn set_plaid_cursor(tx: &mut Tx<'_>, client_id: &str, cursor: &str) ->
         .await?;
     Ok(())
 }
+
+/// The client's data from `rail` was read completely at `at` (bills for the
+/// ledger, transactions for the bank): the as-of time the console shows and
+/// the freshness policy judges.
+pub async fn mark_synced(
+    tx: &mut Tx<'_>,
+    client_id: &str,
+    rail: Rail,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    sqlx::query("update rail_connection set synced_at = $1 where client_id = $2 and rail = $3")
+        .bind(to_ms(at))
+        .bind(client_id)
+        .bind(rail.as_str())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}

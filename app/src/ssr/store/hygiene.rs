@@ -1,9 +1,9 @@
 //! The hygiene tray (`hygiene_item`): discrepancies, dead letters and
 //! connections to renew, one shape for all.
 
-use super::db::to_ms;
-use super::StoreResult;
-use crate::model::{ReasonCode, Severity};
+use super::db::{to_ms, Tx};
+use super::{StoreError, StoreResult};
+use crate::model::{FirmId, ReasonCode, Severity};
 use chrono::{DateTime, Utc};
 use sqlx::AnyConnection;
 
@@ -68,4 +68,104 @@ pub async fn client_has_open(
     .fetch_one(conn)
     .await?;
     Ok(n > 0)
+}
+
+/// How an advisor closed an item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closed {
+    /// Acted on (a failed payment retried).
+    Resolved,
+    /// Seen and deliberately left alone.
+    Dismissed,
+}
+
+impl Closed {
+    fn as_str(self) -> &'static str {
+        match self {
+            Closed::Resolved => "resolved",
+            Closed::Dismissed => "dismissed",
+        }
+    }
+}
+
+/// An open item of the firm, as an action on it needs it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OpenItem {
+    pub hygiene_id: String,
+    pub client_id: Option<String>,
+    pub payment_id: Option<String>,
+    pub reason_code: String,
+    pub detail: String,
+}
+
+/// The firm's item, if it is still open: `NotFound` for another firm's,
+/// `Conflict` for one already closed.
+pub async fn open_item(
+    conn: &mut AnyConnection,
+    firm_id: &FirmId,
+    hygiene_id: &str,
+) -> StoreResult<OpenItem> {
+    let row: Option<(String, OpenItem)> = sqlx::query_as::<_, OpenItemRow>(
+        "select hygiene_id, client_id, payment_id, reason_code, detail, status
+         from hygiene_item where firm_id = $1 and hygiene_id = $2",
+    )
+    .bind(firm_id.as_str())
+    .bind(hygiene_id)
+    .fetch_optional(conn)
+    .await?
+    .map(|r| (r.status.clone(), r.into_item()));
+    match row {
+        None => Err(StoreError::NotFound),
+        Some((status, item)) if status == "open" => Ok(item),
+        Some(_) => Err(StoreError::Conflict("this item is already closed")),
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct OpenItemRow {
+    hygiene_id: String,
+    client_id: Option<String>,
+    payment_id: Option<String>,
+    reason_code: String,
+    detail: String,
+    status: String,
+}
+
+impl OpenItemRow {
+    fn into_item(self) -> OpenItem {
+        OpenItem {
+            hygiene_id: self.hygiene_id,
+            client_id: self.client_id,
+            payment_id: self.payment_id,
+            reason_code: self.reason_code,
+            detail: self.detail,
+        }
+    }
+}
+
+/// Close the firm's open item, guarded on it still being open (a second
+/// click, or a concurrent one, is a `Conflict` and its transaction does not
+/// commit).
+pub async fn close(
+    tx: &mut Tx<'_>,
+    firm_id: &FirmId,
+    hygiene_id: &str,
+    how: Closed,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    let done = sqlx::query(
+        "update hygiene_item set status = $1, resolved_at = $2
+         where firm_id = $3 and hygiene_id = $4 and status = 'open'",
+    )
+    .bind(how.as_str())
+    .bind(to_ms(at))
+    .bind(firm_id.as_str())
+    .bind(hygiene_id)
+    .execute(&mut **tx)
+    .await?;
+    if done.rows_affected() == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict("this item is already closed"))
+    }
 }

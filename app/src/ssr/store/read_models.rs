@@ -9,7 +9,7 @@ use crate::domain::custody::PaymentState;
 use crate::domain::guardrails::{evaluate_liquidity, LiquidityInput};
 use crate::domain::runway::{burn_from_window_outflows, burn_window_start, runway_days};
 use crate::model::*;
-use chrono::{Duration, NaiveDate};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use sqlx::{AnyPool, Row};
 use std::collections::HashMap;
 
@@ -20,29 +20,79 @@ fn currency(s: &str) -> StoreResult<Currency> {
     Currency::parse(s).map_err(corrupt)
 }
 
-/// `state in (...)` for payments whose money is committed but not yet out
-/// of the bank (`PaymentState::is_committed_unpaid`).
-fn committed_unpaid_states() -> String {
+/// `state in (...)` for payments that may hold committed cash
+/// (`PaymentState::may_hold_committed_cash`).
+fn committed_states() -> String {
     state_list(
         crate::domain::custody::ALL_STATES
             .iter()
-            .filter(|s| s.is_committed_unpaid())
+            .filter(|s| s.may_hold_committed_cash())
             .map(|s| s.as_str()),
     )
 }
 
+/// `state in (...)` for payments that are over without moving money: a bill
+/// whose only payments are these can be approved again.
+pub(super) fn dead_states() -> String {
+    state_list(
+        crate::domain::custody::ALL_STATES
+            .iter()
+            .filter(|s| s.is_dead())
+            .map(|s| s.as_str()),
+    )
+}
+
+/// Committed cash per client: payments that may hold cash whose bank debit
+/// is not in the held balance — no debit matched yet, or the balance was
+/// read before RowCol first saw the debit. Checked: a sum that overflows is
+/// an error, never a wrapped number.
+async fn committed_by_client(
+    conn: &mut sqlx::AnyConnection,
+    firm: &FirmId,
+) -> StoreResult<HashMap<String, i64>> {
+    let rows = sqlx::query(&format!(
+        "select p.client_id, p.amount_minor from payment p
+         left join cash_snapshot s on s.client_id = p.client_id
+         where p.firm_id = $1 and p.state in ({})
+           and not exists (
+             select 1 from bank_txn t
+             where t.client_id = p.client_id and t.txn_id = p.plaid_txn_id
+               and s.as_of is not null and coalesce(t.seen_at, 0) <= s.as_of)",
+        committed_states()
+    ))
+    .bind(firm.as_str())
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut out: HashMap<String, i64> = HashMap::new();
+    for r in rows {
+        let total = out.entry(r.try_get("client_id")?).or_insert(0);
+        *total = total
+            .checked_add(r.try_get("amount_minor")?)
+            .ok_or_else(|| corrupt("committed cash overflows"))?;
+    }
+    Ok(out)
+}
+
 /// Summaries for every client of the firm, or just `only` when given. Takes
-/// a connection so an approval can read through its own transaction.
+/// a connection so an approval can read through its own transaction. `now`
+/// judges the freshness of each source against the client's policy.
 pub async fn client_summaries(
     conn: &mut sqlx::AnyConnection,
     firm: &FirmId,
+    now: DateTime<Utc>,
     today: NaiveDate,
     only: Option<&ClientId>,
 ) -> StoreResult<Vec<ClientSummary>> {
     let only = only.map(|c| c.as_str().to_owned());
     let clients = sqlx::query(
-        "select client_id, name, currency, buffer_days from client
-         where firm_id = $1 and ($2 is null or client_id = $2) order by name",
+        "select c.client_id, c.name, c.currency, c.buffer_days, c.cash_max_age_secs,
+                c.bank_history_max_age_secs,
+                (select r.synced_at from rail_connection r
+                  where r.client_id = c.client_id and r.rail = 'plaid') as history_as_of,
+                (select r.synced_at from rail_connection r
+                  where r.client_id = c.client_id and r.rail = 'qbo') as bills_as_of
+         from client c
+         where c.firm_id = $1 and ($2 is null or c.client_id = $2) order by c.name",
     )
     .bind(firm.as_str())
     .bind(only.clone())
@@ -80,26 +130,17 @@ pub async fn client_summaries(
         outflows.insert(r.try_get("client_id")?, r.try_get("total")?);
     }
 
-    let mut unpaid: HashMap<String, i64> = HashMap::new();
-    for r in sqlx::query(&format!(
-        "select client_id, cast(sum(amount_minor) as bigint) as total from payment
-             where firm_id = $1 and state in ({}) group by client_id",
-        committed_unpaid_states()
-    ))
-    .bind(firm.as_str())
-    .fetch_all(&mut *conn)
-    .await?
-    {
-        unpaid.insert(r.try_get("client_id")?, r.try_get("total")?);
-    }
+    let committed = committed_by_client(&mut *conn, firm).await?;
 
     let mut due: HashMap<String, (i64, i64)> = HashMap::new();
-    for r in sqlx::query(
+    for r in sqlx::query(&format!(
         "select b.client_id, count(*) as n, cast(sum(b.balance_minor) as bigint) as total from staged_bill b
          where b.firm_id = $1 and b.status = 'open' and b.due_date <= $2
-           and not exists (select 1 from payment p where p.bill_id = b.bill_id)
+           and not exists (select 1 from payment p where p.bill_id = b.bill_id
+                           and p.state not in ({}))
          group by b.client_id",
-    )
+        dead_states()
+    ))
     .bind(firm.as_str())
     .bind((today + Duration::days(DUE_SOON_DAYS)).to_string())
     .fetch_all(&mut *conn)
@@ -113,15 +154,31 @@ pub async fn client_summaries(
         let cid: String = c.try_get("client_id")?;
         let cur = currency(&c.try_get::<String, _>("currency")?)?;
         let buffer_days = u32::try_from(c.try_get::<i64, _>("buffer_days")?).unwrap_or(14);
+        let balance_max_age_secs: i64 = c.try_get("cash_max_age_secs")?;
+        let bank_history_max_age_secs: i64 = c.try_get("bank_history_max_age_secs")?;
+        let history_as_of = c.try_get::<Option<i64>, _>("history_as_of")?.map(from_ms);
+        let bills_as_of = c.try_get::<Option<i64>, _>("bills_as_of")?.map(from_ms);
         let daily_burn =
             burn_from_window_outflows(outflows.get(&cid).copied().unwrap_or(0), cur.clone());
-        let approved_unpaid = Money::new(unpaid.get(&cid).copied().unwrap_or(0), cur.clone());
+        let approved_unpaid = Money::new(committed.get(&cid).copied().unwrap_or(0), cur.clone());
         let (due_n, due_total) = due.get(&cid).copied().unwrap_or((0, 0));
         let due_soon_total = Money::new(due_total, cur.clone());
         let snap = cash.get(&cid).copied();
         let available = snap.map(|(a, _)| Money::new(a, cur.clone()));
+        let cash_position = CashPosition {
+            available: available.clone(),
+            as_of: snap.map(|(_, t)| from_ms(t)),
+            daily_burn: daily_burn.clone(),
+            approved_unpaid: approved_unpaid.clone(),
+            buffer_days,
+            bank_history_as_of: history_as_of,
+            bills_as_of,
+            balance_max_age_secs,
+            bank_history_max_age_secs,
+        };
         let status = match &available {
             None => GuardrailStatus::NoData,
+            Some(_) if !cash_position.freshness(now).is_fresh() => GuardrailStatus::Stale,
             Some(avail) => {
                 let check = |selected: &Money| {
                     evaluate_liquidity(&LiquidityInput {
@@ -143,19 +200,15 @@ pub async fn client_summaries(
                 }
             }
         };
-        let runway = available
-            .as_ref()
-            .and_then(|a| runway_days(a.minor - approved_unpaid.minor, daily_burn.minor));
+        let runway = available.as_ref().and_then(|a| {
+            a.minor
+                .checked_sub(approved_unpaid.minor)
+                .and_then(|free| runway_days(free, daily_burn.minor))
+        });
         out.push(ClientSummary {
             client_id: id(&cid)?,
             name: c.try_get("name")?,
-            cash: CashPosition {
-                available,
-                as_of: snap.map(|(_, t)| from_ms(t)),
-                daily_burn,
-                approved_unpaid,
-                buffer_days,
-            },
+            cash: cash_position,
             runway_days: runway,
             due_soon_count: u32::try_from(due_n).unwrap_or(0),
             due_soon_total,
@@ -172,13 +225,15 @@ pub async fn open_bills(
     client: &ClientId,
     today: NaiveDate,
 ) -> StoreResult<Vec<BillView>> {
-    let rows = sqlx::query(
+    let rows = sqlx::query(&format!(
         "select b.bill_id, b.vendor_name, b.doc_number, b.balance_minor, b.currency, b.due_date
          from staged_bill b
          where b.firm_id = $1 and b.client_id = $2 and b.status = 'open'
-           and not exists (select 1 from payment p where p.bill_id = b.bill_id)
+           and not exists (select 1 from payment p where p.bill_id = b.bill_id
+                           and p.state not in ({}))
          order by b.due_date, b.bill_id",
-    )
+        dead_states()
+    ))
     .bind(firm.as_str())
     .bind(client.as_str())
     .fetch_all(pool)

@@ -1,0 +1,40 @@
+import { test, expect, ADVISOR, approveSmallestBill, openClient, settle, signIn } from './helpers';
+
+// Runs in both projects (JavaScript on and off), after approve.spec.ts, on
+// the rich client (see there): Ramp refuses the next release, the payment
+// fails, and the advisor retries it from the hygiene tray.
+
+const CLIENT = 'Alder Creek Dental';
+
+test('a failed release is retried from the hygiene tray', async ({ page, javaScriptEnabled }) => {
+  // Ramp answers the next bill create with 400: the release cannot succeed.
+  const faults = await page.request.post('/sandbox/control/faults', {
+    data: { ramp_create_fail_next: [400] },
+  });
+  expect(faults.ok()).toBeTruthy();
+
+  await signIn(page, javaScriptEnabled, ADVISOR);
+  await openClient(page, javaScriptEnabled, CLIENT);
+  await approveSmallestBill(page);
+  await expect(page.getByTestId('approve-result')).toContainText('Approved');
+
+  // The worker releases at once, Ramp refuses, the payment fails.
+  const item = page
+    .getByTestId('hygiene-row')
+    .filter({ hasText: 'release_failed' })
+    .filter({ has: page.getByTestId('retry') });
+  await expect(async () => {
+    await page.goto('/hygiene');
+    await settle(page, javaScriptEnabled);
+    await expect(item.first()).toBeVisible({ timeout: 1_000 });
+  }).toPass({ timeout: 30_000 });
+  const before = await item.count();
+
+  await item.first().getByTestId('retry').click();
+  if (javaScriptEnabled) {
+    await expect(page.getByTestId('hygiene-outcome')).toContainText('Approved 1 bill');
+  }
+  await page.goto('/hygiene');
+  await settle(page, javaScriptEnabled);
+  await expect(item).toHaveCount(before - 1);
+});
