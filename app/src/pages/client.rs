@@ -65,7 +65,13 @@ fn ClientView(
     // The verdict is recomputed in the browser with the same pure function the
     // server uses when it re-checks the approval.
     let cash = s.cash.clone();
+    // Never a PASS on data older than the policy allows: the server would
+    // refuse the approval anyway.
+    let judged_on_stale = s.status == crate::model::GuardrailStatus::Stale;
     let verdict = Memo::new(move |_| {
+        if judged_on_stale {
+            return None;
+        }
         let chosen = selected.get();
         let total: i64 = amounts
             .iter()
@@ -104,7 +110,6 @@ fn ClientView(
     let as_of = when(s.cash.as_of);
     let history_as_of = when(s.cash.bank_history_as_of);
     let bills_as_of = when(s.cash.bills_as_of);
-    let stale = s.status == crate::model::GuardrailStatus::Stale;
 
     view! {
         <h1>{s.name.clone()} " " <GuardrailBadge status=s.status /></h1>
@@ -130,7 +135,7 @@ fn ClientView(
                 <strong>{s.cash.approved_unpaid.to_string()}</strong>
             </div>
         </section>
-        {stale
+        {judged_on_stale
             .then(|| {
                 view! {
                     <p class="notice bad" data-testid="stale-notice">
@@ -227,7 +232,7 @@ fn ClientView(
                     None => {
                         view! {
                             <span class="badge muted" data-testid="guardrail-verdict">
-                                "NO CASH DATA"
+                                {if judged_on_stale { "STALE DATA — REFRESH" } else { "NO CASH DATA" }}
                             </span>
                         }
                             .into_any()

@@ -1,6 +1,6 @@
 use crate::api::hygiene::{get_hygiene, DismissHygiene, RetryPayment};
-use crate::model::ReasonCode;
 use crate::components::layout::{use_session, LoadError};
+use crate::model::ReasonCode;
 use leptos::prelude::*;
 use leptos_meta::Title;
 

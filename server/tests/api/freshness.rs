@@ -300,3 +300,80 @@ async fn a_bill_in_another_currency_is_refused(e: Engine) {
     assert!(body.to_string().contains("currency_mismatch"), "{body}");
     assert_eq!(app.count("select count(*) from payment").await, 0);
 }
+
+/// The payment table is rebuilt on SQLite (its inline `unique (bill_id)`
+/// cannot be dropped): a database with payments, custody steps and hygiene
+/// items from before keeps them all, and the foreign keys still hold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_populated_first_schema_migrates_without_losing_payments() {
+    use sqlx::migrate::Migrator;
+    use std::borrow::Cow;
+    for engine in [Engine::Sqlite, Engine::Postgres] {
+        let tmp = tempfile::tempdir().unwrap();
+        let url = super::support::database_url(engine, tmp.path()).await;
+        let dir = match engine {
+            Engine::Sqlite => "../migrations/sqlite",
+            Engine::Postgres => "../migrations/postgres",
+        };
+        if let Engine::Sqlite = engine {
+            std::fs::File::create(tmp.path().join("rowcol.db")).unwrap();
+        }
+        {
+            sqlx::any::install_default_drivers();
+            let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+            let mut first = Migrator::new(std::path::Path::new(dir)).await.unwrap();
+            first.migrations = Cow::Owned(vec![first.migrations[0].clone()]);
+            first.run(&pool).await.unwrap();
+            for sql in [
+                "insert into firm (firm_id, name, audit_seq, audit_head, created_at) values ('f', 'F', 0, '', 0)",
+                "insert into app_user (user_id, firm_id, email, name, role, password_hash, created_at) values ('u', 'f', 'a@b', 'A', 'advisor', 'x', 0)",
+                "insert into client (client_id, firm_id, name, currency, created_at) values ('c', 'f', 'C', 'USD', 0)",
+                "insert into staged_bill (bill_id, firm_id, client_id, qbo_bill_id, qbo_vendor_id, vendor_name, amount_minor, balance_minor, currency, txn_date, due_date, synced_at) values ('b', 'f', 'c', '1', 'v', 'V', 100, 100, 'USD', '2026-01-01', '2026-01-01', 0)",
+                "insert into payment (payment_id, firm_id, client_id, bill_id, amount_minor, currency, state, payment_arrival_date, approved_by, created_at, updated_at) values ('p', 'f', 'c', 'b', 100, 'USD', 'approved', '2026-01-01', 'u', 0, 0)",
+                "insert into custody_event (payment_id, state, owner, actor, evidence, at) values ('p', 'approved', 'rowcol', 'a@b', 'e', 0)",
+                "insert into hygiene_item (hygiene_id, firm_id, client_id, payment_id, severity, reason_code, detail, created_at) values ('h', 'f', 'c', 'p', 'high', 'job_dead_lettered', 'd', 0)",
+            ] {
+                sqlx::query(sql).execute(&pool).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+            }
+            pool.close().await;
+        }
+        let db = rowcol::startup::open_database(&url).await.unwrap();
+        let count = |sql: &'static str| {
+            let pool = db.pool.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>(sql)
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap()
+            }
+        };
+        assert_eq!(count("select count(*) from payment").await, 1, "{engine:?}");
+        assert_eq!(
+            count("select count(*) from custody_event").await,
+            1,
+            "{engine:?}"
+        );
+        assert_eq!(
+            count("select count(*) from hygiene_item").await,
+            1,
+            "{engine:?}"
+        );
+        // Still one live payment per bill; a failed one makes room.
+        let second = "insert into payment (payment_id, firm_id, client_id, bill_id, amount_minor, currency, state, payment_arrival_date, approved_by, created_at, updated_at) values ('p2', 'f', 'c', 'b', 100, 'USD', 'approved', '2026-01-01', 'u', 0, 0)";
+        assert!(
+            sqlx::query(second).execute(&db.pool).await.is_err(),
+            "{engine:?}"
+        );
+        sqlx::query("update payment set state = 'failed' where payment_id = 'p'")
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        sqlx::query(second).execute(&db.pool).await.unwrap();
+        // The custody chain still refers to payments that exist.
+        let orphan = "insert into custody_event (payment_id, state, owner, actor, evidence, at) values ('nope', 'approved', 'rowcol', 'x', 'e', 0)";
+        assert!(
+            sqlx::query(orphan).execute(&db.pool).await.is_err(),
+            "{engine:?}"
+        );
+    }
+}
