@@ -239,6 +239,9 @@ pub struct BankTxn {
     pub date: NaiveDate,
     pub name: String,
     pub pending: bool,
+    /// On a posted transaction: the pending one it replaces (Plaid removes
+    /// that one in the same update).
+    pub pending_transaction_id: Option<String>,
 }
 
 #[cfg(test)]

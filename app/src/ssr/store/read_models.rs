@@ -69,6 +69,7 @@ pub async fn client_summaries(
         "select t.client_id, cast(sum(t.amount_minor) as bigint) as total from bank_txn t
          join client c on c.client_id = t.client_id
          where c.firm_id = $1 and t.amount_minor > 0 and t.txn_date > $2 and t.txn_date <= $3
+           and t.removed_at is null
          group by t.client_id",
     )
     .bind(firm.as_str())
