@@ -146,7 +146,9 @@ pub fn settle_pending_debits(st: &mut SimState, today: chrono::NaiveDate) -> usi
             .collect();
         let due: Vec<PlaidTxnRec> = log
             .iter()
-            .filter(|t| t.pending && !t.removal && t.date < today && !resolved.contains(t.id.as_str()))
+            .filter(|t| {
+                t.pending && !t.removal && t.date < today && !resolved.contains(t.id.as_str())
+            })
             .cloned()
             .collect();
         for p in due {
@@ -157,10 +159,7 @@ pub fn settle_pending_debits(st: &mut SimState, today: chrono::NaiveDate) -> usi
             let item = &mut st.clients[ci].plaid;
             if drop {
                 item.account.available_cents += p.amount_cents;
-                item.txns.push(PlaidTxnRec {
-                    removal: true,
-                    ..p
-                });
+                item.txns.push(PlaidTxnRec { removal: true, ..p });
             } else {
                 item.account.current_cents -= p.amount_cents;
                 item.txns.push(PlaidTxnRec {

@@ -83,7 +83,8 @@ pub async fn run_once(st: &Services) -> Result<Outcome, StoreError> {
 
 /// Run a job this worker has claimed and record how it ended, if the claim
 /// still holds its lease.
-pub async fn run_claimed(st: &Services, c: &Claimed) -> Result<Outcome, StoreError> {
+pub async fn run_claimed(st: &Services, claim: &Claimed) -> Result<Outcome, StoreError> {
+    let c = claim.clone();
     let started = st.clock.now();
     let job = serde_json::from_str::<Job>(&c.payload);
     let result = match &job {

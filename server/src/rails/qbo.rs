@@ -415,16 +415,30 @@ mod tests {
 
     #[test]
     fn a_note_is_appended_once_and_kept_within_the_limit() {
-        let first = appended_note(Some("Ramp bill 1"), "RowCol payment p1:", "RowCol payment p1: ok")
-            .unwrap()
-            .unwrap();
+        let first = appended_note(
+            Some("Ramp bill 1"),
+            "RowCol payment p1:",
+            "RowCol payment p1: ok",
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(first, "Ramp bill 1\nRowCol payment p1: ok");
-        assert_eq!(appended_note(Some(&first), "RowCol payment p1:", "RowCol payment p1: ok").unwrap(), None);
-        assert_eq!(appended_note(None, "m", "m note").unwrap().as_deref(), Some("m note"));
+        assert_eq!(
+            appended_note(Some(&first), "RowCol payment p1:", "RowCol payment p1: ok").unwrap(),
+            None
+        );
+        assert_eq!(
+            appended_note(None, "m", "m note").unwrap().as_deref(),
+            Some("m note")
+        );
         let long = "x".repeat(PRIVATE_NOTE_MAX - 20);
-        let capped = appended_note(Some(&long), "RowCol payment p1:", &"RowCol payment p1: ".repeat(50))
-            .unwrap()
-            .unwrap();
+        let capped = appended_note(
+            Some(&long),
+            "RowCol payment p1:",
+            &"RowCol payment p1: ".repeat(50),
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(capped.chars().count(), PRIVATE_NOTE_MAX);
         assert!(capped.starts_with(&long) && capped.contains("RowCol payment p1:"));
         let full = "x".repeat(PRIVATE_NOTE_MAX - 5);

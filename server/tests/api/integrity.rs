@@ -45,10 +45,12 @@ async fn enqueue_now(app: &TestApp, job: &Job) -> String {
     let mut tx = st.db.begin().await.unwrap();
     jobs::enqueue(&mut tx, job, now, now).await.unwrap();
     commit(tx).await.unwrap();
-    sqlx::query_scalar("select job_id from job where state = 'queued' order by created_at desc limit 1")
-        .fetch_one(&st.db.pool)
-        .await
-        .unwrap()
+    sqlx::query_scalar(
+        "select job_id from job where state = 'queued' order by created_at desc limit 1",
+    )
+    .fetch_one(&st.db.pool)
+    .await
+    .unwrap()
 }
 
 /// Claim as a worker would, until the claim is `job_id` (other due jobs
@@ -103,7 +105,9 @@ async fn a_finish_counts_only_for_the_worker_holding_the_lease(e: Engine) {
     // Worker A claims, then stalls past its lease; worker B takes the job.
     let a = claim_job(&app, &job_id).await.expect("A claims");
     st.clock.advance(LEASE + Duration::seconds(1));
-    let b = claim_job(&app, &job_id).await.expect("B claims the expired lease");
+    let b = claim_job(&app, &job_id)
+        .await
+        .expect("B claims the expired lease");
     assert_ne!(a.attempts, b.attempts);
 
     // A's attempt dies (the bank login fails): its finish would dead-letter
@@ -194,12 +198,13 @@ async fn one_bank_transaction_evidences_at_most_one_payment(e: Engine) {
     let (status, body) = app.approve(&cid, &[&bills[0].1, &bills[1].1]).await;
     assert!(status == 200 || status == 302, "{status} {body}");
     let pool = &app.state.app.db.pool;
-    let ids: Vec<String> =
-        sqlx::query_scalar("select payment_id from payment where client_id = $1 order by amount_minor")
-            .bind(&cid)
-            .fetch_all(pool)
-            .await
-            .unwrap();
+    let ids: Vec<String> = sqlx::query_scalar(
+        "select payment_id from payment where client_id = $1 order by amount_minor",
+    )
+    .bind(&cid)
+    .fetch_all(pool)
+    .await
+    .unwrap();
     let amount = bills[0].0;
     sqlx::query("update payment set amount_minor = $1 where payment_id = $2")
         .bind(amount)
@@ -334,11 +339,12 @@ async fn next_day_and_sync(app: &TestApp, pid: &str) {
         .advance(Duration::days(1))
         .await
         .unwrap();
-    let client_id: String = sqlx::query_scalar("select client_id from payment where payment_id = $1")
-        .bind(pid)
-        .fetch_one(&st.db.pool)
-        .await
-        .unwrap();
+    let client_id: String =
+        sqlx::query_scalar("select client_id from payment where payment_id = $1")
+            .bind(pid)
+            .fetch_one(&st.db.pool)
+            .await
+            .unwrap();
     rowcol::jobs::sync::sync_transactions(st, &client_id)
         .await
         .unwrap();
@@ -349,7 +355,11 @@ async fn pending_to_posted_keeps_a_verified_payment_verified_on_the_posted_txn(e
     let pid = verified_by_a_pending_debit(&app).await;
     let (pending_id, _) = evidence_of(&app, &pid).await;
     let pending_id = pending_id.expect("evidence");
-    assert_eq!(txn_row(&app, &pending_id).await.0, 1, "evidence is the pending debit");
+    assert_eq!(
+        txn_row(&app, &pending_id).await.0,
+        1,
+        "evidence is the pending debit"
+    );
 
     // The debit posts: Plaid adds the posted txn (pending_transaction_id)
     // and removes the pending one.
@@ -495,7 +505,11 @@ async fn tamper(app: &TestApp, e: Engine, seq: i64) {
                 .execute(&mut *conn)
                 .await
                 .unwrap();
-            sqlx::query(edit).bind(seq).execute(&mut *conn).await.unwrap();
+            sqlx::query(edit)
+                .bind(seq)
+                .execute(&mut *conn)
+                .await
+                .unwrap();
             sqlx::query("alter table audit_entry enable trigger audit_entry_no_update")
                 .execute(&mut *conn)
                 .await
@@ -520,7 +534,11 @@ async fn tamper(app: &TestApp, e: Engine, seq: i64) {
                     .await
                     .unwrap();
             }
-            sqlx::query(edit).bind(seq).execute(&mut *conn).await.unwrap();
+            sqlx::query(edit)
+                .bind(seq)
+                .execute(&mut *conn)
+                .await
+                .unwrap();
             for d in &ddl {
                 sqlx::query(d).execute(&mut *conn).await.unwrap();
             }
@@ -543,7 +561,10 @@ async fn the_audit_checkpoint_advances_and_tampering_after_it_is_caught(e: Engin
         .fetch_one(pool)
         .await
         .unwrap();
-    let (cp, _) = audit::checkpoint(pool, &firm).await.unwrap().expect("checkpoint");
+    let (cp, _) = audit::checkpoint(pool, &firm)
+        .await
+        .unwrap()
+        .expect("checkpoint");
     assert_eq!(cp, head);
 
     // New entries; the next view re-hashes only those and advances.
@@ -560,7 +581,10 @@ async fn the_audit_checkpoint_advances_and_tampering_after_it_is_caught(e: Engin
     let (_, page) = app.call("audit", &[]).await;
     assert_eq!(page["chain"]["ok"], false, "{}", page["chain"]);
     assert_eq!(page["chain"]["broken_at"], cp2 + 1);
-    assert_eq!(audit::checkpoint(pool, &firm).await.unwrap().unwrap().0, cp2);
+    assert_eq!(
+        audit::checkpoint(pool, &firm).await.unwrap().unwrap().0,
+        cp2
+    );
     // Still reported on the next view.
     let (_, page) = app.call("audit", &[]).await;
     assert_eq!(page["chain"]["ok"], false);

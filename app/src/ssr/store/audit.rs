@@ -104,10 +104,7 @@ pub async fn verify_chain(pool: &sqlx::AnyPool, firm_id: &FirmId) -> StoreResult
 
 /// Re-hash the whole chain of a firm from its first entry, ignoring the
 /// checkpoint (which still advances if the chain holds).
-pub async fn verify_chain_full(
-    pool: &sqlx::AnyPool,
-    firm_id: &FirmId,
-) -> StoreResult<ChainStatus> {
+pub async fn verify_chain_full(pool: &sqlx::AnyPool, firm_id: &FirmId) -> StoreResult<ChainStatus> {
     verify(pool, firm_id, true).await
 }
 
@@ -229,7 +226,10 @@ async fn advance_checkpoint(
 }
 
 /// The firm's verified checkpoint: `(seq, hash)`, if any view verified one.
-pub async fn checkpoint(pool: &sqlx::AnyPool, firm_id: &FirmId) -> StoreResult<Option<(i64, String)>> {
+pub async fn checkpoint(
+    pool: &sqlx::AnyPool,
+    firm_id: &FirmId,
+) -> StoreResult<Option<(i64, String)>> {
     Ok(
         sqlx::query_as("select seq, hash from audit_checkpoint where firm_id = $1")
             .bind(firm_id.as_str())
