@@ -75,18 +75,24 @@ pub fn pay_due_bills(st: &mut SimState, clock: &Clock) -> usize {
             }
 
             // The bank: an outflow on the Plaid item.
-            let client = &mut st.clients[ci];
             let vname = vendor.as_ref().map(|v| v.name.as_str()).unwrap_or("VENDOR");
             let txn_id = format!("rampbp{}", bill.id.replace('-', ""));
+            let pending = st.faults.plaid_debits_pending_first;
+            let client = &mut st.clients[ci];
             client.plaid.txns.push(PlaidTxnRec {
                 id: txn_id,
                 amount_cents: bill.amount_cents,
                 date: arrival,
                 name: format!("RAMP BILLPAY {}", vname.to_uppercase()),
-                pending: false,
+                pending,
+                pending_transaction_id: None,
+                removal: false,
             });
             client.plaid.account.available_cents -= bill.amount_cents;
-            client.plaid.account.current_cents -= bill.amount_cents;
+            // A pending debit holds `available`; `current` moves when it posts.
+            if !pending {
+                client.plaid.account.current_cents -= bill.amount_cents;
+            }
 
             // And the bills.paid webhook.
             let business_id = client.ramp.business_id.clone();
@@ -118,6 +124,57 @@ pub fn pay_due_bills(st: &mut SimState, clock: &Clock) -> usize {
         }
     }
     paid
+}
+
+/// Resolve every pending debit dated before `today`: it posts (a new
+/// transaction, dated the day after, carrying `pending_transaction_id`) or,
+/// when `plaid_drop_pending_next` says so, falls off (a removal entry, the
+/// hold released). Returns how many were resolved.
+pub fn settle_pending_debits(st: &mut SimState, today: chrono::NaiveDate) -> usize {
+    let mut settled = 0;
+    for ci in 0..st.clients.len() {
+        let log = &st.clients[ci].plaid.txns;
+        let resolved: std::collections::HashSet<&str> = log
+            .iter()
+            .filter_map(|t| {
+                if t.removal {
+                    Some(t.id.as_str())
+                } else {
+                    t.pending_transaction_id.as_deref()
+                }
+            })
+            .collect();
+        let due: Vec<PlaidTxnRec> = log
+            .iter()
+            .filter(|t| {
+                t.pending && !t.removal && t.date < today && !resolved.contains(t.id.as_str())
+            })
+            .cloned()
+            .collect();
+        for p in due {
+            let drop = st.faults.plaid_drop_pending_next > 0;
+            if drop {
+                st.faults.plaid_drop_pending_next -= 1;
+            }
+            let item = &mut st.clients[ci].plaid;
+            if drop {
+                item.account.available_cents += p.amount_cents;
+                item.txns.push(PlaidTxnRec { removal: true, ..p });
+            } else {
+                item.account.current_cents -= p.amount_cents;
+                item.txns.push(PlaidTxnRec {
+                    id: format!("{}posted", p.id),
+                    date: p.date + Duration::days(1),
+                    pending: false,
+                    pending_transaction_id: Some(p.id.clone()),
+                    removal: false,
+                    ..p
+                });
+            }
+            settled += 1;
+        }
+    }
+    settled
 }
 
 /// Record a Ramp payment as a QBO BillPayment against the open bill with the

@@ -142,6 +142,14 @@ pub struct Faults {
     pub qbo_skip_next: u32,
     /// Item ids whose product calls answer ITEM_LOGIN_REQUIRED.
     pub plaid_login_required: Vec<String>,
+    /// Bill-pay debits first show as pending (reducing `available` only)
+    /// and post at the next advance after their date, as Plaid reports it:
+    /// a new posted transaction with `pending_transaction_id`, the pending
+    /// one in `removed`.
+    pub plaid_debits_pending_first: bool,
+    /// The next N pending debits fall off instead of posting (removed
+    /// without a replacement; the held amount is released).
+    pub plaid_drop_pending_next: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -288,6 +296,7 @@ impl Sandbox {
             st.clock_offset_secs = self.inner.clock.offset_secs();
             world::continue_activity(&mut st, self.inner.clock.today());
             let paid = engine::pay_due_bills(&mut st, &self.inner.clock);
+            engine::settle_pending_debits(&mut st, self.inner.clock.today());
             self.persist(&st).await?;
             paid
         };

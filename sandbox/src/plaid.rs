@@ -202,7 +202,7 @@ fn render_txn(c: &SimClient, t: &PlaidTxnRec) -> Value {
         "transaction_id": t.id, "account_id": c.plaid.account.account_id, "amount": num(t.amount_cents),
         "iso_currency_code": c.currency, "unofficial_currency_code": null, "date": t.date.to_string(),
         "authorized_date": t.date.to_string(), "name": t.name, "merchant_name": null, "pending": t.pending,
-        "pending_transaction_id": null, "payment_channel": "other", "transaction_type": "special",
+        "pending_transaction_id": t.pending_transaction_id, "payment_channel": "other", "transaction_type": "special",
     })
 }
 
@@ -229,14 +229,28 @@ async fn transactions_sync(State(sb): State<Sandbox>, headers: HeaderMap, body: 
         },
     };
     let end = (pos + count).min(log.len());
-    let added: Vec<Value> = log[pos..end].iter().map(|t| render_txn(c, t)).collect();
+    // A posted transaction replacing a pending one comes with that pending
+    // one in `removed`; a removal entry is only a `removed` item.
+    let account_id = &c.plaid.account.account_id;
+    let mut added = Vec::new();
+    let mut removed = Vec::new();
+    for t in &log[pos..end] {
+        if t.removal {
+            removed.push(json!({"transaction_id": t.id, "account_id": account_id}));
+            continue;
+        }
+        if let Some(p) = &t.pending_transaction_id {
+            removed.push(json!({"transaction_id": p, "account_id": account_id}));
+        }
+        added.push(render_txn(c, t));
+    }
     let next_cursor = if log.is_empty() {
         String::new()
     } else {
         encode_cursor(end)
     };
     Json(json!({
-        "added": added, "modified": [], "removed": [], "next_cursor": next_cursor, "has_more": end < log.len(),
+        "added": added, "modified": [], "removed": removed, "next_cursor": next_cursor, "has_more": end < log.len(),
         "transactions_update_status": "HISTORICAL_UPDATE_COMPLETE", "accounts": [render_account(c)], "request_id": request_id(),
     }))
     .into_response()

@@ -219,7 +219,9 @@ pub struct PlaidItem {
     pub payroll_phase: i64,
     #[serde(default)]
     pub activity_through: Option<NaiveDate>,
-    /// Append-only; a sync cursor is a position in this log.
+    /// Append-only; a sync cursor is a position in this log. A pending
+    /// transaction is resolved by a later entry: its posted form (carrying
+    /// `pending_transaction_id`) or a removal.
     pub txns: Vec<PlaidTxnRec>,
 }
 
@@ -241,6 +243,14 @@ pub struct PlaidTxnRec {
     pub date: NaiveDate,
     pub name: String,
     pub pending: bool,
+    /// On a posted transaction: the pending one it replaces. Plaid's sync
+    /// then lists that pending one in `removed` (in the same page).
+    #[serde(default)]
+    pub pending_transaction_id: Option<String>,
+    /// This log entry removes transaction `id` (a pending authorisation
+    /// that fell off without posting); sync lists it in `removed`.
+    #[serde(default)]
+    pub removal: bool,
 }
 
 // -------------------------------------------------------------- webhooks

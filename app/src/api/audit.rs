@@ -2,10 +2,11 @@ use crate::error::AppError;
 use crate::model::AuditPage;
 use leptos::prelude::*;
 
-/// The newest audit entries of the firm and the result of re-verifying the
-/// whole hash chain.
+/// The newest audit entries of the firm and the state of its hash chain:
+/// verified incrementally (only entries after the last verified checkpoint
+/// are re-hashed), or from the first entry when `full` is true.
 #[server(endpoint = "audit")]
-pub async fn get_audit() -> Result<AuditPage, AppError> {
+pub async fn get_audit(full: Option<bool>) -> Result<AuditPage, AppError> {
     use crate::ssr::auth::{current_user, respond, state};
     use crate::ssr::store::audit;
     respond(
@@ -13,7 +14,11 @@ pub async fn get_audit() -> Result<AuditPage, AppError> {
             let user = current_user().await?;
             let st = state()?;
             let entries = audit::list(&st.db.pool, &user.firm_id, 500).await?;
-            let chain = audit::verify_chain(&st.db.pool, &user.firm_id).await?;
+            let chain = if full.unwrap_or(false) {
+                audit::verify_chain_full(&st.db.pool, &user.firm_id).await?
+            } else {
+                audit::verify_chain(&st.db.pool, &user.firm_id).await?
+            };
             Ok(AuditPage { entries, chain })
         }
         .await,

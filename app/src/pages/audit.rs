@@ -6,7 +6,7 @@ use leptos_meta::Title;
 #[component]
 pub fn AuditPage() -> impl IntoView {
     let session = use_session();
-    let data = Resource::new(move || session.advance.version().get(), |_| get_audit());
+    let data = Resource::new(move || session.advance.version().get(), |_| get_audit(None));
     view! {
         <Title text="Audit log · RowCol" />
         <h1>"Audit log"</h1>

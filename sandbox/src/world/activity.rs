@@ -12,7 +12,9 @@ use chrono::{Datelike, Duration, NaiveDate};
 pub fn trailing_30_day_outflow_cents(txns: &[PlaidTxnRec], today: NaiveDate) -> i64 {
     let from = today - Duration::days(30);
     txns.iter()
-        .filter(|t| t.amount_cents > 0 && !t.pending && t.date > from && t.date <= today)
+        .filter(|t| {
+            t.amount_cents > 0 && !t.pending && !t.removal && t.date > from && t.date <= today
+        })
         .map(|t| t.amount_cents)
         .sum()
 }
@@ -31,6 +33,8 @@ pub fn day_txns(rng: &mut Prng, date: NaiveDate, daily: i64, phase: i64) -> Vec<
             date,
             name: name.to_owned(),
             pending: false,
+            pending_transaction_id: None,
+            removal: false,
         });
     };
     if n % 14 == phase {

@@ -9,9 +9,6 @@ use app::model::Rail;
 use app::ssr::store::audit::{self, Entry};
 use app::ssr::store::{commit, payments};
 
-/// QBO's `PrivateNote` holds at most 4000 characters.
-const NOTE_MAX: usize = 4000;
-
 pub async fn run(st: &Services, payment_id: &str) -> Result<(), JobError> {
     let (payment, approver) = {
         let mut conn = st.db.acquire().await?;
@@ -26,20 +23,20 @@ pub async fn run(st: &Services, payment_id: &str) -> Result<(), JobError> {
         .qbo_bill_payment_id
         .clone()
         .ok_or_else(|| JobError::fatal("no_bill_payment", "no QBO BillPayment"))?;
-    let note: String = format!(
-        "RowCol payment {payment_id}: approved by {approver} in RowCol; released on Ramp as bill {}; \
+    // The marker finds our note again, so a retry does not append it twice
+    // (the adapter keeps the note within QBO's PrivateNote limit).
+    let marker = format!("RowCol payment {payment_id}:");
+    let note = format!(
+        "{marker} approved by {approver} in RowCol; released on Ramp as bill {}; \
          paid {}; verified against bank transaction {}.",
         payment.ramp_bill_id.as_deref().unwrap_or_default(),
         payment.paid_date.as_deref().unwrap_or_default(),
         payment.plaid_txn_id.as_deref().unwrap_or_default(),
-    )
-    .chars()
-    .take(NOTE_MAX)
-    .collect();
+    );
     let auth = rail_auth(st, &payment.client_id, Rail::Qbo).await?;
     st.rails
         .ledger
-        .annotate_bill_payment(&auth, &bill_payment, &note)
+        .annotate_bill_payment(&auth, &bill_payment, &marker, &note)
         .await?;
 
     let mut tx = st.db.begin().await?;

@@ -2,6 +2,7 @@
 //! dispatches them; each kind lives in its own file.
 
 pub mod annotate;
+pub mod evidence;
 pub mod inbox;
 pub mod release;
 pub mod runner;

@@ -14,8 +14,12 @@ use app::ssr::store::{clients, commit, hygiene, payments, StoreError, Tx};
 use chrono::Duration;
 use std::time::Duration as StdDuration;
 
-/// Lease length: longer than any single job takes.
-const LEASE: Duration = Duration::seconds(120);
+/// Lease length. A running job renews it every [`RENEW_EVERY`], so a job
+/// may take longer than this; only a dead (or stuck) worker lets it expire.
+pub const LEASE: Duration = Duration::seconds(120);
+/// How often a running job's lease is renewed: a third of the lease, so two
+/// renewals can fail (a slow database) before the lease runs out.
+const RENEW_EVERY: StdDuration = StdDuration::from_secs(40);
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -23,6 +27,9 @@ pub enum Outcome {
     Retrying,
     Dead,
     Empty,
+    /// The lease expired and another worker claimed the job meanwhile: this
+    /// attempt's result was discarded (the other worker's counts).
+    LostLease,
 }
 
 async fn execute(st: &Services, job: &Job) -> Result<(), JobError> {
@@ -35,16 +42,55 @@ async fn execute(st: &Services, job: &Job) -> Result<(), JobError> {
     }
 }
 
+/// Run `work` while renewing the lease of claim `c` every [`RENEW_EVERY`].
+/// The renewals run beside the job (polled concurrently, never in between
+/// its steps), so a job holding the only SQLite connection cannot deadlock
+/// them. A lost lease stops the renewals but not the job: its work is
+/// idempotent, and its finish will be refused.
+async fn with_renewed_lease(
+    st: &Services,
+    c: &Claimed,
+    work: impl std::future::Future<Output = Result<(), JobError>>,
+) -> Result<(), JobError> {
+    let renewals = async {
+        loop {
+            tokio::time::sleep(RENEW_EVERY).await;
+            let now = st.clock.now();
+            match jobs::renew(&st.db, c, now, now + LEASE).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::warn!(job = %c.job_id, attempt = c.attempts, "lease lost; the attempt's result will be discarded");
+                    return;
+                }
+                Err(e) => tracing::warn!(job = %c.job_id, error = %e, "lease renewal failed"),
+            }
+        }
+    };
+    tokio::pin!(work);
+    tokio::select! {
+        r = &mut work => return r,
+        () = renewals => {}
+    }
+    work.await
+}
+
 /// Claim and run one due job.
 pub async fn run_once(st: &Services) -> Result<Outcome, StoreError> {
     let now = st.clock.now();
     let Some(c) = jobs::claim(&st.db, now, now + LEASE).await? else {
         return Ok(Outcome::Empty);
     };
+    run_claimed(st, &c).await
+}
+
+/// Run a job this worker has claimed and record how it ended, if the claim
+/// still holds its lease.
+pub async fn run_claimed(st: &Services, claim: &Claimed) -> Result<Outcome, StoreError> {
+    let c = claim.clone();
     let started = st.clock.now();
     let job = serde_json::from_str::<Job>(&c.payload);
     let result = match &job {
-        Ok(job) => execute(st, job).await,
+        Ok(job) => with_renewed_lease(st, &c, execute(st, job)).await,
         Err(e) => Err(JobError::fatal("bad_payload", e.to_string())),
     };
     let finished = st.clock.now();
@@ -83,7 +129,7 @@ pub async fn run_once(st: &Services) -> Result<Outcome, StoreError> {
         tracing::warn!(job = %c.job_id, attempt = c.attempts, error = %e, outcome = ?outcome, "job attempt failed");
     }
     let mut tx = st.db.begin().await?;
-    jobs::finish(
+    let fenced = jobs::finish(
         &mut tx,
         &c,
         &Attempt {
@@ -94,7 +140,16 @@ pub async fn run_once(st: &Services) -> Result<Outcome, StoreError> {
             error: error.as_deref(),
         },
     )
-    .await?;
+    .await;
+    if let Err(StoreError::Conflict(_)) = fenced {
+        // Another worker holds the job now: nothing of this finish commits
+        // (no state change, no dead letter); its own finish decides.
+        drop(tx);
+        jobs::record_lost_lease(&st.db, &c, started, finished).await?;
+        tracing::warn!(job = %c.job_id, attempt = c.attempts, "finish refused: lease lost");
+        return Ok(Outcome::LostLease);
+    }
+    fenced?;
     if outcome == Outcome::Dead {
         dead_letter(
             &mut tx,

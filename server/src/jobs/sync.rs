@@ -248,13 +248,23 @@ pub async fn sync_transactions(st: &Services, client_id: &str) -> Result<(), Job
                     date: t.date,
                     name: &t.name,
                     pending: t.pending,
+                    pending_transaction_id: t.pending_transaction_id.as_deref(),
                     seen_at: st.clock.now(),
                 },
             )
             .await?;
+            super::evidence::follow_posted(
+                &mut tx,
+                client_id,
+                &t.id,
+                t.pending_transaction_id.as_deref(),
+            )
+            .await?;
         }
+        // Removed transactions are marked, not deleted (see `evidence`).
+        let now = st.clock.now();
         for id in &page.removed {
-            bank::remove_txn(&mut tx, client_id, id).await?;
+            super::evidence::removed(&mut tx, client_id, id, now).await?;
         }
         // The cursor and the page it covers commit together.
         connections::set_plaid_cursor(&mut tx, client_id, &page.next_cursor).await?;

@@ -26,6 +26,10 @@ pub async fn run(st: &Services, payment_id: &str) -> Result<(), JobError> {
         (payment, bill)
     };
     if payment.state()? == PaymentState::Verified {
+        // Verified, but the bank removed its evidence: look for it again.
+        if payment.plaid_txn_id.is_none() {
+            return super::evidence::reattach(st, &payment).await;
+        }
         return Ok(());
     }
     let client_id = payment.client_id.clone();

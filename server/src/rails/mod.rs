@@ -101,12 +101,14 @@ pub trait Ledger: Send + Sync {
         auth: &RailAuth,
         bill_id: &str,
     ) -> Result<Vec<LedgerBillPayment>, RailError>;
-    /// Write RowCol's audit note onto a BillPayment (its `PrivateNote`).
-    /// Writing the same note again is harmless.
+    /// Append RowCol's audit note to a BillPayment's `PrivateNote`, keeping
+    /// what is there. A note whose `marker` is already present is not
+    /// appended again (retries are harmless).
     async fn annotate_bill_payment(
         &self,
         auth: &RailAuth,
         bill_payment_id: &str,
+        marker: &str,
         note: &str,
     ) -> Result<(), RailError>;
 }
@@ -239,6 +241,9 @@ pub struct BankTxn {
     pub date: NaiveDate,
     pub name: String,
     pub pending: bool,
+    /// On a posted transaction: the pending one it replaces (Plaid removes
+    /// that one in the same update).
+    pub pending_transaction_id: Option<String>,
 }
 
 #[cfg(test)]

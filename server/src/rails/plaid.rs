@@ -117,6 +117,7 @@ pub fn parse_txn(v: &Value) -> Result<BankTxn, RailError> {
             .map_err(|_| bad("bad transaction date"))?,
         name: s("name").or_else(|| s("merchant_name")).unwrap_or_default(),
         pending: v.get("pending").and_then(Value::as_bool).unwrap_or(false),
+        pending_transaction_id: s("pending_transaction_id"),
     })
 }
 

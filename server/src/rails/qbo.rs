@@ -46,24 +46,36 @@ impl QboClient {
         check(resp)
     }
 
-    /// Write RowCol's audit note onto a BillPayment (`PrivateNote`, sparse
-    /// update with the current SyncToken). Returns the new SyncToken.
-    pub async fn write_private_note(
+    /// A BillPayment's current `PrivateNote` and `SyncToken`.
+    async fn private_note(
         &self,
         auth: &RailAuth,
         bill_payment_id: &str,
-        note: &str,
-    ) -> Result<String, RailError> {
+    ) -> Result<(Option<String>, String), RailError> {
         if !bill_payment_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return Err(RailError::Permanent(format!("{RAIL}: bad BillPayment id")));
         }
         let current = self
             .get(auth, &format!("billpayment/{bill_payment_id}"), &[])
             .await?;
-        let sync_token = get_ci(&current, "BillPayment")
+        let p = get_ci(&current, "BillPayment");
+        let sync_token = p
             .and_then(|p| p.get("SyncToken"))
             .and_then(Value::as_str)
             .ok_or_else(|| bad("missing SyncToken", bill_payment_id))?;
+        let note = p.and_then(|p| str_field(p, "PrivateNote"));
+        Ok((note, sync_token.to_owned()))
+    }
+
+    /// Sparse update of a BillPayment's `PrivateNote` (the field is replaced
+    /// whole) at `sync_token`. Returns the new SyncToken.
+    async fn put_private_note(
+        &self,
+        auth: &RailAuth,
+        bill_payment_id: &str,
+        sync_token: &str,
+        note: &str,
+    ) -> Result<String, RailError> {
         let body = serde_json::json!({
             "Id": bill_payment_id,
             "SyncToken": sync_token,
@@ -87,6 +99,48 @@ impl QboClient {
             .and_then(Value::as_str)
             .map(str::to_owned)
             .ok_or_else(|| bad("missing SyncToken", bill_payment_id))
+    }
+
+    /// Replace a BillPayment's `PrivateNote` (sparse update with the current
+    /// SyncToken). Returns the new SyncToken.
+    pub async fn write_private_note(
+        &self,
+        auth: &RailAuth,
+        bill_payment_id: &str,
+        note: &str,
+    ) -> Result<String, RailError> {
+        let (_, sync_token) = self.private_note(auth, bill_payment_id).await?;
+        self.put_private_note(auth, bill_payment_id, &sync_token, note)
+            .await
+    }
+
+    /// Append `note` to a BillPayment's `PrivateNote`, keeping what is there
+    /// (a sparse update replaces the field, so it is read first, with its
+    /// SyncToken). Idempotent: a note whose `marker` is already present is
+    /// not appended again. `Ok(false)` when nothing had to be written.
+    pub async fn append_private_note(
+        &self,
+        auth: &RailAuth,
+        bill_payment_id: &str,
+        marker: &str,
+        note: &str,
+    ) -> Result<bool, RailError> {
+        // Someone else may edit the BillPayment between our read and write:
+        // QBO refuses the stale SyncToken (5010), so read again.
+        let mut tries = 0;
+        loop {
+            let (existing, sync_token) = self.private_note(auth, bill_payment_id).await?;
+            let Some(full) = appended_note(existing.as_deref(), marker, note)? else {
+                return Ok(false);
+            };
+            match self
+                .put_private_note(auth, bill_payment_id, &sync_token, &full)
+                .await
+            {
+                Err(RailError::Permanent(m)) if m.contains("[5010]") && tries < 2 => tries += 1,
+                other => return other.map(|_| true),
+            }
+        }
     }
 
     /// Run a `SELECT * FROM <entity> …` over all pages.
@@ -170,6 +224,34 @@ fn fault_detail(resp: &RailResponse) -> (String, String) {
     };
     let msg = format!("[{}] {} {}", s("code"), s("Message"), s("Detail"));
     (s("code"), msg.trim().to_owned())
+}
+
+/// QBO's limit on a transaction's `PrivateNote` (characters).
+pub const PRIVATE_NOTE_MAX: usize = 4000;
+
+/// `existing` with `note` appended on a new line, or `None` when a note
+/// carrying `marker` is already there. What someone else wrote is kept
+/// whole; our note is shortened to fit [`PRIVATE_NOTE_MAX`], and refused
+/// when not even its marker fits (it could not be found again).
+pub fn appended_note(
+    existing: Option<&str>,
+    marker: &str,
+    note: &str,
+) -> Result<Option<String>, RailError> {
+    let existing = existing.unwrap_or("");
+    if !marker.is_empty() && existing.contains(marker) {
+        return Ok(None);
+    }
+    let sep = if existing.is_empty() { "" } else { "\n" };
+    let used = existing.chars().count() + sep.chars().count();
+    let room = PRIVATE_NOTE_MAX.saturating_sub(used);
+    if room < marker.chars().count() {
+        return Err(RailError::Permanent(format!(
+            "{RAIL}: PrivateNote has no room left for RowCol's note"
+        )));
+    }
+    let ours: String = note.chars().take(room).collect();
+    Ok(Some(format!("{existing}{sep}{ours}")))
 }
 
 fn bad(what: &str, id: &str) -> RailError {
@@ -318,9 +400,10 @@ impl Ledger for QboClient {
         &self,
         auth: &RailAuth,
         bill_payment_id: &str,
+        marker: &str,
         note: &str,
     ) -> Result<(), RailError> {
-        self.write_private_note(auth, bill_payment_id, note)
+        self.append_private_note(auth, bill_payment_id, marker, note)
             .await
             .map(|_| ())
     }
@@ -329,6 +412,38 @@ impl Ledger for QboClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_note_is_appended_once_and_kept_within_the_limit() {
+        let first = appended_note(
+            Some("Ramp bill 1"),
+            "RowCol payment p1:",
+            "RowCol payment p1: ok",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(first, "Ramp bill 1\nRowCol payment p1: ok");
+        assert_eq!(
+            appended_note(Some(&first), "RowCol payment p1:", "RowCol payment p1: ok").unwrap(),
+            None
+        );
+        assert_eq!(
+            appended_note(None, "m", "m note").unwrap().as_deref(),
+            Some("m note")
+        );
+        let long = "x".repeat(PRIVATE_NOTE_MAX - 20);
+        let capped = appended_note(
+            Some(&long),
+            "RowCol payment p1:",
+            &"RowCol payment p1: ".repeat(50),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(capped.chars().count(), PRIVATE_NOTE_MAX);
+        assert!(capped.starts_with(&long) && capped.contains("RowCol payment p1:"));
+        let full = "x".repeat(PRIVATE_NOTE_MAX - 5);
+        assert!(appended_note(Some(&full), "RowCol payment p1:", "RowCol payment p1: ok").is_err());
+    }
 
     #[test]
     fn parses_bill_and_payment_exactly() {

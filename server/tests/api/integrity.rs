@@ -1,6 +1,656 @@
 //! Issue #6 — tests for this capability, each run on SQLite and PostgreSQL.
+//! Integrity: fenced job leases and their renewal, one bank transaction per
+//! payment, removed transactions marked (evidence following pending →
+//! posted), the audit chain verified in one snapshot and incrementally, and
+//! audit notes appended to QBO's `PrivateNote`.
 
-#[allow(unused_imports)]
 use super::support::{Engine, TestApp};
+use app::model::FirmId;
+use app::ssr::jobs::Job;
+use app::ssr::store::jobs::{self, Attempt, AttemptEnd, Claimed};
+use app::ssr::store::{audit, bank, commit, payments, StoreError};
+use chrono::Duration;
+use rowcol::jobs::runner::{self, Outcome, LEASE};
 
-both_engines!();
+both_engines!(
+    a_finish_counts_only_for_the_worker_holding_the_lease,
+    a_renewed_lease_keeps_a_long_job_from_being_taken_over,
+    one_bank_transaction_evidences_at_most_one_payment,
+    pending_to_posted_keeps_a_verified_payment_verified_on_the_posted_txn,
+    a_removed_bank_transaction_sends_its_payment_back_to_waiting,
+    a_concurrent_append_never_shows_a_false_break,
+    the_audit_checkpoint_advances_and_tampering_after_it_is_caught,
+    the_audit_note_is_appended_to_the_private_note_once,
+);
+
+async fn firm(app: &TestApp) -> FirmId {
+    let id: String = sqlx::query_scalar("select firm_id from firm limit 1")
+        .fetch_one(&app.state.app.db.pool)
+        .await
+        .unwrap();
+    FirmId::parse(&id).unwrap()
+}
+
+async fn any_client(app: &TestApp) -> String {
+    sqlx::query_scalar("select client_id from client order by name limit 1")
+        .fetch_one(&app.state.app.db.pool)
+        .await
+        .unwrap()
+}
+
+/// Enqueue `job` due now; its id.
+async fn enqueue_now(app: &TestApp, job: &Job) -> String {
+    let st = &app.state.services;
+    let now = st.clock.now();
+    let mut tx = st.db.begin().await.unwrap();
+    jobs::enqueue(&mut tx, job, now, now).await.unwrap();
+    commit(tx).await.unwrap();
+    sqlx::query_scalar(
+        "select job_id from job where state = 'queued' order by created_at desc limit 1",
+    )
+    .fetch_one(&st.db.pool)
+    .await
+    .unwrap()
+}
+
+/// Claim as a worker would, until the claim is `job_id` (other due jobs
+/// are left leased). `None` when it cannot be claimed now.
+async fn claim_job(app: &TestApp, job_id: &str) -> Option<Claimed> {
+    let st = &app.state.services;
+    for _ in 0..100 {
+        let now = st.clock.now();
+        let c = jobs::claim(&st.db, now, now + LEASE).await.unwrap()?;
+        if c.job_id == job_id {
+            return Some(c);
+        }
+    }
+    None
+}
+
+async fn job_state(app: &TestApp, job_id: &str) -> String {
+    sqlx::query_scalar("select state from job where job_id = $1")
+        .bind(job_id)
+        .fetch_one(&app.state.app.db.pool)
+        .await
+        .unwrap()
+}
+
+async fn attempt_outcomes(app: &TestApp, job_id: &str) -> Vec<(i64, String)> {
+    sqlx::query_as("select attempt, outcome from job_attempt where job_id = $1 order by attempt")
+        .bind(job_id)
+        .fetch_all(&app.state.app.db.pool)
+        .await
+        .unwrap()
+}
+
+async fn a_finish_counts_only_for_the_worker_holding_the_lease(e: Engine) {
+    let app = TestApp::spawn(e).await;
+    let st = &app.state.services;
+    let client_id = any_client(&app).await;
+    let item: String = sqlx::query_scalar(
+        "select external_id from rail_connection where client_id = $1 and rail = 'plaid'",
+    )
+    .bind(&client_id)
+    .fetch_one(&st.db.pool)
+    .await
+    .unwrap();
+    let job_id = enqueue_now(
+        &app,
+        &Job::SyncClient {
+            client_id: client_id.clone(),
+        },
+    )
+    .await;
+
+    // Worker A claims, then stalls past its lease; worker B takes the job.
+    let a = claim_job(&app, &job_id).await.expect("A claims");
+    st.clock.advance(LEASE + Duration::seconds(1));
+    let b = claim_job(&app, &job_id)
+        .await
+        .expect("B claims the expired lease");
+    assert_ne!(a.attempts, b.attempts);
+
+    // A's attempt dies (the bank login fails): its finish would dead-letter
+    // the job into the hygiene tray. It no longer holds the lease, so
+    // nothing of it commits.
+    app.inject(|f| f.plaid_login_required = vec![item.clone()])
+        .await;
+    assert_eq!(
+        runner::run_claimed(st, &a).await.unwrap(),
+        Outcome::LostLease
+    );
+    assert_eq!(job_state(&app, &job_id).await, "queued");
+    assert_eq!(
+        app.count("select count(*) from hygiene_item where reason_code = 'job_dead_lettered'")
+            .await,
+        0
+    );
+
+    // B's attempt succeeds and counts.
+    app.inject(|f| f.plaid_login_required.clear()).await;
+    assert_eq!(runner::run_claimed(st, &b).await.unwrap(), Outcome::Done);
+    assert_eq!(job_state(&app, &job_id).await, "done");
+    assert_eq!(
+        attempt_outcomes(&app, &job_id).await,
+        [(a.attempts, "lost_lease".into()), (b.attempts, "ok".into())]
+    );
+
+    // And the store refuses a stale finish outright, in any transaction.
+    let mut tx = st.db.begin().await.unwrap();
+    let now = st.clock.now();
+    let stale = jobs::finish(
+        &mut tx,
+        &a,
+        &Attempt {
+            started: now,
+            finished: now,
+            end: AttemptEnd::Done,
+            error_code: None,
+            error: None,
+        },
+    )
+    .await;
+    assert!(matches!(stale, Err(StoreError::Conflict(_))), "{stale:?}");
+}
+
+async fn a_renewed_lease_keeps_a_long_job_from_being_taken_over(e: Engine) {
+    let app = TestApp::spawn(e).await;
+    let st = &app.state.services;
+    let client_id = any_client(&app).await;
+    let job_id = enqueue_now(&app, &Job::SyncClient { client_id }).await;
+    let a = claim_job(&app, &job_id).await.expect("A claims");
+
+    // A long job renews before its lease runs out ...
+    st.clock.advance(LEASE - Duration::seconds(20));
+    let now = st.clock.now();
+    assert!(jobs::renew(&st.db, &a, now, now + LEASE).await.unwrap());
+    // ... so past the original lease nobody can take it.
+    st.clock.advance(Duration::seconds(40));
+    assert!(claim_job(&app, &job_id).await.is_none());
+
+    // Once A stops renewing, the lease expires and B takes over; A's next
+    // renewal is refused (fenced), B's is not.
+    st.clock.advance(LEASE);
+    let b = claim_job(&app, &job_id).await.expect("B claims");
+    let now = st.clock.now();
+    assert!(!jobs::renew(&st.db, &a, now, now + LEASE).await.unwrap());
+    assert!(jobs::renew(&st.db, &b, now, now + LEASE).await.unwrap());
+}
+
+async fn one_bank_transaction_evidences_at_most_one_payment(e: Engine) {
+    let app = TestApp::spawn(e).await;
+    app.login("advisor@northwind.test").await;
+    // Two approved payments of the same amount for one client.
+    let (cid, _) = app.small_bill("Alder Creek Dental").await;
+    let detail = app.client(&cid).await;
+    let mut bills: Vec<(i64, String)> = detail["bills"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["amount"]["minor"].as_i64().unwrap(),
+                b["bill_id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    bills.sort();
+    let (status, body) = app.approve(&cid, &[&bills[0].1, &bills[1].1]).await;
+    assert!(status == 200 || status == 302, "{status} {body}");
+    let pool = &app.state.app.db.pool;
+    let ids: Vec<String> = sqlx::query_scalar(
+        "select payment_id from payment where client_id = $1 order by amount_minor",
+    )
+    .bind(&cid)
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let amount = bills[0].0;
+    sqlx::query("update payment set amount_minor = $1 where payment_id = $2")
+        .bind(amount)
+        .bind(&ids[1])
+        .execute(pool)
+        .await
+        .unwrap();
+
+    // One matching bank debit.
+    let st = &app.state.services;
+    let today = st.clock.today();
+    let mut tx = st.db.begin().await.unwrap();
+    bank::upsert_txn(
+        &mut tx,
+        &cid,
+        &bank::BankTxn {
+            txn_id: "txn_single_debit",
+            account_id: "acct",
+            amount: &app::model::Money::new(amount, app::model::Currency::parse("USD").unwrap()),
+            date: today,
+            name: "RAMP BILLPAY",
+            pending: false,
+            pending_transaction_id: None,
+            seen_at: st.clock.now(),
+        },
+    )
+    .await
+    .unwrap();
+    commit(tx).await.unwrap();
+
+    // Both verifications look before either claims (the race): both see it.
+    let mut found = Vec::new();
+    for id in &ids {
+        let mut conn = st.db.acquire().await.unwrap();
+        let t = bank::find_payment_evidence(
+            &mut conn,
+            &cid,
+            amount,
+            today - Duration::days(1),
+            today,
+            id,
+        )
+        .await
+        .unwrap()
+        .expect("a candidate");
+        found.push(t.txn_id);
+    }
+    assert_eq!(found, ["txn_single_debit", "txn_single_debit"]);
+    // The first claim wins; the second is a conflict (the job retries).
+    let mut tx = st.db.begin().await.unwrap();
+    payments::set_bank_evidence(&mut tx, &ids[0], &found[0])
+        .await
+        .unwrap();
+    commit(tx).await.unwrap();
+    let mut tx = st.db.begin().await.unwrap();
+    let second = payments::set_bank_evidence(&mut tx, &ids[1], &found[1]).await;
+    assert!(matches!(second, Err(StoreError::Conflict(_))), "{second:?}");
+    drop(tx);
+    assert_eq!(
+        app.count("select count(*) from payment where plaid_txn_id = 'txn_single_debit'")
+            .await,
+        1
+    );
+    // And the loser's next look finds nothing to claim.
+    let mut conn = st.db.acquire().await.unwrap();
+    let again = bank::find_payment_evidence(
+        &mut conn,
+        &cid,
+        amount,
+        today - Duration::days(1),
+        today,
+        &ids[1],
+    )
+    .await
+    .unwrap();
+    assert!(again.is_none());
+}
+
+/// Approve Alder Creek's smallest bill with bank debits shown pending first,
+/// and move the world to its arrival date: paid, recorded and verified by
+/// the pending debit. Its payment id.
+async fn verified_by_a_pending_debit(app: &TestApp) -> String {
+    app.inject(|f| f.plaid_debits_pending_first = true).await;
+    app.login("advisor@northwind.test").await;
+    let pid = app.approve_small_bill("Alder Creek Dental").await;
+    app.drain().await;
+    assert_eq!(app.payment_state(&pid).await, "released");
+    let arrival: String =
+        sqlx::query_scalar("select payment_arrival_date from payment where payment_id = $1")
+            .bind(&pid)
+            .fetch_one(&app.state.app.db.pool)
+            .await
+            .unwrap();
+    let arrival: chrono::NaiveDate = arrival.parse().unwrap();
+    let days = (arrival - app.state.services.clock.today()).num_days();
+    // Arrive exactly on the arrival date: the debit is pending today.
+    app.state
+        .services
+        .sandbox
+        .as_ref()
+        .unwrap()
+        .advance(Duration::days(days))
+        .await
+        .unwrap();
+    app.drain().await;
+    assert_eq!(app.payment_state(&pid).await, "verified");
+    pid
+}
+
+async fn evidence_of(app: &TestApp, pid: &str) -> (Option<String>, Option<String>) {
+    sqlx::query_as("select plaid_txn_id, flag_reason from payment where payment_id = $1")
+        .bind(pid)
+        .fetch_one(&app.state.app.db.pool)
+        .await
+        .unwrap()
+}
+
+async fn txn_row(app: &TestApp, txn_id: &str) -> (i64, Option<i64>, Option<String>) {
+    sqlx::query_as(
+        "select pending, removed_at, pending_transaction_id from bank_txn where txn_id = $1",
+    )
+    .bind(txn_id)
+    .fetch_one(&app.state.app.db.pool)
+    .await
+    .unwrap()
+}
+
+async fn next_day_and_sync(app: &TestApp, pid: &str) {
+    let st = &app.state.services;
+    st.sandbox
+        .as_ref()
+        .unwrap()
+        .advance(Duration::days(1))
+        .await
+        .unwrap();
+    let client_id: String =
+        sqlx::query_scalar("select client_id from payment where payment_id = $1")
+            .bind(pid)
+            .fetch_one(&st.db.pool)
+            .await
+            .unwrap();
+    rowcol::jobs::sync::sync_transactions(st, &client_id)
+        .await
+        .unwrap();
+}
+
+async fn pending_to_posted_keeps_a_verified_payment_verified_on_the_posted_txn(e: Engine) {
+    let app = TestApp::spawn(e).await;
+    let pid = verified_by_a_pending_debit(&app).await;
+    let (pending_id, _) = evidence_of(&app, &pid).await;
+    let pending_id = pending_id.expect("evidence");
+    assert_eq!(
+        txn_row(&app, &pending_id).await.0,
+        1,
+        "evidence is the pending debit"
+    );
+
+    // The debit posts: Plaid adds the posted txn (pending_transaction_id)
+    // and removes the pending one.
+    next_day_and_sync(&app, &pid).await;
+    assert_eq!(app.payment_state(&pid).await, "verified");
+    let (evidence, flag) = evidence_of(&app, &pid).await;
+    let posted = evidence.expect("evidence followed");
+    assert_ne!(posted, pending_id);
+    assert_eq!(
+        txn_row(&app, &posted).await,
+        (0, None, Some(pending_id.clone()))
+    );
+    assert_eq!(flag, None);
+    // The pending one is marked removed, not deleted.
+    assert!(txn_row(&app, &pending_id).await.1.is_some());
+    let mut conn = app.state.services.db.acquire().await.unwrap();
+    assert!(bank::debit_reflected(&mut conn, &pid).await.unwrap());
+    drop(conn);
+    // Nothing for the hygiene tray, and verification is settled.
+    app.drain().await;
+    assert_eq!(
+        app.count("select count(*) from hygiene_item where status = 'open' and reason_code = 'cash_not_seen'")
+            .await,
+        0
+    );
+}
+
+async fn a_removed_bank_transaction_sends_its_payment_back_to_waiting(e: Engine) {
+    let app = TestApp::spawn(e).await;
+    let pid = verified_by_a_pending_debit(&app).await;
+    let (pending_id, _) = evidence_of(&app, &pid).await;
+    let pending_id = pending_id.expect("evidence");
+
+    // The pending debit falls off without posting.
+    app.inject(|f| f.plaid_drop_pending_next = 1).await;
+    next_day_and_sync(&app, &pid).await;
+
+    // Custody only moves forward: still `verified`, but without evidence,
+    // flagged, not counted as debited, and its verification queued again.
+    assert_eq!(app.payment_state(&pid).await, "verified");
+    let (evidence, flag) = evidence_of(&app, &pid).await;
+    assert_eq!(evidence, None);
+    assert_eq!(flag.as_deref(), Some("cash_not_seen"));
+    assert!(txn_row(&app, &pending_id).await.1.is_some(), "marked, kept");
+    let mut conn = app.state.services.db.acquire().await.unwrap();
+    assert!(!bank::debit_reflected(&mut conn, &pid).await.unwrap());
+    drop(conn);
+    assert_eq!(
+        app.count(&format!(
+            "select count(*) from job where state = 'queued' and dedupe_key = 'verify:{pid}'"
+        ))
+        .await,
+        1
+    );
+    assert_eq!(
+        app.count(&format!(
+            "select count(*) from hygiene_item where status = 'open' and reason_code = 'cash_not_seen' and payment_id = '{pid}'"
+        ))
+        .await,
+        1
+    );
+    // The re-verification finds no other debit: it keeps waiting.
+    app.drain().await;
+    assert_eq!(evidence_of(&app, &pid).await.0, None);
+}
+
+async fn a_concurrent_append_never_shows_a_false_break(e: Engine) {
+    let app = TestApp::spawn(e).await;
+    let firm = firm(&app).await;
+    let db = app.state.services.db.clone();
+    let appender = {
+        let db = db.clone();
+        let firm = firm.clone();
+        tokio::spawn(async move {
+            for i in 0..150 {
+                let mut tx = db.begin().await.unwrap();
+                audit::record(
+                    &mut tx,
+                    &firm,
+                    chrono::Utc::now(),
+                    audit::Entry {
+                        actor: "test",
+                        action: "test.append",
+                        subject: "race",
+                        detail: serde_json::json!({ "i": i }),
+                    },
+                )
+                .await
+                .unwrap();
+                commit(tx).await.unwrap();
+            }
+        })
+    };
+    let mut views = 0;
+    while !appender.is_finished() {
+        for full in [false, true] {
+            let status = if full {
+                audit::verify_chain_full(&db.pool, &firm).await.unwrap()
+            } else {
+                audit::verify_chain(&db.pool, &firm).await.unwrap()
+            };
+            assert!(status.ok, "false break while appending: {status:?}");
+            views += 1;
+        }
+    }
+    appender.await.unwrap();
+    assert!(views > 0);
+    assert!(audit::verify_chain_full(&db.pool, &firm).await.unwrap().ok);
+}
+
+/// Append `n` entries to the firm's chain.
+async fn append(app: &TestApp, firm: &FirmId, n: usize) {
+    let db = &app.state.services.db;
+    for i in 0..n {
+        let mut tx = db.begin().await.unwrap();
+        audit::record(
+            &mut tx,
+            firm,
+            app.state.services.clock.now(),
+            audit::Entry {
+                actor: "test",
+                action: "test.append",
+                subject: "checkpoint",
+                detail: serde_json::json!({ "i": i }),
+            },
+        )
+        .await
+        .unwrap();
+        commit(tx).await.unwrap();
+    }
+}
+
+/// Edit an audit entry behind the application's back (the append-only
+/// triggers are lifted for the edit, as an attacker with the database
+/// owner's rights could).
+async fn tamper(app: &TestApp, e: Engine, seq: i64) {
+    let pool = &app.state.app.db.pool;
+    let mut conn = pool.acquire().await.unwrap();
+    let edit = "update audit_entry set detail = '{\"tampered\":true}' where seq = $1";
+    match e {
+        Engine::Postgres => {
+            sqlx::query("alter table audit_entry disable trigger audit_entry_no_update")
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+            sqlx::query(edit)
+                .bind(seq)
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+            sqlx::query("alter table audit_entry enable trigger audit_entry_no_update")
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+        }
+        Engine::Sqlite => {
+            let ddl: Vec<String> = sqlx::query_scalar(
+                "select sql from sqlite_master where type = 'trigger' and tbl_name = 'audit_entry'",
+            )
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
+            let names: Vec<String> = sqlx::query_scalar(
+                "select name from sqlite_master where type = 'trigger' and tbl_name = 'audit_entry'",
+            )
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
+            for n in &names {
+                sqlx::query(&format!("drop trigger {n}"))
+                    .execute(&mut *conn)
+                    .await
+                    .unwrap();
+            }
+            sqlx::query(edit)
+                .bind(seq)
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+            for d in &ddl {
+                sqlx::query(d).execute(&mut *conn).await.unwrap();
+            }
+        }
+    }
+}
+
+async fn the_audit_checkpoint_advances_and_tampering_after_it_is_caught(e: Engine) {
+    let app = TestApp::spawn(e).await;
+    app.login("admin@northwind.test").await;
+    let firm = firm(&app).await;
+    let pool = &app.state.app.db.pool;
+
+    // A first view verifies the chain and checkpoints its head.
+    let (status, page) = app.call("audit", &[]).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["chain"]["ok"], true);
+    let head: i64 = sqlx::query_scalar("select audit_seq from firm where firm_id = $1")
+        .bind(firm.as_str())
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    let (cp, _) = audit::checkpoint(pool, &firm)
+        .await
+        .unwrap()
+        .expect("checkpoint");
+    assert_eq!(cp, head);
+
+    // New entries; the next view re-hashes only those and advances.
+    append(&app, &firm, 3).await;
+    let (_, page) = app.call("audit", &[]).await;
+    assert_eq!(page["chain"]["ok"], true);
+    let (cp2, _) = audit::checkpoint(pool, &firm).await.unwrap().unwrap();
+    assert!(cp2 > cp, "checkpoint advanced {cp} → {cp2}");
+
+    // Entries after the checkpoint, one of them tampered with: caught, and
+    // the checkpoint does not move past the break.
+    append(&app, &firm, 3).await;
+    tamper(&app, e, cp2 + 1).await;
+    let (_, page) = app.call("audit", &[]).await;
+    assert_eq!(page["chain"]["ok"], false, "{}", page["chain"]);
+    assert_eq!(page["chain"]["broken_at"], cp2 + 1);
+    assert_eq!(
+        audit::checkpoint(pool, &firm).await.unwrap().unwrap().0,
+        cp2
+    );
+    // Still reported on the next view.
+    let (_, page) = app.call("audit", &[]).await;
+    assert_eq!(page["chain"]["ok"], false);
+
+    // An entry at or before the checkpoint is not re-hashed incrementally;
+    // the full verification (the page's `full` option) still finds it.
+    tamper(&app, e, 1).await;
+    let (_, page) = app.call("audit", &[("full", "true")]).await;
+    assert_eq!(page["chain"]["ok"], false);
+    assert_eq!(page["chain"]["broken_at"], 1);
+}
+
+async fn the_audit_note_is_appended_to_the_private_note_once(e: Engine) {
+    let app = TestApp::spawn(e).await;
+    app.login("advisor@northwind.test").await;
+    let pid = app.approve_small_bill("Alder Creek Dental").await;
+    app.drain().await;
+    let (status, _) = app.call("sandbox/advance", &[("days", "40")]).await;
+    assert_eq!(status, 200);
+    app.drain().await;
+    assert_eq!(app.payment_state(&pid).await, "verified");
+
+    let note = || async {
+        let st = &app.state.services;
+        let (client_id, bill_payment): (String, String) = sqlx::query_as(
+            "select client_id, qbo_bill_payment_id from payment where payment_id = $1",
+        )
+        .bind(&pid)
+        .fetch_one(&st.db.pool)
+        .await
+        .unwrap();
+        let qbo_bill: String = sqlx::query_scalar(
+            "select b.qbo_bill_id from staged_bill b join payment p on p.bill_id = b.bill_id where p.payment_id = $1",
+        )
+        .bind(&pid)
+        .fetch_one(&st.db.pool)
+        .await
+        .unwrap();
+        let auth = rowcol::connections::rail_auth(st, &client_id, app::model::Rail::Qbo)
+            .await
+            .unwrap();
+        let pays = st
+            .rails
+            .ledger
+            .bill_payments_for_bill(&auth, &qbo_bill)
+            .await
+            .unwrap();
+        let p = pays.iter().find(|p| p.id == bill_payment).unwrap();
+        p.private_note.clone().unwrap_or_default()
+    };
+    let first = note().await;
+    // Ramp's own note (written by its accounting sync) is kept ...
+    assert!(first.starts_with("Ramp bill "), "{first}");
+    // ... and RowCol's is appended after it.
+    let marker = format!("RowCol payment {pid}:");
+    assert_eq!(first.matches(&marker).count(), 1, "{first}");
+
+    // The job runs again (a retry after a lost response): not appended twice.
+    enqueue_now(
+        &app,
+        &Job::AnnotateLedger {
+            payment_id: pid.clone(),
+        },
+    )
+    .await;
+    app.drain().await;
+    assert_eq!(note().await, first);
+}

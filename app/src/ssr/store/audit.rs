@@ -89,21 +89,80 @@ pub async fn record(
     Ok(seq)
 }
 
-/// Re-hash the whole chain of a firm and check every link.
+/// Verify a firm's chain incrementally: only the entries after the last
+/// verified checkpoint are re-hashed, and when they hold the checkpoint
+/// advances to the head. The first link after the checkpoint must chain to
+/// the checkpoint's stored hash, so replacing the checkpointed entry's hash
+/// (or rewriting history and re-hashing from there) breaks the next link.
+/// Content edits to entries at or before the checkpoint are not re-hashed
+/// here: [`verify_chain_full`] re-hashes everything (the audit page's
+/// `full` option). A broken chain never advances the checkpoint, so every
+/// later view still reports it.
 pub async fn verify_chain(pool: &sqlx::AnyPool, firm_id: &FirmId) -> StoreResult<ChainStatus> {
+    verify(pool, firm_id, false).await
+}
+
+/// Re-hash the whole chain of a firm from its first entry, ignoring the
+/// checkpoint (which still advances if the chain holds).
+pub async fn verify_chain_full(pool: &sqlx::AnyPool, firm_id: &FirmId) -> StoreResult<ChainStatus> {
+    verify(pool, firm_id, true).await
+}
+
+/// One consistent read of the chain: the head (`firm.audit_seq`,
+/// `audit_head`) first, then the entries up to that head only, all in one
+/// transaction (REPEATABLE READ on PostgreSQL: one snapshot for every
+/// statement; SQLite's read transaction is a snapshot too). Even without
+/// the snapshot the read could not see a false break: an entry and the head
+/// naming it commit together, and entries up to a committed head never
+/// change, so a concurrent append after the head was read is simply not
+/// looked at.
+async fn verify(pool: &sqlx::AnyPool, firm_id: &FirmId, full: bool) -> StoreResult<ChainStatus> {
+    let mut tx = pool.begin().await?;
+    if tx.backend_name() == "PostgreSQL" {
+        sqlx::query("set transaction isolation level repeatable read")
+            .execute(&mut *tx)
+            .await?;
+    }
+    let head = sqlx::query("select audit_seq, audit_head from firm where firm_id = $1")
+        .bind(firm_id.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
+    let head_seq: i64 = head.try_get("audit_seq")?;
+    let head_hash: String = head.try_get("audit_head")?;
+    let checkpoint = if full {
+        None
+    } else {
+        sqlx::query("select seq, hash from audit_checkpoint where firm_id = $1")
+            .bind(firm_id.as_str())
+            .fetch_optional(&mut *tx)
+            .await?
+    };
+    let (from_seq, from_hash): (i64, String) = match &checkpoint {
+        Some(r) => (r.try_get("seq")?, r.try_get("hash")?),
+        None => (0, String::new()),
+    };
     let rows = sqlx::query(
         "select seq, at, actor, action, subject, detail, prev_hash, hash
-         from audit_entry where firm_id = $1 order by seq",
+         from audit_entry where firm_id = $1 and seq > $2 and seq <= $3 order by seq",
     )
     .bind(firm_id.as_str())
-    .fetch_all(pool)
+    .bind(from_seq)
+    .bind(head_seq)
+    .fetch_all(&mut *tx)
     .await?;
-    let head: String = sqlx::query_scalar("select audit_head from firm where firm_id = $1")
-        .bind(firm_id.as_str())
-        .fetch_one(pool)
-        .await?;
-    let mut prev = String::new();
-    let mut expected_seq = 1;
+    tx.commit().await?;
+
+    let broken = |at: i64| ChainStatus {
+        entries: head_seq,
+        ok: false,
+        broken_at: Some(at),
+    };
+    // A head behind the checkpoint: the tail was cut after it was verified.
+    if from_seq > head_seq {
+        return Ok(broken(head_seq + 1));
+    }
+    let mut prev = from_hash;
+    let mut expected_seq = from_seq + 1;
     for row in &rows {
         let seq: i64 = row.try_get("seq")?;
         let stored_prev: String = row.try_get("prev_hash")?;
@@ -123,23 +182,60 @@ pub async fn verify_chain(pool: &sqlx::AnyPool, firm_id: &FirmId) -> StoreResult
             prev_hash: &stored_prev,
         });
         if seq != expected_seq || stored_prev != prev || computed != hash {
-            return Ok(ChainStatus {
-                entries: rows.len() as i64,
-                ok: false,
-                broken_at: Some(seq),
-            });
+            return Ok(broken(expected_seq.min(seq)));
         }
         prev = hash;
         expected_seq += 1;
     }
-    // The head stored on the firm must match the last entry, so truncating
-    // the tail is detected too.
-    let ok = head == prev;
+    // Every entry up to the head is there, and the head stored on the firm
+    // matches the last one, so cutting the tail is detected too.
+    if expected_seq != head_seq + 1 || head_hash != prev {
+        return Ok(broken(expected_seq));
+    }
+    if head_seq > from_seq {
+        advance_checkpoint(pool, firm_id, head_seq, &head_hash).await?;
+    }
     Ok(ChainStatus {
-        entries: rows.len() as i64,
-        ok,
-        broken_at: if ok { None } else { Some(expected_seq) },
+        entries: head_seq,
+        ok: true,
+        broken_at: None,
     })
+}
+
+/// Move the firm's checkpoint forward (never back: two concurrent viewers
+/// may both verify; the further one wins).
+async fn advance_checkpoint(
+    pool: &sqlx::AnyPool,
+    firm_id: &FirmId,
+    seq: i64,
+    hash: &str,
+) -> StoreResult<()> {
+    sqlx::query(
+        "insert into audit_checkpoint (firm_id, seq, hash, verified_at) values ($1, $2, $3, $4)
+         on conflict (firm_id) do update set seq = excluded.seq, hash = excluded.hash,
+            verified_at = excluded.verified_at
+         where audit_checkpoint.seq < excluded.seq",
+    )
+    .bind(firm_id.as_str())
+    .bind(seq)
+    .bind(hash)
+    .bind(to_ms(Utc::now()))
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// The firm's verified checkpoint: `(seq, hash)`, if any view verified one.
+pub async fn checkpoint(
+    pool: &sqlx::AnyPool,
+    firm_id: &FirmId,
+) -> StoreResult<Option<(i64, String)>> {
+    Ok(
+        sqlx::query_as("select seq, hash from audit_checkpoint where firm_id = $1")
+            .bind(firm_id.as_str())
+            .fetch_optional(pool)
+            .await?,
+    )
 }
 
 pub async fn list(

@@ -42,6 +42,8 @@ pub struct BankTxn<'a> {
     pub date: NaiveDate,
     pub name: &'a str,
     pub pending: bool,
+    /// On a posted transaction: the pending one it replaces.
+    pub pending_transaction_id: Option<&'a str>,
     /// When RowCol stored it (kept from the first time it was seen).
     pub seen_at: DateTime<Utc>,
 }
@@ -49,10 +51,12 @@ pub struct BankTxn<'a> {
 /// Insert or update a transaction (added or modified on Plaid).
 pub async fn upsert_txn(tx: &mut Tx<'_>, client_id: &str, t: &BankTxn<'_>) -> StoreResult<()> {
     sqlx::query(
-        "insert into bank_txn (client_id, txn_id, account_id, amount_minor, currency, txn_date, name, pending, seen_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+        "insert into bank_txn (client_id, txn_id, account_id, amount_minor, currency, txn_date, name, pending,
+            pending_transaction_id, seen_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
          on conflict (client_id, txn_id) do update set amount_minor = excluded.amount_minor,
-            txn_date = excluded.txn_date, name = excluded.name, pending = excluded.pending",
+            txn_date = excluded.txn_date, name = excluded.name, pending = excluded.pending,
+            pending_transaction_id = excluded.pending_transaction_id",
     )
     .bind(client_id)
     .bind(t.txn_id)
@@ -62,20 +66,64 @@ pub async fn upsert_txn(tx: &mut Tx<'_>, client_id: &str, t: &BankTxn<'_>) -> St
     .bind(t.date.to_string())
     .bind(t.name)
     .bind(i64::from(t.pending))
+    .bind(t.pending_transaction_id)
     .bind(to_ms(t.seen_at))
     .execute(&mut **tx)
     .await?;
     Ok(())
 }
 
-/// Plaid removed a transaction.
-pub async fn remove_txn(tx: &mut Tx<'_>, client_id: &str, txn_id: &str) -> StoreResult<()> {
-    sqlx::query("delete from bank_txn where client_id = $1 and txn_id = $2")
-        .bind(client_id)
-        .bind(txn_id)
-        .execute(&mut **tx)
-        .await?;
+/// Plaid removed a transaction: it is marked, never deleted, so what it
+/// evidenced stays inspectable. Removed transactions count nowhere (burn,
+/// outflow, matching).
+pub async fn mark_removed(
+    tx: &mut Tx<'_>,
+    client_id: &str,
+    txn_id: &str,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    sqlx::query(
+        "update bank_txn set removed_at = $1 where client_id = $2 and txn_id = $3 and removed_at is null",
+    )
+    .bind(to_ms(at))
+    .bind(client_id)
+    .bind(txn_id)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
+}
+
+/// The live (not removed) posted transaction that replaces pending
+/// transaction `pending_txn_id`, if the bank has sent it.
+pub async fn replacement_of(
+    conn: &mut AnyConnection,
+    client_id: &str,
+    pending_txn_id: &str,
+) -> StoreResult<Option<String>> {
+    Ok(sqlx::query_scalar(
+        "select txn_id from bank_txn
+         where client_id = $1 and pending_transaction_id = $2 and removed_at is null
+         order by txn_date, txn_id limit 1",
+    )
+    .bind(client_id)
+    .bind(pending_txn_id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Is the bank debit of payment `payment_id` reflected in what the bank
+/// shows? True when a live (not removed) transaction, pending or posted,
+/// evidences it; evidence follows a pending transaction to its posted one.
+pub async fn debit_reflected(conn: &mut AnyConnection, payment_id: &str) -> StoreResult<bool> {
+    let n: i64 = sqlx::query_scalar(
+        "select count(*) from payment p
+         join bank_txn t on t.client_id = p.client_id and t.txn_id = p.plaid_txn_id
+         where p.payment_id = $1 and t.removed_at is null",
+    )
+    .bind(payment_id)
+    .fetch_one(conn)
+    .await?;
+    Ok(n > 0)
 }
 
 /// A transaction that may evidence a payment.
@@ -86,8 +134,10 @@ pub struct MatchingTxn {
     pub name: String,
 }
 
-/// The earliest transaction of exactly `amount_minor` dated in
-/// `[from, to]` not already evidencing another payment than `payment_id`.
+/// The earliest live (not removed) transaction of exactly `amount_minor`
+/// dated in `[from, to]` not already evidencing another payment than
+/// `payment_id`. Only a candidate: the claim itself is
+/// `payments::set_bank_evidence`, unique per transaction.
 pub async fn find_payment_evidence(
     conn: &mut AnyConnection,
     client_id: &str,
@@ -99,6 +149,7 @@ pub async fn find_payment_evidence(
     Ok(sqlx::query_as(
         "select t.txn_id, t.txn_date, t.name from bank_txn t
          where t.client_id = $1 and t.amount_minor = $2 and t.txn_date >= $3 and t.txn_date <= $4
+           and t.removed_at is null
            and not exists (select 1 from payment p where p.plaid_txn_id = t.txn_id and p.payment_id <> $5)
          order by t.txn_date limit 1",
     )

@@ -1,10 +1,13 @@
 //! The job queue (`job`, `job_attempt`). The database is the queue: jobs
 //! are enqueued in the caller's transaction, so an approval and its release
 //! job commit (or vanish) together. A claim is a lease; every attempt is a
-//! row.
+//! row. The claim counter (`attempts`) is the lease's fencing token: a
+//! worker may renew or finish a job only while the row still carries the
+//! number its claim returned, so a worker whose lease expired and was taken
+//! over can change nothing.
 
 use super::db::{to_ms, Backend, Db, Tx};
-use super::StoreResult;
+use super::{StoreError, StoreResult};
 use crate::ssr::jobs::Job;
 use chrono::{DateTime, Utc};
 
@@ -39,8 +42,31 @@ pub struct Claimed {
     pub job_id: String,
     pub kind: String,
     pub payload: String,
-    /// This attempt's number (1 for the first).
+    /// This attempt's number (1 for the first). Every claim bumps it, so it
+    /// is also the fencing token of this claim's lease.
     pub attempts: i64,
+}
+
+/// Extend the lease of a job this worker still holds. `false` when the
+/// lease was lost (expired and claimed by another worker, or the job is no
+/// longer queued): the caller must stop renewing; its finish will be refused.
+pub async fn renew(
+    db: &Db,
+    job: &Claimed,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "update job set lease_until = $1, updated_at = $2
+         where job_id = $3 and attempts = $4 and state = 'queued'",
+    )
+    .bind(to_ms(lease_until))
+    .bind(to_ms(now))
+    .bind(&job.job_id)
+    .bind(job.attempts)
+    .execute(&db.pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// Claim the next due job, leasing it until `lease_until`.
@@ -91,12 +117,50 @@ pub struct Attempt<'a> {
 /// Record the attempt and move the job on (done, retry later, dead).
 /// Finished jobs give up their de-duplication key so the same work can be
 /// enqueued again later (e.g. the next sync of a client).
+///
+/// Fenced: the job moves only if this claim still holds it (no other worker
+/// claimed it since). Otherwise [`StoreError::Conflict`] and nothing is
+/// written; the caller must not commit the transaction (whatever else it
+/// wrote there, e.g. a dead letter, belongs to the lost attempt).
 pub async fn finish(tx: &mut Tx<'_>, job: &Claimed, a: &Attempt<'_>) -> StoreResult<()> {
     let (outcome, next_run) = match a.end {
         AttemptEnd::Done => ("ok", None),
         AttemptEnd::Retry(at) => ("retry", Some(to_ms(at))),
         AttemptEnd::Dead => ("dead", None),
     };
+    // The job row first: its fenced update also takes the row lock, so a
+    // concurrent claim waits for (or skips) this transaction.
+    let moved = match a.end {
+        AttemptEnd::Done | AttemptEnd::Dead => {
+            sqlx::query(
+                "update job set state = $1, lease_until = null, dedupe_key = null, last_error = $2, updated_at = $3
+                 where job_id = $4 and attempts = $5 and state = 'queued'",
+            )
+            .bind(if a.end == AttemptEnd::Done { "done" } else { "dead" })
+            .bind(a.error)
+            .bind(to_ms(a.finished))
+            .bind(&job.job_id)
+            .bind(job.attempts)
+            .execute(&mut **tx)
+            .await?
+        }
+        AttemptEnd::Retry(_) => {
+            sqlx::query(
+                "update job set run_at = $1, lease_until = null, last_error = $2, updated_at = $3
+                 where job_id = $4 and attempts = $5 and state = 'queued'",
+            )
+            .bind(next_run)
+            .bind(a.error)
+            .bind(to_ms(a.finished))
+            .bind(&job.job_id)
+            .bind(job.attempts)
+            .execute(&mut **tx)
+            .await?
+        }
+    };
+    if moved.rows_affected() != 1 {
+        return Err(StoreError::Conflict("the job's lease was taken over"));
+    }
     sqlx::query(
         "insert into job_attempt (job_id, attempt, started_at, finished_at, outcome, error_code, error, next_run_at)
          values ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -111,29 +175,28 @@ pub async fn finish(tx: &mut Tx<'_>, job: &Claimed, a: &Attempt<'_>) -> StoreRes
     .bind(next_run)
     .execute(&mut **tx)
     .await?;
-    match a.end {
-        AttemptEnd::Done | AttemptEnd::Dead => {
-            sqlx::query(
-                "update job set state = $1, lease_until = null, dedupe_key = null, last_error = $2, updated_at = $3 where job_id = $4",
-            )
-            .bind(if a.end == AttemptEnd::Done { "done" } else { "dead" })
-            .bind(a.error)
-            .bind(to_ms(a.finished))
-            .bind(&job.job_id)
-            .execute(&mut **tx)
-            .await?;
-        }
-        AttemptEnd::Retry(_) => {
-            sqlx::query(
-                "update job set run_at = $1, lease_until = null, last_error = $2, updated_at = $3 where job_id = $4",
-            )
-            .bind(next_run)
-            .bind(a.error)
-            .bind(to_ms(a.finished))
-            .bind(&job.job_id)
-            .execute(&mut **tx)
-            .await?;
-        }
-    }
+    Ok(())
+}
+
+/// A finish refused because the lease was lost: the attempt is still
+/// recorded (its own row, outcome `lost_lease`) so the history shows the
+/// work that was discarded. Written outside the refused transaction.
+pub async fn record_lost_lease(
+    db: &Db,
+    job: &Claimed,
+    started: DateTime<Utc>,
+    finished: DateTime<Utc>,
+) -> StoreResult<()> {
+    sqlx::query(
+        "insert into job_attempt (job_id, attempt, started_at, finished_at, outcome, error_code, error, next_run_at)
+         values ($1, $2, $3, $4, 'lost_lease', 'lost_lease', 'the lease expired and another worker claimed the job', null)
+         on conflict (job_id, attempt) do nothing",
+    )
+    .bind(&job.job_id)
+    .bind(job.attempts)
+    .bind(to_ms(started))
+    .bind(to_ms(finished))
+    .execute(&db.pool)
+    .await?;
     Ok(())
 }

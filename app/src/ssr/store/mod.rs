@@ -14,7 +14,7 @@
 //! | `jobs` | job, job_attempt |
 //! | `inbox` | webhook_inbox, security_event |
 //! | `hygiene` | hygiene_item |
-//! | `audit` | audit_entry, firm.audit_seq/audit_head |
+//! | `audit` | audit_entry, audit_checkpoint, firm.audit_seq/audit_head |
 //! | `sandbox_state` | sandbox_state |
 //!
 //! `read_models` only reads (the console's summaries). Functions take a

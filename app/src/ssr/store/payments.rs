@@ -284,13 +284,22 @@ pub async fn set_ledger_record(
     Ok(())
 }
 
-/// The bank transaction that evidences it.
+/// The bank transaction that evidences it. A transaction evidences at most
+/// one payment (a unique index): a second claim is a `Conflict`, the lost
+/// race of two verifications, and the loser looks again on its retry.
 pub async fn set_bank_evidence(tx: &mut Tx<'_>, payment_id: &str, txn_id: &str) -> StoreResult<()> {
     sqlx::query("update payment set plaid_txn_id = $1 where payment_id = $2")
         .bind(txn_id)
         .bind(payment_id)
         .execute(&mut **tx)
-        .await?;
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::Conflict("the bank transaction already evidences another payment")
+            } else {
+                e.into()
+            }
+        })?;
     Ok(())
 }
 
@@ -421,4 +430,48 @@ pub async fn approver_email(conn: &mut AnyConnection, payment_id: &str) -> Store
     .fetch_optional(conn)
     .await?
     .ok_or(StoreError::NotFound)
+}
+
+/// A pending bank transaction was replaced by its posted one (Plaid's
+/// `pending_transaction_id`): the payment it evidenced follows it. Returns
+/// the payments moved.
+pub async fn follow_bank_evidence(
+    tx: &mut Tx<'_>,
+    client_id: &str,
+    from_txn: &str,
+    to_txn: &str,
+) -> StoreResult<Vec<String>> {
+    sqlx::query_scalar(
+        "update payment set plaid_txn_id = $1 where client_id = $2 and plaid_txn_id = $3
+         returning payment_id",
+    )
+    .bind(to_txn)
+    .bind(client_id)
+    .bind(from_txn)
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            StoreError::Conflict("the posted transaction already evidences another payment")
+        } else {
+            e.into()
+        }
+    })
+}
+
+/// The bank removed a transaction without a replacement: the payments it
+/// evidenced lose their evidence (and wait for it again). Returns them.
+pub async fn drop_bank_evidence(
+    tx: &mut Tx<'_>,
+    client_id: &str,
+    txn_id: &str,
+) -> StoreResult<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "update payment set plaid_txn_id = null where client_id = $1 and plaid_txn_id = $2
+         returning payment_id",
+    )
+    .bind(client_id)
+    .bind(txn_id)
+    .fetch_all(&mut **tx)
+    .await?)
 }

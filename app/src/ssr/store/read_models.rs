@@ -43,8 +43,9 @@ pub(super) fn dead_states() -> String {
 }
 
 /// Committed cash per client: payments that may hold cash whose bank debit
-/// is not in the held balance — no debit matched yet, or the balance was
-/// read before RowCol first saw the debit. Checked: a sum that overflows is
+/// is not in the held balance — no debit matched yet (or its evidence was
+/// removed), or the balance was read before RowCol first saw the debit (in
+/// its pending or its posted form). Checked: a sum that overflows is
 /// an error, never a wrapped number.
 async fn committed_by_client(
     conn: &mut sqlx::AnyConnection,
@@ -57,7 +58,13 @@ async fn committed_by_client(
            and not exists (
              select 1 from bank_txn t
              where t.client_id = p.client_id and t.txn_id = p.plaid_txn_id
-               and s.as_of is not null and coalesce(t.seen_at, 0) <= s.as_of)",
+               and t.removed_at is null and s.as_of is not null
+               and (coalesce(t.seen_at, 0) <= s.as_of
+                    -- a posted debit whose pending form the balance already held
+                    or exists (select 1 from bank_txn tp
+                               where tp.client_id = t.client_id
+                                 and tp.txn_id = t.pending_transaction_id
+                                 and coalesce(tp.seen_at, 0) <= s.as_of)))",
         committed_states()
     ))
     .bind(firm.as_str())
@@ -119,6 +126,7 @@ pub async fn client_summaries(
         "select t.client_id, cast(sum(t.amount_minor) as bigint) as total from bank_txn t
          join client c on c.client_id = t.client_id
          where c.firm_id = $1 and t.amount_minor > 0 and t.txn_date > $2 and t.txn_date <= $3
+           and t.removed_at is null
          group by t.client_id",
     )
     .bind(firm.as_str())
