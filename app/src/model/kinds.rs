@@ -82,6 +82,9 @@ text_enum!(
         JobDeadLettered = "job_dead_lettered",
         /// A rail connection needs the user to sign in again.
         RailReauthNeeded = "rail_reauth_needed",
+        /// Right before release, the ledger showed the bill paid, deleted,
+        /// or with another vendor or amount: the payment was cancelled.
+        BillChangedInLedger = "bill_changed_in_ledger",
     }
 );
 

@@ -33,8 +33,11 @@ pub async fn upsert_open(
             doc_number, amount_minor, balance_minor, currency, txn_date, due_date, status, synced_at)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'open', $13)
          on conflict (client_id, qbo_bill_id) do update set
-            balance_minor = excluded.balance_minor, due_date = excluded.due_date,
-            vendor_name = excluded.vendor_name, status = 'open', synced_at = excluded.synced_at",
+            qbo_vendor_id = excluded.qbo_vendor_id, vendor_name = excluded.vendor_name,
+            doc_number = excluded.doc_number, amount_minor = excluded.amount_minor,
+            balance_minor = excluded.balance_minor, currency = excluded.currency,
+            txn_date = excluded.txn_date, due_date = excluded.due_date,
+            status = 'open', synced_at = excluded.synced_at",
     )
     .bind(BillId::generate().as_str())
     .bind(firm_id)
@@ -49,6 +52,26 @@ pub async fn upsert_open(
     .bind(b.txn_date.to_string())
     .bind(b.due_date.to_string())
     .bind(to_ms(synced_at))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The ledger shows one bill paid or deleted (a release re-read it): close
+/// it without waiting for the next sync.
+pub async fn close_one(
+    tx: &mut Tx<'_>,
+    client_id: &str,
+    qbo_bill_id: &str,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    sqlx::query(
+        "update staged_bill set status = 'closed', synced_at = $1
+         where client_id = $2 and qbo_bill_id = $3 and status = 'open'",
+    )
+    .bind(to_ms(at))
+    .bind(client_id)
+    .bind(qbo_bill_id)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -81,7 +104,8 @@ pub struct SelectedBill {
     pub due_date: String,
     pub vendor_name: String,
     pub doc_number: Option<String>,
-    /// How many payments the bill already has (0 or 1).
+    /// How many live payments the bill already has (0 or 1); one that ended
+    /// without paying (cancelled, failed, rejected) no longer holds it.
     pub payments: i64,
 }
 
@@ -105,7 +129,8 @@ pub async fn open_for_approval(
     let placeholders: Vec<String> = (0..bills.len()).map(|i| format!("${}", i + 3)).collect();
     let sql = format!(
         "select b.bill_id, b.balance_minor, b.currency, b.due_date, b.vendor_name, b.doc_number,
-                (select count(*) from payment p where p.bill_id = b.bill_id) as payments
+                (select count(*) from payment p where p.bill_id = b.bill_id
+                    and p.state not in ('cancelled', 'failed', 'rejected')) as payments
          from staged_bill b
          where b.firm_id = $1 and b.client_id = $2 and b.status = 'open' and b.bill_id in ({})",
         placeholders.join(", ")

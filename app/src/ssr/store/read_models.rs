@@ -97,7 +97,8 @@ pub async fn client_summaries(
     for r in sqlx::query(
         "select b.client_id, count(*) as n, cast(sum(b.balance_minor) as bigint) as total from staged_bill b
          where b.firm_id = $1 and b.status = 'open' and b.due_date <= $2
-           and not exists (select 1 from payment p where p.bill_id = b.bill_id)
+           and not exists (select 1 from payment p where p.bill_id = b.bill_id
+                          and p.state not in ('cancelled', 'failed', 'rejected'))
          group by b.client_id",
     )
     .bind(firm.as_str())
@@ -176,7 +177,8 @@ pub async fn open_bills(
         "select b.bill_id, b.vendor_name, b.doc_number, b.balance_minor, b.currency, b.due_date
          from staged_bill b
          where b.firm_id = $1 and b.client_id = $2 and b.status = 'open'
-           and not exists (select 1 from payment p where p.bill_id = b.bill_id)
+           and not exists (select 1 from payment p where p.bill_id = b.bill_id
+                          and p.state not in ('cancelled', 'failed', 'rejected'))
          order by b.due_date, b.bill_id",
     )
     .bind(firm.as_str())
