@@ -11,6 +11,7 @@ use serde_json::Value;
 both_engines!(
     a_lost_create_response_is_adopted_not_created_again,
     with_a_lagging_bills_list_the_release_waits_and_makes_one_bill,
+    a_crash_after_recording_the_attempt_waits_then_creates_once,
     a_bill_paid_in_the_ledger_before_release_is_cancelled,
     a_bill_deleted_in_the_ledger_before_release_is_cancelled,
     a_bill_moved_to_another_vendor_before_release_is_cancelled,
@@ -105,6 +106,31 @@ async fn with_a_lagging_bills_list_the_release_waits_and_makes_one_bill(e: Engin
         ramp_bill_of(&app, &pid).await.as_deref(),
         Some(bills[0].as_str())
     );
+}
+
+async fn a_crash_after_recording_the_attempt_waits_then_creates_once(e: Engine) {
+    let app = TestApp::spawn(e).await;
+    app.login("advisor@northwind.test").await;
+    let pid = app.approve_small_bill("Alder Creek Dental").await;
+    // A worker recorded its create attempt and died before the POST left.
+    {
+        let mut conn = app.state.app.db.pool.acquire().await.unwrap();
+        let now = app.state.app.clock.now();
+        app::ssr::store::payments::set_create_attempted(&mut conn, &pid, now)
+            .await
+            .unwrap();
+    }
+    app.drain().await;
+    assert_eq!(app.payment_state(&pid).await, "approved", "it waits first");
+    assert!(app.ramp_bills_with_remote_id(&pid).await.is_empty());
+    // Nothing turned up once the list settled: the create never reached
+    // Ramp, so it is made now, once.
+    app.advance_secs(150);
+    app.drain().await;
+    assert_eq!(app.payment_state(&pid).await, "released");
+    assert_eq!(app.ramp_bills_with_remote_id(&pid).await.len(), 1);
+    let ev = evidence(&app, &pid, "released").await;
+    assert!(ev.contains("created"), "{ev}");
 }
 
 /// The client's money approved but not yet paid out, as the API shows it.
