@@ -7,9 +7,11 @@
 //! Mount with `Router::new().nest("/sandbox", sandbox.router())`. Paths below
 //! are relative to that mount:
 //!
-//! * `/ramp/developer/v1/...`: entities, vendors (+ `/{id}/accounts`), bills
-//!   (list, create, get). Bearer token per business; `x-trace-id` on every
-//!   response; 200 requests per rolling 10 s per business, then 429.
+//! * `/ramp/developer/v1/...`: entities (list and one, with `accounts[]`),
+//!   vendors (+ `/{id}/accounts`), bills (list, create, get). Bearer token
+//!   per business; `x-trace-id` on every response; 200 requests per rolling
+//!   10 s per business, then 429. As Ramp documents no de-duplication, every
+//!   `POST /bills` creates a bill, even with a `remote_id` seen before.
 //! * `/qbo/v3/company/{realmId}/...`: `query` (GET `?query=` or POST
 //!   `application/text`), `{entity}/{id}` reads, `POST billpayment` (create,
 //!   or sparse update of `PrivateNote`). `intuit_tid` on every response.
@@ -132,6 +134,10 @@ pub struct Faults {
     pub ramp_create_fail_next: Vec<u16>,
     /// Create the bill, then answer 500 (the response is "lost").
     pub ramp_create_lose_response_next: u32,
+    /// `GET /bills` leaves out bills created less than this many seconds ago
+    /// (sandbox clock): Ramp's list may lag a just-created bill. Stays on
+    /// until switched off; `GET /bills/{id}` is not affected.
+    pub ramp_list_lag_secs: u32,
     /// Deliver every webhook twice.
     pub webhook_duplicate: bool,
     /// Silently drop the next N webhooks.
@@ -150,6 +156,19 @@ pub struct Faults {
     /// The next N pending debits fall off instead of posting (removed
     /// without a replacement; the held amount is released).
     pub plaid_drop_pending_next: u32,
+}
+
+/// What the bookkeeper does to a bill in QuickBooks ([`Sandbox::qbo_edit_bill`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QboBillEdit {
+    /// Pay the open balance outside RowCol (a BillPayment from Checking).
+    PayInFull,
+    /// Delete the bill (QBO bills are deleted, not voided).
+    Delete,
+    /// Change the bill's total (in minor units); the balance moves with it.
+    SetTotal(i64),
+    /// Point the bill at another vendor (a QBO Vendor Id).
+    SetVendor(String),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -307,6 +326,27 @@ impl Sandbox {
             bills_paid,
             webhooks_delivered,
         })
+    }
+
+    /// A change made in QuickBooks by someone other than RowCol (the
+    /// client's bookkeeper): for tests of what RowCol does when the ledger
+    /// moves under it. Errors if the realm or bill is unknown.
+    pub async fn qbo_edit_bill(
+        &self,
+        realm_id: &str,
+        bill_id: &str,
+        edit: QboBillEdit,
+    ) -> anyhow::Result<()> {
+        let mut st = self.inner.state.lock().await;
+        let now = self.inner.clock.now();
+        let today = self.inner.clock.today();
+        let c = st
+            .clients
+            .iter_mut()
+            .find(|c| c.qbo.realm_id == realm_id)
+            .ok_or_else(|| anyhow::anyhow!("unknown realm {realm_id}"))?;
+        qbo::edit_bill(&mut c.qbo, bill_id, edit, now, today)?;
+        self.persist(&st).await
     }
 
     pub async fn faults(&self) -> Faults {

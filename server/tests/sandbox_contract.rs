@@ -16,8 +16,8 @@ use rowcol::rails::plaid::PlaidClient;
 use rowcol::rails::qbo::QboClient;
 use rowcol::rails::ramp::RampClient;
 use rowcol::rails::{
-    BillPay, Cash, CreateBill, Ledger, LedgerBill, RailAuth, RailError, RampBillStatus, RampSetup,
-    SecretString,
+    BillLookup, BillPay, Cash, CreateBill, Ledger, LedgerBill, RailAuth, RailError, RampBillStatus,
+    RampSetup, SecretString,
 };
 use sandbox::{AdvanceReport, DemoWorld, Faults, MemoryStore, Sandbox, SandboxConfig, Secret};
 use serde_json::{json, Value};
@@ -223,16 +223,15 @@ async fn bill_pay_setup_finds_entity_bank_and_vendors() {
 }
 
 #[tokio::test]
-async fn create_is_idempotent_on_remote_id() {
+async fn a_second_create_with_the_same_remote_id_makes_a_second_bill() {
+    // Ramp documents `remote_id` as the client's own id, `POST /bills` as 201
+    // or 400, and no de-duplication: the simulator must not invent one.
     let h = harness().await;
-    let (req, _, _) = h.create_req(1, "pay_idem_1").await;
+    let (req, _, _) = h.create_req(1, "pay_twice_1").await;
     let first = h.ramp.create_bill(&h.ramp_auth(1), &req).await.unwrap();
     assert_eq!(first.status, RampBillStatus::Open);
     assert_eq!(first.approval_status.as_deref(), Some("APPROVED"));
     assert_eq!(first.amount, req.amount);
-    let again = h.ramp.create_bill(&h.ramp_auth(1), &req).await.unwrap();
-    assert_eq!(again.id, first.id);
-    // The raw answer to a replay is 200 (a new bill is 201).
     let raw = reqwest::Client::new()
         .post(format!("{}/ramp/developer/v1/bills", h.base))
         .bearer_auth(h.world.clients[1].ramp_access_token.expose())
@@ -240,9 +239,27 @@ async fn create_is_idempotent_on_remote_id() {
         .send()
         .await
         .unwrap();
-    assert_eq!(raw.status(), 200);
+    assert_eq!(raw.status(), 201);
     assert!(raw.headers().contains_key("x-trace-id"));
-    assert_eq!(h.ramp_bill_count(1).await, 1);
+    let second: Value = raw.json().await.unwrap();
+    assert_ne!(second["id"].as_str(), Some(first.id.as_str()));
+    assert_eq!(h.ramp_bill_count(1).await, 2);
+    let found = h
+        .ramp
+        .bills_with_remote_id(&h.ramp_auth(1), &lookup(&req, h.sb.clock().now()))
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 2, "both carry the remote_id");
+}
+
+/// A look-up of `req`'s remote_id among bills created in the last hour.
+fn lookup(req: &CreateBill, now: chrono::DateTime<chrono::Utc>) -> BillLookup {
+    BillLookup {
+        entity_id: req.entity_id.clone(),
+        vendor_id: req.vendor_id.clone(),
+        remote_id: req.remote_id.clone(),
+        created_since: now - Duration::hours(1),
+    }
 }
 
 #[tokio::test]
@@ -268,19 +285,186 @@ async fn injected_create_failures_create_nothing() {
 }
 
 #[tokio::test]
-async fn a_lost_response_and_a_retry_make_one_bill() {
+async fn a_lost_response_leaves_a_bill_found_by_remote_id_once_the_list_settles() {
     let h = harness().await;
-    let (req, _, _) = h.create_req(4, "pay_lost_1").await;
+    let i = 4;
+    let (req, _, _) = h.create_req(i, "pay_lost_1").await;
     h.sb.set_faults(Faults {
         ramp_create_lose_response_next: 1,
+        ramp_list_lag_secs: 30,
         ..Faults::default()
     })
     .await;
-    let e = h.ramp.create_bill(&h.ramp_auth(4), &req).await.unwrap_err();
+    let e = h.ramp.create_bill(&h.ramp_auth(i), &req).await.unwrap_err();
     assert!(e.is_retryable(), "{e:?}");
-    let bill = h.ramp.create_bill(&h.ramp_auth(4), &req).await.unwrap();
-    assert_eq!(bill.remote_id.as_deref(), Some("pay_lost_1"));
-    assert_eq!(h.ramp_bill_count(4).await, 1);
+    assert_eq!(
+        h.ramp_bill_count(i).await,
+        1,
+        "the bill exists all the same"
+    );
+    let look = lookup(&req, h.sb.clock().now());
+    // The list lags a just-created bill ...
+    let found = h
+        .ramp
+        .bills_with_remote_id(&h.ramp_auth(i), &look)
+        .await
+        .unwrap();
+    assert!(found.is_empty(), "{found:?}");
+    // ... a read by id does not ...
+    let id = h.sb.state().await.clients[i].ramp.bills[0].id.clone();
+    let got = h.ramp.get_bill(&h.ramp_auth(i), &id).await.unwrap();
+    assert_eq!(got.remote_id.as_deref(), Some("pay_lost_1"));
+    // ... and once it settles the bill is listed, with its remote_id.
+    h.sb.advance(Duration::seconds(31)).await.unwrap();
+    let found = h
+        .ramp
+        .bills_with_remote_id(&h.ramp_auth(i), &look)
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].id, id);
+    assert_eq!(found[0].amount, req.amount);
+    // Bills of another remote_id, or created before the window, are not it.
+    let mut other = look.clone();
+    other.remote_id = "pay_other".into();
+    assert!(h
+        .ramp
+        .bills_with_remote_id(&h.ramp_auth(i), &other)
+        .await
+        .unwrap()
+        .is_empty());
+    other = look.clone();
+    other.created_since = h.sb.clock().now() + Duration::minutes(1);
+    assert!(h
+        .ramp
+        .bills_with_remote_id(&h.ramp_auth(i), &other)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test]
+async fn entities_and_vendor_accounts_have_ramps_documented_shapes() {
+    // ApiEntityResource: `accounts[]` of EntityProviderAccount (usage_type,
+    // bank_account_id); ApiVendorBankAccountResource: payment_method,
+    // is_default, currency.
+    let h = harness().await;
+    let c = &h.world.clients[5];
+    let http = reqwest::Client::new();
+    let get = |path: String| {
+        http.get(format!("{}/ramp/developer/v1/{path}", h.base))
+            .bearer_auth(c.ramp_access_token.expose())
+            .send()
+    };
+    let list: Value = get("entities".into()).await.unwrap().json().await.unwrap();
+    let entity = &list["data"][0];
+    assert!(entity.get("bank_accounts").is_none(), "{entity}");
+    let accounts = entity["accounts"].as_array().unwrap();
+    let bill_pay: Vec<&Value> = accounts
+        .iter()
+        .filter(|a| a["usage_type"] == "BILL_PAY_BANK_ACCOUNT")
+        .collect();
+    assert_eq!(bill_pay.len(), 1);
+    let st = h.sb.state().await;
+    let sim = &st.clients[5].ramp;
+    assert_eq!(
+        bill_pay[0]["bank_account_id"],
+        sim.entity.bank_account_id.as_str()
+    );
+    assert!(accounts.iter().all(|a| a["internal_id"].is_string()));
+    assert!(entity["location_ids"].is_array());
+    let id = entity["id"].as_str().unwrap();
+    let one: Value = get(format!("entities/{id}"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(&one, entity);
+    let bank: Value = get(format!("bank-accounts/{}", sim.entity.bank_account_id))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        bank["account_number_last_four"],
+        sim.entity.bank_last_four.as_str()
+    );
+    let v = &sim.vendors[0];
+    let accts: Value = get(format!("vendors/{}/accounts", v.id))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let a = &accts["data"][0];
+    assert_eq!(a["id"], v.account_id.as_str());
+    assert_eq!(a["payment_method"], "ACH");
+    assert_eq!(a["is_default"], true);
+    assert_eq!(a["currency"], st.clients[5].currency.as_str());
+    assert!(a.get("type").is_none(), "{a}");
+    let missing = get("entities/nope".into()).await.unwrap();
+    assert_eq!(missing.status(), 404);
+}
+
+#[tokio::test]
+async fn ledger_get_bill_follows_the_bookkeepers_changes() {
+    use sandbox::QboBillEdit;
+    let h = harness().await;
+    let i = 6;
+    let auth = h.qbo_auth(i);
+    let realm = h.world.clients[i].qbo_realm_id.clone();
+    let bill = h.qbo.open_bills(&auth).await.unwrap().remove(0);
+    assert_eq!(
+        h.qbo.get_bill(&auth, &bill.id).await.unwrap().as_ref(),
+        Some(&bill)
+    );
+    let other = {
+        let st = h.sb.state().await;
+        st.clients[i]
+            .qbo
+            .vendors
+            .iter()
+            .find(|v| v.id != bill.vendor_id)
+            .unwrap()
+            .id
+            .clone()
+    };
+    let total = bill.total.minor + 100;
+    h.sb.qbo_edit_bill(&realm, &bill.id, QboBillEdit::SetTotal(total))
+        .await
+        .unwrap();
+    h.sb.qbo_edit_bill(&realm, &bill.id, QboBillEdit::SetVendor(other.clone()))
+        .await
+        .unwrap();
+    let now = h.qbo.get_bill(&auth, &bill.id).await.unwrap().unwrap();
+    assert_eq!((now.total.minor, now.balance.minor), (total, total));
+    assert_eq!(now.vendor_id, other);
+    h.sb.qbo_edit_bill(&realm, &bill.id, QboBillEdit::PayInFull)
+        .await
+        .unwrap();
+    let now = h.qbo.get_bill(&auth, &bill.id).await.unwrap().unwrap();
+    assert_eq!(now.balance.minor, 0);
+    assert_eq!(
+        h.qbo
+            .bill_payments_for_bill(&auth, &bill.id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // A bill with payments cannot be deleted; an untouched one can.
+    assert!(h
+        .sb
+        .qbo_edit_bill(&realm, &bill.id, QboBillEdit::Delete)
+        .await
+        .is_err());
+    let second = h.qbo.open_bills(&auth).await.unwrap().remove(0);
+    h.sb.qbo_edit_bill(&realm, &second.id, QboBillEdit::Delete)
+        .await
+        .unwrap();
+    assert_eq!(h.qbo.get_bill(&auth, &second.id).await.unwrap(), None);
 }
 
 #[tokio::test]

@@ -85,6 +85,9 @@ text_enum!(
         /// Ramp refused the payment, or its release gave up: the payment
         /// failed and holds no cash; retry (fresh check) or dismiss.
         ReleaseFailed = "release_failed",
+        /// Right before release, the ledger showed the bill paid, deleted,
+        /// or with another vendor or amount: the payment was cancelled.
+        BillChangedInLedger = "bill_changed_in_ledger",
     }
 );
 

@@ -22,6 +22,7 @@ use render::{entity_name, qtime, render_all, render_bill_payment};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use tokio::sync::MutexGuard;
+pub(crate) use writes::edit_bill;
 use writes::{create_bill_payment, update_bill_payment};
 
 pub fn router() -> Router<Sandbox> {

@@ -209,3 +209,141 @@ pub(super) fn create_bill_payment(
     });
     Ok(realm.bill_payments.len() - 1)
 }
+
+/// A bookkeeper's change to a bill (see [`crate::QboBillEdit`]). Each change
+/// is a write in QBO's sense: the SyncToken and LastUpdatedTime move.
+pub(crate) fn edit_bill(
+    realm: &mut QboRealm,
+    bill_id: &str,
+    edit: crate::QboBillEdit,
+    now: DateTime<Utc>,
+    today: NaiveDate,
+) -> anyhow::Result<()> {
+    use crate::QboBillEdit;
+    let idx = realm
+        .bills
+        .iter()
+        .position(|b| b.id == bill_id)
+        .ok_or_else(|| anyhow::anyhow!("unknown bill {bill_id}"))?;
+    match edit {
+        QboBillEdit::Delete => {
+            if realm
+                .bill_payments
+                .iter()
+                .any(|p| p.lines.iter().any(|l| l.bill_id == bill_id))
+            {
+                anyhow::bail!("bill {bill_id} has payments linked");
+            }
+            realm.bills.remove(idx);
+            return Ok(());
+        }
+        QboBillEdit::PayInFull => {
+            let amount = realm.bills[idx].balance_cents;
+            if amount <= 0 {
+                anyhow::bail!("bill {bill_id} is already paid");
+            }
+            let bank = realm
+                .account_named("Checking")
+                .map(|a| a.id.clone())
+                .unwrap_or_default();
+            let id = realm.take_id();
+            let b = &mut realm.bills[idx];
+            b.balance_cents = 0;
+            let vendor_id = b.vendor_id.clone();
+            realm.bill_payments.push(QboBillPayment {
+                id,
+                vendor_id,
+                txn_date: today,
+                total_cents: amount,
+                bank_account_id: bank,
+                private_note: Some("Paid outside RowCol".into()),
+                doc_number: None,
+                lines: vec![QboPaymentLine {
+                    amount_cents: amount,
+                    bill_id: bill_id.to_owned(),
+                }],
+                sync_token: 0,
+                created: now,
+                updated: now,
+            });
+        }
+        QboBillEdit::SetTotal(total) => {
+            let b = &mut realm.bills[idx];
+            let paid = b.total_cents - b.balance_cents;
+            if total < paid {
+                anyhow::bail!("total below what is already paid");
+            }
+            b.total_cents = total;
+            b.balance_cents = total - paid;
+        }
+        QboBillEdit::SetVendor(vendor) => {
+            if realm.vendor(&vendor).is_none() {
+                anyhow::bail!("unknown vendor {vendor}");
+            }
+            realm.bills[idx].vendor_id = vendor;
+        }
+    }
+    let b = &mut realm.bills[idx];
+    b.sync_token += 1;
+    b.updated = now;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::QboBillEdit;
+
+    fn realm() -> (QboRealm, DateTime<Utc>) {
+        let now = DateTime::parse_from_rfc3339("2026-11-28T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let st = crate::world::generate(now, crate::world::DEFAULT_SEED);
+        (st.clients[0].qbo.clone(), now)
+    }
+
+    #[test]
+    fn a_new_total_keeps_what_was_paid_and_moves_the_sync_token() {
+        let (mut r, now) = realm();
+        let today = now.date_naive();
+        let id = r.bills[0].id.clone();
+        r.bills[0].balance_cents = r.bills[0].total_cents - 100;
+        let token = r.bills[0].sync_token;
+        edit_bill(&mut r, &id, QboBillEdit::SetTotal(5_000), now, today).unwrap();
+        assert_eq!(
+            (r.bills[0].total_cents, r.bills[0].balance_cents),
+            (5_000, 4_900)
+        );
+        assert_eq!(r.bills[0].sync_token, token + 1);
+        assert!(edit_bill(&mut r, &id, QboBillEdit::SetTotal(50), now, today).is_err());
+        assert!(edit_bill(
+            &mut r,
+            &id,
+            QboBillEdit::SetVendor("nope".into()),
+            now,
+            today
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn paying_in_full_links_a_bill_payment_and_blocks_deletion() {
+        let (mut r, now) = realm();
+        let today = now.date_naive();
+        let id = r.bills[0].id.clone();
+        let due = r.bills[0].balance_cents;
+        let before = r.bill_payments.len();
+        edit_bill(&mut r, &id, QboBillEdit::PayInFull, now, today).unwrap();
+        assert_eq!(r.bills[0].balance_cents, 0);
+        let p = &r.bill_payments[before];
+        assert_eq!(
+            (p.total_cents, p.lines[0].bill_id.as_str()),
+            (due, id.as_str())
+        );
+        assert!(edit_bill(&mut r, &id, QboBillEdit::PayInFull, now, today).is_err());
+        assert!(edit_bill(&mut r, &id, QboBillEdit::Delete, now, today).is_err());
+        let other = r.bills[1].id.clone();
+        edit_bill(&mut r, &other, QboBillEdit::Delete, now, today).unwrap();
+        assert!(r.bills.iter().all(|b| b.id != other));
+    }
+}

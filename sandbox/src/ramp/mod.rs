@@ -27,6 +27,8 @@ pub const RATE_WINDOW: Duration = Duration::from_secs(10);
 pub fn router() -> Router<Sandbox> {
     Router::new()
         .route("/developer/v1/entities", get(entities))
+        .route("/developer/v1/entities/{id}", get(entity))
+        .route("/developer/v1/bank-accounts/{id}", get(bank_account))
         .route("/developer/v1/vendors", get(vendors))
         .route("/developer/v1/vendors/{id}/accounts", get(vendor_accounts))
         .route("/developer/v1/bills", get(list_bills).post(create_bill))
@@ -132,6 +134,37 @@ async fn authed<'a>(
     Ok((st, ci))
 }
 
+/// An entity as Ramp's `ApiEntityResource`: its accounts are the
+/// accounting accounts Ramp maps (`EntityProviderAccount`), each with a
+/// `usage_type`; the one used to pay bills is `BILL_PAY_BANK_ACCOUNT` and
+/// names its bank account in `bank_account_id`.
+fn render_entity(c: &SimClient) -> Value {
+    let e = &c.ramp.entity;
+    let checking = c.qbo.account_named("Checking");
+    let created = c.qbo.created_at.to_rfc3339();
+    let account = |usage: &str, class: &str, bank: Option<&str>, name: &str, ext: &str| {
+        json!({
+            "bank_account_id": bank, "classification": class, "created_at": created,
+            "external_id": ext, "external_name": name, "internal_id": "", "usage_type": usage,
+        })
+    };
+    let checking_id = checking.map(|a| a.id.as_str()).unwrap_or("");
+    let ap_id = c
+        .qbo
+        .account_named("Accounts Payable (A/P)")
+        .map(|a| a.id.as_str())
+        .unwrap_or("");
+    json!({
+        "id": e.id, "entity_name": e.name, "currency": c.currency, "is_primary": true,
+        "location_ids": [],
+        "accounts": [
+            account("CASH_ACCOUNT", "ASSET", None, "Checking", checking_id),
+            account("BILL_PAY_ACCOUNTS_PAYABLE_ACCOUNT", "LIABILITY", None, "Accounts Payable (A/P)", ap_id),
+            account("BILL_PAY_BANK_ACCOUNT", "ASSET", Some(&e.bank_account_id), "Checking", checking_id),
+        ],
+    })
+}
+
 async fn entities(
     State(sb): State<Sandbox>,
     headers: HeaderMap,
@@ -142,15 +175,56 @@ async fn entities(
         Err(r) => return r,
     };
     let c = &st.clients[ci];
-    let e = &c.ramp.entity;
-    let item = json!({
-        "id": e.id, "entity_name": e.name, "currency": c.currency, "is_primary": true,
-        "bank_accounts": [{"id": e.bank_account_id, "name": "Operating", "usage_type": "BILL_PAY_BANK_ACCOUNT", "last_four": e.bank_last_four}],
-    });
-    match paginate(vec![(e.id.clone(), item)], &q, &headers, "entities", &[]) {
+    let items = vec![(c.ramp.entity.id.clone(), render_entity(c))];
+    match paginate(items, &q, &headers, "entities", &[]) {
         Ok(v) => Json(v).into_response(),
         Err(r) => *r,
     }
+}
+
+async fn entity(State(sb): State<Sandbox>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let (st, ci) = match authed(&sb, &headers).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let c = &st.clients[ci];
+    if c.ramp.entity.id != id {
+        return err(
+            StatusCode::NOT_FOUND,
+            "DEVELOPER_0404",
+            "Entity not found",
+            None,
+        );
+    }
+    Json(render_entity(c)).into_response()
+}
+
+/// `ApiBankAccountResource`: the business's own bank account.
+async fn bank_account(
+    State(sb): State<Sandbox>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let (st, ci) = match authed(&sb, &headers).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let c = &st.clients[ci];
+    let e = &c.ramp.entity;
+    if e.bank_account_id != id {
+        return err(
+            StatusCode::NOT_FOUND,
+            "DEVELOPER_0404",
+            "Bank account not found",
+            None,
+        );
+    }
+    Json(json!({
+        "id": e.bank_account_id,
+        "account_number_last_four": e.bank_last_four,
+        "financial_institution_name": c.plaid.institution_name,
+    }))
+    .into_response()
 }
 
 async fn vendors(
@@ -193,7 +267,12 @@ async fn vendor_accounts(
             None,
         );
     };
-    let item = json!({"id": v.account_id, "type": "ACH", "last_four": v.account_last_four, "name": format!("{} ACH", v.name)});
+    // `ApiVendorBankAccountResource`: no account number, only how it can be
+    // paid and whether it is the vendor's default.
+    let item = json!({
+        "id": v.account_id, "account_nickname": format!("{} ACH ••{}", v.name, v.account_last_four),
+        "currency": st.clients[ci].currency, "is_default": true, "payment_method": "ACH",
+    });
     match paginate(
         vec![(v.account_id.clone(), item)],
         &q,
@@ -217,6 +296,25 @@ async fn list_bills(
     };
     let c = &st.clients[ci];
     let want = |k: &str, v: &str| q.get(k).is_none_or(|w| w == v);
+    let mut bounds = [None, None];
+    for (i, k) in ["from_created_at", "to_created_at"].into_iter().enumerate() {
+        if let Some(t) = q.get(k) {
+            match parse_time(t) {
+                Some(t) => bounds[i] = Some(t),
+                None => {
+                    return err(
+                        StatusCode::BAD_REQUEST,
+                        "DEVELOPER_7000",
+                        "Not a valid datetime.",
+                        Some(k),
+                    )
+                }
+            }
+        }
+    }
+    // The list may lag a just-created bill (a fault; see `Faults`).
+    let visible_before =
+        sb.inner.clock.now() - chrono::Duration::seconds(i64::from(st.faults.ramp_list_lag_secs));
     let items = c
         .ramp
         .bills
@@ -225,6 +323,9 @@ async fn list_bills(
             want("entity_id", &b.entity_id)
                 && want("vendor_id", &b.vendor_id)
                 && want("payment_status", b.status.as_str())
+                && bounds[0].is_none_or(|t| b.created_at >= t)
+                && bounds[1].is_none_or(|t| b.created_at <= t)
+                && (st.faults.ramp_list_lag_secs == 0 || b.created_at <= visible_before)
         })
         .map(|b| (b.id.clone(), render_bill(c, b, false)))
         .collect();
@@ -233,11 +334,30 @@ async fn list_bills(
         &q,
         &headers,
         "bills",
-        &["entity_id", "vendor_id", "payment_status"],
+        &[
+            "entity_id",
+            "vendor_id",
+            "payment_status",
+            "from_created_at",
+            "to_created_at",
+        ],
     ) {
         Ok(v) => Json(v).into_response(),
         Err(r) => *r,
     }
+}
+
+/// A date-time filter: RFC 3339, or without an offset (then UTC, as Ramp
+/// assumes).
+fn parse_time(t: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(t)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .ok()
+        .or_else(|| {
+            chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f")
+                .ok()
+                .map(|n| n.and_utc())
+        })
 }
 
 async fn get_bill(
@@ -290,17 +410,9 @@ async fn create_bill(State(sb): State<Sandbox>, headers: HeaderMap, body: Bytes)
         .get("remote_id")
         .and_then(Value::as_str)
         .map(str::to_owned);
-    if let Some(rid) = &remote_id {
-        let c = &st.clients[ci];
-        if let Some(existing) = c
-            .ramp
-            .bills
-            .iter()
-            .find(|b| b.remote_id.as_deref() == Some(rid))
-        {
-            return (StatusCode::OK, Json(render_bill(c, existing, true))).into_response();
-        }
-    }
+    // Ramp documents `remote_id` only as the client's own id and no
+    // de-duplication on it: a second POST with the same `remote_id` makes a
+    // second bill. Callers must look before they retry a create.
     let today = sb.inner.clock.today();
     let now = sb.inner.clock.now();
     let rec = match validate_create(&st.clients[ci], &v, today) {

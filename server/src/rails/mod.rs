@@ -101,6 +101,13 @@ pub trait Ledger: Send + Sync {
         auth: &RailAuth,
         bill_id: &str,
     ) -> Result<Vec<LedgerBillPayment>, RailError>;
+    /// One bill as it is now (`GET /bill/{id}`); `None` if QBO no longer has
+    /// it (deleted).
+    async fn get_bill(
+        &self,
+        auth: &RailAuth,
+        bill_id: &str,
+    ) -> Result<Option<LedgerBill>, RailError>;
     /// Append RowCol's audit note to a BillPayment's `PrivateNote`, keeping
     /// what is there. A note whose `marker` is already present is not
     /// appended again (retries are harmless).
@@ -142,9 +149,20 @@ pub trait BillPay: Send + Sync {
     /// The entity with its BILL_PAY_BANK_ACCOUNT, and vendors with a contact
     /// and a vendor bank account.
     async fn bill_pay_setup(&self, auth: &RailAuth) -> Result<RampSetup, RailError>;
-    /// `POST /developer/v1/bills`. Both 201 (new) and 200 (a bill with this
-    /// `remote_id` already existed) are success, so a retried create is safe.
+    /// `POST /developer/v1/bills` (201). Ramp documents no de-duplication on
+    /// `remote_id`: every call that reaches Ramp may create a bill, even one
+    /// whose response is lost. Never repeat it blindly; look first with
+    /// [`BillPay::bills_with_remote_id`].
     async fn create_bill(&self, auth: &RailAuth, req: &CreateBill) -> Result<RampBill, RailError>;
+    /// The bills carrying `remote_id` among the entity's bills for the vendor
+    /// created since `created_since` (all pages). Ramp's list may lag a
+    /// just-created bill by a few seconds: an empty answer right after a
+    /// create proves nothing.
+    async fn bills_with_remote_id(
+        &self,
+        auth: &RailAuth,
+        look: &BillLookup,
+    ) -> Result<Vec<RampBill>, RailError>;
     async fn get_bill(&self, auth: &RailAuth, bill_id: &str) -> Result<RampBill, RailError>;
 }
 
@@ -163,6 +181,15 @@ pub struct RampVendor {
     pub accounting_vendor_remote_id: Option<String>,
     pub contact_id: Option<String>,
     pub vendor_account_id: Option<String>,
+}
+
+/// What to look for with [`BillPay::bills_with_remote_id`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BillLookup {
+    pub entity_id: String,
+    pub vendor_id: String,
+    pub remote_id: String,
+    pub created_since: DateTime<Utc>,
 }
 
 /// A bill to create on Ramp, paid by ACH.

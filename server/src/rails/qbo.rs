@@ -368,6 +368,24 @@ impl Ledger for QboClient {
         rows.iter().map(parse_bill).collect()
     }
 
+    async fn get_bill(
+        &self,
+        auth: &RailAuth,
+        bill_id: &str,
+    ) -> Result<Option<LedgerBill>, RailError> {
+        if !bill_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(RailError::Permanent(format!("{RAIL}: bad bill id")));
+        }
+        let body = match self.get(auth, &format!("bill/{bill_id}"), &[]).await {
+            Ok(b) => b,
+            // 610 Object Not Found: the bill was deleted.
+            Err(RailError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let bill = get_ci(&body, "Bill").ok_or_else(|| bad("no Bill in response", bill_id))?;
+        parse_bill(bill).map(Some)
+    }
+
     async fn bill_payments_for_bill(
         &self,
         auth: &RailAuth,

@@ -1,11 +1,13 @@
 //! Ramp adapter (the `BillPay` role): entities, vendors (keyset pages), and
-//! bill create/get. RowCol's payment id travels as `remote_id`; Ramp (and the
-//! sandbox) answer a create whose `remote_id` already exists with 200 and the
-//! existing bill, so a retried create never makes a second bill.
+//! bill create/get/list. RowCol's payment id travels as `remote_id`. Ramp
+//! documents no de-duplication on it (a second POST makes a second bill), so
+//! the adapter offers a look-up by `remote_id` for the release job to use
+//! before it ever repeats a create (see `jobs::release`).
 
 use super::http::{error_for, execute, RailResponse};
 use super::{
-    BillPay, CreateBill, RailAuth, RailError, RampBill, RampBillStatus, RampSetup, RampVendor,
+    BillLookup, BillPay, CreateBill, RailAuth, RailError, RampBill, RampBillStatus, RampSetup,
+    RampVendor,
 };
 use app::model::{Currency, Money};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -63,11 +65,17 @@ impl RampClient {
     /// Every item of a keyset-paginated list. `page.next` is a full URL; only
     /// its `start` is taken, and the request is rebuilt on our own base URL so
     /// the token never goes to a host we were not configured with.
-    async fn list_all(&self, auth: &RailAuth, path: &str) -> Result<Vec<Value>, RailError> {
+    async fn list_all(
+        &self,
+        auth: &RailAuth,
+        path: &str,
+        filters: &[(&str, String)],
+    ) -> Result<Vec<Value>, RailError> {
         let mut out = Vec::new();
         let mut start: Option<String> = None;
         loop {
             let mut q = vec![("page_size", PAGE_SIZE.to_owned())];
+            q.extend(filters.iter().map(|(k, v)| (*k, v.clone())));
             if let Some(s) = &start {
                 q.push(("start", s.clone()));
             }
@@ -206,6 +214,30 @@ pub fn create_body(req: &CreateBill) -> Value {
     body
 }
 
+/// `(entity id, bank_account_id)` of an entity's `BILL_PAY_BANK_ACCOUNT`
+/// among its `accounts[]` (`EntityProviderAccount`; `bank_account_id` is
+/// null for accounts that are not bank accounts).
+fn bill_pay_account(entity: &Value) -> Option<(String, String)> {
+    let acct = entity.get("accounts")?.as_array()?.iter().find(|a| {
+        a.get("usage_type").and_then(Value::as_str) == Some("BILL_PAY_BANK_ACCOUNT")
+            && a.get("bank_account_id").is_some_and(Value::is_string)
+    })?;
+    Some((str_at(entity, "/id")?, str_at(acct, "/bank_account_id")?))
+}
+
+/// The vendor bank account to pay by ACH: one whose `payment_method` is ACH,
+/// the vendor's default (`is_default`) first.
+fn ach_account(accounts: &[Value]) -> Option<String> {
+    let ach = |a: &&Value| a.get("payment_method").and_then(Value::as_str) == Some("ACH");
+    let default = |a: &&Value| a.get("is_default").and_then(Value::as_bool) == Some(true);
+    accounts
+        .iter()
+        .filter(ach)
+        .find(default)
+        .or_else(|| accounts.iter().find(ach))
+        .and_then(|a| str_at(a, "/id"))
+}
+
 fn safe_id(id: &str) -> Result<&str, RailError> {
     if !id.is_empty()
         && id
@@ -221,34 +253,25 @@ fn safe_id(id: &str) -> Result<&str, RailError> {
 #[async_trait::async_trait]
 impl BillPay for RampClient {
     async fn bill_pay_setup(&self, auth: &RailAuth) -> Result<RampSetup, RailError> {
-        let entities = self.list_all(auth, "entities").await?;
+        let entities = self.list_all(auth, "entities", &[]).await?;
         let (entity_id, source_bank_account_id) = entities
             .iter()
-            .find_map(|e| {
-                let acct = e.get("bank_accounts")?.as_array()?.iter().find(|a| {
-                    a.get("usage_type").and_then(Value::as_str) == Some("BILL_PAY_BANK_ACCOUNT")
-                })?;
-                Some((str_at(e, "/id")?, str_at(acct, "/id")?))
-            })
+            .find_map(bill_pay_account)
             .ok_or_else(|| bad("no entity with a BILL_PAY_BANK_ACCOUNT"))?;
         let mut vendors = Vec::new();
-        for v in self.list_all(auth, "vendors").await? {
+        for v in self.list_all(auth, "vendors", &[]).await? {
             if v.get("is_active").and_then(Value::as_bool) == Some(false) {
                 continue;
             }
             let id = str_at(&v, "/id").ok_or_else(|| bad("vendor without id"))?;
             let accounts = self
-                .list_all(auth, &format!("vendors/{}/accounts", safe_id(&id)?))
+                .list_all(auth, &format!("vendors/{}/accounts", safe_id(&id)?), &[])
                 .await?;
             vendors.push(RampVendor {
                 name: str_at(&v, "/name").unwrap_or_default(),
                 accounting_vendor_remote_id: str_at(&v, "/accounting_vendor_remote_id"),
                 contact_id: str_at(&v, "/contacts/0"),
-                vendor_account_id: accounts
-                    .iter()
-                    .find(|a| a.get("type").and_then(Value::as_str) == Some("ACH"))
-                    .or(accounts.first())
-                    .and_then(|a| str_at(a, "/id")),
+                vendor_account_id: ach_account(&accounts),
                 id,
             });
         }
@@ -259,10 +282,36 @@ impl BillPay for RampClient {
         })
     }
 
+    async fn bills_with_remote_id(
+        &self,
+        auth: &RailAuth,
+        look: &BillLookup,
+    ) -> Result<Vec<RampBill>, RailError> {
+        // The list has no `remote_id` filter: narrow it by entity, vendor
+        // and creation time, then match here.
+        let since = look
+            .created_since
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let rows = self
+            .list_all(
+                auth,
+                "bills",
+                &[
+                    ("entity_id", look.entity_id.clone()),
+                    ("vendor_id", look.vendor_id.clone()),
+                    ("from_created_at", since),
+                ],
+            )
+            .await?;
+        rows.iter()
+            .filter(|b| str_at(b, "/remote_id").as_deref() == Some(look.remote_id.as_str()))
+            .map(parse_bill)
+            .collect()
+    }
+
     async fn create_bill(&self, auth: &RailAuth, req: &CreateBill) -> Result<RampBill, RailError> {
         let http = self.http.post(self.url("bills")).json(&create_body(req));
         let resp = self.send(auth, http).await?;
-        // 201 = created, 200 = a bill with this remote_id already existed.
         parse_bill(&resp.json(RAIL)?)
     }
 
@@ -311,6 +360,31 @@ mod tests {
         assert_eq!(b["line_items"][0]["amount"], "1000.05");
         assert_eq!(b["payment_details"]["payment_arrival_date"], "2026-01-05");
         assert_eq!(b["invoice_currency"], "USD");
+    }
+
+    #[test]
+    fn finds_the_bill_pay_bank_account_among_entity_accounts() {
+        let e = json!({"id":"ent1","accounts":[
+            {"usage_type":"CASH_ACCOUNT","bank_account_id":null,"internal_id":""},
+            {"usage_type":"BILL_PAY_BANK_ACCOUNT","bank_account_id":"ba9","internal_id":""}]});
+        assert_eq!(bill_pay_account(&e), Some(("ent1".into(), "ba9".into())));
+        let none = json!({"id":"ent1","accounts":[{"usage_type":"BILL_PAY_BANK_ACCOUNT","bank_account_id":null}]});
+        assert_eq!(bill_pay_account(&none), None);
+        // The shape RowCol once read (`bank_accounts[]`) is not Ramp's.
+        let old = json!({"id":"ent1","bank_accounts":[{"id":"ba9","usage_type":"BILL_PAY_BANK_ACCOUNT"}]});
+        assert_eq!(bill_pay_account(&old), None);
+    }
+
+    #[test]
+    fn picks_the_default_ach_vendor_account() {
+        let accts = vec![
+            json!({"id":"chk","payment_method":"CHECK","is_default":true,"currency":"USD"}),
+            json!({"id":"a1","payment_method":"ACH","is_default":false,"currency":"USD"}),
+            json!({"id":"a2","payment_method":"ACH","is_default":true,"currency":"USD"}),
+        ];
+        assert_eq!(ach_account(&accts).as_deref(), Some("a2"));
+        assert_eq!(ach_account(&accts[..2]).as_deref(), Some("a1"));
+        assert_eq!(ach_account(&accts[..1]), None);
     }
 
     #[test]

@@ -285,3 +285,47 @@ pub fn sign(secret: &str, body: &str) -> String {
     mac.update(body.as_bytes());
     hex::encode(mac.finalize().into_bytes())
 }
+
+// ---- release protocol helpers (issue #6: exactly once, ledger re-check)
+
+impl TestApp {
+    pub fn sandbox(&self) -> &sandbox::Sandbox {
+        self.state.services.sandbox.as_ref().expect("sandbox mode")
+    }
+
+    /// The QBO realm and QBO bill id a payment pays.
+    pub async fn ledger_bill_of(&self, payment_id: &str) -> (String, String) {
+        sqlx::query_as(
+            "select c.external_id, b.qbo_bill_id from payment p
+             join staged_bill b on b.bill_id = p.bill_id
+             join rail_connection c on c.client_id = p.client_id and c.rail = 'qbo'
+             where p.payment_id = $1",
+        )
+        .bind(payment_id)
+        .fetch_one(&self.state.app.db.pool)
+        .await
+        .expect("ledger bill of payment")
+    }
+
+    /// Ids of the simulated Ramp's bills whose `remote_id` is `remote_id`.
+    pub async fn ramp_bills_with_remote_id(&self, remote_id: &str) -> Vec<String> {
+        self.sandbox()
+            .state()
+            .await
+            .clients
+            .iter()
+            .flat_map(|c| c.ramp.bills.iter())
+            .filter(|b| b.remote_id.as_deref() == Some(remote_id))
+            .map(|b| b.id.clone())
+            .collect()
+    }
+
+    /// Move RowCol's and the sandbox's shared clock (no Ramp payment dates
+    /// are reached by the few minutes the release tests use).
+    pub fn advance_secs(&self, secs: i64) {
+        self.state
+            .app
+            .clock
+            .advance(chrono::Duration::seconds(secs));
+    }
+}

@@ -33,8 +33,11 @@ pub async fn upsert_open(
             doc_number, amount_minor, balance_minor, currency, txn_date, due_date, status, synced_at)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'open', $13)
          on conflict (client_id, qbo_bill_id) do update set
-            balance_minor = excluded.balance_minor, due_date = excluded.due_date,
-            vendor_name = excluded.vendor_name, status = 'open', synced_at = excluded.synced_at",
+            qbo_vendor_id = excluded.qbo_vendor_id, vendor_name = excluded.vendor_name,
+            doc_number = excluded.doc_number, amount_minor = excluded.amount_minor,
+            balance_minor = excluded.balance_minor, currency = excluded.currency,
+            txn_date = excluded.txn_date, due_date = excluded.due_date,
+            status = 'open', synced_at = excluded.synced_at",
     )
     .bind(BillId::generate().as_str())
     .bind(firm_id)
@@ -49,6 +52,26 @@ pub async fn upsert_open(
     .bind(b.txn_date.to_string())
     .bind(b.due_date.to_string())
     .bind(to_ms(synced_at))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The ledger shows one bill paid or deleted (a release re-read it): close
+/// it without waiting for the next sync.
+pub async fn close_one(
+    tx: &mut Tx<'_>,
+    client_id: &str,
+    qbo_bill_id: &str,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    sqlx::query(
+        "update staged_bill set status = 'closed', synced_at = $1
+         where client_id = $2 and qbo_bill_id = $3 and status = 'open'",
+    )
+    .bind(to_ms(at))
+    .bind(client_id)
+    .bind(qbo_bill_id)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -81,8 +104,8 @@ pub struct SelectedBill {
     pub due_date: String,
     pub vendor_name: String,
     pub doc_number: Option<String>,
-    /// How many live payments the bill already has (0 or 1; failed and
-    /// cancelled ones do not count).
+    /// How many live payments the bill already has (0 or 1); one that ended
+    /// without paying (cancelled, failed, rejected) no longer holds it.
     pub payments: i64,
 }
 

@@ -244,6 +244,45 @@ pub async fn set_released_bill(
     Ok(())
 }
 
+/// The release is about to send `POST /bills` to Ramp: remember when, in
+/// its own committed write BEFORE the request goes out, so that any later
+/// attempt (after a timeout, a 5xx, a crash) knows the bill may exist and
+/// looks for it instead of creating another. Only an `approved` payment is
+/// being released.
+pub async fn set_create_attempted(
+    conn: &mut AnyConnection,
+    payment_id: &str,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    let n = sqlx::query(
+        "update payment set ramp_create_attempted_at = $1
+         where payment_id = $2 and state = 'approved'",
+    )
+    .bind(to_ms(at))
+    .bind(payment_id)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    if n == 0 {
+        return Err(StoreError::Conflict("the payment is no longer approved"));
+    }
+    Ok(())
+}
+
+/// When a Ramp create was last attempted for the payment, if ever.
+pub async fn create_attempted_at(
+    conn: &mut AnyConnection,
+    payment_id: &str,
+) -> StoreResult<Option<DateTime<Utc>>> {
+    let ms: Option<i64> =
+        sqlx::query_scalar("select ramp_create_attempted_at from payment where payment_id = $1")
+            .bind(payment_id)
+            .fetch_optional(conn)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+    Ok(ms.map(super::db::from_ms))
+}
+
 /// An early `bills.paid` told us Ramp's bill id before the release did.
 pub async fn attach_ramp_bill(
     conn: &mut AnyConnection,
