@@ -235,17 +235,7 @@ async fn cancel(
                     &mut tx,
                     &payment.firm_id,
                     &payment.client_id,
-                    &bills::LedgerBill {
-                        qbo_bill_id: &b.id,
-                        qbo_vendor_id: &b.vendor_id,
-                        vendor_name: &b.vendor_name,
-                        doc_number: b.doc_number.as_deref(),
-                        amount_minor: b.total.minor,
-                        balance_minor: b.balance.minor,
-                        currency: b.balance.currency.as_str(),
-                        txn_date: b.txn_date,
-                        due_date: b.due_date,
-                    },
+                    &super::sync::staged(&b),
                     now,
                 )
                 .await?

@@ -85,30 +85,28 @@ async fn sync_bills(st: &Services, firm: &str, client_id: &str) -> Result<(), Jo
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
     for b in &open {
-        bills::upsert_open(
-            &mut tx,
-            firm,
-            client_id,
-            &LedgerBill {
-                qbo_bill_id: &b.id,
-                qbo_vendor_id: &b.vendor_id,
-                vendor_name: &b.vendor_name,
-                doc_number: b.doc_number.as_deref(),
-                amount_minor: b.total.minor,
-                balance_minor: b.balance.minor,
-                currency: b.balance.currency.as_str(),
-                txn_date: b.txn_date,
-                due_date: b.due_date,
-            },
-            now,
-        )
-        .await?;
+        bills::upsert_open(&mut tx, firm, client_id, &staged(b), now).await?;
     }
     // Bills QBO no longer lists as open were paid or voided in the ledger.
     bills::close_unlisted(&mut tx, client_id, now).await?;
     connections::mark_synced(&mut tx, client_id, Rail::Qbo, now).await?;
     commit(tx).await?;
     Ok(())
+}
+
+/// A bill as the ledger reports it, in the shape the staging table stores.
+pub(crate) fn staged(b: &crate::rails::LedgerBill) -> LedgerBill<'_> {
+    LedgerBill {
+        qbo_bill_id: &b.id,
+        qbo_vendor_id: &b.vendor_id,
+        vendor_name: &b.vendor_name,
+        doc_number: b.doc_number.as_deref(),
+        amount_minor: b.total.minor,
+        balance_minor: b.balance.minor,
+        currency: b.balance.currency.as_str(),
+        txn_date: b.txn_date,
+        due_date: b.due_date,
+    }
 }
 
 pub async fn sync_ramp_setup(
