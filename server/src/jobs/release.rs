@@ -235,7 +235,7 @@ async fn cancel(
                     &mut tx,
                     &payment.firm_id,
                     &payment.client_id,
-                    &super::sync::staged(&b),
+                    &super::sync::staged(b),
                     now,
                 )
                 .await?
