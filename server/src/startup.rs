@@ -226,6 +226,7 @@ impl Application {
                 sealer: sealer.clone(),
                 cash,
                 sandbox: sandbox_control,
+                sign_in: app::ssr::sign_in::SignInGuard::new(config.trusted_proxies.clone()),
             },
             services,
             ramp_webhook_secret: webhook_secret.into(),
