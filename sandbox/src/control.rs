@@ -20,21 +20,20 @@ fn error(msg: impl Into<String>) -> Response {
 /// cross-site only after a CORS preflight (which nothing here answers), so a
 /// page elsewhere cannot drive the controls with a form or a `text/plain`
 /// fetch.
-fn require_json(headers: &HeaderMap) -> Result<(), Response> {
+/// The 415 answer, unless the request says JSON.
+fn unless_json(headers: &HeaderMap) -> Option<Response> {
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
-    if is_json {
-        Ok(())
-    } else {
-        Err((
+    (!is_json).then(|| {
+        (
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Json(json!({"error": "Content-Type must be application/json"})),
         )
-            .into_response())
-    }
+            .into_response()
+    })
 }
 
 pub(crate) async fn advance(
@@ -42,7 +41,7 @@ pub(crate) async fn advance(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = require_json(&headers) {
+    if let Some(r) = unless_json(&headers) {
         return r;
     }
     let Ok(v) = serde_json::from_slice::<Value>(&body) else {
@@ -75,7 +74,7 @@ pub(crate) async fn faults_set(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = require_json(&headers) {
+    if let Some(r) = unless_json(&headers) {
         return r;
     }
     match serde_json::from_slice::<Faults>(&body) {

@@ -491,6 +491,23 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     #[test]
+    fn only_the_sandbox_is_kept_to_loopback() {
+        let mut config = Config::defaults();
+        let at = |a: &str| a.parse::<SocketAddr>().unwrap();
+        assert!(refuse_public_sandbox(&config, at("127.0.0.1:3000")).is_ok());
+        assert!(refuse_public_sandbox(&config, at("[::1]:3000")).is_ok());
+        assert!(refuse_public_sandbox(&config, at("[::ffff:127.0.0.1]:3000")).is_ok());
+        assert!(refuse_public_sandbox(&config, at("0.0.0.0:3000")).is_err());
+        assert!(refuse_public_sandbox(&config, at("[::]:3000")).is_err());
+        assert!(refuse_public_sandbox(&config, at("192.168.1.4:3000")).is_err());
+        config.rails = RailsMode::Live;
+        assert!(refuse_public_sandbox(&config, at("0.0.0.0:3000")).is_ok());
+        config.rails = RailsMode::Sandbox;
+        config.allow_public_sandbox = true;
+        assert!(refuse_public_sandbox(&config, at("0.0.0.0:3000")).is_ok());
+    }
+
+    #[test]
     fn sandbox_key_is_generated_once_and_private() {
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config::defaults();
