@@ -26,6 +26,10 @@ pub enum AppError {
     /// The bank could not be read, so a fresh-cash check cannot pass.
     #[error("The bank balance could not be refreshed: {0}")]
     CashUnavailable(String),
+    /// Too many failed sign-ins (or sign-ins at once): answered 429 with
+    /// `Retry-After`.
+    #[error("Too many sign-in attempts. Try again in {} minute(s).", .retry_after_secs.div_ceil(60))]
+    Throttled { retry_after_secs: u64 },
     #[error("Something went wrong on our side. It has been logged.")]
     Internal,
     /// Transport or encoding failures from the server-fn machinery.
@@ -43,6 +47,7 @@ impl AppError {
             AppError::Conflict(_) => 409,
             AppError::Guardrail(_) => 422,
             AppError::CashUnavailable(_) => 503,
+            AppError::Throttled { .. } => 429,
             AppError::Internal => 500,
         }
     }

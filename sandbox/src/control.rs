@@ -1,12 +1,13 @@
 //! The control routes (sandbox only, JSON): `POST /control/advance`,
 //! `GET`/`POST /control/faults` and `GET /control/state`, as documented on
-//! the crate.
+//! the crate. Every POST must carry `Content-Type: application/json`
+//! (415 `{"error": …}` otherwise), so other sites cannot drive them.
 
 use crate::state::{RampStatus, WebhookStatus};
 use crate::{Faults, Sandbox};
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
@@ -15,7 +16,34 @@ fn error(msg: impl Into<String>) -> Response {
     (StatusCode::BAD_REQUEST, Json(json!({"error": msg.into()}))).into_response()
 }
 
-pub(crate) async fn advance(State(sb): State<Sandbox>, body: Bytes) -> Response {
+/// POSTs must say `Content-Type: application/json`. A browser sends that
+/// cross-site only after a CORS preflight (which nothing here answers), so a
+/// page elsewhere cannot drive the controls with a form or a `text/plain`
+/// fetch.
+/// The 415 answer, unless the request says JSON.
+fn unless_json(headers: &HeaderMap) -> Option<Response> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
+    (!is_json).then(|| {
+        (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Json(json!({"error": "Content-Type must be application/json"})),
+        )
+            .into_response()
+    })
+}
+
+pub(crate) async fn advance(
+    State(sb): State<Sandbox>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(r) = unless_json(&headers) {
+        return r;
+    }
     let Ok(v) = serde_json::from_slice::<Value>(&body) else {
         return error("body must be JSON like {\"days\": 1}");
     };
@@ -41,7 +69,14 @@ pub(crate) async fn faults_get(State(sb): State<Sandbox>) -> Json<Faults> {
     Json(sb.faults().await)
 }
 
-pub(crate) async fn faults_set(State(sb): State<Sandbox>, body: Bytes) -> Response {
+pub(crate) async fn faults_set(
+    State(sb): State<Sandbox>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(r) = unless_json(&headers) {
+        return r;
+    }
     match serde_json::from_slice::<Faults>(&body) {
         Ok(f) => {
             sb.set_faults(f.clone()).await;

@@ -101,6 +101,21 @@ pub struct Config {
     /// Directory for the generated key in sandbox mode.
     #[arg(long, env = "ROWCOL_DATA_DIR", default_value = "data")]
     pub data_dir: String,
+    /// Sandbox mode serves unauthenticated clock and fault controls and demo
+    /// users with a printed password, so it refuses to listen on anything but
+    /// a loopback address unless this is true.
+    #[arg(long, env = "ROWCOL_ALLOW_PUBLIC_SANDBOX", default_value_t = false, action = clap::ArgAction::Set)]
+    pub allow_public_sandbox: bool,
+    /// Comma-separated IP addresses of reverse proxies whose
+    /// `X-Forwarded-For` is believed for the client address (sign-in
+    /// throttling). Unset: the peer address is the client.
+    #[arg(long, env = "ROWCOL_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The origin browsers reach RowCol at (`https://rowcol.example.com`).
+    /// Unset: the request's Host header with http (sandbox) or https (live).
+    /// State-changing requests from any other origin are refused.
+    #[arg(long, env = "ROWCOL_PUBLIC_URL")]
+    pub public_url: Option<String>,
 }
 
 impl fmt::Debug for Config {
@@ -117,6 +132,9 @@ impl fmt::Debug for Config {
             .field("sandbox_start", &self.sandbox_start)
             .field("sandbox_seed", &self.sandbox_seed)
             .field("worker", &self.worker)
+            .field("allow_public_sandbox", &self.allow_public_sandbox)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("public_url", &self.public_url)
             .finish_non_exhaustive()
     }
 }

@@ -8,6 +8,7 @@ pub mod jobs;
 pub mod ports;
 pub mod rails;
 pub mod routes;
+pub mod security;
 pub mod seed;
 pub mod services;
 pub mod site;

@@ -143,12 +143,37 @@ fn rails(config: &Config, http: &reqwest::Client, base: Option<&str>, plaid_secr
 
 const SANDBOX_PLAID_CLIENT_ID: &str = "rowcol-sandbox";
 
+/// Sandbox mode serves demo users (their password printed at start) and
+/// unauthenticated clock and fault controls: fine on this machine, an open
+/// door on a public address. Checked before anything touches the database.
+fn refuse_public_sandbox(config: &Config, addr: SocketAddr) -> anyhow::Result<()> {
+    let loopback = match addr.ip() {
+        std::net::IpAddr::V4(v4) => v4.is_loopback(),
+        std::net::IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map_or(v6.is_loopback(), |v4| v4.is_loopback()),
+    };
+    if config.rails == RailsMode::Sandbox && !loopback && !config.allow_public_sandbox {
+        anyhow::bail!(
+            "refusing to serve sandbox mode on {addr}: it has demo users and unauthenticated \
+             clock and fault controls, so it listens only on a loopback address (for example \
+             ROWCOL_ADDR=127.0.0.1:3000). Set ROWCOL_ALLOW_PUBLIC_SANDBOX=true to expose it anyway."
+        );
+    }
+    Ok(())
+}
+
 impl Application {
     /// Build in one direction: services (database, clock, sealer, rails,
     /// sandbox) → ports → app state → router. The worker starts in `run`.
     pub async fn build(config: Config, listener: TcpListener) -> anyhow::Result<Application> {
         config.validate().map_err(anyhow::Error::msg)?;
         let addr = listener.local_addr()?;
+        refuse_public_sandbox(&config, addr)?;
+        let security = Arc::new(crate::security::SecurityPolicy::new(
+            config.public_url.as_deref(),
+            config.rails == RailsMode::Live,
+        )?);
 
         // --- services
         let db = open_database(&config.database_url).await?;
@@ -226,9 +251,11 @@ impl Application {
                 sealer: sealer.clone(),
                 cash,
                 sandbox: sandbox_control,
+                sign_in: app::ssr::sign_in::SignInGuard::new(config.trusted_proxies.clone()),
             },
             services,
             ramp_webhook_secret: webhook_secret.into(),
+            webhook_refusals: Default::default(),
         };
 
         let mut demo_password = None;
@@ -245,7 +272,7 @@ impl Application {
         let sessions = session_store(&config.database_url)
             .await
             .context("opening the session store")?;
-        let router = build_router(state.clone(), &config, sessions.clone());
+        let router = build_router(state.clone(), &config, sessions.clone(), security);
         Ok(Application {
             listener,
             addr,
@@ -277,17 +304,51 @@ impl Application {
                 tracing::warn!(error = %e, "expired-session sweeper stopped");
             }
         });
-        axum::serve(self.listener, self.router.into_make_service())
-            .with_graceful_shutdown(async move {
-                let _ = shutdown.wait_for(|s| *s).await;
+        // Refused webhooks are summarised per minute (webhooks/refusals.rs).
+        let refusals = {
+            let state = self.state.clone();
+            let mut stop = shutdown.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+                loop {
+                    tokio::select! {
+                        _ = tick.tick() => {}
+                        _ = stop.wait_for(|s| *s) => break,
+                    }
+                    let now = state.services.clock.now();
+                    crate::webhooks::refusals::write(
+                        &state.services,
+                        state.webhook_refusals.finished(now),
+                    )
+                    .await;
+                }
             })
-            .await?;
+        };
+        // The peer address is the sign-in throttle's client address (unless
+        // a trusted proxy says otherwise).
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = shutdown.wait_for(|s| *s).await;
+        })
+        .await?;
         sweeper.abort();
+        refusals.abort();
+        crate::webhooks::refusals::write(&self.state.services, self.state.webhook_refusals.all())
+            .await;
         Ok(())
     }
 }
 
-fn build_router(state: ServerState, config: &Config, sessions: SessionStore) -> Router {
+fn build_router(
+    state: ServerState,
+    config: &Config,
+    sessions: SessionStore,
+    security: Arc<crate::security::SecurityPolicy>,
+) -> Router {
     let session_layer = SessionManagerLayer::new(sessions)
         .with_name("rowcol_session")
         .with_http_only(true)
@@ -304,7 +365,10 @@ fn build_router(state: ServerState, config: &Config, sessions: SessionStore) -> 
         .leptos_routes_with_context(
             &state,
             routes,
-            move || provide_context(app_state.clone()),
+            move || {
+                provide_context(app_state.clone());
+                crate::security::provide_request_nonce();
+            },
             move || shell(opts.clone()),
         );
     if let Some(sb) = &state.services.sandbox {
@@ -319,10 +383,19 @@ fn build_router(state: ServerState, config: &Config, sessions: SessionStore) -> 
             ServerState,
             _,
         >(
-            move || provide_context(fallback_state.clone()),
+            move || {
+                provide_context(fallback_state.clone());
+                crate::security::provide_request_nonce();
+            },
             move |_| shell(fallback_opts.clone()),
         ))
         .layer(session_layer)
+        // Outermost but tracing: refuses cross-origin state changes before
+        // any session or handler work, and stamps every response's headers.
+        .layer(axum::middleware::from_fn_with_state(
+            security,
+            crate::security::guard,
+        ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -416,6 +489,23 @@ impl tower_sessions::session_store::ExpiredDeletion for SessionStore {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn only_the_sandbox_is_kept_to_loopback() {
+        let mut config = Config::defaults();
+        let at = |a: &str| a.parse::<SocketAddr>().unwrap();
+        assert!(refuse_public_sandbox(&config, at("127.0.0.1:3000")).is_ok());
+        assert!(refuse_public_sandbox(&config, at("[::1]:3000")).is_ok());
+        assert!(refuse_public_sandbox(&config, at("[::ffff:127.0.0.1]:3000")).is_ok());
+        assert!(refuse_public_sandbox(&config, at("0.0.0.0:3000")).is_err());
+        assert!(refuse_public_sandbox(&config, at("[::]:3000")).is_err());
+        assert!(refuse_public_sandbox(&config, at("192.168.1.4:3000")).is_err());
+        config.rails = RailsMode::Live;
+        assert!(refuse_public_sandbox(&config, at("0.0.0.0:3000")).is_ok());
+        config.rails = RailsMode::Sandbox;
+        config.allow_public_sandbox = true;
+        assert!(refuse_public_sandbox(&config, at("0.0.0.0:3000")).is_ok());
+    }
 
     #[test]
     fn sandbox_key_is_generated_once_and_private() {

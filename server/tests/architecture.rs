@@ -103,3 +103,40 @@ fn no_late_binding_and_jobs_do_not_see_the_router_state() {
         }
     }
 }
+
+/// Server functions that only read (or sign in/out). Every other endpoint
+/// changes state, and viewers change nothing: a file declaring one must
+/// check the caller's role (`user.require(Role::…)`). Issue #6: the sandbox
+/// clock once let a viewer move money in the simulated world.
+#[test]
+fn state_changing_server_functions_check_the_role() {
+    const READ_ONLY_OR_SESSION: &[&str] = &[
+        "login",
+        "logout",
+        "me",
+        "portfolio",
+        "client",
+        "payment",
+        "hygiene",
+        "audit",
+    ];
+    let mut checked = 0;
+    for (path, text) in sources() {
+        if !path.starts_with("app/src/api/") {
+            continue;
+        }
+        for decl in text.split("#[server(endpoint = \"").skip(1) {
+            let endpoint = decl.split('"').next().unwrap_or_default();
+            if READ_ONLY_OR_SESSION.contains(&endpoint) {
+                continue;
+            }
+            checked += 1;
+            assert!(
+                text.contains(".require("),
+                "{path}: endpoint {endpoint} changes state but checks no role \
+                 (add user.require(Role::Advisor), or list it as read-only here)"
+            );
+        }
+    }
+    assert!(checked >= 2, "approve_bills and sandbox/advance at least");
+}

@@ -7,30 +7,12 @@ use leptos::prelude::*;
 #[server(endpoint = "login")]
 pub async fn login(email: String, password: String) -> Result<(), AppError> {
     use crate::ssr::auth::{respond, session, state, SESSION_USER_KEY};
-    use crate::ssr::crypto::verify_password;
     respond(
         async {
             let st = state()?;
             let email = email.trim().to_ascii_lowercase();
-            let mut conn = st.db.acquire().await?;
-            let row = crate::ssr::store::users::credentials(&mut conn, &email).await?;
-            drop(conn);
-            // Hash even for unknown users so timing does not reveal which
-            // emails exist.
-            let (uid, phc) = match row {
-                Some((uid, phc)) => (Some(uid), phc),
-                None => (None, DUMMY_HASH.to_owned()),
-            };
-            let ok = tokio::task::spawn_blocking(move || verify_password(&password, &phc))
-                .await
-                .unwrap_or(false);
-            let uid = match (uid, ok) {
-                (Some(uid), true) => uid,
-                _ => {
-                    tracing::info!(email = %email, "sign-in refused");
-                    return Err(AppError::BadCredentials);
-                }
-            };
+            // Throttled, bounded and audited (ssr/sign_in.rs).
+            let uid = crate::ssr::sign_in::verify(&st, &email, password).await?;
             let session = session().await?;
             session.cycle_id().await.map_err(|_| AppError::Internal)?;
             session
@@ -43,12 +25,6 @@ pub async fn login(email: String, password: String) -> Result<(), AppError> {
         .await,
     )
 }
-
-/// An argon2id hash of a random string, verified against when the email is
-/// unknown.
-#[cfg(feature = "ssr")]
-const DUMMY_HASH: &str =
-    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2h2x0bYtjYbHFYJcpA+9VzHA1ubyHzMTJ+M02lxbfbE";
 
 #[server(endpoint = "logout")]
 pub async fn logout() -> Result<(), AppError> {

@@ -9,7 +9,9 @@ pub async fn advance_clock(days: String) -> Result<SandboxStatus, AppError> {
     use crate::ssr::auth::{current_user, respond, state};
     respond(
         async {
-            let _user = current_user().await?;
+            // Moving the clock pays bills and moves money in the simulated
+            // world: a state change like any other, so viewers may not.
+            current_user().await?.require(crate::model::Role::Advisor)?;
             let st = state()?;
             let control = st.sandbox.clone().ok_or(AppError::NotFound)?;
             let days: u32 = days

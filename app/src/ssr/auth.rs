@@ -91,6 +91,12 @@ pub fn respond<T>(result: Result<T, AppError>) -> Result<T, AppError> {
                 axum::http::StatusCode::from_u16(e.status())
                     .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR),
             );
+            if let AppError::Throttled { retry_after_secs } = e {
+                opts.insert_header(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from(*retry_after_secs),
+                );
+            }
         }
     }
     result

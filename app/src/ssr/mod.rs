@@ -7,5 +7,6 @@ pub mod clock;
 pub mod crypto;
 pub mod jobs;
 pub mod ports;
+pub mod sign_in;
 pub mod state;
 pub mod store;

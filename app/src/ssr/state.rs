@@ -4,6 +4,7 @@
 use super::clock::Clock;
 use super::crypto::Sealer;
 use super::ports::{CashRefresher, SandboxControl};
+use super::sign_in::SignInGuard;
 use super::store::Db;
 use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
@@ -18,4 +19,6 @@ pub struct AppState {
     pub cash: Arc<dyn CashRefresher>,
     /// Present only in sandbox mode.
     pub sandbox: Option<Arc<dyn SandboxControl>>,
+    /// Sign-in throttling and the bound on concurrent password hashing.
+    pub sign_in: SignInGuard,
 }

@@ -1,3 +1,4 @@
 //! Inbound webhooks: verify the raw bytes → persist → 2xx → process later.
 
 pub mod ramp;
+pub mod refusals;

@@ -57,7 +57,11 @@ pub async fn receive(State(st): State<ServerState>, headers: HeaderMap, body: By
             bytes = body.len(),
             "refused webhook: signature"
         );
-        security_event(&st, kind, &format!("{} bytes", body.len())).await;
+        // Counted, and summarised once a minute: not a write per request.
+        let finished = st
+            .webhook_refusals
+            .note(Rail::Ramp, kind, st.services.clock.now());
+        super::refusals::write(&st.services, finished).await;
         return reply(StatusCode::UNAUTHORIZED, "invalid signature");
     }
     let Ok(event) = serde_json::from_slice::<Value>(&body) else {

@@ -1,6 +1,487 @@
-//! Issue #6 — tests for this capability, each run on SQLite and PostgreSQL.
+//! Issue #6, finding 7: abuse refused. Each test runs on SQLite and
+//! PostgreSQL.
 
-#[allow(unused_imports)]
-use super::support::{Engine, TestApp};
+use super::support::{self, sign, Engine, TestApp, PASSWORD};
+use reqwest::header::HeaderMap;
+use reqwest::Method;
+use serde_json::{json, Value};
 
-both_engines!();
+both_engines!(
+    viewer_cannot_advance_the_sandbox_clock,
+    sandbox_controls_accept_only_json,
+    sandbox_mode_refuses_a_public_address_unless_allowed,
+    ten_failures_throttle_the_account_even_for_the_right_password,
+    one_address_is_throttled_across_accounts_whatever_it_forwards,
+    a_trusted_proxys_forwarded_address_is_the_client,
+    password_hashing_has_a_concurrency_bound,
+    unsigned_webhooks_are_summarised_once_per_minute,
+    every_response_carries_the_security_headers,
+    page_scripts_run_only_under_this_responses_nonce,
+    cross_origin_state_changes_are_refused,
+);
+
+const ADVISOR: &str = "advisor@northwind.test";
+
+async fn sandbox_today(app: &TestApp) -> String {
+    let (status, _, body) = app
+        .send(Method::GET, "/sandbox/control/state", &[], None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).expect("state JSON");
+    v["today"].as_str().expect("today").to_owned()
+}
+
+async fn viewer_cannot_advance_the_sandbox_clock(e: Engine) {
+    let mut app = TestApp::spawn(e).await;
+    app.login("viewer@northwind.test").await;
+    let before = sandbox_today(&app).await;
+    let (status, body) = app.call("sandbox/advance", &[("days", "7")]).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.to_string().contains("Forbidden"), "{body}");
+    assert_eq!(sandbox_today(&app).await, before, "the clock did not move");
+
+    // An advisor may.
+    app.new_session();
+    app.login(ADVISOR).await;
+    let (status, body) = app.call("sandbox/advance", &[("days", "1")]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_ne!(sandbox_today(&app).await, before);
+}
+
+async fn sandbox_controls_accept_only_json(e: Engine) {
+    let app = TestApp::spawn(e).await;
+    let before = sandbox_today(&app).await;
+    let advance = r#"{"days": 3}"#;
+    // A cross-site form or `fetch(…, {mode: "no-cors"})` can send these
+    // without a preflight; none may move the clock.
+    for content_type in [
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        Some("multipart/form-data; boundary=x"),
+        None,
+    ] {
+        let headers: Vec<(&str, &str)> = content_type
+            .map(|c| vec![("content-type", c)])
+            .unwrap_or_default();
+        let (status, _, body) = app
+            .send(
+                Method::POST,
+                "/sandbox/control/advance",
+                &headers,
+                Some(advance.into()),
+            )
+            .await;
+        assert_eq!(status, 415, "{content_type:?}: {body}");
+        let v: Value = serde_json::from_str(&body).expect("a JSON error");
+        assert!(
+            v["error"]
+                .as_str()
+                .unwrap_or("")
+                .contains("application/json"),
+            "{body}"
+        );
+        let (status, _, body) = app
+            .send(
+                Method::POST,
+                "/sandbox/control/faults",
+                &headers,
+                Some(r#"{"ramp_create_fail_next": [500]}"#.into()),
+            )
+            .await;
+        assert_eq!(status, 415, "faults {content_type:?}: {body}");
+    }
+    assert_eq!(sandbox_today(&app).await, before, "the clock did not move");
+    let faults = app.state.services.sandbox.as_ref().unwrap().faults().await;
+    assert!(faults.ramp_create_fail_next.is_empty(), "no fault was set");
+
+    let (status, _, body) = app
+        .send(
+            Method::POST,
+            "/sandbox/control/advance",
+            &[("content-type", "application/json; charset=utf-8")],
+            Some(advance.into()),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_ne!(sandbox_today(&app).await, before);
+}
+
+async fn sandbox_mode_refuses_a_public_address_unless_allowed(e: Engine) {
+    use rowcol::config::Config;
+    use rowcol::startup::Application;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut config = Config::defaults();
+    config.database_url = support::database_url(e, tmp.path()).await;
+    config.demo_password = Some(PASSWORD.into());
+    config.encryption_key = Some(app::ssr::crypto::Sealer::generate_key());
+    config.worker = false;
+    config.data_dir = tmp.path().display().to_string();
+    config.sandbox_start = Some(support::sandbox_start());
+
+    let public = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
+    let err = match Application::build(config.clone(), public).await {
+        Ok(_) => panic!("sandbox mode started on 0.0.0.0"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(
+        err.contains("ROWCOL_ALLOW_PUBLIC_SANDBOX") && err.contains("0.0.0.0"),
+        "{err}"
+    );
+    if let Engine::Sqlite = e {
+        assert!(
+            !tmp.path().join("rowcol.db").exists(),
+            "refused before touching the database"
+        );
+    }
+
+    let loopback = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    assert!(Application::build(config.clone(), loopback).await.is_ok());
+
+    config.allow_public_sandbox = true;
+    let public = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
+    assert!(Application::build(config, public).await.is_ok());
+}
+
+async fn login_from(
+    app: &TestApp,
+    email: &str,
+    password: &str,
+    forwarded: Option<&str>,
+) -> (u16, HeaderMap, Value) {
+    let headers: Vec<(&str, &str)> = forwarded
+        .map(|f| vec![("x-forwarded-for", f)])
+        .unwrap_or_default();
+    app.call_with(
+        "login",
+        &[("email", email), ("password", password)],
+        &headers,
+    )
+    .await
+}
+
+fn retry_after(h: &HeaderMap) -> i64 {
+    h.get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("a Retry-After in seconds")
+}
+
+async fn ten_failures_throttle_the_account_even_for_the_right_password(e: Engine) {
+    // Ten different addresses (believed: the peer is a trusted proxy), so
+    // it is the account's count that trips.
+    let mut app = TestApp::spawn_with(e, |c| {
+        c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    for i in 0..10 {
+        let (status, _, body) =
+            login_from(&app, ADVISOR, "wrong", Some(&format!("198.51.100.{i}"))).await;
+        assert_eq!(status, 401, "attempt {i}: {body}");
+    }
+    let (status, headers, body) = login_from(&app, ADVISOR, PASSWORD, Some("198.51.100.200")).await;
+    assert_eq!(status, 429, "the right password while throttled: {body}");
+    let wait = retry_after(&headers);
+    assert!((1..=900).contains(&wait), "Retry-After {wait}");
+    let (_, me) = app.call("me", &[]).await;
+    assert!(me.is_null(), "no session while throttled: {me}");
+    assert_eq!(
+        app.count("select count(*) from audit_entry where action = 'auth.throttled'")
+            .await,
+        1,
+        "throttling is audited once, when it starts"
+    );
+
+    // Another account from the same address is not affected.
+    let (status, _, body) = login_from(
+        &app,
+        "admin@northwind.test",
+        PASSWORD,
+        Some("198.51.100.200"),
+    )
+    .await;
+    assert!(status == 200 || status == 302, "{status} {body}");
+
+    // The window passes (RowCol's clock, not the wall's).
+    app.new_session();
+    app.state
+        .app
+        .clock
+        .advance(chrono::Duration::seconds(wait + 1));
+    let (status, _, body) = login_from(&app, ADVISOR, PASSWORD, Some("198.51.100.200")).await;
+    assert!(status == 200 || status == 302, "{status} {body}");
+}
+
+async fn one_address_is_throttled_across_accounts_whatever_it_forwards(e: Engine) {
+    let app = TestApp::spawn(e).await;
+    for i in 0..10 {
+        // A forged forwarded header from an untrusted peer changes nothing.
+        let (status, _, body) = login_from(
+            &app,
+            &format!("nobody{i}@elsewhere.test"),
+            "guess",
+            Some(&format!("203.0.113.{i}")),
+        )
+        .await;
+        assert_eq!(status, 401, "attempt {i}: {body}");
+    }
+    let (status, headers, body) = login_from(&app, ADVISOR, PASSWORD, Some("203.0.113.77")).await;
+    assert_eq!(status, 429, "{body}");
+    assert!(retry_after(&headers) > 0);
+    assert!(body.to_string().contains("Throttled"), "{body}");
+}
+
+async fn a_trusted_proxys_forwarded_address_is_the_client(e: Engine) {
+    let app = TestApp::spawn_with(e, |c| {
+        c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    for i in 0..10 {
+        // What the client put in the header comes first; the address our
+        // proxy saw is the last entry, and that is the one believed.
+        let chain = format!("192.0.2.{i}, 10.9.8.7");
+        let (status, _, body) = login_from(
+            &app,
+            &format!("nobody{i}@elsewhere.test"),
+            "guess",
+            Some(&chain),
+        )
+        .await;
+        assert_eq!(status, 401, "attempt {i}: {body}");
+    }
+    let (status, _, body) = login_from(&app, ADVISOR, PASSWORD, Some("10.9.8.7")).await;
+    assert_eq!(status, 429, "{body}");
+    let (status, _, body) = login_from(&app, ADVISOR, PASSWORD, Some("10.9.8.6")).await;
+    assert!(
+        status == 200 || status == 302,
+        "another client: {status} {body}"
+    );
+}
+
+async fn password_hashing_has_a_concurrency_bound(e: Engine) {
+    let app = TestApp::spawn(e).await;
+    let gate = app.state.app.sign_in.clone();
+    assert!(gate.hashing_limit >= 1);
+    // Every hashing slot is taken: a sign-in waits rather than adding
+    // another 19 MiB argon2 run.
+    let held = gate
+        .hashing
+        .clone()
+        .acquire_many_owned(gate.hashing_limit as u32)
+        .await
+        .unwrap();
+    let http = app.http.clone();
+    let url = format!("{}/api/login", app.base);
+    let attempt = tokio::spawn(async move {
+        http.post(url)
+            .form(&[("email", ADVISOR), ("password", PASSWORD)])
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+    });
+    let waited = tokio::time::timeout(std::time::Duration::from_millis(700), async {
+        while !attempt.is_finished() {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(
+        waited.is_err(),
+        "the sign-in did not wait for a hashing slot"
+    );
+    drop(held);
+    let status = attempt.await.unwrap().unwrap();
+    assert!(status == 200 || status == 302, "{status}");
+}
+
+async fn unsigned_webhooks_are_summarised_once_per_minute(e: Engine) {
+    let app = TestApp::spawn(e).await;
+    let body = json!({"id": "evt-x", "type": "bills.paid", "object": {"id": "b"}}).to_string();
+    for _ in 0..30 {
+        let (status, _) = app.post_webhook(&body, None).await;
+        assert_eq!(status, 401);
+    }
+    for _ in 0..5 {
+        let (status, _) = app
+            .post_webhook(&body, Some(&sign("not-the-secret", &body)))
+            .await;
+        assert_eq!(status, 401);
+    }
+    // Not a row per request.
+    assert!(app.count("select count(*) from security_event").await <= 2);
+    // A later minute: the next refusal writes the finished minutes' summaries.
+    app.state.app.clock.advance(chrono::Duration::minutes(2));
+    let (status, _) = app.post_webhook(&body, None).await;
+    assert_eq!(status, 401);
+
+    for (kind, expected) in [("webhook.unsigned", 30), ("webhook.bad_signature", 5)] {
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("select source, detail from security_event where kind = $1 order by at")
+                .bind(kind)
+                .fetch_all(&app.state.app.db.pool)
+                .await
+                .unwrap();
+        // The requests may straddle a minute boundary: two summaries at most.
+        assert!((1..=2).contains(&rows.len()), "{kind}: {rows:?}");
+        let total: i64 = rows
+            .iter()
+            .map(|(source, detail)| {
+                assert_eq!(source, "ramp");
+                assert!(detail.contains("refused in minute"), "{detail}");
+                detail
+                    .split_whitespace()
+                    .next()
+                    .and_then(|n| n.parse::<i64>().ok())
+                    .unwrap_or_else(|| panic!("count in {detail}"))
+            })
+            .sum();
+        assert_eq!(total, expected, "{kind}: {rows:?}");
+    }
+}
+
+fn csp_nonce(csp: &str) -> Option<String> {
+    csp.split(['\'', ' ', ';'])
+        .find_map(|t| t.strip_prefix("nonce-"))
+        .map(str::to_owned)
+}
+
+fn assert_security_headers(what: &str, h: &HeaderMap) {
+    let get = |name: &str| {
+        h.get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_else(|| panic!("{what}: no {name}"))
+            .to_owned()
+    };
+    let csp = get("content-security-policy");
+    for part in [
+        "default-src 'self'",
+        "frame-ancestors 'none'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "'wasm-unsafe-eval'",
+    ] {
+        assert!(csp.contains(part), "{what}: {part} missing in {csp}");
+    }
+    assert!(!csp.contains("unsafe-inline"), "{what}: {csp}");
+    assert!(!csp.contains("'unsafe-eval'"), "{what}: {csp}");
+    assert_eq!(get("x-frame-options"), "DENY", "{what}");
+    assert_eq!(get("x-content-type-options"), "nosniff", "{what}");
+    assert_eq!(
+        get("referrer-policy"),
+        "strict-origin-when-cross-origin",
+        "{what}"
+    );
+}
+
+async fn every_response_carries_the_security_headers(e: Engine) {
+    let app = TestApp::spawn(e).await;
+    for (method, path) in [
+        (Method::GET, "/login"),
+        (Method::GET, "/"),
+        (Method::GET, "/no/such/page"),
+        (Method::GET, "/healthz"),
+        (Method::GET, "/favicon.svg"),
+        (Method::POST, "/api/me"),
+        (Method::POST, "/api/portfolio"),
+        (Method::GET, "/sandbox/control/state"),
+        (Method::POST, "/webhooks/ramp"),
+    ] {
+        let (_, headers, _) = app.send(method.clone(), path, &[], None).await;
+        assert_security_headers(&format!("{method} {path}"), &headers);
+    }
+}
+
+async fn page_scripts_run_only_under_this_responses_nonce(e: Engine) {
+    let app = TestApp::spawn(e).await;
+    let mut nonces = Vec::new();
+    for path in ["/login", "/login", "/no/such/page"] {
+        let (_, headers, html) = app.send(Method::GET, path, &[], None).await;
+        let csp = headers["content-security-policy"].to_str().unwrap();
+        let nonce = csp_nonce(csp).unwrap_or_else(|| panic!("no nonce in {csp}"));
+        assert!(nonce.len() >= 16, "{nonce}");
+        let scripts: Vec<&str> = html.split("<script").skip(1).collect();
+        assert!(!scripts.is_empty(), "{path}: the hydration script");
+        for s in scripts {
+            let tag = &s[..s.find('>').unwrap_or(s.len())];
+            assert!(
+                tag.contains(&format!("nonce=\"{nonce}\"")),
+                "{path}: a script without this response's nonce: <script{tag}>"
+            );
+        }
+        nonces.push(nonce);
+    }
+    assert_ne!(nonces[0], nonces[1], "a fresh nonce per response");
+}
+
+async fn cross_origin_state_changes_are_refused(e: Engine) {
+    let app = TestApp::spawn(e).await;
+    let evil = "https://evil.example";
+    // Signing in is a state change too (login CSRF).
+    let (status, _, body) = app
+        .call_with(
+            "login",
+            &[("email", ADVISOR), ("password", PASSWORD)],
+            &[("origin", evil)],
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+    app.login(ADVISOR).await; // no Origin: a script, not a browser
+    let (cid, bill) = app.small_bill("Alder Creek Dental").await;
+    let form = [("client_id", cid.as_str()), ("bill_ids[]", bill.as_str())];
+    for headers in [
+        vec![("origin", evil)],
+        vec![("origin", "null")],
+        vec![("referer", "https://evil.example/pay")],
+        // Same host, other scheme or port: another origin.
+        vec![("origin", &*app.base.replace("http://", "https://"))],
+        vec![("origin", "http://127.0.0.1:1")],
+    ] {
+        let (status, _, body) = app.call_with("approve_bills", &form, &headers).await;
+        assert_eq!(status, 403, "{headers:?}: {body}");
+    }
+    assert_eq!(app.count("select count(*) from payment").await, 0);
+
+    let before = sandbox_today(&app).await;
+    let (status, _, _) = app
+        .send(
+            Method::POST,
+            "/sandbox/control/advance",
+            &[("content-type", "application/json"), ("origin", evil)],
+            Some(r#"{"days": 2}"#.into()),
+        )
+        .await;
+    assert_eq!(status, 403);
+    assert_eq!(sandbox_today(&app).await, before);
+
+    // Webhooks are signed, not same-origin: the Origin header is irrelevant.
+    let event = json!({"id": "evt-origin", "type": "bills.paid",
+                       "business_id": "unknown-business", "object": {"id": "bill-x"}})
+    .to_string();
+    let (status, _, body) = app
+        .send(
+            Method::POST,
+            "/webhooks/ramp",
+            &[
+                ("content-type", "application/json"),
+                ("origin", evil),
+                (
+                    "x-ramp-webhook-signature",
+                    &sign(&app.webhook_secret(), &event),
+                ),
+            ],
+            Some(event.clone().into()),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    // The console's own pages (Origin, or Referer alone) are fine.
+    let own_page = format!("{}/clients/{cid}", app.base);
+    let (status, _, body) = app
+        .call_with("client", &[("client_id", &cid)], &[("referer", &own_page)])
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _, body) = app
+        .call_with("approve_bills", &form, &[("origin", &app.base)])
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(app.count("select count(*) from payment").await, 1);
+}

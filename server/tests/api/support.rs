@@ -329,3 +329,82 @@ impl TestApp {
             .advance(chrono::Duration::seconds(secs));
     }
 }
+
+// --- issue #6, abuse refused (server/tests/api/abuse.rs)
+
+impl TestApp {
+    /// Sandbox mode with a changed configuration (trusted proxies, …).
+    pub async fn spawn_with(engine: Engine, change: impl FnOnce(&mut Config)) -> TestApp {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let url = database_url(engine, tmp.path()).await;
+        let key = Sealer::generate_key();
+        let mut config = Config::defaults();
+        change(&mut config);
+        Self::start(url, key, tmp, config).await
+    }
+
+    /// Any request, with extra headers: status, response headers and text.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<reqwest::Body>,
+    ) -> (u16, reqwest::header::HeaderMap, String) {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            req = req.body(b);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        (status, headers, res.text().await.unwrap_or_default())
+    }
+
+    /// A server-function call (form POST) with extra headers.
+    pub async fn call_with(
+        &self,
+        endpoint: &str,
+        form: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> (u16, reqwest::header::HeaderMap, Value) {
+        let body = serde_urlencoded_form(form);
+        let mut all = vec![("content-type", "application/x-www-form-urlencoded")];
+        all.extend_from_slice(headers);
+        let (status, headers, text) = self
+            .send(
+                reqwest::Method::POST,
+                &format!("/api/{endpoint}"),
+                &all,
+                Some(body.into()),
+            )
+            .await;
+        (
+            status,
+            headers,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+}
+
+/// `a=1&b=2`, percent-encoded as a browser form would be.
+fn serde_urlencoded_form(form: &[(&str, &str)]) -> String {
+    form.iter()
+        .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

@@ -90,12 +90,24 @@ pub async fn security_event(
     detail: &str,
     at: DateTime<Utc>,
 ) -> StoreResult<()> {
+    security_event_from(conn, kind, source.as_str(), detail, at).await
+}
+
+/// A security event whose source is not a rail (`sign-in`: a throttled
+/// client address that matches no user, so no firm's audit chain).
+pub async fn security_event_from(
+    conn: &mut AnyConnection,
+    kind: &str,
+    source: &str,
+    detail: &str,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
     sqlx::query(
         "insert into security_event (security_event_id, kind, source, detail, at) values ($1, $2, $3, $4, $5)",
     )
     .bind(format!("sec_{}", uuid::Uuid::new_v4().simple()))
     .bind(kind)
-    .bind(source.as_str())
+    .bind(source)
     .bind(detail)
     .bind(to_ms(at))
     .execute(conn)

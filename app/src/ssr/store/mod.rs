@@ -13,6 +13,7 @@
 //! | `payments` | payment, custody_event |
 //! | `jobs` | job, job_attempt |
 //! | `inbox` | webhook_inbox, security_event |
+//! | `login_throttle` | login_failure |
 //! | `hygiene` | hygiene_item |
 //! | `audit` | audit_entry, audit_checkpoint, firm.audit_seq/audit_head |
 //! | `sandbox_state` | sandbox_state |
@@ -31,6 +32,7 @@ pub mod firms;
 pub mod hygiene;
 pub mod inbox;
 pub mod jobs;
+pub mod login_throttle;
 pub mod payments;
 pub mod read_models;
 pub mod sandbox_state;

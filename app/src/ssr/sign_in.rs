@@ -1,0 +1,302 @@
+//! What guards the sign-in: the throttle policy, who the client is (the
+//! peer, or what a trusted proxy says it saw), and a bound on concurrent
+//! password hashing (argon2id costs 19 MiB and tens of milliseconds a run,
+//! so unbounded concurrent attempts are a memory and CPU attack).
+
+use super::state::AppState;
+use super::store::audit::{self, Entry};
+use super::store::login_throttle::{self, Policy};
+use super::store::{commit, inbox, users};
+use crate::error::AppError;
+use crate::model::FirmId;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+
+/// Failures allowed per account and per client address within the window.
+pub const MAX_FAILURES: i64 = 10;
+/// The sliding window the failures are counted in.
+pub const WINDOW_SECS: i64 = 15 * 60;
+/// How long a sign-in waits for a hashing slot before answering "busy".
+pub const HASHING_WAIT_SECS: u64 = 10;
+
+/// Injected in the app state (one per application, never global).
+#[derive(Debug, Clone)]
+pub struct SignInGuard {
+    /// One permit per concurrent argon2 verification.
+    pub hashing: Arc<Semaphore>,
+    pub hashing_limit: usize,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Arc<[IpAddr]>,
+}
+
+impl SignInGuard {
+    /// As many concurrent hashes as the machine has cores: more would only
+    /// queue inside the CPU while holding their memory.
+    pub fn new(trusted_proxies: Vec<IpAddr>) -> Self {
+        let limit = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        SignInGuard {
+            hashing: Arc::new(Semaphore::new(limit)),
+            hashing_limit: limit,
+            trusted_proxies: trusted_proxies.into(),
+        }
+    }
+
+    /// The client's address: the peer's, unless the peer is a trusted proxy;
+    /// then the right-most `X-Forwarded-For` entry that is not itself a
+    /// trusted proxy (entries to its left were written by the client and
+    /// prove nothing).
+    pub fn client_addr(&self, peer: SocketAddr, forwarded_for: Option<&str>) -> IpAddr {
+        let trusted = |ip: &IpAddr| self.trusted_proxies.contains(&canonical(*ip));
+        let peer = canonical(peer.ip());
+        if !trusted(&peer) {
+            return peer;
+        }
+        let Some(header) = forwarded_for else {
+            return peer;
+        };
+        let mut client = peer;
+        for entry in header.rsplit(',') {
+            let Some(ip) = parse_forwarded(entry) else {
+                // Garbage from here leftwards: stop at what we know.
+                break;
+            };
+            client = ip;
+            if !trusted(&ip) {
+                break;
+            }
+        }
+        client
+    }
+}
+
+/// The throttle: [`MAX_FAILURES`] within [`WINDOW_SECS`].
+pub const POLICY: Policy = Policy {
+    max_failures: MAX_FAILURES,
+    window: chrono::Duration::seconds(WINDOW_SECS),
+};
+
+/// An argon2id hash of a random string, verified against when the email is
+/// unknown, so timing does not reveal which emails exist.
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2h2x0bYtjYbHFYJcpA+9VzHA1ubyHzMTJ+M02lxbfbE";
+
+/// The calling client's address, from the request being served.
+async fn request_client_addr(guard: &SignInGuard) -> Result<IpAddr, AppError> {
+    use axum::extract::ConnectInfo;
+    let ConnectInfo(peer) = leptos_axum::extract::<ConnectInfo<SocketAddr>>()
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "peer address missing (serve with connect info)");
+            AppError::Internal
+        })?;
+    let forwarded = leptos::prelude::use_context::<axum::http::request::Parts>().and_then(|p| {
+        // Several header lines are one list, in order.
+        let lines: Vec<&str> = p
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        (!lines.is_empty()).then(|| lines.join(","))
+    });
+    Ok(guard.client_addr(peer, forwarded.as_deref()))
+}
+
+/// Check an email and password under the throttle: refused with
+/// `Throttled` while the account or the client address has had too many
+/// failures (before any hashing, and whatever the password), else verified
+/// inside a hashing slot; a failure is recorded, and the one that closes
+/// the door is audited. Returns the user id.
+pub async fn verify(st: &AppState, email: &str, password: String) -> Result<String, AppError> {
+    let guard = &st.sign_in;
+    let client = request_client_addr(guard).await?.to_string();
+    let now = st.clock.now();
+    let row = {
+        let mut conn = st.db.acquire().await?;
+        if let Some(until) =
+            login_throttle::throttled_until(&mut conn, POLICY, email, &client, now).await?
+        {
+            let secs = (until - now).num_seconds().max(1);
+            tracing::warn!(email = %email, client = %client, secs, "sign-in throttled");
+            return Err(AppError::Throttled {
+                retry_after_secs: secs.unsigned_abs(),
+            });
+        }
+        users::credentials(&mut conn, email).await?
+    };
+    let (uid, phc) = match row {
+        Some((uid, phc)) => (Some(uid), phc),
+        None => (None, DUMMY_HASH.to_owned()),
+    };
+    // Wait for a hashing slot, but not forever: past that the server is
+    // saturated and the client should come back.
+    let permit = tokio::time::timeout(
+        std::time::Duration::from_secs(HASHING_WAIT_SECS),
+        guard.hashing.clone().acquire_owned(),
+    )
+    .await
+    .map_err(|_| AppError::Throttled {
+        retry_after_secs: 1,
+    })?
+    .map_err(|_| AppError::Internal)?;
+    let ok = tokio::task::spawn_blocking(move || {
+        let _slot = permit;
+        super::crypto::verify_password(&password, &phc)
+    })
+    .await
+    .unwrap_or(false);
+    match (uid, ok) {
+        (Some(uid), true) => Ok(uid),
+        (uid, _) => {
+            tracing::info!(email = %email, client = %client, "sign-in refused");
+            record_failure(st, email, &client, uid.as_deref()).await?;
+            Err(AppError::BadCredentials)
+        }
+    }
+}
+
+/// Count the failure; when it is the one that reaches the limit, say so in
+/// the account's firm's audit log (or, for an address trying emails that
+/// match no user, in the security log).
+async fn record_failure(
+    st: &AppState,
+    email: &str,
+    client: &str,
+    uid: Option<&str>,
+) -> Result<(), AppError> {
+    let now = st.clock.now();
+    let mut tx = st.db.begin().await?;
+    let counts = login_throttle::record_failure(&mut tx, POLICY, email, client, now).await?;
+    let account_closed = counts.account == MAX_FAILURES;
+    let address_closed = counts.client_addr == MAX_FAILURES;
+    if account_closed || address_closed {
+        let detail = serde_json::json!({
+            "account": email,
+            "client_addr": client,
+            "account_failures": counts.account,
+            "client_addr_failures": counts.client_addr,
+            "throttled": match (account_closed, address_closed) {
+                (true, true) => "account and client address",
+                (true, false) => "account",
+                _ => "client address",
+            },
+            "window_secs": WINDOW_SECS,
+        });
+        tracing::warn!(%detail, "sign-in throttle engaged");
+        let firm = match uid {
+            Some(uid) => users::session_user(&mut tx, uid)
+                .await?
+                .and_then(|u| FirmId::parse(&u.firm_id).ok()),
+            None => None,
+        };
+        match firm {
+            Some(firm) => {
+                audit::record(
+                    &mut tx,
+                    &firm,
+                    now,
+                    Entry {
+                        actor: "rowcol",
+                        action: "auth.throttled",
+                        subject: email,
+                        detail,
+                    },
+                )
+                .await?;
+            }
+            None => {
+                inbox::security_event_from(
+                    &mut tx,
+                    "auth.throttled",
+                    "sign-in",
+                    &detail.to_string(),
+                    now,
+                )
+                .await?;
+            }
+        }
+    }
+    commit(tx).await?;
+    Ok(())
+}
+
+/// IPv4-mapped IPv6 addresses (`::ffff:1.2.3.4`) are the IPv4 address.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map(IpAddr::V4)
+            .unwrap_or(IpAddr::V6(v6)),
+        v4 => v4,
+    }
+}
+
+/// One `X-Forwarded-For` entry: an IP, possibly with a port (`1.2.3.4:5`,
+/// `[::1]:5`).
+fn parse_forwarded(entry: &str) -> Option<IpAddr> {
+    let e = entry.trim();
+    if let Ok(ip) = e.parse::<IpAddr>() {
+        return Some(canonical(ip));
+    }
+    e.parse::<SocketAddr>().ok().map(|s| canonical(s.ip()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn guard(trusted: &[&str]) -> SignInGuard {
+        SignInGuard::new(trusted.iter().map(|t| t.parse().unwrap()).collect())
+    }
+
+    fn peer(s: &str) -> SocketAddr {
+        SocketAddr::new(s.parse().unwrap(), 4000)
+    }
+
+    #[test]
+    fn an_untrusted_peer_is_the_client_whatever_it_forwards() {
+        let g = guard(&[]);
+        assert_eq!(
+            g.client_addr(peer("203.0.113.9"), Some("10.0.0.1")),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
+    }
+
+    #[test]
+    fn a_trusted_proxy_is_believed_for_the_last_hop_only() {
+        let g = guard(&["10.0.0.2", "10.0.0.3"]);
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        // The client forged the first entry; our proxies appended the rest.
+        assert_eq!(
+            g.client_addr(peer("10.0.0.2"), Some("1.1.1.1, 198.51.100.7, 10.0.0.3")),
+            ip("198.51.100.7")
+        );
+        assert_eq!(g.client_addr(peer("10.0.0.2"), None), ip("10.0.0.2"));
+        assert_eq!(
+            g.client_addr(peer("10.0.0.2"), Some("198.51.100.7:5123")),
+            ip("198.51.100.7")
+        );
+        assert_eq!(
+            g.client_addr(peer("10.0.0.2"), Some("junk, 198.51.100.7")),
+            ip("198.51.100.7")
+        );
+        assert_eq!(
+            g.client_addr(peer("10.0.0.2"), Some("junk")),
+            ip("10.0.0.2")
+        );
+        assert_eq!(
+            g.client_addr(peer("::ffff:10.0.0.2"), Some("192.0.2.1")),
+            ip("192.0.2.1")
+        );
+    }
+
+    #[test]
+    fn hashing_is_bounded_by_the_cores() {
+        let g = guard(&[]);
+        assert!(g.hashing_limit >= 1);
+        assert_eq!(g.hashing.available_permits(), g.hashing_limit);
+    }
+}
