@@ -43,5 +43,8 @@ test('viewer is not allowed to approve', async ({ page, javaScriptEnabled }) => 
   await approveSmallestBill(page);
   await expect(page.getByTestId('approve-error')).toContainText(/not allowed/i);
   await expect(page.getByTestId('approve-result').filter({ hasText: 'Approved' })).toHaveCount(0);
+  // Nor is the sandbox clock theirs to move: they see the date, not the control.
+  await expect(page.getByTestId('sandbox-today')).toBeVisible();
+  await expect(page.getByTestId('advance-clock')).toHaveCount(0);
 });
 });

@@ -53,6 +53,9 @@ pub fn Header() -> impl IntoView {
                             Ok(Some(u)) => {
                                 let sandbox = u.sandbox;
                                 let today = u.today.to_string();
+                                // Viewers change nothing, the clock included:
+                                // they see the date, not the control.
+                                let can_advance = u.role >= crate::model::Role::Advisor;
                                 view! {
                                     <nav>
                                         <A href="/">"Portfolio"</A>
@@ -60,7 +63,7 @@ pub fn Header() -> impl IntoView {
                                         <A href="/audit">"Audit"</A>
                                     </nav>
                                     <span class="firm">{u.firm_name.clone()}</span>
-                                    {sandbox.then(|| view! { <SandboxControl today /> })}
+                                    {sandbox.then(|| view! { <SandboxControl today can_advance /> })}
                                     <span class="who">{format!("{} · {}", u.email, u.role.as_str())}</span>
                                     <ActionForm action=logout attr:class="inline">
                                         <button type="submit" class="link">"Sign out"</button>
@@ -77,7 +80,7 @@ pub fn Header() -> impl IntoView {
 }
 
 #[component]
-fn SandboxControl(today: String) -> impl IntoView {
+fn SandboxControl(today: String, can_advance: bool) -> impl IntoView {
     let advance = use_session().advance;
     let error = move || match advance.value().get() {
         Some(Err(e)) => Some(e.to_string()),
@@ -87,20 +90,25 @@ fn SandboxControl(today: String) -> impl IntoView {
         <div class="sandbox" title="Sandbox: the simulated rails follow this clock">
             <span class="tag">"SANDBOX"</span>
             <span data-testid="sandbox-today">{today}</span>
-            <ActionForm action=advance attr:class="inline">
-                <input
-                    type="number"
-                    name="days"
-                    min="1"
-                    max="90"
-                    value="1"
-                    data-testid="advance-days"
-                    aria-label="Days to advance"
-                />
-                <button type="submit" data-testid="advance-clock">
-                    "Advance clock"
-                </button>
-            </ActionForm>
+            {can_advance
+                .then(|| {
+                    view! {
+                        <ActionForm action=advance attr:class="inline">
+                            <input
+                                type="number"
+                                name="days"
+                                min="1"
+                                max="90"
+                                value="1"
+                                data-testid="advance-days"
+                                aria-label="Days to advance"
+                            />
+                            <button type="submit" data-testid="advance-clock">
+                                "Advance clock"
+                            </button>
+                        </ActionForm>
+                    }
+                })}
             {move || error().map(|e| view! { <span class="error">{e}</span> })}
         </div>
     }
