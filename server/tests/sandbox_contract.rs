@@ -698,7 +698,7 @@ async fn plaid_login_required_is_its_own_error() {
 }
 
 #[tokio::test]
-async fn malformed_qbo_query_is_permanent() {
+async fn malformed_qbo_query_is_rejected() {
     let h = harness().await;
     let e = h
         .qbo
@@ -706,7 +706,7 @@ async fn malformed_qbo_query_is_permanent() {
         .await
         .unwrap_err();
     assert!(
-        matches!(e, RailError::Permanent(ref m) if m.contains("4000") && m.contains("trace")),
+        matches!(e, RailError::Rejected(ref m) if m.contains("4000") && m.contains("trace")),
         "{e:?}"
     );
     let vendors = h
@@ -805,7 +805,7 @@ async fn ramp_pages_with_full_next_urls_and_validates() {
     }
     let e = h.ramp.create_bill(&h.ramp_auth(0), &req).await.unwrap_err();
     assert!(
-        matches!(e, RailError::Permanent(ref m) if m.contains("422")),
+        matches!(e, RailError::Rejected(ref m) if m.contains("422")),
         "{e:?}"
     );
     assert!(matches!(

@@ -38,11 +38,12 @@ mod ssr {
     use crate::api::approvals::ssr::approve_as;
     use crate::domain::custody::PaymentState;
     use crate::error::AppError;
-    use crate::model::{ApproveOutcome, BillId, ClientId, ReasonCode, Role};
+    use crate::model::{ApproveOutcome, BillId, ClientId, PaymentId, ReasonCode, Role};
     use crate::ssr::auth::{current_user, state};
+    use crate::ssr::jobs::Job;
     use crate::ssr::store::audit::{self, Entry};
     use crate::ssr::store::hygiene::{self, Closed};
-    use crate::ssr::store::{commit, payments};
+    use crate::ssr::store::{commit, jobs, payments};
     use serde_json::json;
 
     pub async fn retry(hygiene_id: String) -> Result<ApproveOutcome, AppError> {
@@ -52,16 +53,23 @@ mod ssr {
         let (client, bill) = {
             let mut conn = st.db.acquire().await?;
             let item = hygiene::open_item(&mut conn, &user.firm_id, &hygiene_id).await?;
-            let retryable = ReasonCode::parse(&item.reason_code)
-                .is_some_and(|r| r == ReasonCode::ReleaseFailed);
+            let reason = ReasonCode::parse(&item.reason_code);
+            let retryable = matches!(
+                reason,
+                Some(ReasonCode::ReleaseFailed | ReasonCode::ReleaseUnconfirmed)
+            );
             let (Some(pid), true) = (item.payment_id.as_deref(), retryable) else {
                 return Err(AppError::Validation(
-                    "Only a failed payment can be retried.".into(),
+                    "Only a failed or unconfirmed release can be retried.".into(),
                 ));
             };
             let p = payments::require(&mut conn, pid).await?;
             if p.firm_id != user.firm_id.as_str() {
                 return Err(AppError::NotFound);
+            }
+            if reason == Some(ReasonCode::ReleaseUnconfirmed) {
+                drop(conn);
+                return release_again(&user, &hygiene_id, &p).await;
             }
             if p.state()? != PaymentState::Failed {
                 return Err(AppError::Conflict(
@@ -74,6 +82,54 @@ mod ssr {
             )
         };
         approve_as(&user, &client, vec![bill], Some(&hygiene_id)).await
+    }
+
+    /// An unconfirmed release runs again under its own `remote_id`: the
+    /// release looks for an earlier Ramp bill before it creates, so this
+    /// cannot pay twice. The item closes in the same transaction.
+    async fn release_again(
+        user: &crate::ssr::auth::CurrentUser,
+        hygiene_id: &str,
+        p: &payments::PaymentRow,
+    ) -> Result<ApproveOutcome, AppError> {
+        if p.state()? != PaymentState::Approved {
+            return Err(AppError::Conflict(
+                "This payment is no longer waiting for its release.".into(),
+            ));
+        }
+        let st = state()?;
+        let now = st.clock.now();
+        let mut tx = st.db.begin().await?;
+        hygiene::close(&mut tx, &user.firm_id, hygiene_id, Closed::Resolved, now).await?;
+        jobs::enqueue(
+            &mut tx,
+            &Job::ReleasePayment {
+                payment_id: p.payment_id.clone(),
+            },
+            now,
+            now,
+        )
+        .await?;
+        audit::record(
+            &mut tx,
+            &user.firm_id,
+            now,
+            Entry {
+                actor: &user.email,
+                action: "payment.release_retried",
+                subject: &p.payment_id,
+                detail: json!({ "hygiene_id": hygiene_id }),
+            },
+        )
+        .await?;
+        commit(tx).await?;
+        Ok(ApproveOutcome {
+            payments: vec![PaymentId::parse(&p.payment_id).map_err(|_| AppError::Internal)?],
+            message: format!(
+                "Release of payment {} queued again; it looks for an earlier Ramp bill before creating one.",
+                p.payment_id
+            ),
+        })
     }
 
     pub async fn dismiss(hygiene_id: String) -> Result<(), AppError> {

@@ -85,6 +85,10 @@ text_enum!(
         /// Ramp refused the payment, or its release gave up: the payment
         /// failed and holds no cash; retry (fresh check) or dismiss.
         ReleaseFailed = "release_failed",
+        /// The release gave up while a create it sent may have reached Ramp:
+        /// the payment stays approved (its cash committed) so it cannot be
+        /// paid twice; retry runs the release again, which looks first.
+        ReleaseUnconfirmed = "release_unconfirmed",
         /// Right before release, the ledger showed the bill paid, deleted,
         /// or with another vendor or amount: the payment was cancelled.
         BillChangedInLedger = "bill_changed_in_ledger",

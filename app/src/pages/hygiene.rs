@@ -57,8 +57,10 @@ pub fn HygienePage() -> impl IntoView {
                                             .into_iter()
                                             .map(|h| {
                                                 let hid = h.hygiene_id.to_string();
-                                                let retryable = h.reason_code == ReasonCode::ReleaseFailed
-                                                    && h.payment_id.is_some();
+                                                let retryable = matches!(
+                                                    h.reason_code,
+                                                    ReasonCode::ReleaseFailed | ReasonCode::ReleaseUnconfirmed
+                                                ) && h.payment_id.is_some();
                                                 view! {
                                                     <tr data-testid="hygiene-row">
                                                         <td>{h.created_at.format("%Y-%m-%d %H:%M").to_string()}</td>

@@ -138,7 +138,18 @@ pub async fn run(st: &Services, payment_id: &str) -> Result<(), JobError> {
         let mut conn = st.db.acquire().await?;
         payments::set_create_attempted(&mut conn, payment_id, st.clock.now()).await?;
     }
-    let created = st.rails.bill_pay.create_bill(&auth, &req).await?;
+    let created = match st.rails.bill_pay.create_bill(&auth, &req).await {
+        Ok(created) => created,
+        Err(e) => {
+            if e.is_refusal() {
+                // Ramp answered and made nothing: no create is outstanding,
+                // so if the release gives up the payment can safely fail.
+                let mut conn = st.db.acquire().await?;
+                payments::clear_create_attempted(&mut conn, payment_id).await?;
+            }
+            return Err(e.into());
+        }
+    };
     released(
         st,
         payment_id,

@@ -176,12 +176,16 @@ async fn dead_letter(
     at: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), StoreError> {
     let mut still_approved = false;
+    let mut create_outstanding = false;
     let (firm, client, payment) = match job {
         Some(Job::ReleasePayment { payment_id })
         | Some(Job::VerifyPayment { payment_id })
         | Some(Job::AnnotateLedger { payment_id }) => match payments::get(tx, payment_id).await? {
             Some(p) => {
                 still_approved = p.state()? == PaymentState::Approved;
+                create_outstanding = payments::create_attempted_at(tx, payment_id)
+                    .await?
+                    .is_some();
                 (p.firm_id, Some(p.client_id), Some(payment_id.clone()))
             }
             None => return Ok(()),
@@ -207,7 +211,23 @@ async fn dead_letter(
     // Only a payment the release never got out of `approved` failed here; a
     // payment released (or further) meanwhile is not failed, just a dead job
     // worth a look.
-    if let (Some(Job::ReleasePayment { payment_id }), Some(p), true) =
+    //
+    // But a release that gave up after sending a create whose answer never
+    // came may have made a Ramp bill: failing it would free the bill for a
+    // second payment. It stays approved, its cash committed, and the item
+    // says so; retrying runs the release again (which looks before it
+    // creates).
+    if let (Some(Job::ReleasePayment { .. }), Some(p), true, true) =
+        (job, &payment, still_approved, create_outstanding)
+    {
+        reason = ReasonCode::ReleaseUnconfirmed;
+        detail = format!(
+            "Payment {p}: the release to Ramp gave up after {} attempts ({error}) after sending a \
+             create whose outcome is unknown. It stays approved so it cannot be paid twice; \
+             check Ramp for a bill with remote_id {p}, then retry (it looks before it creates).",
+            c.attempts
+        );
+    } else if let (Some(Job::ReleasePayment { payment_id }), Some(p), true) =
         (job, &payment, still_approved)
     {
         let failed = payments::record_step(

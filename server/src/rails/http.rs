@@ -125,7 +125,7 @@ pub fn classify_status(
         404 => RailError::NotFound(msg),
         429 => RailError::RateLimited { retry_after },
         500..=599 => RailError::Transient(msg),
-        _ => RailError::Permanent(msg),
+        _ => RailError::Rejected(msg),
     }
 }
 
@@ -165,7 +165,7 @@ pub fn plaid_error(status: u16, body: &serde_json::Value) -> RailError {
         _ => match status {
             429 => RailError::RateLimited { retry_after: None },
             500..=599 => RailError::Transient(msg),
-            _ => RailError::Permanent(msg),
+            _ => RailError::Rejected(msg),
         },
     }
 }
@@ -204,7 +204,7 @@ mod tests {
         assert!(matches!(c(403), RailError::Unauthorized(_)));
         assert!(matches!(c(404), RailError::NotFound(_)));
         assert!(matches!(c(503), RailError::Transient(_)));
-        assert!(matches!(c(422), RailError::Permanent(_)));
+        assert!(matches!(c(422), RailError::Rejected(_)));
         let rl = classify_status("ramp", 429, parse_retry_after(" 7 "), None, "");
         assert!(matches!(rl, RailError::RateLimited { retry_after: Some(d) } if d.as_secs() == 7));
         assert!(c(500).to_string().contains("trace t1"));

@@ -53,7 +53,12 @@ pub enum RailError {
     /// 5xx, timeout, connection error: try again later.
     #[error("transient: {0}")]
     Transient(String),
-    /// Other 4xx, validation, unparseable body: retrying will not help.
+    /// Another 4xx: the rail answered and refused the request (validation,
+    /// conflict); it did nothing, and retrying will not help.
+    #[error("rejected: {0}")]
+    Rejected(String),
+    /// An answer RowCol cannot use (unparseable body, missing fields): the
+    /// request may have had its effect; retrying will not help.
     #[error("permanent: {0}")]
     Permanent(String),
     /// Plaid ITEM_LOGIN_REQUIRED: the user must reconnect through Link.
@@ -62,6 +67,19 @@ pub enum RailError {
 }
 
 impl RailError {
+    /// The rail answered with a status that says it did nothing: a write
+    /// refused this way certainly had no effect (unlike a timeout, a 5xx or
+    /// an answer that cannot be read).
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            RailError::Unauthorized(_)
+                | RailError::NotFound(_)
+                | RailError::RateLimited { .. }
+                | RailError::Rejected(_)
+        )
+    }
+
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
@@ -75,6 +93,7 @@ impl RailError {
             RailError::NotFound(_) => "not_found",
             RailError::RateLimited { .. } => "rate_limited",
             RailError::Transient(_) => "transient",
+            RailError::Rejected(_) => "rejected",
             RailError::Permanent(_) => "permanent",
             RailError::LoginRequired(_) => "login_required",
         }

@@ -137,7 +137,7 @@ impl QboClient {
                 .put_private_note(auth, bill_payment_id, &sync_token, &full)
                 .await
             {
-                Err(RailError::Permanent(m)) if m.contains("[5010]") && tries < 2 => tries += 1,
+                Err(RailError::Rejected(m)) if m.contains("[5010]") && tries < 2 => tries += 1,
                 other => return other.map(|_| true),
             }
         }

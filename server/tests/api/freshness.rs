@@ -12,6 +12,7 @@ both_engines!(
     a_release_that_gives_up_fails_the_payment_and_frees_its_commitment,
     a_failed_payment_can_be_retried_after_a_fresh_check_or_dismissed,
     a_bill_in_another_currency_is_refused,
+    a_release_that_gives_up_after_an_unanswered_create_stays_approved,
 );
 
 fn minor(v: &Value) -> i64 {
@@ -376,4 +377,53 @@ async fn a_populated_first_schema_migrates_without_losing_payments() {
             "{engine:?}"
         );
     }
+}
+
+async fn a_release_that_gives_up_after_an_unanswered_create_stays_approved(e: Engine) {
+    let app = TestApp::spawn(e).await;
+    app.login("advisor@northwind.test").await;
+    // Every create answers 500: Ramp may or may not have made the bill, so
+    // RowCol cannot call the payment failed (a retry would pay twice).
+    app.inject(|f| f.ramp_create_fail_next = vec![500; 40])
+        .await;
+    let pid = app.approve_small_bill("Alder Creek Dental").await;
+    for _ in 0..40 {
+        app.drain().await;
+        if app
+            .count("select count(*) from job where state = 'dead'")
+            .await
+            > 0
+        {
+            break;
+        }
+        app.advance_secs(7 * 3600);
+    }
+    assert_eq!(
+        app.count("select count(*) from job where state = 'dead'")
+            .await,
+        1,
+        "the release never gave up"
+    );
+    assert_eq!(app.payment_state(&pid).await, "approved");
+    let (_, items) = app.call("hygiene", &[]).await;
+    let item = items
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["payment_id"] == pid.as_str())
+        .unwrap_or_else(|| panic!("no hygiene item for {pid}: {items}"))
+        .clone();
+    assert_eq!(item["reason_code"], "release_unconfirmed", "{item}");
+
+    // Retrying runs the same payment's release again, which looks first.
+    app.inject(|f| f.ramp_create_fail_next.clear()).await;
+    let hid = item["hygiene_id"].as_str().unwrap();
+    let (status, body) = app.call("retry_payment", &[("hygiene_id", hid)]).await;
+    assert!(status == 200 || status == 302, "{status} {body}");
+    app.drain().await;
+    app.advance_secs(600);
+    app.drain().await;
+    assert_eq!(app.payment_state(&pid).await, "released");
+    assert_eq!(app.ramp_bills_with_remote_id(&pid).await.len(), 1);
+    assert_eq!(app.count("select count(*) from payment").await, 1);
 }

@@ -269,6 +269,20 @@ pub async fn set_create_attempted(
     Ok(())
 }
 
+/// Ramp refused the create outright (a 4xx answer): nothing was made, and
+/// earlier attempts were looked for and found absent, so no create is
+/// outstanding any more.
+pub async fn clear_create_attempted(conn: &mut AnyConnection, payment_id: &str) -> StoreResult<()> {
+    sqlx::query(
+        "update payment set ramp_create_attempted_at = null
+         where payment_id = $1 and state = 'approved'",
+    )
+    .bind(payment_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// When a Ramp create was last attempted for the payment, if ever.
 pub async fn create_attempted_at(
     conn: &mut AnyConnection,
