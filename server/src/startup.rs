@@ -195,7 +195,17 @@ impl Application {
                 let base = base.trim_end_matches('/');
                 let plaid_secret = config.plaid_secret.clone().unwrap_or_default();
                 let rails = rails(&config, &http, Some(base), &plaid_secret);
-                crate::ports::follow_clock(&db, &clock).await;
+                let shared = {
+                    let mut conn = db.acquire().await?;
+                    app::ssr::store::sandbox_state::load_clock_offset(&mut conn).await?
+                };
+                let Some(offset) = shared else {
+                    anyhow::bail!(
+                        "ROWCOL_SANDBOX_RAILS_URL is set but this database has no sandbox world \
+                         yet: start the instance that hosts the simulators first"
+                    );
+                };
+                clock.set_offset_secs(offset);
                 (
                     rails,
                     None,

@@ -365,6 +365,12 @@ async fn three_instances_process_each_webhook_once_and_verify_every_payment() {
         assert_eq!(per_remote.get(id.as_str()), Some(&1), "Ramp bills for {id}");
     }
     assert_eq!(per_remote.len(), ids.len(), "a Ramp bill for no payment");
+    assert_eq!(
+        one.count("select count(*) from custody_event where state = 'released'")
+            .await,
+        ids.len() as i64,
+        "one release step per payment"
+    );
     // Every payment verified (checked by the quiet loop; stated again).
     assert_eq!(
         one.count("select count(*) from payment where state <> 'verified'")
@@ -381,4 +387,25 @@ async fn three_instances_process_each_webhook_once_and_verify_every_payment() {
         sent_at,
         started.elapsed()
     );
+}
+
+/// An instance pointed at simulators whose world is not in its database
+/// refuses to start rather than run on its own clock with no demo data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_on_another_instances_simulators_needs_its_world_first() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let url = database_url(Engine::Postgres, tmp.path()).await;
+    let mut config = Config::defaults();
+    config.database_url = url;
+    config.encryption_key = Some(Sealer::generate_key());
+    config.ramp_webhook_secret = Some(WEBHOOK_SECRET.into());
+    config.plaid_secret = Some(PLAID_SECRET.into());
+    config.data_dir = tmp.path().display().to_string();
+    config.sandbox_rails_url = Some("http://127.0.0.1:9/sandbox".into());
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let err = Application::build(config, listener)
+        .await
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("no sandbox world"), "{err}");
 }
