@@ -116,6 +116,13 @@ pub struct Config {
     /// State-changing requests from any other origin are refused.
     #[arg(long, env = "ROWCOL_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Sandbox: use another instance's simulators (`http://host:port/sandbox`)
+    /// instead of hosting them here. For several instances on one database:
+    /// this one neither seeds nor resets demo data and follows the other's
+    /// clock. Needs the same ROWCOL_ENCRYPTION_KEY, ROWCOL_RAMP_WEBHOOK_SECRET
+    /// and ROWCOL_PLAID_SECRET as the instance it points at.
+    #[arg(long, env = "ROWCOL_SANDBOX_RAILS_URL")]
+    pub sandbox_rails_url: Option<String>,
 }
 
 impl fmt::Debug for Config {
@@ -135,6 +142,7 @@ impl fmt::Debug for Config {
             .field("allow_public_sandbox", &self.allow_public_sandbox)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("public_url", &self.public_url)
+            .field("sandbox_rails_url", &self.sandbox_rails_url)
             .finish_non_exhaustive()
     }
 }
@@ -167,6 +175,33 @@ impl Config {
             if self.ramp_webhook_secret.is_none() {
                 return Err("ROWCOL_RAMP_WEBHOOK_SECRET is required with ROWCOL_RAILS=live".into());
             }
+            if self.sandbox_rails_url.is_some() {
+                return Err("ROWCOL_SANDBOX_RAILS_URL applies to ROWCOL_RAILS=sandbox only".into());
+            }
+        }
+        if let Some(url) = &self.sandbox_rails_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(
+                    "ROWCOL_SANDBOX_RAILS_URL must be an http(s) URL ending in /sandbox".into(),
+                );
+            }
+            // The simulators' tokens are sealed with the key, their webhooks
+            // signed and their Plaid calls authenticated with the secrets, of
+            // the instance that hosts them: a generated one would not match.
+            for (set, name) in [
+                (self.encryption_key.is_some(), "ROWCOL_ENCRYPTION_KEY"),
+                (
+                    self.ramp_webhook_secret.is_some(),
+                    "ROWCOL_RAMP_WEBHOOK_SECRET",
+                ),
+                (self.plaid_secret.is_some(), "ROWCOL_PLAID_SECRET"),
+            ] {
+                if !set {
+                    return Err(format!(
+                        "{name} is required with ROWCOL_SANDBOX_RAILS_URL (the same as the instance hosting the simulators)"
+                    ));
+                }
+            }
         }
         Ok(())
     }
@@ -190,6 +225,19 @@ mod tests {
     #[test]
     fn live_mode_requires_keys() {
         let mut c = Config::defaults();
+        assert!(c.validate().is_ok());
+        c.rails = RailsMode::Live;
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn a_sandbox_follower_needs_the_shared_secrets() {
+        let mut c = Config::defaults();
+        c.sandbox_rails_url = Some("http://127.0.0.1:3000/sandbox".into());
+        assert!(c.validate().is_err());
+        c.encryption_key = Some("k".into());
+        c.ramp_webhook_secret = Some("w".into());
+        c.plaid_secret = Some("p".into());
         assert!(c.validate().is_ok());
         c.rails = RailsMode::Live;
         assert!(c.validate().is_err());

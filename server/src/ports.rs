@@ -89,7 +89,7 @@ impl SandboxControl for SandboxClock {
     }
 }
 
-async fn persist_clock(db: &Db, offset: i64, now: chrono::DateTime<chrono::Utc>) {
+pub async fn persist_clock(db: &Db, offset: i64, now: chrono::DateTime<chrono::Utc>) {
     let saved = async {
         let mut conn = db.acquire().await?;
         sandbox_state::save_clock_offset(&mut conn, offset, now).await
@@ -122,12 +122,33 @@ impl SimStore for DbSimStore {
 
     async fn save(&self, state: &serde_json::Value) -> anyhow::Result<()> {
         let mut conn = self.db.acquire().await?;
-        sandbox_state::save_rails(
-            &mut conn,
-            &self.sealer.seal(&state.to_string()),
-            chrono::Utc::now(),
-        )
-        .await?;
+        let now = chrono::Utc::now();
+        sandbox_state::save_rails(&mut conn, &self.sealer.seal(&state.to_string()), now).await?;
+        // The clock row too, whichever route moved the clock (the console or
+        // `/sandbox/control/advance`): instances using these simulators from
+        // elsewhere (ROWCOL_SANDBOX_RAILS_URL) read their time from it.
+        if let Some(offset) = state.get("clock_offset_secs").and_then(|v| v.as_i64()) {
+            sandbox_state::save_clock_offset(&mut conn, offset, now).await?;
+        }
         Ok(())
     }
 }
+
+/// An instance using another instance's simulators keeps its clock on theirs:
+/// the offset that instance saves in `sandbox_state`, re-read every
+/// [`FOLLOW_CLOCK_EVERY`]. Between reads this clock runs on, so it lags an
+/// advance by at most that long, as a second machine's clock would.
+pub async fn follow_clock(db: &Db, clock: &app::ssr::clock::Clock) {
+    let loaded = async {
+        let mut conn = db.acquire().await?;
+        sandbox_state::load_clock_offset(&mut conn).await
+    }
+    .await;
+    match loaded {
+        Ok(Some(offset)) => clock.set_offset_secs(offset),
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "reading the shared sandbox clock failed"),
+    }
+}
+
+pub const FOLLOW_CLOCK_EVERY: std::time::Duration = std::time::Duration::from_millis(250);

@@ -31,6 +31,8 @@ pub struct Application {
     pub state: ServerState,
     pub router: Router,
     pub worker: bool,
+    /// Sandbox mode on another instance's simulators: keep this clock on theirs.
+    pub follow_clock: bool,
     pub sessions: SessionStore,
     /// The demo password in sandbox mode (printed at start).
     pub demo_password: Option<String>,
@@ -184,44 +186,76 @@ impl Application {
             .timeout(std::time::Duration::from_secs(30))
             .build()?;
         let sandbox_mode = config.rails == RailsMode::Sandbox;
-        let (rails, sandbox, webhook_secret) = if sandbox_mode {
-            let base = format!("http://{addr}/sandbox");
-            let webhook_secret = config
-                .ramp_webhook_secret
-                .clone()
-                .unwrap_or_else(|| format!("whsec_sandbox_{}", uuid::Uuid::new_v4().simple()));
-            let plaid_secret = format!("sandbox_{}", uuid::Uuid::new_v4().simple());
-            let sandbox = Sandbox::start(
-                clock.clone(),
-                Arc::new(DbSimStore {
-                    db: db.clone(),
-                    sealer: sealer.clone(),
-                }),
-                SandboxConfig {
-                    ramp_webhook_url: format!("http://{addr}/webhooks/ramp"),
-                    ramp_webhook_secret: sandbox::Secret::new(webhook_secret.clone()),
-                    plaid_client_id: SANDBOX_PLAID_CLIENT_ID.into(),
-                    plaid_secret: sandbox::Secret::new(plaid_secret.clone()),
-                    seed: config.sandbox_seed,
-                    start: config.sandbox_start,
-                },
-            )
-            .await?;
-            let rails = rails(&config, &http, Some(&base), &plaid_secret);
-            (rails, Some(sandbox), webhook_secret)
-        } else {
-            let rails = rails(
-                &config,
-                &http,
-                None,
-                config.plaid_secret.as_deref().unwrap_or_default(),
-            );
-            (
-                rails,
-                None,
-                config.ramp_webhook_secret.clone().unwrap_or_default(),
-            )
-        };
+        let follower = sandbox_mode && config.sandbox_rails_url.is_some();
+        let (rails, sandbox, webhook_secret) =
+            if let (true, Some(base)) = (sandbox_mode, config.sandbox_rails_url.as_deref()) {
+                // Another instance hosts the simulators and has seeded the demo
+                // world on this database; validate() made sure the secrets are
+                // given (they must be that instance's).
+                let base = base.trim_end_matches('/');
+                let plaid_secret = config.plaid_secret.clone().unwrap_or_default();
+                let rails = rails(&config, &http, Some(base), &plaid_secret);
+                let shared = {
+                    let mut conn = db.acquire().await?;
+                    app::ssr::store::sandbox_state::load_clock_offset(&mut conn).await?
+                };
+                let Some(offset) = shared else {
+                    anyhow::bail!(
+                        "ROWCOL_SANDBOX_RAILS_URL is set but this database has no sandbox world \
+                         yet: start the instance that hosts the simulators first"
+                    );
+                };
+                clock.set_offset_secs(offset);
+                (
+                    rails,
+                    None,
+                    config.ramp_webhook_secret.clone().unwrap_or_default(),
+                )
+            } else if sandbox_mode {
+                let base = format!("http://{addr}/sandbox");
+                let webhook_secret = config
+                    .ramp_webhook_secret
+                    .clone()
+                    .unwrap_or_else(|| format!("whsec_sandbox_{}", uuid::Uuid::new_v4().simple()));
+                // Given when other instances use these simulators (they must
+                // present the same one); otherwise a fresh one per start.
+                let plaid_secret = config
+                    .plaid_secret
+                    .clone()
+                    .unwrap_or_else(|| format!("sandbox_{}", uuid::Uuid::new_v4().simple()));
+                let sandbox = Sandbox::start(
+                    clock.clone(),
+                    Arc::new(DbSimStore {
+                        db: db.clone(),
+                        sealer: sealer.clone(),
+                    }),
+                    SandboxConfig {
+                        ramp_webhook_url: format!("http://{addr}/webhooks/ramp"),
+                        ramp_webhook_secret: sandbox::Secret::new(webhook_secret.clone()),
+                        plaid_client_id: SANDBOX_PLAID_CLIENT_ID.into(),
+                        plaid_secret: sandbox::Secret::new(plaid_secret.clone()),
+                        seed: config.sandbox_seed,
+                        start: config.sandbox_start,
+                    },
+                )
+                .await?;
+                // A world stored before the clock row was kept alongside it.
+                crate::ports::persist_clock(&db, clock.offset_secs(), clock.now()).await;
+                let rails = rails(&config, &http, Some(&base), &plaid_secret);
+                (rails, Some(sandbox), webhook_secret)
+            } else {
+                let rails = rails(
+                    &config,
+                    &http,
+                    None,
+                    config.plaid_secret.as_deref().unwrap_or_default(),
+                );
+                (
+                    rails,
+                    None,
+                    config.ramp_webhook_secret.clone().unwrap_or_default(),
+                )
+            };
         let services = Services {
             db: db.clone(),
             clock: clock.clone(),
@@ -279,6 +313,7 @@ impl Application {
             state,
             router,
             worker: config.worker,
+            follow_clock: follower,
             sessions,
             demo_password,
         })
@@ -286,6 +321,22 @@ impl Application {
 
     /// Serve until `shutdown` flips to true; the worker stops with it.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+        if self.follow_clock {
+            let (db, clock) = (self.state.app.db.clone(), self.state.app.clock.clone());
+            let mut stop = shutdown.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = tokio::time::sleep(crate::ports::FOLLOW_CLOCK_EVERY) => {}
+                        _ = stop.changed() => break,
+                    }
+                    if *stop.borrow() {
+                        break;
+                    }
+                    crate::ports::follow_clock(&db, &clock).await;
+                }
+            });
+        }
         if self.worker {
             tokio::spawn(crate::jobs::runner::run_forever(
                 self.state.services.clone(),

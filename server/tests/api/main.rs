@@ -24,6 +24,7 @@ macro_rules! both_engines {
 mod abuse;
 mod freshness;
 mod integrity;
+mod multi;
 mod ramp_exactly_once;
 
 both_engines!(

@@ -53,3 +53,14 @@ pub async fn save_clock_offset(
 ) -> StoreResult<()> {
     save(conn, CLOCK, &offset_secs.to_string(), at).await
 }
+
+/// The clock offset last saved, if any: instances that use another
+/// instance's simulators follow that instance's clock through it.
+pub async fn load_clock_offset(conn: &mut AnyConnection) -> StoreResult<Option<i64>> {
+    let saved: Option<String> =
+        sqlx::query_scalar("select state from sandbox_state where sandbox_id = $1")
+            .bind(CLOCK)
+            .fetch_optional(conn)
+            .await?;
+    Ok(saved.and_then(|s| s.parse().ok()))
+}
