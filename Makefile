@@ -14,7 +14,7 @@
 SHELL := /usr/bin/env bash
 E2E_PROFILE ?= debug
 
-.PHONY: run test build build-release e2e lint tools
+.PHONY: run test build build-release e2e lint tools multi
 
 tools:
 	scripts/install-tools.sh
@@ -37,3 +37,8 @@ e2e:
 
 lint: tools
 	scripts/lint.sh
+
+# Three instances on one PostgreSQL at full size (make test runs 2,000
+# webhooks): MULTI_WEBHOOKS=N to change it.
+multi:
+	scripts/multi.sh

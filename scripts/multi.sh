@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# `make multi`: three RowCol instances with workers on one PostgreSQL database,
+# instances two and three on instance one's simulators; MULTI_WEBHOOKS signed
+# `bills.paid` webhooks (default 10,000; `make test` runs 2,000), 30%
+# duplicates, round-robin, while approvals run on all three. Took 214 s for
+# 10,000 on a 2-core machine.
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"   # ROOT (cwd)
+"$ROOT/scripts/ensure-postgres.sh"
+# The environment cargo-leptos gives the server build (scripts/test.sh
+# derives the same from Cargo.toml); a different one only costs a rebuild.
+export LEPTOS_OUTPUT_NAME=rowcol LEPTOS_SITE_ROOT=target/site-debug LEPTOS_SITE_PKG_DIR=pkg \
+  LEPTOS_SITE_ADDR=127.0.0.1:3000 LEPTOS_RELOAD_PORT=3001 LEPTOS_LIB_DIR=frontend \
+  LEPTOS_BIN_DIR=server LEPTOS_JS_MINIFY=false LEPTOS_HASH_FILES=false \
+  RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }--cfg erase_components"
+MULTI_WEBHOOKS="${MULTI_WEBHOOKS:-10000}" \
+  cargo test -p server --features app/ssr --test api multi:: -- --nocapture
