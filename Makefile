@@ -9,12 +9,15 @@
 #   make build          cargo leptos build (debug); make build-release for release
 #   make e2e            debug build + Playwright (both projects); E2E_PROFILE=release
 #                       for the release build
+#   make simulate       the deterministic simulation: SEEDS=N seeds on SQLite
+#                       (DATABASE_URL=postgres://... for PostgreSQL), SEED=n
+#                       replays one (scripts/simulate.sh)
 #   make lint           rustfmt check + clippy -D warnings (per package/feature)
 
 SHELL := /usr/bin/env bash
 E2E_PROFILE ?= debug
 
-.PHONY: run test build build-release e2e lint tools
+.PHONY: run test build build-release e2e lint tools simulate
 
 tools:
 	scripts/install-tools.sh
@@ -37,3 +40,6 @@ e2e:
 
 lint: tools
 	scripts/lint.sh
+
+simulate:
+	SEEDS="$(SEEDS)" SEED="$(SEED)" scripts/simulate.sh

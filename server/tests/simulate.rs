@@ -540,8 +540,22 @@ async fn run_seed(engine: Engine, seed: u64, steps: usize, faults: bool) -> Outc
     for (_, label, state, flag) in &payments {
         let settled = matches!(state.as_str(), "verified" | "failed" | "cancelled" | "rejected");
         if !settled && flag.is_none() {
+            // What the hygiene tray says about its client, for the report.
+            let open: Vec<String> = sqlx::query_scalar(
+                "select h.reason_code from hygiene_item h
+                 join payment p on p.client_id = h.client_id
+                 join staged_bill b on b.bill_id = p.bill_id
+                 join client c on c.client_id = p.client_id
+                 where h.status = 'open' and c.name || '/' || b.qbo_bill_id = $1
+                 order by h.reason_code",
+            )
+            .bind(label)
+            .fetch_all(&sim.app().state.app.db.pool)
+            .await
+            .expect("hygiene");
             sim.violations.push(format!(
-                "seed {seed} end: payment {label} still {state}, unflagged"
+                "seed {seed} end: payment {label} still {state}, unflagged \
+                 (its client's open hygiene items: {open:?})"
             ));
         }
         if !faults && state != "verified" {
@@ -574,7 +588,7 @@ fn steps() -> usize {
     std::env::var("SIM_STEPS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(40)
+        .unwrap_or(30)
 }
 
 /// The seeds to run: `SIM_SEED=n` replays one, else `1..=SIM_SEEDS`.
