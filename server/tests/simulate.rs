@@ -652,3 +652,50 @@ async fn a_seed_replayed_gives_the_same_trace() {
     let b = run_seed(engine(), seed, 30, true).await;
     assert_eq!(a.trace_hash, b.trace_hash, "seed {seed} is not deterministic");
 }
+
+/// Found by the simulation (seed 3, `make simulate SEED=3`): a payment
+/// paid while its client's bank needed re-authorising stayed `recorded`
+/// for good, unflagged — the verify job died on the bank's
+/// ITEM_LOGIN_REQUIRED instead of looking again. Once the login is renewed
+/// it must be verified.
+#[tokio::test(flavor = "current_thread")]
+async fn a_payment_paid_while_the_bank_needs_login_is_verified_once_reconnected() {
+    let app = TestApp::spawn(engine()).await;
+    app.login("advisor@northwind.test").await;
+    let pid = app.approve_small_bill("Yarrow Home Goods").await;
+    let item = {
+        let st = app.sandbox().state().await;
+        st.clients
+            .iter()
+            .find(|c| c.name == "Yarrow Home Goods")
+            .expect("client")
+            .plaid
+            .item_id
+            .clone()
+    };
+    app.inject(|f| f.plaid_login_required = vec![item]).await;
+    // Until Ramp pays it (on its arrival date) and QBO records it.
+    for _ in 0..30 {
+        let (s, body) = app.call("sandbox/advance", &[("days", "2")]).await;
+        assert_eq!(s, 200, "{body}");
+        if app.payment_state(&pid).await == "recorded" {
+            break;
+        }
+    }
+    // Past the bank's window for it, still unable to read the bank.
+    for _ in 0..4 {
+        let (s, body) = app.call("sandbox/advance", &[("days", "3")]).await;
+        assert_eq!(s, 200, "{body}");
+    }
+    let stuck = app.payment_state(&pid).await;
+    assert!(
+        stuck == "paid" || stuck == "recorded",
+        "paid, not yet verified while the bank cannot be read: {stuck}"
+    );
+    app.inject(|f| f.plaid_login_required.clear()).await;
+    for _ in 0..5 {
+        let (s, body) = app.call("sandbox/advance", &[("days", "3")]).await;
+        assert_eq!(s, 200, "{body}");
+    }
+    assert_eq!(app.payment_state(&pid).await, "verified");
+}
