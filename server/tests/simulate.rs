@@ -202,8 +202,10 @@ impl Sim {
             0 => {
                 let s = self.call(&self.viewer, "approve_bills", &form).await;
                 if s < 400 {
-                    self.violations
-                        .push(format!("step {}: a viewer's approval answered {s}", self.step));
+                    self.violations.push(format!(
+                        "step {}: a viewer's approval answered {s}",
+                        self.step
+                    ));
                 }
                 vec![s]
             }
@@ -319,7 +321,11 @@ impl Sim {
             _ => (QboBillEdit::SetTotal(amount + 100), "total+1.00"),
         };
         let released_already = !self.app().ramp_bills_with_remote_id(&pid).await.is_empty();
-        let r = self.app().sandbox().qbo_edit_bill(&realm, &qbo_bill, edit).await;
+        let r = self
+            .app()
+            .sandbox()
+            .qbo_edit_bill(&realm, &qbo_bill, edit)
+            .await;
         if r.is_ok() && !released_already {
             self.edited_before_release.insert(pid);
         }
@@ -349,7 +355,10 @@ impl Sim {
         };
         for code in [429u16, 500, 503, 400] {
             let n = |f: &sandbox::Faults| {
-                f.ramp_create_fail_next.iter().filter(|c| **c == code).count() as u64
+                f.ramp_create_fail_next
+                    .iter()
+                    .filter(|c| **c == code)
+                    .count() as u64
             };
             let k = match code {
                 429 => "ramp_create_429",
@@ -419,11 +428,12 @@ impl Sim {
         }
         // No custody step backwards: in time order, ranks never fall, and
         // the payment's state is its furthest step.
-        let events: Vec<(String, String, i64)> =
-            sqlx::query_as("select payment_id, state, at from custody_event order by payment_id, at")
-                .fetch_all(pool)
-                .await
-                .expect("custody");
+        let events: Vec<(String, String, i64)> = sqlx::query_as(
+            "select payment_id, state, at from custody_event order by payment_id, at",
+        )
+        .fetch_all(pool)
+        .await
+        .expect("custody");
         let mut furthest: HashMap<String, u8> = HashMap::new();
         let mut last: HashMap<String, (u8, i64, String)> = HashMap::new();
         for (pid, state, at) in &events {
@@ -441,7 +451,9 @@ impl Sim {
         for (pid, label, state, _) in &payments {
             if let Some(f) = furthest.get(pid) {
                 if rank(state) < *f {
-                    v.push(format!("payment {label}: state {state} behind its custody chain"));
+                    v.push(format!(
+                        "payment {label}: state {state} behind its custody chain"
+                    ));
                 }
             }
         }
@@ -460,10 +472,14 @@ impl Sim {
         for (pid, label, state, _) in &payments {
             if self.edited_before_release.contains(pid) {
                 if (2..=5).contains(&rank(state)) {
-                    v.push(format!("payment {label} is {state} after its bill changed in QBO"));
+                    v.push(format!(
+                        "payment {label} is {state} after its bill changed in QBO"
+                    ));
                 }
                 if by_remote.contains_key(pid.as_str()) {
-                    v.push(format!("a Ramp bill exists for {label} after its bill changed in QBO"));
+                    v.push(format!(
+                        "a Ramp bill exists for {label} after its bill changed in QBO"
+                    ));
                 }
             }
         }
@@ -478,7 +494,10 @@ impl Sim {
                 .await
                 .expect("verify");
             if !chain.ok {
-                v.push(format!("audit chain of {f} broken at {:?}", chain.broken_at));
+                v.push(format!(
+                    "audit chain of {f} broken at {:?}",
+                    chain.broken_at
+                ));
             }
         }
         for x in v {
@@ -538,7 +557,10 @@ async fn run_seed(engine: Engine, seed: u64, steps: usize, faults: bool) -> Outc
     sim.check(&format!("seed {seed} end")).await;
     let payments = sim.payments().await;
     for (_, label, state, flag) in &payments {
-        let settled = matches!(state.as_str(), "verified" | "failed" | "cancelled" | "rejected");
+        let settled = matches!(
+            state.as_str(),
+            "verified" | "failed" | "cancelled" | "rejected"
+        );
         if !settled && flag.is_none() {
             // What the hygiene tray says about its client, for the report.
             let open: Vec<String> = sqlx::query_scalar(
@@ -618,7 +640,11 @@ async fn simulate_seeds() {
         payments += out.payments;
         if !out.violations.is_empty() {
             violations += out.violations.len();
-            let _ = writeln!(report, "FAILED seed {seed} ({} violations):", out.violations.len());
+            let _ = writeln!(
+                report,
+                "FAILED seed {seed} ({} violations):",
+                out.violations.len()
+            );
             for v in &out.violations {
                 let _ = writeln!(report, "  {v}");
             }
@@ -650,7 +676,10 @@ async fn a_seed_replayed_gives_the_same_trace() {
     let seed = 7;
     let a = run_seed(engine(), seed, 30, true).await;
     let b = run_seed(engine(), seed, 30, true).await;
-    assert_eq!(a.trace_hash, b.trace_hash, "seed {seed} is not deterministic");
+    assert_eq!(
+        a.trace_hash, b.trace_hash,
+        "seed {seed} is not deterministic"
+    );
 }
 
 /// Found by the simulation (seed 3, `make simulate SEED=3`): a payment
