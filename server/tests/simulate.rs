@@ -546,9 +546,22 @@ async fn run_seed(engine: Engine, seed: u64, steps: usize, faults: bool) -> Outc
         sim.log(format!("  states {}", states.join(" ")));
         sim.check(&format!("seed {seed} step {step}")).await;
     }
-    // The end: faults off, ~15 days pass; every payment is settled or explained.
+    // The end: faults off, at least 15 days pass, and on until every
+    // payment's arrival date is 10 days behind (its bank window, 5 business
+    // days, is then over): every payment is settled or explained.
     sim.app().inject(|f| *f = sandbox::Faults::default()).await;
-    for _ in 0..5 {
+    let last_arrival: Option<String> =
+        sqlx::query_scalar("select max(payment_arrival_date) from payment")
+            .fetch_one(&sim.app().state.app.db.pool)
+            .await
+            .expect("arrival dates");
+    let last_arrival = last_arrival.and_then(|d| d.parse::<chrono::NaiveDate>().ok());
+    for i in 0..40 {
+        let today = sim.app().state.app.clock.today();
+        let done = last_arrival.is_none_or(|d| today > d + chrono::Duration::days(10));
+        if i >= 5 && done {
+            break;
+        }
         let s = sim
             .call(&sim.advisor, "sandbox/advance", &[("days", "3")])
             .await;
