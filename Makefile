@@ -9,12 +9,15 @@
 #   make build          cargo leptos build (debug); make build-release for release
 #   make e2e            debug build + Playwright (both projects); E2E_PROFILE=release
 #                       for the release build
+#   make simulate       the deterministic simulation: SEEDS=N seeds on SQLite
+#                       (DATABASE_URL=postgres://... for PostgreSQL), SEED=n
+#                       replays one (scripts/simulate.sh)
 #   make lint           rustfmt check + clippy -D warnings (per package/feature)
 
 SHELL := /usr/bin/env bash
 E2E_PROFILE ?= debug
 
-.PHONY: run test build build-release e2e lint tools multi
+.PHONY: run test build build-release e2e lint tools multi simulate
 
 tools:
 	scripts/install-tools.sh
@@ -42,3 +45,6 @@ lint: tools
 # webhooks): MULTI_WEBHOOKS=N to change it.
 multi:
 	scripts/multi.sh
+
+simulate:
+	SEEDS="$(SEEDS)" SEED="$(SEED)" scripts/simulate.sh

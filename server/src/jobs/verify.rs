@@ -128,7 +128,18 @@ pub async fn run(st: &Services, payment_id: &str) -> Result<(), JobError> {
 
     // Bank: a transaction of exactly the amount, from one day before to five
     // business days after the paid date, not already matched to another payment.
-    super::sync::sync_transactions(st, &client_id).await?;
+    match super::sync::sync_transactions(st, &client_id).await {
+        Ok(()) => {}
+        // The bank needs re-authorising (the sync job files that in the
+        // hygiene tray). Dying here would leave the payment unverified and
+        // unflagged for good: judge on the transactions already read
+        // (flagging once past the window), and the retry looks again.
+        Err(JobError::Fatal {
+            code: "login_required",
+            ..
+        }) => {}
+        Err(e) => return Err(e),
+    }
     let window_end = add_business_days(paid_date, CASH_WINDOW_BUSINESS_DAYS);
     let txn = {
         let mut conn = st.db.acquire().await?;

@@ -1,0 +1,744 @@
+//! Deterministic simulation of the whole loop (issue #7): one seed drives
+//! approvals (advisor, double submits, a viewer trying), the sandbox clock,
+//! job draining, injected rail faults, ledger edits between approval and
+//! release, and process restarts on the same database — on the real router,
+//! the real jobs and a real database. Invariants are checked after every
+//! step against the simulators' own state and RowCol's database.
+//!
+//! `SIM_SEEDS=N` runs seeds 1..=N (default 20), `SIM_SEED=n` replays one,
+//! `SIM_ENGINE=postgres` uses PostgreSQL (SQLite by default). The harness
+//! runs on one thread and drains the jobs itself (the worker is off), so the
+//! same seed gives the same trace; `a_seed_replayed_gives_the_same_trace`
+//! asserts it.
+
+#[path = "api/support.rs"]
+#[allow(dead_code)] // the shared harness: this target uses only part of it
+mod support;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt::Write as _;
+
+use sandbox::QboBillEdit;
+use sha2::{Digest, Sha256};
+use support::{Engine, TestApp, PASSWORD};
+
+/// splitmix64: the harness's only source of choices.
+struct Prng(u64);
+
+impl Prng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// Fault kinds, in the order the table prints them.
+const FAULTS: [&str; 14] = [
+    "ramp_create_429",
+    "ramp_create_500",
+    "ramp_create_503",
+    "ramp_create_400",
+    "ramp_create_lose_response",
+    "ramp_list_lag",
+    "webhook_duplicate",
+    "webhook_drop",
+    "qbo_amount_mismatch",
+    "qbo_skip",
+    "plaid_login_required",
+    "plaid_debits_pending_first",
+    "plaid_drop_pending",
+    "qbo_edit_bill",
+];
+
+#[derive(Default)]
+struct Tally {
+    injected: BTreeMap<&'static str, u64>,
+    fired: BTreeMap<&'static str, u64>,
+}
+
+impl Tally {
+    fn add(&mut self, other: &Tally) {
+        for (k, v) in &other.injected {
+            *self.injected.entry(k).or_default() += v;
+        }
+        for (k, v) in &other.fired {
+            *self.fired.entry(k).or_default() += v;
+        }
+    }
+    fn print(&self) {
+        println!("{:<28} {:>9} {:>7}", "fault", "injected", "fired");
+        for k in FAULTS {
+            println!(
+                "{:<28} {:>9} {:>7}",
+                k,
+                self.injected.get(k).copied().unwrap_or(0),
+                self.fired.get(k).copied().unwrap_or(0)
+            );
+        }
+    }
+}
+
+/// What one seed produced: its trace hash, the invariant violations, and
+/// the fault tally.
+struct Outcome {
+    trace_hash: String,
+    violations: Vec<String>,
+    tally: Tally,
+    payments: usize,
+}
+
+struct Sim {
+    app: Option<TestApp>,
+    rng: Prng,
+    advisor: reqwest::Client,
+    viewer: reqwest::Client,
+    trace: String,
+    violations: Vec<String>,
+    tally: Tally,
+    /// Payments whose QBO bill the harness changed before any Ramp bill
+    /// existed for them: nothing may ever be released for these.
+    edited_before_release: HashSet<String>,
+    /// Payments flagged while a fault was active (for the report).
+    step: usize,
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+fn rank(state: &str) -> u8 {
+    match state {
+        "staged" => 0,
+        "approved" => 1,
+        "released" => 2,
+        "paid" => 3,
+        "recorded" => 4,
+        "verified" => 5,
+        // terminal off the happy path
+        _ => 6,
+    }
+}
+
+impl Sim {
+    fn app(&self) -> &TestApp {
+        self.app.as_ref().expect("app")
+    }
+
+    async fn call(&self, who: &reqwest::Client, endpoint: &str, form: &[(&str, &str)]) -> u16 {
+        who.post(format!("{}/api/{endpoint}", self.app().base))
+            .form(form)
+            .send()
+            .await
+            .expect("request")
+            .status()
+            .as_u16()
+    }
+
+    async fn sign_in(&self) {
+        for (c, email) in [
+            (&self.advisor, "advisor@northwind.test"),
+            (&self.viewer, "viewer@northwind.test"),
+        ] {
+            let s = self
+                .call(c, "login", &[("email", email), ("password", PASSWORD)])
+                .await;
+            assert!(s == 200 || s == 302, "login {email}: {s}");
+        }
+    }
+
+    fn log(&mut self, line: String) {
+        self.trace.push_str(&line);
+        self.trace.push('\n');
+    }
+
+    /// Open bills without a payment, in a deterministic order
+    /// (client name, QBO bill id): (client_id, bill_id, label, amount).
+    async fn open_bills(&self) -> Vec<(String, String, String, i64)> {
+        sqlx::query_as(
+            "select b.client_id, b.bill_id, c.name || '/' || b.qbo_bill_id, b.amount_minor
+             from staged_bill b join client c on c.client_id = b.client_id
+             where b.status = 'open'
+             order by c.name, b.qbo_bill_id",
+        )
+        .fetch_all(&self.app().state.app.db.pool)
+        .await
+        .expect("open bills")
+    }
+
+    /// Every payment: (payment_id, label, state, flag_reason), deterministic order.
+    async fn payments(&self) -> Vec<(String, String, String, Option<String>)> {
+        sqlx::query_as(
+            "select p.payment_id, c.name || '/' || b.qbo_bill_id, p.state, p.flag_reason
+             from payment p join staged_bill b on b.bill_id = p.bill_id
+             join client c on c.client_id = p.client_id
+             order by c.name, b.qbo_bill_id",
+        )
+        .fetch_all(&self.app().state.app.db.pool)
+        .await
+        .expect("payments")
+    }
+
+    async fn approve(&mut self) {
+        let bills = self.open_bills().await;
+        if bills.is_empty() {
+            self.log("approve: no open bill".into());
+            return;
+        }
+        let (cid, bid, label, _) = bills[self.rng.below(bills.len() as u64) as usize].clone();
+        let form = [("client_id", cid.as_str()), ("bill_ids[]", bid.as_str())];
+        let mode = self.rng.below(10);
+        let mut statuses = match mode {
+            // a viewer trying: must be refused
+            0 => {
+                let s = self.call(&self.viewer, "approve_bills", &form).await;
+                if s < 400 {
+                    self.violations.push(format!(
+                        "step {}: a viewer's approval answered {s}",
+                        self.step
+                    ));
+                }
+                vec![s]
+            }
+            // a double submit: two concurrent requests for the same bill
+            1 | 2 => {
+                let (a, b) = tokio::join!(
+                    self.call(&self.advisor, "approve_bills", &form),
+                    self.call(&self.advisor, "approve_bills", &form)
+                );
+                vec![a, b]
+            }
+            // the same bill approved twice in a row
+            3 => {
+                let a = self.call(&self.advisor, "approve_bills", &form).await;
+                let b = self.call(&self.advisor, "approve_bills", &form).await;
+                vec![a, b]
+            }
+            _ => vec![self.call(&self.advisor, "approve_bills", &form).await],
+        };
+        let ok = statuses.iter().filter(|s| **s == 200 || **s == 302).count();
+        if ok > 1 {
+            self.violations.push(format!(
+                "step {}: the same bill {label} was approved {ok} times",
+                self.step
+            ));
+        }
+        // The concurrent pair's order is the scheduler's, not the seed's.
+        statuses.sort_unstable();
+        self.log(format!("approve {label} mode {mode}: {statuses:?}"));
+    }
+
+    async fn advance(&mut self) {
+        let days = 1 + self.rng.below(3);
+        let d = days.to_string();
+        let s = self
+            .call(&self.advisor, "sandbox/advance", &[("days", &d)])
+            .await;
+        self.log(format!("advance {days}d: {s}"));
+    }
+
+    async fn drain(&mut self) {
+        let n = self.app().drain().await;
+        self.log(format!("drain: {n}"));
+    }
+
+    async fn inject(&mut self) {
+        let kind = FAULTS[self.rng.below(FAULTS.len() as u64 - 1) as usize];
+        let items: Vec<String> = {
+            let st = self.app().sandbox().state().await;
+            st.clients.iter().map(|c| c.plaid.item_id.clone()).collect()
+        };
+        let pick = items[self.rng.below(items.len() as u64) as usize].clone();
+        let lag = 30 + self.rng.below(600) as u32;
+        self.app()
+            .inject(|f| match kind {
+                "ramp_create_429" => f.ramp_create_fail_next.push(429),
+                "ramp_create_500" => f.ramp_create_fail_next.push(500),
+                "ramp_create_503" => f.ramp_create_fail_next.push(503),
+                "ramp_create_400" => f.ramp_create_fail_next.push(400),
+                "ramp_create_lose_response" => f.ramp_create_lose_response_next += 1,
+                "ramp_list_lag" => f.ramp_list_lag_secs = lag,
+                "webhook_duplicate" => f.webhook_duplicate = true,
+                "webhook_drop" => f.webhook_drop_next += 1,
+                "qbo_amount_mismatch" => f.qbo_amount_mismatch_next += 1,
+                "qbo_skip" => f.qbo_skip_next += 1,
+                "plaid_login_required" => f.plaid_login_required.push(pick),
+                "plaid_debits_pending_first" => f.plaid_debits_pending_first = true,
+                "plaid_drop_pending" => f.plaid_drop_pending_next += 1,
+                _ => unreachable!(),
+            })
+            .await;
+        *self.tally.injected.entry(kind).or_default() += 1;
+        self.log(format!("inject {kind}"));
+    }
+
+    /// Switch off the standing faults (lag, duplicates, login required,
+    /// pending debits) so a seed is not one long outage.
+    async fn heal(&mut self) {
+        self.app()
+            .inject(|f| {
+                f.ramp_list_lag_secs = 0;
+                f.webhook_duplicate = false;
+                f.plaid_login_required.clear();
+                f.plaid_debits_pending_first = false;
+            })
+            .await;
+        self.log("heal".into());
+    }
+
+    /// The bookkeeper changes an approved, not yet released bill in QBO.
+    async fn edit_in_ledger(&mut self) {
+        let approved: Vec<_> = self
+            .payments()
+            .await
+            .into_iter()
+            .filter(|p| p.2 == "approved")
+            .collect();
+        if approved.is_empty() {
+            self.log("edit: nothing approved".into());
+            return;
+        }
+        let (pid, label, _, _) = approved[self.rng.below(approved.len() as u64) as usize].clone();
+        let (realm, qbo_bill) = self.app().ledger_bill_of(&pid).await;
+        let amount: i64 =
+            sqlx::query_scalar("select amount_minor from payment where payment_id = $1")
+                .bind(&pid)
+                .fetch_one(&self.app().state.app.db.pool)
+                .await
+                .expect("amount");
+        let (edit, what) = match self.rng.below(3) {
+            0 => (QboBillEdit::PayInFull, "pay"),
+            1 => (QboBillEdit::Delete, "delete"),
+            _ => (QboBillEdit::SetTotal(amount + 100), "total+1.00"),
+        };
+        let released_already = !self.app().ramp_bills_with_remote_id(&pid).await.is_empty();
+        let r = self
+            .app()
+            .sandbox()
+            .qbo_edit_bill(&realm, &qbo_bill, edit)
+            .await;
+        if r.is_ok() && !released_already {
+            self.edited_before_release.insert(pid);
+        }
+        *self.tally.injected.entry("qbo_edit_bill").or_default() += 1;
+        if r.is_ok() {
+            *self.tally.fired.entry("qbo_edit_bill").or_default() += 1;
+        }
+        self.log(format!(
+            "edit {label} {what}: {} (ramp bill before: {released_already})",
+            r.is_ok()
+        ));
+    }
+
+    async fn restart(&mut self) {
+        let app = self.app.take().expect("app");
+        self.app = Some(app.restart().await);
+        self.sign_in().await;
+        self.log("restart".into());
+    }
+
+    /// Consumed counters that went down during a step fired.
+    fn count_fired(&mut self, before: &sandbox::Faults, after: &sandbox::Faults) {
+        let mut fired = |k: &'static str, b: u64, a: u64| {
+            if b > a {
+                *self.tally.fired.entry(k).or_default() += b - a;
+            }
+        };
+        for code in [429u16, 500, 503, 400] {
+            let n = |f: &sandbox::Faults| {
+                f.ramp_create_fail_next
+                    .iter()
+                    .filter(|c| **c == code)
+                    .count() as u64
+            };
+            let k = match code {
+                429 => "ramp_create_429",
+                500 => "ramp_create_500",
+                503 => "ramp_create_503",
+                _ => "ramp_create_400",
+            };
+            fired(k, n(before), n(after));
+        }
+        fired(
+            "ramp_create_lose_response",
+            before.ramp_create_lose_response_next.into(),
+            after.ramp_create_lose_response_next.into(),
+        );
+        fired(
+            "webhook_drop",
+            before.webhook_drop_next.into(),
+            after.webhook_drop_next.into(),
+        );
+        fired(
+            "qbo_amount_mismatch",
+            before.qbo_amount_mismatch_next.into(),
+            after.qbo_amount_mismatch_next.into(),
+        );
+        fired(
+            "qbo_skip",
+            before.qbo_skip_next.into(),
+            after.qbo_skip_next.into(),
+        );
+        fired(
+            "plaid_drop_pending",
+            before.plaid_drop_pending_next.into(),
+            after.plaid_drop_pending_next.into(),
+        );
+    }
+
+    /// Standing faults are "fired" for every step they were on during.
+    fn count_standing(&mut self, f: &sandbox::Faults) {
+        for (k, on) in [
+            ("ramp_list_lag", f.ramp_list_lag_secs > 0),
+            ("webhook_duplicate", f.webhook_duplicate),
+            ("plaid_login_required", !f.plaid_login_required.is_empty()),
+            ("plaid_debits_pending_first", f.plaid_debits_pending_first),
+        ] {
+            if on {
+                *self.tally.fired.entry(k).or_default() += 1;
+            }
+        }
+    }
+
+    async fn check(&mut self, at: &str) {
+        let mut v = Vec::new();
+        let app = self.app();
+        let pool = &app.state.app.db.pool;
+        let st = app.sandbox().state().await;
+        // Never two Ramp bills for one payment.
+        let mut by_remote: HashMap<&str, usize> = HashMap::new();
+        for b in st.clients.iter().flat_map(|c| c.ramp.bills.iter()) {
+            if let Some(r) = b.remote_id.as_deref() {
+                *by_remote.entry(r).or_default() += 1;
+            }
+        }
+        for (r, n) in &by_remote {
+            if *n > 1 {
+                v.push(format!("{n} Ramp bills with remote_id {r}"));
+            }
+        }
+        // No custody step backwards: in time order, ranks never fall, and
+        // the payment's state is its furthest step.
+        let events: Vec<(String, String, i64)> = sqlx::query_as(
+            "select payment_id, state, at from custody_event order by payment_id, at",
+        )
+        .fetch_all(pool)
+        .await
+        .expect("custody");
+        let mut furthest: HashMap<String, u8> = HashMap::new();
+        let mut last: HashMap<String, (u8, i64, String)> = HashMap::new();
+        for (pid, state, at) in &events {
+            let r = rank(state);
+            if let Some((lr, lat, ls)) = last.get(pid) {
+                if r < *lr && at > lat {
+                    v.push(format!("payment {pid}: custody {ls} then {state} later"));
+                }
+            }
+            last.insert(pid.clone(), (r, *at, state.clone()));
+            let e = furthest.entry(pid.clone()).or_default();
+            *e = (*e).max(r);
+        }
+        let payments = self.payments().await;
+        for (pid, label, state, _) in &payments {
+            if let Some(f) = furthest.get(pid) {
+                if rank(state) < *f {
+                    v.push(format!(
+                        "payment {label}: state {state} behind its custody chain"
+                    ));
+                }
+            }
+        }
+        // One bank transaction evidences at most one payment.
+        let shared: Vec<(String, i64)> = sqlx::query_as(
+            "select plaid_txn_id, count(*) from payment where plaid_txn_id is not null
+             group by plaid_txn_id having count(*) > 1",
+        )
+        .fetch_all(pool)
+        .await
+        .expect("plaid evidence");
+        for (t, n) in shared {
+            v.push(format!("bank transaction {t} evidences {n} payments"));
+        }
+        // Nothing released for a bill changed in QBO before release.
+        for (pid, label, state, _) in &payments {
+            if self.edited_before_release.contains(pid) {
+                if (2..=5).contains(&rank(state)) {
+                    v.push(format!(
+                        "payment {label} is {state} after its bill changed in QBO"
+                    ));
+                }
+                if by_remote.contains_key(pid.as_str()) {
+                    v.push(format!(
+                        "a Ramp bill exists for {label} after its bill changed in QBO"
+                    ));
+                }
+            }
+        }
+        // The audit chain verifies.
+        let firms: Vec<String> = sqlx::query_scalar("select firm_id from firm")
+            .fetch_all(pool)
+            .await
+            .expect("firms");
+        for f in firms {
+            let id = app::model::FirmId::parse(&f).expect("firm id");
+            let chain = app::ssr::store::audit::verify_chain_full(pool, &id)
+                .await
+                .expect("verify");
+            if !chain.ok {
+                v.push(format!(
+                    "audit chain of {f} broken at {:?}",
+                    chain.broken_at
+                ));
+            }
+        }
+        for x in v {
+            self.violations.push(format!("{at}: {x}"));
+        }
+    }
+}
+
+async fn run_seed(engine: Engine, seed: u64, steps: usize, faults: bool) -> Outcome {
+    let app = TestApp::spawn(engine).await;
+    let mut sim = Sim {
+        app: Some(app),
+        rng: Prng(seed),
+        advisor: client(),
+        viewer: client(),
+        trace: String::new(),
+        violations: Vec::new(),
+        tally: Tally::default(),
+        edited_before_release: HashSet::new(),
+        step: 0,
+    };
+    sim.sign_in().await;
+    for step in 0..steps {
+        sim.step = step;
+        let before = sim.app().sandbox().faults().await;
+        let roll = sim.rng.below(100);
+        match roll {
+            0..=34 => sim.approve().await,
+            35..=54 => sim.advance().await,
+            55..=64 => sim.drain().await,
+            65..=84 if faults => sim.inject().await,
+            85..=89 if faults => sim.heal().await,
+            90..=95 if faults => sim.edit_in_ledger().await,
+            96..=99 if faults => sim.restart().await,
+            _ => sim.advance().await,
+        }
+        let after = sim.app().sandbox().faults().await;
+        sim.count_fired(&before, &after);
+        sim.count_standing(&after);
+        let states: Vec<String> = sim
+            .payments()
+            .await
+            .into_iter()
+            .map(|(_, l, s, f)| format!("{l}={s}{}", if f.is_some() { "!" } else { "" }))
+            .collect();
+        sim.log(format!("  states {}", states.join(" ")));
+        sim.check(&format!("seed {seed} step {step}")).await;
+    }
+    // The end: faults off, at least 15 days pass, and on until every
+    // payment's arrival date is 10 days behind (its bank window, 5 business
+    // days, is then over): every payment is settled or explained.
+    sim.app().inject(|f| *f = sandbox::Faults::default()).await;
+    let last_arrival: Option<String> =
+        sqlx::query_scalar("select max(payment_arrival_date) from payment")
+            .fetch_one(&sim.app().state.app.db.pool)
+            .await
+            .expect("arrival dates");
+    let last_arrival = last_arrival.and_then(|d| d.parse::<chrono::NaiveDate>().ok());
+    for i in 0..40 {
+        let today = sim.app().state.app.clock.today();
+        let done = last_arrival.is_none_or(|d| today > d + chrono::Duration::days(10));
+        if i >= 5 && done {
+            break;
+        }
+        let s = sim
+            .call(&sim.advisor, "sandbox/advance", &[("days", "3")])
+            .await;
+        sim.log(format!("final advance 3d: {s}"));
+    }
+    sim.check(&format!("seed {seed} end")).await;
+    let payments = sim.payments().await;
+    for (_, label, state, flag) in &payments {
+        let settled = matches!(
+            state.as_str(),
+            "verified" | "failed" | "cancelled" | "rejected"
+        );
+        if !settled && flag.is_none() {
+            // What the hygiene tray says about its client, for the report.
+            let open: Vec<String> = sqlx::query_scalar(
+                "select h.reason_code from hygiene_item h
+                 join payment p on p.client_id = h.client_id
+                 join staged_bill b on b.bill_id = p.bill_id
+                 join client c on c.client_id = p.client_id
+                 where h.status = 'open' and c.name || '/' || b.qbo_bill_id = $1
+                 order by h.reason_code",
+            )
+            .bind(label)
+            .fetch_all(&sim.app().state.app.db.pool)
+            .await
+            .expect("hygiene");
+            sim.violations.push(format!(
+                "seed {seed} end: payment {label} still {state}, unflagged \
+                 (its client's open hygiene items: {open:?})"
+            ));
+        }
+        if !faults && state != "verified" {
+            sim.violations.push(format!(
+                "seed {seed} end (no faults): payment {label} ended {state} (flag {flag:?})"
+            ));
+        }
+        sim.log(format!("end {label}={state} flag={flag:?}"));
+    }
+    let trace_hash = hex::encode(Sha256::digest(sim.trace.as_bytes()));
+    if std::env::var("SIM_TRACE").is_ok() {
+        println!("{}", sim.trace);
+    }
+    Outcome {
+        trace_hash,
+        violations: sim.violations,
+        tally: sim.tally,
+        payments: payments.len(),
+    }
+}
+
+fn engine() -> Engine {
+    match std::env::var("SIM_ENGINE").as_deref() {
+        Ok("postgres") | Ok("pg") => Engine::Postgres,
+        _ => Engine::Sqlite,
+    }
+}
+
+fn steps() -> usize {
+    std::env::var("SIM_STEPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(30)
+}
+
+/// The seeds to run: `SIM_SEED=n` replays one, else `1..=SIM_SEEDS`.
+fn seeds() -> Vec<u64> {
+    if let Some(s) = std::env::var("SIM_SEED").ok().and_then(|s| s.parse().ok()) {
+        return vec![s];
+    }
+    let n: u64 = std::env::var("SIM_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    (1..=n).collect()
+}
+
+#[tokio::test(flavor = "current_thread")]
+#[ignore = "the seeded run takes ~20 s a seed: run it with `make simulate SEEDS=N`"]
+async fn simulate_seeds() {
+    let engine = engine();
+    let steps = steps();
+    let seeds = seeds();
+    let mut total = Tally::default();
+    let mut violations = 0usize;
+    let mut payments = 0usize;
+    let mut report = String::new();
+    for &seed in &seeds {
+        let out = run_seed(engine, seed, steps, true).await;
+        total.add(&out.tally);
+        payments += out.payments;
+        if !out.violations.is_empty() {
+            violations += out.violations.len();
+            let _ = writeln!(
+                report,
+                "FAILED seed {seed} ({} violations):",
+                out.violations.len()
+            );
+            for v in &out.violations {
+                let _ = writeln!(report, "  {v}");
+            }
+            let _ = writeln!(report, "  replay: make simulate SEED={seed}");
+        }
+    }
+    print!("{report}");
+    total.print();
+    println!("payments: {payments}, steps per seed: {steps}");
+    println!("seeds: {}, violations: {violations}", seeds.len());
+    assert_eq!(violations, 0, "{report}");
+}
+
+/// With faults switched off every payment ends verified: the simulation is
+/// not a flag factory.
+#[tokio::test(flavor = "current_thread")]
+async fn without_faults_every_payment_ends_verified() {
+    for seed in 1..=3 {
+        let out = run_seed(engine(), seed, 25, false).await;
+        assert!(out.payments > 0, "seed {seed} approved nothing");
+        assert!(out.violations.is_empty(), "{:#?}", out.violations);
+    }
+}
+
+/// The same seed gives the same trace (operations, status codes, payment
+/// states), hashed.
+#[tokio::test(flavor = "current_thread")]
+async fn a_seed_replayed_gives_the_same_trace() {
+    let seed = 7;
+    let a = run_seed(engine(), seed, 30, true).await;
+    let b = run_seed(engine(), seed, 30, true).await;
+    assert_eq!(
+        a.trace_hash, b.trace_hash,
+        "seed {seed} is not deterministic"
+    );
+}
+
+/// Found by the simulation (seed 3, `make simulate SEED=3`): a payment
+/// paid while its client's bank needed re-authorising stayed `recorded`
+/// for good, unflagged — the verify job died on the bank's
+/// ITEM_LOGIN_REQUIRED instead of looking again. Once the login is renewed
+/// it must be verified.
+#[tokio::test(flavor = "current_thread")]
+async fn a_payment_paid_while_the_bank_needs_login_is_verified_once_reconnected() {
+    let app = TestApp::spawn(engine()).await;
+    app.login("advisor@northwind.test").await;
+    let pid = app.approve_small_bill("Yarrow Home Goods").await;
+    let item = {
+        let st = app.sandbox().state().await;
+        st.clients
+            .iter()
+            .find(|c| c.name == "Yarrow Home Goods")
+            .expect("client")
+            .plaid
+            .item_id
+            .clone()
+    };
+    app.inject(|f| f.plaid_login_required = vec![item]).await;
+    // Until Ramp pays it (on its arrival date) and QBO records it.
+    for _ in 0..30 {
+        let (s, body) = app.call("sandbox/advance", &[("days", "2")]).await;
+        assert_eq!(s, 200, "{body}");
+        if app.payment_state(&pid).await == "recorded" {
+            break;
+        }
+    }
+    // Past the bank's window for it, still unable to read the bank.
+    for _ in 0..4 {
+        let (s, body) = app.call("sandbox/advance", &[("days", "3")]).await;
+        assert_eq!(s, 200, "{body}");
+    }
+    let stuck = app.payment_state(&pid).await;
+    assert!(
+        stuck == "paid" || stuck == "recorded",
+        "paid, not yet verified while the bank cannot be read: {stuck}"
+    );
+    app.inject(|f| f.plaid_login_required.clear()).await;
+    for _ in 0..5 {
+        let (s, body) = app.call("sandbox/advance", &[("days", "3")]).await;
+        assert_eq!(s, 200, "{body}");
+    }
+    assert_eq!(app.payment_state(&pid).await, "verified");
+}
