@@ -16,5 +16,5 @@ rustup target list --installed | grep -qx wasm32-unknown-unknown \
 set -x
 cargo fmt --all -- --check
 cargo clippy -p app --features ssr --all-targets -- -D warnings
-cargo clippy -p sandbox -p server --all-targets -- -D warnings
+cargo clippy -p sandbox -p seal -p server --all-targets -- -D warnings
 cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings

@@ -79,6 +79,9 @@ pub struct SandboxConfig {
     /// (the clock is offset to it); `None` starts it now. Ignored when a
     /// persisted world is loaded: its clock carries on where it stopped.
     pub start: Option<NaiveDate>,
+    /// How many demo clients a fresh world has (2..=24; the first ones of
+    /// [`world::CLIENT_NAMES`]). Ignored when a persisted world is loaded.
+    pub clients: usize,
 }
 
 /// Where the simulator state is persisted (RowCol stores it in its database).
@@ -233,7 +236,7 @@ impl Sandbox {
                 if let Some(day) = config.start {
                     clock.start_at(world::start_instant(day));
                 }
-                let mut s = world::generate(clock.now(), config.seed);
+                let mut s = world::generate_sized(clock.now(), config.seed, config.clients);
                 s.clock_offset_secs = clock.offset_secs();
                 store.save(&serde_json::to_value(&s)?).await?;
                 s

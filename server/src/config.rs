@@ -95,6 +95,9 @@ pub struct Config {
     /// Sandbox: the seed the demo world is generated from.
     #[arg(long, env = "ROWCOL_SANDBOX_SEED", default_value_t = sandbox::world::DEFAULT_SEED)]
     pub sandbox_seed: u64,
+    /// Sandbox: how many demo clients a fresh world has (2 to 24).
+    #[arg(long, env = "ROWCOL_SANDBOX_CLIENTS", default_value_t = sandbox::world::CLIENT_NAMES.len())]
+    pub sandbox_clients: usize,
     /// Run the background job worker in this process.
     #[arg(long, env = "ROWCOL_WORKER", default_value_t = true, action = clap::ArgAction::Set)]
     pub worker: bool,
@@ -138,6 +141,7 @@ impl fmt::Debug for Config {
             .field("plaid_secret", &redact(&self.plaid_secret))
             .field("sandbox_start", &self.sandbox_start)
             .field("sandbox_seed", &self.sandbox_seed)
+            .field("sandbox_clients", &self.sandbox_clients)
             .field("worker", &self.worker)
             .field("allow_public_sandbox", &self.allow_public_sandbox)
             .field("trusted_proxies", &self.trusted_proxies)
@@ -168,6 +172,12 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), String> {
+        let most = sandbox::world::CLIENT_NAMES.len();
+        if !(2..=most).contains(&self.sandbox_clients) {
+            return Err(format!(
+                "ROWCOL_SANDBOX_CLIENTS must be between 2 and {most}"
+            ));
+        }
         if self.rails == RailsMode::Live {
             if self.encryption_key.is_none() {
                 return Err("ROWCOL_ENCRYPTION_KEY is required with ROWCOL_RAILS=live".into());

@@ -236,6 +236,7 @@ impl Application {
                         plaid_secret: sandbox::Secret::new(plaid_secret.clone()),
                         seed: config.sandbox_seed,
                         start: config.sandbox_start,
+                        clients: config.sandbox_clients,
                     },
                 )
                 .await?;

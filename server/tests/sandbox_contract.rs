@@ -97,6 +97,7 @@ async fn harness() -> Harness {
         plaid_secret: Secret::new(PLAID_SECRET),
         seed: sandbox::world::DEFAULT_SEED,
         start: Some(chrono::NaiveDate::from_ymd_opt(2026, 11, 28).expect("date")),
+        clients: sandbox::world::CLIENT_NAMES.len(),
     };
     let sb = Sandbox::start(Clock::system(), store.clone(), config)
         .await

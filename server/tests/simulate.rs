@@ -507,7 +507,17 @@ impl Sim {
 }
 
 async fn run_seed(engine: Engine, seed: u64, steps: usize, faults: bool) -> Outcome {
-    let app = TestApp::spawn(engine).await;
+    let t0 = std::time::Instant::now();
+    // Each seed gets a world of its own (amounts, balances, bills), small
+    // enough to run hundreds of seeds: the first `SIM_CLIENTS` clients
+    // (default 6, among them the rich and the tight one).
+    let app = TestApp::spawn_with(engine, |c| {
+        c.sandbox_seed = seed;
+        c.sandbox_clients = sim_clients();
+    })
+    .await;
+    let mut prof: BTreeMap<&'static str, std::time::Duration> = BTreeMap::new();
+    prof.insert("spawn", t0.elapsed());
     let mut sim = Sim {
         app: Some(app),
         rng: Prng(seed),
@@ -524,16 +534,43 @@ async fn run_seed(engine: Engine, seed: u64, steps: usize, faults: bool) -> Outc
         sim.step = step;
         let before = sim.app().sandbox().faults().await;
         let roll = sim.rng.below(100);
-        match roll {
-            0..=34 => sim.approve().await,
-            35..=54 => sim.advance().await,
-            55..=64 => sim.drain().await,
-            65..=84 if faults => sim.inject().await,
-            85..=89 if faults => sim.heal().await,
-            90..=95 if faults => sim.edit_in_ledger().await,
-            96..=99 if faults => sim.restart().await,
-            _ => sim.advance().await,
-        }
+        let t = std::time::Instant::now();
+        let op = match roll {
+            0..=34 => {
+                sim.approve().await;
+                "approve"
+            }
+            35..=54 => {
+                sim.advance().await;
+                "advance"
+            }
+            55..=64 => {
+                sim.drain().await;
+                "drain"
+            }
+            65..=84 if faults => {
+                sim.inject().await;
+                "inject"
+            }
+            85..=89 if faults => {
+                sim.heal().await;
+                "heal"
+            }
+            90..=95 if faults => {
+                sim.edit_in_ledger().await;
+                "edit"
+            }
+            96..=99 if faults => {
+                sim.restart().await;
+                "restart"
+            }
+            _ => {
+                sim.advance().await;
+                "advance"
+            }
+        };
+        *prof.entry(op).or_default() += t.elapsed();
+        let t = std::time::Instant::now();
         let after = sim.app().sandbox().faults().await;
         sim.count_fired(&before, &after);
         sim.count_standing(&after);
@@ -545,7 +582,9 @@ async fn run_seed(engine: Engine, seed: u64, steps: usize, faults: bool) -> Outc
             .collect();
         sim.log(format!("  states {}", states.join(" ")));
         sim.check(&format!("seed {seed} step {step}")).await;
+        *prof.entry("check").or_default() += t.elapsed();
     }
+    let t_end = std::time::Instant::now();
     // The end: faults off, at least 15 days pass, and on until every
     // payment's arrival date is 10 days behind (its bank window, 5 business
     // days, is then over): every payment is settled or explained.
@@ -600,6 +639,10 @@ async fn run_seed(engine: Engine, seed: u64, steps: usize, faults: bool) -> Outc
         }
         sim.log(format!("end {label}={state} flag={flag:?}"));
     }
+    prof.insert("end", t_end.elapsed());
+    if std::env::var("SIM_PROFILE").is_ok() {
+        println!("{prof:?}");
+    }
     let trace_hash = hex::encode(Sha256::digest(sim.trace.as_bytes()));
     if std::env::var("SIM_TRACE").is_ok() {
         println!("{}", sim.trace);
@@ -617,6 +660,13 @@ fn engine() -> Engine {
         Ok("postgres") | Ok("pg") => Engine::Postgres,
         _ => Engine::Sqlite,
     }
+}
+
+fn sim_clients() -> usize {
+    std::env::var("SIM_CLIENTS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(6)
 }
 
 fn steps() -> usize {

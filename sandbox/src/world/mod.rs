@@ -124,10 +124,19 @@ fn profile(rng: &mut Prng, name: &str) -> Profile {
 
 /// Build the whole demo world from `seed` as of `now` (today = `now`'s date).
 pub fn generate(now: DateTime<Utc>, seed: u64) -> SimState {
+    generate_sized(now, seed, CLIENT_NAMES.len())
+}
+
+/// The demo world with only its first `clients` clients (at least the rich
+/// and the tight one; at most all 24). The ones kept are exactly as in the
+/// full world: a smaller world is a prefix of the bigger one. The
+/// simulation harness runs thousands of small worlds.
+pub fn generate_sized(now: DateTime<Utc>, seed: u64, clients: usize) -> SimState {
     let today = now.date_naive();
     let mut rng = Prng::new(seed);
+    let wanted = clients.clamp(2, CLIENT_NAMES.len());
     let mut clients = Vec::new();
-    for name in CLIENT_NAMES.iter() {
+    for name in CLIENT_NAMES.iter().take(wanted) {
         let p = profile(&mut rng, name);
         let created = now - Duration::days(400);
 

@@ -34,6 +34,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub database_url: String,
     pub key: String,
+    /// What this instance was started with (a restart starts with it again).
+    config: Config,
     _tmp: tempfile::TempDir,
     shutdown: tokio::sync::watch::Sender<bool>,
 }
@@ -63,10 +65,7 @@ pub async fn database_url(engine: Engine, tmp: &std::path::Path) -> String {
 
 impl TestApp {
     pub async fn spawn(engine: Engine) -> TestApp {
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let url = database_url(engine, tmp.path()).await;
-        let key = Sealer::generate_key();
-        Self::start(url, key, tmp, Config::defaults()).await
+        Self::spawn_with(engine, |_| {}).await
     }
 
     /// Live mode (`ROWCOL_RAILS=live`): no simulators, no demo data. The
@@ -102,12 +101,13 @@ impl TestApp {
         config.data_dir = tmp.path().display().to_string();
         config.sandbox_start = Some(sandbox_start());
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let app = Application::build(config, listener)
+        let app = Application::build(config.clone(), listener)
             .await
             .expect("build app");
         let base = format!("http://{}", app.addr);
         let state = app.state.clone();
         let (tx, rx) = tokio::sync::watch::channel(false);
+
         tokio::spawn(app.run(rx));
         let http = reqwest::Client::builder()
             .cookie_store(true)
@@ -120,6 +120,7 @@ impl TestApp {
             http,
             database_url: url,
             key,
+            config,
             _tmp: tmp,
             shutdown: tx,
         };
@@ -134,10 +135,11 @@ impl TestApp {
         let TestApp {
             database_url,
             key,
+            config,
             _tmp,
             ..
         } = self;
-        Self::start(database_url, key, _tmp, Config::defaults()).await
+        Self::start(database_url, key, _tmp, config).await
     }
 
     /// Forget the cookies: the next calls come from a new browser.
