@@ -71,7 +71,18 @@ pub fn pay_due_bills(st: &mut SimState, clock: &Clock) -> usize {
                 } else {
                     0
                 };
-                record_in_qbo(&mut st.clients[ci].qbo, &bill, v, extra, now);
+                if st.faults.qbo_late_next > 0 {
+                    st.faults.qbo_late_next -= 1;
+                    st.qbo_late.push(LateQboRecord {
+                        client: ci,
+                        due: today + Duration::days(QBO_LATE_DAYS),
+                        bill: bill.clone(),
+                        vendor: v.clone(),
+                        extra_cents: extra,
+                    });
+                } else {
+                    record_in_qbo(&mut st.clients[ci].qbo, &bill, v, extra, now);
+                }
             }
 
             // The bank: an outflow on the Plaid item.
@@ -111,12 +122,19 @@ pub fn pay_due_bills(st: &mut SimState, clock: &Clock) -> usize {
             } else {
                 WebhookStatus::Pending
             };
+            // Injected: queued a day late, behind events that come after it.
+            let next_attempt_at = if st.faults.webhook_delay_next > 0 {
+                st.faults.webhook_delay_next -= 1;
+                now + Duration::days(1)
+            } else {
+                now
+            };
             st.webhooks.push(WebhookRec {
                 event_id,
                 business_id,
                 body,
                 attempts: 0,
-                next_attempt_at: now,
+                next_attempt_at,
                 status,
                 last_http_status: None,
                 in_flight: false,
@@ -124,6 +142,26 @@ pub fn pay_due_bills(st: &mut SimState, clock: &Clock) -> usize {
         }
     }
     paid
+}
+
+/// How many days [`Faults::qbo_late_next`](crate::Faults) holds a payment
+/// back from QBO.
+const QBO_LATE_DAYS: i64 = 3;
+
+/// Record in QBO the paid bills whose accounting sync was held back and
+/// whose day has come. Returns how many.
+pub fn record_late_in_qbo(st: &mut SimState, now: chrono::DateTime<chrono::Utc>) -> usize {
+    let today = now.date_naive();
+    let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut st.qbo_late)
+        .into_iter()
+        .partition(|r| r.due <= today);
+    st.qbo_late = later;
+    for r in &due {
+        if let Some(c) = st.clients.get_mut(r.client) {
+            record_in_qbo(&mut c.qbo, &r.bill, &r.vendor, r.extra_cents, now);
+        }
+    }
+    due.len()
 }
 
 /// Resolve every pending debit dated before `today`: it posts (a new
@@ -270,6 +308,9 @@ pub async fn deliver_due(sb: &Sandbox) -> usize {
                 w.in_flight = true;
                 due.push((w.event_id.clone(), w.body.clone()));
             }
+        }
+        if st.faults.webhook_reorder {
+            due.reverse();
         }
         (due, st.faults.webhook_duplicate)
     };

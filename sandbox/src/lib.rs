@@ -43,6 +43,7 @@
 
 mod control;
 mod engine;
+mod faults;
 mod plaid;
 mod qbo;
 mod ramp;
@@ -159,6 +160,42 @@ pub struct Faults {
     /// The next N pending debits fall off instead of posting (removed
     /// without a replacement; the held amount is released).
     pub plaid_drop_pending_next: u32,
+    /// The next calls to a rail's API (any endpoint but the sandbox's own
+    /// controls) fail before doing anything, in order per rail: 429 (with
+    /// `Retry-After: 1`), 5xx, or `status` 0 — a hang: no answer for
+    /// `rail_hang_ms`, so the caller's timeout cuts it. Each answer is in
+    /// that rail's error format.
+    pub rail_fail_next: Vec<RailFault>,
+    /// How long a hang lasts (milliseconds; 0 means 2,000).
+    pub rail_hang_ms: u32,
+    /// The next N webhooks are queued a day late: they arrive after events
+    /// that happened later.
+    pub webhook_delay_next: u32,
+    /// Due webhooks are delivered newest first.
+    pub webhook_reorder: bool,
+    /// The next N writes to QBO (POST of an entity) are applied, then
+    /// answered 500: the caller cannot know they happened.
+    pub qbo_write_lose_response_next: u32,
+    /// The next N paid bills reach QBO three days late (Ramp's accounting
+    /// sync lagging), not on the day they are paid.
+    pub qbo_late_next: u32,
+}
+
+/// Which simulated rail a [`RailFault`] hits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SimRail {
+    Qbo,
+    Ramp,
+    Plaid,
+}
+
+/// One injected failure of a rail's next call ([`Faults::rail_fail_next`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RailFault {
+    pub rail: SimRail,
+    /// 429, 500, 503, …; 0 for a hang.
+    pub status: u16,
 }
 
 /// What the bookkeeper does to a bill in QuickBooks ([`Sandbox::qbo_edit_bill`]).
@@ -297,9 +334,12 @@ impl Sandbox {
     /// Routes relative to the `/sandbox` mount.
     pub fn router(&self) -> Router {
         Router::new()
-            .nest("/ramp", ramp::router())
-            .nest("/qbo", qbo::router())
-            .nest("/plaid", plaid::router())
+            .nest("/ramp", faults::layer(ramp::router(), self, SimRail::Ramp))
+            .nest("/qbo", faults::layer(qbo::router(), self, SimRail::Qbo))
+            .nest(
+                "/plaid",
+                faults::layer(plaid::router(), self, SimRail::Plaid),
+            )
             .route("/control/advance", post(control::advance))
             .route(
                 "/control/faults",
@@ -318,6 +358,7 @@ impl Sandbox {
             st.clock_offset_secs = self.inner.clock.offset_secs();
             world::continue_activity(&mut st, self.inner.clock.today());
             let paid = engine::pay_due_bills(&mut st, &self.inner.clock);
+            engine::record_late_in_qbo(&mut st, self.inner.clock.now());
             engine::settle_pending_debits(&mut st, self.inner.clock.today());
             self.persist(&st).await?;
             paid

@@ -45,6 +45,27 @@ fn perr(
     (status, Json(body)).into_response()
 }
 
+/// An injected failure, as Plaid answers it: `RATE_LIMIT_EXCEEDED` for a
+/// 429, `API_ERROR` / `INTERNAL_SERVER_ERROR` otherwise.
+pub(crate) fn injected(status: StatusCode) -> Response {
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        return perr(
+            status,
+            "RATE_LIMIT_EXCEEDED",
+            "TRANSACTIONS_SYNC_LIMIT",
+            "rate limit exceeded for attempts to access this item. please try again later",
+            None,
+        );
+    }
+    perr(
+        status,
+        "API_ERROR",
+        "INTERNAL_SERVER_ERROR",
+        "an unexpected error occurred",
+        None,
+    )
+}
+
 fn invalid_field(msg: &str) -> Response {
     perr(
         StatusCode::BAD_REQUEST,

@@ -20,6 +20,20 @@ pub struct SimState {
     pub seq: u64,
     pub clients: Vec<SimClient>,
     pub webhooks: Vec<WebhookRec>,
+    /// Paid bills whose QBO record is held back ([`crate::Faults::qbo_late_next`]).
+    #[serde(default)]
+    pub qbo_late: Vec<LateQboRecord>,
+}
+
+/// A BillPayment Ramp's accounting sync will write to QBO on `due`.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct LateQboRecord {
+    /// Index into [`SimState::clients`].
+    pub client: usize,
+    pub due: NaiveDate,
+    pub bill: RampBillRec,
+    pub vendor: RampVendorRec,
+    pub extra_cents: i64,
 }
 
 fn default_seed() -> u64 {

@@ -98,6 +98,10 @@ pub struct Config {
     /// Sandbox: how many demo clients a fresh world has (2 to 24).
     #[arg(long, env = "ROWCOL_SANDBOX_CLIENTS", default_value_t = sandbox::world::CLIENT_NAMES.len())]
     pub sandbox_clients: usize,
+    /// How long a call to a rail may take in all before it is abandoned
+    /// (its outcome then unknown), in milliseconds.
+    #[arg(long, env = "ROWCOL_RAIL_TIMEOUT_MS", default_value_t = 30_000)]
+    pub rail_timeout_ms: u64,
     /// Run the background job worker in this process.
     #[arg(long, env = "ROWCOL_WORKER", default_value_t = true, action = clap::ArgAction::Set)]
     pub worker: bool,
@@ -142,6 +146,7 @@ impl fmt::Debug for Config {
             .field("sandbox_start", &self.sandbox_start)
             .field("sandbox_seed", &self.sandbox_seed)
             .field("sandbox_clients", &self.sandbox_clients)
+            .field("rail_timeout_ms", &self.rail_timeout_ms)
             .field("worker", &self.worker)
             .field("allow_public_sandbox", &self.allow_public_sandbox)
             .field("trusted_proxies", &self.trusted_proxies)
@@ -177,6 +182,9 @@ impl Config {
             return Err(format!(
                 "ROWCOL_SANDBOX_CLIENTS must be between 2 and {most}"
             ));
+        }
+        if self.rail_timeout_ms == 0 {
+            return Err("ROWCOL_RAIL_TIMEOUT_MS must be above 0".into());
         }
         if self.rails == RailsMode::Live {
             if self.encryption_key.is_none() {

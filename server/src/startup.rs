@@ -181,10 +181,9 @@ impl Application {
         let db = open_database(&config.database_url).await?;
         let sealer = encryption_key(&config)?;
         let clock = Clock::system();
-        let http = reqwest::Client::builder()
-            .connect_timeout(std::time::Duration::from_secs(10))
-            .timeout(std::time::Duration::from_secs(30))
-            .build()?;
+        let http = crate::rails::http::build_client(std::time::Duration::from_millis(
+            config.rail_timeout_ms,
+        ));
         let sandbox_mode = config.rails == RailsMode::Sandbox;
         let follower = sandbox_mode && config.sandbox_rails_url.is_some();
         let (rails, sandbox, webhook_secret) =

@@ -106,13 +106,19 @@ async fn harness() -> Harness {
     let base = format!("http://{addr}/sandbox");
     Harness {
         world: sb.world().await,
-        qbo: QboClient::new(format!("{base}/qbo"), build_client()),
-        ramp: RampClient::new(format!("{base}/ramp"), build_client()),
+        qbo: QboClient::new(
+            format!("{base}/qbo"),
+            build_client(rowcol::rails::http::TOTAL_TIMEOUT),
+        ),
+        ramp: RampClient::new(
+            format!("{base}/ramp"),
+            build_client(rowcol::rails::http::TOTAL_TIMEOUT),
+        ),
         plaid: PlaidClient::new(
             format!("{base}/plaid"),
             PLAID_ID.into(),
             SecretString::new(PLAID_SECRET),
-            build_client(),
+            build_client(rowcol::rails::http::TOTAL_TIMEOUT),
         ),
         sb,
         store,
@@ -493,7 +499,7 @@ async fn unknown_tokens_are_unauthorized() {
         format!("{}/plaid", h.base),
         PLAID_ID.into(),
         SecretString::new("bad"),
-        build_client(),
+        build_client(rowcol::rails::http::TOTAL_TIMEOUT),
     );
     assert!(matches!(
         wrong.balance(&h.plaid_auth(0)).await,

@@ -18,7 +18,7 @@ mod support;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 
-use sandbox::QboBillEdit;
+use sandbox::{QboBillEdit, RailFault, SimRail};
 use sha2::{Digest, Sha256};
 use support::{Engine, TestApp, PASSWORD};
 
@@ -38,23 +38,74 @@ impl Prng {
     }
 }
 
-/// Fault kinds, in the order the table prints them.
-const FAULTS: [&str; 14] = [
+/// Fault kinds the `inject` step chooses from, with their weights, in the
+/// order the table prints them. A timeout costs the harness the rail
+/// timeout in wall-clock time, so those are rarer.
+const INJECTED: [(&str, u64); 25] = [
+    ("ramp_create_429", 3),
+    ("ramp_create_500", 3),
+    ("ramp_create_503", 3),
+    ("ramp_create_400", 3),
+    ("ramp_create_lose_response", 4),
+    ("ramp_list_lag", 3),
+    ("ramp_429", 3),
+    ("ramp_503", 3),
+    ("ramp_timeout", 1),
+    ("qbo_429", 3),
+    ("qbo_500", 3),
+    ("qbo_timeout", 1),
+    ("qbo_write_lose_response", 3),
+    ("qbo_amount_mismatch", 3),
+    ("qbo_skip", 3),
+    ("qbo_late", 3),
+    ("plaid_429", 3),
+    ("plaid_500", 3),
+    ("plaid_timeout", 1),
+    ("plaid_login_required", 3),
+    ("plaid_debits_pending_first", 3),
+    ("plaid_drop_pending", 3),
+    ("webhook_duplicate", 3),
+    ("webhook_drop", 3),
+    ("webhook_delay", 3),
+];
+
+/// Every fault kind the table reports: the injected ones, the standing
+/// reorder of webhooks, and the harness's own interventions.
+const FAULTS: [&str; 28] = [
     "ramp_create_429",
     "ramp_create_500",
     "ramp_create_503",
     "ramp_create_400",
     "ramp_create_lose_response",
     "ramp_list_lag",
-    "webhook_duplicate",
-    "webhook_drop",
+    "ramp_429",
+    "ramp_503",
+    "ramp_timeout",
+    "qbo_429",
+    "qbo_500",
+    "qbo_timeout",
+    "qbo_write_lose_response",
     "qbo_amount_mismatch",
     "qbo_skip",
+    "qbo_late",
+    "plaid_429",
+    "plaid_500",
+    "plaid_timeout",
     "plaid_login_required",
     "plaid_debits_pending_first",
     "plaid_drop_pending",
+    "webhook_duplicate",
+    "webhook_drop",
+    "webhook_delay",
+    "webhook_reorder",
     "qbo_edit_bill",
+    "restart",
 ];
+
+/// The simulated rails' API budget in the simulation (`ROWCOL_RAIL_TIMEOUT_MS`)
+/// and how long an injected hang lasts: a hang always outlives the budget.
+const SIM_RAIL_TIMEOUT_MS: u64 = 1_000;
+const SIM_HANG_MS: u32 = 1_500;
 
 #[derive(Default)]
 struct Tally {
@@ -252,15 +303,40 @@ impl Sim {
     }
 
     async fn inject(&mut self) {
-        let kind = FAULTS[self.rng.below(FAULTS.len() as u64 - 1) as usize];
+        let total: u64 = INJECTED.iter().map(|(_, w)| w).sum();
+        let mut roll = self.rng.below(total);
+        let mut kind = INJECTED[0].0;
+        for (k, w) in INJECTED {
+            if roll < w {
+                kind = k;
+                break;
+            }
+            roll -= w;
+        }
         let items: Vec<String> = {
             let st = self.app().sandbox().state().await;
             st.clients.iter().map(|c| c.plaid.item_id.clone()).collect()
         };
         let pick = items[self.rng.below(items.len() as u64) as usize].clone();
         let lag = 30 + self.rng.below(600) as u32;
+        let fail = |f: &mut sandbox::Faults, rail: SimRail, status: u16| {
+            f.rail_hang_ms = SIM_HANG_MS;
+            f.rail_fail_next.push(RailFault { rail, status });
+        };
         self.app()
             .inject(|f| match kind {
+                "ramp_429" => fail(f, SimRail::Ramp, 429),
+                "ramp_503" => fail(f, SimRail::Ramp, 503),
+                "ramp_timeout" => fail(f, SimRail::Ramp, 0),
+                "qbo_429" => fail(f, SimRail::Qbo, 429),
+                "qbo_500" => fail(f, SimRail::Qbo, 500),
+                "qbo_timeout" => fail(f, SimRail::Qbo, 0),
+                "plaid_429" => fail(f, SimRail::Plaid, 429),
+                "plaid_500" => fail(f, SimRail::Plaid, 500),
+                "plaid_timeout" => fail(f, SimRail::Plaid, 0),
+                "qbo_write_lose_response" => f.qbo_write_lose_response_next += 1,
+                "qbo_late" => f.qbo_late_next += 1,
+                "webhook_delay" => f.webhook_delay_next += 1,
                 "ramp_create_429" => f.ramp_create_fail_next.push(429),
                 "ramp_create_500" => f.ramp_create_fail_next.push(500),
                 "ramp_create_503" => f.ramp_create_fail_next.push(503),
@@ -290,9 +366,18 @@ impl Sim {
                 f.webhook_duplicate = false;
                 f.plaid_login_required.clear();
                 f.plaid_debits_pending_first = false;
+                f.webhook_reorder = false;
             })
             .await;
         self.log("heal".into());
+    }
+
+    /// Webhooks delivered newest first until the next heal (a standing
+    /// fault of its own: the harness switches it on half as often).
+    async fn reorder(&mut self) {
+        self.app().inject(|f| f.webhook_reorder = true).await;
+        *self.tally.injected.entry("webhook_reorder").or_default() += 1;
+        self.log("inject webhook_reorder".into());
     }
 
     /// The bookkeeper changes an approved, not yet released bill in QBO.
@@ -343,6 +428,8 @@ impl Sim {
         let app = self.app.take().expect("app");
         self.app = Some(app.restart().await);
         self.sign_in().await;
+        *self.tally.injected.entry("restart").or_default() += 1;
+        *self.tally.fired.entry("restart").or_default() += 1;
         self.log("restart".into());
     }
 
@@ -393,6 +480,40 @@ impl Sim {
             before.plaid_drop_pending_next.into(),
             after.plaid_drop_pending_next.into(),
         );
+        fired(
+            "qbo_write_lose_response",
+            before.qbo_write_lose_response_next.into(),
+            after.qbo_write_lose_response_next.into(),
+        );
+        fired(
+            "qbo_late",
+            before.qbo_late_next.into(),
+            after.qbo_late_next.into(),
+        );
+        fired(
+            "webhook_delay",
+            before.webhook_delay_next.into(),
+            after.webhook_delay_next.into(),
+        );
+        for (rail, status, k) in [
+            (SimRail::Ramp, 429, "ramp_429"),
+            (SimRail::Ramp, 503, "ramp_503"),
+            (SimRail::Ramp, 0, "ramp_timeout"),
+            (SimRail::Qbo, 429, "qbo_429"),
+            (SimRail::Qbo, 500, "qbo_500"),
+            (SimRail::Qbo, 0, "qbo_timeout"),
+            (SimRail::Plaid, 429, "plaid_429"),
+            (SimRail::Plaid, 500, "plaid_500"),
+            (SimRail::Plaid, 0, "plaid_timeout"),
+        ] {
+            let n = |f: &sandbox::Faults| {
+                f.rail_fail_next
+                    .iter()
+                    .filter(|x| x.rail == rail && x.status == status)
+                    .count() as u64
+            };
+            fired(k, n(before), n(after));
+        }
     }
 
     /// Standing faults are "fired" for every step they were on during.
@@ -402,6 +523,7 @@ impl Sim {
             ("webhook_duplicate", f.webhook_duplicate),
             ("plaid_login_required", !f.plaid_login_required.is_empty()),
             ("plaid_debits_pending_first", f.plaid_debits_pending_first),
+            ("webhook_reorder", f.webhook_reorder),
         ] {
             if on {
                 *self.tally.fired.entry(k).or_default() += 1;
@@ -514,6 +636,7 @@ async fn run_seed(engine: Engine, seed: u64, steps: usize, faults: bool) -> Outc
     let app = TestApp::spawn_with(engine, |c| {
         c.sandbox_seed = seed;
         c.sandbox_clients = sim_clients();
+        c.rail_timeout_ms = SIM_RAIL_TIMEOUT_MS;
     })
     .await;
     let mut prof: BTreeMap<&'static str, std::time::Duration> = BTreeMap::new();
@@ -552,7 +675,11 @@ async fn run_seed(engine: Engine, seed: u64, steps: usize, faults: bool) -> Outc
                 sim.inject().await;
                 "inject"
             }
-            85..=89 if faults => {
+            85 if faults => {
+                sim.reorder().await;
+                "reorder"
+            }
+            86..=89 if faults => {
                 sim.heal().await;
                 "heal"
             }

@@ -56,6 +56,29 @@ fn fault(
     (status, Json(body)).into_response()
 }
 
+/// An injected failure, as QuickBooks answers it: throttling (429, code
+/// 3001) or a service fault.
+pub(crate) fn injected(status: StatusCode, now: DateTime<Utc>) -> Response {
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        return fault(
+            status,
+            "ThrottleExceeded",
+            "3001",
+            "message=ThrottleExceeded; errorCode=003001; statusCode=429",
+            "The request limit was reached.",
+            now,
+        );
+    }
+    fault(
+        status,
+        "SystemFault",
+        "10000",
+        "An application error has occurred while processing your request",
+        "System Failure Error: injected by the sandbox",
+        now,
+    )
+}
+
 fn validation(code: &str, message: &str, detail: &str, now: DateTime<Utc>) -> Response {
     fault(
         StatusCode::BAD_REQUEST,
@@ -246,7 +269,15 @@ async fn entity_post(
         Ok(idx) => {
             let c = &st.clients[ci];
             let out = render_bill_payment(&c.qbo.bill_payments[idx], &c.qbo, &c.currency);
+            // Injected: the write is applied, its answer lost.
+            let lose = st.faults.qbo_write_lose_response_next > 0;
+            if lose {
+                st.faults.qbo_write_lose_response_next -= 1;
+            }
             sb.persist_logged(&st).await;
+            if lose {
+                return injected(StatusCode::INTERNAL_SERVER_ERROR, now);
+            }
             Json(json!({"BillPayment": out, "time": qtime(now)})).into_response()
         }
         Err(r) => *r,

@@ -57,6 +57,16 @@ fn err(status: StatusCode, code: &str, msg: &str, field: Option<&str>) -> Respon
     (status, Json(body)).into_response()
 }
 
+/// An injected failure, in Ramp's envelope (429 with `Retry-After: 1`).
+pub(crate) fn injected(status: StatusCode) -> Response {
+    let mut res = err(status, "DEVELOPER_FAULT", "Injected failure", None);
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        res.headers_mut()
+            .insert("retry-after", HeaderValue::from_static("1"));
+    }
+    res
+}
+
 /// Validation helpers return a boxed response: it is large, and only the
 /// error path carries it.
 type Rejection = Box<Response>;
@@ -390,13 +400,7 @@ async fn create_bill(State(sb): State<Sandbox>, headers: HeaderMap, body: Bytes)
     if !st.faults.ramp_create_fail_next.is_empty() {
         let status = st.faults.ramp_create_fail_next.remove(0);
         sb.persist_logged(&st).await;
-        let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut res = err(code, "DEVELOPER_FAULT", "Injected failure", None);
-        if status == 429 {
-            res.headers_mut()
-                .insert("retry-after", HeaderValue::from_static("1"));
-        }
-        return res;
+        return injected(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
     }
     let Ok(v) = serde_json::from_slice::<Value>(&body) else {
         return err(

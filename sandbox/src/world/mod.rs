@@ -295,6 +295,7 @@ pub fn generate_sized(now: DateTime<Utc>, seed: u64, clients: usize) -> SimState
         seq: 0,
         clients,
         webhooks: vec![],
+        qbo_late: vec![],
     }
 }
 

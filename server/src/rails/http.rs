@@ -6,13 +6,16 @@ use super::RailError;
 use std::time::Duration;
 
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// A rail call's whole budget unless configured (`ROWCOL_RAIL_TIMEOUT_MS`).
 pub const TOTAL_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The reqwest client every adapter shares: 10 s connect, 30 s total.
-pub fn build_client() -> reqwest::Client {
+/// The reqwest client every adapter shares: 10 s connect (at most the
+/// total), `total` for the whole call. A call cut by the timeout is
+/// transient and its outcome unknown.
+pub fn build_client(total: Duration) -> reqwest::Client {
     reqwest::Client::builder()
-        .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(TOTAL_TIMEOUT)
+        .connect_timeout(CONNECT_TIMEOUT.min(total))
+        .timeout(total)
         .build()
         .expect("reqwest client with static config")
 }
