@@ -185,7 +185,10 @@ pub async fn run(st: &Services, payment_id: &str) -> Result<(), JobError> {
             .await?;
             true
         }
-        _ => {
+        // The bank shows it; the ledger does not yet. That is the ledger's
+        // discrepancy (flagged above once overdue), not the bank's.
+        Some(_) => false,
+        None => {
             if today > window_end {
                 flag(
                     &mut tx,
