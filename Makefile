@@ -12,12 +12,14 @@
 #   make simulate       the deterministic simulation: SEEDS=N seeds on SQLite
 #                       (DATABASE_URL=postgres://... for PostgreSQL), SEED=n
 #                       replays one (scripts/simulate.sh)
+#   make planted        the simulation must catch each deliberately planted bug
+#                       (a test build; scripts/planted.sh)
 #   make lint           rustfmt check + clippy -D warnings (per package/feature)
 
 SHELL := /usr/bin/env bash
 E2E_PROFILE ?= debug
 
-.PHONY: run test build build-release e2e lint tools multi simulate
+.PHONY: run test build build-release e2e lint tools multi simulate planted
 
 tools:
 	scripts/install-tools.sh
@@ -48,3 +50,7 @@ multi:
 
 simulate:
 	SEEDS="$(SEEDS)" SEED="$(SEED)" scripts/simulate.sh
+
+# The simulation against a test build with planted bugs: each must be caught.
+planted:
+	scripts/planted.sh

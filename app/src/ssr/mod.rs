@@ -6,6 +6,7 @@ pub mod auth;
 pub mod clock;
 pub mod crypto;
 pub mod jobs;
+pub mod planted;
 pub mod ports;
 pub mod sign_in;
 pub mod state;

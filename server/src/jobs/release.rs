@@ -20,6 +20,7 @@ use crate::services::Services;
 use app::domain::calendar::payment_arrival_date;
 use app::domain::custody::PaymentState;
 use app::model::{CustodyOwner, Rail, ReasonCode, Severity};
+use app::ssr::planted::{self, Bug};
 use app::ssr::store::bills::{self, BillOfPayment};
 use app::ssr::store::connections::RampPayee;
 use app::ssr::store::hygiene;
@@ -72,6 +73,7 @@ pub async fn run(st: &Services, payment_id: &str) -> Result<(), JobError> {
     };
 
     // 1. A create may already have reached Ramp: look before anything else.
+    let attempted = attempted.filter(|_| !planted::active(Bug::NoRemoteIdLookup));
     if let Some(at) = attempted {
         let look = BillLookup {
             entity_id: payee.entity_id.clone(),

@@ -130,12 +130,18 @@ pub async fn finish(tx: &mut Tx<'_>, job: &Claimed, a: &Attempt<'_>) -> StoreRes
     };
     // The job row first: its fenced update also takes the row lock, so a
     // concurrent claim waits for (or skips) this transaction.
+    let fence = if super::super::planted::active(super::super::planted::Bug::NoLeaseFencing) {
+        // Still reads $5 (PostgreSQL refuses an unused parameter).
+        "$5 is not null"
+    } else {
+        "attempts = $5"
+    };
     let moved = match a.end {
         AttemptEnd::Done | AttemptEnd::Dead => {
-            sqlx::query(
+            sqlx::query(&format!(
                 "update job set state = $1, lease_until = null, dedupe_key = null, last_error = $2, updated_at = $3
-                 where job_id = $4 and attempts = $5 and state = 'queued'",
-            )
+                 where job_id = $4 and {fence} and state = 'queued'"
+            ))
             .bind(if a.end == AttemptEnd::Done { "done" } else { "dead" })
             .bind(a.error)
             .bind(to_ms(a.finished))
@@ -145,10 +151,10 @@ pub async fn finish(tx: &mut Tx<'_>, job: &Claimed, a: &Attempt<'_>) -> StoreRes
             .await?
         }
         AttemptEnd::Retry(_) => {
-            sqlx::query(
+            sqlx::query(&format!(
                 "update job set run_at = $1, lease_until = null, last_error = $2, updated_at = $3
-                 where job_id = $4 and attempts = $5 and state = 'queued'",
-            )
+                 where job_id = $4 and {fence} and state = 'queued'"
+            ))
             .bind(next_run)
             .bind(a.error)
             .bind(to_ms(a.finished))

@@ -1,0 +1,47 @@
+//! Deliberately planted bugs, for proving the simulation catches them
+//! (issue #7). Compiled in only with the `planted-bugs` feature, a test
+//! build; even then each bug is off unless `ROWCOL_PLANTED_BUG` names it.
+//! In every other build [`active`] is `false` and the branches it guards
+//! are compiled out.
+
+/// The bugs that can be planted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bug {
+    /// The release does not look for a Ramp bill with its `remote_id`
+    /// before creating one again after an unanswered create.
+    NoRemoteIdLookup,
+    /// A payment's state moves to any step asked for, whatever its current
+    /// state (no transition check, no compare-and-set).
+    NoStateGuard,
+    /// A job's finish is not fenced on the claim that holds its lease.
+    NoLeaseFencing,
+}
+
+impl Bug {
+    pub const ALL: [Bug; 3] = [
+        Bug::NoRemoteIdLookup,
+        Bug::NoStateGuard,
+        Bug::NoLeaseFencing,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Bug::NoRemoteIdLookup => "no_remote_id_lookup",
+            Bug::NoStateGuard => "no_state_guard",
+            Bug::NoLeaseFencing => "no_lease_fencing",
+        }
+    }
+}
+
+/// Is `bug` planted in this process?
+#[cfg(feature = "planted-bugs")]
+pub fn active(bug: Bug) -> bool {
+    std::env::var("ROWCOL_PLANTED_BUG").is_ok_and(|v| v == bug.name())
+}
+
+/// Is `bug` planted in this process? Never, in this build.
+#[cfg(not(feature = "planted-bugs"))]
+#[inline(always)]
+pub const fn active(_bug: Bug) -> bool {
+    false
+}
