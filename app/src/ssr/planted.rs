@@ -10,8 +10,9 @@ pub enum Bug {
     /// The release does not look for a Ramp bill with its `remote_id`
     /// before creating one again after an unanswered create.
     NoRemoteIdLookup,
-    /// A payment's state moves to any step asked for, whatever its current
-    /// state (no transition check, no compare-and-set).
+    /// Nothing checks a payment's current state: the release job acts on a
+    /// payment that is no longer approved, and a payment moves to any step
+    /// asked for (no transition check, no compare-and-set).
     NoStateGuard,
     /// A job's finish is not fenced on the claim that holds its lease.
     NoLeaseFencing,

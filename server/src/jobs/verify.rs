@@ -4,6 +4,7 @@
 
 use super::JobError;
 use crate::connections::rail_auth;
+use crate::rails::RailError;
 use crate::services::Services;
 use app::domain::calendar::add_business_days;
 use app::domain::custody::PaymentState;
@@ -43,11 +44,36 @@ pub async fn run(st: &Services, payment_id: &str) -> Result<(), JobError> {
 
     // Ledger: exactly one BillPayment for this bill, of the paid amount.
     let qbo = rail_auth(st, &client_id, Rail::Qbo).await?;
-    let payments = st
+    let payments = match st
         .rails
         .ledger
         .bill_payments_for_bill(&qbo, &qbo_bill_id)
-        .await?;
+        .await
+    {
+        Ok(p) => p,
+        // The bill is gone from the ledger (deleted after the release had
+        // reached Ramp): the money left all the same. Nothing will ever
+        // record it; a person must (or must recover it). Retrying cannot help.
+        Err(RailError::NotFound(_)) => {
+            let mut tx = st.db.begin().await?;
+            flag(
+                &mut tx,
+                payment_id,
+                ReasonCode::BillChangedInLedger,
+                Severity::Critical,
+                &format!(
+                    "QBO bill {qbo_bill_id} was deleted in QuickBooks after this payment was \
+                     released; Ramp paid {amount} on {paid_date}. Record the payment in QBO \
+                     against a bill, or recover it from the vendor."
+                ),
+                now,
+            )
+            .await?;
+            commit(tx).await?;
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
     let mut tx = st.db.begin().await?;
     let recorded = match payments.as_slice() {
         [] => {
