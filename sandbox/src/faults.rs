@@ -23,7 +23,13 @@ async fn inject(
 ) -> Response {
     let (fault, hang_ms) = {
         let mut st = sb.inner.state.lock().await;
-        let Some(i) = st.faults.rail_fail_next.iter().position(|f| f.rail == rail) else {
+        let (method, path) = (req.method().as_str(), req.uri().path());
+        let Some(i) = st
+            .faults
+            .rail_fail_next
+            .iter()
+            .position(|f| f.matches(rail, method, path))
+        else {
             drop(st);
             return next.run(req).await;
         };

@@ -196,6 +196,34 @@ pub struct RailFault {
     pub rail: SimRail,
     /// 429, 500, 503, …; 0 for a hang.
     pub status: u16,
+    /// Only a call of this method (`GET`, `POST`, …), if set.
+    #[serde(default)]
+    pub method: Option<String>,
+    /// Only a call whose path (under the rail's mount, e.g.
+    /// `/developer/v1/bills`) is exactly this, if set.
+    #[serde(default)]
+    pub path: Option<String>,
+}
+
+impl RailFault {
+    /// The next call to `rail`, whatever it is.
+    pub fn any(rail: SimRail, status: u16) -> RailFault {
+        RailFault {
+            rail,
+            status,
+            method: None,
+            path: None,
+        }
+    }
+
+    fn matches(&self, rail: SimRail, method: &str, path: &str) -> bool {
+        self.rail == rail
+            && self
+                .method
+                .as_deref()
+                .is_none_or(|m| m.eq_ignore_ascii_case(method))
+            && self.path.as_deref().is_none_or(|p| p == path)
+    }
 }
 
 /// What the bookkeeper does to a bill in QuickBooks ([`Sandbox::qbo_edit_bill`]).

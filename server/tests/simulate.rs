@@ -342,7 +342,7 @@ impl Sim {
         let lag = 30 + self.rng.below(600) as u32;
         let fail = |f: &mut sandbox::Faults, rail: SimRail, status: u16| {
             f.rail_hang_ms = SIM_HANG_MS;
-            f.rail_fail_next.push(RailFault { rail, status });
+            f.rail_fail_next.push(RailFault::any(rail, status));
         };
         self.app()
             .inject(|f| match kind {
@@ -365,8 +365,12 @@ impl Sim {
                 "ramp_create_lose_response" => f.ramp_create_lose_response_next += 1,
                 "ramp_lost_then_down" => {
                     f.ramp_create_lose_response_next += 1;
-                    for _ in 0..6 {
-                        fail(f, SimRail::Ramp, 503);
+                    for _ in 0..4 {
+                        f.rail_fail_next.push(RailFault {
+                            method: Some("GET".into()),
+                            path: Some("/developer/v1/bills".into()),
+                            ..RailFault::any(SimRail::Ramp, 503)
+                        });
                     }
                 }
                 "ramp_list_lag" => f.ramp_list_lag_secs = lag,
@@ -392,7 +396,7 @@ impl Sim {
                 .injected
                 .entry("ramp_create_lose_response")
                 .or_default() += 1;
-            *self.tally.injected.entry("ramp_503").or_default() += 6;
+            *self.tally.injected.entry("ramp_503").or_default() += 4;
         } else {
             *self.tally.injected.entry(kind).or_default() += 1;
         }
