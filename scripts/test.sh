@@ -59,6 +59,10 @@ summary() {
 }
 trap 'summary $?' EXIT
 
+# Each step chooses its own site (debug or release): a LEPTOS_SITE_ROOT left
+# in the caller's shell (e.g. from running cargo test by hand) would point
+# the release e2e run at the debug site, which the release binary refuses.
+unset LEPTOS_SITE_ROOT
 DEBUG_SITE="$(site_root_for debug)"
 RELEASE_SITE="$(site_root_for release)"
 say "workspace $ROOT; cargo target dir $TARGET_DIR; sites: debug $DEBUG_SITE, release $RELEASE_SITE"
@@ -222,6 +226,12 @@ step "ensure postgres" "$ROOT/scripts/ensure-postgres.sh"
 step "cargo fmt --check" cargo fmt --all -- --check
 step "cargo leptos build (debug)" leptos_build_debug
 step "cargo test -p app -p sandbox -p seal -p server --features app/ssr (PG: $ROWCOL_TEST_PG_URL)" cargo_test
+# The deterministic simulation (issue #7): 300 seeds on SQLite, over which
+# every fault kind must fire, 50 on PostgreSQL, then the planted-bug build
+# (each planted bug must be caught). Seeds run two at a time.
+step "simulation: 300 seeds on SQLite" env SEEDS=300 SIM_REQUIRE_ALL_FAULTS=1 "$ROOT/scripts/simulate.sh"
+step "simulation: 50 seeds on PostgreSQL" env SEEDS=50 DATABASE_URL="$ROWCOL_TEST_PG_URL" "$ROOT/scripts/simulate.sh"
+step "simulation catches each planted bug" "$ROOT/scripts/planted.sh"
 step "e2e (debug, sandbox from $TEST_SANDBOX_START_B)" env ROWCOL_SANDBOX_START="$TEST_SANDBOX_START_B" "$ROOT/scripts/e2e.sh" debug
 # clippy -D warnings for every package/feature set (scripts/lint.sh); after
 # the tests so a lint never hides a test result.
