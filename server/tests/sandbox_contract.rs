@@ -19,7 +19,10 @@ use rowcol::rails::{
     BillLookup, BillPay, Cash, CreateBill, Ledger, LedgerBill, RailAuth, RailError, RampBillStatus,
     RampSetup, SecretString,
 };
-use sandbox::{AdvanceReport, DemoWorld, Faults, MemoryStore, Sandbox, SandboxConfig, Secret};
+use sandbox::{
+    AdvanceReport, DemoWorld, Faults, MemoryStore, RailFault, Sandbox, SandboxConfig, Secret,
+    SimRail,
+};
 use serde_json::{json, Value};
 use sha2::Sha256;
 use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
@@ -1000,4 +1003,86 @@ async fn audit_note_lands_on_the_bill_payment() {
         .await
         .unwrap_err();
     assert!(matches!(e, RailError::NotFound(_)), "{e:?}");
+}
+
+/// Injected rail failures (`Faults::rail_fail_next`) answer in each rail's
+/// own error format, so the adapters classify them as they would the real
+/// thing, apply nothing, and are consumed in order; a hang outlives the
+/// caller's timeout; a fault aimed at one endpoint leaves the others alone.
+#[tokio::test]
+async fn injected_rail_failures_speak_each_rails_error_format() {
+    let h = harness().await;
+    h.sb.set_faults(Faults {
+        rail_fail_next: vec![
+            RailFault::any(SimRail::Qbo, 429),
+            RailFault::any(SimRail::Qbo, 500),
+            RailFault::any(SimRail::Plaid, 429),
+            RailFault::any(SimRail::Plaid, 500),
+            RailFault::any(SimRail::Ramp, 503),
+            RailFault {
+                method: Some("GET".into()),
+                path: Some("/developer/v1/bills".into()),
+                ..RailFault::any(SimRail::Ramp, 429)
+            },
+        ],
+        ..Faults::default()
+    })
+    .await;
+    let e = h.qbo.open_bills(&h.qbo_auth(0)).await.unwrap_err();
+    assert!(matches!(e, RailError::RateLimited { .. }), "{e:?}");
+    let e = h.qbo.open_bills(&h.qbo_auth(0)).await.unwrap_err();
+    assert!(matches!(e, RailError::Transient(_)), "{e:?}");
+    h.qbo.open_bills(&h.qbo_auth(0)).await.unwrap();
+    let e = h.plaid.balance(&h.plaid_auth(0)).await.unwrap_err();
+    assert!(matches!(e, RailError::RateLimited { .. }), "{e:?}");
+    let e = h.plaid.balance(&h.plaid_auth(0)).await.unwrap_err();
+    assert!(matches!(e, RailError::Transient(_)), "{e:?}");
+    h.plaid.balance(&h.plaid_auth(0)).await.unwrap();
+    // Ramp: the any-endpoint 503 hits the setup; the bills-list 429 waits
+    // for a list call and leaves the create alone.
+    let e = h.ramp.bill_pay_setup(&h.ramp_auth(0)).await.unwrap_err();
+    assert!(matches!(e, RailError::Transient(_)), "{e:?}");
+    let (req, _, setup) = h.create_req(0, "pay_fault_1").await;
+    let created = h.ramp.create_bill(&h.ramp_auth(0), &req).await.unwrap();
+    let look = BillLookup {
+        entity_id: setup.entity_id.clone(),
+        vendor_id: req.vendor_id.clone(),
+        remote_id: "pay_fault_1".into(),
+        created_since: h.sb.clock().now() - Duration::days(1),
+    };
+    let e = h
+        .ramp
+        .bills_with_remote_id(&h.ramp_auth(0), &look)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, RailError::RateLimited { .. }), "{e:?}");
+    let found = h
+        .ramp
+        .bills_with_remote_id(&h.ramp_auth(0), &look)
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].id, created.id);
+    assert!(h.sb.faults().await.rail_fail_next.is_empty());
+
+    // A hang: no answer within the caller's budget, then a transport error
+    // (outcome unknown), and nothing applied.
+    let (req, _, _) = h.create_req(1, "pay_fault_2").await;
+    h.sb.set_faults(Faults {
+        rail_fail_next: vec![RailFault::any(SimRail::Ramp, 0)],
+        rail_hang_ms: 800,
+        ..Faults::default()
+    })
+    .await;
+    let impatient = RampClient::new(
+        format!("{}/ramp", h.base),
+        build_client(std::time::Duration::from_millis(200)),
+    );
+    let before = h.ramp_bill_count(1).await;
+    let e = impatient
+        .create_bill(&h.ramp_auth(1), &req)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, RailError::Transient(_)), "{e:?}");
+    assert_eq!(h.ramp_bill_count(1).await, before);
 }
