@@ -17,4 +17,5 @@ set -x
 cargo fmt --all -- --check
 cargo clippy -p app --features ssr --all-targets -- -D warnings
 cargo clippy -p sandbox -p seal -p server --all-targets -- -D warnings
+cargo clippy -p server --features planted-bugs --all-targets -- -D warnings
 cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
