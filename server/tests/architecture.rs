@@ -71,6 +71,10 @@ fn sql_lives_only_in_the_data_layer() {
 fn payment_state_changes_in_one_guarded_statement() {
     let mut found = Vec::new();
     for (path, text) in sources() {
+        // The planted-bugs test build's deliberately unguarded statement.
+        if path == "app/src/ssr/planted.rs" {
+            continue;
+        }
         let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
         for (i, _) in flat.match_indices("update payment set state") {
             found.push((

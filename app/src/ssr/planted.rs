@@ -34,6 +34,13 @@ impl Bug {
     }
 }
 
+/// [`Bug::NoStateGuard`]'s payment update: the state changes whatever it
+/// is now. (It still reads `$4`: PostgreSQL refuses an unused parameter.)
+/// Kept here, not beside the real statement, so the one guarded statement
+/// stays the only one in the data layer (server/tests/architecture.rs).
+pub const UNGUARDED_STATE_UPDATE: &str =
+    "update payment set state = $1, updated_at = $2 where payment_id = $3 and $4 is not null";
+
 /// Is `bug` planted in this process?
 #[cfg(feature = "planted-bugs")]
 pub fn active(bug: Bug) -> bool {

@@ -141,22 +141,19 @@ pub async fn record_step(
         return Ok(StepOutcome::Duplicate);
     }
     let outcome = if decision == Transition::Advance {
-        let guard = if super::super::planted::active(super::super::planted::Bug::NoStateGuard) {
-            // Still reads $4 (PostgreSQL refuses an unused parameter).
-            " and $4 is not null"
+        let sql = if super::super::planted::active(super::super::planted::Bug::NoStateGuard) {
+            super::super::planted::UNGUARDED_STATE_UPDATE
         } else {
-            " and state = $4"
+            "update payment set state = $1, updated_at = $2 where payment_id = $3 and state = $4"
         };
-        let moved = sqlx::query(&format!(
-            "update payment set state = $1, updated_at = $2 where payment_id = $3{guard}"
-        ))
-        .bind(step.to.as_str())
-        .bind(to_ms(step.at))
-        .bind(payment_id)
-        .bind(current.as_str())
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
+        let moved = sqlx::query(sql)
+            .bind(step.to.as_str())
+            .bind(to_ms(step.at))
+            .bind(payment_id)
+            .bind(current.as_str())
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
         if moved == 0 {
             return Err(StoreError::Conflict(
                 "the payment changed state concurrently",
