@@ -302,11 +302,31 @@ async fn three_instances_process_each_webhook_once_and_verify_every_payment() {
             break;
         }
         rounds += 1;
-        assert!(
-            rounds <= 30,
-            "not quiet: {unverified} payments unverified, {unprocessed} events unprocessed, \
-             {queued} jobs due"
-        );
+        if rounds > 60 {
+            // Say what is stuck, with the jobs and hygiene items about it.
+            let stuck: Vec<(String, String, Option<String>)> = sqlx::query_as(
+                "select payment_id, state, flag_reason from payment where state <> 'verified'",
+            )
+            .fetch_all(&one.state.app.db.pool)
+            .await
+            .expect("stuck payments");
+            let jobs: Vec<(String, String, i64, Option<String>)> = sqlx::query_as(
+                "select kind, state, attempts, last_error from job where state <> 'done'",
+            )
+            .fetch_all(&one.state.app.db.pool)
+            .await
+            .expect("jobs");
+            let items: Vec<(String, String)> = sqlx::query_as(
+                "select reason_code, detail from hygiene_item where status = 'open'",
+            )
+            .fetch_all(&one.state.app.db.pool)
+            .await
+            .expect("hygiene");
+            panic!(
+                "not quiet: {unverified} payments unverified, {unprocessed} events unprocessed, \
+                 {queued} jobs due\npayments: {stuck:?}\njobs: {jobs:?}\nhygiene: {items:?}"
+            );
+        }
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         if rounds % 4 == 0 {
             one.advance(1, &followers).await;
