@@ -12,12 +12,16 @@
 #   make simulate       the deterministic simulation: SEEDS=N seeds on SQLite
 #                       (DATABASE_URL=postgres://... for PostgreSQL), SEED=n
 #                       replays one (scripts/simulate.sh)
+#   make crash          the crash-recovery proof: the binary SIGKILLed KILLS=N times
+#                       per engine (default 10; the documented run is KILLS=50)
+#                       under traffic, restarted, invariants checked; SEED=n
+#                       replays, ENGINE=sqlite|postgres|both (scripts/crash.sh)
 #   make lint           rustfmt check + clippy -D warnings (per package/feature)
 
 SHELL := /usr/bin/env bash
 E2E_PROFILE ?= debug
 
-.PHONY: run test build build-release e2e lint tools multi simulate
+.PHONY: run test build build-release e2e lint tools multi simulate crash
 
 tools:
 	scripts/install-tools.sh
@@ -48,3 +52,6 @@ multi:
 
 simulate:
 	SEEDS="$(SEEDS)" SEED="$(SEED)" scripts/simulate.sh
+
+crash:
+	KILLS="$(KILLS)" SEED="$(SEED)" ENGINE="$(ENGINE)" scripts/crash.sh
