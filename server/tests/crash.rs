@@ -656,6 +656,27 @@ async fn approve_call(
     }
 }
 
+/// One page of Ramp's bill list; waits out its rate limit (429), which
+/// RowCol's own worker may be using up at the same moment.
+async fn ramp_page(http: &reqwest::Client, url: &str, token: &str) -> Value {
+    for _ in 0..30 {
+        let r = http
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("ramp list");
+        let status = r.status().as_u16();
+        let text = r.text().await.expect("ramp list body");
+        match status {
+            200 => return serde_json::from_str(&text).expect("ramp json"),
+            429 => tokio::time::sleep(Duration::from_secs(1)).await,
+            _ => panic!("Ramp's bill list answered {status}: {text}"),
+        }
+    }
+    panic!("Ramp's bill list stayed rate limited for 30 s");
+}
+
 async fn get_json(http: &reqwest::Client, url: &str) -> Result<Value, String> {
     let r = http
         .get(url)
@@ -739,6 +760,10 @@ struct Report {
     jobs: BTreeMap<String, i64>,
     claims_cut: i64,
     today: String,
+    /// The simulated Ramp's webhooks per status, as its state reports them.
+    webhooks: Value,
+    /// RowCol's webhook inbox per status.
+    inbox: BTreeMap<String, i64>,
 }
 
 impl Run {
@@ -848,16 +873,7 @@ impl Run {
                     self.base
                 ));
                 while let Some(u) = url.take() {
-                    let page = self
-                        .http
-                        .get(&u)
-                        .bearer_auth(&token)
-                        .send()
-                        .await
-                        .expect("ramp list")
-                        .json::<Value>()
-                        .await
-                        .expect("ramp json");
+                    let page = ramp_page(&self.http, &u, &token).await;
                     for b in page["data"].as_array().expect("ramp data") {
                         ramp.push(RampBill {
                             id: b["id"].as_str().expect("id").to_owned(),
@@ -1026,6 +1042,8 @@ impl Run {
             jobs: BTreeMap::new(),
             claims_cut: 0,
             today,
+            webhooks: st["webhooks"].clone(),
+            inbox: BTreeMap::new(),
         };
         for (pid, _bill, state, amount, flag, ramp_bill, txn) in &payments {
             *report.states.entry(state.clone()).or_default() += 1;
@@ -1155,6 +1173,17 @@ impl Run {
         .await
         .expect("cut claims");
         report.claims_cut = cut.unwrap_or(0);
+        // Every webhook stored was processed (its job commits with it).
+        let inbox: Vec<(String, i64)> = sqlx::query_as(
+            "select status, count(*) from webhook_inbox group by status order by status",
+        )
+        .fetch_all(pool)
+        .await
+        .expect("inbox");
+        report.inbox = inbox.into_iter().collect();
+        if let Some(n) = report.inbox.get("received") {
+            v.push(format!("{n} stored webhooks never processed"));
+        }
         db.pool.close().await;
 
         // The audit chain, re-hashed by the binary's own command.
@@ -1318,6 +1347,11 @@ fn print_summary(
         "  Ramp: bills for {} payments ({} paid); jobs {:?}; \
          claims cut by a kill and taken over: {}",
         r.ramp_bills, r.ramp_paid, r.jobs, r.claims_cut
+    );
+    let _ = writeln!(
+        o,
+        "  webhooks: Ramp's {}; RowCol's inbox {:?}",
+        r.webhooks, r.inbox
     );
     let _ = writeln!(o, "  violations: {}", st.violations.len());
     for v in &st.violations {
