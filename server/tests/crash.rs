@@ -390,6 +390,21 @@ impl Run {
         }
     }
 
+    /// Start the binary and SIGKILL it 5–400 ms later, ready or not.
+    async fn kill_starting(&mut self, rng: &mut Prng) {
+        let child = self.spawn();
+        let after = Duration::from_millis(rng.between(5, 400));
+        tokio::time::sleep(after).await;
+        {
+            let mut c = child.lock().expect("child");
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.child = None;
+        self.stats.kills += 1;
+        self.stats.kills_at_start += 1;
+    }
+
     async fn sign_in(&mut self) {
         self.http = client();
         for _ in 0..20 {
@@ -1229,24 +1244,21 @@ async fn run_engine(engine: Engine, s: &Settings, site: &Path) -> (Stats, Report
     };
     // The engine's own stream of choices, the same for a given seed.
     let mut rng = Prng(s.seed ^ ((engine_name(engine).len() as u64) << 56));
+    let mut left = s.kills;
+    if left > 0 && rng.below(2) == 0 {
+        // The very first start killed: a fresh database half migrated, the
+        // demo world generated but perhaps not seeded.
+        run.kill_starting(&mut rng).await;
+        left -= 1;
+    }
     run.start().await;
     run.sign_in().await;
     run.load_clients().await;
-    for _ in 0..s.kills {
+    for _ in 0..left {
         if rng.below(6) == 0 {
             // Killed while starting: migrations, seeding, the sandbox's load.
             run.kill();
-            let child = run.spawn();
-            let after = Duration::from_millis(rng.between(5, 400));
-            tokio::time::sleep(after).await;
-            {
-                let mut c = child.lock().expect("child");
-                let _ = c.kill();
-                let _ = c.wait();
-            }
-            run.child = None;
-            run.stats.kills += 1;
-            run.stats.kills_at_start += 1;
+            run.kill_starting(&mut rng).await;
             run.start().await;
             run.sign_in().await;
             continue;
