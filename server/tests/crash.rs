@@ -850,6 +850,41 @@ impl Run {
         today
     }
 
+    /// Jobs leased further ahead than one lease length: after a restart,
+    /// a lease taken on a clock the restarted process no longer has (the
+    /// sandbox clock went back), which would hold the job for that long.
+    async fn far_leases(&self, pool: &sqlx::AnyPool) -> Vec<String> {
+        let now_ms = self.sandbox_now_ms().await;
+        let far: Vec<(String, String, i64)> = sqlx::query_as(
+            "select job_id, kind, lease_until from job
+             where state = 'queued' and lease_until is not null and lease_until > $1",
+        )
+        .bind(now_ms + LEASE_MS)
+        .fetch_all(pool)
+        .await
+        .expect("leases");
+        far.into_iter()
+            .map(|(id, kind, until)| {
+                format!(
+                    "after restart {}: job {id} ({kind}) leased until {} s from now, \
+                     longer than a lease (the clock went back?)",
+                    self.stats.restarts,
+                    (until - now_ms) / 1000
+                )
+            })
+            .collect()
+    }
+
+    /// After a restart: no job is held by a lease from the future.
+    async fn check_leases(&mut self) {
+        let db = app::ssr::store::Db::connect(&self.db_url)
+            .await
+            .expect("database");
+        let far = self.far_leases(&db.pool).await;
+        db.pool.close().await;
+        self.stats.violations.extend(far);
+    }
+
     async fn sandbox_now_ms(&self) -> i64 {
         let st = get_json(&self.http, &format!("{}/sandbox/control/state", self.base))
             .await
@@ -868,7 +903,6 @@ impl Run {
             .expect("database");
         let pool = &db.pool;
         let sealer = app::ssr::crypto::Sealer::from_base64_key(KEY).expect("key");
-        let now_ms = self.sandbox_now_ms().await;
 
         // --- Ramp, through its list API (every business, every page).
         let conns: Vec<(String, String, String, String)> = sqlx::query_as(
@@ -960,22 +994,7 @@ impl Run {
             Ok(a) => v.push(format!("/api/audit: chain not ok: {}", a["chain"])),
             Err(e) => v.push(format!("/api/audit failed: {e}")),
         }
-        // No job held by a lease further ahead than one lease length.
-        let far: Vec<(String, String, i64)> = sqlx::query_as(
-            "select job_id, kind, lease_until from job
-             where state = 'queued' and lease_until is not null and lease_until > $1",
-        )
-        .bind(now_ms + LEASE_MS)
-        .fetch_all(pool)
-        .await
-        .expect("leases");
-        for (id, kind, until) in far {
-            v.push(format!(
-                "job {id} ({kind}) leased until {} ms after now: \
-                 longer than a lease (the clock went back?)",
-                until - now_ms
-            ));
-        }
+        v.extend(self.far_leases(pool).await);
 
         // The server stops; the rest reads the database at rest.
         self.kill();
@@ -1188,6 +1207,18 @@ impl Run {
         .await
         .expect("cut claims");
         report.claims_cut = cut.unwrap_or(0);
+        // A replayed job files no second item for the same payment.
+        let twice: Vec<(String, String, i64)> = sqlx::query_as(
+            "select payment_id, reason_code, count(*) from hygiene_item
+             where payment_id is not null and status = 'open'
+             group by payment_id, reason_code having count(*) > 1",
+        )
+        .fetch_all(pool)
+        .await
+        .expect("hygiene");
+        for (pid, reason, n) in twice {
+            v.push(format!("payment {pid} has {n} open {reason} hygiene items"));
+        }
         // Every webhook stored was processed (its job commits with it).
         let inbox: Vec<(String, i64)> = sqlx::query_as(
             "select status, count(*) from webhook_inbox group by status order by status",
@@ -1260,6 +1291,7 @@ async fn run_engine(engine: Engine, s: &Settings, site: &Path) -> (Stats, Report
             run.kill();
             run.kill_starting(&mut rng).await;
             run.start().await;
+            run.check_leases().await;
             run.sign_in().await;
             continue;
         }
@@ -1283,6 +1315,7 @@ async fn run_engine(engine: Engine, s: &Settings, site: &Path) -> (Stats, Report
         let after = Duration::from_millis(rng.between(50, 1500));
         run.round(&mut rng, after).await;
         run.start().await;
+        run.check_leases().await;
         run.sign_in().await;
     }
     let today = run.settle().await;
