@@ -306,17 +306,28 @@ impl Sandbox {
             .with_state(self.clone())
     }
 
-    /// Move the clock, run the payment engine, deliver due webhooks (awaited),
-    /// persist.
+    /// Move the clock, run the payment engine, persist, deliver due webhooks
+    /// (awaited).
+    ///
+    /// The world at the new time is made durable before the shared clock
+    /// moves: RowCol reads that clock too, so a process killed between the
+    /// two would otherwise restart on the old (saved) time after its jobs
+    /// had leased and stamped work with the new one (a lease a day ahead
+    /// holds its job for a day; found by server/tests/crash.rs). A failed
+    /// save leaves the world and the clock as they were.
     pub async fn advance(&self, by: chrono::Duration) -> anyhow::Result<AdvanceReport> {
         let bills_paid = {
             let mut st = self.inner.state.lock().await;
-            self.inner.clock.advance(by);
-            st.clock_offset_secs = self.inner.clock.offset_secs();
-            world::continue_activity(&mut st, self.inner.clock.today());
-            let paid = engine::pay_due_bills(&mut st, &self.inner.clock);
-            engine::settle_pending_debits(&mut st, self.inner.clock.today());
-            self.persist(&st).await?;
+            let to = Clock::system();
+            to.set_offset_secs(self.inner.clock.offset_secs() + by.num_seconds());
+            let mut next = st.clone();
+            next.clock_offset_secs = to.offset_secs();
+            world::continue_activity(&mut next, to.today());
+            let paid = engine::pay_due_bills(&mut next, &to);
+            engine::settle_pending_debits(&mut next, to.today());
+            self.persist(&next).await?;
+            *st = next;
+            self.inner.clock.set_offset_secs(to.offset_secs());
             paid
         };
         let webhooks_delivered = self.deliver_pending_webhooks().await;

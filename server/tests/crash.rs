@@ -233,6 +233,8 @@ struct Stats {
     restarts: u32,
     approvals_ok: u32,
     approvals_refused: u32,
+    /// Retries of failed releases answered 200.
+    retries_ok: u32,
     requests_cut: u32,
     double_submits: u32,
     advances: u32,
@@ -248,6 +250,7 @@ impl Stats {
     fn add(&mut self, o: Stats) {
         self.approvals_ok += o.approvals_ok;
         self.approvals_refused += o.approvals_refused;
+        self.retries_ok += o.retries_ok;
         self.requests_cut += o.requests_cut;
         self.double_submits += o.double_submits;
         self.advances += o.advances;
@@ -473,12 +476,7 @@ impl Run {
                 (Stream::Approver, 0..=79) | (Stream::World, 0..=14) => {
                     ("approve", self.approve(&mut rng, &mut s).await)
                 }
-                (Stream::Approver, _) => (
-                    "hygiene",
-                    post_json(&self.http, &format!("{}/api/hygiene", self.base), &[])
-                        .await
-                        .map(drop),
-                ),
+                (Stream::Approver, _) => ("retry", self.retry(&mut rng, &mut s).await),
                 (Stream::World, 15..=64) => ("advance", self.advance(&mut rng, &mut s).await),
                 (Stream::World, _) => ("faults", self.fault(&mut rng, &mut s).await),
             };
@@ -559,6 +557,62 @@ impl Run {
             Some(e) => Err(e),
             None => Ok(()),
         }
+    }
+
+    /// The hygiene tray's Retry on a failed (or unconfirmed) release, now
+    /// and then pressed twice at once.
+    async fn retry(&self, rng: &mut Prng, s: &mut Stats) -> Result<(), String> {
+        let items = post_json(&self.http, &format!("{}/api/hygiene", self.base), &[]).await?;
+        let mut ids: Vec<String> = items
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter(|i| {
+                        matches!(
+                            i["reason_code"].as_str(),
+                            Some("release_failed" | "release_unconfirmed")
+                        )
+                    })
+                    .filter_map(|i| i["hygiene_id"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        ids.sort();
+        let id = ids[rng.below(ids.len() as u64) as usize].clone();
+        let url = format!("{}/api/retry_payment", self.base);
+        let form = [("hygiene_id", id.as_str())];
+        let answers = if rng.below(3) == 0 {
+            s.double_submits += 1;
+            let (a, b) = tokio::join!(
+                approve_call(&self.http, &url, &form),
+                approve_call(&self.http, &url, &form)
+            );
+            vec![a, b]
+        } else {
+            vec![approve_call(&self.http, &url, &form).await]
+        };
+        let mut ok = 0;
+        let mut cut = None;
+        for a in answers {
+            match a {
+                Ok(Some(ids)) => {
+                    ok += 1;
+                    s.retries_ok += 1;
+                    s.acknowledged.extend(ids);
+                }
+                Ok(None) => s.approvals_refused += 1,
+                Err(e) => cut = Some(e),
+            }
+        }
+        if ok > 1 {
+            s.violations.push(format!(
+                "hygiene item {id} was retried twice (both answered 200)"
+            ));
+        }
+        cut.map_or(Ok(()), Err)
     }
 
     async fn advance(&self, rng: &mut Prng, s: &mut Stats) -> Result<(), String> {
@@ -859,7 +913,9 @@ impl Run {
             "select job_id, kind, lease_until from job
              where state = 'queued' and lease_until is not null and lease_until > $1",
         )
-        .bind(now_ms + LEASE_MS)
+        // A minute's slack: the running process may claim a job (now +
+        // one lease) between the read of "now" and this query.
+        .bind(now_ms + LEASE_MS + 60_000)
         .fetch_all(pool)
         .await
         .expect("leases");
@@ -1367,9 +1423,10 @@ fn print_summary(
     );
     let _ = writeln!(
         o,
-        "  approvals: {} answered 200 ({} payments), {} refused, {} double submits; \
-         advances: {}; faults injected: {}",
+        "  approvals: {} answered 200, retries of failed releases {} ({} payments), {} refused, \
+         {} double submits; advances: {}; faults injected: {}",
         st.approvals_ok,
+        st.retries_ok,
         st.acknowledged.len(),
         st.approvals_refused,
         st.double_submits,
