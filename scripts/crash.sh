@@ -45,4 +45,5 @@ env LEPTOS_OUTPUT_NAME=rowcol LEPTOS_SITE_ROOT=target/site-debug LEPTOS_SITE_PKG
   LEPTOS_SITE_ADDR=127.0.0.1:3000 LEPTOS_RELOAD_PORT=3001 LEPTOS_LIB_DIR=frontend \
   LEPTOS_BIN_DIR=server LEPTOS_JS_MINIFY=false LEPTOS_HASH_FILES=false \
   RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }--cfg erase_components" \
-  cargo test -q -p server --features app/ssr --test crash -- --exact crash_recovery --ignored --nocapture
+  cargo test -q -p app -p sandbox -p server --features app/ssr --test crash -- \
+    --exact crash_recovery --ignored --nocapture

@@ -1460,11 +1460,16 @@ fn print_summary(
         let _ = writeln!(o, "    {v}");
     }
     if !st.violations.is_empty() {
+        // The same binary: `make crash` takes the release one when built.
+        let bin = std::env::var("ROWCOL_CRASH_BIN")
+            .map(|b| format!("ROWCOL_CRASH_BIN={b} "))
+            .unwrap_or_default();
         let _ = writeln!(
             o,
             "  replay: make crash KILLS={kills} SEED={seed} ENGINE={name}\n  \
-             (or CRASH_KILLS={kills} CRASH_SEED={seed} CRASH_ENGINE={name} \
-             cargo test -p server --features app/ssr --test crash -- --ignored --nocapture)"
+             (or {bin}CRASH_KILLS={kills} CRASH_SEED={seed} CRASH_ENGINE={name} \
+             cargo test -p app -p sandbox -p server --features app/ssr --test crash -- \
+             --ignored --nocapture)"
         );
     }
     o
