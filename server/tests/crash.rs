@@ -37,7 +37,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -233,6 +233,8 @@ struct Stats {
     restarts: u32,
     approvals_ok: u32,
     approvals_refused: u32,
+    /// Refusals by status (409 already approved, 422 guardrail, 503 bank).
+    refused: BTreeMap<u16, u32>,
     /// Retries of failed releases answered 200.
     retries_ok: u32,
     requests_cut: u32,
@@ -251,6 +253,9 @@ impl Stats {
         self.approvals_ok += o.approvals_ok;
         self.approvals_refused += o.approvals_refused;
         self.retries_ok += o.retries_ok;
+        for (k, n) in o.refused {
+            *self.refused.entry(k).or_default() += n;
+        }
         self.requests_cut += o.requests_cut;
         self.double_submits += o.double_submits;
         self.advances += o.advances;
@@ -444,7 +449,7 @@ impl Run {
     }
 
     /// One round: traffic from two streams until the kill `after` the start.
-    async fn round(&mut self, rng: &mut Prng, after: Duration) {
+    async fn round(&mut self, rng: &mut Prng, after: Duration, kills: u32) {
         let child = self.child.clone().expect("running");
         let killed = Arc::new(AtomicBool::new(false));
         let timer = {
@@ -456,9 +461,13 @@ impl Run {
                 killed.store(true, Ordering::SeqCst);
             })
         };
+        // Approvals per round: the demo firm's cash approves ~110 bills in
+        // all (then the guardrail refuses), spread over the whole run.
+        let most = (200 / u64::from(kills.max(1))).max(3);
+        let budget = AtomicI64::new(rng.between(1, most) as i64);
         let (a, b) = tokio::join!(
-            self.stream(Stream::Approver, rng.fork(), &killed),
-            self.stream(Stream::World, rng.fork(), &killed),
+            self.stream(Stream::Approver, rng.fork(), &killed, &budget),
+            self.stream(Stream::World, rng.fork(), &killed, &budget),
         );
         timer.await.expect("kill timer");
         self.stats.add(a);
@@ -468,14 +477,30 @@ impl Run {
     }
 
     /// Requests until the process is killed.
-    async fn stream(&self, kind: Stream, mut rng: Prng, killed: &AtomicBool) -> Stats {
+    async fn stream(
+        &self,
+        kind: Stream,
+        mut rng: Prng,
+        killed: &AtomicBool,
+        budget: &AtomicI64,
+    ) -> Stats {
         let mut s = Stats::default();
         while !killed.load(Ordering::SeqCst) {
             let roll = rng.below(100);
             let (op, r) = match (kind, roll) {
-                (Stream::Approver, 0..=79) | (Stream::World, 0..=14) => {
+                (Stream::Approver, 0..=79) | (Stream::World, 0..=14)
+                    if budget.fetch_sub(1, Ordering::SeqCst) > 0 =>
+                {
+                    // Spread over the round, so kills land among them.
+                    tokio::time::sleep(Duration::from_millis(rng.between(0, 600))).await;
                     ("approve", self.approve(&mut rng, &mut s).await)
                 }
+                (Stream::Approver, 0..=79) | (Stream::World, 0..=14) => (
+                    "portfolio",
+                    post_json(&self.http, &format!("{}/api/portfolio", self.base), &[])
+                        .await
+                        .map(drop),
+                ),
                 (Stream::Approver, _) => ("retry", self.retry(&mut rng, &mut s).await),
                 (Stream::World, 15..=64) => ("advance", self.advance(&mut rng, &mut s).await),
                 (Stream::World, _) => ("faults", self.fault(&mut rng, &mut s).await),
@@ -539,12 +564,15 @@ impl Run {
         let mut cut = None;
         for a in answers {
             match a {
-                Ok(Some(ids)) => {
+                Ok(Ok(ids)) => {
                     ok += 1;
                     s.approvals_ok += 1;
                     s.acknowledged.extend(ids);
                 }
-                Ok(None) => s.approvals_refused += 1,
+                Ok(Err(status)) => {
+                    s.approvals_refused += 1;
+                    *s.refused.entry(status).or_default() += 1;
+                }
                 Err(e) => cut = Some(e),
             }
         }
@@ -598,12 +626,15 @@ impl Run {
         let mut cut = None;
         for a in answers {
             match a {
-                Ok(Some(ids)) => {
+                Ok(Ok(ids)) => {
                     ok += 1;
                     s.retries_ok += 1;
                     s.acknowledged.extend(ids);
                 }
-                Ok(None) => s.approvals_refused += 1,
+                Ok(Err(status)) => {
+                    s.approvals_refused += 1;
+                    *s.refused.entry(status).or_default() += 1;
+                }
                 Err(e) => cut = Some(e),
             }
         }
@@ -690,14 +721,14 @@ async fn post_json(
     serde_json::from_str(&text).map_err(|e| format!("{url}: {e}: {text}"))
 }
 
-/// An approval: `Ok(Some(payment ids))` when approved, `Ok(None)` when
+/// An approval: `Ok(Ok(payment ids))` when approved, `Ok(Err(status))` when
 /// refused with an answer (409 already approved, 422 guardrail, 503 stale
 /// bank…), `Err` when the request was cut.
 async fn approve_call(
     http: &reqwest::Client,
     url: &str,
     form: &[(&str, &str)],
-) -> Result<Option<Vec<String>>, String> {
+) -> Result<Result<Vec<String>, u16>, String> {
     let r = http
         .post(url)
         .header("accept", "application/json")
@@ -717,11 +748,11 @@ async fn approve_call(
                     .collect()
             })
             .unwrap_or_default();
-        Ok(Some(ids))
+        Ok(Ok(ids))
     } else if status >= 500 && status != 503 {
         Err(format!("approve: {status} {text}"))
     } else {
-        Ok(None)
+        Ok(Err(status))
     }
 }
 
@@ -1369,7 +1400,7 @@ async fn run_engine(engine: Engine, s: &Settings, site: &Path) -> (Stats, Report
             }
         }
         let after = Duration::from_millis(rng.between(50, 1500));
-        run.round(&mut rng, after).await;
+        run.round(&mut rng, after, s.kills).await;
         run.start().await;
         run.check_leases().await;
         run.sign_in().await;
@@ -1423,12 +1454,13 @@ fn print_summary(
     );
     let _ = writeln!(
         o,
-        "  approvals: {} answered 200, retries of failed releases {} ({} payments), {} refused, \
-         {} double submits; advances: {}; faults injected: {}",
+        "  approvals: {} answered 200, retries of failed releases {} ({} payments), {} refused \
+         {:?}, {} double submits; advances: {}; faults injected: {}",
         st.approvals_ok,
         st.retries_ok,
         st.acknowledged.len(),
         st.approvals_refused,
+        st.refused,
         st.double_submits,
         st.advances,
         st.faults,
