@@ -26,8 +26,11 @@
 //! the sandbox clock, `rowcol::jobs::runner::LEASE`) and is taken over
 //! after that. The harness does not wait for it in real time: clock advances
 //! (which every round makes, and the end phase makes by days) expire it, as
-//! time passing would. A lease further in the future than one lease length
-//! is a violation (the clock went backwards across a restart).
+//! time passing would. A lease further in the future than one lease length,
+//! checked after every restart, is a violation: the clock went backwards
+//! across the restart. (That is how this test found the sandbox moving its
+//! clock before the world at the new time was saved: see
+//! `an_advance_moves_the_clock_only_once_the_world_is_saved`.)
 
 #[path = "api/support.rs"]
 #[allow(dead_code)] // the shared harness: this target uses only its database helpers
@@ -292,8 +295,8 @@ struct Run {
 }
 
 impl Run {
-    /// Start the binary on the run's database; `None` if it exited (the
-    /// reason is in the log) or never became ready.
+    /// Start the binary on the run's database, on a free port (its output
+    /// appended to the run's log); not waiting for it.
     fn spawn(&mut self) -> Arc<Mutex<Child>> {
         let port = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
