@@ -1525,7 +1525,14 @@ async fn crash_recovery() {
     let bin = work.path().join("rowcol");
     std::fs::copy(&s.bin, &bin).unwrap_or_else(|e| panic!("copying {}: {e}", s.bin.display()));
     let site = match &s.site {
-        Some(p) => p.clone(),
+        Some(p) => {
+            assert!(
+                p.join("pkg/rowcol.wasm").exists(),
+                "CRASH_SITE_ROOT={}: no pkg/rowcol.wasm there (build that profile's site)",
+                p.display()
+            );
+            p.clone()
+        }
         None => stub_site(work.path(), &build_stamp(&bin, work.path())),
     };
     println!(
