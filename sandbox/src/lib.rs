@@ -205,6 +205,9 @@ pub(crate) struct Inner {
     pub(crate) http: reqwest::Client,
     /// Ramp rate limiting, per business, on wall-clock time (not persisted).
     pub(crate) ramp_hits: std::sync::Mutex<HashMap<String, VecDeque<std::time::Instant>>>,
+    /// Held (shared) by whoever must not see the clock jump meanwhile, and
+    /// (exclusively) by an advance: see [`Sandbox::hold_clock`].
+    pub(crate) clock_barrier: tokio::sync::RwLock<()>,
 }
 
 /// The running simulators. Cheap to clone.
@@ -251,8 +254,21 @@ impl Sandbox {
                 config,
                 http,
                 ramp_hits: std::sync::Mutex::new(HashMap::new()),
+                clock_barrier: tokio::sync::RwLock::new(()),
             }),
         })
+    }
+
+    /// Keep the clock from jumping while the guard lives: an advance waits
+    /// for every guard to drop (and new guards wait for a pending advance).
+    /// RowCol's job runner holds one from claiming a job to finishing it:
+    /// its lease is measured on this clock, and a jump of a day in the
+    /// middle would expire the lease of a job still running, so a second
+    /// worker would run it at the same time (two releases of one payment;
+    /// found by server/tests/crash.rs). Do not hold it across a call that
+    /// advances.
+    pub async fn hold_clock(&self) -> tokio::sync::RwLockReadGuard<'_, ()> {
+        self.inner.clock_barrier.read().await
     }
 
     pub fn clock(&self) -> &Clock {
@@ -317,6 +333,8 @@ impl Sandbox {
     /// save leaves the world and the clock as they were.
     pub async fn advance(&self, by: chrono::Duration) -> anyhow::Result<AdvanceReport> {
         let bills_paid = {
+            // Before the state lock: a holder may be waiting for the rails.
+            let _jump = self.inner.clock_barrier.write().await;
             let mut st = self.inner.state.lock().await;
             let to = Clock::system();
             to.set_offset_secs(self.inner.clock.offset_secs() + by.num_seconds());
