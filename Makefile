@@ -14,12 +14,16 @@
 #                       replays one (scripts/simulate.sh)
 #   make planted        the simulation must catch each deliberately planted bug
 #                       (a test build; scripts/planted.sh)
+#   make crash          the crash-recovery proof: the binary SIGKILLed KILLS=N times
+#                       per engine (default 10; the documented run is KILLS=50)
+#                       under traffic, restarted, invariants checked; SEED=n
+#                       replays, ENGINE=sqlite|postgres|both (scripts/crash.sh)
 #   make lint           rustfmt check + clippy -D warnings (per package/feature)
 
 SHELL := /usr/bin/env bash
 E2E_PROFILE ?= debug
 
-.PHONY: run test build build-release e2e lint tools multi simulate planted
+.PHONY: run test build build-release e2e lint tools multi simulate planted crash
 
 tools:
 	scripts/install-tools.sh
@@ -54,3 +58,6 @@ simulate:
 # The simulation against a test build with planted bugs: each must be caught.
 planted:
 	scripts/planted.sh
+
+crash:
+	KILLS="$(KILLS)" SEED="$(SEED)" ENGINE="$(ENGINE)" scripts/crash.sh

@@ -6,7 +6,8 @@
 #   incl. its integration tests on SQLite and PostgreSQL, in one invocation:
 #   see cargo_test below) -> Playwright on the debug build -> clippy -D
 #   warnings -> cargo leptos build --release (site in target/site) -> the
-#   release binary refuses the debug site -> Playwright on the release build.
+#   release binary refuses the debug site -> crash recovery (the release
+#   binary SIGKILLed 10 times per engine) -> Playwright on the release build.
 #
 # The sandbox start is pinned in every test, to two different dates across
 # the run (TEST_SANDBOX_START_A/B in scripts/lib.sh): the integration suite
@@ -221,6 +222,19 @@ cargo_test() {
     cargo test -p app -p server --features app/ssr --test api -- --skip multi::
 }
 
+# The crash-recovery proof (issue #7, server/tests/crash.rs, ignored in the
+# plain run): the release binary SIGKILLed 10 times per engine under traffic
+# and restarted on the same database, then the invariants through the rails'
+# APIs. Full size: `make crash KILLS=50`. The test binary is already built
+# by cargo_test (same packages, features and environment: nothing recompiles).
+crash_release() {
+  env "${LEPTOS_TEST_ENV[@]}" ROWCOL_SANDBOX_START="$TEST_SANDBOX_START_A" \
+    ROWCOL_CRASH_BIN="$TARGET_DIR/release/rowcol" CRASH_SITE_ROOT="$ROOT/$RELEASE_SITE" \
+    CRASH_KILLS=10 CRASH_ENGINE=both \
+    cargo test -p app -p sandbox -p seal -p server --features app/ssr --test crash -- \
+      --exact crash_recovery --ignored --nocapture
+}
+
 step "install tools" "$ROOT/scripts/install-tools.sh"
 step "ensure postgres" "$ROOT/scripts/ensure-postgres.sh"
 step "cargo fmt --check" cargo fmt --all -- --check
@@ -242,4 +256,5 @@ if [ "${ROWCOL_SKIP_RELEASE:-0}" = 1 ]; then
 fi
 step "cargo leptos build --release" leptos_build_release
 step "release binary refuses the debug site" site_guard
+step "crash recovery (release, 10 kills per engine)" crash_release
 step "e2e (release, sandbox from $TEST_SANDBOX_START_A)" env ROWCOL_SANDBOX_START="$TEST_SANDBOX_START_A" "$ROOT/scripts/e2e.sh" release

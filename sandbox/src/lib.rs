@@ -273,6 +273,9 @@ pub(crate) struct Inner {
     pub(crate) http: reqwest::Client,
     /// Ramp rate limiting, per business, on wall-clock time (not persisted).
     pub(crate) ramp_hits: std::sync::Mutex<HashMap<String, VecDeque<std::time::Instant>>>,
+    /// Held (shared) by whoever must not see the clock jump meanwhile, and
+    /// (exclusively) by an advance: see [`Sandbox::hold_clock`].
+    pub(crate) clock_barrier: tokio::sync::RwLock<()>,
 }
 
 /// The running simulators. Cheap to clone.
@@ -319,8 +322,21 @@ impl Sandbox {
                 config,
                 http,
                 ramp_hits: std::sync::Mutex::new(HashMap::new()),
+                clock_barrier: tokio::sync::RwLock::new(()),
             }),
         })
+    }
+
+    /// Keep the clock from jumping while the guard lives: an advance waits
+    /// for every guard to drop (and new guards wait for a pending advance).
+    /// RowCol's job runner holds one from claiming a job to finishing it:
+    /// its lease is measured on this clock, and a jump of a day in the
+    /// middle would expire the lease of a job still running, so a second
+    /// worker would run it at the same time (two releases of one payment;
+    /// found by server/tests/crash.rs). Do not hold it across a call that
+    /// advances.
+    pub async fn hold_clock(&self) -> tokio::sync::RwLockReadGuard<'_, ()> {
+        self.inner.clock_barrier.read().await
     }
 
     pub fn clock(&self) -> &Clock {
@@ -377,18 +393,31 @@ impl Sandbox {
             .with_state(self.clone())
     }
 
-    /// Move the clock, run the payment engine, deliver due webhooks (awaited),
-    /// persist.
+    /// Move the clock, run the payment engine, persist, deliver due webhooks
+    /// (awaited).
+    ///
+    /// The world at the new time is made durable before the shared clock
+    /// moves: RowCol reads that clock too, so a process killed between the
+    /// two would otherwise restart on the old (saved) time after its jobs
+    /// had leased and stamped work with the new one (a lease a day ahead
+    /// holds its job for a day; found by server/tests/crash.rs). A failed
+    /// save leaves the world and the clock as they were.
     pub async fn advance(&self, by: chrono::Duration) -> anyhow::Result<AdvanceReport> {
         let bills_paid = {
+            // Before the state lock: a holder may be waiting for the rails.
+            let _jump = self.inner.clock_barrier.write().await;
             let mut st = self.inner.state.lock().await;
-            self.inner.clock.advance(by);
-            st.clock_offset_secs = self.inner.clock.offset_secs();
-            world::continue_activity(&mut st, self.inner.clock.today());
-            let paid = engine::pay_due_bills(&mut st, &self.inner.clock);
-            engine::record_late_in_qbo(&mut st, self.inner.clock.now());
-            engine::settle_pending_debits(&mut st, self.inner.clock.today());
-            self.persist(&st).await?;
+            let to = Clock::system();
+            to.set_offset_secs(self.inner.clock.offset_secs() + by.num_seconds());
+            let mut next = st.clone();
+            next.clock_offset_secs = to.offset_secs();
+            world::continue_activity(&mut next, to.today());
+            let paid = engine::pay_due_bills(&mut next, &to);
+            engine::record_late_in_qbo(&mut next, to.now());
+            engine::settle_pending_debits(&mut next, to.today());
+            self.persist(&next).await?;
+            *st = next;
+            self.inner.clock.set_offset_secs(to.offset_secs());
             paid
         };
         let webhooks_delivered = self.deliver_pending_webhooks().await;

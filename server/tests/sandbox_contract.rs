@@ -1086,3 +1086,87 @@ async fn injected_rail_failures_speak_each_rails_error_format() {
     assert!(matches!(e, RailError::Transient(_)), "{e:?}");
     assert_eq!(h.ramp_bill_count(1).await, before);
 }
+
+/// A store that notes the offset the shared clock shows at each save, and
+/// can refuse saves (a process killed before its save landed).
+struct WatchingStore {
+    inner: MemoryStore,
+    clock: Clock,
+    seen_at_save: std::sync::Mutex<Vec<i64>>,
+    refuse: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl sandbox::SimStore for WatchingStore {
+    async fn load(&self) -> anyhow::Result<Option<Value>> {
+        self.inner.load().await
+    }
+
+    async fn save(&self, state: &Value) -> anyhow::Result<()> {
+        self.seen_at_save
+            .lock()
+            .expect("lock")
+            .push(self.clock.offset_secs());
+        if self.refuse.load(Ordering::SeqCst) {
+            anyhow::bail!("killed before the save landed");
+        }
+        self.inner.save(state).await
+    }
+}
+
+/// Found by server/tests/crash.rs (leases a day or two ahead after a
+/// restart): an advance moved the shared clock before the world at the new
+/// time was saved, so RowCol's jobs leased and stamped work with a time
+/// that a process killed before the save no longer had on restart (the
+/// saved clock). The new time must become visible only once it is durable,
+/// and a save that never lands must leave the clock where the store has it.
+#[tokio::test]
+async fn an_advance_moves_the_clock_only_once_the_world_is_saved() {
+    let clock = Clock::system();
+    let store = Arc::new(WatchingStore {
+        inner: MemoryStore::new(),
+        clock: clock.clone(),
+        seen_at_save: Default::default(),
+        refuse: Default::default(),
+    });
+    let config = SandboxConfig {
+        ramp_webhook_url: String::new(),
+        ramp_webhook_secret: Secret::new(HOOK_SECRET),
+        plaid_client_id: PLAID_ID.into(),
+        plaid_secret: Secret::new(PLAID_SECRET),
+        seed: sandbox::world::DEFAULT_SEED,
+        start: Some(NaiveDate::from_ymd_opt(2026, 11, 28).expect("date")),
+        clients: 4,
+    };
+    let sb = Sandbox::start(clock.clone(), store.clone(), config)
+        .await
+        .unwrap();
+    let before = clock.offset_secs();
+    store.seen_at_save.lock().expect("lock").clear();
+
+    sb.advance(Duration::days(1)).await.unwrap();
+    assert_eq!(
+        *store.seen_at_save.lock().expect("lock"),
+        vec![before],
+        "the shared clock showed the new time while the world was being saved"
+    );
+    let saved = |s: &WatchingStore| {
+        s.inner.snapshot().expect("saved")["clock_offset_secs"]
+            .as_i64()
+            .expect("offset")
+    };
+    assert_eq!(clock.offset_secs(), before + 86_400);
+    assert_eq!(saved(&store), clock.offset_secs());
+
+    // A save that never lands: what a restart would load is the old time,
+    // and so is what this process goes on with.
+    store.refuse.store(true, Ordering::SeqCst);
+    assert!(sb.advance(Duration::days(1)).await.is_err());
+    assert_eq!(clock.offset_secs(), before + 86_400);
+    assert_eq!(saved(&store), clock.offset_secs());
+    assert_eq!(
+        sb.state().await.clock_offset_secs,
+        clock.offset_secs(),
+        "the simulators' world moved without its clock"
+    );
+}

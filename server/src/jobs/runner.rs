@@ -75,7 +75,15 @@ async fn with_renewed_lease(
 }
 
 /// Claim and run one due job.
+///
+/// Sandbox: the clock may not jump from the claim to the finish (see
+/// `sandbox::Sandbox::hold_clock`), or an advance would expire the lease
+/// of the job running here and let another worker run it too.
 pub async fn run_once(st: &Services) -> Result<Outcome, StoreError> {
+    let _no_jump = match &st.sandbox {
+        Some(sb) => Some(sb.hold_clock().await),
+        None => None,
+    };
     let now = st.clock.now();
     let Some(c) = jobs::claim(&st.db, now, now + LEASE).await? else {
         return Ok(Outcome::Empty);

@@ -14,6 +14,7 @@ use rowcol::jobs::runner::{self, Outcome, LEASE};
 
 both_engines!(
     a_finish_counts_only_for_the_worker_holding_the_lease,
+    a_sandbox_advance_waits_for_the_job_that_is_running,
     a_renewed_lease_keeps_a_long_job_from_being_taken_over,
     one_bank_transaction_evidences_at_most_one_payment,
     pending_to_posted_keeps_a_verified_payment_verified_on_the_posted_txn,
@@ -81,6 +82,47 @@ async fn attempt_outcomes(app: &TestApp, job_id: &str) -> Vec<(i64, String)> {
         .fetch_all(&app.state.app.db.pool)
         .await
         .unwrap()
+}
+
+/// Found by server/tests/crash.rs: a release was running (its Ramp create
+/// in flight) when the sandbox clock jumped a day; its lease, measured on
+/// that clock, expired at once, the advance's own drain claimed the job
+/// again, got a refusal from Ramp and failed the payment, and the first
+/// attempt's create then landed: a failed payment with a Ramp bill, paid
+/// later. An advance must wait for the running job (the runner holds the
+/// clock from claim to finish), so its lease cannot expire meanwhile.
+async fn a_sandbox_advance_waits_for_the_job_that_is_running(e: Engine) {
+    let app = TestApp::spawn(e).await;
+    let st = &app.state.services;
+    let client_id = any_client(&app).await;
+    let job_id = enqueue_now(&app, &Job::SyncClient { client_id }).await;
+
+    // Worker A claims and runs, holding the clock as the runner does.
+    let running = app.sandbox().hold_clock().await;
+    let a = claim_job(&app, &job_id).await.expect("A claims");
+    let before = st.clock.offset_secs();
+    let sb = app.sandbox().clone();
+    let advance = tokio::spawn(async move { sb.advance(Duration::days(1)).await });
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(
+        !advance.is_finished(),
+        "the clock jumped under a running job"
+    );
+    assert_eq!(st.clock.offset_secs(), before);
+    assert!(
+        claim_job(&app, &job_id).await.is_none(),
+        "a second worker claimed the running job"
+    );
+
+    // A finishes; then the day passes.
+    assert_eq!(runner::run_claimed(st, &a).await.unwrap(), Outcome::Done);
+    drop(running);
+    advance.await.unwrap().unwrap();
+    assert_eq!(st.clock.offset_secs(), before + 86_400);
+    assert_eq!(
+        attempt_outcomes(&app, &job_id).await,
+        [(a.attempts, "ok".into())]
+    );
 }
 
 async fn a_finish_counts_only_for_the_worker_holding_the_lease(e: Engine) {
