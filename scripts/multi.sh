@@ -15,4 +15,4 @@ export LEPTOS_OUTPUT_NAME=rowcol LEPTOS_SITE_ROOT=target/site-debug LEPTOS_SITE_
   LEPTOS_BIN_DIR=server LEPTOS_JS_MINIFY=false LEPTOS_HASH_FILES=false \
   RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }--cfg erase_components"
 MULTI_WEBHOOKS="${MULTI_WEBHOOKS:-10000}" \
-  cargo test -p server --features app/ssr --test api multi:: -- --nocapture
+  cargo test -p app -p sandbox -p seal -p server --features app/ssr --test api multi:: -- --nocapture

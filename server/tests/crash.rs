@@ -36,6 +36,10 @@
 #[allow(dead_code)] // the shared harness: this target uses only its database helpers
 mod support;
 
+#[path = "api/process.rs"]
+#[allow(dead_code)] // this target starts its processes itself; it shares the site helpers
+mod process;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -44,6 +48,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use process::{build_stamp, scrub_env, stub_site};
 use serde_json::{json, Value};
 use support::Engine;
 
@@ -156,66 +161,6 @@ fn settings() -> Settings {
         bin,
         site,
     }
-}
-
-/// The build stamp `bin` carries (`rowcol-build:<profile>:<16 hex>`), as
-/// `serve` itself reports it when refusing a site without one (before it
-/// touches any database: scripts/check-site-guard.sh relies on the same).
-fn build_stamp(bin: &Path, dir: &Path) -> String {
-    let probe = dir.join("probe-site");
-    std::fs::create_dir_all(probe.join("pkg")).expect("probe site");
-    std::fs::write(probe.join("pkg/rowcol.wasm"), b"\0asm no stamp\0").expect("probe wasm");
-    let mut cmd = Command::new(bin);
-    scrub_env(&mut cmd);
-    let out = cmd
-        .arg("serve")
-        .env("LEPTOS_SITE_ROOT", &probe)
-        .env("ROWCOL_ADDR", "127.0.0.1:0")
-        .env(
-            "DATABASE_URL",
-            format!("sqlite://{}/probe.db", dir.display()),
-        )
-        .env("ROWCOL_DATA_DIR", dir)
-        .output()
-        .unwrap_or_else(|e| panic!("running {}: {e}", bin.display()));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text.split("this binary is ")
-        .nth(1)
-        .and_then(|t| t.split(|c: char| c == '.' || c.is_whitespace()).next())
-        .filter(|t| t.starts_with("rowcol-build:"))
-        .map(str::to_owned)
-        .unwrap_or_else(|| {
-            panic!(
-                "{} did not name its build stamp (set CRASH_SITE_ROOT to its site):\n{text}",
-                bin.display()
-            )
-        })
-}
-
-/// Nothing of the caller's RowCol or Leptos settings reaches the child.
-fn scrub_env(cmd: &mut Command) {
-    for (k, _) in std::env::vars() {
-        if k.starts_with("ROWCOL_") || k.starts_with("LEPTOS_") || k == "DATABASE_URL" {
-            cmd.env_remove(k);
-        }
-    }
-}
-
-/// A site holding only a wasm file with `stamp`: enough for `serve`'s
-/// bundle check (this test drives the API, not the pages).
-fn stub_site(dir: &Path, stamp: &str) -> PathBuf {
-    let site = dir.join("site");
-    std::fs::create_dir_all(site.join("pkg")).expect("site dir");
-    std::fs::write(
-        site.join("pkg/rowcol.wasm"),
-        format!("\0asm crash-test stub {stamp}\0"),
-    )
-    .expect("stub wasm");
-    site
 }
 
 fn client() -> reqwest::Client {

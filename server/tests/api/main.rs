@@ -25,6 +25,7 @@ mod abuse;
 mod freshness;
 mod integrity;
 mod multi;
+mod process;
 mod ramp_exactly_once;
 
 both_engines!(
