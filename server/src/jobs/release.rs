@@ -136,9 +136,10 @@ pub async fn run(st: &Services, payment_id: &str) -> Result<(), JobError> {
         source_bank_account_id: payee.source_bank_account_id,
         vendor_account_id: payee.vendor_account_id,
     };
+    let marked_at = st.clock.now();
     {
         let mut conn = st.db.acquire().await?;
-        payments::set_create_attempted(&mut conn, payment_id, st.clock.now()).await?;
+        payments::set_create_attempted(&mut conn, payment_id, marked_at).await?;
     }
     let created = match st.rails.bill_pay.create_bill(&auth, &req).await {
         Ok(created) => created,
@@ -147,7 +148,7 @@ pub async fn run(st: &Services, payment_id: &str) -> Result<(), JobError> {
                 // Ramp answered and made nothing: no create is outstanding,
                 // so if the release gives up the payment can safely fail.
                 let mut conn = st.db.acquire().await?;
-                payments::clear_create_attempted(&mut conn, payment_id).await?;
+                payments::clear_create_attempted(&mut conn, payment_id, marked_at).await?;
             }
             return Err(e.into());
         }

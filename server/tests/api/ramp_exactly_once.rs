@@ -17,6 +17,7 @@ both_engines!(
     a_bill_moved_to_another_vendor_before_release_is_cancelled,
     a_bill_whose_amount_changed_is_cancelled_and_its_new_version_approvable,
     a_sync_refreshes_vendor_and_amount_of_an_open_bill,
+    a_refused_create_clears_only_its_own_attempt_mark,
 );
 
 async fn ramp_bill_of(app: &TestApp, payment_id: &str) -> Option<String> {
@@ -339,5 +340,47 @@ async fn a_sync_refreshes_vendor_and_amount_of_an_open_bill(e: Engine) {
             new_total,
             "open".to_owned()
         )
+    );
+}
+
+/// Reported by the crash test's author: the "create attempted" mark was
+/// cleared by whichever attempt got a refusal, even when a later attempt
+/// (after a lost lease) had set it again and its create was on its way —
+/// the payment could then fail while that create landed. An attempt clears
+/// only the mark it set.
+async fn a_refused_create_clears_only_its_own_attempt_mark(e: Engine) {
+    use app::ssr::store::payments;
+    let app = TestApp::spawn(e).await;
+    app.login("advisor@northwind.test").await;
+    let pid = app.approve_small_bill("Yarrow Home Goods").await;
+    let first = app.state.app.clock.now();
+    let second = first + chrono::Duration::seconds(130);
+    let mut conn = app.state.app.db.acquire().await.expect("connection");
+    payments::set_create_attempted(&mut conn, &pid, first)
+        .await
+        .expect("first attempt");
+    // The first attempt's lease was lost; a second attempt marks its create.
+    payments::set_create_attempted(&mut conn, &pid, second)
+        .await
+        .expect("second attempt");
+    // The first attempt's create is refused: it must not clear the second's.
+    payments::clear_create_attempted(&mut conn, &pid, first)
+        .await
+        .expect("clear");
+    let at = payments::create_attempted_at(&mut conn, &pid)
+        .await
+        .expect("read");
+    assert_eq!(
+        at.map(|t| t.timestamp_millis()),
+        Some(second.timestamp_millis())
+    );
+    payments::clear_create_attempted(&mut conn, &pid, second)
+        .await
+        .expect("clear");
+    assert_eq!(
+        payments::create_attempted_at(&mut conn, &pid)
+            .await
+            .expect("read"),
+        None
     );
 }

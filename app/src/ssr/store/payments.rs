@@ -279,12 +279,21 @@ pub async fn set_create_attempted(
 /// Ramp refused the create outright (a 4xx answer): nothing was made, and
 /// earlier attempts were looked for and found absent, so no create is
 /// outstanding any more.
-pub async fn clear_create_attempted(conn: &mut AnyConnection, payment_id: &str) -> StoreResult<()> {
+///
+/// Only the mark `set_at` — the one this attempt wrote: a later attempt
+/// (this one's lease lost meanwhile) may have marked a create of its own
+/// that is still on its way.
+pub async fn clear_create_attempted(
+    conn: &mut AnyConnection,
+    payment_id: &str,
+    set_at: DateTime<Utc>,
+) -> StoreResult<()> {
     sqlx::query(
         "update payment set ramp_create_attempted_at = null
-         where payment_id = $1 and state = 'approved'",
+         where payment_id = $1 and state = 'approved' and ramp_create_attempted_at = $2",
     )
     .bind(payment_id)
+    .bind(to_ms(set_at))
     .execute(conn)
     .await?;
     Ok(())
