@@ -43,7 +43,7 @@ mod ssr {
     use crate::ssr::jobs::Job;
     use crate::ssr::store::audit::{self, Entry};
     use crate::ssr::store::hygiene::{self, Closed};
-    use crate::ssr::store::{commit, jobs, payments};
+    use crate::ssr::store::{bills, commit, jobs, payments};
     use serde_json::json;
 
     pub async fn retry(hygiene_id: String) -> Result<ApproveOutcome, AppError> {
@@ -76,10 +76,20 @@ mod ssr {
                     "This payment has not failed; there is nothing to retry.".into(),
                 ));
             }
-            (
-                ClientId::parse(&p.client_id).map_err(|_| AppError::Internal)?,
-                BillId::parse(&p.bill_id).map_err(|_| AppError::Internal)?,
-            )
+            let client = ClientId::parse(&p.client_id).map_err(|_| AppError::Internal)?;
+            let bill = BillId::parse(&p.bill_id).map_err(|_| AppError::Internal)?;
+            // The bill may have been paid or deleted in QuickBooks since:
+            // then there is nothing to pay, and the advisor must be told so.
+            let open = bills::open_for_approval(&mut conn, &user.firm_id, &client, &[bill.clone()])
+                .await?;
+            if open.is_empty() {
+                return Err(AppError::Conflict(
+                    "This payment's bill is no longer open in QuickBooks (paid or deleted \
+                     there): there is nothing to retry. Dismiss this item."
+                        .into(),
+                ));
+            }
+            (client, bill)
         };
         approve_as(&user, &client, vec![bill], Some(&hygiene_id)).await
     }

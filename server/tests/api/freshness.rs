@@ -13,6 +13,7 @@ both_engines!(
     a_failed_payment_can_be_retried_after_a_fresh_check_or_dismissed,
     a_bill_in_another_currency_is_refused,
     a_release_that_gives_up_after_an_unanswered_create_stays_approved,
+    retrying_a_failed_payment_whose_bill_closed_in_the_ledger_says_so,
 );
 
 fn minor(v: &Value) -> i64 {
@@ -426,4 +427,34 @@ async fn a_release_that_gives_up_after_an_unanswered_create_stays_approved(e: En
     assert_eq!(app.payment_state(&pid).await, "released");
     assert_eq!(app.ramp_bills_with_remote_id(&pid).await.len(), 1);
     assert_eq!(app.count("select count(*) from payment").await, 1);
+}
+
+/// Reported by the crash test's author: Retry on a failed release whose
+/// bill has since been paid in QuickBooks answered 404 "NotFound", every
+/// time, with nothing to tell the advisor why. It must say the bill is no
+/// longer open (409) and leave the item for a dismissal.
+async fn retrying_a_failed_payment_whose_bill_closed_in_the_ledger_says_so(e: Engine) {
+    let app = TestApp::spawn(e).await;
+    app.login("advisor@northwind.test").await;
+    let pid = fail_next_release(&app, "Alder Creek Dental").await;
+    let hid = hygiene_id_for(&app, &pid).await;
+    // The bookkeeper pays the bill by hand; the next sync closes it.
+    let (realm, qbo_bill) = app.ledger_bill_of(&pid).await;
+    app.sandbox()
+        .qbo_edit_bill(&realm, &qbo_bill, sandbox::QboBillEdit::PayInFull)
+        .await
+        .expect("pay in QBO");
+    let (s, body) = app.call("sandbox/advance", &[("days", "1")]).await;
+    assert_eq!(s, 200, "{body}");
+    let (status, body) = app.call("retry_payment", &[("hygiene_id", &hid)]).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body.to_string().contains("no longer open"),
+        "the answer says why: {body}"
+    );
+    let (_, items) = app.call("hygiene", &[]).await;
+    assert!(
+        items.to_string().contains(&hid),
+        "the item stays for a dismissal"
+    );
 }
