@@ -80,8 +80,13 @@ mod ssr {
             let bill = BillId::parse(&p.bill_id).map_err(|_| AppError::Internal)?;
             // The bill may have been paid or deleted in QuickBooks since:
             // then there is nothing to pay, and the advisor must be told so.
-            let open = bills::open_for_approval(&mut conn, &user.firm_id, &client, &[bill.clone()])
-                .await?;
+            let open = bills::open_for_approval(
+                &mut conn,
+                &user.firm_id,
+                &client,
+                std::slice::from_ref(&bill),
+            )
+            .await?;
             if open.is_empty() {
                 return Err(AppError::Conflict(
                     "This payment's bill is no longer open in QuickBooks (paid or deleted \
