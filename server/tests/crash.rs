@@ -49,6 +49,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use process::{build_stamp, scrub_env, stub_site};
+use sandbox::world::Prng;
 use serde_json::{json, Value};
 use support::Engine;
 
@@ -63,30 +64,6 @@ const PLAID_CLIENT_ID: &str = "rowcol-sandbox";
 const ADVISOR: &str = "advisor@northwind.test";
 /// `rowcol::jobs::runner::LEASE`, in milliseconds.
 const LEASE_MS: i64 = 120_000;
-
-/// splitmix64: the harness's only source of choices.
-#[derive(Clone)]
-struct Prng(u64);
-
-impl Prng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    fn between(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.below(hi - lo + 1)
-    }
-    /// A new generator for a sub-task, derived from this one.
-    fn fork(&mut self) -> Prng {
-        Prng(self.next())
-    }
-}
 
 fn engine_name(e: Engine) -> &'static str {
     match e {
@@ -414,8 +391,13 @@ impl Run {
         let most = (200 / u64::from(kills.max(1))).max(3);
         let budget = AtomicI64::new(rng.between(1, most) as i64);
         let (a, b) = tokio::join!(
-            self.stream(Stream::Approver, rng.fork(), &killed, &budget),
-            self.stream(Stream::World, rng.fork(), &killed, &budget),
+            self.stream(
+                Stream::Approver,
+                Prng::new(rng.next_u64()),
+                &killed,
+                &budget
+            ),
+            self.stream(Stream::World, Prng::new(rng.next_u64()), &killed, &budget),
         );
         timer.await.expect("kill timer");
         self.stats.add(a);
@@ -1309,7 +1291,7 @@ async fn run_engine(engine: Engine, s: &Settings, site: &Path) -> (Stats, Report
         stats: Stats::default(),
     };
     // The engine's own stream of choices, the same for a given seed.
-    let mut rng = Prng(s.seed ^ ((engine_name(engine).len() as u64) << 56));
+    let mut rng = Prng::new(s.seed ^ ((engine_name(engine).len() as u64) << 56));
     let mut left = s.kills;
     if left > 0 && rng.below(2) == 0 {
         // The very first start killed: a fresh database half migrated, the

@@ -18,25 +18,13 @@ mod support;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 
+use sandbox::world::Prng;
 use sandbox::{QboBillEdit, RailFault, SimRail};
 use sha2::{Digest, Sha256};
 use support::{Engine, TestApp, PASSWORD};
 
-/// splitmix64: the harness's only source of choices.
-struct Prng(u64);
-
-impl Prng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
+/// Reads one of the sandbox's one-shot fault counters.
+type Counter = fn(&sandbox::Faults) -> u32;
 
 /// Fault kinds the `inject` step chooses from, with their weights, in the
 /// order the table prints them. A timeout costs the harness the rail
@@ -694,46 +682,24 @@ impl Sim {
             };
             fired(k, n(before), n(after));
         }
-        fired(
-            "ramp_create_lose_response",
-            before.ramp_create_lose_response_next.into(),
-            after.ramp_create_lose_response_next.into(),
-        );
-        fired(
-            "webhook_drop",
-            before.webhook_drop_next.into(),
-            after.webhook_drop_next.into(),
-        );
-        fired(
-            "qbo_amount_mismatch",
-            before.qbo_amount_mismatch_next.into(),
-            after.qbo_amount_mismatch_next.into(),
-        );
-        fired(
-            "qbo_skip",
-            before.qbo_skip_next.into(),
-            after.qbo_skip_next.into(),
-        );
-        fired(
-            "plaid_drop_pending",
-            before.plaid_drop_pending_next.into(),
-            after.plaid_drop_pending_next.into(),
-        );
-        fired(
-            "qbo_write_lose_response",
-            before.qbo_write_lose_response_next.into(),
-            after.qbo_write_lose_response_next.into(),
-        );
-        fired(
-            "qbo_late",
-            before.qbo_late_next.into(),
-            after.qbo_late_next.into(),
-        );
-        fired(
-            "webhook_delay",
-            before.webhook_delay_next.into(),
-            after.webhook_delay_next.into(),
-        );
+        // The one-shot counters: a count that went down fired that often.
+        let counters: [(&'static str, Counter); 8] = [
+            ("ramp_create_lose_response", |f| {
+                f.ramp_create_lose_response_next
+            }),
+            ("webhook_drop", |f| f.webhook_drop_next),
+            ("qbo_amount_mismatch", |f| f.qbo_amount_mismatch_next),
+            ("qbo_skip", |f| f.qbo_skip_next),
+            ("plaid_drop_pending", |f| f.plaid_drop_pending_next),
+            ("qbo_write_lose_response", |f| {
+                f.qbo_write_lose_response_next
+            }),
+            ("qbo_late", |f| f.qbo_late_next),
+            ("webhook_delay", |f| f.webhook_delay_next),
+        ];
+        for (k, count) in counters {
+            fired(k, count(before).into(), count(after).into());
+        }
         for (rail, status, k) in [
             (SimRail::Ramp, 429, "ramp_429"),
             (SimRail::Ramp, 503, "ramp_503"),
@@ -910,7 +876,7 @@ async fn run_seed(engine: Engine, seed: u64, steps: usize, faults: bool) -> Outc
     prof.insert("spawn", t0.elapsed());
     let mut sim = Sim {
         app: Some(app),
-        rng: Prng(seed),
+        rng: Prng::new(seed),
         advisor: client(),
         viewer: client(),
         trace: String::new(),

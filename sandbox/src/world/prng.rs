@@ -1,6 +1,8 @@
 //! [`Prng`]: the small deterministic generator the demo world is drawn from.
 
-/// splitmix64: tiny, deterministic, good enough for demo data.
+/// splitmix64: tiny, deterministic, good enough for demo data (and the
+/// test harnesses' choices: server/tests/simulate.rs, crash.rs).
+#[derive(Clone)]
 pub struct Prng(u64);
 
 impl Prng {
@@ -14,6 +16,16 @@ impl Prng {
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (0 when `n` is 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+
+    /// Uniform in `lo..=hi`.
+    pub fn between(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.below(hi - lo + 1)
     }
 
     /// Uniform in `lo..=hi`.
