@@ -74,6 +74,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("created firm {firm} with admin {admin_email}");
             Ok(())
         }
+        Command::RotateKey { new_key } => {
+            let r = crate::keys::rotate(&config, new_key.as_deref()).await?;
+            println!(
+                "re-sealed {} value(s) in {} connection(s){}",
+                r.values,
+                r.rows,
+                if r.sandbox_state {
+                    " and the sandbox state"
+                } else {
+                    ""
+                }
+            );
+            if new_key.is_some() && config.encryption_key.is_some() {
+                println!("now set ROWCOL_ENCRYPTION_KEY to the new key on every instance");
+            }
+            Ok(())
+        }
         Command::VerifyAudit => {
             let db = open_database(&config.database_url).await?;
             let all = {

@@ -42,6 +42,14 @@ pub enum Command {
     },
     /// Re-hash every firm's audit chain and report.
     VerifyAudit,
+    /// Re-seal every stored secret under the current key. With
+    /// `--new-key`, that key becomes the current one (the configured key
+    /// opens what is stored) and, in sandbox mode, replaces data/secret.key.
+    RotateKey {
+        /// The new key (base64, 32 bytes), or ROWCOL_NEW_ENCRYPTION_KEY.
+        #[arg(long, env = "ROWCOL_NEW_ENCRYPTION_KEY", hide_env_values = true)]
+        new_key: Option<String>,
+    },
 }
 
 #[derive(Parser, Clone)]
@@ -87,6 +95,79 @@ pub struct Config {
     pub plaid_client_id: String,
     #[arg(long, env = "ROWCOL_PLAID_SECRET", hide_env_values = true)]
     pub plaid_secret: Option<String>,
+    /// QuickBooks Online OAuth app (live): client id and secret, and
+    /// Intuit's endpoints.
+    #[arg(long, env = "ROWCOL_QBO_CLIENT_ID", default_value = "")]
+    pub qbo_client_id: String,
+    #[arg(long, env = "ROWCOL_QBO_CLIENT_SECRET", hide_env_values = true)]
+    pub qbo_client_secret: Option<String>,
+    #[arg(
+        long,
+        env = "ROWCOL_QBO_AUTHORIZE_URL",
+        default_value = "https://appcenter.intuit.com/connect/oauth2"
+    )]
+    pub qbo_authorize_url: String,
+    #[arg(
+        long,
+        env = "ROWCOL_QBO_TOKEN_URL",
+        default_value = "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer"
+    )]
+    pub qbo_token_url: String,
+    #[arg(
+        long,
+        env = "ROWCOL_QBO_REVOKE_URL",
+        default_value = "https://developer.api.intuit.com/v2/oauth2/tokens/revoke"
+    )]
+    pub qbo_revoke_url: String,
+    /// Ramp OAuth app (live). Token and revoke URLs default to the API host.
+    #[arg(long, env = "ROWCOL_RAMP_CLIENT_ID", default_value = "")]
+    pub ramp_client_id: String,
+    #[arg(long, env = "ROWCOL_RAMP_CLIENT_SECRET", hide_env_values = true)]
+    pub ramp_client_secret: Option<String>,
+    #[arg(
+        long,
+        env = "ROWCOL_RAMP_AUTHORIZE_URL",
+        default_value = "https://app.ramp.com/v1/authorize"
+    )]
+    pub ramp_authorize_url: String,
+    /// Default: `{ROWCOL_RAMP_BASE_URL}/developer/v1/token`.
+    #[arg(long, env = "ROWCOL_RAMP_TOKEN_URL")]
+    pub ramp_token_url: Option<String>,
+    /// Send a PKCE challenge to Ramp's authorize endpoint.
+    #[arg(long, env = "ROWCOL_RAMP_OAUTH_PKCE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub ramp_oauth_pkce: bool,
+    /// Stripe Apps OAuth (live): the app's `ca_…` id and the developer's
+    /// secret key (`sk_…`), the install link and the API host.
+    #[arg(long, env = "ROWCOL_STRIPE_CLIENT_ID", default_value = "")]
+    pub stripe_client_id: String,
+    #[arg(long, env = "ROWCOL_STRIPE_SECRET_KEY", hide_env_values = true)]
+    pub stripe_secret_key: Option<String>,
+    #[arg(
+        long,
+        env = "ROWCOL_STRIPE_AUTHORIZE_URL",
+        default_value = "https://marketplace.stripe.com/oauth/v2/authorize"
+    )]
+    pub stripe_authorize_url: String,
+    #[arg(
+        long,
+        env = "ROWCOL_STRIPE_BASE_URL",
+        default_value = "https://api.stripe.com"
+    )]
+    pub stripe_base_url: String,
+    /// Extra redirect URIs the sandbox's simulated apps accept (comma
+    /// separated), for a live instance using this sandbox as its providers.
+    #[arg(long, env = "ROWCOL_SANDBOX_REDIRECT_URIS", value_delimiter = ',')]
+    pub sandbox_redirect_uris: Vec<String>,
+    /// Old encryption keys (comma separated, base64) still accepted for
+    /// opening values sealed before a rotation; new values are sealed
+    /// with ROWCOL_ENCRYPTION_KEY.
+    #[arg(
+        long,
+        env = "ROWCOL_PREVIOUS_ENCRYPTION_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub previous_encryption_keys: Vec<String>,
     /// Sandbox: the first day of a fresh demo world (YYYY-MM-DD). The world
     /// is a function of this date and the seed; tests pin it. Unset: today.
     /// A world already stored in the database keeps its own clock.
@@ -143,6 +224,16 @@ impl fmt::Debug for Config {
             .field("encryption_key", &redact(&self.encryption_key))
             .field("ramp_webhook_secret", &redact(&self.ramp_webhook_secret))
             .field("plaid_secret", &redact(&self.plaid_secret))
+            .field("qbo_client_id", &self.qbo_client_id)
+            .field("qbo_client_secret", &redact(&self.qbo_client_secret))
+            .field("ramp_client_id", &self.ramp_client_id)
+            .field("ramp_client_secret", &redact(&self.ramp_client_secret))
+            .field("stripe_client_id", &self.stripe_client_id)
+            .field("stripe_secret_key", &redact(&self.stripe_secret_key))
+            .field(
+                "previous_encryption_keys",
+                &self.previous_encryption_keys.len(),
+            )
             .field("sandbox_start", &self.sandbox_start)
             .field("sandbox_seed", &self.sandbox_seed)
             .field("sandbox_clients", &self.sandbox_clients)

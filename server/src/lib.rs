@@ -5,6 +5,8 @@ pub mod cli;
 pub mod config;
 pub mod connections;
 pub mod jobs;
+pub mod keys;
+pub mod oauth;
 pub mod ports;
 pub mod rails;
 pub mod routes;

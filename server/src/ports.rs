@@ -114,16 +114,26 @@ impl SimStore for DbSimStore {
         let Some(sealed) = sandbox_state::load_rails(&mut conn).await? else {
             return Ok(None);
         };
-        let json = self.sealer.open(&sealed).map_err(|_| {
-            anyhow::anyhow!("the sandbox state was sealed under another ROWCOL_ENCRYPTION_KEY")
-        })?;
+        let json = self
+            .sealer
+            .open(&sealed, crate::keys::SANDBOX_STATE_AAD)
+            .map_err(|_| {
+                anyhow::anyhow!("the sandbox state was sealed under another ROWCOL_ENCRYPTION_KEY")
+            })?;
         Ok(Some(serde_json::from_str(&json)?))
     }
 
     async fn save(&self, state: &serde_json::Value) -> anyhow::Result<()> {
         let mut conn = self.db.acquire().await?;
         let now = chrono::Utc::now();
-        sandbox_state::save_rails(&mut conn, &self.sealer.seal(&state.to_string()), now).await?;
+        sandbox_state::save_rails(
+            &mut conn,
+            &self
+                .sealer
+                .seal(&state.to_string(), crate::keys::SANDBOX_STATE_AAD),
+            now,
+        )
+        .await?;
         // The clock row too, whichever route moved the clock (the console or
         // `/sandbox/control/advance`): instances using these simulators from
         // elsewhere (ROWCOL_SANDBOX_RAILS_URL) read their time from it.

@@ -2,10 +2,11 @@
 //! simulated rails. Idempotent: runs at every start, creates what is missing,
 //! and (re)sets the demo users' password to the configured or printed one.
 
-use app::model::{Rail, Role};
+use app::model::{ConnectionId, Rail, Role};
 use app::ssr::crypto::{hash_password, Sealer};
 use app::ssr::jobs::Job;
 use app::ssr::store::audit::{self, Entry};
+use app::ssr::store::connections::{ConnectOutcome, NewConnection};
 use app::ssr::store::users::{self, NewUser};
 use app::ssr::store::{clients, commit, connections, firms, jobs, Db};
 use chrono::{DateTime, Utc};
@@ -68,7 +69,29 @@ pub async fn seed_demo(
             (Rail::Ramp, &c.ramp_business_id, &c.ramp_access_token),
             (Rail::Plaid, &c.plaid_item_id, &c.plaid_access_token),
         ] {
-            connections::create(&mut tx, &client, rail, ext, &sealer.seal(token.expose())).await?;
+            let id = ConnectionId::generate();
+            let outcome = connections::connect(
+                &mut tx,
+                &NewConnection {
+                    connection_id: &id,
+                    firm: &firm,
+                    client: &client,
+                    rail,
+                    external_id: ext,
+                    account_name: Some(&c.name),
+                    token_sealed: &sealer.seal(token.expose(), id.as_str()),
+                    refresh_sealed: None,
+                    access_expires_at: None,
+                    refresh_expires_at: None,
+                    method: "seed",
+                    connected_by: "rowcol",
+                },
+                now,
+            )
+            .await?;
+            if outcome != ConnectOutcome::Connected {
+                anyhow::bail!("seeding {}: {rail} {outcome:?}", c.name);
+            }
         }
         audit::record(
             &mut tx,

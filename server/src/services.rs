@@ -23,4 +23,8 @@ pub struct Services {
     pub sandbox: Option<sandbox::Sandbox>,
     /// Wakes the job runner (a webhook just landed).
     pub runner_wake: Arc<Notify>,
+    /// The providers' OAuth endpoints and RowCol's apps there.
+    pub providers: Option<Arc<crate::oauth::providers::Providers>>,
+    /// For token endpoints: follows no redirects.
+    pub oauth_http: reqwest::Client,
 }

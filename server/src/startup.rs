@@ -8,7 +8,6 @@ use crate::services::Services;
 use crate::state::ServerState;
 use anyhow::Context;
 use app::ssr::clock::Clock;
-use app::ssr::crypto::Sealer;
 use app::ssr::ports::{CashRefresher, SandboxControl};
 use app::ssr::state::AppState;
 use app::ssr::store::{Backend, Db};
@@ -88,32 +87,6 @@ pub async fn open_database(url: &str) -> anyhow::Result<Db> {
     Ok(db)
 }
 
-fn encryption_key(config: &Config) -> anyhow::Result<Sealer> {
-    if let Some(k) = &config.encryption_key {
-        return Sealer::from_base64_key(k).context("ROWCOL_ENCRYPTION_KEY");
-    }
-    // Sandbox only (validate() requires a key live): keep one on disk.
-    let path = std::path::Path::new(&config.data_dir).join("secret.key");
-    let key = match std::fs::read_to_string(&path) {
-        Ok(k) => k,
-        Err(_) => {
-            std::fs::create_dir_all(&config.data_dir)?;
-            let k = Sealer::generate_key();
-            // Readable by the owner only.
-            use std::io::Write;
-            use std::os::unix::fs::OpenOptionsExt;
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&path)?
-                .write_all(k.as_bytes())?;
-            k
-        }
-    };
-    Sealer::from_base64_key(&key).context("data/secret.key")
-}
-
 /// The rails at their base URLs: the sandbox's when it runs, else the
 /// configured live ones. Only base URLs and credentials differ.
 fn rails(config: &Config, http: &reqwest::Client, base: Option<&str>, plaid_secret: &str) -> Rails {
@@ -179,7 +152,13 @@ impl Application {
 
         // --- services
         let db = open_database(&config.database_url).await?;
-        let sealer = encryption_key(&config)?;
+        let sealer = crate::keys::sealer(&config)?;
+        // Values sealed before they were bound to their row are re-sealed
+        // (bound) once; nothing else is touched (see `rowcol rotate-key`).
+        let upgraded = crate::keys::reseal(&db, &sealer, true).await?;
+        if upgraded != crate::keys::ResealReport::default() {
+            tracing::info!(?upgraded, "re-sealed values written before key ids");
+        }
         let clock = Clock::system();
         let http = crate::rails::http::build_client(std::time::Duration::from_millis(
             config.rail_timeout_ms,
@@ -256,6 +235,16 @@ impl Application {
                     config.ramp_webhook_secret.clone().unwrap_or_default(),
                 )
             };
+        let oauth_http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(crate::rails::http::CONNECT_TIMEOUT)
+            .timeout(std::time::Duration::from_millis(config.rail_timeout_ms))
+            .build()?;
+        let providers = match &sandbox {
+            Some(_) => None,
+            None if sandbox_mode => None,
+            None => Some(Arc::new(crate::oauth::providers::Providers::live(&config))),
+        };
         let services = Services {
             db: db.clone(),
             clock: clock.clone(),
@@ -263,6 +252,8 @@ impl Application {
             rails,
             sandbox: sandbox.clone(),
             runner_wake: Arc::new(Notify::new()),
+            providers,
+            oauth_http,
         };
 
         // --- ports
@@ -563,13 +554,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config::defaults();
         config.data_dir = dir.path().display().to_string();
-        let first = encryption_key(&config).unwrap();
-        let sealed = first.seal("token");
+        let first = crate::keys::sealer(&config).unwrap();
+        let sealed = first.seal("token", "conn_1");
         let path = dir.path().join("secret.key");
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         // A restart reads the same key: what was sealed still opens.
-        let second = encryption_key(&config).unwrap();
-        assert_eq!(second.open(&sealed).unwrap(), "token");
+        let second = crate::keys::sealer(&config).unwrap();
+        assert_eq!(second.open(&sealed, "conn_1").unwrap(), "token");
     }
 }

@@ -923,7 +923,7 @@ impl Run {
 
         // --- Ramp, through its list API (every business, every page).
         let conns: Vec<(String, String, String, String)> = sqlx::query_as(
-            "select client_id, rail, external_id, token_sealed from rail_connection
+            "select connection_id, rail, external_id, token_sealed from rail_connection
              where rail in ('ramp', 'plaid') order by client_id, rail",
         )
         .fetch_all(pool)
@@ -931,8 +931,10 @@ impl Run {
         .expect("connections");
         let mut ramp: Vec<RampBill> = Vec::new();
         let mut plaid_txns: HashMap<String, (i64, bool)> = HashMap::new();
-        for (_, rail, _, sealed) in &conns {
-            let token = sealer.open(sealed).expect("token opens with the key");
+        for (connection_id, rail, _, sealed) in &conns {
+            let token = sealer
+                .open(sealed, connection_id)
+                .expect("token opens with the key");
             if rail == "ramp" {
                 let mut url = Some(format!(
                     "{}/sandbox/ramp/developer/v1/bills?page_size=100",

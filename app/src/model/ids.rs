@@ -96,6 +96,9 @@ id_type!(
 id_type!(
     /// An entry in the hygiene tray.
     HygieneId, "hyg");
+id_type!(
+    /// One connection of a client to a rail; sealed tokens are bound to it.
+    ConnectionId, "conn");
 
 #[cfg(test)]
 mod tests {

@@ -201,7 +201,12 @@ async fn approved_bill_is_released_paid_recorded_and_verified(e: Engine) {
             .fetch_one(&app.state.app.db.pool)
             .await
             .unwrap();
-    let sim = app.state.app.sealer.open(&sealed).unwrap();
+    let sim = app
+        .state
+        .app
+        .sealer
+        .open(&sealed, rowcol::keys::SANDBOX_STATE_AAD)
+        .unwrap();
     assert!(
         sim.contains(&format!(
             "RowCol payment {pid}: approved by advisor@northwind.test"
@@ -379,7 +384,12 @@ async fn rail_errors_are_retried_and_never_create_a_second_bill(e: Engine) {
         !sealed.contains("remote_id"),
         "sandbox state is sealed at rest"
     );
-    let state = app.state.app.sealer.open(&sealed).unwrap();
+    let state = app
+        .state
+        .app
+        .sealer
+        .open(&sealed, rowcol::keys::SANDBOX_STATE_AAD)
+        .unwrap();
     let n = state.matches(&format!("\"remote_id\":\"{pid}\"")).count();
     assert_eq!(n, 1, "Ramp must hold exactly one bill for the payment");
 }

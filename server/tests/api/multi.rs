@@ -180,15 +180,16 @@ async fn ramp_bills(
     key: &str,
 ) -> Vec<(String, String, String, Option<String>)> {
     let sealer = Sealer::from_base64_key(key).expect("key");
-    let conns: Vec<(String, String)> =
-        sqlx::query_as("select external_id, token_sealed from rail_connection where rail = 'ramp'")
-            .fetch_all(db)
-            .await
-            .expect("ramp connections");
+    let conns: Vec<(String, String, String)> = sqlx::query_as(
+        "select external_id, token_sealed, connection_id from rail_connection where rail = 'ramp'",
+    )
+    .fetch_all(db)
+    .await
+    .expect("ramp connections");
     let http = reqwest::Client::new();
     let mut out = Vec::new();
-    for (business, sealed) in conns {
-        let token = sealer.open(&sealed).expect("token opens");
+    for (business, sealed, connection_id) in conns {
+        let token = sealer.open(&sealed, &connection_id).expect("token opens");
         let mut url = Some(format!(
             "{}/sandbox/ramp/developer/v1/bills?page_size=100",
             one.base()

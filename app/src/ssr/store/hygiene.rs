@@ -54,6 +54,25 @@ pub async fn resolve_for_payment(
     Ok(())
 }
 
+/// Resolve a client's open items for `reason` (the rail was reconnected).
+pub async fn resolve_for_client(
+    conn: &mut AnyConnection,
+    client_id: &str,
+    reason: ReasonCode,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    sqlx::query(
+        "update hygiene_item set status = 'resolved', resolved_at = $1
+         where client_id = $2 and reason_code = $3 and status = 'open'",
+    )
+    .bind(to_ms(at))
+    .bind(client_id)
+    .bind(reason.as_str())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Whether the client already has an open item for `reason`.
 pub async fn client_has_open(
     conn: &mut AnyConnection,

@@ -1,0 +1,5 @@
+//! Connecting a client's rails: the authorization-code flows (QBO, Ramp,
+//! Stripe) and Plaid Link, token refresh, disconnect.
+
+pub mod providers;
+pub mod tokens;
