@@ -27,4 +27,9 @@ pub struct Services {
     pub providers: Option<Arc<crate::oauth::providers::Providers>>,
     /// For token endpoints: follows no redirects.
     pub oauth_http: reqwest::Client,
+    /// The clients the connect flows use (account names, Plaid Link).
+    pub onboarding: Arc<crate::rails::accounts::Onboarding>,
+    /// RowCol's own origin (`ROWCOL_PUBLIC_URL`, else `http://<addr>`):
+    /// redirect URIs are built from it.
+    pub public_url: String,
 }

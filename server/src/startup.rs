@@ -3,6 +3,7 @@
 
 use crate::config::{Config, RailsMode};
 use crate::ports::{DbSimStore, PlaidCash, SandboxClock};
+use crate::rails::accounts::{Onboarding, StripeClient};
 use crate::rails::{plaid::PlaidClient, qbo::QboClient, ramp::RampClient, Rails, SecretString};
 use crate::services::Services;
 use crate::state::ServerState;
@@ -89,31 +90,49 @@ pub async fn open_database(url: &str) -> anyhow::Result<Db> {
 
 /// The rails at their base URLs: the sandbox's when it runs, else the
 /// configured live ones. Only base URLs and credentials differ.
-fn rails(config: &Config, http: &reqwest::Client, base: Option<&str>, plaid_secret: &str) -> Rails {
-    let (ledger, bill_pay, cash, plaid_id) = match base {
+fn rails(
+    config: &Config,
+    http: &reqwest::Client,
+    base: Option<&str>,
+    plaid_secret: &str,
+) -> (Rails, Onboarding) {
+    let (ledger, bill_pay, cash, stripe, plaid_id) = match base {
         Some(b) => (
             format!("{b}/qbo"),
             format!("{b}/ramp"),
             format!("{b}/plaid"),
+            format!("{b}/stripe"),
             SANDBOX_PLAID_CLIENT_ID.to_owned(),
         ),
         None => (
             config.qbo_base_url.clone(),
             config.ramp_base_url.clone(),
             config.plaid_base_url.clone(),
+            config.stripe_base_url.clone(),
             config.plaid_client_id.clone(),
         ),
     };
-    Rails {
-        ledger: Arc::new(QboClient::new(ledger, http.clone())),
-        bill_pay: Arc::new(RampClient::new(bill_pay, http.clone())),
-        cash: Arc::new(PlaidClient::new(
-            cash,
-            plaid_id,
+    let plaid = || {
+        PlaidClient::new(
+            cash.clone(),
+            plaid_id.clone(),
             SecretString::new(plaid_secret.to_owned()),
             http.clone(),
-        )),
-    }
+        )
+    };
+    (
+        Rails {
+            ledger: Arc::new(QboClient::new(ledger.clone(), http.clone())),
+            bill_pay: Arc::new(RampClient::new(bill_pay.clone(), http.clone())),
+            cash: Arc::new(plaid()),
+        },
+        Onboarding {
+            qbo: QboClient::new(ledger, http.clone()),
+            ramp: RampClient::new(bill_pay, http.clone()),
+            plaid: plaid(),
+            stripe: StripeClient::new(stripe, http.clone()),
+        },
+    )
 }
 
 const SANDBOX_PLAID_CLIENT_ID: &str = "rowcol-sandbox";
@@ -165,7 +184,7 @@ impl Application {
         ));
         let sandbox_mode = config.rails == RailsMode::Sandbox;
         let follower = sandbox_mode && config.sandbox_rails_url.is_some();
-        let (rails, sandbox, webhook_secret) =
+        let ((rails, onboarding), sandbox, webhook_secret) =
             if let (true, Some(base)) = (sandbox_mode, config.sandbox_rails_url.as_deref()) {
                 // Another instance hosts the simulators and has seeded the demo
                 // world on this database; validate() made sure the secrets are
@@ -254,6 +273,11 @@ impl Application {
             runner_wake: Arc::new(Notify::new()),
             providers,
             oauth_http,
+            onboarding: Arc::new(onboarding),
+            public_url: config
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{addr}")),
         };
 
         // --- ports
@@ -404,6 +428,20 @@ fn build_router(
         .route("/healthz", get(crate::routes::health::healthz))
         .route("/readyz", get(crate::routes::health::readyz))
         .route("/webhooks/ramp", post(crate::webhooks::ramp::receive))
+        .route("/connect/stripe/key", post(crate::oauth::flow::stripe_key))
+        .route("/connect/{rail}/start", post(crate::oauth::flow::start))
+        .route(
+            "/connect/{rail}/callback",
+            get(crate::oauth::flow::callback),
+        )
+        .route(
+            "/connections/{client}/{rail}/disconnect",
+            post(crate::oauth::flow::disconnect),
+        )
+        .route(
+            "/connections/{client}/sync",
+            post(crate::oauth::flow::sync_now),
+        )
         .leptos_routes_with_context(
             &state,
             routes,

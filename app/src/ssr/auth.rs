@@ -48,13 +48,22 @@ pub async fn session() -> Result<Session, AppError> {
 /// The signed-in user, or `Unauthenticated`.
 pub async fn current_user() -> Result<CurrentUser, AppError> {
     let session = session().await?;
+    let st = state()?;
+    user_of_session(&session, &st.db).await
+}
+
+/// The user signed in on `session` (for plain axum handlers, which have no
+/// Leptos context), or `Unauthenticated`.
+pub async fn user_of_session(
+    session: &Session,
+    db: &crate::ssr::store::Db,
+) -> Result<CurrentUser, AppError> {
     let uid: Option<String> = session.get(SESSION_USER_KEY).await.map_err(|e| {
         tracing::error!(error = %e, "session read failed");
         AppError::Internal
     })?;
     let uid = uid.ok_or(AppError::Unauthenticated)?;
-    let st = state()?;
-    let mut conn = st.db.acquire().await?;
+    let mut conn = db.acquire().await?;
     let row = crate::ssr::store::users::session_user(&mut conn, &uid)
         .await?
         .ok_or(AppError::Unauthenticated)?;

@@ -2,6 +2,7 @@
 //! `Cash` = Plaid), real reqwest implementations with injected base URLs, and
 //! one error type classified by meaning (see `http.rs`).
 
+pub mod accounts;
 pub mod http;
 pub mod plaid;
 pub mod qbo;

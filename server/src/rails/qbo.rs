@@ -28,7 +28,7 @@ impl QboClient {
         }
     }
 
-    async fn get(
+    pub(super) async fn get(
         &self,
         auth: &RailAuth,
         path: &str,

@@ -50,7 +50,7 @@ impl RampClient {
         Ok(resp)
     }
 
-    async fn get_json(
+    pub(super) async fn get_json(
         &self,
         auth: &RailAuth,
         path: &str,

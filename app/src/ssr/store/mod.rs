@@ -8,6 +8,7 @@
 //! | `users` | app_user |
 //! | `clients` | client |
 //! | `connections` | rail_connection, vendor_map |
+//! | `connect_flows` | connect_flow |
 //! | `bills` | staged_bill |
 //! | `bank` | cash_snapshot, bank_txn |
 //! | `payments` | payment, custody_event |
@@ -26,6 +27,7 @@ pub mod audit;
 pub mod bank;
 pub mod bills;
 pub mod clients;
+pub mod connect_flows;
 pub mod connections;
 pub mod db;
 pub mod firms;
