@@ -74,6 +74,7 @@ fn Console() -> impl IntoView {
                     <Route path=path!("/payments/:id") view=pages::payment::PaymentPage ssr=SsrMode::Async />
                     <Route path=path!("/hygiene") view=pages::hygiene::HygienePage ssr=SsrMode::Async />
                     <Route path=path!("/audit") view=pages::audit::AuditPage ssr=SsrMode::Async />
+                    <Route path=path!("/connections") view=pages::connections::ConnectionsPage ssr=SsrMode::Async />
                 </Routes>
             </main>
     }

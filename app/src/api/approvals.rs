@@ -29,7 +29,7 @@ pub mod ssr {
     use crate::ssr::store::audit::{self, Entry};
     use crate::ssr::store::payments::{self, NewPayment, Step};
     use crate::ssr::store::read_models::client_summaries;
-    use crate::ssr::store::{bills, clients, commit, from_ms, hygiene, jobs};
+    use crate::ssr::store::{bills, clients, commit, connections, from_ms, hygiene, jobs};
     use serde_json::json;
 
     pub async fn approve(
@@ -123,6 +123,37 @@ pub mod ssr {
         // Two concurrent approvals for one client are checked one after the
         // other against each other's commitments.
         clients::lock_for_approval(&mut tx, client).await?;
+        // A rail that needs reconnecting (or was never connected) cannot be
+        // trusted: its data may be stale and its writes will not go through.
+        let health = connections::rail_health(&mut tx, client.as_str()).await?;
+        if let Some((rail, why)) = Rail::FOR_APPROVAL.iter().find_map(|r| {
+            match health.iter().find(|(hr, _)| hr == r.as_str()) {
+                None => Some((*r, "is not connected")),
+                Some((_, s)) if s == "needs_reconnect" && *r == Rail::Plaid => {
+                    Some((*r, "needs its login renewed"))
+                }
+                Some((_, s)) if s == "needs_reconnect" => Some((*r, "needs to be reconnected")),
+                Some((_, s)) if s == "disconnected" => Some((*r, "was disconnected")),
+                _ => None,
+            }
+        }) {
+            audit_blocked(
+                &mut tx,
+                user,
+                &policy.name,
+                client,
+                &bills,
+                json!({ "rule": "connection_unhealthy", "rail": rail.as_str(), "why": why }),
+                now,
+            )
+            .await?;
+            commit(tx).await?;
+            return Err(AppError::Conflict(format!(
+                "Approvals for {} are paused: {} {why}. An admin can fix it on the Connections page.",
+                policy.name,
+                rail.display_name()
+            )));
+        }
         let selected = bills::open_for_approval(&mut tx, &user.firm_id, client, &bills).await?;
         if selected.len() != bills.len() {
             return Err(AppError::NotFound);

@@ -5,6 +5,7 @@ pub mod approvals;
 pub mod audit;
 pub mod auth;
 pub mod clients;
+pub mod connections;
 pub mod hygiene;
 pub mod payments;
 pub mod sandbox;

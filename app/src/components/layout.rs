@@ -61,6 +61,7 @@ pub fn Header() -> impl IntoView {
                                         <A href="/">"Portfolio"</A>
                                         <A href="/hygiene">"Hygiene"</A>
                                         <A href="/audit">"Audit"</A>
+                                        <A href="/connections">"Connections"</A>
                                     </nav>
                                     <span class="firm">{u.firm_name.clone()}</span>
                                     {sandbox.then(|| view! { <SandboxControl today can_advance /> })}

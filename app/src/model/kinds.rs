@@ -48,6 +48,21 @@ text_enum!(
     }
 );
 
+impl Rail {
+    /// The name a person knows the rail by.
+    pub fn display_name(self) -> &'static str {
+        match self {
+            Rail::Qbo => "QuickBooks Online",
+            Rail::Ramp => "Ramp",
+            Rail::Plaid => "the bank (Plaid)",
+            Rail::Stripe => "Stripe",
+        }
+    }
+
+    /// The rails an approval depends on: the ledger, bill pay, the bank.
+    pub const FOR_APPROVAL: &'static [Rail] = &[Rail::Qbo, Rail::Ramp, Rail::Plaid];
+}
+
 text_enum!(
     /// Which system owns the truth of a custody step.
     CustodyOwner {

@@ -210,3 +210,59 @@ pub struct SandboxStatus {
     pub bills_paid: usize,
     pub webhooks_delivered: usize,
 }
+
+/// A rail connection's health, as people see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionHealth {
+    Connected,
+    NeedsReconnect,
+    Disconnected,
+    Never,
+}
+
+impl ConnectionHealth {
+    pub fn label(self) -> &'static str {
+        match self {
+            ConnectionHealth::Connected => "connected",
+            ConnectionHealth::NeedsReconnect => "needs reconnect",
+            ConnectionHealth::Disconnected => "disconnected",
+            ConnectionHealth::Never => "never connected",
+        }
+    }
+}
+
+/// One client's connection to one rail (never a token).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RailConnectionView {
+    pub rail: super::Rail,
+    pub health: ConnectionHealth,
+    /// QBO company, Ramp business, bank ••mask, Stripe account.
+    pub account_name: Option<String>,
+    pub external_id: Option<String>,
+    pub method: Option<String>,
+    pub connected_by: Option<String>,
+    pub connected_at: Option<DateTime<Utc>>,
+    pub access_expires_at: Option<DateTime<Utc>>,
+    pub refresh_expires_at: Option<DateTime<Utc>>,
+    pub last_sync_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<DateTime<Utc>>,
+    /// Said ahead of time: consent or refresh token running out soon.
+    pub warning: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientConnectionsView {
+    pub client_id: ClientId,
+    pub name: String,
+    pub rails: Vec<RailConnectionView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConnectionsView {
+    /// Only admins get the connect / disconnect buttons (the server refuses
+    /// everyone else anyway).
+    pub can_manage: bool,
+    pub clients: Vec<ClientConnectionsView>,
+}

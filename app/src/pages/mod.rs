@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod client;
+pub mod connections;
 pub mod hygiene;
 pub mod login;
 pub mod payment;

@@ -75,9 +75,15 @@ impl From<app::ssr::store::StoreError> for JobError {
 
 impl From<crate::connections::ConnectionError> for JobError {
     fn from(e: crate::connections::ConnectionError) -> Self {
+        use crate::connections::ConnectionError as C;
         match e {
-            crate::connections::ConnectionError::Store(d) => d.into(),
-            other => JobError::fatal("connection", other.to_string()),
+            C::Store(d) => d.into(),
+            // Retried on the schedule: a refresh that could not run now, or
+            // a connection an admin may reconnect before the schedule ends.
+            C::RefreshUnavailable(_) | C::NeedsReconnect { .. } => {
+                JobError::retry(e.code(), e.to_string())
+            }
+            other => JobError::fatal(other.code(), other.to_string()),
         }
     }
 }

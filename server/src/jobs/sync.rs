@@ -5,12 +5,12 @@ use super::JobError;
 use crate::connections::rail_auth;
 use crate::rails::{RailAuth, RailError};
 use crate::services::Services;
-use app::model::{Rail, ReasonCode, Severity};
+use app::model::Rail;
 use app::ssr::jobs::{Job, SYNC_EVERY};
 use app::ssr::store::bank::{self, BankTxn};
 use app::ssr::store::bills::{self, LedgerBill};
 use app::ssr::store::connections::{self, VendorMapping};
-use app::ssr::store::{clients, commit, hygiene, jobs, StoreError};
+use app::ssr::store::{clients, commit, jobs, StoreError};
 
 /// Re-read every source of one client. Each source is read on its own: a
 /// bank that needs re-authorising does not stop the ledger's bills from
@@ -158,6 +158,11 @@ pub async fn refresh_balance(st: &Services, client_id: &str) -> Result<(), Refre
         }
         Err(e) => return Err(RefreshError::Job(e.into())),
     };
+    // Answering again means the login works (repaired in Link, or by the
+    // bank): the connection is healthy.
+    crate::connections::mark_repaired(st, client_id, Rail::Plaid)
+        .await
+        .map_err(JobError::from)?;
     let mut conn = st.db.acquire().await.map_err(JobError::from)?;
     bank::save_balance(
         &mut conn,
@@ -197,25 +202,20 @@ impl From<StoreError> for RefreshError {
     }
 }
 
-/// File (once) a hygiene item asking for the bank to be reconnected.
-async fn reconnect_needed(st: &Services, client_id: &str, detail: &str) -> Result<(), StoreError> {
-    let mut conn = st.db.acquire().await?;
-    if hygiene::client_has_open(&mut conn, client_id, ReasonCode::RailReauthNeeded).await? {
-        return Ok(());
-    }
-    let firm = clients::firm_of(&mut conn, client_id).await?;
-    let detail = format!("Plaid: the bank login must be renewed ({detail})");
-    hygiene::file(
-        &mut conn,
-        hygiene::NewItem {
-            firm_id: &firm,
-            client_id: Some(client_id),
-            payment_id: None,
-            severity: Severity::High,
-            reason_code: ReasonCode::RailReauthNeeded,
-            detail: &detail,
-            at: st.clock.now(),
-        },
+/// The bank needs its login: the connection is marked so (approvals for
+/// the client stop) and the hygiene tray asks for the login, once.
+async fn reconnect_needed(st: &Services, client_id: &str, detail: &str) -> Result<(), JobError> {
+    let creds = {
+        let mut conn = st.db.acquire().await?;
+        connections::sealed_credentials(&mut conn, client_id, Rail::Plaid).await?
+    };
+    let Some(creds) = creds else { return Ok(()) };
+    crate::connections::mark_needs_reconnect(
+        st,
+        client_id,
+        Rail::Plaid,
+        &creds,
+        &format!("the bank login must be renewed through Link ({detail})"),
     )
     .await?;
     Ok(())

@@ -432,6 +432,19 @@ pub async fn list_for_firm(
     .await?)
 }
 
+/// Every rail connection of the client with its status.
+pub async fn rail_health(
+    conn: &mut AnyConnection,
+    client_id: &str,
+) -> StoreResult<Vec<(String, String)>> {
+    Ok(sqlx::query_as(
+        "select rail, status from rail_connection where client_id = $1 order by rail",
+    )
+    .bind(client_id)
+    .fetch_all(conn)
+    .await?)
+}
+
 /// The rails of this client that are not healthy (needs reconnect or
 /// disconnected), for refusing approvals with the reason.
 pub async fn unhealthy_rails(

@@ -388,3 +388,18 @@ pub async fn open_hygiene(pool: &AnyPool, firm: &FirmId) -> StoreResult<Vec<Hygi
         })
         .collect()
 }
+
+/// The firm's clients, by name.
+pub async fn client_names(
+    conn: &mut sqlx::AnyConnection,
+    firm: &FirmId,
+) -> StoreResult<Vec<(ClientId, String)>> {
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("select client_id, name from client where firm_id = $1 order by name")
+            .bind(firm.as_str())
+            .fetch_all(conn)
+            .await?;
+    rows.into_iter()
+        .map(|(client, name)| Ok((id(&client)?, name)))
+        .collect()
+}
