@@ -334,6 +334,33 @@ pub async fn mark_repaired(
     Ok(moved)
 }
 
+/// Refresh every connection whose access token expires within
+/// [`REFRESH_AHEAD`] (wall clock), so calls never wait on a refresh and a
+/// dead grant is found (and shown) before anyone needs it. Failures are
+/// recorded on the connection by [`refresh`].
+pub async fn refresh_due(svc: &Services) {
+    let before = (Utc::now() + REFRESH_AHEAD).timestamp_millis();
+    let due = match svc.db.acquire().await {
+        Ok(mut conn) => connections::due_for_refresh(&mut conn, before).await,
+        Err(e) => Err(e),
+    };
+    let due = match due {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!(error = %e, "listing connections to refresh failed");
+            return;
+        }
+    };
+    for (client_id, rail) in due {
+        let Some(rail) = Rail::parse(&rail) else {
+            continue;
+        };
+        if let Err(e) = rail_auth(svc, &client_id, rail).await {
+            tracing::warn!(client = %client_id, %rail, code = e.code(), "refresh ahead of expiry failed");
+        }
+    }
+}
+
 pub fn rail_name(rail: Rail) -> &'static str {
     match rail {
         Rail::Qbo => "QuickBooks Online",

@@ -123,37 +123,6 @@ pub mod ssr {
         // Two concurrent approvals for one client are checked one after the
         // other against each other's commitments.
         clients::lock_for_approval(&mut tx, client).await?;
-        // A rail that needs reconnecting (or was never connected) cannot be
-        // trusted: its data may be stale and its writes will not go through.
-        let health = connections::rail_health(&mut tx, client.as_str()).await?;
-        if let Some((rail, why)) = Rail::FOR_APPROVAL.iter().find_map(|r| {
-            match health.iter().find(|(hr, _)| hr == r.as_str()) {
-                None => Some((*r, "is not connected")),
-                Some((_, s)) if s == "needs_reconnect" && *r == Rail::Plaid => {
-                    Some((*r, "needs its login renewed"))
-                }
-                Some((_, s)) if s == "needs_reconnect" => Some((*r, "needs to be reconnected")),
-                Some((_, s)) if s == "disconnected" => Some((*r, "was disconnected")),
-                _ => None,
-            }
-        }) {
-            audit_blocked(
-                &mut tx,
-                user,
-                &policy.name,
-                client,
-                &bills,
-                json!({ "rule": "connection_unhealthy", "rail": rail.as_str(), "why": why }),
-                now,
-            )
-            .await?;
-            commit(tx).await?;
-            return Err(AppError::Conflict(format!(
-                "Approvals for {} are paused: {} {why}. An admin can fix it on the Connections page.",
-                policy.name,
-                rail.display_name()
-            )));
-        }
         let selected = bills::open_for_approval(&mut tx, &user.firm_id, client, &bills).await?;
         if selected.len() != bills.len() {
             return Err(AppError::NotFound);
@@ -163,7 +132,26 @@ pub mod ssr {
                 "A selected bill is already approved.".into(),
             ));
         }
-
+        // A rail that needs reconnecting (or was never connected) cannot be
+        // trusted: its data may be stale and its writes will not go through.
+        let health = connections::rail_health(&mut tx, client.as_str()).await?;
+        if let Some(issue) = crate::ssr::store::read_models::connection_issue(&health) {
+            audit_blocked(
+                &mut tx,
+                user,
+                &policy.name,
+                client,
+                &bills,
+                json!({ "rule": "connection_unhealthy", "why": issue }),
+                now,
+            )
+            .await?;
+            commit(tx).await?;
+            return Err(AppError::Conflict(format!(
+                "Approvals for {} are paused: {issue}. An admin can fix it on the Connections page.",
+                policy.name
+            )));
+        }
         // Re-read the cash position inside the lock (includes any payment a
         // concurrent approval just committed).
         let summary = client_summaries(&mut tx, &user.firm_id, now, today, Some(client))

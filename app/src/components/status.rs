@@ -10,6 +10,7 @@ pub fn GuardrailBadge(status: GuardrailStatus) -> impl IntoView {
         GuardrailStatus::Breach => "badge bad",
         GuardrailStatus::NoData => "badge muted",
         GuardrailStatus::Stale => "badge stale",
+        GuardrailStatus::Untrusted => "badge bad",
     };
     view! { <span class=class>{status.label()}</span> }
 }

@@ -62,6 +62,9 @@ pub enum GuardrailStatus {
     /// The balance or the bank history is older than the client's policy
     /// allows: nothing is judged (and nothing approved) on it.
     Stale,
+    /// A rail needs reconnecting (or was never connected): its data cannot
+    /// be trusted and nothing is approved until it is fixed.
+    Untrusted,
 }
 
 impl GuardrailStatus {
@@ -72,6 +75,7 @@ impl GuardrailStatus {
             GuardrailStatus::Breach => "Breach",
             GuardrailStatus::NoData => "No data",
             GuardrailStatus::Stale => "Stale data — refresh",
+            GuardrailStatus::Untrusted => "Untrusted — reconnect",
         }
     }
 }
@@ -106,6 +110,8 @@ pub struct ClientSummary {
     pub due_soon_count: u32,
     pub due_soon_total: Money,
     pub status: GuardrailStatus,
+    /// Why the guardrail cannot be trusted: a rail that needs reconnecting.
+    pub connection_issue: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -67,7 +67,10 @@ fn ClientView(
     let cash = s.cash.clone();
     // Never a PASS on data older than the policy allows: the server would
     // refuse the approval anyway.
-    let judged_on_stale = s.status == crate::model::GuardrailStatus::Stale;
+    let judged_on_stale = matches!(
+        s.status,
+        crate::model::GuardrailStatus::Stale | crate::model::GuardrailStatus::Untrusted
+    );
     let verdict = Memo::new(move |_| {
         if judged_on_stale {
             return None;

@@ -66,6 +66,16 @@ fn PortfolioTable(rows: Vec<ClientSummary>) -> impl IntoView {
                                 <td class="num">{c.cash.approved_unpaid.to_string()}</td>
                                 <td>
                                     <GuardrailBadge status=c.status />
+                                    {c
+                                        .connection_issue
+                                        .clone()
+                                        .map(|i| {
+                                            view! {
+                                                <div class="warn" data-testid="connection-issue">
+                                                    <a href="/connections">{i}</a>
+                                                </div>
+                                            }
+                                        })}
                                 </td>
                             </tr>
                         }

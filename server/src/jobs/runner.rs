@@ -316,6 +316,7 @@ pub async fn sweep(st: &Services) {
     if let Err(e) = super::inbox::reconcile_released(st).await {
         tracing::warn!(error = %e, "reconciler sweep failed");
     }
+    crate::connections::refresh_due(st).await;
 }
 
 /// The worker loop: run due jobs, sleep briefly when idle or until woken

@@ -140,6 +140,21 @@ pub async fn client_summaries(
 
     let committed = committed_by_client(&mut *conn, firm).await?;
 
+    let mut health: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    for r in sqlx::query(
+        "select r.client_id, r.rail, r.status from rail_connection r
+         join client c on c.client_id = r.client_id where c.firm_id = $1",
+    )
+    .bind(firm.as_str())
+    .fetch_all(&mut *conn)
+    .await?
+    {
+        health
+            .entry(r.try_get("client_id")?)
+            .or_default()
+            .push((r.try_get("rail")?, r.try_get("status")?));
+    }
+
     let mut due: HashMap<String, (i64, i64)> = HashMap::new();
     for r in sqlx::query(&format!(
         "select b.client_id, count(*) as n, cast(sum(b.balance_minor) as bigint) as total from staged_bill b
@@ -184,7 +199,9 @@ pub async fn client_summaries(
             balance_max_age_secs,
             bank_history_max_age_secs,
         };
+        let connection_issue = connection_issue(health.get(&cid).map(Vec::as_slice).unwrap_or(&[]));
         let status = match &available {
+            _ if connection_issue.is_some() => GuardrailStatus::Untrusted,
             None => GuardrailStatus::NoData,
             Some(_) if !cash_position.freshness(now).is_fresh() => GuardrailStatus::Stale,
             Some(avail) => {
@@ -221,9 +238,29 @@ pub async fn client_summaries(
             due_soon_count: u32::try_from(due_n).unwrap_or(0),
             due_soon_total,
             status,
+            connection_issue,
         });
     }
     Ok(out)
+}
+
+/// The first rail an approval depends on that is not healthy, said for a
+/// person ("Ramp needs to be reconnected").
+pub fn connection_issue(rails: &[(String, String)]) -> Option<String> {
+    Rail::FOR_APPROVAL.iter().find_map(|r| {
+        let status = rails
+            .iter()
+            .find(|(rail, _)| rail == r.as_str())
+            .map(|(_, s)| s.as_str());
+        let why = match status {
+            None => "is not connected",
+            Some("needs_reconnect") if *r == Rail::Plaid => "needs its login renewed",
+            Some("needs_reconnect") => "needs to be reconnected",
+            Some("disconnected") => "was disconnected",
+            _ => return None,
+        };
+        Some(format!("{} {why}", r.display_name()))
+    })
 }
 
 /// Open bills of a client that have no payment yet, soonest due first.
