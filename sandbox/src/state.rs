@@ -23,6 +23,9 @@ pub struct SimState {
     /// Paid bills whose QBO record is held back ([`crate::Faults::qbo_late_next`]).
     #[serde(default)]
     pub qbo_late: Vec<LateQboRecord>,
+    /// Provider apps, Stripe accounts, authorization codes and grants.
+    #[serde(default)]
+    pub oauth: crate::oauth::OAuthState,
 }
 
 /// A BillPayment Ramp's accounting sync will write to QBO on `due`.
