@@ -18,6 +18,24 @@
 //! * `/plaid/...`: `accounts/get`, `accounts/balance/get`,
 //!   `transactions/sync`, `item/get`, `sandbox/item/reset_login`.
 //!
+//! * `/stripe/v1/...`: `oauth/token`, `oauth/deauthorize` (Stripe Apps
+//!   OAuth, authenticated with the app's secret key) and `GET account`
+//!   (OAuth access token or the account's `rk_test_…` key). `Request-Id` on
+//!   every response.
+//!
+//! OAuth (see [`oauth`]; token and code times are wall clock): consent pages
+//! for a person in a browser at `/intuit/connect/oauth2`,
+//! `/ramp-app/v1/authorize` and `/stripe-marketplace/oauth/v2/authorize`
+//! (sign in with the demo credentials, pick the company / business /
+//! account, Allow or Deny, redirect to one of
+//! [`SandboxConfig::redirect_uris`]); token endpoints
+//! `/qbo/oauth2/v1/tokens/bearer`, `/ramp/developer/v1/token` and
+//! `/stripe/v1/oauth/token` (codes single use, 10 min, bound to client,
+//! redirect URI, account and PKCE S256; refresh tokens rotate on every
+//! refresh); revocation at `/qbo/v2/oauth2/tokens/revoke`,
+//! `/ramp/developer/v1/token/revoke` and `/stripe/v1/oauth/deauthorize`.
+//! API calls accept any live access token of a grant for the account.
+//!
 //! Control routes (sandbox only, JSON):
 //!
 //! * `POST /control/advance {"days": 1..=90}` → [`AdvanceReport`]. Moves the
@@ -29,6 +47,14 @@
 //!   400 `{"error"}` if malformed). Faults are consumed as they fire.
 //! * `GET /control/state` → today, now, and counts (Ramp bills per status,
 //!   QBO open bills and BillPayments, webhooks per status).
+//! * `POST /control/oauth/revoke {"rail": "qbo|ramp|stripe", "account"}`:
+//!   consent withdrawn, every grant for the account dies;
+//!   `POST /control/oauth/expire` (same body): its access tokens expire now;
+//!   `POST /control/oauth/settings {"qbo_refresh_grace_secs",
+//!   "ramp_access_expires_in"}` (both optional) → [`OAuthSettings`].
+//! * `GET /control/credentials`: the apps, URLs, demo sign-ins and, per
+//!   client, tokens of grants of their own (issued once, persisted) for
+//!   outside programs.
 //!
 //! Ramp webhooks (`bills.paid`, thin payload) go to
 //! [`SandboxConfig::ramp_webhook_url`], signed with hex HMAC-SHA256 of the

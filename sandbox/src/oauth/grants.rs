@@ -14,6 +14,8 @@ use sha2::{Digest, Sha256};
 /// Authorization requests (the pending sign-in) and codes live 10 minutes.
 pub const REQUEST_TTL_SECS: i64 = 600;
 pub const CODE_TTL_SECS: i64 = 600;
+/// At most this many authorization requests wait at once (oldest dropped).
+pub const MAX_PENDING: usize = 1000;
 /// QBO: access 1 h, refresh 101 days (rolling).
 pub const QBO_ACCESS_SECS: i64 = 3600;
 pub const QBO_REFRESH_SECS: i64 = 8_726_400;
@@ -312,6 +314,10 @@ impl OAuthState {
         now: DateTime<Utc>,
     ) -> String {
         self.prune(now);
+        // The authorize page is open to anyone: keep the backlog bounded.
+        if self.pending.len() >= MAX_PENDING {
+            self.pending.remove(0);
+        }
         let id = random_token("req_");
         self.pending.push(PendingAuth {
             id: id.clone(),
