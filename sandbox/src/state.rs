@@ -64,6 +64,8 @@ pub struct SimClient {
 #[derive(Clone, Serialize, Deserialize)]
 pub struct QboRealm {
     pub realm_id: String,
+    /// The first access token of the realm's seeded grant (API calls are
+    /// authorized by grants: see `crate::oauth`).
     pub access_token: String,
     pub next_id: u64,
     pub created_at: DateTime<Utc>,
@@ -152,6 +154,7 @@ pub struct QboPaymentLine {
 #[derive(Clone, Serialize, Deserialize)]
 pub struct RampBusiness {
     pub business_id: String,
+    /// The first access token of the business's seeded grant.
     pub access_token: String,
     pub entity: RampEntity,
     pub vendors: Vec<RampVendorRec>,

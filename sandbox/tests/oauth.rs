@@ -1163,3 +1163,42 @@ async fn api_tokens_are_checked_per_rail() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+#[tokio::test]
+async fn rail_faults_hit_the_token_endpoints() {
+    let sb = start().await;
+    let w = sb.world().await;
+    let c = &w.clients[0];
+    sb.set_faults(sandbox::Faults {
+        rail_fail_next: vec![
+            sandbox::RailFault {
+                rail: SimRail::Qbo,
+                status: 503,
+                method: Some("POST".into()),
+                path: Some("/oauth2/v1/tokens/bearer".into()),
+            },
+            sandbox::RailFault::any(SimRail::Stripe, 429),
+        ],
+        ..Default::default()
+    })
+    .await;
+    let r = refresh(&sb, Rail::Qbo, c.qbo_refresh_token.expose()).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(r.json()["Fault"].is_object());
+    // Nothing was applied: the refresh token still works.
+    assert_eq!(
+        refresh(&sb, Rail::Qbo, c.qbo_refresh_token.expose())
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let r = refresh(&sb, Rail::Stripe, c.stripe_refresh_token.expose()).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.json()["error"]["type"].is_string());
+    assert_eq!(
+        refresh(&sb, Rail::Stripe, c.stripe_refresh_token.expose())
+            .await
+            .status,
+        StatusCode::OK
+    );
+}
