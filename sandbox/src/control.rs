@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-fn error(msg: impl Into<String>) -> Response {
+pub(crate) fn error(msg: impl Into<String>) -> Response {
     (StatusCode::BAD_REQUEST, Json(json!({"error": msg.into()}))).into_response()
 }
 
@@ -21,7 +21,7 @@ fn error(msg: impl Into<String>) -> Response {
 /// page elsewhere cannot drive the controls with a form or a `text/plain`
 /// fetch.
 /// The 415 answer, unless the request says JSON.
-fn unless_json(headers: &HeaderMap) -> Option<Response> {
+pub(crate) fn unless_json(headers: &HeaderMap) -> Option<Response> {
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

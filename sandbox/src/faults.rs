@@ -53,5 +53,6 @@ async fn inject(
         SimRail::Qbo => crate::qbo::injected(status, now),
         SimRail::Ramp => crate::ramp::injected(status),
         SimRail::Plaid => crate::plaid::injected(status),
+        SimRail::Stripe => crate::stripe::injected(status),
     }
 }

@@ -18,6 +18,24 @@
 //! * `/plaid/...`: `accounts/get`, `accounts/balance/get`,
 //!   `transactions/sync`, `item/get`, `sandbox/item/reset_login`.
 //!
+//! * `/stripe/v1/...`: `oauth/token`, `oauth/deauthorize` (Stripe Apps
+//!   OAuth, authenticated with the app's secret key) and `GET account`
+//!   (OAuth access token or the account's `rk_test_…` key). `Request-Id` on
+//!   every response.
+//!
+//! OAuth (see [`oauth`]; token and code times are wall clock): consent pages
+//! for a person in a browser at `/intuit/connect/oauth2`,
+//! `/ramp-app/v1/authorize` and `/stripe-marketplace/oauth/v2/authorize`
+//! (sign in with the demo credentials, pick the company / business /
+//! account, Allow or Deny, redirect to one of
+//! [`SandboxConfig::redirect_uris`]); token endpoints
+//! `/qbo/oauth2/v1/tokens/bearer`, `/ramp/developer/v1/token` and
+//! `/stripe/v1/oauth/token` (codes single use, 10 min, bound to client,
+//! redirect URI, account and PKCE S256; refresh tokens rotate on every
+//! refresh); revocation at `/qbo/v2/oauth2/tokens/revoke`,
+//! `/ramp/developer/v1/token/revoke` and `/stripe/v1/oauth/deauthorize`.
+//! API calls accept any live access token of a grant for the account.
+//!
 //! Control routes (sandbox only, JSON):
 //!
 //! * `POST /control/advance {"days": 1..=90}` → [`AdvanceReport`]. Moves the
@@ -29,6 +47,14 @@
 //!   400 `{"error"}` if malformed). Faults are consumed as they fire.
 //! * `GET /control/state` → today, now, and counts (Ramp bills per status,
 //!   QBO open bills and BillPayments, webhooks per status).
+//! * `POST /control/oauth/revoke {"rail": "qbo|ramp|stripe", "account"}`:
+//!   consent withdrawn, every grant for the account dies;
+//!   `POST /control/oauth/expire` (same body): its access tokens expire now;
+//!   `POST /control/oauth/settings {"qbo_refresh_grace_secs",
+//!   "ramp_access_expires_in"}` (both optional) → [`OAuthSettings`].
+//! * `GET /control/credentials`: the apps, URLs, demo sign-ins and, per
+//!   client, tokens of grants of their own (issued once, persisted) for
+//!   outside programs.
 //!
 //! Ramp webhooks (`bills.paid`, thin payload) go to
 //! [`SandboxConfig::ramp_webhook_url`], signed with hex HMAC-SHA256 of the
@@ -44,11 +70,13 @@
 mod control;
 mod engine;
 mod faults;
+pub mod oauth;
 mod plaid;
 mod qbo;
 mod ramp;
 mod secret;
 pub mod state;
+mod stripe;
 mod wire;
 pub mod world;
 
@@ -64,6 +92,7 @@ use std::sync::Arc;
 use tokio::sync::Mutex;
 
 pub use engine::sign_ramp_webhook;
+pub use oauth::{OAuthApp, OAuthSettings, ProviderApps, StripeApp};
 pub use secret::Secret;
 
 /// How the sandbox reaches RowCol and which credentials its Plaid expects.
@@ -83,6 +112,12 @@ pub struct SandboxConfig {
     /// How many demo clients a fresh world has (2..=24; the first ones of
     /// [`world::CLIENT_NAMES`]). Ignored when a persisted world is loaded.
     pub clients: usize,
+    /// The absolute URL of the sandbox mount, e.g.
+    /// `http://127.0.0.1:3000/sandbox` (for URLs handed to outside programs).
+    pub public_base: String,
+    /// The redirect URIs registered for every simulated OAuth app (exact
+    /// match).
+    pub redirect_uris: Vec<String>,
 }
 
 /// Where the simulator state is persisted (RowCol stores it in its database).
@@ -188,6 +223,7 @@ pub enum SimRail {
     Qbo,
     Ramp,
     Plaid,
+    Stripe,
 }
 
 /// One injected failure of a rail's next call ([`Faults::rail_fail_next`]).
@@ -263,6 +299,14 @@ pub struct DemoClient {
     pub ramp_access_token: Secret,
     pub plaid_item_id: String,
     pub plaid_access_token: Secret,
+    /// The seeded grants' refresh tokens (owner RowCol) and when their
+    /// access tokens expire (wall clock; issued at world generation).
+    pub qbo_refresh_token: Secret,
+    pub ramp_refresh_token: Secret,
+    pub access_expires_at: DateTime<Utc>,
+    pub stripe_account_id: String,
+    pub stripe_access_token: Secret,
+    pub stripe_refresh_token: Secret,
 }
 
 pub(crate) struct Inner {
@@ -276,6 +320,8 @@ pub(crate) struct Inner {
     /// Held (shared) by whoever must not see the clock jump meanwhile, and
     /// (exclusively) by an advance: see [`Sandbox::hold_clock`].
     pub(crate) clock_barrier: tokio::sync::RwLock<()>,
+    /// The provider apps (fixed once generated).
+    pub(crate) apps: oauth::ProviderApps,
 }
 
 /// The running simulators. Cheap to clone.
@@ -310,6 +356,16 @@ impl Sandbox {
                 s
             }
         };
+        let mut state = state;
+        if oauth::ensure(&mut state, Utc::now()) {
+            store.save(&serde_json::to_value(&state)?).await?;
+        }
+        let apps = state
+            .oauth
+            .apps
+            .as_ref()
+            .map(oauth::AppsRec::public)
+            .ok_or_else(|| anyhow::anyhow!("sandbox provider apps missing"))?;
         let http = reqwest::Client::builder()
             .connect_timeout(std::time::Duration::from_secs(10))
             .timeout(engine::WEBHOOK_TIMEOUT)
@@ -323,6 +379,7 @@ impl Sandbox {
                 http,
                 ramp_hits: std::sync::Mutex::new(HashMap::new()),
                 clock_barrier: tokio::sync::RwLock::new(()),
+                apps,
             }),
         })
     }
@@ -357,19 +414,50 @@ impl Sandbox {
     /// The clients and the credentials RowCol's seeder stores.
     pub async fn world(&self) -> DemoWorld {
         let st = self.inner.state.lock().await;
+        let seeded = |rail: SimRail, account: &str| {
+            let g = st.oauth.seeded(rail, account);
+            let access = g.and_then(|g| g.access.last());
+            (
+                Secret::new(access.map(|a| a.token.clone()).unwrap_or_default()),
+                Secret::new(g.map(|g| g.refresh.clone()).unwrap_or_default()),
+                access.map(|a| a.expires_at),
+            )
+        };
         DemoWorld {
             clients: st
                 .clients
                 .iter()
-                .map(|c| DemoClient {
-                    name: c.name.clone(),
-                    currency: c.currency.clone(),
-                    qbo_realm_id: c.qbo.realm_id.clone(),
-                    qbo_access_token: Secret::new(c.qbo.access_token.clone()),
-                    ramp_business_id: c.ramp.business_id.clone(),
-                    ramp_access_token: Secret::new(c.ramp.access_token.clone()),
-                    plaid_item_id: c.plaid.item_id.clone(),
-                    plaid_access_token: Secret::new(c.plaid.access_token.clone()),
+                .map(|c| {
+                    let (qbo_access, qbo_refresh, qbo_exp) = seeded(SimRail::Qbo, &c.qbo.realm_id);
+                    let (ramp_access, ramp_refresh, ramp_exp) =
+                        seeded(SimRail::Ramp, &c.ramp.business_id);
+                    let stripe_account_id = st
+                        .oauth
+                        .stripe_account_of(&c.name)
+                        .map(|a| a.id.clone())
+                        .unwrap_or_default();
+                    let (stripe_access, stripe_refresh, _) =
+                        seeded(SimRail::Stripe, &stripe_account_id);
+                    DemoClient {
+                        name: c.name.clone(),
+                        currency: c.currency.clone(),
+                        qbo_realm_id: c.qbo.realm_id.clone(),
+                        qbo_access_token: qbo_access,
+                        ramp_business_id: c.ramp.business_id.clone(),
+                        ramp_access_token: ramp_access,
+                        plaid_item_id: c.plaid.item_id.clone(),
+                        plaid_access_token: Secret::new(c.plaid.access_token.clone()),
+                        qbo_refresh_token: qbo_refresh,
+                        ramp_refresh_token: ramp_refresh,
+                        access_expires_at: [qbo_exp, ramp_exp]
+                            .into_iter()
+                            .flatten()
+                            .min()
+                            .unwrap_or_else(Utc::now),
+                        stripe_account_id,
+                        stripe_access_token: stripe_access,
+                        stripe_refresh_token: stripe_refresh,
+                    }
                 })
                 .collect(),
         }
@@ -384,6 +472,15 @@ impl Sandbox {
                 "/plaid",
                 faults::layer(plaid::router(), self, SimRail::Plaid),
             )
+            .nest(
+                "/stripe",
+                faults::layer(stripe::router(), self, SimRail::Stripe),
+            )
+            .merge(oauth::pages::router())
+            .route("/control/oauth/revoke", post(oauth::control::revoke))
+            .route("/control/oauth/expire", post(oauth::control::expire))
+            .route("/control/oauth/settings", post(oauth::control::settings))
+            .route("/control/credentials", get(oauth::control::credentials))
             .route("/control/advance", post(control::advance))
             .route(
                 "/control/faults",

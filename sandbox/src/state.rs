@@ -23,6 +23,9 @@ pub struct SimState {
     /// Paid bills whose QBO record is held back ([`crate::Faults::qbo_late_next`]).
     #[serde(default)]
     pub qbo_late: Vec<LateQboRecord>,
+    /// Provider apps, Stripe accounts, authorization codes and grants.
+    #[serde(default)]
+    pub oauth: crate::oauth::OAuthState,
 }
 
 /// A BillPayment Ramp's accounting sync will write to QBO on `due`.
@@ -61,6 +64,8 @@ pub struct SimClient {
 #[derive(Clone, Serialize, Deserialize)]
 pub struct QboRealm {
     pub realm_id: String,
+    /// The first access token of the realm's seeded grant (API calls are
+    /// authorized by grants: see `crate::oauth`).
     pub access_token: String,
     pub next_id: u64,
     pub created_at: DateTime<Utc>,
@@ -149,6 +154,7 @@ pub struct QboPaymentLine {
 #[derive(Clone, Serialize, Deserialize)]
 pub struct RampBusiness {
     pub business_id: String,
+    /// The first access token of the business's seeded grant.
     pub access_token: String,
     pub entity: RampEntity,
     pub vendors: Vec<RampVendorRec>,

@@ -210,6 +210,12 @@ impl Application {
                 )
             } else if sandbox_mode {
                 let base = format!("http://{addr}/sandbox");
+                // Where browsers and outside programs reach this instance.
+                let public = config
+                    .public_url
+                    .as_deref()
+                    .map(|u| u.trim_end_matches('/').to_owned())
+                    .unwrap_or_else(|| format!("http://{addr}"));
                 let webhook_secret = config
                     .ramp_webhook_secret
                     .clone()
@@ -234,6 +240,11 @@ impl Application {
                         seed: config.sandbox_seed,
                         start: config.sandbox_start,
                         clients: config.sandbox_clients,
+                        public_base: format!("{public}/sandbox"),
+                        redirect_uris: ["qbo", "ramp", "stripe", "plaid"]
+                            .iter()
+                            .map(|r| format!("{public}/connect/{r}/callback"))
+                            .collect(),
                     },
                 )
                 .await?;

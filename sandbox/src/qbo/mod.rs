@@ -30,6 +30,14 @@ pub fn router() -> Router<Sandbox> {
         .route("/v3/company/{realm}/query", get(query_get).post(query_post))
         .route("/v3/company/{realm}/{entity}", post(entity_post))
         .route("/v3/company/{realm}/{entity}/{id}", get(entity_get))
+        .route(
+            "/oauth2/v1/tokens/bearer",
+            post(crate::oauth::token::qbo_token),
+        )
+        .route(
+            "/v2/oauth2/tokens/revoke",
+            post(crate::oauth::token::qbo_revoke),
+        )
         .layer(axum::middleware::map_response(add_tid))
 }
 
@@ -105,10 +113,19 @@ async fn authed<'a>(
     let now = sb.inner.clock.now();
     let token = bearer_token(headers);
     let st = sb.inner.state.lock().await;
+    // Any live access token of a grant for this realm.
     let ci = st
         .clients
         .iter()
-        .position(|c| c.qbo.realm_id == realm && Some(c.qbo.access_token.as_str()) == token);
+        .position(|c| c.qbo.realm_id == realm)
+        .filter(|_| {
+            token
+                .and_then(|t| {
+                    st.oauth
+                        .by_access(crate::SimRail::Qbo, t, chrono::Utc::now())
+                })
+                .is_some_and(|g| g.account == realm)
+        });
     let Some(ci) = ci else {
         return Err(fault(
             StatusCode::UNAUTHORIZED,

@@ -12,7 +12,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use render::{paginate, render_bill, render_vendor};
 use serde_json::{json, Value};
@@ -33,6 +33,11 @@ pub fn router() -> Router<Sandbox> {
         .route("/developer/v1/vendors/{id}/accounts", get(vendor_accounts))
         .route("/developer/v1/bills", get(list_bills).post(create_bill))
         .route("/developer/v1/bills/{id}", get(get_bill))
+        .route("/developer/v1/token", post(crate::oauth::token::ramp_token))
+        .route(
+            "/developer/v1/token/revoke",
+            post(crate::oauth::token::ramp_revoke),
+        )
         .layer(axum::middleware::map_response(add_trace_id))
 }
 
@@ -108,7 +113,13 @@ async fn authed<'a>(
         return Err(unauthorized());
     };
     let st = sb.inner.state.lock().await;
-    let Some(ci) = st.clients.iter().position(|c| c.ramp.access_token == token) else {
+    // The token identifies the business: any live access token of its grants.
+    let business = st
+        .oauth
+        .by_access(crate::SimRail::Ramp, token, chrono::Utc::now())
+        .map(|g| g.account.clone());
+    let Some(ci) = business.and_then(|b| st.clients.iter().position(|c| c.ramp.business_id == b))
+    else {
         return Err(unauthorized());
     };
     let business = st.clients[ci].ramp.business_id.clone();

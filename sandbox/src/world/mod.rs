@@ -296,6 +296,7 @@ pub fn generate_sized(now: DateTime<Utc>, seed: u64, clients: usize) -> SimState
         clients,
         webhooks: vec![],
         qbo_late: vec![],
+        oauth: Default::default(),
     }
 }
 
