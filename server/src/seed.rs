@@ -64,12 +64,33 @@ pub async fn seed_demo(
             continue;
         }
         let client = clients::create(&mut tx, &firm, &c.name, &c.currency, now).await?;
-        for (rail, ext, token) in [
-            (Rail::Qbo, &c.qbo_realm_id, &c.qbo_access_token),
-            (Rail::Ramp, &c.ramp_business_id, &c.ramp_access_token),
-            (Rail::Plaid, &c.plaid_item_id, &c.plaid_access_token),
+        let expires = Some(c.access_expires_at);
+        for (rail, ext, token, refresh, expires) in [
+            (
+                Rail::Qbo,
+                &c.qbo_realm_id,
+                &c.qbo_access_token,
+                Some(&c.qbo_refresh_token),
+                expires,
+            ),
+            (
+                Rail::Ramp,
+                &c.ramp_business_id,
+                &c.ramp_access_token,
+                Some(&c.ramp_refresh_token),
+                expires,
+            ),
+            (Rail::Plaid, &c.plaid_item_id, &c.plaid_access_token, None, None),
+            (
+                Rail::Stripe,
+                &c.stripe_account_id,
+                &c.stripe_access_token,
+                Some(&c.stripe_refresh_token),
+                expires,
+            ),
         ] {
             let id = ConnectionId::generate();
+            let refresh_sealed = refresh.map(|r| sealer.seal(r.expose(), id.as_str()));
             let outcome = connections::connect(
                 &mut tx,
                 &NewConnection {
@@ -80,8 +101,8 @@ pub async fn seed_demo(
                     external_id: ext,
                     account_name: Some(&c.name),
                     token_sealed: &sealer.seal(token.expose(), id.as_str()),
-                    refresh_sealed: None,
-                    access_expires_at: None,
+                    refresh_sealed: refresh_sealed.as_deref(),
+                    access_expires_at: expires,
                     refresh_expires_at: None,
                     method: "seed",
                     connected_by: "rowcol",
@@ -101,7 +122,7 @@ pub async fn seed_demo(
                 actor: "rowcol",
                 action: "client.connected",
                 subject: client.as_str(),
-                detail: serde_json::json!({ "name": c.name, "rails": ["qbo", "ramp", "plaid"] }),
+                detail: serde_json::json!({ "name": c.name, "rails": ["qbo", "ramp", "plaid", "stripe"] }),
             },
         )
         .await?;

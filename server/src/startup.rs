@@ -244,6 +244,7 @@ impl Application {
                         redirect_uris: ["qbo", "ramp", "stripe", "plaid"]
                             .iter()
                             .map(|r| format!("{public}/connect/{r}/callback"))
+                            .chain(config.sandbox_redirect_uris.iter().cloned())
                             .collect(),
                     },
                 )
@@ -270,11 +271,19 @@ impl Application {
             .connect_timeout(crate::rails::http::CONNECT_TIMEOUT)
             .timeout(std::time::Duration::from_millis(config.rail_timeout_ms))
             .build()?;
-        let providers = match &sandbox {
-            Some(_) => None,
-            None if sandbox_mode => None,
-            None => Some(Arc::new(crate::oauth::providers::Providers::live(&config))),
-        };
+        let providers = match (&sandbox, config.sandbox_rails_url.as_deref()) {
+            (Some(sb), _) => Some(crate::oauth::providers::Providers::sandbox(
+                &format!("http://{addr}/sandbox"),
+                &sb.apps(),
+            )),
+            (None, Some(base)) if sandbox_mode => Some(
+                crate::oauth::providers::Providers::from_sandbox_credentials(&oauth_http, base)
+                    .await
+                    .context("reading the simulators' apps from ROWCOL_SANDBOX_RAILS_URL")?,
+            ),
+            _ => Some(crate::oauth::providers::Providers::live(&config)),
+        }
+        .map(Arc::new);
         let services = Services {
             db: db.clone(),
             clock: clock.clone(),

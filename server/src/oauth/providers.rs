@@ -115,3 +115,86 @@ impl Providers {
         }
     }
 }
+
+impl Providers {
+    /// Sandbox mode: the simulated providers under `base`
+    /// (`http://host:port/sandbox`), with their apps' credentials. The same
+    /// paths `GET {base}/control/credentials` lists.
+    pub fn sandbox(base: &str, apps: &sandbox::ProviderApps) -> Providers {
+        let b = base.trim_end_matches('/');
+        Providers {
+            qbo: OAuthProvider {
+                rail: Rail::Qbo,
+                client_id: apps.qbo.client_id.clone(),
+                client_secret: SecretString::new(apps.qbo.client_secret.expose()),
+                token_client_id: None,
+                authorize_url: format!("{b}/intuit/connect/oauth2"),
+                token_url: format!("{b}/qbo/oauth2/v1/tokens/bearer"),
+                revoke_url: format!("{b}/qbo/v2/oauth2/tokens/revoke"),
+                scopes: scopes(QBO_SCOPES),
+                pkce: false,
+            },
+            ramp: OAuthProvider {
+                rail: Rail::Ramp,
+                client_id: apps.ramp.client_id.clone(),
+                client_secret: SecretString::new(apps.ramp.client_secret.expose()),
+                token_client_id: None,
+                authorize_url: format!("{b}/ramp-app/v1/authorize"),
+                token_url: format!("{b}/ramp/developer/v1/token"),
+                revoke_url: format!("{b}/ramp/developer/v1/token/revoke"),
+                scopes: scopes(RAMP_SCOPES),
+                // The simulator checks S256 PKCE: exercise that path here.
+                pkce: true,
+            },
+            stripe: OAuthProvider {
+                rail: Rail::Stripe,
+                client_id: apps.stripe.client_id.clone(),
+                client_secret: SecretString::new(apps.stripe.secret_key.expose()),
+                token_client_id: Some(SecretString::new(apps.stripe.secret_key.expose())),
+                authorize_url: format!("{b}/stripe-marketplace/oauth/v2/authorize"),
+                token_url: format!("{b}/stripe/v1/oauth/token"),
+                revoke_url: format!("{b}/stripe/v1/oauth/deauthorize"),
+                scopes: scopes(STRIPE_SCOPES),
+                pkce: false,
+            },
+            stripe_api: format!("{b}/stripe"),
+        }
+    }
+
+    /// An instance using another's simulators reads their apps the way an
+    /// outside program does: `GET {base}/control/credentials`.
+    pub async fn from_sandbox_credentials(
+        http: &reqwest::Client,
+        base: &str,
+    ) -> anyhow::Result<Providers> {
+        let b = base.trim_end_matches('/');
+        let v: serde_json::Value = http
+            .get(format!("{b}/control/credentials"))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let s = |p: &str| -> anyhow::Result<String> {
+            v.pointer(p)
+                .and_then(|x| x.as_str())
+                .map(str::to_owned)
+                .ok_or_else(|| anyhow::anyhow!("credentials lack {p}"))
+        };
+        let apps = sandbox::ProviderApps {
+            qbo: sandbox::OAuthApp {
+                client_id: s("/qbo/client_id")?,
+                client_secret: sandbox::Secret::new(s("/qbo/client_secret")?),
+            },
+            ramp: sandbox::OAuthApp {
+                client_id: s("/ramp/client_id")?,
+                client_secret: sandbox::Secret::new(s("/ramp/client_secret")?),
+            },
+            stripe: sandbox::StripeApp {
+                client_id: s("/stripe/client_id")?,
+                secret_key: sandbox::Secret::new(s("/stripe/secret_key")?),
+            },
+        };
+        Ok(Providers::sandbox(b, &apps))
+    }
+}
