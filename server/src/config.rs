@@ -154,6 +154,15 @@ pub struct Config {
         default_value = "https://api.stripe.com"
     )]
     pub stripe_base_url: String,
+    /// Where Plaid's Hosted Link pages are served (comma separated origins),
+    /// besides the Plaid API host: the connect button's redirect leads there.
+    #[arg(
+        long,
+        env = "ROWCOL_PLAID_LINK_ORIGINS",
+        value_delimiter = ',',
+        default_value = "https://secure.plaid.com,https://hosted.plaid.com"
+    )]
+    pub plaid_link_origins: Vec<String>,
     /// Extra redirect URIs the sandbox's simulated apps accept (comma
     /// separated), for a live instance using this sandbox as its providers.
     #[arg(long, env = "ROWCOL_SANDBOX_REDIRECT_URIS", value_delimiter = ',')]

@@ -75,6 +75,10 @@ pub struct SecurityPolicy {
     /// The scheme browsers use to reach us when no public URL is configured:
     /// https live (behind TLS), http for the local sandbox.
     scheme: &'static str,
+    /// Origins a form of ours may lead to besides our own: the providers'
+    /// consent pages and Plaid Link (the connect buttons post to us and we
+    /// redirect there; browsers hold that redirect to `form-action`).
+    form_actions: String,
 }
 
 impl SecurityPolicy {
@@ -90,7 +94,23 @@ impl SecurityPolicy {
         Ok(SecurityPolicy {
             public,
             scheme: if https { "https" } else { "http" },
+            form_actions: String::new(),
         })
+    }
+
+    /// Allow forms to lead (through our redirect) to these URLs' origins.
+    pub fn with_form_actions<'a>(mut self, urls: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut seen: Vec<String> = Vec::new();
+        for u in urls {
+            if let Some(o) = Origin::parse(u) {
+                let text = format!("{}://{}:{}", o.scheme, o.host, o.port);
+                if !seen.contains(&text) {
+                    seen.push(text);
+                }
+            }
+        }
+        self.form_actions = seen.iter().map(|o| format!(" {o}")).collect();
+        self
     }
 
     fn own_origin(&self, headers: &HeaderMap) -> Option<Origin> {
@@ -152,15 +172,15 @@ pub async fn guard(
                 .into_response()
         }
     };
-    set_headers(res.headers_mut(), &nonce);
+    set_headers(res.headers_mut(), &nonce, &policy.form_actions);
     res
 }
 
-fn set_headers(h: &mut HeaderMap, nonce: &CspNonce) {
+fn set_headers(h: &mut HeaderMap, nonce: &CspNonce, form_actions: &str) {
     let csp = format!(
         "default-src 'self'; script-src 'self' 'nonce-{}' 'wasm-unsafe-eval'; \
          style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; \
-         object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+         object-src 'none'; base-uri 'none'; form-action 'self'{form_actions}; frame-ancestors 'none'",
         nonce.0
     );
     if let Ok(v) = HeaderValue::from_str(&csp) {

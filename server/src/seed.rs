@@ -80,7 +80,13 @@ pub async fn seed_demo(
                 Some(&c.ramp_refresh_token),
                 expires,
             ),
-            (Rail::Plaid, &c.plaid_item_id, &c.plaid_access_token, None, None),
+            (
+                Rail::Plaid,
+                &c.plaid_item_id,
+                &c.plaid_access_token,
+                None,
+                None,
+            ),
             (
                 Rail::Stripe,
                 &c.stripe_account_id,

@@ -164,10 +164,10 @@ impl Application {
         config.validate().map_err(anyhow::Error::msg)?;
         let addr = listener.local_addr()?;
         refuse_public_sandbox(&config, addr)?;
-        let security = Arc::new(crate::security::SecurityPolicy::new(
+        let security = crate::security::SecurityPolicy::new(
             config.public_url.as_deref(),
             config.rails == RailsMode::Live,
-        )?);
+        )?;
 
         // --- services
         let db = open_database(&config.database_url).await?;
@@ -341,6 +341,21 @@ impl Application {
         let sessions = session_store(&config.database_url)
             .await
             .context("opening the session store")?;
+        // Connect buttons lead to the providers' consent pages and Plaid Link.
+        let providers = state.services.providers.clone();
+        let mut leads_to: Vec<String> = providers
+            .iter()
+            .flat_map(|p| {
+                [
+                    p.qbo.authorize_url.clone(),
+                    p.ramp.authorize_url.clone(),
+                    p.stripe.authorize_url.clone(),
+                ]
+            })
+            .collect();
+        leads_to.push(config.plaid_base_url.clone());
+        leads_to.extend(config.plaid_link_origins.iter().cloned());
+        let security = Arc::new(security.with_form_actions(leads_to.iter().map(String::as_str)));
         let router = build_router(state.clone(), &config, sessions.clone(), security);
         Ok(Application {
             listener,
