@@ -229,6 +229,27 @@ async fn entity_get(
         Err(r) => return r,
     };
     let now = sb.inner.clock.now();
+    // CompanyInfo: one per realm, its Id the realm id.
+    if entity.eq_ignore_ascii_case("companyinfo") {
+        let c = &st.clients[ci];
+        if id != c.qbo.realm_id {
+            return validation(
+                "610",
+                "Object Not Found",
+                &format!("Object Not Found : CompanyInfo {id}"),
+                now,
+            );
+        }
+        return Json(json!({
+            "CompanyInfo": {
+                "Id": c.qbo.realm_id, "SyncToken": "0", "CompanyName": c.name,
+                "LegalName": c.name, "Country": "US",
+                "MetaData": { "CreateTime": qtime(c.qbo.created_at) },
+            },
+            "time": qtime(now),
+        }))
+        .into_response();
+    }
     let Some(name) = entity_name(&entity) else {
         return fault(
             StatusCode::NOT_FOUND,

@@ -26,6 +26,7 @@ pub const RATE_WINDOW: Duration = Duration::from_secs(10);
 
 pub fn router() -> Router<Sandbox> {
     Router::new()
+        .route("/developer/v1/business", get(business))
         .route("/developer/v1/entities", get(entities))
         .route("/developer/v1/entities/{id}", get(entity))
         .route("/developer/v1/bank-accounts/{id}", get(bank_account))
@@ -184,6 +185,23 @@ fn render_entity(c: &SimClient) -> Value {
             account("BILL_PAY_BANK_ACCOUNT", "ASSET", Some(&e.bank_account_id), "Checking", checking_id),
         ],
     })
+}
+
+/// `GET /developer/v1/business`: the business the token acts for.
+async fn business(State(sb): State<Sandbox>, headers: HeaderMap) -> Response {
+    let (st, ci) = match authed(&sb, &headers).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let c = &st.clients[ci];
+    Json(json!({
+        "id": c.ramp.business_id,
+        "business_name_legal": c.name,
+        "business_name_on_card": c.name,
+        "active": true,
+        "created": c.qbo.created_at.to_rfc3339(),
+    }))
+    .into_response()
 }
 
 async fn entities(

@@ -22,6 +22,7 @@ macro_rules! both_engines {
 // Each capability's tests live in their own file, each with its own
 // `both_engines!` list.
 mod abuse;
+mod connect;
 mod freshness;
 mod integrity;
 mod multi;

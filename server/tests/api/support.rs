@@ -35,7 +35,7 @@ pub struct TestApp {
     pub database_url: String,
     pub key: String,
     /// What this instance was started with (a restart starts with it again).
-    config: Config,
+    pub config: Config,
     _tmp: tempfile::TempDir,
     shutdown: tokio::sync::watch::Sender<bool>,
 }

@@ -1,0 +1,681 @@
+//! Issue #8: connecting rails through the providers' own flows (the
+//! simulated consent pages), every refusal, token refresh and rotation,
+//! disconnect, and key rotation. Each test runs on SQLite and PostgreSQL.
+
+use super::support::{Engine, TestApp, PASSWORD};
+use app::model::Rail;
+use serde_json::Value;
+
+both_engines!(
+    an_admin_adds_a_client_from_qbo_and_connects_ramp_and_stripe,
+    connect_refusals_store_nothing_and_are_audited,
+    a_refresh_answered_invalid_grant_needs_reconnect_and_blocks_approval,
+    two_concurrent_refreshes_rotate_once_and_lose_no_token,
+    disconnect_revokes_at_the_provider_and_forgets_the_tokens,
+    advisors_see_connections_but_cannot_change_them,
+    a_sealed_token_copied_to_another_connection_does_not_open,
+);
+
+const ADMIN: &str = "admin@northwind.test";
+const SECOND_ADMIN: &str = "admin@second.test";
+
+/// A second firm (its own admin) on the same RowCol.
+async fn second_firm(app: &TestApp) {
+    rowcol::cli::run(rowcol::config::Cli {
+        command: Some(rowcol::config::Command::CreateFirm {
+            name: "Second Firm LLP".into(),
+            admin_email: SECOND_ADMIN.into(),
+            admin_password: PASSWORD.into(),
+        }),
+        config: app.config.clone(),
+    })
+    .await
+    .expect("create-firm");
+}
+
+fn location(res: &reqwest::Response) -> String {
+    res.headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn attr_after(html: &str, marker: &str) -> Option<String> {
+    let at = html.find(marker)? + marker.len();
+    let rest = &html[at..];
+    Some(rest[..rest.find('"')?].replace("&amp;", "&"))
+}
+
+/// `(value, text)` of every `<option>` in the page.
+fn options(html: &str) -> Vec<(String, String)> {
+    html.split("<option value=\"")
+        .skip(1)
+        .filter_map(|s| {
+            let (v, rest) = s.split_once("\">")?;
+            let (t, _) = rest.split_once("</option>")?;
+            Some((v.replace("&amp;", "&"), t.replace("&amp;", "&")))
+        })
+        .collect()
+}
+
+fn sign_in_for(rail: Rail) -> (&'static str, &'static str) {
+    match rail {
+        Rail::Qbo => ("owner@clients.test", "intuit-sandbox"),
+        Rail::Ramp => ("admin@clients.test", "ramp-sandbox"),
+        _ => ("owner@clients.test", "stripe-sandbox"),
+    }
+}
+
+/// Press a connect button: POST /connect/{rail}/start → the provider's URL.
+async fn start(app: &TestApp, rail: Rail, client_id: &str) -> (u16, String) {
+    let res = app
+        .http
+        .post(format!("{}/connect/{}/start", app.base, rail.as_str()))
+        .form(&[("client_id", client_id)])
+        .send()
+        .await
+        .expect("start");
+    (res.status().as_u16(), location(&res))
+}
+
+/// Walk the simulated provider's pages as a person: sign in, pick the
+/// account whose text contains `pick` (or the first), press `decision`.
+/// Returns where the provider sends the browser back to.
+async fn consent(
+    app: &TestApp,
+    rail: Rail,
+    authorize: &str,
+    pick: Option<&str>,
+    decision: &str,
+) -> String {
+    let provider = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let page = provider.get(authorize).send().await.expect("authorize");
+    assert_eq!(page.status().as_u16(), 200, "authorize page");
+    let html = page.text().await.expect("html");
+    let request = attr_after(&html, "name=\"request\" value=\"").expect("request field");
+    let (user, pass) = sign_in_for(rail);
+    let wrong = provider
+        .post(authorize)
+        .form(&[
+            ("request", request.as_str()),
+            ("username", user),
+            ("password", "wrong"),
+        ])
+        .send()
+        .await
+        .expect("sign in");
+    assert!(wrong
+        .text()
+        .await
+        .unwrap_or_default()
+        .contains("Wrong username or password"));
+    let html = provider
+        .post(authorize)
+        .form(&[
+            ("request", request.as_str()),
+            ("username", user),
+            ("password", pass),
+        ])
+        .send()
+        .await
+        .expect("sign in")
+        .text()
+        .await
+        .expect("consent html");
+    let choices = options(&html);
+    let account = match pick {
+        Some(p) => choices
+            .iter()
+            .find(|(_, t)| t.contains(p))
+            .unwrap_or_else(|| panic!("no account {p} in {choices:?}"))
+            .0
+            .clone(),
+        None => choices.first().expect("an account").0.clone(),
+    };
+    let back = provider
+        .post(authorize)
+        .form(&[
+            ("request", request.as_str()),
+            ("account", account.as_str()),
+            ("decision", decision),
+        ])
+        .send()
+        .await
+        .expect("decision");
+    assert_eq!(back.status().as_u16(), 303, "decision redirects back");
+    let _ = app;
+    location(&back)
+}
+
+/// The browser lands back on RowCol: status, and the page or redirect.
+async fn callback(app: &TestApp, url: &str) -> (u16, String, String) {
+    let res = app.http.get(url).send().await.expect("callback");
+    let status = res.status().as_u16();
+    let loc = location(&res);
+    (status, loc, res.text().await.unwrap_or_default())
+}
+
+/// Connect `rail` for `client_id` (empty: add a client from QBO) all the
+/// way through; returns the final redirect.
+async fn connect(app: &TestApp, rail: Rail, client_id: &str, pick: Option<&str>) -> String {
+    let (status, authorize) = start(app, rail, client_id).await;
+    assert_eq!(status, 303, "start redirects to the provider");
+    let back = consent(app, rail, &authorize, pick, "allow").await;
+    let (status, loc, body) = callback(app, &back).await;
+    assert_eq!(status, 303, "callback stores and redirects: {body}");
+    loc
+}
+
+async fn connections(app: &TestApp) -> Value {
+    let (status, body) = app.call("connections", &[]).await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+fn health(view: &Value, client: &str, rail: &str) -> String {
+    view["clients"]
+        .as_array()
+        .expect("clients")
+        .iter()
+        .find(|c| c["name"] == client)
+        .unwrap_or_else(|| panic!("no client {client} in {view}"))["rails"]
+        .as_array()
+        .expect("rails")
+        .iter()
+        .find(|r| r["rail"] == rail)
+        .expect("rail")["health"]
+        .as_str()
+        .expect("health")
+        .to_owned()
+}
+
+async fn scalar(app: &TestApp, sql: &str, bind: &str) -> i64 {
+    sqlx::query_scalar(sql)
+        .bind(bind)
+        .fetch_one(&app.state.app.db.pool)
+        .await
+        .expect(sql)
+}
+
+async fn firm_of_user(app: &TestApp, email: &str) -> String {
+    sqlx::query_scalar("select firm_id from app_user where email = $1")
+        .bind(email)
+        .fetch_one(&app.state.app.db.pool)
+        .await
+        .expect("firm")
+}
+
+async fn an_admin_adds_a_client_from_qbo_and_connects_ramp_and_stripe(e: Engine) {
+    let app = TestApp::spawn(e).await;
+    second_firm(&app).await;
+    app.login(SECOND_ADMIN).await;
+    let firm = firm_of_user(&app, SECOND_ADMIN).await;
+
+    // QuickBooks first: the client is created from the company it names.
+    // The realm is also the demo firm's Alder Creek Dental: another firm's
+    // connection neither blocks this one nor is disclosed.
+    let loc = connect(&app, Rail::Qbo, "", Some("Alder Creek Dental")).await;
+    assert_eq!(loc, "/connections?connected=qbo");
+    let view = connections(&app).await;
+    let clients = view["clients"].as_array().expect("clients");
+    assert_eq!(clients.len(), 1, "{view}");
+    assert_eq!(clients[0]["name"], "Alder Creek Dental");
+    assert_eq!(health(&view, "Alder Creek Dental", "qbo"), "connected");
+    assert_eq!(health(&view, "Alder Creek Dental", "ramp"), "never");
+    let client_id = clients[0]["client_id"].as_str().expect("id").to_owned();
+
+    let loc = connect(&app, Rail::Ramp, &client_id, Some("Alder Creek Dental")).await;
+    assert_eq!(loc, "/connections?connected=ramp");
+    let loc = connect(&app, Rail::Stripe, &client_id, Some("Alder Creek Dental")).await;
+    assert_eq!(loc, "/connections?connected=stripe");
+    let view = connections(&app).await;
+    for rail in ["qbo", "ramp", "stripe"] {
+        assert_eq!(
+            health(&view, "Alder Creek Dental", rail),
+            "connected",
+            "{rail}: {view}"
+        );
+    }
+    let qbo = &view["clients"][0]["rails"][0];
+    assert_eq!(qbo["account_name"], "Alder Creek Dental");
+    assert_eq!(qbo["connected_by"], SECOND_ADMIN);
+    assert!(qbo["access_expires_at"].is_string(), "{qbo}");
+    assert!(
+        !view.to_string().contains("token"),
+        "no token reaches the browser: {view}"
+    );
+
+    assert_eq!(
+        scalar(
+            &app,
+            "select count(*) from rail_connection where firm_id = $1 and status = 'active'",
+            &firm
+        )
+        .await,
+        3
+    );
+    assert_eq!(
+        scalar(&app, "select count(*) from audit_entry where firm_id = $1 and action = 'connection.connected'", &firm).await,
+        3
+    );
+    assert_eq!(
+        scalar(
+            &app,
+            "select count(*) from audit_entry where firm_id = $1 and action = 'client.created'",
+            &firm
+        )
+        .await,
+        1
+    );
+    // The new connections work: the first sync reads the client's bills.
+    app.drain().await;
+    assert!(
+        scalar(
+            &app,
+            "select count(*) from staged_bill where firm_id = $1",
+            &firm
+        )
+        .await
+            > 0,
+        "the new client's bills were read with the new grant"
+    );
+    // The demo firm's own connection to that realm is untouched.
+    let demo_firm = firm_of_user(&app, ADMIN).await;
+    assert_eq!(
+        scalar(&app, "select count(*) from rail_connection where firm_id = $1 and status = 'active' and rail = 'qbo'", &demo_firm).await,
+        scalar(&app, "select count(*) from client where firm_id = $1", &demo_firm).await
+    );
+}
+
+async fn refusals(app: &TestApp, firm: &str) -> i64 {
+    scalar(
+        app,
+        "select count(*) from audit_entry where firm_id = $1 and action = 'connection.refused'",
+        firm,
+    )
+    .await
+}
+
+async fn connect_refusals_store_nothing_and_are_audited(e: Engine) {
+    let mut app = TestApp::spawn(e).await;
+    second_firm(&app).await;
+    app.login(SECOND_ADMIN).await;
+    let firm = firm_of_user(&app, SECOND_ADMIN).await;
+    let connections_now = |app: &TestApp| {
+        let f = firm.clone();
+        let pool = app.state.app.db.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("select count(*) from rail_connection where firm_id = $1")
+                .bind(f)
+                .fetch_one(&pool)
+                .await
+                .expect("count")
+        }
+    };
+
+    // A state RowCol never issued (tampered): a security event, nothing else.
+    let events = app
+        .count("select count(*) from security_event where kind = 'connect_state_unknown'")
+        .await;
+    let (status, _, body) = callback(
+        &app,
+        &format!(
+            "{}/connect/qbo/callback?code=abc&state=forged&realmId=1",
+            app.base
+        ),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(body.contains("not valid"), "{body}");
+    assert_eq!(
+        app.count("select count(*) from security_event where kind = 'connect_state_unknown'")
+            .await,
+        events + 1
+    );
+
+    // Access denied at the provider.
+    let (_, authorize) = start(&app, Rail::Qbo, "").await;
+    let back = consent(&app, Rail::Qbo, &authorize, None, "deny").await;
+    assert!(back.contains("error=access_denied"), "{back}");
+    let (status, _, body) = callback(&app, &back).await;
+    assert_eq!(status, 400);
+    assert!(body.contains("did not grant access"), "{body}");
+    assert_eq!(refusals(&app, &firm).await, 1);
+
+    // One good connection, then its callback replayed.
+    let (_, authorize) = start(&app, Rail::Qbo, "").await;
+    let good = consent(
+        &app,
+        Rail::Qbo,
+        &authorize,
+        Some("Birch Lane Bakery"),
+        "allow",
+    )
+    .await;
+    let (status, _, _) = callback(&app, &good).await;
+    assert_eq!(status, 303);
+    assert_eq!(connections_now(&app).await, 1);
+    let (status, _, body) = callback(&app, &good).await;
+    assert_eq!(status, 400);
+    assert!(body.contains("already used"), "{body}");
+    assert_eq!(refusals(&app, &firm).await, 2);
+
+    // A used code under a fresh state: the provider refuses it.
+    let (_, authorize) = start(&app, Rail::Qbo, "").await;
+    let fresh = consent(&app, Rail::Qbo, &authorize, Some("Cedar"), "allow").await;
+    let code = |u: &str| {
+        url::Url::parse(u)
+            .expect("url")
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .map(|(_, v)| v.into_owned())
+            .expect("code")
+    };
+    let reused = fresh.replace(
+        &format!("code={}", code(&fresh)),
+        &format!("code={}", code(&good)),
+    );
+    let (status, _, body) = callback(&app, &reused).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("refused the authorization"), "{body}");
+    assert_eq!(refusals(&app, &firm).await, 3);
+
+    // Expired: the person came back after the flow's time ran out.
+    let (_, authorize) = start(&app, Rail::Qbo, "").await;
+    let late = consent(&app, Rail::Qbo, &authorize, Some("Cedar"), "allow").await;
+    app.advance_secs(3600);
+    let (status, _, body) = callback(&app, &late).await;
+    assert_eq!(status, 400);
+    assert!(body.contains("expired"), "{body}");
+    assert_eq!(refusals(&app, &firm).await, 4);
+
+    // Started in one browser session, finished in another (same user).
+    let (_, authorize) = start(&app, Rail::Qbo, "").await;
+    let other = consent(&app, Rail::Qbo, &authorize, Some("Cedar"), "allow").await;
+    app.new_session();
+    app.login(SECOND_ADMIN).await;
+    let (status, _, body) = callback(&app, &other).await;
+    assert_eq!(status, 400);
+    assert!(body.contains("another browser session"), "{body}");
+    assert_eq!(refusals(&app, &firm).await, 5);
+
+    // A callback for another firm's flow, finished by this firm's admin.
+    let (_, authorize) = start(&app, Rail::Qbo, "").await;
+    let theirs = consent(&app, Rail::Qbo, &authorize, Some("Cedar"), "allow").await;
+    app.new_session();
+    app.login(ADMIN).await;
+    let (status, _, body) = callback(&app, &theirs).await;
+    assert_eq!(status, 400);
+    assert!(body.contains("started by someone else"), "{body}");
+    assert_eq!(refusals(&app, &firm).await, 6);
+
+    // An account already connected to another client of the same firm.
+    app.new_session();
+    app.login(SECOND_ADMIN).await;
+    let (_, authorize) = start(&app, Rail::Qbo, "").await;
+    let dup = consent(
+        &app,
+        Rail::Qbo,
+        &authorize,
+        Some("Birch Lane Bakery"),
+        "allow",
+    )
+    .await;
+    let (status, _, body) = callback(&app, &dup).await;
+    assert_eq!(status, 400);
+    assert!(
+        body.contains("already connected to Birch Lane Bakery"),
+        "{body}"
+    );
+    assert_eq!(refusals(&app, &firm).await, 7);
+
+    // Through all of it: one client, one connection.
+    assert_eq!(connections_now(&app).await, 1);
+    assert_eq!(
+        scalar(
+            &app,
+            "select count(*) from client where firm_id = $1",
+            &firm
+        )
+        .await,
+        1
+    );
+}
+
+/// Make RowCol believe the stored access token is about to expire (as an
+/// hour of wall-clock time would), so the next use refreshes it.
+async fn expire_locally(app: &TestApp, client_id: &str, rail: &str) {
+    sqlx::query(
+        "update rail_connection set access_expires_at = 0 where client_id = $1 and rail = $2",
+    )
+    .bind(client_id)
+    .bind(rail)
+    .execute(&app.state.app.db.pool)
+    .await
+    .expect("expire");
+}
+
+async fn a_refresh_answered_invalid_grant_needs_reconnect_and_blocks_approval(e: Engine) {
+    let app = TestApp::spawn(e).await;
+    app.login(ADMIN).await;
+    let client = app.client_id("Alder Creek Dental").await;
+    let realm: String = sqlx::query_scalar(
+        "select external_id from rail_connection where client_id = $1 and rail = 'qbo'",
+    )
+    .bind(&client)
+    .fetch_one(&app.state.app.db.pool)
+    .await
+    .expect("realm");
+    // The company withdrew consent at Intuit; RowCol finds out at refresh.
+    app.sandbox()
+        .revoke_consent(sandbox::SimRail::Qbo, &realm)
+        .await
+        .expect("revoke");
+    expire_locally(&app, &client, "qbo").await;
+    let err = rowcol::connections::rail_auth(&app.state.services, &client, Rail::Qbo)
+        .await
+        .expect_err("refresh refused");
+    assert_eq!(err.code(), "needs_reconnect", "{err}");
+    let view = connections(&app).await;
+    assert_eq!(
+        health(&view, "Alder Creek Dental", "qbo"),
+        "needs_reconnect"
+    );
+    assert_eq!(
+        app.count(&format!("select count(*) from hygiene_item where client_id = '{client}' and reason_code = 'rail_reauth_needed' and status = 'open'")).await,
+        1
+    );
+    let (status, body) = app.call("portfolio", &[]).await;
+    assert_eq!(status, 200);
+    let row = body
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find(|c| c["client_id"] == client.as_str())
+        .expect("row")
+        .clone();
+    assert_eq!(row["status"], "untrusted", "{row}");
+    assert!(row["connection_issue"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("QuickBooks Online needs to be reconnected"));
+
+    // The advisor cannot approve for this client, and is told why.
+    let mut advisor = app;
+    advisor.new_session();
+    advisor.login("advisor@northwind.test").await;
+    let (_, bill) = advisor.small_bill("Alder Creek Dental").await;
+    let (status, body) = advisor.approve(&client, &[&bill]).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body.to_string()
+            .contains("QuickBooks Online needs to be reconnected"),
+        "{body}"
+    );
+    assert_eq!(advisor.count("select count(*) from payment").await, 0);
+
+    // The admin reconnects the same company; approvals work again.
+    let mut app = advisor;
+    app.new_session();
+    app.login(ADMIN).await;
+    let loc = connect(&app, Rail::Qbo, &client, Some("Alder Creek Dental")).await;
+    assert_eq!(loc, "/connections?connected=qbo");
+    assert_eq!(
+        health(&connections(&app).await, "Alder Creek Dental", "qbo"),
+        "connected"
+    );
+    assert_eq!(
+        app.count(&format!("select count(*) from hygiene_item where client_id = '{client}' and reason_code = 'rail_reauth_needed' and status = 'open'")).await,
+        0
+    );
+    app.drain().await;
+    let mut advisor = app;
+    advisor.new_session();
+    advisor.login("advisor@northwind.test").await;
+    let (status, body) = advisor.approve(&client, &[&bill]).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+async fn two_concurrent_refreshes_rotate_once_and_lose_no_token(e: Engine) {
+    let app = TestApp::spawn(e).await;
+    app.login(ADMIN).await;
+    let client = app.client_id("Alder Creek Dental").await;
+    for round in 0..2 {
+        expire_locally(&app, &client, "qbo").await;
+        let (a, b) = tokio::join!(
+            rowcol::connections::rail_auth(&app.state.services, &client, Rail::Qbo),
+            rowcol::connections::rail_auth(&app.state.services, &client, Rail::Qbo),
+        );
+        let (a, b) = (a.expect("first caller"), b.expect("second caller"));
+        assert_eq!(
+            a.access_token.expose(),
+            b.access_token.expose(),
+            "round {round}: one refresh, one token"
+        );
+        // The token works at QuickBooks.
+        let bills = app.state.services.rails.ledger.open_bills(&a).await;
+        assert!(bills.is_ok(), "round {round}: {bills:?}");
+    }
+    // Two refreshes happened (one per round), each stored with its new
+    // refresh token: the second round could only refresh with the first's.
+    let version: i64 = sqlx::query_scalar(
+        "select token_version from rail_connection where client_id = $1 and rail = 'qbo'",
+    )
+    .bind(&client)
+    .fetch_one(&app.state.app.db.pool)
+    .await
+    .expect("version");
+    assert_eq!(version, 3, "seeded at 1, refreshed twice");
+}
+
+async fn disconnect_revokes_at_the_provider_and_forgets_the_tokens(e: Engine) {
+    let app = TestApp::spawn(e).await;
+    app.login(ADMIN).await;
+    let client = app.client_id("Alder Creek Dental").await;
+    let before = rowcol::connections::rail_auth(&app.state.services, &client, Rail::Ramp)
+        .await
+        .expect("auth");
+    assert!(app
+        .state
+        .services
+        .rails
+        .bill_pay
+        .bill_pay_setup(&before)
+        .await
+        .is_ok());
+    let res = app
+        .http
+        .post(format!("{}/connections/{client}/ramp/disconnect", app.base))
+        .send()
+        .await
+        .expect("disconnect");
+    assert_eq!(res.status().as_u16(), 303);
+    assert_eq!(location(&res), "/connections?disconnected=ramp");
+    let stored: (String, Option<String>, Option<String>) = sqlx::query_as(
+        "select status, token_sealed, refresh_sealed from rail_connection where client_id = $1 and rail = 'ramp'",
+    )
+    .bind(&client)
+    .fetch_one(&app.state.app.db.pool)
+    .await
+    .expect("row");
+    assert_eq!(stored, ("disconnected".into(), None, None));
+    // Revoked at Ramp: the token RowCol held no longer works there.
+    let after = app
+        .state
+        .services
+        .rails
+        .bill_pay
+        .bill_pay_setup(&before)
+        .await;
+    assert!(
+        matches!(after, Err(rowcol::rails::RailError::Unauthorized(_))),
+        "{after:?}"
+    );
+    assert_eq!(
+        app.count("select count(*) from audit_entry where action = 'connection.disconnected'")
+            .await,
+        1
+    );
+    // And approvals for the client stop, saying why.
+    let view = connections(&app).await;
+    assert_eq!(health(&view, "Alder Creek Dental", "ramp"), "disconnected");
+}
+
+async fn advisors_see_connections_but_cannot_change_them(e: Engine) {
+    let app = TestApp::spawn(e).await;
+    app.login("advisor@northwind.test").await;
+    let view = connections(&app).await;
+    assert_eq!(view["can_manage"], false);
+    assert_eq!(health(&view, "Alder Creek Dental", "qbo"), "connected");
+    let client = app.client_id("Alder Creek Dental").await;
+    let (status, _) = start(&app, Rail::Ramp, &client).await;
+    assert_eq!(status, 403);
+    let res = app
+        .http
+        .post(format!("{}/connections/{client}/ramp/disconnect", app.base))
+        .send()
+        .await
+        .expect("disconnect");
+    assert_eq!(res.status().as_u16(), 403);
+    assert_eq!(app.count("select count(*) from connect_flow").await, 0);
+    assert_eq!(
+        app.count("select count(*) from rail_connection where status <> 'active'")
+            .await,
+        0
+    );
+}
+
+async fn a_sealed_token_copied_to_another_connection_does_not_open(e: Engine) {
+    let app = TestApp::spawn(e).await;
+    app.login(ADMIN).await;
+    let a = app.client_id("Alder Creek Dental").await;
+    let b = app.client_id("Birch Lane Bakery").await;
+    let sealed: String = sqlx::query_scalar(
+        "select token_sealed from rail_connection where client_id = $1 and rail = 'ramp'",
+    )
+    .bind(&a)
+    .fetch_one(&app.state.app.db.pool)
+    .await
+    .expect("sealed");
+    sqlx::query(
+        "update rail_connection set token_sealed = $1 where client_id = $2 and rail = 'ramp'",
+    )
+    .bind(&sealed)
+    .bind(&b)
+    .execute(&app.state.app.db.pool)
+    .await
+    .expect("copy");
+    let err = rowcol::connections::rail_auth(&app.state.services, &b, Rail::Ramp)
+        .await
+        .expect_err("a token bound to another connection");
+    assert_eq!(err.code(), "sealed", "{err}");
+    assert!(
+        rowcol::connections::rail_auth(&app.state.services, &a, Rail::Ramp)
+            .await
+            .is_ok()
+    );
+}
