@@ -234,6 +234,12 @@ impl Application {
                         seed: config.sandbox_seed,
                         start: config.sandbox_start,
                         clients: config.sandbox_clients,
+                        public_base: config
+                            .public_url
+                            .as_deref()
+                            .map(|u| format!("{}/sandbox", u.trim_end_matches('/')))
+                            .unwrap_or_else(|| base.clone()),
+                        redirect_uris: Vec::new(),
                     },
                 )
                 .await?;

@@ -101,6 +101,8 @@ async fn harness() -> Harness {
         seed: sandbox::world::DEFAULT_SEED,
         start: Some(chrono::NaiveDate::from_ymd_opt(2026, 11, 28).expect("date")),
         clients: sandbox::world::CLIENT_NAMES.len(),
+        public_base: String::new(),
+        redirect_uris: Vec::new(),
     };
     let sb = Sandbox::start(Clock::system(), store.clone(), config)
         .await
@@ -1137,6 +1139,8 @@ async fn an_advance_moves_the_clock_only_once_the_world_is_saved() {
         seed: sandbox::world::DEFAULT_SEED,
         start: Some(NaiveDate::from_ymd_opt(2026, 11, 28).expect("date")),
         clients: 4,
+        public_base: String::new(),
+        redirect_uris: Vec::new(),
     };
     let sb = Sandbox::start(clock.clone(), store.clone(), config)
         .await

@@ -3,7 +3,10 @@
 //! the handlers; rendering and create validation live in the submodules.
 
 mod render;
+mod webhooks;
 mod writes;
+
+pub(crate) use webhooks::{seed_webhook_subscriptions, seeded_subscription};
 
 use crate::state::*;
 use crate::wire::bearer_token;
@@ -33,6 +36,7 @@ pub fn router() -> Router<Sandbox> {
         .route("/developer/v1/vendors/{id}/accounts", get(vendor_accounts))
         .route("/developer/v1/bills", get(list_bills).post(create_bill))
         .route("/developer/v1/bills/{id}", get(get_bill))
+        .merge(webhooks::routes())
         .layer(axum::middleware::map_response(add_trace_id))
 }
 

@@ -296,6 +296,8 @@ pub fn generate_sized(now: DateTime<Utc>, seed: u64, clients: usize) -> SimState
         clients,
         webhooks: vec![],
         qbo_late: vec![],
+        plaid_link: PlaidLinkState::default(),
+        ramp_webhook_subs: RampWebhookSubs::default(),
     }
 }
 
