@@ -239,7 +239,18 @@ impl Application {
                             .as_deref()
                             .map(|u| format!("{}/sandbox", u.trim_end_matches('/')))
                             .unwrap_or_else(|| base.clone()),
-                        redirect_uris: Vec::new(),
+                        // RowCol's own callbacks, and any extra ones.
+                        redirect_uris: {
+                            let public = config
+                                .public_url
+                                .clone()
+                                .unwrap_or_else(|| format!("http://{addr}"));
+                            app::model::Rail::ALL
+                                .iter()
+                                .map(|r| crate::oauth::flow::redirect_uri(&public, *r))
+                                .chain(config.sandbox_redirect_uris.iter().cloned())
+                                .collect()
+                        },
                     },
                 )
                 .await?;
