@@ -105,43 +105,74 @@ pub fn pay_due_bills(st: &mut SimState, clock: &Clock) -> usize {
                 client.plaid.account.current_cents -= bill.amount_cents;
             }
 
-            // And the bills.paid webhook.
+            // And the bills.paid webhook, to every subscription that wants it.
             let business_id = client.ramp.business_id.clone();
-            let event_id = uuid::Uuid::new_v4().to_string();
-            let body = serde_json::json!({
-                "id": event_id,
-                "type": "bills.paid",
-                "created_at": now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                "business_id": business_id,
-                "object": {"id": bill.id},
-            })
-            .to_string();
-            let status = if st.faults.webhook_drop_next > 0 {
-                st.faults.webhook_drop_next -= 1;
-                WebhookStatus::Dropped
-            } else {
-                WebhookStatus::Pending
-            };
-            // Injected: queued a day late, behind events that come after it.
-            let next_attempt_at = if st.faults.webhook_delay_next > 0 {
-                st.faults.webhook_delay_next -= 1;
-                now + Duration::days(1)
-            } else {
-                now
-            };
-            st.webhooks.push(WebhookRec {
-                event_id,
-                business_id,
-                body,
-                attempts: 0,
-                next_attempt_at,
-                status,
-                last_http_status: None,
-                in_flight: false,
-            });
+            queue_event(st, &business_id, "bills.paid", &bill.id, now);
         }
     }
     paid
+}
+
+/// Queue `event_type` about `object_id` to every active subscription of the
+/// business that lists the type (one event id, one delivery per
+/// subscription). The webhook faults (drop, delay) apply per delivery. No
+/// subscription, no delivery.
+pub(crate) fn queue_event(
+    st: &mut SimState,
+    business_id: &str,
+    event_type: &str,
+    object_id: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    let subs: Vec<String> = st
+        .ramp_webhook_subs
+        .subs
+        .iter()
+        .filter(|s| {
+            s.business_id == business_id
+                && s.status == "active"
+                && s.event_types.iter().any(|t| t == event_type)
+        })
+        .map(|s| s.id.clone())
+        .collect();
+    if subs.is_empty() {
+        return;
+    }
+    let event_id = uuid::Uuid::new_v4().to_string();
+    let body = serde_json::json!({
+        "id": event_id,
+        "type": event_type,
+        "created_at": now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "business_id": business_id,
+        "object": {"id": object_id},
+    })
+    .to_string();
+    for sub in subs {
+        let status = if st.faults.webhook_drop_next > 0 {
+            st.faults.webhook_drop_next -= 1;
+            WebhookStatus::Dropped
+        } else {
+            WebhookStatus::Pending
+        };
+        // Injected: queued a day late, behind events that come after it.
+        let next_attempt_at = if st.faults.webhook_delay_next > 0 {
+            st.faults.webhook_delay_next -= 1;
+            now + Duration::days(1)
+        } else {
+            now
+        };
+        st.webhooks.push(WebhookRec {
+            event_id: event_id.clone(),
+            business_id: business_id.to_owned(),
+            body: body.clone(),
+            attempts: 0,
+            next_attempt_at,
+            status,
+            last_http_status: None,
+            subscription_id: Some(sub),
+            in_flight: false,
+        });
+    }
 }
 
 /// How many days [`Faults::qbo_late_next`](crate::Faults) holds a payment
@@ -266,13 +297,31 @@ enum Outcome {
     Fail(u16),
 }
 
-async fn send_once(sb: &Sandbox, body: &str, event_id: &str) -> Outcome {
-    let cfg = &sb.inner.config;
-    let sig = sign_ramp_webhook(cfg.ramp_webhook_secret.expose().as_bytes(), body.as_bytes());
-    let res = sb
-        .inner
-        .http
-        .post(&cfg.ramp_webhook_url)
+/// Where and how one delivery goes.
+struct Target {
+    url: String,
+    secret: String,
+    extra_headers: Vec<(String, String)>,
+}
+
+/// The headers the simulator sets itself; `additional_headers` cannot
+/// replace them.
+const OWN_HEADERS: [&str; 4] = [
+    "content-type",
+    "x-ramp-webhook-signature",
+    "x-ramp-signature",
+    "x-ramp-webhook-id",
+];
+
+async fn send_once(sb: &Sandbox, target: &Target, body: &str, event_id: &str) -> Outcome {
+    let sig = sign_ramp_webhook(target.secret.as_bytes(), body.as_bytes());
+    let mut req = sb.inner.http.post(&target.url);
+    for (k, v) in &target.extra_headers {
+        if !OWN_HEADERS.contains(&k.to_ascii_lowercase().as_str()) {
+            req = req.header(k, v);
+        }
+    }
+    let res = req
         .header("content-type", "application/json")
         .header("X-Ramp-Webhook-Signature", &sig)
         .header("X-Ramp-Signature", &sig)
@@ -293,24 +342,63 @@ async fn send_once(sb: &Sandbox, body: &str, event_id: &str) -> Outcome {
     }
 }
 
-/// Deliver every pending webhook whose time has come. The state lock is not
-/// held while HTTP is awaited (RowCol's handler may run in this process).
+/// Deliver every pending webhook whose time has come, each to its
+/// subscription's endpoint signed with its secret (deliveries queued before
+/// subscriptions existed: the configured URL and secret). A delivery whose
+/// subscription was deleted fails without being sent; one whose endpoint is
+/// empty stays queued. The state lock is not held while HTTP is awaited
+/// (RowCol's handler may run in this process).
 pub async fn deliver_due(sb: &Sandbox) -> usize {
-    if sb.inner.config.ramp_webhook_url.is_empty() {
-        return 0;
-    }
     let now = sb.inner.clock.now();
+    let cfg = &sb.inner.config;
     let (due, duplicate) = {
-        let mut st = sb.inner.state.lock().await;
+        let mut guard = sb.inner.state.lock().await;
+        let st = &mut *guard;
         let mut due = Vec::new();
+        let mut orphaned = false;
         for w in st.webhooks.iter_mut() {
-            if w.status == WebhookStatus::Pending && !w.in_flight && w.next_attempt_at <= now {
-                w.in_flight = true;
-                due.push((w.event_id.clone(), w.body.clone()));
+            if w.status != WebhookStatus::Pending || w.in_flight || w.next_attempt_at > now {
+                continue;
+            }
+            let target = match &w.subscription_id {
+                None => Some(Target {
+                    url: cfg.ramp_webhook_url.clone(),
+                    secret: cfg.ramp_webhook_secret.expose().to_owned(),
+                    extra_headers: Vec::new(),
+                }),
+                Some(id) => st
+                    .ramp_webhook_subs
+                    .subs
+                    .iter()
+                    .find(|s| s.id == *id)
+                    .map(|s| Target {
+                        url: s.endpoint_url.clone(),
+                        secret: s.secret.clone(),
+                        extra_headers: s.additional_headers.clone(),
+                    }),
+            };
+            match target {
+                None => {
+                    w.status = WebhookStatus::Failed;
+                    orphaned = true;
+                }
+                Some(t) if t.url.is_empty() => {}
+                Some(t) => {
+                    w.in_flight = true;
+                    due.push((
+                        w.event_id.clone(),
+                        w.subscription_id.clone(),
+                        w.body.clone(),
+                        t,
+                    ));
+                }
             }
         }
         if st.faults.webhook_reorder {
             due.reverse();
+        }
+        if due.is_empty() && orphaned {
+            sb.persist_logged(st).await;
         }
         (due, st.faults.webhook_duplicate)
     };
@@ -318,24 +406,28 @@ pub async fn deliver_due(sb: &Sandbox) -> usize {
         return 0;
     }
     let mut outcomes = Vec::new();
-    for (event_id, body) in &due {
-        let mut out = send_once(sb, body, event_id).await;
+    for (event_id, sub, body, target) in &due {
+        let mut out = send_once(sb, target, body, event_id).await;
         if duplicate {
             if let Outcome::Delivered(_) = out {
-                out = send_once(sb, body, event_id).await;
+                out = send_once(sb, target, body, event_id).await;
                 if !matches!(out, Outcome::Delivered(_)) {
                     // The first copy got through; that is what counts.
                     out = Outcome::Delivered(200);
                 }
             }
         }
-        outcomes.push((event_id.clone(), out));
+        outcomes.push((event_id.clone(), sub.clone(), out));
     }
     let mut delivered = 0;
     let mut st = sb.inner.state.lock().await;
     let now = sb.inner.clock.now();
-    for (event_id, out) in outcomes {
-        let Some(w) = st.webhooks.iter_mut().find(|w| w.event_id == event_id) else {
+    for (event_id, sub, out) in outcomes {
+        let Some(w) = st
+            .webhooks
+            .iter_mut()
+            .find(|w| w.event_id == event_id && w.subscription_id == sub)
+        else {
             continue;
         };
         w.in_flight = false;

@@ -16,7 +16,19 @@
 //!   `application/text`), `{entity}/{id}` reads, `POST billpayment` (create,
 //!   or sparse update of `PrivateNote`). `intuit_tid` on every response.
 //! * `/plaid/...`: `accounts/get`, `accounts/balance/get`,
-//!   `transactions/sync`, `item/get`, `sandbox/item/reset_login`.
+//!   `transactions/sync`, `item/get`, `sandbox/item/reset_login`, and Link:
+//!   `link/token/create` (Hosted Link: `hosted_link_url` under
+//!   [`SandboxConfig::public_base`]), `link/token/get`,
+//!   `item/public_token/exchange` (single use, 30 min), `item/remove`,
+//!   `sandbox/public_token/create`. Every access token issued for an item
+//!   works until `item/remove` (then ITEM_NOT_FOUND).
+//! * `/plaid-link/hl/{opaque}`: the Link pages (HTML forms, no script):
+//!   institution → `user_good`/`pass_good` → account → back to the
+//!   `completion_redirect_uri`; update mode signs in only and repairs
+//!   ITEM_LOGIN_REQUIRED. Not behind the Plaid fault layer.
+//! * `/ramp/developer/v1/webhooks`: subscriptions (create → a
+//!   `webhooks.verification` event with a `challenge` → `/{id}/verify` →
+//!   `active`), list, get, delete.
 //!
 //! * `/stripe/v1/...`: `oauth/token`, `oauth/deauthorize` (Stripe Apps
 //!   OAuth, authenticated with the app's secret key) and `GET account`
@@ -56,9 +68,12 @@
 //!   client, tokens of grants of their own (issued once, persisted) for
 //!   outside programs.
 //!
-//! Ramp webhooks (`bills.paid`, thin payload) go to
-//! [`SandboxConfig::ramp_webhook_url`], signed with hex HMAC-SHA256 of the
-//! raw body in both `X-Ramp-Webhook-Signature` and `X-Ramp-Signature`.
+//! Ramp webhooks (`bills.paid`, thin payload) go to every active
+//! subscription of the business that lists the type, signed with that
+//! subscription's secret (hex HMAC-SHA256 of the raw body in both
+//! `X-Ramp-Webhook-Signature` and `X-Ramp-Signature`). The world has one
+//! subscription per business to [`SandboxConfig::ramp_webhook_url`] with
+//! [`SandboxConfig::ramp_webhook_secret`] (following them across restarts).
 //! 2xx = delivered; 429/5xx/timeout = retried (up to 10 tries, backoff
 //! 30 s doubling to 6 h on the sandbox clock) by `deliver_pending_webhooks`
 //! and on every advance; other statuses fail for good. Nothing is delivered
@@ -72,11 +87,14 @@ mod engine;
 mod faults;
 pub mod oauth;
 mod plaid;
+mod plaid_link;
 mod qbo;
 mod ramp;
 mod secret;
 pub mod state;
 mod stripe;
+#[cfg(test)]
+mod testkit;
 mod wire;
 pub mod world;
 
@@ -112,11 +130,11 @@ pub struct SandboxConfig {
     /// How many demo clients a fresh world has (2..=24; the first ones of
     /// [`world::CLIENT_NAMES`]). Ignored when a persisted world is loaded.
     pub clients: usize,
-    /// The absolute URL of the sandbox mount, e.g.
-    /// `http://127.0.0.1:3000/sandbox` (for URLs handed to outside programs).
+    /// Absolute URL of the sandbox mount, e.g. `http://127.0.0.1:3000/sandbox`
+    /// (hosted Link URLs and other absolute links are built from it).
     pub public_base: String,
-    /// The redirect URIs registered for every simulated OAuth app (exact
-    /// match).
+    /// The redirect URIs registered for every simulated app (exact match),
+    /// also the allowed Plaid `completion_redirect_uri` / `redirect_uri`.
     pub redirect_uris: Vec<String>,
 }
 
@@ -307,6 +325,10 @@ pub struct DemoClient {
     pub stripe_account_id: String,
     pub stripe_access_token: Secret,
     pub stripe_refresh_token: Secret,
+    /// The world's own Ramp webhook subscription for this business (to
+    /// [`SandboxConfig::ramp_webhook_url`]) and its signing secret.
+    pub ramp_webhook_subscription_id: String,
+    pub ramp_webhook_secret: Secret,
 }
 
 pub(crate) struct Inner {
@@ -344,6 +366,10 @@ impl Sandbox {
                 let state: SimState = serde_json::from_value(doc)
                     .map_err(|e| anyhow::anyhow!("sandbox state does not parse: {e}"))?;
                 clock.set_offset_secs(state.clock_offset_secs);
+                let mut state = state;
+                // Worlds saved before subscriptions existed get them now;
+                // the world's own ones follow the configured URL and secret.
+                ramp::seed_webhook_subscriptions(&mut state, &config);
                 state
             }
             None => {
@@ -352,6 +378,7 @@ impl Sandbox {
                 }
                 let mut s = world::generate_sized(clock.now(), config.seed, config.clients);
                 s.clock_offset_secs = clock.offset_secs();
+                ramp::seed_webhook_subscriptions(&mut s, &config);
                 store.save(&serde_json::to_value(&s)?).await?;
                 s
             }
@@ -457,6 +484,14 @@ impl Sandbox {
                         stripe_account_id,
                         stripe_access_token: stripe_access,
                         stripe_refresh_token: stripe_refresh,
+                        ramp_webhook_subscription_id: ramp::seeded_subscription(&st, c)
+                            .map(|s| s.id.clone())
+                            .unwrap_or_default(),
+                        ramp_webhook_secret: Secret::new(
+                            ramp::seeded_subscription(&st, c)
+                                .map(|s| s.secret.clone())
+                                .unwrap_or_default(),
+                        ),
                     }
                 })
                 .collect(),
@@ -481,6 +516,8 @@ impl Sandbox {
             .route("/control/oauth/expire", post(oauth::control::expire))
             .route("/control/oauth/settings", post(oauth::control::settings))
             .route("/control/credentials", get(oauth::control::credentials))
+            // The Link pages are the browser's, not the rail API's: no faults.
+            .nest("/plaid-link", plaid_link::pages::router())
             .route("/control/advance", post(control::advance))
             .route(
                 "/control/faults",

@@ -21,14 +21,15 @@ pub fn router() -> Router<Sandbox> {
         .route("/transactions/sync", post(transactions_sync))
         .route("/item/get", post(item_get))
         .route("/sandbox/item/reset_login", post(reset_login))
+        .merge(crate::plaid_link::api_routes())
 }
 
-fn request_id() -> String {
+pub(crate) fn request_id() -> String {
     let id = uuid::Uuid::new_v4().simple().to_string();
     id[..15].to_owned()
 }
 
-fn perr(
+pub(crate) fn perr(
     status: StatusCode,
     error_type: &str,
     code: &str,
@@ -66,7 +67,7 @@ pub(crate) fn injected(status: StatusCode) -> Response {
     )
 }
 
-fn invalid_field(msg: &str) -> Response {
+pub(crate) fn invalid_field(msg: &str) -> Response {
     perr(
         StatusCode::BAD_REQUEST,
         "INVALID_REQUEST",
@@ -86,21 +87,20 @@ fn login_required() -> Response {
     )
 }
 
-enum Need {
+pub(crate) enum Need {
     /// A product call: refuse when the item needs a login.
     Product,
     /// Item management: answer even when the item needs a login.
     Item,
 }
 
-/// Check credentials and the access token; hand back the locked state, the
-/// client index and the parsed body.
-async fn authed<'a>(
+/// Parse the body and check the client credentials (body or headers); hand
+/// back the locked state and the parsed body.
+pub(crate) async fn client_authed<'a>(
     sb: &'a Sandbox,
     headers: &HeaderMap,
     body: &Bytes,
-    need: Need,
-) -> Result<(MutexGuard<'a, SimState>, usize, Value), Response> {
+) -> Result<(MutexGuard<'a, SimState>, Value), Response> {
     let Ok(v) = serde_json::from_slice::<Value>(body) else {
         return Err(perr(
             StatusCode::BAD_REQUEST,
@@ -133,14 +133,73 @@ async fn authed<'a>(
             None,
         ));
     }
-    let token = v.get("access_token").and_then(Value::as_str).unwrap_or("");
-    let st = sb.inner.state.lock().await;
-    let Some(ci) = st
-        .clients
+    Ok((sb.inner.state.lock().await, v))
+}
+
+/// What an access token stands for.
+pub(crate) enum TokenLookup {
+    /// A live token of the item of this client (index).
+    Live(usize),
+    /// A token of an item deleted with `/item/remove`.
+    Removed,
+    Unknown,
+}
+
+/// Any live access token of an item: the world's seeded one or one issued by
+/// an exchange.
+pub(crate) fn find_access_token(st: &SimState, token: &str) -> TokenLookup {
+    if token.is_empty() {
+        return TokenLookup::Unknown;
+    }
+    let item_id = if let Some(c) = st.clients.iter().find(|c| c.plaid.access_token == token) {
+        c.plaid.item_id.as_str()
+    } else if let Some(r) = st
+        .plaid_link
+        .access_tokens
         .iter()
-        .position(|c| c.plaid.access_token == token)
-    else {
-        return Err(perr(StatusCode::BAD_REQUEST, "INVALID_INPUT", "INVALID_ACCESS_TOKEN", "provided access token is in an invalid format. expected format: access-<environment>-<identifier>", None));
+        .find(|r| r.access_token == token)
+    {
+        r.item_id.as_str()
+    } else {
+        return TokenLookup::Unknown;
+    };
+    if st.plaid_link.removed_items.iter().any(|i| i == item_id) {
+        return TokenLookup::Removed;
+    }
+    match st.clients.iter().position(|c| c.plaid.item_id == item_id) {
+        Some(ci) => TokenLookup::Live(ci),
+        None => TokenLookup::Removed,
+    }
+}
+
+pub(crate) fn invalid_access_token() -> Response {
+    perr(StatusCode::BAD_REQUEST, "INVALID_INPUT", "INVALID_ACCESS_TOKEN", "provided access token is in an invalid format. expected format: access-<environment>-<identifier>", None)
+}
+
+pub(crate) fn item_not_found() -> Response {
+    perr(
+        StatusCode::BAD_REQUEST,
+        "ITEM_ERROR",
+        "ITEM_NOT_FOUND",
+        "The Item you requested cannot be found. This Item does not exist, has been previously removed via /item/remove, or has had access removed by the user.",
+        None,
+    )
+}
+
+/// Check credentials and the access token; hand back the locked state, the
+/// client index and the parsed body.
+pub(crate) async fn authed<'a>(
+    sb: &'a Sandbox,
+    headers: &HeaderMap,
+    body: &Bytes,
+    need: Need,
+) -> Result<(MutexGuard<'a, SimState>, usize, Value), Response> {
+    let (st, v) = client_authed(sb, headers, body).await?;
+    let token = v.get("access_token").and_then(Value::as_str).unwrap_or("");
+    let ci = match find_access_token(&st, token) {
+        TokenLookup::Live(ci) => ci,
+        TokenLookup::Removed => return Err(item_not_found()),
+        TokenLookup::Unknown => return Err(invalid_access_token()),
     };
     if matches!(need, Need::Product) && needs_login(&st, ci) {
         return Err(login_required());
@@ -148,7 +207,7 @@ async fn authed<'a>(
     Ok((st, ci, v))
 }
 
-fn needs_login(st: &SimState, ci: usize) -> bool {
+pub(crate) fn needs_login(st: &SimState, ci: usize) -> bool {
     let item = &st.clients[ci].plaid;
     item.login_required || st.faults.plaid_login_required.contains(&item.item_id)
 }
@@ -165,6 +224,13 @@ fn render_account(c: &SimClient) -> Value {
 
 fn render_item(st: &SimState, ci: usize) -> Value {
     let item = &st.clients[ci].plaid;
+    let webhook = st
+        .plaid_link
+        .item_webhooks
+        .iter()
+        .find(|(i, _)| *i == item.item_id)
+        .map(|(_, url)| url.as_str())
+        .unwrap_or("");
     let error = if needs_login(st, ci) {
         json!({"error_type": "ITEM_ERROR", "error_code": "ITEM_LOGIN_REQUIRED",
                "error_message": "the login details of this item have changed", "display_message": "Please reconnect your bank."})
@@ -173,7 +239,7 @@ fn render_item(st: &SimState, ci: usize) -> Value {
     };
     json!({
         "item_id": item.item_id, "institution_id": item.institution_id, "institution_name": item.institution_name,
-        "webhook": "", "error": error, "available_products": ["balance"], "billed_products": ["transactions"],
+        "webhook": webhook, "error": error, "available_products": ["balance"], "billed_products": ["transactions"],
         "products": ["transactions"], "consent_expiration_time": null, "update_type": "background", "auth_method": null,
     })
 }

@@ -26,6 +26,13 @@ pub struct SimState {
     /// Provider apps, Stripe accounts, authorization codes and grants.
     #[serde(default)]
     pub oauth: crate::oauth::OAuthState,
+    /// Plaid Link sessions, public tokens and the access tokens issued by
+    /// exchanges (wall-clock times).
+    #[serde(default)]
+    pub plaid_link: PlaidLinkState,
+    /// Ramp webhook subscriptions, every business's.
+    #[serde(default)]
+    pub ramp_webhook_subs: RampWebhookSubs,
 }
 
 /// A BillPayment Ramp's accounting sync will write to QBO on `due`.
@@ -295,7 +302,126 @@ pub struct WebhookRec {
     pub next_attempt_at: DateTime<Utc>,
     pub status: WebhookStatus,
     pub last_http_status: Option<u16>,
+    /// The Ramp webhook subscription this delivery belongs to: its endpoint
+    /// and secret. `None` (deliveries queued before subscriptions existed):
+    /// the configured URL and secret.
+    #[serde(default)]
+    pub subscription_id: Option<String>,
     /// A delivery is being awaited right now (never persisted).
     #[serde(skip)]
     pub in_flight: bool,
+}
+
+// ------------------------------------------------------- Plaid Link state
+
+/// What Plaid Link and the token exchange have issued. Times are wall clock.
+#[derive(Clone, Default, Serialize, Deserialize)]
+pub struct PlaidLinkState {
+    pub link_tokens: Vec<LinkTokenRec>,
+    pub public_tokens: Vec<PublicTokenRec>,
+    /// Access tokens issued by `/item/public_token/exchange` (the world's
+    /// seeded one is [`PlaidItem::access_token`]).
+    pub access_tokens: Vec<AccessTokenRec>,
+    /// Items deleted with `/item/remove`: their tokens answer ITEM_NOT_FOUND.
+    pub removed_items: Vec<String>,
+    /// The webhook URL of an item (item id, URL), set through Link.
+    pub item_webhooks: Vec<(String, String)>,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct LinkTokenRec {
+    pub link_token: String,
+    /// The opaque part of the hosted Link URL.
+    pub hosted_id: String,
+    pub hosted: bool,
+    pub created_at: DateTime<Utc>,
+    pub expiration: DateTime<Utc>,
+    pub client_name: String,
+    pub language: String,
+    pub country_codes: Vec<String>,
+    pub products: Vec<String>,
+    pub webhook: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub completion_redirect_uri: Option<String>,
+    /// Update mode: the item whose login is repaired.
+    pub update_item: Option<String>,
+    pub session: Option<LinkSessionRec>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkStep {
+    Institution,
+    Credentials,
+    Account,
+    Finished,
+    Exited,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct LinkSessionRec {
+    pub link_session_id: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub step: LinkStep,
+    pub institution_id: Option<String>,
+    /// The step the user left from (Plaid's exit `status`).
+    pub exit_status: Option<String>,
+    pub result: Option<LinkResultRec>,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct LinkResultRec {
+    pub public_token: String,
+    pub item_id: String,
+    pub institution_id: String,
+    pub institution_name: String,
+    pub account_id: String,
+    pub account_name: String,
+    pub account_mask: String,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct PublicTokenRec {
+    pub public_token: String,
+    pub item_id: String,
+    pub created_at: DateTime<Utc>,
+    pub used: bool,
+    /// Set on the item when exchanged (from the link token or the sandbox call).
+    pub webhook: Option<String>,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct AccessTokenRec {
+    pub access_token: String,
+    pub item_id: String,
+    pub created_at: DateTime<Utc>,
+}
+
+// ---------------------------------------------- Ramp webhook subscriptions
+
+#[derive(Clone, Default, Serialize, Deserialize)]
+pub struct RampWebhookSubs {
+    /// The world's own subscriptions (one per business, to the configured
+    /// URL) have been created; a deleted one stays deleted.
+    pub seeded: bool,
+    pub subs: Vec<RampWebhookSub>,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct RampWebhookSub {
+    pub id: String,
+    pub business_id: String,
+    pub endpoint_url: String,
+    pub event_types: Vec<String>,
+    pub additional_headers: Vec<(String, String)>,
+    pub secret: String,
+    /// `pending_verification`, `active` or `inactive`.
+    pub status: String,
+    pub challenge: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Created by the world for RowCol's seeder: follows the configured URL
+    /// and secret across restarts.
+    pub seeded: bool,
 }

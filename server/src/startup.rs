@@ -241,9 +241,10 @@ impl Application {
                         start: config.sandbox_start,
                         clients: config.sandbox_clients,
                         public_base: format!("{public}/sandbox"),
-                        redirect_uris: ["qbo", "ramp", "stripe", "plaid"]
+                        // RowCol's own callbacks, and any extra ones.
+                        redirect_uris: app::model::Rail::ALL
                             .iter()
-                            .map(|r| format!("{public}/connect/{r}/callback"))
+                            .map(|r| crate::oauth::flow::redirect_uri(&public, *r))
                             .chain(config.sandbox_redirect_uris.iter().cloned())
                             .collect(),
                     },

@@ -3,7 +3,10 @@
 //! the handlers; rendering and create validation live in the submodules.
 
 mod render;
+mod webhooks;
 mod writes;
+
+pub(crate) use webhooks::{seed_webhook_subscriptions, seeded_subscription};
 
 use crate::state::*;
 use crate::wire::bearer_token;
@@ -39,6 +42,7 @@ pub fn router() -> Router<Sandbox> {
             "/developer/v1/token/revoke",
             post(crate::oauth::token::ramp_revoke),
         )
+        .merge(webhooks::routes())
         .layer(axum::middleware::map_response(add_trace_id))
 }
 

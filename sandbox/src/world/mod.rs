@@ -297,6 +297,8 @@ pub fn generate_sized(now: DateTime<Utc>, seed: u64, clients: usize) -> SimState
         webhooks: vec![],
         qbo_late: vec![],
         oauth: Default::default(),
+        plaid_link: PlaidLinkState::default(),
+        ramp_webhook_subs: RampWebhookSubs::default(),
     }
 }
 
