@@ -188,6 +188,11 @@ pub struct Config {
     /// Sandbox: how many demo clients a fresh world has (2 to 24).
     #[arg(long, env = "ROWCOL_SANDBOX_CLIENTS", default_value_t = sandbox::world::CLIENT_NAMES.len())]
     pub sandbox_clients: usize,
+    /// Sandbox: how many of the world's companies (the last ones) the demo
+    /// firm is NOT connected to, left for "Add a client from QuickBooks"
+    /// (at least two stay connected, whatever the number).
+    #[arg(long, env = "ROWCOL_SANDBOX_UNCONNECTED", default_value_t = 2)]
+    pub sandbox_unconnected: usize,
     /// How long a call to a rail may take in all before it is abandoned
     /// (its outcome then unknown), in milliseconds.
     #[arg(long, env = "ROWCOL_RAIL_TIMEOUT_MS", default_value_t = 30_000)]
@@ -246,6 +251,7 @@ impl fmt::Debug for Config {
             .field("sandbox_start", &self.sandbox_start)
             .field("sandbox_seed", &self.sandbox_seed)
             .field("sandbox_clients", &self.sandbox_clients)
+            .field("sandbox_unconnected", &self.sandbox_unconnected)
             .field("rail_timeout_ms", &self.rail_timeout_ms)
             .field("worker", &self.worker)
             .field("allow_public_sandbox", &self.allow_public_sandbox)

@@ -25,6 +25,7 @@ pub async fn seed_demo(
     sealer: &Sealer,
     world: &DemoWorld,
     password: &str,
+    unconnected: usize,
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
     let hash = hash_password(password).map_err(|e| anyhow::anyhow!("hashing: {e}"))?;
@@ -56,7 +57,11 @@ pub async fn seed_demo(
         )
         .await?;
     }
-    for c in &world.clients {
+    // The last `unconnected` companies stay out of the demo firm, for
+    // trying "Add a client from QuickBooks".
+    let all = world.clients.len();
+    let connected = all.saturating_sub(unconnected).max(all.min(2));
+    for c in world.clients.iter().take(connected) {
         if connections::client_for_account(&mut tx, Rail::Qbo, &c.qbo_realm_id)
             .await?
             .is_some()

@@ -334,7 +334,15 @@ impl Application {
                 use rand::distributions::{Alphanumeric, DistString};
                 Alphanumeric.sample_string(&mut rand::thread_rng(), 16)
             });
-            crate::seed::seed_demo(&db, &sealer, &sb.world().await, &password, clock.now()).await?;
+            crate::seed::seed_demo(
+                &db,
+                &sealer,
+                &sb.world().await,
+                &password,
+                config.sandbox_unconnected,
+                clock.now(),
+            )
+            .await?;
             demo_password = Some(password);
         }
 

@@ -869,6 +869,7 @@ async fn run_seed(engine: Engine, seed: u64, steps: usize, faults: bool) -> Outc
     let app = TestApp::spawn_with(engine, |c| {
         c.sandbox_seed = seed;
         c.sandbox_clients = sim_clients();
+        c.sandbox_unconnected = 0;
         c.rail_timeout_ms = SIM_RAIL_TIMEOUT_MS;
     })
     .await;

@@ -82,8 +82,14 @@ async fn stale_bank_data_is_shown_and_refuses_approval(e: Engine) {
     let (cid, bill) = app.small_bill("Alder Creek Dental").await;
     // Two days pass; every other client is re-read, this bank cannot be.
     advance(&app, "2").await;
+    // The bank needs its login: the guardrail cannot be trusted, and says
+    // why (the data is also stale, but a person must act first).
     let row = summary(&app, "Alder Creek Dental").await;
-    assert_eq!(row["status"], "stale", "{row}");
+    assert_eq!(row["status"], "untrusted", "{row}");
+    assert_eq!(
+        row["connection_issue"], "the bank (Plaid) needs its login renewed",
+        "{row}"
+    );
     let other = summary(&app, "Birch Lane Bakery").await;
     assert_ne!(other["status"], "stale", "{other}");
 
