@@ -121,6 +121,69 @@ fn open_auth(
     })
 }
 
+/// A call made through [`with_auth`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthedError {
+    #[error(transparent)]
+    Connection(#[from] ConnectionError),
+    #[error(transparent)]
+    Rail(#[from] crate::rails::RailError),
+}
+
+impl From<AuthedError> for crate::jobs::JobError {
+    fn from(e: AuthedError) -> Self {
+        match e {
+            AuthedError::Connection(c) => c.into(),
+            AuthedError::Rail(r) => r.into(),
+        }
+    }
+}
+
+/// Call the rail with the connection's credentials. A 401 means the token
+/// died before its recorded expiry (revoked, expired early, rotated away):
+/// refresh once and call again; a grant that cannot be refreshed marks the
+/// connection "needs reconnect".
+pub async fn with_auth<T, F, Fut>(
+    svc: &Services,
+    client_id: &str,
+    rail: Rail,
+    call: F,
+) -> Result<T, AuthedError>
+where
+    F: Fn(RailAuth) -> Fut,
+    Fut: std::future::Future<Output = Result<T, crate::rails::RailError>>,
+{
+    let auth = rail_auth(svc, client_id, rail).await?;
+    match call(auth).await {
+        Err(crate::rails::RailError::Unauthorized(why)) => {
+            tracing::info!(client = client_id, %rail, "token refused before its expiry; refreshing");
+            let auth = refresh_now(svc, client_id, rail, &why).await?;
+            Ok(call(auth).await?)
+        }
+        other => Ok(other?),
+    }
+}
+
+/// Refresh now, whatever the recorded expiry. Without a refresh token (a
+/// Plaid item, a pasted key) there is nothing to try: the connection needs
+/// the person.
+pub async fn refresh_now(
+    svc: &Services,
+    client_id: &str,
+    rail: Rail,
+    why: &str,
+) -> Result<RailAuth, ConnectionError> {
+    let creds = load(svc, client_id, rail).await?;
+    usable(rail, &creds)?;
+    if creds.refresh_sealed.is_none() {
+        let reason = format!("the provider refused the stored credentials ({why}); reconnect it");
+        mark_needs_reconnect(svc, client_id, rail, &creds, &reason).await?;
+        return Err(ConnectionError::NeedsReconnect { rail, reason });
+    }
+    let fresh = refresh(svc, client_id, rail, creds, Utc::now()).await?;
+    open_auth(svc, rail, &fresh)
+}
+
 /// Refresh the connection's tokens, once however many callers want it:
 /// the one that claims the connection calls the provider and stores the new
 /// access and refresh token together; the others wait for its result.

@@ -54,6 +54,11 @@ impl From<RailError> for JobError {
                 after: retry_after,
             },
             other if other.is_retryable() => JobError::retry(code, other.to_string()),
+            // The rail refused the token and did nothing: by the next
+            // attempt it is refreshed (sweep, or a call through
+            // `connections::with_auth`) or the connection shows "needs
+            // reconnect" and an admin fixes it.
+            RailError::Unauthorized(m) => JobError::retry(code, m),
             other => JobError::fatal(code, other.to_string()),
         }
     }

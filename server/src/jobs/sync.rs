@@ -2,7 +2,7 @@
 //! balance and transactions (Plaid) into RowCol's staging tables.
 
 use super::JobError;
-use crate::connections::rail_auth;
+use crate::connections::{rail_auth, with_auth};
 use crate::rails::{RailAuth, RailError};
 use crate::services::Services;
 use app::model::Rail;
@@ -37,8 +37,11 @@ pub async fn run(st: &Services, client_id: &str) -> Result<(), JobError> {
     keep(sync_bills(st, &firm, client_id).await);
     keep(
         async {
-            let ramp = rail_auth(st, client_id, Rail::Ramp).await?;
-            sync_ramp_setup(st, client_id, &ramp).await
+            let setup = with_auth(st, client_id, Rail::Ramp, |auth| async move {
+                st.rails.bill_pay.bill_pay_setup(&auth).await
+            })
+            .await?;
+            store_ramp_setup(st, client_id, &setup).await
         }
         .await,
     );
@@ -80,8 +83,10 @@ pub async fn schedule_due(st: &Services) -> Result<usize, StoreError> {
 }
 
 async fn sync_bills(st: &Services, firm: &str, client_id: &str) -> Result<(), JobError> {
-    let auth = rail_auth(st, client_id, Rail::Qbo).await?;
-    let open = st.rails.ledger.open_bills(&auth).await?;
+    let open = with_auth(st, client_id, Rail::Qbo, |auth| async move {
+        st.rails.ledger.open_bills(&auth).await
+    })
+    .await?;
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
     for b in &open {
@@ -115,6 +120,14 @@ pub async fn sync_ramp_setup(
     auth: &RailAuth,
 ) -> Result<(), JobError> {
     let setup = st.rails.bill_pay.bill_pay_setup(auth).await?;
+    store_ramp_setup(st, client_id, &setup).await
+}
+
+async fn store_ramp_setup(
+    st: &Services,
+    client_id: &str,
+    setup: &crate::rails::RampSetup,
+) -> Result<(), JobError> {
     let mut tx = st.db.begin().await?;
     connections::set_ramp_setup(
         &mut tx,
@@ -155,6 +168,16 @@ pub async fn refresh_balance(st: &Services, client_id: &str) -> Result<(), Refre
         Err(RailError::LoginRequired(m)) => {
             reconnect_needed(st, client_id, &m).await?;
             return Err(RefreshError::LoginRequired);
+        }
+        // The item was removed or its token revoked at Plaid: nothing to
+        // refresh; the person must link the bank again.
+        Err(RailError::Unauthorized(m)) => {
+            let e = crate::connections::refresh_now(st, client_id, Rail::Plaid, &m)
+                .await
+                .err()
+                .map(JobError::from)
+                .unwrap_or_else(|| JobError::retry("unauthorized", m));
+            return Err(RefreshError::Job(e));
         }
         Err(e) => return Err(RefreshError::Job(e.into())),
     };

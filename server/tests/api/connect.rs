@@ -14,6 +14,7 @@ both_engines!(
     disconnect_revokes_at_the_provider_and_forgets_the_tokens,
     advisors_see_connections_but_cannot_change_them,
     a_sealed_token_copied_to_another_connection_does_not_open,
+    a_token_dead_before_its_expiry_is_refreshed_and_the_sync_goes_on,
 );
 
 const ADMIN: &str = "admin@northwind.test";
@@ -677,5 +678,73 @@ async fn a_sealed_token_copied_to_another_connection_does_not_open(e: Engine) {
         rowcol::connections::rail_auth(&app.state.services, &a, Rail::Ramp)
             .await
             .is_ok()
+    );
+}
+
+async fn sync_now(app: &TestApp, client: &str) {
+    let res = app
+        .http
+        .post(format!("{}/connections/{client}/sync", app.base))
+        .send()
+        .await
+        .expect("sync now");
+    assert_eq!(res.status().as_u16(), 303);
+    app.drain().await;
+}
+
+async fn qbo_status(app: &TestApp, client: &str) -> (String, i64, Option<i64>) {
+    sqlx::query_as(
+        "select status, token_version, synced_at from rail_connection where client_id = $1 and rail = 'qbo'",
+    )
+    .bind(client)
+    .fetch_one(&app.state.app.db.pool)
+    .await
+    .expect("qbo row")
+}
+
+async fn a_token_dead_before_its_expiry_is_refreshed_and_the_sync_goes_on(e: Engine) {
+    let app = TestApp::spawn(e).await;
+    app.login(ADMIN).await;
+    let client = app.client_id("Alder Creek Dental").await;
+    let realm: String = sqlx::query_scalar(
+        "select external_id from rail_connection where client_id = $1 and rail = 'qbo'",
+    )
+    .bind(&client)
+    .fetch_one(&app.state.app.db.pool)
+    .await
+    .expect("realm");
+    let (_, version, _) = qbo_status(&app, &client).await;
+
+    // Intuit expires the access token early: the sync's first call is
+    // refused, RowCol refreshes and reads the bills anyway.
+    app.sandbox()
+        .expire_access_tokens(sandbox::SimRail::Qbo, &realm)
+        .await
+        .expect("expire");
+    app.advance_secs(60);
+    sync_now(&app, &client).await;
+    let (status, after, synced) = qbo_status(&app, &client).await;
+    assert_eq!(status, "active");
+    assert_eq!(after, version + 1, "one refresh");
+    assert!(synced.is_some());
+    let synced_before = synced;
+
+    // Consent withdrawn: the refresh is refused, the connection needs the
+    // person, and the hygiene tray says so.
+    app.sandbox()
+        .revoke_consent(sandbox::SimRail::Qbo, &realm)
+        .await
+        .expect("revoke");
+    app.advance_secs(60);
+    sync_now(&app, &client).await;
+    let (status, _, synced) = qbo_status(&app, &client).await;
+    assert_eq!(status, "needs_reconnect");
+    assert_eq!(synced, synced_before, "no bills were read without a grant");
+    assert_eq!(
+        app.count(&format!(
+            "select count(*) from hygiene_item where client_id = '{client}' and reason_code = 'rail_reauth_needed' and status = 'open'"
+        ))
+        .await,
+        1
     );
 }
