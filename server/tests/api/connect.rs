@@ -15,6 +15,7 @@ both_engines!(
     advisors_see_connections_but_cannot_change_them,
     a_sealed_token_copied_to_another_connection_does_not_open,
     a_token_dead_before_its_expiry_is_refreshed_and_the_sync_goes_on,
+    the_bank_is_linked_through_plaid_link_and_repaired_in_update_mode,
 );
 
 const ADMIN: &str = "admin@northwind.test";
@@ -745,6 +746,157 @@ async fn a_token_dead_before_its_expiry_is_refreshed_and_the_sync_goes_on(e: Eng
             "select count(*) from hygiene_item where client_id = '{client}' and reason_code = 'rail_reauth_needed' and status = 'open'"
         ))
         .await,
+        1
+    );
+}
+
+/// Walk Plaid's Hosted Link pages: each step posts back to the same URL.
+/// `steps` are the forms to send in order (each with `action=continue`).
+async fn link(url: &str, steps: &[Vec<(&str, String)>]) -> String {
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let first = browser.get(url).send().await.expect("link page");
+    assert_eq!(first.status().as_u16(), 200);
+    let mut last = None;
+    for form in steps {
+        let mut f = form.clone();
+        f.push(("action", "continue".into()));
+        let res = browser.post(url).form(&f).send().await.expect("link step");
+        last = Some(res);
+    }
+    let res = last.expect("a step");
+    assert_eq!(res.status().as_u16(), 303, "Link finished and went back");
+    location(&res)
+}
+
+async fn the_bank_is_linked_through_plaid_link_and_repaired_in_update_mode(e: Engine) {
+    let app = TestApp::spawn(e).await;
+    second_firm(&app).await;
+    app.login(SECOND_ADMIN).await;
+    connect(&app, Rail::Qbo, "", Some("Alder Creek Dental")).await;
+    let client = connections(&app).await["clients"][0]["client_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let institution = app
+        .sandbox()
+        .state()
+        .await
+        .clients
+        .iter()
+        .find(|c| c.name == "Alder Creek Dental")
+        .expect("world client")
+        .plaid
+        .institution_id
+        .clone();
+
+    let (status, hosted) = start(&app, Rail::Plaid, &client).await;
+    assert_eq!(status, 303);
+    let page = reqwest::get(&hosted)
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("html");
+    assert!(page.contains("institution"), "{page}");
+    let back = {
+        // Institution, credentials, then the account of this business.
+        let browser = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        let post = |f: Vec<(&'static str, String)>| {
+            let b = browser.clone();
+            let u = hosted.clone();
+            async move { b.post(&u).form(&f).send().await.expect("step") }
+        };
+        post(vec![
+            ("institution", institution.clone()),
+            ("action", "continue".into()),
+        ])
+        .await;
+        let wrong = post(vec![
+            ("username", "user_good".into()),
+            ("password", "nope".into()),
+            ("action", "continue".into()),
+        ])
+        .await;
+        assert!(wrong
+            .text()
+            .await
+            .unwrap_or_default()
+            .contains("not correct"));
+        let accounts = post(vec![
+            ("username", "user_good".into()),
+            ("password", "pass_good".into()),
+            ("action", "continue".into()),
+        ])
+        .await
+        .text()
+        .await
+        .expect("accounts");
+        let chosen = options(&accounts)
+            .into_iter()
+            .find(|(_, t)| t.contains("Alder Creek Dental"))
+            .map(|(v, _)| v)
+            .expect("the business's account");
+        let done = post(vec![("account", chosen), ("action", "continue".into())]).await;
+        assert_eq!(done.status().as_u16(), 303);
+        location(&done)
+    };
+    let (status, loc, body) = callback(&app, &back).await;
+    assert_eq!(status, 303, "{body}");
+    assert_eq!(loc, "/connections?connected=plaid");
+    let view = connections(&app).await;
+    assert_eq!(health(&view, "Alder Creek Dental", "plaid"), "connected");
+    let plaid = view["clients"][0]["rails"]
+        .as_array()
+        .expect("rails")
+        .iter()
+        .find(|r| r["rail"] == "plaid")
+        .expect("plaid")
+        .clone();
+    assert!(
+        plaid["account_name"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("••"),
+        "{plaid}"
+    );
+
+    // The bank asks for its login again: a sync finds out.
+    let item = plaid["external_id"].as_str().expect("item").to_owned();
+    app.inject(|f| f.plaid_login_required = vec![item]).await;
+    app.advance_secs(3600);
+    sync_now(&app, &client).await;
+    assert_eq!(
+        health(&connections(&app).await, "Alder Creek Dental", "plaid"),
+        "needs_reconnect"
+    );
+
+    // Repair in Link's update mode: credentials only, same item, same token.
+    let (status, hosted) = start(&app, Rail::Plaid, &client).await;
+    assert_eq!(status, 303);
+    let back = link(
+        &hosted,
+        &[vec![
+            ("username", "user_good".into()),
+            ("password", "pass_good".into()),
+        ]],
+    )
+    .await;
+    let (status, loc, body) = callback(&app, &back).await;
+    assert_eq!(status, 303, "{body}");
+    assert_eq!(loc, "/connections?repaired=plaid");
+    assert_eq!(
+        health(&connections(&app).await, "Alder Creek Dental", "plaid"),
+        "connected"
+    );
+    assert_eq!(
+        app.count("select count(*) from audit_entry where action = 'connection.repaired'")
+            .await,
         1
     );
 }
