@@ -124,6 +124,17 @@ pub async fn seed_demo(
             if outcome != ConnectOutcome::Connected {
                 anyhow::bail!("seeding {}: {rail} {outcome:?}", c.name);
             }
+            // The world's own Ramp webhook subscription for this business.
+            if rail == Rail::Ramp && !c.ramp_webhook_subscription_id.is_empty() {
+                connections::set_webhook_subscription(
+                    &mut tx,
+                    id.as_str(),
+                    &c.ramp_webhook_subscription_id,
+                    &sealer.seal(c.ramp_webhook_secret.expose(), id.as_str()),
+                    "active",
+                )
+                .await?;
+            }
         }
         audit::record(
             &mut tx,

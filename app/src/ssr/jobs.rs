@@ -20,6 +20,9 @@ pub enum Job {
     SyncClient { client_id: String },
     /// Write RowCol's audit note onto the payment's QBO BillPayment.
     AnnotateLedger { payment_id: String },
+    /// Subscribe to the client's Ramp webhooks (its own subscription and
+    /// secret), after a Ramp connection is made.
+    SubscribeRampWebhooks { client_id: String },
 }
 
 /// The kinds, as stored in `job.kind`.
@@ -30,6 +33,7 @@ pub enum JobKind {
     VerifyPayment,
     SyncClient,
     AnnotateLedger,
+    SubscribeRampWebhooks,
 }
 
 const HOUR: u64 = 3600;
@@ -79,6 +83,7 @@ impl JobKind {
         JobKind::VerifyPayment,
         JobKind::SyncClient,
         JobKind::AnnotateLedger,
+        JobKind::SubscribeRampWebhooks,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -88,6 +93,7 @@ impl JobKind {
             JobKind::VerifyPayment => "verify_payment",
             JobKind::SyncClient => "sync_client",
             JobKind::AnnotateLedger => "annotate_ledger",
+            JobKind::SubscribeRampWebhooks => "subscribe_ramp_webhooks",
         }
     }
 
@@ -112,6 +118,7 @@ impl Job {
             Job::VerifyPayment { .. } => JobKind::VerifyPayment,
             Job::SyncClient { .. } => JobKind::SyncClient,
             Job::AnnotateLedger { .. } => JobKind::AnnotateLedger,
+            Job::SubscribeRampWebhooks { .. } => JobKind::SubscribeRampWebhooks,
         }
     }
 
@@ -124,6 +131,7 @@ impl Job {
             Job::VerifyPayment { payment_id } => Some(format!("verify:{payment_id}")),
             Job::AnnotateLedger { payment_id } => Some(format!("annotate:{payment_id}")),
             Job::SyncClient { client_id } => Some(format!("sync:{client_id}")),
+            Job::SubscribeRampWebhooks { client_id } => Some(format!("ramp_webhooks:{client_id}")),
             Job::ProcessWebhook { .. } => None,
         }
     }

@@ -26,6 +26,7 @@ pub async fn run(st: &Services, inbox_id: &str) -> Result<(), JobError> {
         .map_err(|e| JobError::fatal("malformed", e.to_string()))?;
     let outcome = match event.event_type.as_str() {
         "bills.paid" => bill_paid(st, &event.event_id, &body).await?,
+        "webhooks.verification" => super::subscriptions::verify(st, &body).await?,
         other => format!("ignored: {other} is not handled"),
     };
     let mut conn = st.db.acquire().await?;

@@ -6,6 +6,7 @@ pub mod evidence;
 pub mod inbox;
 pub mod release;
 pub mod runner;
+pub mod subscriptions;
 pub mod sync;
 pub mod verify;
 

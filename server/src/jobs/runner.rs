@@ -39,6 +39,7 @@ async fn execute(st: &Services, job: &Job) -> Result<(), JobError> {
         Job::VerifyPayment { payment_id } => super::verify::run(st, payment_id).await,
         Job::SyncClient { client_id } => super::sync::run(st, client_id).await,
         Job::AnnotateLedger { payment_id } => super::annotate::run(st, payment_id).await,
+        Job::SubscribeRampWebhooks { client_id } => super::subscriptions::run(st, client_id).await,
     }
 }
 

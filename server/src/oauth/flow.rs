@@ -856,6 +856,19 @@ async fn store(
     )
     .await
     .map_err(|_| internal())?;
+    if rail == Rail::Ramp {
+        // Its own webhook subscription, made in the background.
+        jobs::enqueue(
+            &mut tx,
+            &Job::SubscribeRampWebhooks {
+                client_id: client.to_string(),
+            },
+            now,
+            now,
+        )
+        .await
+        .map_err(|_| internal())?;
+    }
     commit(tx).await.map_err(|_| internal())?;
     st.services.runner_wake.notify_one();
     Ok(Redirect::to(&format!("/connections?connected={}", rail.as_str())).into_response())
@@ -936,6 +949,21 @@ pub async fn disconnect(
         }
         .filter(|c| c.status != "disconnected")
         .ok_or_else(|| refused("This rail is not connected."))?;
+        if rail == Rail::Ramp {
+            if let Some(sub) = creds.webhook_subscription_id.clone() {
+                let ramp = &st.services.onboarding.ramp;
+                let gone =
+                    crate::connections::with_auth(&st.services, client.as_str(), rail, |auth| {
+                        let sub = sub.clone();
+                        async move { ramp.delete_webhook(&auth, &sub).await }
+                    })
+                    .await;
+                if let Err(e) = gone {
+                    // The grant's revocation below stops deliveries anyway.
+                    tracing::warn!(error = %e, "deleting the Ramp webhook subscription failed");
+                }
+            }
+        }
         revoke_at_provider(&st, rail, &creds).await?;
         let now = st.services.clock.now();
         let mut tx = st.services.db.begin().await.map_err(|_| internal())?;

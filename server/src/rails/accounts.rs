@@ -228,3 +228,77 @@ pub struct Onboarding {
     pub plaid: PlaidClient,
     pub stripe: StripeClient,
 }
+
+/// A Ramp webhook subscription as Ramp lists it.
+#[derive(Debug, Clone)]
+pub struct RampSubscription {
+    pub id: String,
+    pub endpoint_url: String,
+    pub status: String,
+}
+
+impl RampClient {
+    /// `POST /developer/v1/webhooks`: a new subscription and its secret
+    /// (shown only in this answer). Ramp then sends a `webhooks.verification`
+    /// event to the endpoint.
+    pub async fn create_webhook(
+        &self,
+        auth: &RailAuth,
+        endpoint_url: &str,
+        event_types: &[&str],
+    ) -> Result<(RampSubscription, SecretString), RailError> {
+        let v = self
+            .post_json(
+                auth,
+                "webhooks",
+                &json!({ "endpoint_url": endpoint_url, "event_types": event_types }),
+            )
+            .await?;
+        let sub = subscription(&v)?;
+        let secret = field(&v, &["secret"])
+            .ok_or_else(|| RailError::Permanent("ramp: subscription without secret".into()))?;
+        Ok((sub, SecretString::new(secret)))
+    }
+
+    /// `GET /developer/v1/webhooks` (all pages).
+    pub async fn list_webhooks(&self, auth: &RailAuth) -> Result<Vec<RampSubscription>, RailError> {
+        self.list_all(auth, "webhooks", &[])
+            .await?
+            .iter()
+            .map(subscription)
+            .collect()
+    }
+
+    /// `DELETE /developer/v1/webhooks/{id}`; an unknown one is as good.
+    pub async fn delete_webhook(&self, auth: &RailAuth, id: &str) -> Result<(), RailError> {
+        match self.delete_path(auth, &format!("webhooks/{id}")).await {
+            Ok(()) | Err(RailError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `POST /developer/v1/webhooks/{id}/verify` with the challenge Ramp sent.
+    pub async fn verify_webhook(
+        &self,
+        auth: &RailAuth,
+        id: &str,
+        challenge: &str,
+    ) -> Result<(), RailError> {
+        self.post_json(
+            auth,
+            &format!("webhooks/{id}/verify"),
+            &json!({ "challenge": challenge }),
+        )
+        .await
+        .map(|_| ())
+    }
+}
+
+fn subscription(v: &Value) -> Result<RampSubscription, RailError> {
+    Ok(RampSubscription {
+        id: field(v, &["id"])
+            .ok_or_else(|| RailError::Permanent("ramp: subscription without id".into()))?,
+        endpoint_url: field(v, &["endpoint_url"]).unwrap_or_default(),
+        status: field(v, &["status"]).unwrap_or_default(),
+    })
+}

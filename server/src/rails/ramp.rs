@@ -62,10 +62,32 @@ impl RampClient {
         resp.json(RAIL)
     }
 
+    /// POST a JSON body to `path`; the answer's JSON.
+    pub(super) async fn post_json(
+        &self,
+        auth: &RailAuth,
+        path: &str,
+        body: &Value,
+    ) -> Result<Value, RailError> {
+        let resp = self
+            .send(auth, self.http.post(self.url(path)).json(body))
+            .await?;
+        if resp.body.is_empty() {
+            return Ok(Value::Null);
+        }
+        resp.json(RAIL)
+    }
+
+    pub(super) async fn delete_path(&self, auth: &RailAuth, path: &str) -> Result<(), RailError> {
+        self.send(auth, self.http.delete(self.url(path)))
+            .await
+            .map(|_| ())
+    }
+
     /// Every item of a keyset-paginated list. `page.next` is a full URL; only
     /// its `start` is taken, and the request is rebuilt on our own base URL so
     /// the token never goes to a host we were not configured with.
-    async fn list_all(
+    pub(super) async fn list_all(
         &self,
         auth: &RailAuth,
         path: &str,

@@ -273,8 +273,38 @@ async fn an_admin_adds_a_client_from_qbo_and_connects_ramp_and_stripe(e: Engine)
         .await,
         1
     );
-    // The new connections work: the first sync reads the client's bills.
+    // The new connections work: the first sync reads the client's bills,
+    // and the Ramp connection gets its own webhook subscription, verified
+    // through Ramp's handshake (the challenge event, signed with the new
+    // subscription's secret, then /verify).
     app.drain().await;
+    let (sub, webhook_status): (Option<String>, Option<String>) = sqlx::query_as(
+        "select webhook_subscription_id, webhook_status from rail_connection where firm_id = $1 and rail = 'ramp'",
+    )
+    .bind(&firm)
+    .fetch_one(&app.state.app.db.pool)
+    .await
+    .expect("ramp row");
+    assert_eq!(webhook_status.as_deref(), Some("pending_verification"));
+    app.sandbox().deliver_pending_webhooks().await;
+    app.drain().await;
+    let status: Option<String> = sqlx::query_scalar(
+        "select webhook_status from rail_connection where firm_id = $1 and rail = 'ramp'",
+    )
+    .bind(&firm)
+    .fetch_one(&app.state.app.db.pool)
+    .await
+    .expect("ramp row");
+    assert_eq!(status.as_deref(), Some("active"), "handshake completed");
+    let sim = app.sandbox().state().await;
+    let ours = sim
+        .ramp_webhook_subs
+        .subs
+        .iter()
+        .filter(|s| Some(&s.id) == sub.as_ref())
+        .collect::<Vec<_>>();
+    assert_eq!(ours.len(), 1);
+    assert_eq!(ours[0].status, "active");
     assert!(
         scalar(
             &app,

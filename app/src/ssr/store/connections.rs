@@ -155,6 +155,7 @@ pub struct SealedCredentials {
     pub access_expires_at: Option<i64>,
     pub token_version: i64,
     pub last_error: Option<String>,
+    pub webhook_subscription_id: Option<String>,
 }
 
 pub async fn sealed_credentials(
@@ -164,7 +165,7 @@ pub async fn sealed_credentials(
 ) -> StoreResult<Option<SealedCredentials>> {
     Ok(sqlx::query_as(
         "select connection_id, firm_id, external_id, status, token_sealed, refresh_sealed,
-                access_expires_at, token_version, last_error
+                access_expires_at, token_version, last_error, webhook_subscription_id
          from rail_connection where client_id = $1 and rail = $2",
     )
     .bind(client_id)
@@ -335,6 +336,74 @@ pub async fn due_for_refresh(
     )
     .bind(before_ms)
     .fetch_all(conn)
+    .await?)
+}
+
+/// The connection's Ramp webhook subscription: its id, its secret (sealed,
+/// bound to the connection) and status (`pending_verification`, `active`).
+pub async fn set_webhook_subscription(
+    conn: &mut AnyConnection,
+    connection_id: &str,
+    subscription_id: &str,
+    secret_sealed: &str,
+    status: &str,
+) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "update rail_connection set webhook_subscription_id = $1, webhook_secret_sealed = $2,
+             webhook_status = $3
+         where connection_id = $4 and status <> 'disconnected'",
+    )
+    .bind(subscription_id)
+    .bind(secret_sealed)
+    .bind(status)
+    .bind(connection_id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A subscription's handshake completed.
+pub async fn set_webhook_status(
+    conn: &mut AnyConnection,
+    subscription_id: &str,
+    status: &str,
+) -> StoreResult<()> {
+    sqlx::query(
+        "update rail_connection set webhook_status = $1 where webhook_subscription_id = $2",
+    )
+    .bind(status)
+    .bind(subscription_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// (connection id, client id, sealed secret) of every Ramp connection to
+/// `business` with a webhook secret: the keys a webhook for it may be
+/// signed with.
+pub async fn webhook_secrets(
+    conn: &mut AnyConnection,
+    business: &str,
+) -> StoreResult<Vec<(String, String, String)>> {
+    Ok(sqlx::query_as(
+        "select connection_id, client_id, webhook_secret_sealed from rail_connection
+         where rail = 'ramp' and external_id = $1 and webhook_secret_sealed is not null",
+    )
+    .bind(business)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// The client whose Ramp connection owns this subscription.
+pub async fn client_for_subscription(
+    conn: &mut AnyConnection,
+    subscription_id: &str,
+) -> StoreResult<Option<String>> {
+    Ok(sqlx::query_scalar(
+        "select client_id from rail_connection where rail = 'ramp' and webhook_subscription_id = $1",
+    )
+    .bind(subscription_id)
+    .fetch_optional(conn)
     .await?)
 }
 
