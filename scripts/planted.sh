@@ -3,7 +3,8 @@
 #
 #   make planted        a test build with the `planted-bugs` feature; each bug
 #                       (ROWCOL_PLANTED_BUG=no_remote_id_lookup |
-#                       no_state_guard | no_lease_fencing) is switched on in
+#                       no_state_guard | no_lease_fencing |
+#                       no_connection_check) is switched on in
 #                       turn and seeds 1, 2, … run until one reports a
 #                       violation. Fails if a bug survives PLANTED_BUDGET seeds
 #                       (server/tests/simulate.rs). Prints, per bug, the seed

@@ -5,6 +5,18 @@
 //! the real jobs and a real database. Invariants are checked after every
 //! step against the simulators' own state and RowCol's database.
 //!
+//! Connections (issue #8): the seed also expires a client's access tokens
+//! early (at the provider, and sometimes in RowCol's record so the sweep
+//! refreshes ahead), revokes a client's QBO or Ramp consent (its next
+//! refresh is answered `invalid_grant`: needs reconnect) and asks for a
+//! bank's login again; an admin reconnects a broken QBO or Ramp connection
+//! some steps later through the real flow (start, the provider's consent
+//! pages, the callback), and for the bank renews the login (the fault off)
+//! so a later read repairs it. Invariants: no approval is accepted while a
+//! rail of its client needs reconnecting (replayed from the audit chain at
+//! each approval), every connection that needs reconnecting traces to a
+//! fault that causes it, and at the end every connection is healthy again.
+//!
 //! `SIM_SEEDS=N` runs seeds 1..=N (default 20), `SIM_SEED=n` replays one,
 //! `SIM_ENGINE=postgres` uses PostgreSQL (SQLite by default). The harness
 //! runs on one thread and drains the jobs itself (the worker is off), so the
@@ -15,7 +27,7 @@
 #[allow(dead_code)] // the shared harness: this target uses only part of it
 mod support;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt::Write as _;
 
 use sandbox::world::Prng;
@@ -29,7 +41,7 @@ type Counter = fn(&sandbox::Faults) -> u32;
 /// Fault kinds the `inject` step chooses from, with their weights, in the
 /// order the table prints them. A timeout costs the harness the rail
 /// timeout in wall-clock time, so those are rarer.
-const INJECTED: [(&str, u64); 26] = [
+const INJECTED: [(&str, u64); 28] = [
     ("ramp_create_429", 3),
     ("ramp_create_500", 3),
     ("ramp_create_503", 3),
@@ -59,11 +71,17 @@ const INJECTED: [(&str, u64); 26] = [
     ("webhook_duplicate", 3),
     ("webhook_drop", 3),
     ("webhook_delay", 3),
+    // A client's QBO or Ramp access tokens die early at the provider (its
+    // refresh still works): RowCol must refresh, never ask the person.
+    ("token_expire_early", 3),
+    // A client withdraws its QBO or Ramp consent: every grant dies, the
+    // next refresh is `invalid_grant`, the connection needs reconnecting.
+    ("consent_revoked", 4),
 ];
 
 /// Every fault kind the table reports: the injected ones, the standing
 /// reorder of webhooks, and the harness's own interventions.
-const FAULTS: [&str; 29] = [
+const FAULTS: [&str; 33] = [
     "ramp_create_429",
     "ramp_create_500",
     "ramp_create_503",
@@ -90,9 +108,13 @@ const FAULTS: [&str; 29] = [
     "webhook_drop",
     "webhook_delay",
     "webhook_reorder",
+    "token_expire_early",
+    "consent_revoked",
     "qbo_edit_bill",
     "restart",
     "stale_worker",
+    "admin_reconnect",
+    "admin_repairs_bank",
 ];
 
 /// The simulated rails' API budget in the simulation (`ROWCOL_RAIL_TIMEOUT_MS`)
@@ -154,6 +176,26 @@ struct Sim {
     fired_log: Vec<(usize, &'static str)>,
     /// The step each payment (by label) was first seen in.
     first_seen: HashMap<String, usize>,
+    /// An admin of the firm (reconnects rails).
+    admin: reqwest::Client,
+    /// The firm the simulation runs (the demo firm).
+    firm_id: String,
+    /// The last audit entry the connection tracking has read.
+    audit_seen: i64,
+    /// Early expiries not yet answered by a refresh:
+    /// (client id, rail, token version when injected).
+    expiries: Vec<(String, String, i64)>,
+    /// Revoked consents not yet reconnected, by (client id, rail): the
+    /// only cause of a QBO or Ramp connection needing reconnect.
+    revoked: HashSet<(String, String)>,
+    /// Whether the revocation has been seen (needs reconnect) yet.
+    revoked_seen: HashSet<(String, String)>,
+    /// Clients whose bank was asked for its login (a cause of the Plaid
+    /// connection needing reconnect).
+    login_asked: HashSet<String>,
+    /// When the admin gets to a broken connection, by (client name, rail):
+    /// (step, client id).
+    reconnect_due: BTreeMap<(String, String), (usize, String)>,
 }
 
 fn client() -> reqwest::Client {
@@ -205,6 +247,7 @@ impl Sim {
         for (c, email) in [
             (&self.advisor, "advisor@northwind.test"),
             (&self.viewer, "viewer@northwind.test"),
+            (&self.admin, "admin@northwind.test"),
         ] {
             let s = self
                 .call(c, "login", &[("email", email), ("password", PASSWORD)])
@@ -246,7 +289,25 @@ impl Sim {
     }
 
     async fn approve(&mut self) {
-        let bills = self.open_bills().await;
+        let mut bills = self.open_bills().await;
+        // Two times in three, an advisor tries a client with a broken rail
+        // (if there is one): the approval must be refused.
+        if self.rng.below(3) != 0 {
+            let broken: Vec<String> = sqlx::query_scalar(
+                "select distinct client_id from rail_connection where status = 'needs_reconnect'",
+            )
+            .fetch_all(&self.app().state.app.db.pool)
+            .await
+            .expect("broken clients");
+            let theirs: Vec<_> = bills
+                .iter()
+                .filter(|b| broken.contains(&b.0))
+                .cloned()
+                .collect();
+            if !theirs.is_empty() {
+                bills = theirs;
+            }
+        }
         if bills.is_empty() {
             self.log("approve: no open bill".into());
             return;
@@ -254,6 +315,8 @@ impl Sim {
         let (cid, bid, label, _) = bills[self.rng.below(bills.len() as u64) as usize].clone();
         let form = [("client_id", cid.as_str()), ("bill_ids[]", bid.as_str())];
         let mode = self.rng.below(10);
+        let seq0 = self.audit_max().await;
+        let before = self.rail_statuses(&cid).await;
         let mut statuses = match mode {
             // a viewer trying: must be refused
             0 => {
@@ -292,6 +355,8 @@ impl Sim {
         if ok == 1 {
             self.check_buffer(&cid, &bid, &label).await;
         }
+        self.check_health_at_approval(&cid, &label, seq0, &before)
+            .await;
         // The concurrent pair's order is the scheduler's, not the seed's.
         statuses.sort_unstable();
         self.log(format!("approve {label} mode {mode}: {statuses:?}"));
@@ -322,11 +387,33 @@ impl Sim {
             }
             roll -= w;
         }
+        if kind == "token_expire_early" || kind == "consent_revoked" {
+            self.grant_fault(kind).await;
+            return;
+        }
         let items: Vec<String> = {
             let st = self.app().sandbox().state().await;
             st.clients.iter().map(|c| c.plaid.item_id.clone()).collect()
         };
         let pick = items[self.rng.below(items.len() as u64) as usize].clone();
+        if kind == "plaid_login_required" {
+            let name = {
+                let st = self.app().sandbox().state().await;
+                st.clients
+                    .iter()
+                    .find(|c| c.plaid.item_id == pick)
+                    .map(|c| c.name.clone())
+            };
+            if let Some(name) = name {
+                let id: Option<String> =
+                    sqlx::query_scalar("select client_id from client where name = $1")
+                        .bind(&name)
+                        .fetch_optional(&self.app().state.app.db.pool)
+                        .await
+                        .expect("client id");
+                self.login_asked.extend(id);
+            }
+        }
         let lag = 30 + self.rng.below(600) as u32;
         let fail = |f: &mut sandbox::Faults, rail: SimRail, status: u16| {
             f.rail_hang_ms = SIM_HANG_MS;
@@ -374,7 +461,7 @@ impl Sim {
                     f.plaid_debits_pending_first = true;
                     f.plaid_drop_pending_next += 1;
                 }
-                _ => unreachable!(),
+                _ => unreachable!("{kind}"),
             })
             .await;
         // A burst is counted as what it is made of.
@@ -561,6 +648,7 @@ impl Sim {
     fn untraced_flag(&self, label: &str, reason: &str) -> Option<String> {
         let causes: &[&str] = match reason {
             "qbo_sync_missing" => &[
+                "consent_revoked",
                 "qbo_skip",
                 "qbo_late",
                 "qbo_edit_bill",
@@ -739,6 +827,375 @@ impl Sim {
         }
     }
 
+    /// A grant fault on one client's active QBO or Ramp connection: its
+    /// access tokens expire early at the provider, or its consent is
+    /// withdrawn. Half the time RowCol's record of the expiry is moved up
+    /// too (as an hour of wall-clock time would), so the sweep refreshes
+    /// ahead instead of a call being refused first.
+    async fn grant_fault(&mut self, kind: &'static str) {
+        let conns: Vec<(String, String, String, String, i64)> = sqlx::query_as(
+            "select r.client_id, c.name, r.rail, r.external_id, r.token_version
+             from rail_connection r join client c on c.client_id = r.client_id
+             where r.rail in ('qbo', 'ramp') and r.status = 'active'
+             order by c.name, r.rail",
+        )
+        .fetch_all(&self.app().state.app.db.pool)
+        .await
+        .expect("connections");
+        let local = self.rng.below(2) == 0;
+        if conns.is_empty() {
+            self.log(format!("inject {kind}: no active connection"));
+            return;
+        }
+        let (cid, name, rail, account, version) =
+            conns[self.rng.below(conns.len() as u64) as usize].clone();
+        let sim_rail = if rail == "qbo" {
+            SimRail::Qbo
+        } else {
+            SimRail::Ramp
+        };
+        let sb = self.app().sandbox();
+        let r = if kind == "consent_revoked" {
+            sb.revoke_consent(sim_rail, &account).await
+        } else {
+            sb.expire_access_tokens(sim_rail, &account).await
+        };
+        r.expect("grant fault");
+        if local {
+            sqlx::query(
+                "update rail_connection set access_expires_at = 0 where client_id = $1 and rail = $2",
+            )
+            .bind(&cid)
+            .bind(&rail)
+            .execute(&self.app().state.app.db.pool)
+            .await
+            .expect("expire locally");
+        }
+        if kind == "consent_revoked" {
+            self.revoked.insert((cid.clone(), rail.clone()));
+            self.revoked_seen.remove(&(cid, rail.clone()));
+        } else {
+            self.expiries.push((cid, rail.clone(), version));
+        }
+        *self.tally.injected.entry(kind).or_default() += 1;
+        self.log(format!("inject {kind} {name}/{rail} (local: {local})"));
+    }
+
+    /// The last audit entry of the firm.
+    async fn audit_max(&self) -> i64 {
+        sqlx::query_scalar::<_, Option<i64>>("select max(seq) from audit_entry where firm_id = $1")
+            .bind(&self.firm_id)
+            .fetch_one(&self.app().state.app.db.pool)
+            .await
+            .expect("audit seq")
+            .unwrap_or(0)
+    }
+
+    /// A client's connections: rail → status.
+    async fn rail_statuses(&self, client_id: &str) -> BTreeMap<String, String> {
+        sqlx::query_as::<_, (String, String)>(
+            "select rail, status from rail_connection where client_id = $1",
+        )
+        .bind(client_id)
+        .fetch_all(&self.app().state.app.db.pool)
+        .await
+        .expect("statuses")
+        .into_iter()
+        .collect()
+    }
+
+    /// The firm's audit entries after `seq` about connections and approved
+    /// payments, in chain order: (seq, action, subject, rail or the
+    /// payment's client).
+    async fn audit_since(&self, seq: i64) -> Vec<(i64, String, String, String)> {
+        let rows: Vec<(i64, String, String, String, Option<String>)> = sqlx::query_as(
+            "select a.seq, a.action, a.subject, a.detail, p.client_id from audit_entry a
+             left join payment p on p.payment_id = a.subject
+             where a.firm_id = $1 and a.seq > $2
+               and (a.action like 'connection.%' or a.action = 'payment.approved')
+             order by a.seq",
+        )
+        .bind(&self.firm_id)
+        .bind(seq)
+        .fetch_all(&self.app().state.app.db.pool)
+        .await
+        .expect("audit entries");
+        rows.into_iter()
+            .map(|(seq, action, subject, detail, client)| {
+                let extra = if action == "payment.approved" {
+                    client.unwrap_or_default()
+                } else {
+                    serde_json::from_str::<serde_json::Value>(&detail)
+                        .ok()
+                        .and_then(|d| d["rail"].as_str().map(str::to_owned))
+                        .unwrap_or_default()
+                };
+                (seq, action, subject, extra)
+            })
+            .collect()
+    }
+
+    /// No approval accepted while a rail of its client needs reconnecting.
+    /// Replays the audit chain written during the approval request(s) from
+    /// the statuses just before: `connection.needs_reconnect` breaks a
+    /// rail, `connection.connected` / `connection.repaired` mend it, and
+    /// every `payment.approved` of the client must find none broken. A bank
+    /// login repaired by a successful read is not audited; that read is the
+    /// approval's own balance refresh, which comes before its check, so a
+    /// Plaid connection healthy right after the request counts as mended.
+    async fn check_health_at_approval(
+        &mut self,
+        client_id: &str,
+        label: &str,
+        seq0: i64,
+        before: &BTreeMap<String, String>,
+    ) {
+        let after = self.rail_statuses(client_id).await;
+        let mut broken: BTreeSet<String> = before
+            .iter()
+            .filter(|(_, s)| *s == "needs_reconnect")
+            .map(|(r, _)| r.clone())
+            .collect();
+        if after.get("plaid").map(String::as_str) == Some("active") {
+            broken.remove("plaid");
+        }
+        for (seq, action, subject, extra) in self.audit_since(seq0).await {
+            match action.as_str() {
+                "connection.needs_reconnect" if subject == client_id => {
+                    broken.insert(extra);
+                }
+                "connection.connected" | "connection.repaired" if subject == client_id => {
+                    broken.remove(&extra);
+                }
+                "payment.approved" if extra == client_id && !broken.is_empty() => {
+                    self.violations.push(format!(
+                        "step {}: a payment for {label} was approved (audit entry {seq}) while \
+                         the client's {broken:?} connection needed reconnecting",
+                        self.step
+                    ));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// After each step: early expiries RowCol has refreshed past fired;
+    /// every connection that went needs-reconnect traces to a fault that
+    /// causes it (a revoked consent, a bank asking for its login) and gets
+    /// an admin some steps later; a reconnect clears the revocation.
+    async fn track_connections(&mut self) {
+        let pool = self.app().state.app.db.pool.clone();
+        let mut fired = 0;
+        let mut still = Vec::new();
+        for (cid, rail, version) in std::mem::take(&mut self.expiries) {
+            let now: i64 = sqlx::query_scalar(
+                "select token_version from rail_connection where client_id = $1 and rail = $2",
+            )
+            .bind(&cid)
+            .bind(&rail)
+            .fetch_one(&pool)
+            .await
+            .expect("version");
+            if now > version {
+                fired += 1;
+            } else {
+                still.push((cid, rail, version));
+            }
+        }
+        self.expiries = still;
+        self.fire("token_expire_early", fired);
+        let seen = self.audit_seen;
+        for (seq, action, client, rail) in self.audit_since(seen).await {
+            self.audit_seen = seq;
+            let key = (client.clone(), rail.clone());
+            match action.as_str() {
+                "connection.needs_reconnect" => {
+                    let caused = if rail == "plaid" {
+                        self.login_asked.contains(&client)
+                    } else {
+                        self.revoked.contains(&key)
+                    };
+                    let name: String =
+                        sqlx::query_scalar("select name from client where client_id = $1")
+                            .bind(&client)
+                            .fetch_one(&pool)
+                            .await
+                            .expect("name");
+                    if !caused {
+                        self.violations.push(format!(
+                            "step {}: {name}'s {rail} connection needs reconnecting (audit entry \
+                             {seq}), but no fault that causes it was injected",
+                            self.step
+                        ));
+                    }
+                    if rail != "plaid" && self.revoked_seen.insert(key) {
+                        self.fire("consent_revoked", 1);
+                    }
+                    // The admin gets to it two to six steps later.
+                    let due = self.step + 2 + self.rng.below(5) as usize;
+                    self.reconnect_due.insert((name, rail), (due, client));
+                }
+                "connection.connected" => {
+                    self.revoked.remove(&key);
+                    self.revoked_seen.remove(&key);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The admin gets to the broken connections that are due (all of them
+    /// when `all`): QBO and Ramp are reconnected through the real flow, the
+    /// bank's login is renewed at the bank (the fault off; a later read
+    /// repairs the connection).
+    async fn admin_reconnects(&mut self, all: bool) {
+        let pool = self.app().state.app.db.pool.clone();
+        if all {
+            // Every connection that needs reconnecting, known or not yet.
+            let rows: Vec<(String, String, String)> = sqlx::query_as(
+                "select c.name, r.rail, r.client_id from rail_connection r
+                 join client c on c.client_id = r.client_id
+                 where r.status = 'needs_reconnect' order by c.name, r.rail",
+            )
+            .fetch_all(&pool)
+            .await
+            .expect("broken");
+            for (name, rail, cid) in rows {
+                self.reconnect_due.insert((name, rail), (self.step, cid));
+            }
+        }
+        let due: Vec<((String, String), String)> = self
+            .reconnect_due
+            .iter()
+            .filter(|(_, (at, _))| all || *at <= self.step)
+            .map(|(k, (_, cid))| (k.clone(), cid.clone()))
+            .collect();
+        for ((name, rail), cid) in due {
+            self.reconnect_due.remove(&(name.clone(), rail.clone()));
+            let (status, account): (String, String) = sqlx::query_as(
+                "select status, external_id from rail_connection where client_id = $1 and rail = $2",
+            )
+            .bind(&cid)
+            .bind(&rail)
+            .fetch_one(&pool)
+            .await
+            .expect("connection");
+            if status != "needs_reconnect" {
+                self.log(format!("admin: {name}/{rail} is {status} again"));
+                continue;
+            }
+            if rail == "plaid" {
+                self.app()
+                    .inject(|f| f.plaid_login_required.retain(|i| *i != account))
+                    .await;
+                *self.tally.injected.entry("admin_repairs_bank").or_default() += 1;
+                self.fire("admin_repairs_bank", 1);
+                self.log(format!("admin renews {name}'s bank login"));
+                continue;
+            }
+            *self.tally.injected.entry("admin_reconnect").or_default() += 1;
+            match self.reconnect(&cid, &rail, &account).await {
+                Ok(()) => {
+                    self.fire("admin_reconnect", 1);
+                    self.log(format!("admin reconnects {name}/{rail}: ok"));
+                }
+                Err(why) => {
+                    // A rail fault on the token endpoint, say: again later.
+                    let due = self.step + 1 + self.rng.below(3) as usize;
+                    self.reconnect_due
+                        .insert((name.clone(), rail.clone()), (due, cid));
+                    self.log(format!("admin reconnects {name}/{rail}: {why}"));
+                }
+            }
+        }
+    }
+
+    /// Reconnect `rail` for the client as the firm's admin does: POST
+    /// /connect/{rail}/start, sign in at the provider and allow the same
+    /// account, then the browser lands on the callback.
+    async fn reconnect(&self, client_id: &str, rail: &str, account: &str) -> Result<(), String> {
+        let base = &self.app().base;
+        let location = |r: &reqwest::Response| {
+            r.headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let res = self
+            .admin
+            .post(format!("{base}/connect/{rail}/start"))
+            .form(&[("client_id", client_id)])
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if res.status().as_u16() != 303 {
+            return Err(format!("start answered {}", res.status()));
+        }
+        let authorize = location(&res);
+        let provider = client();
+        let html = provider
+            .get(&authorize)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .text()
+            .await
+            .map_err(|e| e.to_string())?;
+        let marker = "name=\"request\" value=\"";
+        let request = html
+            .find(marker)
+            .map(|at| &html[at + marker.len()..])
+            .and_then(|rest| rest.find('"').map(|end| rest[..end].replace("&amp;", "&")))
+            .ok_or("no request field on the authorize page")?;
+        let (user, pass) = if rail == "qbo" {
+            sandbox::oauth::QBO_SIGN_IN
+        } else {
+            sandbox::oauth::RAMP_SIGN_IN
+        };
+        let consent = provider
+            .post(&authorize)
+            .form(&[
+                ("request", request.as_str()),
+                ("username", user),
+                ("password", pass),
+            ])
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .text()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !consent.contains(&format!("<option value=\"{account}\"")) {
+            return Err(format!("the consent page does not offer {account}"));
+        }
+        let back = provider
+            .post(&authorize)
+            .form(&[
+                ("request", request.as_str()),
+                ("account", account),
+                ("decision", "allow"),
+            ])
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if back.status().as_u16() != 303 {
+            return Err(format!("the decision answered {}", back.status()));
+        }
+        let res = self
+            .admin
+            .get(location(&back))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let to = location(&res);
+        if res.status().as_u16() == 303 && to == format!("/connections?connected={rail}") {
+            Ok(())
+        } else {
+            Err(format!("the callback answered {} ({to})", res.status()))
+        }
+    }
+
     async fn check(&mut self, at: &str) {
         let mut v = Vec::new();
         let app = self.app();
@@ -887,11 +1344,26 @@ async fn run_seed(engine: Engine, seed: u64, steps: usize, faults: bool) -> Outc
         step: 0,
         fired_log: Vec::new(),
         first_seen: HashMap::new(),
+        admin: client(),
+        firm_id: String::new(),
+        audit_seen: 0,
+        expiries: Vec::new(),
+        revoked: HashSet::new(),
+        revoked_seen: HashSet::new(),
+        login_asked: HashSet::new(),
+        reconnect_due: BTreeMap::new(),
     };
+    sim.firm_id = sqlx::query_scalar("select firm_id from app_user where email = $1")
+        .bind("admin@northwind.test")
+        .fetch_one(&sim.app().state.app.db.pool)
+        .await
+        .expect("firm");
+    sim.audit_seen = sim.audit_max().await;
     sim.sign_in().await;
     for step in 0..steps {
         sim.step = step;
         let before = sim.app().sandbox().faults().await;
+        sim.admin_reconnects(false).await;
         let roll = sim.rng.below(100);
         let t = std::time::Instant::now();
         let op = match roll {
@@ -945,6 +1417,7 @@ async fn run_seed(engine: Engine, seed: u64, steps: usize, faults: bool) -> Outc
         let after = sim.app().sandbox().faults().await;
         sim.count_fired(&before, &after);
         sim.count_standing(&after);
+        sim.track_connections().await;
         let payments = sim.payments().await;
         for (_, l, _, _) in &payments {
             sim.first_seen.entry(l.clone()).or_insert(step);
@@ -988,12 +1461,42 @@ async fn run_seed(engine: Engine, seed: u64, steps: usize, faults: bool) -> Outc
         }
         sim.step = steps + i;
         let before = sim.app().sandbox().faults().await;
+        // The admin reconnects whatever is still broken.
+        sim.admin_reconnects(true).await;
         let s = sim
             .call(&sim.advisor, "sandbox/advance", &[("days", "3")])
             .await;
         let after = sim.app().sandbox().faults().await;
         sim.count_fired(&before, &after);
+        sim.track_connections().await;
         sim.log(format!("final advance 3d: {s}"));
+    }
+    // Every connection is healthy again, and the tray no longer asks for
+    // a reconnect.
+    let broken: Vec<(String, String, String)> = sqlx::query_as(
+        "select c.name, r.rail, r.status from rail_connection r
+         join client c on c.client_id = r.client_id
+         where r.status <> 'active' order by c.name, r.rail",
+    )
+    .fetch_all(&sim.app().state.app.db.pool)
+    .await
+    .expect("connections");
+    for (name, rail, status) in broken {
+        sim.violations.push(format!(
+            "seed {seed} end: {name}'s {rail} connection is {status} after the admin reconnected"
+        ));
+    }
+    let asks: Vec<String> = sqlx::query_scalar(
+        "select h.detail from hygiene_item h where h.status = 'open'
+         and h.reason_code = 'rail_reauth_needed' order by h.detail",
+    )
+    .fetch_all(&sim.app().state.app.db.pool)
+    .await
+    .expect("hygiene");
+    for d in asks {
+        sim.violations.push(format!(
+            "seed {seed} end: the tray still asks for a reconnect: {d}"
+        ));
     }
     sim.check(&format!("seed {seed} end")).await;
     let payments = sim.payments().await;

@@ -16,13 +16,18 @@ pub enum Bug {
     NoStateGuard,
     /// A job's finish is not fenced on the claim that holds its lease.
     NoLeaseFencing,
+    /// Approvals skip the connection-health check: a client whose rail
+    /// needs reconnecting (a revoked grant, a bank needing its login) is
+    /// approved for as if every rail were healthy.
+    NoConnectionCheck,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 3] = [
+    pub const ALL: [Bug; 4] = [
         Bug::NoRemoteIdLookup,
         Bug::NoStateGuard,
         Bug::NoLeaseFencing,
+        Bug::NoConnectionCheck,
     ];
 
     pub fn name(self) -> &'static str {
@@ -30,6 +35,7 @@ impl Bug {
             Bug::NoRemoteIdLookup => "no_remote_id_lookup",
             Bug::NoStateGuard => "no_state_guard",
             Bug::NoLeaseFencing => "no_lease_fencing",
+            Bug::NoConnectionCheck => "no_connection_check",
         }
     }
 }
