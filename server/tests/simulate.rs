@@ -1085,12 +1085,21 @@ impl Sim {
                 continue;
             }
             if rail == "plaid" {
-                self.app()
-                    .inject(|f| f.plaid_login_required.retain(|i| *i != account))
-                    .await;
-                *self.tally.injected.entry("admin_repairs_bank").or_default() += 1;
-                self.fire("admin_repairs_bank", 1);
-                self.log(format!("admin renews {name}'s bank login"));
+                let asked = self
+                    .app()
+                    .sandbox()
+                    .faults()
+                    .await
+                    .plaid_login_required
+                    .contains(&account);
+                if asked {
+                    self.app()
+                        .inject(|f| f.plaid_login_required.retain(|i| *i != account))
+                        .await;
+                    *self.tally.injected.entry("admin_repairs_bank").or_default() += 1;
+                    self.fire("admin_repairs_bank", 1);
+                }
+                self.log(format!("admin renews {name}'s bank login ({asked})"));
                 continue;
             }
             *self.tally.injected.entry("admin_reconnect").or_default() += 1;
@@ -1694,6 +1703,12 @@ fn simulate_seeds() {
     }
 }
 
+/// The sandbox with every demo company connected (by default the last two,
+/// Yarrow Home Goods among them, are left for an admin to add).
+async fn spawn_all_connected() -> TestApp {
+    TestApp::spawn_with(engine(), |c| c.sandbox_unconnected = 0).await
+}
+
 /// With faults switched off every payment ends verified: the simulation is
 /// not a flag factory.
 #[tokio::test(flavor = "current_thread")]
@@ -1725,7 +1740,7 @@ async fn a_seed_replayed_gives_the_same_trace() {
 /// it must be verified.
 #[tokio::test(flavor = "current_thread")]
 async fn a_payment_paid_while_the_bank_needs_login_is_verified_once_reconnected() {
-    let app = TestApp::spawn(engine()).await;
+    let app = spawn_all_connected().await;
     app.login("advisor@northwind.test").await;
     let pid = app.approve_small_bill("Yarrow Home Goods").await;
     let item = {
@@ -1773,7 +1788,7 @@ async fn a_payment_paid_while_the_bank_needs_login_is_verified_once_reconnected(
 /// advisor was sent to the wrong rail.
 #[tokio::test(flavor = "current_thread")]
 async fn a_payment_missing_from_the_ledger_is_flagged_for_the_ledger_not_the_bank() {
-    let app = TestApp::spawn(engine()).await;
+    let app = spawn_all_connected().await;
     app.login("advisor@northwind.test").await;
     let pid = app.approve_small_bill("Yarrow Home Goods").await;
     app.inject(|f| f.qbo_skip_next = 1).await;
@@ -1849,7 +1864,7 @@ async fn planted_bugs_are_caught() {
 /// payment.
 #[tokio::test(flavor = "current_thread")]
 async fn a_paid_payment_whose_bill_was_deleted_in_qbo_is_flagged() {
-    let app = TestApp::spawn(engine()).await;
+    let app = spawn_all_connected().await;
     app.login("advisor@northwind.test").await;
     let pid = app.approve_small_bill("Yarrow Home Goods").await;
     // The release creates the Ramp bill, then the bookkeeper deletes the
