@@ -91,6 +91,54 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::AddUser {
+            firm,
+            email,
+            name,
+            role,
+            password,
+        } => {
+            let role = Role::parse(&role)
+                .ok_or_else(|| anyhow::anyhow!("--role must be admin, advisor or viewer"))?;
+            if password.len() < 12 {
+                anyhow::bail!("the password must be at least 12 characters");
+            }
+            let db = open_database(&config.database_url).await?;
+            let now = chrono::Utc::now();
+            let hash = hash_password(&password).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let email = email.trim().to_ascii_lowercase();
+            let mut tx = db.begin().await?;
+            let firm_id = firms::find_by_name(&mut tx, &firm)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no firm named {firm:?}"))?;
+            users::create(
+                &mut tx,
+                &NewUser {
+                    firm: &firm_id,
+                    email: &email,
+                    name: &name,
+                    role,
+                    password_hash: &hash,
+                },
+                now,
+            )
+            .await?;
+            audit::record(
+                &mut tx,
+                &firm_id,
+                now,
+                audit::Entry {
+                    actor: "rowcol:cli",
+                    action: "user.created",
+                    subject: &email,
+                    detail: serde_json::json!({ "role": role.as_str() }),
+                },
+            )
+            .await?;
+            commit(tx).await?;
+            println!("added {email} ({}) to {firm}", role.as_str());
+            Ok(())
+        }
         Command::VerifyAudit => {
             let db = open_database(&config.database_url).await?;
             let all = {

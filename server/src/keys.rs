@@ -41,6 +41,19 @@ pub fn sealer(config: &Config) -> anyhow::Result<Sealer> {
         .context("ROWCOL_PREVIOUS_ENCRYPTION_KEYS")
 }
 
+/// A sandbox secret that stays the same across restarts of the same
+/// installation (derived from its encryption key and `label`), so the
+/// credentials the sandbox lists for outside programs keep working.
+pub fn derived_sandbox_secret(config: &Config, label: &str) -> anyhow::Result<String> {
+    use sha2::{Digest, Sha256};
+    let key = match &config.encryption_key {
+        Some(k) => k.clone(),
+        None => std::fs::read_to_string(key_file(config))?,
+    };
+    let digest = Sha256::digest(format!("rowcol sandbox {label}\n{}", key.trim()).as_bytes());
+    Ok(format!("{label}_{}", hex::encode(&digest[..20])))
+}
+
 /// Write a key readable by the owner only.
 fn write_private(path: &std::path::Path, key: &str, create_new: bool) -> anyhow::Result<()> {
     use std::io::Write;

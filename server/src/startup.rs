@@ -216,16 +216,18 @@ impl Application {
                     .as_deref()
                     .map(|u| u.trim_end_matches('/').to_owned())
                     .unwrap_or_else(|| format!("http://{addr}"));
-                let webhook_secret = config
-                    .ramp_webhook_secret
-                    .clone()
-                    .unwrap_or_else(|| format!("whsec_sandbox_{}", uuid::Uuid::new_v4().simple()));
+                // Stable across restarts (derived from the key) unless given:
+                // outside programs keep using what the sandbox listed.
+                let webhook_secret = match config.ramp_webhook_secret.clone() {
+                    Some(s) => s,
+                    None => crate::keys::derived_sandbox_secret(&config, "whsec_sandbox")?,
+                };
                 // Given when other instances use these simulators (they must
-                // present the same one); otherwise a fresh one per start.
-                let plaid_secret = config
-                    .plaid_secret
-                    .clone()
-                    .unwrap_or_else(|| format!("sandbox_{}", uuid::Uuid::new_v4().simple()));
+                // present the same one); otherwise derived, stable per key.
+                let plaid_secret = match config.plaid_secret.clone() {
+                    Some(s) => s,
+                    None => crate::keys::derived_sandbox_secret(&config, "plaid_sandbox")?,
+                };
                 let sandbox = Sandbox::start(
                     clock.clone(),
                     Arc::new(DbSimStore {
