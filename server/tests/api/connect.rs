@@ -35,7 +35,7 @@ async fn second_firm(app: &TestApp) {
     .expect("create-firm");
 }
 
-fn location(res: &reqwest::Response) -> String {
+pub(super) fn location(res: &reqwest::Response) -> String {
     res.headers()
         .get("location")
         .and_then(|v| v.to_str().ok())
@@ -50,7 +50,7 @@ fn attr_after(html: &str, marker: &str) -> Option<String> {
 }
 
 /// `(value, text)` of every `<option>` in the page.
-fn options(html: &str) -> Vec<(String, String)> {
+pub(super) fn options(html: &str) -> Vec<(String, String)> {
     html.split("<option value=\"")
         .skip(1)
         .filter_map(|s| {
@@ -85,7 +85,17 @@ async fn start(app: &TestApp, rail: Rail, client_id: &str) -> (u16, String) {
 /// account whose text contains `pick` (or the first), press `decision`.
 /// Returns where the provider sends the browser back to.
 async fn consent(
-    app: &TestApp,
+    _app: &TestApp,
+    rail: Rail,
+    authorize: &str,
+    pick: Option<&str>,
+    decision: &str,
+) -> String {
+    consent_pages(rail, authorize, pick, decision).await
+}
+
+/// The provider's pages alone (they need no RowCol session).
+pub(super) async fn consent_pages(
     rail: Rail,
     authorize: &str,
     pick: Option<&str>,
@@ -149,7 +159,6 @@ async fn consent(
         .await
         .expect("decision");
     assert_eq!(back.status().as_u16(), 303, "decision redirects back");
-    let _ = app;
     location(&back)
 }
 
