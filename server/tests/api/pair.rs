@@ -10,7 +10,7 @@
 
 use super::connect::{consent_pages, location, options};
 use super::process::{build_stamp, free_port, stub_site, Server};
-use super::support::{sandbox_start, PASSWORD};
+use super::support::{database_url, sandbox_start, Engine, PASSWORD};
 use app::model::Rail;
 use app::ssr::crypto::Sealer;
 use serde_json::{json, Value};
@@ -168,10 +168,13 @@ async fn link(url: &str, institution: &str) -> String {
     location(&done)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_live_instance_onboards_a_firm_from_the_sandboxs_providers() {
+both_engines!(a_live_instance_onboards_a_firm_from_the_sandboxs_providers);
+
+/// The live instance's database is on `e`; the sandbox's on SQLite.
+async fn a_live_instance_onboards_a_firm_from_the_sandboxs_providers(e: Engine) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path();
+    let live_db = database_url(e, dir).await;
     let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_rowcol"));
     let site = stub_site(dir, &build_stamp(&bin, dir));
     let live_port = free_port();
