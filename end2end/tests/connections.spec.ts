@@ -181,7 +181,9 @@ test.describe('an admin', () => {
     await landedOnConnections(page, js, 'Connected QuickBooks Online.');
     await expect(sections).toHaveCount(before + 1);
     await expect(railRow(page, client, 'qbo')).toHaveAttribute('data-health', 'connected');
-    await expect(railRow(page, client, 'qbo')).toContainText(ADMIN);
+    // Who connected it (the demo admin's name) and what: the company.
+    await expect(railRow(page, client, 'qbo')).toContainText('Ada Admin');
+    await expect(railRow(page, client, 'qbo')).toContainText(client);
     for (const rail of ['ramp', 'plaid', 'stripe']) {
       await expect(railRow(page, client, rail)).toHaveAttribute('data-health', 'never');
       await expect(section(page, client).getByTestId(`connect-${rail}`)).toHaveText('Connect');
