@@ -214,10 +214,7 @@ async fn a_live_instance_onboards_a_firm_from_the_sandboxs_providers(e: Engine) 
 
     // --- the live instance: only URLs and credentials, from configuration.
     let live_env = vec![
-        (
-            "DATABASE_URL",
-            format!("sqlite://{}/live.db", dir.display()),
-        ),
+        ("DATABASE_URL", live_db.clone()),
         ("ROWCOL_RAILS", "live".into()),
         ("ROWCOL_ENCRYPTION_KEY", Sealer::generate_key()),
         (
