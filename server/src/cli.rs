@@ -19,11 +19,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 &crate::startup::leptos_options(listener.local_addr()?),
                 app::BUILD_STAMP,
             )?;
+            // A password the operator chose is theirs already: never echo it
+            // into the log (issue #8's secret scan reads the logs). Only a
+            // generated one is printed, or nobody could sign in.
+            let chosen_password = config.demo_password.is_some();
             let app = Application::build(config, listener).await?;
             println!("RowCol is listening on http://{}", app.addr);
             if let Some(pw) = &app.demo_password {
                 println!("Sandbox mode. Sign in as advisor@northwind.test, admin@northwind.test or viewer@northwind.test");
-                println!("with the password: {pw}");
+                if chosen_password {
+                    println!("with the password set in ROWCOL_DEMO_PASSWORD");
+                } else {
+                    println!("with the password: {pw}");
+                }
             }
             let (tx, rx) = tokio::sync::watch::channel(false);
             tokio::spawn(async move {

@@ -522,8 +522,23 @@ fn build_router(
             security,
             crate::security::guard,
         ))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
+}
+
+/// The request span: method and path, never the query string. OAuth and
+/// Plaid callbacks carry the authorization code, `state` and public tokens
+/// in the query (`GET /connect/{rail}/callback?code=…&state=…`), and
+/// tower-http's default span records the whole URI. Same target as that
+/// default, so `RUST_LOG=tower_http=debug` still shows it.
+pub fn request_span<B>(req: &axum::http::Request<B>) -> tracing::Span {
+    tracing::debug_span!(
+        target: "tower_http::trace::make_span",
+        "request",
+        method = %req.method(),
+        path = req.uri().path(),
+        version = ?req.version(),
+    )
 }
 
 /// Sessions live in the database: a concrete SQLite or PostgreSQL store
