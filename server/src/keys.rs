@@ -130,7 +130,7 @@ pub async fn reseal(db: &Db, sealer: &Sealer, legacy_only: bool) -> anyhow::Resu
     }
     if let Some(doc) = sandbox_state::load_rails(&mut tx).await? {
         let legacy = !doc.starts_with("v2:");
-        if !(legacy_only && !legacy) && !sealer.is_current(&doc) {
+        if (!legacy_only || legacy) && !sealer.is_current(&doc) {
             let plain = if legacy {
                 sealer.open_unbound_legacy(&doc)
             } else {
