@@ -10,7 +10,7 @@
 
 use super::connect::{consent_pages, location, options};
 use super::process::{build_stamp, free_port, stub_site, Server};
-use super::support::{database_url, sandbox_start, Engine, PASSWORD};
+use super::support::{database_url, Engine, PASSWORD};
 use app::model::Rail;
 use app::ssr::crypto::Sealer;
 use serde_json::{json, Value};
@@ -21,6 +21,11 @@ const FIRM: &str = "Pair Firm LLP";
 const ADMIN: &str = "admin@pair.test";
 const ADVISOR: &str = "advisor@pair.test";
 const COMPANY: &str = "Yarrow Home Goods";
+/// The providers' world starts on a fixed day in the past, whatever day the
+/// test runs: the live instance dates its payments by the wall clock, and a
+/// simulated Ramp refuses arrival dates before its own today. The sandbox is
+/// then advanced to the live payment's arrival date, however far that is.
+const PROVIDERS_START: &str = "2026-11-28";
 
 fn browser() -> reqwest::Client {
     reqwest::Client::builder()
@@ -199,7 +204,7 @@ async fn a_live_instance_onboards_a_firm_from_the_sandboxs_providers(e: Engine) 
             ("ROWCOL_RAILS", "sandbox".into()),
             ("ROWCOL_DEMO_PASSWORD", PASSWORD.into()),
             ("ROWCOL_DATA_DIR", dir.join("sandbox").display().to_string()),
-            ("ROWCOL_SANDBOX_START", sandbox_start().to_string()),
+            ("ROWCOL_SANDBOX_START", PROVIDERS_START.into()),
             ("ROWCOL_SANDBOX_REDIRECT_URIS", redirects),
         ],
         &dir.join("sandbox.log"),
