@@ -20,6 +20,15 @@
 #                            it does NOT follow CARGO_TARGET_DIR)
 #   ROWCOL_SANDBOX_START     the sandbox's first day (default 2026-11-28): the
 #                            demo world is a function of it
+#   ROWCOL_E2E_KEEP          a directory: run in it (database, server.log) and
+#                            keep it, with scan.env (mode 600) holding what the
+#                            secret scan needs (server/tests/secret_scan.rs:
+#                            database URL, log path, the key and the secrets the
+#                            server ran with). Emptied of an earlier run first.
+#   ROWCOL_ENCRYPTION_KEY, ROWCOL_RAMP_WEBHOOK_SECRET, ROWCOL_PLAID_SECRET
+#                            passed to the server as given; on the fresh
+#                            temp database each unset one is generated per run
+#                            (so the key is known, and data/secret.key unused)
 #   Extra arguments after the profile go to `playwright test` (e.g. --project=no-js).
 set -euo pipefail
 
@@ -53,7 +62,14 @@ if curl -s -o /dev/null --max-time 2 "$BASE_URL/readyz"; then
   die "something already answers on $BASE_URL; stop it or set ROWCOL_E2E_ADDR"
 fi
 
-TMP="$(mktemp -d "${TMPDIR:-/tmp}/rowcol-e2e.XXXXXX")"
+KEEP="${ROWCOL_E2E_KEEP:-}"
+if [ -n "$KEEP" ]; then
+  mkdir -p "$KEEP"
+  TMP="$(cd "$KEEP" && pwd)"
+  rm -f "$TMP/e2e.db" "$TMP/e2e.db-wal" "$TMP/e2e.db-shm" "$TMP/server.log" "$TMP/scan.env"
+else
+  TMP="$(mktemp -d "${TMPDIR:-/tmp}/rowcol-e2e.XXXXXX")"
+fi
 LOG="$TMP/server.log"
 if [ -n "${ROWCOL_E2E_DATABASE_URL:-}" ]; then
   DB_URL="$ROWCOL_E2E_DATABASE_URL"
@@ -62,6 +78,13 @@ else
   # An empty file is a valid empty SQLite database; creating it means the
   # server need not open with create_if_missing (sqlx's default is not to).
   : >"$TMP/e2e.db"
+  # A fresh database: fresh secrets, known to this script (the secret scan
+  # opens the sandbox state with the key and searches for the others).
+  gen() { head -c 32 /dev/urandom | base64 | tr -d '\n'; }
+  hexgen() { head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+  export ROWCOL_ENCRYPTION_KEY="${ROWCOL_ENCRYPTION_KEY:-$(gen)}"
+  export ROWCOL_RAMP_WEBHOOK_SECRET="${ROWCOL_RAMP_WEBHOOK_SECRET:-whsec_e2e_$(hexgen)}"
+  export ROWCOL_PLAID_SECRET="${ROWCOL_PLAID_SECRET:-sandbox_e2e_$(hexgen)}"
 fi
 SERVER_PID=""
 STATUS=1
@@ -82,7 +105,7 @@ cleanup() {
     # Keep the log next to Playwright's traces/screenshots for inspection.
     mkdir -p "$ROOT/end2end/test-results" && cp "$LOG" "$ROOT/end2end/test-results/server-$PROFILE.log" 2>/dev/null || true
     say "FAILED (traces/screenshots and server log under end2end/test-results/; database kept in $TMP)"
-  else
+  elif [ -z "$KEEP" ]; then
     rm -rf "$TMP"
   fi
   exit "$rc"
@@ -118,4 +141,34 @@ STATUS=$?
 set -e
 cd "$ROOT"
 [ "$STATUS" -eq 0 ] && say "passed" || say "Playwright failed (exit $STATUS)"
+if [ -n "$KEEP" ]; then
+  # Stop the server first: its last writes (the sandbox state, the WAL)
+  # belong to what is scanned.
+  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  SERVER_PID=""
+  key="${ROWCOL_ENCRYPTION_KEY:-}"
+  # A given database without a given key: the server's own data/secret.key.
+  if [ -z "$key" ] && [ -f "${ROWCOL_DATA_DIR:-data}/secret.key" ]; then
+    key="$(cat "${ROWCOL_DATA_DIR:-data}/secret.key")"
+  fi
+  (
+    umask 077
+    {
+      printf 'ROWCOL_SCAN_DATABASE_URL=%q\n' "$DB_URL"
+      printf 'ROWCOL_SCAN_LOGS=%q\n' "$LOG"
+      printf 'ROWCOL_ENCRYPTION_KEY=%q\n' "$key"
+      printf 'ROWCOL_DEMO_PASSWORD=%q\n' "$ROWCOL_DEMO_PASSWORD"
+      for v in ROWCOL_RAMP_WEBHOOK_SECRET ROWCOL_PLAID_SECRET ROWCOL_PREVIOUS_ENCRYPTION_KEYS \
+               ROWCOL_QBO_CLIENT_SECRET ROWCOL_RAMP_CLIENT_SECRET ROWCOL_STRIPE_SECRET_KEY; do
+        [ -z "${!v:-}" ] || printf '%s=%q\n' "$v" "${!v}"
+      done
+    } >"$TMP/scan.env"
+  )
+  say "kept for the secret scan: $TMP (scan.env, server.log$([ -z "${ROWCOL_E2E_DATABASE_URL:-}" ] && echo ', e2e.db'))"
+fi
 exit "$STATUS"

@@ -396,6 +396,10 @@ pub struct AccessTokenRec {
     pub access_token: String,
     pub item_id: String,
     pub created_at: DateTime<Utc>,
+    /// Issued for outside programs by `/control/credentials` (a token of
+    /// their own, so removing RowCol's never touches it, and vice versa).
+    #[serde(default)]
+    pub external: bool,
 }
 
 // ---------------------------------------------- Ramp webhook subscriptions

@@ -1002,7 +1002,12 @@ async fn credentials_are_stable_and_independent_of_rowcols_grants() {
         assert_eq!(j["qbo"]["realm_id"], d.qbo_realm_id.as_str());
         assert_eq!(j["ramp"]["business_id"], d.ramp_business_id.as_str());
         assert_eq!(j["plaid"]["item_id"], d.plaid_item_id.as_str());
-        assert_eq!(j["plaid"]["access_token"], d.plaid_access_token.expose());
+        // Plaid too: a token of the outside program's own for the item.
+        assert_ne!(j["plaid"]["access_token"], d.plaid_access_token.expose());
+        assert!(j["plaid"]["access_token"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("access-sandbox-")));
+        assert!(j["plaid"]["institution_id"].is_string());
         assert_eq!(j["stripe"]["account_id"], d.stripe_account_id.as_str());
         assert!(j["stripe"]["restricted_key"]
             .as_str()

@@ -19,11 +19,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 &crate::startup::leptos_options(listener.local_addr()?),
                 app::BUILD_STAMP,
             )?;
+            // A password the operator chose is theirs already: never echo it
+            // into the log (issue #8's secret scan reads the logs). Only a
+            // generated one is printed, or nobody could sign in.
+            let chosen_password = config.demo_password.is_some();
             let app = Application::build(config, listener).await?;
             println!("RowCol is listening on http://{}", app.addr);
             if let Some(pw) = &app.demo_password {
                 println!("Sandbox mode. Sign in as advisor@northwind.test, admin@northwind.test or viewer@northwind.test");
-                println!("with the password: {pw}");
+                if chosen_password {
+                    println!("with the password set in ROWCOL_DEMO_PASSWORD");
+                } else {
+                    println!("with the password: {pw}");
+                }
             }
             let (tx, rx) = tokio::sync::watch::channel(false);
             tokio::spawn(async move {
@@ -89,6 +97,54 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             if new_key.is_some() && config.encryption_key.is_some() {
                 println!("now set ROWCOL_ENCRYPTION_KEY to the new key on every instance");
             }
+            Ok(())
+        }
+        Command::AddUser {
+            firm,
+            email,
+            name,
+            role,
+            password,
+        } => {
+            let role = Role::parse(&role)
+                .ok_or_else(|| anyhow::anyhow!("--role must be admin, advisor or viewer"))?;
+            if password.len() < 12 {
+                anyhow::bail!("the password must be at least 12 characters");
+            }
+            let db = open_database(&config.database_url).await?;
+            let now = chrono::Utc::now();
+            let hash = hash_password(&password).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let email = email.trim().to_ascii_lowercase();
+            let mut tx = db.begin().await?;
+            let firm_id = firms::find_by_name(&mut tx, &firm)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no firm named {firm:?}"))?;
+            users::create(
+                &mut tx,
+                &NewUser {
+                    firm: &firm_id,
+                    email: &email,
+                    name: &name,
+                    role,
+                    password_hash: &hash,
+                },
+                now,
+            )
+            .await?;
+            audit::record(
+                &mut tx,
+                &firm_id,
+                now,
+                audit::Entry {
+                    actor: "rowcol:cli",
+                    action: "user.created",
+                    subject: &email,
+                    detail: serde_json::json!({ "role": role.as_str() }),
+                },
+            )
+            .await?;
+            commit(tx).await?;
+            println!("added {email} ({}) to {firm}", role.as_str());
             Ok(())
         }
         Command::VerifyAudit => {

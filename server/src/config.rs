@@ -40,6 +40,23 @@ pub enum Command {
         #[arg(long, env = "ROWCOL_ADMIN_PASSWORD", hide_env_values = true)]
         admin_password: String,
     },
+    /// Add a person to an existing firm (an advisor or viewer, or another
+    /// admin).
+    AddUser {
+        /// The firm's exact name.
+        #[arg(long)]
+        firm: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// admin, advisor or viewer.
+        #[arg(long)]
+        role: String,
+        /// Their password (or ROWCOL_USER_PASSWORD); at least 12 characters.
+        #[arg(long, env = "ROWCOL_USER_PASSWORD", hide_env_values = true)]
+        password: String,
+    },
     /// Re-hash every firm's audit chain and report.
     VerifyAudit,
     /// Re-seal every stored secret under the current key. With

@@ -41,6 +41,19 @@ pub fn sealer(config: &Config) -> anyhow::Result<Sealer> {
         .context("ROWCOL_PREVIOUS_ENCRYPTION_KEYS")
 }
 
+/// A sandbox secret that stays the same across restarts of the same
+/// installation (derived from its encryption key and `label`), so the
+/// credentials the sandbox lists for outside programs keep working.
+pub fn derived_sandbox_secret(config: &Config, label: &str) -> anyhow::Result<String> {
+    use sha2::{Digest, Sha256};
+    let key = match &config.encryption_key {
+        Some(k) => k.clone(),
+        None => std::fs::read_to_string(key_file(config))?,
+    };
+    let digest = Sha256::digest(format!("rowcol sandbox {label}\n{}", key.trim()).as_bytes());
+    Ok(format!("{label}_{}", hex::encode(&digest[..20])))
+}
+
 /// Write a key readable by the owner only.
 fn write_private(path: &std::path::Path, key: &str, create_new: bool) -> anyhow::Result<()> {
     use std::io::Write;
@@ -117,7 +130,7 @@ pub async fn reseal(db: &Db, sealer: &Sealer, legacy_only: bool) -> anyhow::Resu
     }
     if let Some(doc) = sandbox_state::load_rails(&mut tx).await? {
         let legacy = !doc.starts_with("v2:");
-        if !(legacy_only && !legacy) && !sealer.is_current(&doc) {
+        if (!legacy_only || legacy) && !sealer.is_current(&doc) {
             let plain = if legacy {
                 sealer.open_unbound_legacy(&doc)
             } else {

@@ -216,16 +216,18 @@ impl Application {
                     .as_deref()
                     .map(|u| u.trim_end_matches('/').to_owned())
                     .unwrap_or_else(|| format!("http://{addr}"));
-                let webhook_secret = config
-                    .ramp_webhook_secret
-                    .clone()
-                    .unwrap_or_else(|| format!("whsec_sandbox_{}", uuid::Uuid::new_v4().simple()));
+                // Stable across restarts (derived from the key) unless given:
+                // outside programs keep using what the sandbox listed.
+                let webhook_secret = match config.ramp_webhook_secret.clone() {
+                    Some(s) => s,
+                    None => crate::keys::derived_sandbox_secret(&config, "whsec_sandbox")?,
+                };
                 // Given when other instances use these simulators (they must
-                // present the same one); otherwise a fresh one per start.
-                let plaid_secret = config
-                    .plaid_secret
-                    .clone()
-                    .unwrap_or_else(|| format!("sandbox_{}", uuid::Uuid::new_v4().simple()));
+                // present the same one); otherwise derived, stable per key.
+                let plaid_secret = match config.plaid_secret.clone() {
+                    Some(s) => s,
+                    None => crate::keys::derived_sandbox_secret(&config, "plaid_sandbox")?,
+                };
                 let sandbox = Sandbox::start(
                     clock.clone(),
                     Arc::new(DbSimStore {
@@ -520,8 +522,23 @@ fn build_router(
             security,
             crate::security::guard,
         ))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
+}
+
+/// The request span: method and path, never the query string. OAuth and
+/// Plaid callbacks carry the authorization code, `state` and public tokens
+/// in the query (`GET /connect/{rail}/callback?code=…&state=…`), and
+/// tower-http's default span records the whole URI. Same target as that
+/// default, so `RUST_LOG=tower_http=debug` still shows it.
+pub fn request_span<B>(req: &axum::http::Request<B>) -> tracing::Span {
+    tracing::debug_span!(
+        target: "tower_http::trace::make_span",
+        "request",
+        method = %req.method(),
+        path = req.uri().path(),
+        version = ?req.version(),
+    )
 }
 
 /// Sessions live in the database: a concrete SQLite or PostgreSQL store

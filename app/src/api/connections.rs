@@ -75,6 +75,7 @@ pub mod ssr {
                 last_error: None,
                 last_error_at: None,
                 warning: None,
+                webhook_status: None,
             };
         };
         let health = match c.status.as_str() {
@@ -104,6 +105,7 @@ pub mod ssr {
             last_error: c.last_error.clone(),
             last_error_at: c.last_error_at.map(from_ms),
             warning,
+            webhook_status: c.webhook_status.clone(),
         }
     }
 }

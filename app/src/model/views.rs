@@ -256,6 +256,9 @@ pub struct RailConnectionView {
     pub last_error_at: Option<DateTime<Utc>>,
     /// Said ahead of time: consent or refresh token running out soon.
     pub warning: Option<String>,
+    /// Ramp: the connection's webhook subscription (`active`,
+    /// `pending_verification`).
+    pub webhook_status: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -177,6 +177,9 @@ fn RailRow(r: RailConnectionView, client_id: String, manage: bool) -> impl IntoV
             <td>
                 <span class=format!("badge conn-{:?}", r.health).to_lowercase()>{r.health.label()}</span>
                 {r.warning.map(|w| view! { <div class="warn">{w}</div> })}
+                {r
+                    .webhook_status
+                    .map(|w| view! { <div class="muted">{format!("webhooks: {}", w.replace('_', " "))}</div> })}
             </td>
             <td>{r.account_name.unwrap_or_else(|| "—".into())}</td>
             <td>{who}</td>

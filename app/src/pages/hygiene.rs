@@ -57,6 +57,9 @@ pub fn HygienePage() -> impl IntoView {
                                             .into_iter()
                                             .map(|h| {
                                                 let hid = h.hygiene_id.to_string();
+                                                // A rail waiting for its owner: the fix is on
+                                                // the Connections page (admins reconnect).
+                                                let reconnect = h.reason_code == ReasonCode::RailReauthNeeded;
                                                 let retryable = matches!(
                                                     h.reason_code,
                                                     ReasonCode::ReleaseFailed | ReasonCode::ReleaseUnconfirmed
@@ -78,6 +81,14 @@ pub fn HygienePage() -> impl IntoView {
                                                                 })}
                                                         </td>
                                                         <td class="actions">
+                                                            {reconnect
+                                                                .then(|| {
+                                                                    view! {
+                                                                        <a href="/connections" class="button" data-testid="reconnect">
+                                                                            "Reconnect"
+                                                                        </a>
+                                                                    }
+                                                                })}
                                                             {retryable
                                                                 .then(|| {
                                                                     let hid = hid.clone();

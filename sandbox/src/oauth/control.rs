@@ -168,12 +168,39 @@ pub(crate) async fn credentials(State(sb): State<Sandbox>) -> Response {
             }
             v
         };
+        // Plaid: an access token of the outside program's own for the item.
+        let item = st.clients[i].plaid.item_id.clone();
+        let plaid_token = match st
+            .plaid_link
+            .access_tokens
+            .iter()
+            .find(|t| t.external && t.item_id == item)
+        {
+            Some(t) => t.access_token.clone(),
+            None => {
+                let t = format!("access-sandbox-{}", uuid::Uuid::new_v4());
+                st.plaid_link
+                    .access_tokens
+                    .push(crate::state::AccessTokenRec {
+                        access_token: t.clone(),
+                        item_id: item.clone(),
+                        created_at: now,
+                        external: true,
+                    });
+                changed = true;
+                t
+            }
+        };
         let c = &st.clients[i];
         clients.push(json!({
             "name": c.name,
             "qbo": merge(json!({"realm_id": realm}), qbo),
             "ramp": merge(json!({"business_id": business}), ramp),
-            "plaid": {"item_id": c.plaid.item_id, "access_token": c.plaid.access_token},
+            "plaid": {
+                "item_id": c.plaid.item_id,
+                "institution_id": c.plaid.institution_id,
+                "access_token": plaid_token,
+            },
             "stripe": merge(json!({
                 "account_id": acct,
                 "secret_key": stripe.as_ref().map(|a| a.restricted_key.clone()),

@@ -114,9 +114,15 @@ pub(crate) fn esc(s: &str) -> String {
 }
 
 fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    // No `<meta name="referrer" content="no-referrer">`: under it a browser
+    // sends `Origin: null` with the page's own form POSTs (Fetch, "append a
+    // request Origin header"), and RowCol, which hosts the simulators,
+    // refuses a state change from origin `null` (server/src/security.rs).
+    // The Referrer-Policy below keeps the query from leaking to other
+    // origins (RowCol sets the same one on every response it serves).
     let html = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"referrer\" content=\"no-referrer\"><title>{t}</title></head>\
+         <title>{t}</title></head>\
          <body><main>{body}</main></body></html>",
         t = esc(title)
     );
@@ -124,6 +130,10 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
     let h = res.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("strict-origin-when-cross-origin"),
+    );
     // No `form-action`: browsers apply it to the redirect that follows the
     // consent form, and the registered redirect URI is on another origin
     // whenever the app is not served next to the simulators.
@@ -378,6 +388,25 @@ mod tests {
             esc("<a href=\"x\">O'Neil & co</a>"),
             "&lt;a href=&quot;x&quot;&gt;O&#39;Neil &amp; co&lt;/a&gt;"
         );
+    }
+
+    #[tokio::test]
+    async fn pages_let_their_forms_carry_an_origin() {
+        // `no-referrer` would make the browser send `Origin: null` with the
+        // sign-in and consent POSTs, which the host refuses.
+        let res = sign_in_page(SimRail::Qbo, "req", false);
+        assert_eq!(
+            res.headers()
+                .get(header::REFERRER_POLICY)
+                .and_then(|v| v.to_str().ok()),
+            Some("strict-origin-when-cross-origin")
+        );
+        let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+            .await
+            .expect("body");
+        let html = String::from_utf8_lossy(&body);
+        assert!(html.contains("<form method=\"post\">"), "{html}");
+        assert!(!html.contains("no-referrer"), "{html}");
     }
 
     #[test]

@@ -446,6 +446,7 @@ async fn public_token_exchange(
         access_token: access_token.clone(),
         item_id: item_id.clone(),
         created_at: now,
+        external: false,
     });
     if let Some(url) = webhook {
         let hooks = &mut st.plaid_link.item_webhooks;
@@ -472,6 +473,7 @@ async fn item_remove(State(sb): State<Sandbox>, headers: HeaderMap, body: Bytes)
             access_token: seeded,
             item_id: item_id.clone(),
             created_at: now,
+            external: false,
         });
     }
     st.plaid_link.removed_items.push(item_id.clone());

@@ -28,11 +28,18 @@ pub async fn run(st: &Services, client_id: &str) -> Result<(), JobError> {
             })?
     };
     let mut first_error: Option<JobError> = None;
-    let mut keep = |r: Result<(), JobError>| {
-        if let Err(e) = r {
+    let mut keep = |r: Result<(), JobError>| match r {
+        // A rail that needs the person (or was never connected) is shown
+        // on the Connections page and in the hygiene tray; retrying the
+        // sync cannot fix it, and the other rails were read.
+        Err(e) if is_waiting_for_a_person(&e) => {
+            tracing::info!(client = client_id, error = %e, "sync step skipped");
+        }
+        Err(e) => {
             tracing::warn!(client = client_id, error = %e, "sync step failed");
             first_error.get_or_insert(e);
         }
+        Ok(()) => {}
     };
     keep(sync_bills(st, &firm, client_id).await);
     keep(
@@ -52,6 +59,13 @@ pub async fn run(st: &Services, client_id: &str) -> Result<(), JobError> {
         Err(RefreshError::Job(e)) => keep(Err(e)),
     }
     first_error.map_or(Ok(()), Err)
+}
+
+fn is_waiting_for_a_person(e: &JobError) -> bool {
+    let code = match e {
+        JobError::Retry { code, .. } | JobError::Fatal { code, .. } => *code,
+    };
+    matches!(code, "needs_reconnect" | "disconnected" | "not_connected")
 }
 
 /// Enqueue a re-read of every client whose last one started a sync

@@ -149,8 +149,8 @@ async fn session_binding(session: &Session) -> Result<String, Response> {
     Ok(sha256_hex(&nonce))
 }
 
-fn parse_rail(s: &str) -> Result<Rail, Response> {
-    Rail::parse(s).ok_or_else(|| page(StatusCode::NOT_FOUND, "Not found", "No such rail."))
+fn no_such_rail() -> Response {
+    page(StatusCode::NOT_FOUND, "Not found", "No such rail.")
 }
 
 #[derive(Debug, Deserialize)]
@@ -178,7 +178,7 @@ async fn start_inner(
     form: &StartForm,
 ) -> Result<Response, Response> {
     let user = admin(st, session).await?;
-    let rail = parse_rail(rail)?;
+    let rail = Rail::parse(rail).ok_or_else(no_such_rail)?;
     let client = match form.client_id.trim() {
         "" if rail == Rail::Qbo => None,
         "" => return Err(refused("Choose the client to connect.")),
@@ -332,7 +332,7 @@ async fn callback_inner(
     rail: &str,
     q: &HashMap<String, String>,
 ) -> Result<Response, Response> {
-    let rail = parse_rail(rail)?;
+    let rail = Rail::parse(rail).ok_or_else(no_such_rail)?;
     let state = if rail == Rail::Plaid {
         // Hosted Link returns to a fixed URI: the flow is the session's.
         let s: Option<String> = session
@@ -940,7 +940,7 @@ pub async fn disconnect(
     let run = async {
         let user = admin(&st, &session).await?;
         let client = own_client(&st, &user, &client_id).await?;
-        let rail = parse_rail(&rail)?;
+        let rail = Rail::parse(&rail).ok_or_else(no_such_rail)?;
         let creds = {
             let mut conn = st.services.db.acquire().await.map_err(|_| internal())?;
             connections::sealed_credentials(&mut conn, client.as_str(), rail)

@@ -16,6 +16,7 @@ both_engines!(
     a_sealed_token_copied_to_another_connection_does_not_open,
     a_token_dead_before_its_expiry_is_refreshed_and_the_sync_goes_on,
     the_bank_is_linked_through_plaid_link_and_repaired_in_update_mode,
+    rotate_key_reseals_every_secret_under_the_new_key,
 );
 
 const ADMIN: &str = "admin@northwind.test";
@@ -35,7 +36,7 @@ async fn second_firm(app: &TestApp) {
     .expect("create-firm");
 }
 
-fn location(res: &reqwest::Response) -> String {
+pub(super) fn location(res: &reqwest::Response) -> String {
     res.headers()
         .get("location")
         .and_then(|v| v.to_str().ok())
@@ -50,7 +51,7 @@ fn attr_after(html: &str, marker: &str) -> Option<String> {
 }
 
 /// `(value, text)` of every `<option>` in the page.
-fn options(html: &str) -> Vec<(String, String)> {
+pub(super) fn options(html: &str) -> Vec<(String, String)> {
     html.split("<option value=\"")
         .skip(1)
         .filter_map(|s| {
@@ -85,7 +86,17 @@ async fn start(app: &TestApp, rail: Rail, client_id: &str) -> (u16, String) {
 /// account whose text contains `pick` (or the first), press `decision`.
 /// Returns where the provider sends the browser back to.
 async fn consent(
-    app: &TestApp,
+    _app: &TestApp,
+    rail: Rail,
+    authorize: &str,
+    pick: Option<&str>,
+    decision: &str,
+) -> String {
+    consent_pages(rail, authorize, pick, decision).await
+}
+
+/// The provider's pages alone (they need no RowCol session).
+pub(super) async fn consent_pages(
     rail: Rail,
     authorize: &str,
     pick: Option<&str>,
@@ -149,7 +160,6 @@ async fn consent(
         .await
         .expect("decision");
     assert_eq!(back.status().as_u16(), 303, "decision redirects back");
-    let _ = app;
     location(&back)
 }
 
@@ -929,4 +939,58 @@ async fn the_bank_is_linked_through_plaid_link_and_repaired_in_update_mode(e: En
             .await,
         1
     );
+}
+
+async fn rotate_key_reseals_every_secret_under_the_new_key(e: Engine) {
+    use app::ssr::crypto::Sealer;
+    let app = TestApp::spawn(e).await;
+    let old = app.key.clone();
+    let new = Sealer::generate_key();
+    let sealed_values = app
+        .count(
+            "select count(token_sealed) + count(refresh_sealed) + count(webhook_secret_sealed) from rail_connection",
+        )
+        .await;
+    let mut config = app.config.clone();
+    config.database_url = app.database_url.clone();
+    config.encryption_key = Some(old.clone());
+    let report = rowcol::keys::rotate(&config, Some(&new))
+        .await
+        .expect("rotate");
+    assert_eq!(i64::try_from(report.values).expect("count"), sealed_values);
+    assert!(report.sandbox_state);
+    // Nothing opens under the old key any more.
+    let old_sealer = Sealer::from_base64_key(&old).expect("old");
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("select connection_id, token_sealed from rail_connection")
+            .fetch_all(&app.state.app.db.pool)
+            .await
+            .expect("rows");
+    assert!(!rows.is_empty());
+    for (id, sealed) in &rows {
+        assert!(old_sealer.open(sealed, id).is_err());
+    }
+    // Running again re-seals nothing: all of it is under the current key.
+    config.encryption_key = Some(new.clone());
+    let again = rowcol::keys::rotate(&config, None)
+        .await
+        .expect("rotate again");
+    assert_eq!(again, rowcol::keys::ResealReport::default());
+    // A restart with only the new key works: the world loads, calls go out.
+    let mut app = app;
+    app.key = new;
+    let app = app.restart().await;
+    app.login(ADMIN).await;
+    let client = app.client_id("Alder Creek Dental").await;
+    let auth = rowcol::connections::rail_auth(&app.state.services, &client, Rail::Qbo)
+        .await
+        .expect("opens under the new key");
+    assert!(app
+        .state
+        .services
+        .rails
+        .ledger
+        .open_bills(&auth)
+        .await
+        .is_ok());
 }

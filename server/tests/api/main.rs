@@ -26,6 +26,7 @@ mod connect;
 mod freshness;
 mod integrity;
 mod multi;
+mod pair;
 mod process;
 mod ramp_exactly_once;
 

@@ -61,6 +61,12 @@ pub fn stub_site(dir: &Path, stamp: &str) -> PathBuf {
     site
 }
 
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+    l.local_addr().expect("addr").port()
+}
+
 /// A running `rowcol serve`; SIGKILLed when dropped.
 pub struct Server {
     pub base: String,
@@ -74,10 +80,39 @@ impl Server {
     /// process between the probe and its bind is retried.
     pub async fn start(bin: &Path, site: &Path, env: &[(&str, String)], log: &Path) -> Server {
         for _ in 0..5 {
-            let port = {
-                let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
-                l.local_addr().expect("addr").port()
-            };
+            match Self::try_start(bin, site, env, log, free_port()).await {
+                Ok(s) => return s,
+                Err(true) => continue,
+                Err(false) => unreachable!("try_start panics on other failures"),
+            }
+        }
+        panic!("no free port five times");
+    }
+
+    /// Start on `port` (known before the start: another process must be
+    /// told this one's address). Panics if the port is taken.
+    pub async fn start_at(
+        bin: &Path,
+        site: &Path,
+        env: &[(&str, String)],
+        log: &Path,
+        port: u16,
+    ) -> Server {
+        match Self::try_start(bin, site, env, log, port).await {
+            Ok(s) => s,
+            Err(_) => panic!("port {port} was taken"),
+        }
+    }
+
+    /// Err(true): the port was taken.
+    async fn try_start(
+        bin: &Path,
+        site: &Path,
+        env: &[(&str, String)],
+        log: &Path,
+        port: u16,
+    ) -> Result<Server, bool> {
+        {
             let addr = format!("127.0.0.1:{port}");
             let out = std::fs::OpenOptions::new()
                 .create(true)
@@ -106,17 +141,16 @@ impl Server {
                 child,
             };
             match server.ready().await {
-                Ok(()) => return server,
+                Ok(()) => Ok(server),
                 Err(e) => {
                     let text = std::fs::read_to_string(log).unwrap_or_default();
                     if text.contains("Address already in use") {
-                        continue;
+                        return Err(true);
                     }
                     panic!("{e}\n{}", tail(&text, 40));
                 }
             }
         }
-        panic!("no free port five times");
     }
 
     async fn ready(&mut self) -> Result<(), String> {

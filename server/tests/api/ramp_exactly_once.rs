@@ -352,7 +352,7 @@ async fn a_refused_create_clears_only_its_own_attempt_mark(e: Engine) {
     use app::ssr::store::payments;
     let app = TestApp::spawn(e).await;
     app.login("advisor@northwind.test").await;
-    let pid = app.approve_small_bill("Yarrow Home Goods").await;
+    let pid = app.approve_small_bill("Upland Orchards").await;
     let first = app.state.app.clock.now();
     let second = first + chrono::Duration::seconds(130);
     let mut conn = app.state.app.db.acquire().await.expect("connection");

@@ -64,8 +64,10 @@ pub async fn database_url(engine: Engine, tmp: &std::path::Path) -> String {
 }
 
 impl TestApp {
+    /// Sandbox mode with every demo company connected (the tests name
+    /// clients from the whole world).
     pub async fn spawn(engine: Engine) -> TestApp {
-        Self::spawn_with(engine, |_| {}).await
+        Self::spawn_with(engine, |c| c.sandbox_unconnected = 0).await
     }
 
     /// Live mode (`ROWCOL_RAILS=live`): no simulators, no demo data. The

@@ -1,0 +1,118 @@
+//! Issue #8: callback query strings never reach the logs. The real
+//! application (sandbox rails, SQLite) logs at debug level into a buffer
+//! while OAuth and Plaid callbacks carrying a code, a `state` and a public
+//! token arrive; the request span must carry the path and nothing of the
+//! query. Its own test binary: the capturing subscriber is process-global.
+
+use app::ssr::crypto::Sealer;
+use rowcol::config::Config;
+use rowcol::startup::Application;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .map_err(|_| std::io::Error::other("poisoned"))?
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("log buffer")).into_owned()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callback_codes_and_states_never_reach_the_log() {
+    let log = Captured::default();
+    let writer = log.clone();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("debug"))
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .init();
+
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut config = Config::defaults();
+    config.database_url = format!("sqlite://{}/rowcol.db", tmp.path().display());
+    config.encryption_key = Some(Sealer::generate_key());
+    config.demo_password = Some("log-test-demo-password".into());
+    config.data_dir = tmp.path().display().to_string();
+    config.worker = false;
+    config.sandbox_start = Some(chrono::NaiveDate::from_ymd_opt(2026, 11, 28).expect("date"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let app = Application::build(config, listener).await.expect("build");
+    let base = format!("http://{}", app.addr);
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(app.run(rx));
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+
+    // Values no other part of the run could produce.
+    let code = "AB11secretcode7c3f9e2d";
+    let state = "st8secretstate4a1b6d0e";
+    let public_token = "public-sandbox-secret5e9d2c7a";
+    let realm = "9130357992211234";
+    let urls = [
+        format!("{base}/connect/qbo/callback?code={code}&state={state}&realmId={realm}"),
+        format!("{base}/connect/ramp/callback?code={code}&state={state}"),
+        format!("{base}/connect/stripe/callback?code={code}&state={state}"),
+        format!("{base}/connect/plaid/callback?public_token={public_token}&state={state}"),
+        // An unknown path takes the fallback (the app's not-found page).
+        format!("{base}/nowhere?code={code}&access_token={public_token}"),
+    ];
+    for url in &urls {
+        let res = http.get(url).send().await.expect("request");
+        let _ = res.text().await;
+    }
+    let _ = stop.send(true);
+    let _ = server.await;
+
+    let text = log.text();
+    // The capture works and the request spans are there, with their paths.
+    for path in [
+        "/connect/qbo/callback",
+        "/connect/ramp/callback",
+        "/connect/stripe/callback",
+        "/connect/plaid/callback",
+        "/nowhere",
+    ] {
+        assert!(
+            text.contains(path),
+            "the debug log has no request span for {path}: the capture does not see the trace layer"
+        );
+    }
+    for (what, secret) in [
+        ("authorization code", code),
+        ("state", state),
+        ("public token", public_token),
+    ] {
+        assert!(
+            !text.contains(secret),
+            "the {what} of a callback reached the log:\n{}",
+            text.lines()
+                .filter(|l| l.contains(secret))
+                .take(5)
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+    assert!(
+        !text.contains("callback?"),
+        "a query string reached the log"
+    );
+}
