@@ -37,8 +37,9 @@ const SECRET_KEYS: &[&str] = &[
     "prev_refresh",
     "token",
     "code",
+    // (not `public_tokens`: that is the list of records, whose other
+    // fields, such as the item id, are identifiers)
     "public_token",
-    "public_tokens",
     "link_token",
     "client_secret",
     "secret",
