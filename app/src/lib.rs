@@ -1,3 +1,4 @@
+#![recursion_limit = "512"]
 //! RowCol's shared crate: wire models, pure domain calculators, server
 //! functions, and the Leptos UI.
 

@@ -1,3 +1,4 @@
+#![recursion_limit = "512"]
 //! The browser entry point: hydrate the server-rendered page, then mark it
 //! hydrated (`body[data-hydrated=true]`, what the browser tests wait for)
 //! only if hydration really completed: the page came from this very build
