@@ -328,6 +328,7 @@ impl Application {
             services,
             ramp_webhook_secret: webhook_secret.into(),
             webhook_refusals: Default::default(),
+            plaid_keys: Default::default(),
         };
 
         let mut demo_password = None;
@@ -474,6 +475,7 @@ fn build_router(
         .route("/healthz", get(crate::routes::health::healthz))
         .route("/readyz", get(crate::routes::health::readyz))
         .route("/webhooks/ramp", post(crate::webhooks::ramp::receive))
+        .route("/webhooks/plaid", post(crate::webhooks::plaid::receive))
         .route("/connect/stripe/key", post(crate::oauth::flow::stripe_key))
         .route("/connect/{rail}/start", post(crate::oauth::flow::start))
         .route(

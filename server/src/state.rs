@@ -15,6 +15,8 @@ pub struct ServerState {
     /// Refused (unsigned, badly signed) webhook deliveries, counted and
     /// summarised per minute rather than written one by one.
     pub webhook_refusals: Arc<crate::webhooks::refusals::Refusals>,
+    /// Plaid's webhook verification keys by `kid`.
+    pub plaid_keys: Arc<crate::webhooks::plaid::KeyCache>,
 }
 
 impl FromRef<ServerState> for LeptosOptions {

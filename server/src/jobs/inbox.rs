@@ -1,5 +1,6 @@
-//! Process a stored Ramp webhook. Payloads are thin, so the bill is re-read
-//! from Ramp; an event never moves a payment backwards.
+//! Process a stored webhook (Plaid's in `plaid_events`). Ramp's payloads are
+//! thin, so the bill is re-read from Ramp; an event never moves a payment
+//! backwards.
 
 use super::JobError;
 use crate::connections::rail_auth;
@@ -24,10 +25,11 @@ pub async fn run(st: &Services, inbox_id: &str) -> Result<(), JobError> {
     }
     let body: Value = serde_json::from_str(&event.body)
         .map_err(|e| JobError::fatal("malformed", e.to_string()))?;
-    let outcome = match event.event_type.as_str() {
-        "bills.paid" => bill_paid(st, &event.event_id, &body).await?,
-        "webhooks.verification" => super::subscriptions::verify(st, &body).await?,
-        other => format!("ignored: {other} is not handled"),
+    let outcome = match (Rail::parse(&event.rail), event.event_type.as_str()) {
+        (Some(Rail::Plaid), kind) => super::plaid_events::process(st, kind, &body).await?,
+        (_, "bills.paid") => bill_paid(st, &event.event_id, &body).await?,
+        (_, "webhooks.verification") => super::subscriptions::verify(st, &body).await?,
+        (_, other) => format!("ignored: {other} is not handled"),
     };
     let mut conn = st.db.acquire().await?;
     inbox::mark_processed(&mut conn, inbox_id, st.clock.now()).await?;

@@ -4,6 +4,7 @@
 pub mod annotate;
 pub mod evidence;
 pub mod inbox;
+pub mod plaid_events;
 pub mod release;
 pub mod runner;
 pub mod subscriptions;
@@ -33,6 +34,12 @@ impl JobError {
         JobError::Fatal {
             code,
             message: message.into(),
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            JobError::Retry { code, .. } | JobError::Fatal { code, .. } => code,
         }
     }
 

@@ -222,7 +222,8 @@ async fn start_inner(
             .link_token_create(
                 user.user_id.as_str(),
                 &redirect_uri(&public, Rail::Plaid),
-                None,
+                // The new Item announces login trouble and new transactions.
+                Some(&format!("{}/webhooks/plaid", public.trim_end_matches('/'))),
                 access.as_ref(),
             )
             .await
@@ -572,13 +573,15 @@ async fn callback_inner(
     store(
         st,
         &user,
-        client,
-        rail,
-        &external_id,
-        &account_name,
-        &grant,
-        "oauth",
-        &subject,
+        Granted {
+            client,
+            rail,
+            external_id: &external_id,
+            account_name: &account_name,
+            grant: &grant,
+            method: "oauth",
+            subject: &subject,
+        },
     )
     .await
 }
@@ -708,31 +711,49 @@ async fn plaid_finish(
     store(
         st,
         user,
-        Some(client),
-        Rail::Plaid,
-        &item_id,
-        &name,
-        &grant,
-        "link",
-        subject,
+        Granted {
+            client: Some(client),
+            rail: Rail::Plaid,
+            external_id: &item_id,
+            account_name: &name,
+            grant: &grant,
+            method: "link",
+            subject,
+        },
     )
     .await
 }
 
+/// A grant a flow obtained, ready to be stored.
+struct Granted<'a> {
+    /// None: a QBO company becomes a new client.
+    client: Option<ClientId>,
+    rail: Rail,
+    external_id: &'a str,
+    account_name: &'a str,
+    grant: &'a Grant,
+    /// `oauth`, `link` or `api_key`.
+    method: &'a str,
+    /// The audit subject of a refusal.
+    subject: &'a str,
+}
+
 /// Store a new grant (and, from QBO without a client, the new client), in
 /// one transaction with its audit entry and the first sync.
-#[allow(clippy::too_many_arguments)]
 async fn store(
     st: &ServerState,
     user: &CurrentUser,
-    client: Option<ClientId>,
-    rail: Rail,
-    external_id: &str,
-    account_name: &str,
-    grant: &Grant,
-    method: &str,
-    subject: &str,
+    granted: Granted<'_>,
 ) -> Result<Response, Response> {
+    let Granted {
+        client,
+        rail,
+        external_id,
+        account_name,
+        grant,
+        method,
+        subject,
+    } = granted;
     let now = st.services.clock.now();
     let id = ConnectionId::generate();
     let sealer = &st.services.sealer;
@@ -916,13 +937,15 @@ pub async fn stripe_key(
         store(
             &st,
             &user,
-            Some(client.clone()),
-            Rail::Stripe,
-            &account,
-            &name,
-            &grant,
-            "api_key",
-            client.as_str(),
+            Granted {
+                client: Some(client.clone()),
+                rail: Rail::Stripe,
+                external_id: &account,
+                account_name: &name,
+                grant: &grant,
+                method: "api_key",
+                subject: client.as_str(),
+            },
         )
         .await
     };

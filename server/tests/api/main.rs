@@ -10,11 +10,25 @@ macro_rules! both_engines {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Engine::Sqlite).await })*
+            async fn $name() {
+                crate::support::watchdog(
+                    stringify!($name),
+                    crate::support::Engine::Sqlite,
+                    super::$name(super::Engine::Sqlite),
+                )
+                .await
+            })*
         }
         mod postgres {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Engine::Postgres).await })*
+            async fn $name() {
+                crate::support::watchdog(
+                    stringify!($name),
+                    crate::support::Engine::Postgres,
+                    super::$name(super::Engine::Postgres),
+                )
+                .await
+            })*
         }
     };
 }

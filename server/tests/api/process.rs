@@ -80,10 +80,8 @@ impl Server {
     /// process between the probe and its bind is retried.
     pub async fn start(bin: &Path, site: &Path, env: &[(&str, String)], log: &Path) -> Server {
         for _ in 0..5 {
-            match Self::try_start(bin, site, env, log, free_port()).await {
-                Ok(s) => return s,
-                Err(true) => continue,
-                Err(false) => unreachable!("try_start panics on other failures"),
+            if let Some(s) = Self::try_start(bin, site, env, log, free_port()).await {
+                return s;
             }
         }
         panic!("no free port five times");
@@ -98,20 +96,20 @@ impl Server {
         log: &Path,
         port: u16,
     ) -> Server {
-        match Self::try_start(bin, site, env, log, port).await {
-            Ok(s) => s,
-            Err(_) => panic!("port {port} was taken"),
-        }
+        Self::try_start(bin, site, env, log, port)
+            .await
+            .unwrap_or_else(|| panic!("port {port} was taken"))
     }
 
-    /// Err(true): the port was taken.
+    /// None: the port was taken. Any other failure to start panics with
+    /// the end of the server's log.
     async fn try_start(
         bin: &Path,
         site: &Path,
         env: &[(&str, String)],
         log: &Path,
         port: u16,
-    ) -> Result<Server, bool> {
+    ) -> Option<Server> {
         {
             let addr = format!("127.0.0.1:{port}");
             let out = std::fs::OpenOptions::new()
@@ -141,11 +139,11 @@ impl Server {
                 child,
             };
             match server.ready().await {
-                Ok(()) => Ok(server),
+                Ok(()) => Some(server),
                 Err(e) => {
                     let text = std::fs::read_to_string(log).unwrap_or_default();
                     if text.contains("Address already in use") {
-                        return Err(true);
+                        return None;
                     }
                     panic!("{e}\n{}", tail(&text, 40));
                 }

@@ -28,6 +28,73 @@ pub enum Engine {
     Postgres,
 }
 
+/// How long one test may run before it counts as hung. The slowest test
+/// takes well under a minute on a loaded 2-core machine; a hang would
+/// otherwise hold CI until its deadline and print nothing useful.
+const HANG_AFTER: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Run a test body; if it is still running after [`HANG_AFTER`], print what
+/// PostgreSQL's sessions are doing and waiting on (a lock wait between two
+/// of the app's own connections is invisible to PostgreSQL's deadlock
+/// detector) and end the test process with a failure. A std thread, not a
+/// tokio timer: it fires even if every runtime worker is blocked.
+pub async fn watchdog<F: std::future::Future<Output = ()>>(name: &str, engine: Engine, body: F) {
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let label = format!("{engine:?}::{name}");
+    std::thread::spawn(move || {
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = done_rx.recv_timeout(HANG_AFTER) {
+            eprintln!("\n*** {label} still running after {HANG_AFTER:?}: hung");
+            if let Engine::Postgres = engine {
+                eprintln!("{}", postgres_activity());
+            }
+            eprintln!("*** ending the test process");
+            std::process::exit(101);
+        }
+    });
+    body.await;
+    let _ = done_tx.send(());
+}
+
+/// Every session on the test databases and the locks not granted, for the
+/// watchdog's report (its own runtime: the test's may be stuck).
+fn postgres_activity() -> String {
+    let run = || -> Result<String, String> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        rt.block_on(async {
+            let admin = std::env::var("ROWCOL_TEST_PG_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+            let pool = sqlx::PgPool::connect(&admin).await.map_err(|e| e.to_string())?;
+            let rows: Vec<(String, String, String, String, String)> = sqlx::query_as(
+                "select coalesce(datname, ''), pid::text, coalesce(state, ''), \
+                        coalesce(wait_event_type || ':' || wait_event, ''), left(coalesce(query, ''), 300) \
+                 from pg_stat_activity where datname like 'rowcol_t_%' order by datname, pid",
+            )
+            .fetch_all(&pool)
+            .await
+            .map_err(|e| e.to_string())?;
+            let waits: Vec<(String, String, String)> = sqlx::query_as(
+                "select pid::text, locktype, mode from pg_locks where not granted",
+            )
+            .fetch_all(&pool)
+            .await
+            .map_err(|e| e.to_string())?;
+            let mut out = String::from("PostgreSQL sessions on test databases (db pid state wait query):\n");
+            for (d, p, st, w, q) in rows {
+                out.push_str(&format!("  {d} {p} {st} {w} {q}\n"));
+            }
+            out.push_str("locks not granted (pid type mode):\n");
+            for (p, t, m) in waits {
+                out.push_str(&format!("  {p} {t} {m}\n"));
+            }
+            Ok(out)
+        })
+    };
+    run().unwrap_or_else(|e| format!("(could not read pg_stat_activity: {e})"))
+}
+
 pub struct TestApp {
     pub base: String,
     pub state: ServerState,

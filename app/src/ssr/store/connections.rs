@@ -464,6 +464,23 @@ pub async fn client_for_account(
     .await?)
 }
 
+/// Every client connected to this account (a Plaid Item, a Ramp business):
+/// the account is unique within a firm, not across firms.
+pub async fn clients_for_account(
+    conn: &mut AnyConnection,
+    rail: Rail,
+    external_id: &str,
+) -> StoreResult<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "select client_id from rail_connection where rail = $1 and external_id = $2
+           and status <> 'disconnected' order by connected_at, client_id",
+    )
+    .bind(rail.as_str())
+    .bind(external_id)
+    .fetch_all(conn)
+    .await?)
+}
+
 /// One connection as the Connections page shows it (no secrets).
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ConnectionRow {

@@ -46,6 +46,7 @@ pub async fn store_and_enqueue(
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct InboxEvent {
+    pub rail: String,
     pub event_id: String,
     pub event_type: String,
     pub body: String,
@@ -60,7 +61,7 @@ impl InboxEvent {
 
 pub async fn get(conn: &mut AnyConnection, inbox_id: &str) -> StoreResult<Option<InboxEvent>> {
     Ok(sqlx::query_as(
-        "select event_id, event_type, body, status from webhook_inbox where inbox_id = $1",
+        "select rail, event_id, event_type, body, status from webhook_inbox where inbox_id = $1",
     )
     .bind(inbox_id)
     .fetch_optional(conn)
