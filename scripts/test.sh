@@ -59,7 +59,14 @@ summary() {
     say "all steps passed in $((SECONDS - T0))s"
   fi
 }
-trap 'summary $?' EXIT
+# Leave no test databases behind (each PostgreSQL test creates one, ~13 MB:
+# a full run leaves gigabytes), whatever the outcome.
+cleanup() {
+  local rc=$?
+  drop_old_test_databases >/dev/null 2>&1 || true
+  summary "$rc"
+}
+trap cleanup EXIT
 
 # Each step chooses its own site (debug or release): a LEPTOS_SITE_ROOT left
 # in the caller's shell (e.g. from running cargo test by hand) would point
@@ -221,6 +228,7 @@ cargo_test() {
   drop_old_test_databases
   env "${LEPTOS_TEST_ENV[@]}" ROWCOL_SANDBOX_START="$TEST_SANDBOX_START_B" \
     cargo test -p app -p server --features app/ssr --test api -- --skip multi::
+  drop_old_test_databases
 }
 
 # The crash-recovery proof (issue #7, server/tests/crash.rs, ignored in the

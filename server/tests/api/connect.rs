@@ -17,6 +17,7 @@ both_engines!(
     a_token_dead_before_its_expiry_is_refreshed_and_the_sync_goes_on,
     the_bank_is_linked_through_plaid_link_and_repaired_in_update_mode,
     rotate_key_reseals_every_secret_under_the_new_key,
+    plaid_webhooks_are_verified_and_the_item_is_read_again,
 );
 
 const ADMIN: &str = "admin@northwind.test";
@@ -993,4 +994,171 @@ async fn rotate_key_reseals_every_secret_under_the_new_key(e: Engine) {
         .open_bills(&auth)
         .await
         .is_ok());
+}
+
+/// The status of a client's Plaid connection, straight from the table.
+async fn plaid_status(app: &TestApp, client: &str) -> String {
+    sqlx::query_scalar(
+        "select rc.status from rail_connection rc join client c on c.client_id = rc.client_id
+          where c.name = $1 and rc.rail = 'plaid' and rc.status <> 'disconnected'",
+    )
+    .bind(client)
+    .fetch_one(&app.state.app.db.pool)
+    .await
+    .expect("plaid connection")
+}
+
+/// Plaid webhooks (rails.md §3.7) through the simulator's real deliveries:
+/// the Item is given RowCol's URL with `/item/webhook/update`, as Plaid
+/// documents for existing Items; a broken login arrives as ITEM `ERROR` and
+/// pauses approvals; a `LOGIN_REPAIRED` that the Item's state contradicts
+/// changes nothing (RowCol reads the Item again); the real repair heals it;
+/// unsigned and unknown-key deliveries are refused and stored nowhere.
+async fn plaid_webhooks_are_verified_and_the_item_is_read_again(e: Engine) {
+    const CLIENT: &str = "Alder Creek Dental";
+    let app = TestApp::spawn(e).await;
+    let sb = app.state.services.sandbox.clone().expect("sandbox");
+    let creds: Value = app
+        .http
+        .get(format!("{}/sandbox/control/credentials", app.base))
+        .send()
+        .await
+        .expect("credentials")
+        .json()
+        .await
+        .expect("json");
+    let plaid = creds["plaid"].clone();
+    let ours = creds["clients"]
+        .as_array()
+        .expect("clients")
+        .iter()
+        .find(|c| c["name"] == CLIENT)
+        .expect("client")["plaid"]
+        .clone();
+    let item = ours["item_id"].as_str().expect("item").to_owned();
+    let token = ours["access_token"].as_str().expect("token").to_owned();
+    let call = |path: &'static str, mut body: Value| {
+        body["client_id"] = plaid["client_id"].clone();
+        body["secret"] = plaid["secret"].clone();
+        let url = format!("{}{path}", plaid["base_url"].as_str().expect("base"));
+        let http = app.http.clone();
+        async move {
+            let r = http.post(url).json(&body).send().await.expect("plaid");
+            let status = r.status().as_u16();
+            (status, r.text().await.unwrap_or_default())
+        }
+    };
+    let plaid_events = |kind: &'static str| {
+        let pool = app.state.app.db.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "select count(*) from webhook_inbox where rail = 'plaid' and event_type = $1 and status = 'processed'",
+            )
+            .bind(kind)
+            .fetch_one(&pool)
+            .await
+            .expect("count")
+        }
+    };
+    let deliver_and_process = || async {
+        sb.deliver_pending_webhooks().await;
+        app.drain().await;
+    };
+
+    // The Item gets RowCol's webhook URL; Plaid acknowledges at that URL.
+    let hook = format!("{}/webhooks/plaid", app.base);
+    let (status, body) = call(
+        "/item/webhook/update",
+        serde_json::json!({ "access_token": token, "webhook": hook }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    deliver_and_process().await;
+    assert_eq!(plaid_events("ITEM.WEBHOOK_UPDATE_ACKNOWLEDGED").await, 1);
+
+    // The bank asks for the login: ITEM ERROR, no sync needed to know.
+    app.inject(|f| f.plaid_login_required = vec![item.clone()])
+        .await;
+    deliver_and_process().await;
+    assert_eq!(plaid_events("ITEM.ERROR").await, 1);
+    assert_eq!(plaid_status(&app, CLIENT).await, "needs_reconnect");
+    app.login("advisor@northwind.test").await;
+    let (cid, bill) = app.small_bill(CLIENT).await;
+    let (status, body) = app.approve(&cid, &[&bill]).await;
+    assert_eq!(status, 409, "{body}");
+
+    // News the Item contradicts: LOGIN_REPAIRED while the login is still
+    // broken. Processed, and the connection stays as it is.
+    let (status, body) = call(
+        "/sandbox/item/fire_webhook",
+        serde_json::json!({ "access_token": token, "webhook_code": "LOGIN_REPAIRED" }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    deliver_and_process().await;
+    assert_eq!(plaid_events("ITEM.LOGIN_REPAIRED").await, 1);
+    assert_eq!(plaid_status(&app, CLIENT).await, "needs_reconnect");
+
+    // Repaired at the bank (outside RowCol's Link): LOGIN_REPAIRED, the
+    // balance answers, the connection is healthy and approvals resume.
+    app.inject(|f| f.plaid_login_required.clear()).await;
+    deliver_and_process().await;
+    assert_eq!(plaid_events("ITEM.LOGIN_REPAIRED").await, 2);
+    assert_eq!(plaid_status(&app, CLIENT).await, "active");
+    let (status, body) = app.approve(&cid, &[&bill]).await;
+    assert!(status == 200 || status == 302, "{status} {body}");
+
+    // Refused before anything is stored: no signature, a key Plaid does
+    // not know, a token that is not ES256.
+    let stored = app
+        .count("select count(*) from webhook_inbox where rail = 'plaid'")
+        .await;
+    let body = format!(
+        r#"{{"webhook_type":"ITEM","webhook_code":"ERROR","item_id":"{item}","environment":"sandbox"}}"#
+    );
+    let post = |header: Option<String>| {
+        let (http, url, body) = (app.http.clone(), hook.clone(), body.clone());
+        async move {
+            let mut req = http
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body);
+            if let Some(h) = header {
+                req = req.header("Plaid-Verification", h);
+            }
+            req.send().await.expect("post").status().as_u16()
+        }
+    };
+    assert_eq!(post(None).await, 401);
+    let forged = {
+        use ring::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+        let rng = ring::rand::SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+            .expect("key");
+        let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        h.kid = Some("not-a-plaid-key".into());
+        let claims = serde_json::json!({
+            "iat": chrono::Utc::now().timestamp(),
+            "request_body_sha256": hex::encode(<sha2::Sha256 as sha2::Digest>::digest(body.as_bytes())),
+        });
+        jsonwebtoken::encode(
+            &h,
+            &claims,
+            &jsonwebtoken::EncodingKey::from_ec_der(pkcs8.as_ref()),
+        )
+        .expect("jwt")
+    };
+    assert_eq!(post(Some(forged)).await, 401);
+    let hs = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &serde_json::json!({ "iat": chrono::Utc::now().timestamp() }),
+        &jsonwebtoken::EncodingKey::from_secret(b"guess"),
+    )
+    .expect("jwt");
+    assert_eq!(post(Some(hs)).await, 401);
+    assert_eq!(
+        app.count("select count(*) from webhook_inbox where rail = 'plaid'")
+            .await,
+        stored
+    );
 }
