@@ -379,8 +379,16 @@ async fn submit(
                         );
                     }
                     // The user logged in again: the item is repaired.
+                    let was_broken = crate::plaid::needs_login(&st, ci);
                     st.clients[ci].plaid.login_required = false;
                     st.faults.plaid_login_required.retain(|x| *x != item_id);
+                    if was_broken {
+                        crate::plaid_webhooks::repaired_by_update_mode(
+                            &mut st,
+                            ci,
+                            sb.inner.clock.now(),
+                        );
+                    }
                     complete(&mut st, i, ci, now);
                     sb.persist_logged(&st).await;
                     finish(&st.plaid_link.link_tokens[i])
