@@ -115,6 +115,7 @@ pub(crate) async fn state(State(sb): State<Sandbox>) -> Json<Value> {
             "delivered": count(WebhookStatus::Delivered),
             "failed": count(WebhookStatus::Failed),
             "dropped": count(WebhookStatus::Dropped),
+            "cancelled": count(WebhookStatus::Cancelled),
         },
     }))
 }

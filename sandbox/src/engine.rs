@@ -1,5 +1,6 @@
 //! The payment engine (what Ramp does on the arrival date, plus the effects
-//! Ramp's accounting sync and the bank produce) and Ramp webhook delivery.
+//! Ramp's accounting sync and the bank produce) and webhook delivery (Ramp's
+//! and Plaid's, one queue).
 
 use crate::state::*;
 use crate::Sandbox;
@@ -148,19 +149,7 @@ pub(crate) fn queue_event(
     })
     .to_string();
     for sub in subs {
-        let status = if st.faults.webhook_drop_next > 0 {
-            st.faults.webhook_drop_next -= 1;
-            WebhookStatus::Dropped
-        } else {
-            WebhookStatus::Pending
-        };
-        // Injected: queued a day late, behind events that come after it.
-        let next_attempt_at = if st.faults.webhook_delay_next > 0 {
-            st.faults.webhook_delay_next -= 1;
-            now + Duration::days(1)
-        } else {
-            now
-        };
+        let (status, next_attempt_at) = injected_fate(st, now);
         st.webhooks.push(WebhookRec {
             event_id: event_id.clone(),
             business_id: business_id.to_owned(),
@@ -171,8 +160,33 @@ pub(crate) fn queue_event(
             last_http_status: None,
             subscription_id: Some(sub),
             in_flight: false,
+            rail: WebhookRail::Ramp,
+            item_id: None,
+            url: None,
         });
     }
+}
+
+/// What the webhook faults do to one delivery queued `now` (any rail's):
+/// its status (dropped, or pending) and its first attempt's time (a day
+/// late: behind events that come after it). Consumes the faults it uses.
+pub(crate) fn injected_fate(
+    st: &mut SimState,
+    now: chrono::DateTime<chrono::Utc>,
+) -> (WebhookStatus, chrono::DateTime<chrono::Utc>) {
+    let status = if st.faults.webhook_drop_next > 0 {
+        st.faults.webhook_drop_next -= 1;
+        WebhookStatus::Dropped
+    } else {
+        WebhookStatus::Pending
+    };
+    let next_attempt_at = if st.faults.webhook_delay_next > 0 {
+        st.faults.webhook_delay_next -= 1;
+        now + Duration::days(1)
+    } else {
+        now
+    };
+    (status, next_attempt_at)
 }
 
 /// How many days [`Faults::qbo_late_next`](crate::Faults) holds a payment
@@ -298,10 +312,23 @@ enum Outcome {
 }
 
 /// Where and how one delivery goes.
-struct Target {
-    url: String,
-    secret: String,
-    extra_headers: Vec<(String, String)>,
+enum Target {
+    /// To a Ramp subscription's endpoint, HMAC-signed with its secret.
+    Ramp {
+        url: String,
+        secret: String,
+        extra_headers: Vec<(String, String)>,
+    },
+    /// To a Plaid Item's webhook URL, with a JWT made with the current key.
+    Plaid { url: String, key: PlaidWebhookKey },
+}
+
+impl Target {
+    fn url(&self) -> &str {
+        match self {
+            Target::Ramp { url, .. } | Target::Plaid { url, .. } => url,
+        }
+    }
 }
 
 /// The headers the simulator sets itself; `additional_headers` cannot
@@ -313,24 +340,47 @@ const OWN_HEADERS: [&str; 4] = [
     "x-ramp-webhook-id",
 ];
 
+/// One attempt. `body` is the stored bytes, sent exactly as signed.
 async fn send_once(sb: &Sandbox, target: &Target, body: &str, event_id: &str) -> Outcome {
-    let sig = sign_ramp_webhook(target.secret.as_bytes(), body.as_bytes());
-    let mut req = sb.inner.http.post(&target.url);
-    for (k, v) in &target.extra_headers {
-        if !OWN_HEADERS.contains(&k.to_ascii_lowercase().as_str()) {
-            req = req.header(k, v);
+    let mut req = sb.inner.http.post(target.url());
+    match target {
+        Target::Ramp {
+            secret,
+            extra_headers,
+            ..
+        } => {
+            let sig = sign_ramp_webhook(secret.as_bytes(), body.as_bytes());
+            for (k, v) in extra_headers {
+                if !OWN_HEADERS.contains(&k.to_ascii_lowercase().as_str()) {
+                    req = req.header(k, v);
+                }
+            }
+            req = req
+                .header("X-Ramp-Webhook-Signature", &sig)
+                .header("X-Ramp-Signature", &sig)
+                .header("X-Ramp-Webhook-ID", event_id);
+        }
+        Target::Plaid { key, .. } => {
+            // `iat` is the moment of this attempt, on the wall clock: the
+            // receiver compares it with its own time (5 minutes), which the
+            // sandbox clock knows nothing of.
+            let iat = chrono::Utc::now().timestamp();
+            match crate::plaid_webhooks::sign(key, body.as_bytes(), iat) {
+                Ok(jwt) => req = req.header("Plaid-Verification", jwt),
+                Err(e) => {
+                    tracing::error!(error = %e, "plaid webhook signing failed");
+                    return Outcome::Retry(None);
+                }
+            }
         }
     }
     let res = req
         .header("content-type", "application/json")
-        .header("X-Ramp-Webhook-Signature", &sig)
-        .header("X-Ramp-Signature", &sig)
-        .header("X-Ramp-Webhook-ID", event_id)
         .body(body.to_owned())
         .send()
         .await;
-    match res {
-        Ok(r) => {
+    match (target, res) {
+        (Target::Ramp { .. }, Ok(r)) => {
             let s = r.status().as_u16();
             match s {
                 200..=299 => Outcome::Delivered(s),
@@ -338,16 +388,67 @@ async fn send_once(sb: &Sandbox, target: &Target, body: &str, event_id: &str) ->
                 _ => Outcome::Fail(s),
             }
         }
-        Err(_) => Outcome::Retry(None),
+        // Plaid documents a retry for any non-200 answer.
+        (Target::Plaid { .. }, Ok(r)) => match r.status().as_u16() {
+            200 => Outcome::Delivered(200),
+            s => Outcome::Retry(Some(s)),
+        },
+        (_, Err(_)) => Outcome::Retry(None),
     }
 }
 
-/// Deliver every pending webhook whose time has come, each to its
+/// Plaid's retries: the first 30 s after the first failure, each later one
+/// 4× the one before, for as long as they stay within 24 h of the first
+/// attempt. The delay before the next attempt after `attempts` failed
+/// ones, or `None` once the 24 h are used up.
+pub(crate) fn plaid_backoff(attempts: u32) -> Option<Duration> {
+    const WINDOW_SECS: i64 = 24 * 3600;
+    let mut elapsed = 0i64;
+    let mut delay = 30i64;
+    for _ in 1..attempts {
+        elapsed = elapsed.saturating_add(delay);
+        delay = delay.saturating_mul(4);
+    }
+    (elapsed.saturating_add(delay) <= WINDOW_SECS).then(|| Duration::seconds(delay))
+}
+
+/// Where a due delivery goes: `None` if it has nowhere to go any more
+/// (its subscription was deleted), `Some(None)` if it must wait (no URL or
+/// no key yet).
+fn target_of(st: &SimState, cfg: &crate::SandboxConfig, w: &WebhookRec) -> Option<Option<Target>> {
+    if w.rail == WebhookRail::Plaid {
+        let url = w.url.clone().unwrap_or_default();
+        let key = crate::plaid_webhooks::current_key(st).cloned();
+        return Some(match key {
+            Some(key) if !url.is_empty() => Some(Target::Plaid { url, key }),
+            _ => None,
+        });
+    }
+    let t = match &w.subscription_id {
+        None => Target::Ramp {
+            url: cfg.ramp_webhook_url.clone(),
+            secret: cfg.ramp_webhook_secret.expose().to_owned(),
+            extra_headers: Vec::new(),
+        },
+        Some(id) => {
+            let s = st.ramp_webhook_subs.subs.iter().find(|s| s.id == *id)?;
+            Target::Ramp {
+                url: s.endpoint_url.clone(),
+                secret: s.secret.clone(),
+                extra_headers: s.additional_headers.clone(),
+            }
+        }
+    };
+    Some((!t.url().is_empty()).then_some(t))
+}
+
+/// Deliver every pending webhook whose time has come: Ramp's to their
 /// subscription's endpoint signed with its secret (deliveries queued before
-/// subscriptions existed: the configured URL and secret). A delivery whose
-/// subscription was deleted fails without being sent; one whose endpoint is
-/// empty stays queued. The state lock is not held while HTTP is awaited
-/// (RowCol's handler may run in this process).
+/// subscriptions existed: the configured URL and secret), Plaid's to the
+/// URL they were queued for with a JWT made with the current key. A Ramp
+/// delivery whose subscription was deleted fails without being sent; one
+/// with no URL stays queued. The state lock is not held while HTTP is
+/// awaited (RowCol's handler may run in this process).
 pub async fn deliver_due(sb: &Sandbox) -> usize {
     let now = sb.inner.clock.now();
     let cfg = &sb.inner.config;
@@ -355,49 +456,37 @@ pub async fn deliver_due(sb: &Sandbox) -> usize {
         let mut guard = sb.inner.state.lock().await;
         let st = &mut *guard;
         let mut due = Vec::new();
-        let mut orphaned = false;
-        for w in st.webhooks.iter_mut() {
+        let mut orphaned = Vec::new();
+        for (i, w) in st.webhooks.iter().enumerate() {
             if w.status != WebhookStatus::Pending || w.in_flight || w.next_attempt_at > now {
                 continue;
             }
-            let target = match &w.subscription_id {
-                None => Some(Target {
-                    url: cfg.ramp_webhook_url.clone(),
-                    secret: cfg.ramp_webhook_secret.expose().to_owned(),
-                    extra_headers: Vec::new(),
-                }),
-                Some(id) => st
-                    .ramp_webhook_subs
-                    .subs
-                    .iter()
-                    .find(|s| s.id == *id)
-                    .map(|s| Target {
-                        url: s.endpoint_url.clone(),
-                        secret: s.secret.clone(),
-                        extra_headers: s.additional_headers.clone(),
-                    }),
-            };
-            match target {
-                None => {
-                    w.status = WebhookStatus::Failed;
-                    orphaned = true;
-                }
-                Some(t) if t.url.is_empty() => {}
-                Some(t) => {
-                    w.in_flight = true;
-                    due.push((
-                        w.event_id.clone(),
-                        w.subscription_id.clone(),
-                        w.body.clone(),
-                        t,
-                    ));
-                }
+            match target_of(st, cfg, w) {
+                None => orphaned.push(i),
+                Some(None) => {}
+                Some(Some(t)) => due.push((i, t)),
             }
         }
+        for &i in &orphaned {
+            st.webhooks[i].status = WebhookStatus::Failed;
+        }
+        let mut due: Vec<_> = due
+            .into_iter()
+            .map(|(i, t)| {
+                let w = &mut st.webhooks[i];
+                w.in_flight = true;
+                (
+                    w.event_id.clone(),
+                    w.subscription_id.clone(),
+                    w.body.clone(),
+                    t,
+                )
+            })
+            .collect();
         if st.faults.webhook_reorder {
             due.reverse();
         }
-        if due.is_empty() && orphaned {
+        if due.is_empty() && !orphaned.is_empty() {
             sb.persist_logged(st).await;
         }
         (due, st.faults.webhook_duplicate)
@@ -431,6 +520,10 @@ pub async fn deliver_due(sb: &Sandbox) -> usize {
             continue;
         };
         w.in_flight = false;
+        // Cancelled while it was on its way (its Plaid Item was removed).
+        if w.status != WebhookStatus::Pending {
+            continue;
+        }
         w.attempts += 1;
         match out {
             Outcome::Delivered(s) => {
@@ -444,10 +537,15 @@ pub async fn deliver_due(sb: &Sandbox) -> usize {
             }
             Outcome::Retry(s) => {
                 w.last_http_status = s;
-                if w.attempts >= WEBHOOK_MAX_ATTEMPTS {
-                    w.status = WebhookStatus::Failed;
-                } else {
-                    w.next_attempt_at = now + backoff(w.attempts);
+                let next = match w.rail {
+                    WebhookRail::Ramp => {
+                        (w.attempts < WEBHOOK_MAX_ATTEMPTS).then(|| backoff(w.attempts))
+                    }
+                    WebhookRail::Plaid => plaid_backoff(w.attempts),
+                };
+                match next {
+                    Some(d) => w.next_attempt_at = now + d,
+                    None => w.status = WebhookStatus::Failed,
                 }
             }
         }

@@ -21,7 +21,9 @@
 //!   [`SandboxConfig::public_base`]), `link/token/get`,
 //!   `item/public_token/exchange` (single use, 30 min), `item/remove`,
 //!   `sandbox/public_token/create`. Every access token issued for an item
-//!   works until `item/remove` (then ITEM_NOT_FOUND).
+//!   works until `item/remove` (then ITEM_NOT_FOUND). Webhooks:
+//!   `webhook_verification_key/get`, `item/webhook/update`,
+//!   `sandbox/item/fire_webhook` (see "Plaid webhooks" below).
 //! * `/plaid-link/hl/{opaque}`: the Link pages (HTML forms, no script):
 //!   institution → `user_good`/`pass_good` → account → back to the
 //!   `completion_redirect_uri`; update mode signs in only and repairs
@@ -67,6 +69,9 @@
 //! * `GET /control/credentials`: the apps, URLs, demo sign-ins and, per
 //!   client, tokens of grants of their own (issued once, persisted) for
 //!   outside programs.
+//! * `POST /control/plaid/rotate_webhook_key` → `{"key": <new JWK>,
+//!   "expired": [<old JWK, expired_at now>]}`: Plaid webhooks are signed
+//!   with a new key from now on; the old one stays retrievable.
 //!
 //! Ramp webhooks (`bills.paid`, thin payload) go to every active
 //! subscription of the business that lists the type, signed with that
@@ -79,6 +84,20 @@
 //! and on every advance; other statuses fail for good. Nothing is delivered
 //! in the background: call `deliver_pending_webhooks` from a job if wanted.
 //!
+//! Plaid webhooks go through the same queue (and the same webhook faults)
+//! to an Item's webhook URL (from `/link/token/create`'s `webhook` or
+//! `options.webhook` at exchange, or `/item/webhook/update`; an Item
+//! without one gets nothing): a POST of the JSON body with
+//! `Plaid-Verification: <JWT>` (ES256, `kid` of the world's key, claims
+//! `iat` = wall-clock seconds of the attempt and `request_body_sha256`).
+//! Anything but 200, or no answer in 10 s, is retried 30 s later, then 4×
+//! longer each time, while within 24 h. They fire on `reset_login` and a
+//! login-breaking fault (ITEM `ERROR`), on a fault lifted (`LOGIN_REPAIRED`),
+//! on an advance that brings an Item that has synced new transactions
+//! (`SYNC_UPDATES_AVAILABLE`), on `item/webhook/update`
+//! (`WEBHOOK_UPDATE_ACKNOWLEDGED`, to the new URL) and on `fire_webhook`;
+//! `item/remove` cancels what is still queued for the Item.
+//!
 //! The persisted state (through [`SimStore`]) holds the sandbox's own access
 //! tokens; treat the stored document as a secret.
 
@@ -88,6 +107,7 @@ mod faults;
 pub mod oauth;
 mod plaid;
 mod plaid_link;
+mod plaid_webhooks;
 mod qbo;
 mod ramp;
 mod secret;
@@ -232,6 +252,11 @@ pub struct Faults {
     /// The next N paid bills reach QBO three days late (Ramp's accounting
     /// sync lagging), not on the day they are paid.
     pub qbo_late_next: u32,
+    /// Also send ITEM `LOGIN_REPAIRED` when update mode in the client's own
+    /// Link repairs an Item. Plaid documents that webhook only for an Item
+    /// repaired *without* update mode in your app, so by default it is not
+    /// sent then; on, a receiver meets the extra webhook.
+    pub plaid_login_repaired_after_update_mode: bool,
 }
 
 /// Which simulated rail a [`RailFault`] hits.
@@ -384,7 +409,10 @@ impl Sandbox {
             }
         };
         let mut state = state;
-        if oauth::ensure(&mut state, Utc::now()) {
+        let oauth_new = oauth::ensure(&mut state, Utc::now());
+        // Made once per world and persisted: receivers cache keys by kid.
+        let key_new = plaid_webhooks::ensure_key(&mut state, Utc::now())?;
+        if oauth_new || key_new {
             store.save(&serde_json::to_value(&state)?).await?;
         }
         let apps = state
@@ -524,6 +552,10 @@ impl Sandbox {
                 get(control::faults_get).post(control::faults_set),
             )
             .route("/control/state", get(control::state))
+            .route(
+                "/control/plaid/rotate_webhook_key",
+                post(plaid_webhooks::rotate_key),
+            )
             .with_state(self.clone())
     }
 
@@ -549,6 +581,9 @@ impl Sandbox {
             let paid = engine::pay_due_bills(&mut next, &to);
             engine::record_late_in_qbo(&mut next, to.now());
             engine::settle_pending_debits(&mut next, to.today());
+            for ci in 0..next.clients.len() {
+                plaid_webhooks::note_new_transactions(&mut next, ci, to.now());
+            }
             self.persist(&next).await?;
             *st = next;
             self.inner.clock.set_offset_secs(to.offset_secs());
@@ -588,14 +623,22 @@ impl Sandbox {
         self.inner.state.lock().await.faults.clone()
     }
 
+    /// Replace the faults. An Item whose login they break gets ITEM
+    /// `ERROR`; one they stop breaking gets `LOGIN_REPAIRED` (if it has a
+    /// webhook URL).
     pub async fn set_faults(&self, f: Faults) {
         let mut st = self.inner.state.lock().await;
+        let before: Vec<bool> = (0..st.clients.len())
+            .map(|ci| plaid::needs_login(&st, ci))
+            .collect();
         st.faults = f;
+        plaid_webhooks::login_changes(&mut st, &before, self.inner.clock.now());
         self.persist_logged(&st).await;
     }
 
-    /// Deliver queued webhooks whose time has come (first tries and retries).
-    /// Returns how many were delivered (acknowledged with 2xx).
+    /// Deliver queued webhooks whose time has come (first tries and retries),
+    /// Ramp's and Plaid's. Returns how many were delivered (acknowledged:
+    /// 2xx for Ramp, 200 for Plaid).
     pub async fn deliver_pending_webhooks(&self) -> usize {
         engine::deliver_due(self).await
     }

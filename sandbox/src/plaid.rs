@@ -22,11 +22,29 @@ pub fn router() -> Router<Sandbox> {
         .route("/item/get", post(item_get))
         .route("/sandbox/item/reset_login", post(reset_login))
         .merge(crate::plaid_link::api_routes())
+        .merge(crate::plaid_webhooks::api_routes())
 }
 
 pub(crate) fn request_id() -> String {
     let id = uuid::Uuid::new_v4().simple().to_string();
     id[..15].to_owned()
+}
+
+/// A `PlaidError` object (as in a webhook's `error`: no `request_id`).
+pub(crate) fn error_object(
+    status: StatusCode,
+    error_type: &str,
+    code: &str,
+    message: &str,
+    display: Option<&str>,
+) -> Value {
+    json!({
+        "error_type": error_type, "error_code": code, "error_code_reason": null,
+        "error_message": message, "display_message": display,
+        "causes": [], "status": status.as_u16(),
+        "documentation_url": format!("https://plaid.com/docs/errors/{}/", error_type.to_lowercase().replace('_', "-")),
+        "suggested_action": null,
+    })
 }
 
 pub(crate) fn perr(
@@ -36,13 +54,8 @@ pub(crate) fn perr(
     message: &str,
     display: Option<&str>,
 ) -> Response {
-    let body = json!({
-        "error_type": error_type, "error_code": code, "error_code_reason": null,
-        "error_message": message, "display_message": display, "request_id": request_id(),
-        "causes": [], "status": status.as_u16(),
-        "documentation_url": format!("https://plaid.com/docs/errors/{}/", error_type.to_lowercase().replace('_', "-")),
-        "suggested_action": null,
-    });
+    let mut body = error_object(status, error_type, code, message, display);
+    body["request_id"] = json!(request_id());
     (status, Json(body)).into_response()
 }
 
@@ -77,13 +90,28 @@ pub(crate) fn invalid_field(msg: &str) -> Response {
     )
 }
 
+const LOGIN_REQUIRED_MESSAGE: &str = "the login details of this item have changed (credentials, MFA, or required user action) and a user login is required to update this information. use Link's update mode to restore the item to a good state";
+const LOGIN_REQUIRED_DISPLAY: &str =
+    "The login details of this item have changed. Please reconnect your bank.";
+
 fn login_required() -> Response {
     perr(
         StatusCode::BAD_REQUEST,
         "ITEM_ERROR",
         "ITEM_LOGIN_REQUIRED",
-        "the login details of this item have changed (credentials, MFA, or required user action) and a user login is required to update this information. use Link's update mode to restore the item to a good state",
-        Some("The login details of this item have changed. Please reconnect your bank."),
+        LOGIN_REQUIRED_MESSAGE,
+        Some(LOGIN_REQUIRED_DISPLAY),
+    )
+}
+
+/// The ITEM_LOGIN_REQUIRED `PlaidError` an ITEM `ERROR` webhook carries.
+pub(crate) fn login_required_error() -> Value {
+    error_object(
+        StatusCode::BAD_REQUEST,
+        "ITEM_ERROR",
+        "ITEM_LOGIN_REQUIRED",
+        LOGIN_REQUIRED_MESSAGE,
+        Some(LOGIN_REQUIRED_DISPLAY),
     )
 }
 
@@ -222,7 +250,7 @@ fn render_account(c: &SimClient) -> Value {
     })
 }
 
-fn render_item(st: &SimState, ci: usize) -> Value {
+pub(crate) fn render_item(st: &SimState, ci: usize) -> Value {
     let item = &st.clients[ci].plaid;
     let webhook = st
         .plaid_link
@@ -266,6 +294,8 @@ async fn reset_login(State(sb): State<Sandbox>, headers: HeaderMap, body: Bytes)
         Err(r) => return r,
     };
     st.clients[ci].plaid.login_required = true;
+    // Plaid fires ITEM ERROR on every reset, if the Item has a webhook.
+    crate::plaid_webhooks::login_broken(&mut st, ci, sb.inner.clock.now());
     sb.persist_logged(&st).await;
     Json(json!({"reset_login": true, "request_id": request_id()})).into_response()
 }
@@ -294,10 +324,18 @@ fn render_txn(c: &SimClient, t: &PlaidTxnRec) -> Value {
 }
 
 async fn transactions_sync(State(sb): State<Sandbox>, headers: HeaderMap, body: Bytes) -> Response {
-    let (st, ci, v) = match authed(&sb, &headers, &body, Need::Product).await {
+    let (mut st, ci, v) = match authed(&sb, &headers, &body, Need::Product).await {
         Ok(x) => x,
         Err(r) => return r,
     };
+    // From now on the Item gets SYNC_UPDATES_AVAILABLE; what is in the log
+    // already is this call's to fetch, not news.
+    let item = &mut st.clients[ci].plaid;
+    if !item.sync_started {
+        item.sync_started = true;
+        item.txns_announced = item.txns_announced.max(item.txns.len());
+        sb.persist_logged(&st).await;
+    }
     let count = match v.get("count") {
         None | Some(Value::Null) => 100,
         Some(n) => match n.as_u64() {

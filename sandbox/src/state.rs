@@ -33,6 +33,11 @@ pub struct SimState {
     /// Ramp webhook subscriptions, every business's.
     #[serde(default)]
     pub ramp_webhook_subs: RampWebhookSubs,
+    /// The keys Plaid webhooks are signed with (ES256), oldest first; the
+    /// last one is current, the others have `expired_at` set. Made once per
+    /// world (see `plaid_webhooks::ensure_key`) and kept across restarts.
+    #[serde(default)]
+    pub plaid_webhook_keys: Vec<PlaidWebhookKey>,
 }
 
 /// A BillPayment Ramp's accounting sync will write to QBO on `due`.
@@ -246,6 +251,14 @@ pub struct PlaidItem {
     pub payroll_phase: i64,
     #[serde(default)]
     pub activity_through: Option<NaiveDate>,
+    /// `/transactions/sync` has been called on this Item: Plaid sends
+    /// `SYNC_UPDATES_AVAILABLE` only to Items that have synced once.
+    #[serde(default)]
+    pub sync_started: bool,
+    /// How much of `txns` a `SYNC_UPDATES_AVAILABLE` has announced (or
+    /// needed no announcing); what lies beyond is news for the next one.
+    #[serde(default)]
+    pub txns_announced: usize,
     /// Append-only; a sync cursor is a position in this log. A pending
     /// transaction is resolved by a later entry: its posted form (carrying
     /// `pending_transaction_id`) or a removal.
@@ -289,6 +302,20 @@ pub enum WebhookStatus {
     Delivered,
     Failed,
     Dropped,
+    /// Its Plaid Item was removed before it got through: Plaid sends
+    /// nothing more about a removed Item.
+    Cancelled,
+}
+
+/// Which rail sends a webhook, and so how it is signed and retried.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookRail {
+    /// HMAC-SHA256 with a subscription's secret; 429/5xx/timeouts retried.
+    #[default]
+    Ramp,
+    /// A `Plaid-Verification` ES256 JWT; anything but 200 retried for 24 h.
+    Plaid,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -310,6 +337,15 @@ pub struct WebhookRec {
     /// A delivery is being awaited right now (never persisted).
     #[serde(skip)]
     pub in_flight: bool,
+    /// Ramp for records saved before Plaid webhooks existed.
+    #[serde(default)]
+    pub rail: WebhookRail,
+    /// Plaid: the Item the webhook is about (removing the Item cancels it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item_id: Option<String>,
+    /// Plaid: where it goes (the Item's webhook URL when it was queued).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }
 
 // ------------------------------------------------------- Plaid Link state
@@ -400,6 +436,39 @@ pub struct AccessTokenRec {
     /// their own, so removing RowCol's never touches it, and vice versa).
     #[serde(default)]
     pub external: bool,
+}
+
+// ------------------------------------------------ Plaid webhook signing key
+
+/// One ES256 (P-256) key Plaid webhooks are signed with. Its `Debug` does
+/// not show the private key.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct PlaidWebhookKey {
+    pub kid: String,
+    /// The private key: PKCS#8 DER, standard base64. A secret (the whole
+    /// state is sealed at rest); only `plaid_webhooks` reads it.
+    pub(crate) pkcs8: String,
+    /// The public point's coordinates, base64url without padding (the
+    /// JWK's `x` and `y`).
+    pub x: String,
+    pub y: String,
+    /// Unix seconds, wall clock.
+    pub created_at: i64,
+    /// Unix seconds, wall clock; set when a newer key replaced this one.
+    pub expired_at: Option<i64>,
+}
+
+impl std::fmt::Debug for PlaidWebhookKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlaidWebhookKey")
+            .field("kid", &self.kid)
+            .field("pkcs8", &"[redacted]")
+            .field("x", &self.x)
+            .field("y", &self.y)
+            .field("created_at", &self.created_at)
+            .field("expired_at", &self.expired_at)
+            .finish()
+    }
 }
 
 // ---------------------------------------------- Ramp webhook subscriptions

@@ -131,7 +131,7 @@ fn string_list(v: &Value, ok: impl Fn(&str) -> bool) -> Option<Vec<String>> {
 }
 
 /// An absolute http(s) URL.
-fn is_url(s: &str) -> bool {
+pub(crate) fn is_url(s: &str) -> bool {
     reqwest::Url::parse(s).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
 }
 
@@ -376,6 +376,9 @@ pub(crate) fn live_item(st: &mut SimState, ci: usize) -> String {
     let item = &mut st.clients[ci].plaid;
     item.item_id = id.clone();
     item.login_required = false;
+    // A new Item: no SYNC_UPDATES_AVAILABLE until it has synced once.
+    item.sync_started = false;
+    item.txns_announced = item.txns.len();
     id
 }
 
@@ -458,13 +461,10 @@ async fn public_token_exchange(
         .into_response()
 }
 
-async fn item_remove(State(sb): State<Sandbox>, headers: HeaderMap, body: Bytes) -> Response {
-    let (mut st, ci, _) =
-        match crate::plaid::authed(&sb, &headers, &body, crate::plaid::Need::Item).await {
-            Ok(x) => x,
-            Err(r) => return r,
-        };
-    let now = Utc::now();
+/// The Item of client `ci` is gone (removed, or its access revoked by the
+/// user): every token of it answers ITEM_NOT_FOUND from now on, it has no
+/// webhook URL any more, and a new link makes a new Item. Returns its id.
+pub(crate) fn remove_item(st: &mut SimState, ci: usize, now: DateTime<Utc>) -> String {
     let item_id = st.clients[ci].plaid.item_id.clone();
     // The seeded token goes with the item: keep it bound to this item id.
     let seeded = std::mem::take(&mut st.clients[ci].plaid.access_token);
@@ -478,6 +478,18 @@ async fn item_remove(State(sb): State<Sandbox>, headers: HeaderMap, body: Bytes)
     }
     st.plaid_link.removed_items.push(item_id.clone());
     st.plaid_link.item_webhooks.retain(|(i, _)| *i != item_id);
+    item_id
+}
+
+async fn item_remove(State(sb): State<Sandbox>, headers: HeaderMap, body: Bytes) -> Response {
+    let (mut st, ci, _) =
+        match crate::plaid::authed(&sb, &headers, &body, crate::plaid::Need::Item).await {
+            Ok(x) => x,
+            Err(r) => return r,
+        };
+    let item_id = remove_item(&mut st, ci, Utc::now());
+    // Nothing more is sent about a removed Item, retries included.
+    crate::plaid_webhooks::cancel_for_item(&mut st, &item_id);
     sb.persist_logged(&st).await;
     Json(json!({"request_id": request_id()})).into_response()
 }

@@ -379,8 +379,16 @@ async fn submit(
                         );
                     }
                     // The user logged in again: the item is repaired.
+                    let was_broken = crate::plaid::needs_login(&st, ci);
                     st.clients[ci].plaid.login_required = false;
                     st.faults.plaid_login_required.retain(|x| *x != item_id);
+                    if was_broken {
+                        crate::plaid_webhooks::repaired_by_update_mode(
+                            &mut st,
+                            ci,
+                            sb.inner.clock.now(),
+                        );
+                    }
                     complete(&mut st, i, ci, now);
                     sb.persist_logged(&st).await;
                     finish(&st.plaid_link.link_tokens[i])
@@ -422,7 +430,14 @@ async fn submit(
 
 /// Finish session `i` with the item of client `ci`: a public token.
 fn complete(st: &mut SimState, i: usize, ci: usize, now: chrono::DateTime<Utc>) {
-    let webhook = st.plaid_link.link_tokens[i].webhook.clone();
+    // "In update mode, this field will not have an effect" (Plaid's
+    // `/link/token/create`): only `/item/webhook/update` changes an Item's URL.
+    let t = &st.plaid_link.link_tokens[i];
+    let webhook = if t.update_item.is_some() {
+        None
+    } else {
+        t.webhook.clone()
+    };
     let public_token = issue_public_token(st, ci, webhook, now);
     let c = &st.clients[ci];
     let result = LinkResultRec {

@@ -227,6 +227,9 @@ async fn create(State(sb): State<Sandbox>, headers: HeaderMap, body: Bytes) -> R
         last_http_status: None,
         subscription_id: Some(sub.id.clone()),
         in_flight: false,
+        rail: WebhookRail::Ramp,
+        item_id: None,
+        url: None,
     });
     let mut out = render(&sub);
     out["secret"] = json!(sub.secret);

@@ -263,6 +263,8 @@ pub fn generate_sized(now: DateTime<Utc>, seed: u64, clients: usize) -> SimState
             daily_burn_cents: p.daily_burn,
             payroll_phase: phase,
             activity_through: Some(today - Duration::days(1)),
+            sync_started: false,
+            txns_announced: 0,
             txns,
         };
 
@@ -299,6 +301,8 @@ pub fn generate_sized(now: DateTime<Utc>, seed: u64, clients: usize) -> SimState
         oauth: Default::default(),
         plaid_link: PlaidLinkState::default(),
         ramp_webhook_subs: RampWebhookSubs::default(),
+        // Random, not from the seed: `Sandbox::start` makes it.
+        plaid_webhook_keys: vec![],
     }
 }
 
