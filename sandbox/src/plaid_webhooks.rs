@@ -350,9 +350,9 @@ fn not_enabled(product: &str) -> Response {
 enum Fire {
     /// Send this (type, code, extra fields).
     Send(&'static str, &'static str, Value),
-    /// Put the Item into ITEM_LOGIN_REQUIRED and send ITEM `ERROR`.
+    /// Send ITEM `ERROR` (ITEM_LOGIN_REQUIRED); the Item is not changed.
     Error,
-    /// Take the Item out of ITEM_LOGIN_REQUIRED and send `LOGIN_REPAIRED`.
+    /// Send `LOGIN_REPAIRED`; the Item is not changed.
     Repaired,
     /// Send this ITEM revocation webhook, then the Item's access is gone.
     Revoked(&'static str, Value),
@@ -490,15 +490,13 @@ async fn fire_webhook(State(sb): State<Sandbox>, headers: HeaderMap, body: Bytes
         }
         // The world agrees with what the webhook says: the Item's login is
         // broken (or mended) as it claims.
-        Fire::Error => {
-            st.clients[ci].plaid.login_required = true;
-            login_broken(&mut st, ci, now);
-        }
+        // Plaid documents fire_webhook as firing the webhook, nothing
+        // more: the Item's state is what /sandbox/item/reset_login (or a
+        // fault) made it. A receiver that believes the news over the Item
+        // is caught here.
+        Fire::Error => login_broken(&mut st, ci, now),
         Fire::Repaired => {
-            let item_id = st.clients[ci].plaid.item_id.clone();
-            st.clients[ci].plaid.login_required = false;
-            st.faults.plaid_login_required.retain(|i| *i != item_id);
-            login_repaired(&mut st, ci, now);
+            queue(&mut st, ci, now, "ITEM", "LOGIN_REPAIRED", json!({}));
         }
         // The user took the access away: the webhook goes out (and what was
         // queued before it), then every token of the Item answers
