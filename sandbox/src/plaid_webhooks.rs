@@ -488,8 +488,6 @@ async fn fire_webhook(State(sb): State<Sandbox>, headers: HeaderMap, body: Bytes
         Fire::Send(t, c, extra) => {
             queue(&mut st, ci, now, t, c, extra);
         }
-        // The world agrees with what the webhook says: the Item's login is
-        // broken (or mended) as it claims.
         // Plaid documents fire_webhook as firing the webhook, nothing
         // more: the Item's state is what /sandbox/item/reset_login (or a
         // fault) made it. A receiver that believes the news over the Item
