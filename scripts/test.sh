@@ -15,8 +15,12 @@
 # runs on both, the release e2e run on A, the debug e2e run on B.
 #
 # Prints a timing line per step and a summary at the end (also on failure).
-# A from-scratch CI machine needs ~35 min (20 of them installing cargo-leptos
-# and wasm-bindgen-cli); a warm one a few minutes.
+# Measured 2026-11-28 on a 2-core machine of the slower kind: installing the
+# tools took ~48 min on the new machine (cargo-leptos, wasm-bindgen-cli,
+# Chromium), then this script took 4,272 s with only the debug dependencies
+# built (cold: the wasm front and every release crate). The largest steps:
+# the 300-seed simulation (839 s), cargo test (761 s), the release build
+# (957 s), clippy (558 s). CI reuses its build cache (scripts/lib.sh).
 #
 # Environment:
 #   ROWCOL_TEST_PG_URL   PostgreSQL for the integration tests (default
