@@ -11,14 +11,13 @@
 //! inbox key is the SHA-256 of the signed token, so a replayed request is a
 //! no-op while a new announcement with an identical body is still heard.
 
+use super::{accept, reply, Reply};
 use crate::rails::RailError;
 use crate::state::ServerState;
 use app::model::Rail;
-use app::ssr::store::{commit, inbox, StoreError};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::Json;
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{json, Value};
@@ -206,12 +205,6 @@ async fn fetch_key(st: &ServerState, kid: &str) -> Result<DecodingKey, Refusal> 
     }
 }
 
-type Reply = (StatusCode, Json<Value>);
-
-fn reply(status: StatusCode, msg: &str) -> Reply {
-    (status, Json(json!({ "status": msg })))
-}
-
 pub async fn receive(State(st): State<ServerState>, headers: HeaderMap, body: Bytes) -> Reply {
     let token = match verify(&st, &headers, &body).await {
         Ok(t) => t,
@@ -257,39 +250,7 @@ pub async fn receive(State(st): State<ServerState>, headers: HeaderMap, body: By
     let event_id = format!("jwt:{}", hex::encode(Sha256::digest(token.as_bytes())));
     let event_type = format!("{kind}.{code}");
     let body_text = String::from_utf8_lossy(&body).into_owned();
-    match store(&st, &event_id, &event_type, &body_text).await {
-        Ok(true) => {
-            st.services.runner_wake.notify_one();
-            reply(StatusCode::OK, "received")
-        }
-        Ok(false) => reply(StatusCode::OK, "duplicate"),
-        Err(e) => {
-            tracing::error!(error = %e, "could not store webhook");
-            reply(StatusCode::SERVICE_UNAVAILABLE, "try again")
-        }
-    }
-}
-
-async fn store(
-    st: &ServerState,
-    event_id: &str,
-    event_type: &str,
-    body: &str,
-) -> Result<bool, StoreError> {
-    let svc = &st.services;
-    let mut tx = svc.db.begin().await?;
-    let stored = inbox::store_and_enqueue(
-        &mut tx,
-        Rail::Plaid,
-        event_id,
-        event_type,
-        "{}",
-        body,
-        svc.clock.now(),
-    )
-    .await?;
-    commit(tx).await?;
-    Ok(stored)
+    accept(&st, Rail::Plaid, &event_id, &event_type, "{}", &body_text).await
 }
 
 #[cfg(test)]

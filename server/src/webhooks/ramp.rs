@@ -4,13 +4,13 @@
 //! optional `sha256=` prefix. The event is stored keyed by its `id` before we
 //! answer, so a redelivery is answered 2xx and never processed twice.
 
+use super::{accept, reply, Reply};
 use crate::state::ServerState;
 use app::model::Rail;
-use app::ssr::store::{commit, inbox, StoreError};
+use app::ssr::store::inbox;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::Json;
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
@@ -29,12 +29,6 @@ pub fn verify_signature(secret: &[u8], body: &[u8], header_value: &str) -> bool 
     };
     mac.update(body);
     mac.verify_slice(&sig).is_ok()
-}
-
-type Reply = (StatusCode, Json<Value>);
-
-fn reply(status: StatusCode, msg: &str) -> Reply {
-    (status, Json(json!({ "status": msg })))
 }
 
 /// The secrets this delivery may be signed with: each subscription RowCol
@@ -119,43 +113,15 @@ pub async fn receive(State(st): State<ServerState>, headers: HeaderMap, body: By
         "x-ramp-webhook-id": headers.get("x-ramp-webhook-id").and_then(|v| v.to_str().ok()),
     })
     .to_string();
-    match store(&st, event_id, event_type, &header_json, &body_text).await {
-        Ok(true) => {
-            st.services.runner_wake.notify_one();
-            reply(StatusCode::OK, "received")
-        }
-        Ok(false) => reply(StatusCode::OK, "duplicate"),
-        Err(e) => {
-            // Not stored: a 5xx makes Ramp retry, so nothing is lost.
-            tracing::error!(error = %e, "could not store webhook");
-            reply(StatusCode::SERVICE_UNAVAILABLE, "try again")
-        }
-    }
-}
-
-/// Insert into the inbox and enqueue its processing in one transaction.
-/// Returns false for a duplicate event id.
-async fn store(
-    st: &ServerState,
-    event_id: &str,
-    event_type: &str,
-    headers: &str,
-    body: &str,
-) -> Result<bool, StoreError> {
-    let svc = &st.services;
-    let mut tx = svc.db.begin().await?;
-    let stored = inbox::store_and_enqueue(
-        &mut tx,
+    accept(
+        &st,
         Rail::Ramp,
         event_id,
         event_type,
-        headers,
-        body,
-        svc.clock.now(),
+        &header_json,
+        &body_text,
     )
-    .await?;
-    commit(tx).await?;
-    Ok(stored)
+    .await
 }
 
 async fn security_event(st: &ServerState, kind: &str, detail: &str) {

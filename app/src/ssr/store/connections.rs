@@ -454,14 +454,10 @@ pub async fn client_for_account(
     rail: Rail,
     external_id: &str,
 ) -> StoreResult<Option<String>> {
-    Ok(sqlx::query_scalar(
-        "select client_id from rail_connection where rail = $1 and external_id = $2
-           and status <> 'disconnected' order by connected_at limit 1",
-    )
-    .bind(rail.as_str())
-    .bind(external_id)
-    .fetch_optional(conn)
-    .await?)
+    Ok(clients_for_account(conn, rail, external_id)
+        .await?
+        .into_iter()
+        .next())
 }
 
 /// Every client connected to this account (a Plaid Item, a Ramp business):
