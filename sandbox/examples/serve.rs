@@ -15,7 +15,9 @@ use std::sync::Arc;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let port: u16 = match std::env::args().nth(1) {
-        Some(p) => p.parse().map_err(|_| anyhow::anyhow!("PORT must be a number"))?,
+        Some(p) => p
+            .parse()
+            .map_err(|_| anyhow::anyhow!("PORT must be a number"))?,
         None => 0,
     };
     let start: chrono::NaiveDate = std::env::var("ROWCOL_SANDBOX_START")

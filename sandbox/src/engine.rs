@@ -41,7 +41,11 @@ pub fn pay_due_bills(st: &mut SimState, clock: &Clock) -> usize {
     for ci in 0..st.clients.len() {
         for bi in 0..st.clients[ci].ramp.bills.len() {
             let b = &st.clients[ci].ramp.bills[bi];
-            if b.status != RampStatus::Open || b.payment_arrival_date > today {
+            // An archived bill's payment was cancelled.
+            if b.status != RampStatus::Open
+                || b.archived_at.is_some()
+                || b.payment_arrival_date > today
+            {
                 continue;
             }
             let seq = st.next_seq();

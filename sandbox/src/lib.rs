@@ -8,10 +8,17 @@
 //! are relative to that mount:
 //!
 //! * `/ramp/developer/v1/...`: entities (list and one, with `accounts[]`),
-//!   vendors (+ `/{id}/accounts`), bills (list, create, get). Bearer token
-//!   per business; `x-trace-id` on every response; 200 requests per rolling
-//!   10 s per business, then 429. As Ramp documents no de-duplication, every
-//!   `POST /bills` creates a bill, even with a `remote_id` seen before.
+//!   vendors (+ `/{id}/accounts`), bills (list with every documented filter,
+//!   an undocumented one refused with 400; create by ACH, DOMESTIC_WIRE or
+//!   PAID_MANUALLY, the other methods refused as for a vendor without an
+//!   address, card or foreign account; get; PATCH while open; DELETE
+//!   archives an unpaid bill, whose payment is then never made). Bills carry
+//!   every field of Ramp's `Bill` schema. Validation errors are 400
+//!   (`InvalidInput`), a page size out of range 422; `page.next` is built
+//!   from the configured base. Bearer token per business; `x-trace-id` on
+//!   every response; 200 requests per rolling 10 s per business, then 429.
+//!   As Ramp documents no de-duplication, every `POST /bills` creates a
+//!   bill, even with a `remote_id` seen before.
 //! * `/qbo/v3/company/{realmId}/...`: `query` (GET `?query=` or POST
 //!   `application/text`), `{entity}/{id}` reads, `POST billpayment` (create,
 //!   or sparse update of `PrivateNote`). `intuit_tid` on every response.

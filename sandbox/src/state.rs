@@ -230,6 +230,23 @@ pub struct RampBillRec {
     pub paid_at: Option<DateTime<Utc>>,
     pub payment_date: Option<NaiveDate>,
     pub trace_id: Option<String>,
+    /// `ACH`, `DOMESTIC_WIRE` or `PAID_MANUALLY` (worlds saved before the
+    /// field existed held only ACH bills).
+    #[serde(default = "ach")]
+    pub payment_method: String,
+    /// `PAID_MANUALLY`'s `manual_payment_method` (CHECK, CASH, ...).
+    #[serde(default)]
+    pub manual_payment_method: Option<String>,
+    #[serde(default)]
+    pub posting_date: Option<NaiveDate>,
+    /// Set by `DELETE /bills/{id}`: an archived bill is never paid and
+    /// stays readable.
+    #[serde(default)]
+    pub archived_at: Option<DateTime<Utc>>,
+}
+
+fn ach() -> String {
+    "ACH".to_owned()
 }
 
 // ----------------------------------------------------------------- Plaid

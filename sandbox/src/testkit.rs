@@ -211,6 +211,10 @@ impl Kit {
             paid_at: None,
             payment_date: None,
             trace_id: None,
+            payment_method: "ACH".into(),
+            manual_payment_method: None,
+            posting_date: None,
+            archived_at: None,
         });
         id
     }

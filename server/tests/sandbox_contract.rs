@@ -93,6 +93,10 @@ async fn harness() -> Harness {
     )
     .await;
     let store = Arc::new(MemoryStore::new());
+    // The sandbox builds absolute URLs (Ramp's `page.next`) from its
+    // configured base, so it is told the address it will listen on.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/sandbox", listener.local_addr().unwrap());
     let config = SandboxConfig {
         ramp_webhook_url: format!("http://{hook_addr}/webhooks/ramp"),
         ramp_webhook_secret: Secret::new(HOOK_SECRET),
@@ -101,14 +105,14 @@ async fn harness() -> Harness {
         seed: sandbox::world::DEFAULT_SEED,
         start: Some(chrono::NaiveDate::from_ymd_opt(2026, 11, 28).expect("date")),
         clients: sandbox::world::CLIENT_NAMES.len(),
-        public_base: "http://127.0.0.1/sandbox".into(),
+        public_base: base.clone(),
         redirect_uris: vec![],
     };
     let sb = Sandbox::start(Clock::system(), store.clone(), config)
         .await
         .unwrap();
-    let addr = serve(Router::new().nest("/sandbox", sb.router())).await;
-    let base = format!("http://{addr}/sandbox");
+    let app = Router::new().nest("/sandbox", sb.router());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     Harness {
         world: sb.world().await,
         qbo: QboClient::new(
@@ -810,14 +814,14 @@ async fn ramp_pages_with_full_next_urls_and_validates() {
     } else {
         assert!(next.is_none());
     }
-    // A weekend arrival date is refused with 422.
+    // A weekend arrival date is refused with 400 (Ramp's InvalidInput).
     let (mut req, _, _) = h.create_req(0, "pay_weekend").await;
     while !matches!(req.payment_arrival_date.weekday(), Weekday::Sat) {
         req.payment_arrival_date += Duration::days(1);
     }
     let e = h.ramp.create_bill(&h.ramp_auth(0), &req).await.unwrap_err();
     assert!(
-        matches!(e, RailError::Rejected(ref m) if m.contains("422")),
+        matches!(e, RailError::Rejected(ref m) if m.contains("400")),
         "{e:?}"
     );
     assert!(matches!(

@@ -2,6 +2,7 @@
 //! module holds the router, authentication with rate limiting, errors and
 //! the handlers; rendering and create validation live in the submodules.
 
+mod bills;
 mod render;
 mod webhooks;
 mod writes;
@@ -36,7 +37,10 @@ pub fn router() -> Router<Sandbox> {
         .route("/developer/v1/vendors", get(vendors))
         .route("/developer/v1/vendors/{id}/accounts", get(vendor_accounts))
         .route("/developer/v1/bills", get(list_bills).post(create_bill))
-        .route("/developer/v1/bills/{id}", get(get_bill))
+        .route(
+            "/developer/v1/bills/{id}",
+            get(get_bill).patch(bills::patch).delete(bills::archive),
+        )
         .route("/developer/v1/token", post(crate::oauth::token::ramp_token))
         .route(
             "/developer/v1/token/revoke",
@@ -81,9 +85,10 @@ pub(crate) fn injected(status: StatusCode) -> Response {
 /// error path carries it.
 type Rejection = Box<Response>;
 
+/// Ramp's `InvalidInput`: 400, as the reference lists for its endpoints.
 fn invalid(field: &str, msg: &str) -> Rejection {
     Box::new(err(
-        StatusCode::UNPROCESSABLE_ENTITY,
+        StatusCode::BAD_REQUEST,
         "DEVELOPER_7000",
         msg,
         Some(field),
@@ -219,7 +224,7 @@ async fn entities(
     };
     let c = &st.clients[ci];
     let items = vec![(c.ramp.entity.id.clone(), render_entity(c))];
-    match paginate(items, &q, &headers, "entities", &[]) {
+    match paginate(items, &q, &list_url(&sb, "entities")) {
         Ok(v) => Json(v).into_response(),
         Err(r) => *r,
     }
@@ -286,7 +291,7 @@ async fn vendors(
         .iter()
         .map(|v| (v.id.clone(), render_vendor(c, v)))
         .collect();
-    match paginate(items, &q, &headers, "vendors", &[]) {
+    match paginate(items, &q, &list_url(&sb, "vendors")) {
         Ok(v) => Json(v).into_response(),
         Err(r) => *r,
     }
@@ -319,13 +324,20 @@ async fn vendor_accounts(
     match paginate(
         vec![(v.account_id.clone(), item)],
         &q,
-        &headers,
-        &format!("vendors/{id}/accounts"),
-        &[],
+        &list_url(&sb, &format!("vendors/{id}/accounts")),
     ) {
         Ok(v) => Json(v).into_response(),
         Err(r) => *r,
     }
+}
+
+/// The full URL of a list, from the configured base (not the request's
+/// Host header: behind a proxy that would name the wrong host).
+fn list_url(sb: &Sandbox, path: &str) -> String {
+    format!(
+        "{}/ramp/developer/v1/{path}",
+        sb.inner.config.public_base.trim_end_matches('/')
+    )
 }
 
 async fn list_bills(
@@ -338,23 +350,10 @@ async fn list_bills(
         Err(r) => return r,
     };
     let c = &st.clients[ci];
-    let want = |k: &str, v: &str| q.get(k).is_none_or(|w| w == v);
-    let mut bounds = [None, None];
-    for (i, k) in ["from_created_at", "to_created_at"].into_iter().enumerate() {
-        if let Some(t) = q.get(k) {
-            match parse_time(t) {
-                Some(t) => bounds[i] = Some(t),
-                None => {
-                    return err(
-                        StatusCode::BAD_REQUEST,
-                        "DEVELOPER_7000",
-                        "Not a valid datetime.",
-                        Some(k),
-                    )
-                }
-            }
-        }
-    }
+    let filter = match bills::ListFilter::parse(&q, &c.currency) {
+        Ok(f) => f,
+        Err(r) => return *r,
+    };
     // The list may lag a just-created bill (a fault; see `Faults`).
     let visible_before =
         sb.inner.clock.now() - chrono::Duration::seconds(i64::from(st.faults.ramp_list_lag_secs));
@@ -363,28 +362,12 @@ async fn list_bills(
         .bills
         .iter()
         .filter(|b| {
-            want("entity_id", &b.entity_id)
-                && want("vendor_id", &b.vendor_id)
-                && want("payment_status", b.status.as_str())
-                && bounds[0].is_none_or(|t| b.created_at >= t)
-                && bounds[1].is_none_or(|t| b.created_at <= t)
+            filter.matches(b)
                 && (st.faults.ramp_list_lag_secs == 0 || b.created_at <= visible_before)
         })
         .map(|b| (b.id.clone(), render_bill(c, b, false)))
         .collect();
-    match paginate(
-        items,
-        &q,
-        &headers,
-        "bills",
-        &[
-            "entity_id",
-            "vendor_id",
-            "payment_status",
-            "from_created_at",
-            "to_created_at",
-        ],
-    ) {
+    match paginate(items, &q, &list_url(&sb, "bills")) {
         Ok(v) => Json(v).into_response(),
         Err(r) => *r,
     }
@@ -464,6 +447,8 @@ async fn create_bill(State(sb): State<Sandbox>, headers: HeaderMap, body: Bytes)
         id: rng_id,
         remote_id,
         created_at: now,
+        // `PAID_MANUALLY` bills are marked paid as they are made.
+        paid_at: (rec.status == RampStatus::Paid).then_some(now),
         ..rec
     };
     let lose = st.faults.ramp_create_lose_response_next > 0;
@@ -471,6 +456,10 @@ async fn create_bill(State(sb): State<Sandbox>, headers: HeaderMap, body: Bytes)
         st.faults.ramp_create_lose_response_next -= 1;
     }
     st.clients[ci].ramp.bills.push(bill.clone());
+    if bill.status == RampStatus::Paid {
+        let business = st.clients[ci].ramp.business_id.clone();
+        crate::engine::queue_event(&mut st, &business, "bills.paid", &bill.id, now);
+    }
     sb.persist_logged(&st).await;
     if lose {
         return err(

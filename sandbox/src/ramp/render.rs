@@ -3,7 +3,7 @@
 
 use super::{err, Rejection};
 use crate::state::*;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
@@ -11,13 +11,13 @@ fn currency_amount(cents: i64, cur: &str) -> Value {
     json!({"amount": cents, "currency_code": cur})
 }
 
-/// One page of a keyset-paginated list; `items` are `(id, json)`.
+/// One page of a keyset-paginated list; `items` are `(id, json)`. `page.next`
+/// is a full URL built from the configured base (`url`: the list's own
+/// address), carrying the list's filters, the page size and `start`.
 pub(super) fn paginate(
     mut items: Vec<(String, Value)>,
     q: &HashMap<String, String>,
-    headers: &HeaderMap,
-    path: &str,
-    keep: &[&str],
+    url: &str,
 ) -> Result<Value, Rejection> {
     let page_size = match q.get("page_size") {
         None => 20,
@@ -41,36 +41,28 @@ pub(super) fn paginate(
     items.truncate(page_size);
     let next = match (more, items.last()) {
         (true, Some((last, _))) => {
-            let host = headers
-                .get("host")
-                .and_then(|h| h.to_str().ok())
-                .unwrap_or("127.0.0.1");
-            let scheme = headers
-                .get("x-forwarded-proto")
-                .and_then(|h| h.to_str().ok())
-                .unwrap_or("http");
-            let mut url = reqwest::Url::parse(&format!(
-                "{scheme}://{host}/sandbox/ramp/developer/v1/{path}"
-            ))
-            .map_err(|_| {
+            let mut next = reqwest::Url::parse(url).map_err(|_| {
                 err(
-                    StatusCode::BAD_REQUEST,
-                    "DEVELOPER_7000",
-                    "bad Host header",
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "DEVELOPER_0500",
+                    "bad configured base URL",
                     None,
                 )
             })?;
             {
-                let mut qp = url.query_pairs_mut();
+                let mut filters: Vec<(&String, &String)> = q
+                    .iter()
+                    .filter(|(k, _)| *k != "start" && *k != "page_size")
+                    .collect();
+                filters.sort();
+                let mut qp = next.query_pairs_mut();
                 qp.append_pair("page_size", &page_size.to_string());
-                for k in keep {
-                    if let Some(v) = q.get(*k) {
-                        qp.append_pair(k, v);
-                    }
+                for (k, v) in filters {
+                    qp.append_pair(k, v);
                 }
                 qp.append_pair("start", last);
             }
-            Value::String(url.to_string())
+            Value::String(next.to_string())
         }
         _ => Value::Null,
     };
@@ -96,21 +88,31 @@ pub(super) fn render_vendor(c: &SimClient, v: &RampVendorRec) -> Value {
     })
 }
 
+/// Rendered the way Ramp's `Bill` schema lists every field: what the world
+/// has no data for is present and empty (null, `[]`), as a real business
+/// without accounting field selections or inventory lines sees it.
 pub(super) fn render_bill(c: &SimClient, b: &RampBillRec, detail: bool) -> Value {
     let cur = c.currency.as_str();
     let vendor = c.ramp.vendors.iter().find(|v| v.id == b.vendor_id);
-    let mut payment = json!({
-        "amount": currency_amount(b.amount_cents, cur),
-        "payment_method": "ACH",
-        "payment_date": b.payment_date.map(|d| d.to_string()),
-        "effective_date": b.payment_date.map(|d| d.to_string()),
-        "details": {
+    let details = match &b.manual_payment_method {
+        Some(how) => json!({
+            "schema_type": "ManualPaymentDetailsSchema",
+            "manual_payment_method": how,
+        }),
+        None => json!({
             "schema_type": "VendorPaymentDetailsSchema",
             "approval_status": "APPROVED",
             "payment_arrival_date": b.payment_arrival_date.to_string(),
             "source_bank_account_id": b.source_bank_account_id,
             "vendor_account_id": b.vendor_account_id,
-        },
+        }),
+    };
+    let mut payment = json!({
+        "amount": currency_amount(b.amount_cents, cur),
+        "payment_method": b.payment_method,
+        "payment_date": b.payment_date.map(|d| d.to_string()),
+        "effective_date": b.payment_date.map(|d| d.to_string()),
+        "details": details,
     });
     if detail {
         payment["trace_id"] = match &b.trace_id {
@@ -118,6 +120,9 @@ pub(super) fn render_bill(c: &SimClient, b: &RampBillRec, detail: bool) -> Value
             None => Value::Null,
         };
     }
+    let time =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let synced = b.status == RampStatus::Paid && b.manual_payment_method.is_none();
     json!({
         "id": b.id,
         "remote_id": b.remote_id,
@@ -125,17 +130,48 @@ pub(super) fn render_bill(c: &SimClient, b: &RampBillRec, detail: bool) -> Value
         "approval_status": "APPROVED",
         "amount": currency_amount(b.amount_cents, cur),
         "invoice_number": b.invoice_number,
+        "invoice_urls": [],
         "issued_at": b.issued_at.to_string(),
         "due_at": b.due_at.to_string(),
-        "created_at": b.created_at.to_rfc3339(),
-        "paid_at": b.paid_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        "created_at": time(b.created_at),
+        "paid_at": b.paid_at.map(time),
+        "accounting_date": b.issued_at.to_string(),
+        "posting_date": b.posting_date.map(|d| d.to_string()),
+        "archived_at": b.archived_at.map(time),
         "memo": b.memo,
+        "vendor_memo": null,
         "entity_id": b.entity_id,
         "vendor_contact_id": b.vendor_contact_id,
-        "vendor": vendor.map(|v| json!({"id": v.id, "name": v.name, "remote_id": v.accounting_vendor_remote_id, "type": "BUSINESS"})),
-        "line_items": b.line_items.iter().map(|(a, m)| json!({"amount": currency_amount(*a, cur), "memo": m})).collect::<Vec<_>>(),
-        "sync_status": if b.status == RampStatus::Paid { "BILL_AND_PAYMENT_SYNCED" } else { "NOT_SYNCED" },
-        "archived_at": null,
+        "vendor": vendor.map(|v| json!({
+            "id": v.id, "name": v.name, "remote_code": null,
+            "remote_id": v.accounting_vendor_remote_id, "remote_name": v.name, "type": "BUSINESS",
+        })),
+        "bill_owner": bill_owner(c),
+        "line_items": b.line_items.iter().map(|(a, m)| json!({
+            "amount": currency_amount(*a, cur), "memo": m, "accounting_field_selections": [],
+        })).collect::<Vec<_>>(),
+        "inventory_line_items": [],
+        "accounting_field_selections": [],
+        // Bills are in the entity's currency: the rate is one.
+        "fx_conversion_rate": "1.0",
+        "sync_status": if synced { "BILL_AND_PAYMENT_SYNCED" } else { "NOT_SYNCED" },
+        "deep_link_url": format!("https://app.ramp.com/bill-pay/bills/{}", b.id),
         "payment": payment,
     })
+}
+
+/// The business's bill owner: one person per business, with a stable id
+/// derived from the business (the world has no Ramp users of its own).
+fn bill_owner(c: &SimClient) -> Value {
+    use sha2::{Digest, Sha256};
+    let h = hex::encode(Sha256::digest(format!("bill-owner:{}", c.ramp.business_id)));
+    let id = format!(
+        "{}-{}-4{}-8{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[13..16],
+        &h[17..20],
+        &h[20..32]
+    );
+    json!({"id": id, "first_name": "Avery", "last_name": "Controller"})
 }

@@ -255,7 +255,7 @@ async fn list(
         .filter(|s| s.business_id == *business)
         .map(|s| (s.id.clone(), render(s)))
         .collect();
-    match super::render::paginate(items, &q, &headers, "webhooks", &[]) {
+    match super::render::paginate(items, &q, &super::list_url(&sb, "webhooks")) {
         Ok(v) => Json(v).into_response(),
         Err(r) => *r,
     }

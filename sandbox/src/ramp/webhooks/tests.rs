@@ -236,7 +236,7 @@ async fn create_validates_and_needs_a_business_token() {
         let (s, v) = k
             .ramp(Method::POST, "/webhooks", t, Some(bad.clone()))
             .await;
-        assert_eq!(s, 422, "{bad}: {v}");
+        assert_eq!(s, 400, "{bad}: {v}");
     }
     // With no endpoint configured, the world's own deliveries stay queued.
     k.due_bill(0).await;
