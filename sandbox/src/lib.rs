@@ -76,6 +76,10 @@
 //! * `GET /control/credentials`: the apps, URLs, demo sign-ins and, per
 //!   client, tokens of grants of their own (issued once, persisted) for
 //!   outside programs.
+//! * `POST /control/ramp/vendor_bank_change {"business_id", "vendor_id"}`
+//!   → `{vendor_id, previous_account_id, account_id, account_last_four}`:
+//!   the vendor's bank account on Ramp is replaced by a new one (the old
+//!   one is gone from its accounts list).
 //! * `POST /control/plaid/rotate_webhook_key` → `{"key": <new JWK>,
 //!   "expired": [<old JWK, expired_at now>]}`: Plaid webhooks are signed
 //!   with a new key from now on; the old one stays retrievable.
@@ -559,6 +563,10 @@ impl Sandbox {
                 get(control::faults_get).post(control::faults_set),
             )
             .route("/control/state", get(control::state))
+            .route(
+                "/control/ramp/vendor_bank_change",
+                post(ramp::vendor_bank::change),
+            )
             .route(
                 "/control/plaid/rotate_webhook_key",
                 post(plaid_webhooks::rotate_key),

@@ -56,11 +56,15 @@ mod ssr {
             let reason = ReasonCode::parse(&item.reason_code);
             let retryable = matches!(
                 reason,
-                Some(ReasonCode::ReleaseFailed | ReasonCode::ReleaseUnconfirmed)
+                Some(
+                    ReasonCode::ReleaseFailed
+                        | ReasonCode::ReleaseUnconfirmed
+                        | ReasonCode::VendorBankChanged
+                )
             );
             let (Some(pid), true) = (item.payment_id.as_deref(), retryable) else {
                 return Err(AppError::Validation(
-                    "Only a failed or unconfirmed release can be retried.".into(),
+                    "Only a failed, unconfirmed or held release can be retried.".into(),
                 ));
             };
             let p = payments::require(&mut conn, pid).await?;
@@ -70,6 +74,10 @@ mod ssr {
             if reason == Some(ReasonCode::ReleaseUnconfirmed) {
                 drop(conn);
                 return release_again(&user, &hygiene_id, &p).await;
+            }
+            if reason == Some(ReasonCode::VendorBankChanged) {
+                drop(conn);
+                return confirm_bank_change(&user, &item.detail, &p).await;
             }
             if p.state()? != PaymentState::Failed {
                 return Err(AppError::Conflict(
@@ -144,6 +152,95 @@ mod ssr {
                 "Release of payment {} queued again; it looks for an earlier Ramp bill before creating one.",
                 p.payment_id
             ),
+        })
+    }
+
+    /// The advisor confirmed the vendor's new bank account with the vendor:
+    /// it becomes the accepted one, and every payment to that vendor held
+    /// for it is released again (each item resolves with its flag). Only
+    /// the account this item named can be confirmed: if Ramp has shown yet
+    /// another since, nothing changes and the advisor is told.
+    async fn confirm_bank_change(
+        user: &crate::ssr::auth::CurrentUser,
+        detail: &str,
+        p: &payments::PaymentRow,
+    ) -> Result<ApproveOutcome, AppError> {
+        use crate::ssr::store::connections;
+        if p.state()? != PaymentState::Approved {
+            return Err(AppError::Conflict(
+                "This payment is no longer waiting for its release.".into(),
+            ));
+        }
+        let st = state()?;
+        let now = st.clock.now();
+        let (vendor, seen, held) = {
+            let mut conn = st.db.acquire().await?;
+            let bill = bills::of_payment(&mut conn, &p.payment_id).await?;
+            let payee = connections::ramp_payee(&mut conn, &p.client_id, &bill.qbo_vendor_id)
+                .await?
+                .ok_or(AppError::NotFound)?;
+            let seen =
+                connections::vendor_account_seen(&mut conn, &p.client_id, &payee.ramp_vendor_id)
+                    .await?;
+            let held = payments::flagged_for_vendor(
+                &mut conn,
+                &p.client_id,
+                &bill.qbo_vendor_id,
+                ReasonCode::VendorBankChanged,
+            )
+            .await?;
+            (payee.ramp_vendor_id, seen, held)
+        };
+        // The item names the account the advisor was shown; confirm that
+        // one only.
+        let Some(seen) = seen.filter(|s| detail.contains(&format!("now: {s})"))) else {
+            return Err(AppError::Conflict(
+                "Ramp now shows another bank account for this vendor than this item names: \
+                 nothing was confirmed. The next release attempt holds it again with the \
+                 current account."
+                    .into(),
+            ));
+        };
+        let mut tx = st.db.begin().await?;
+        connections::confirm_vendor_account(&mut tx, &p.client_id, &vendor, &seen).await?;
+        let mut released = Vec::new();
+        for pid in &held {
+            payments::clear_flag(&mut tx, pid, ReasonCode::VendorBankChanged, now).await?;
+            jobs::enqueue(
+                &mut tx,
+                &Job::ReleasePayment {
+                    payment_id: pid.clone(),
+                },
+                now,
+                now,
+            )
+            .await?;
+            released.push(PaymentId::parse(pid).map_err(|_| AppError::Internal)?);
+        }
+        audit::record(
+            &mut tx,
+            &user.firm_id,
+            now,
+            Entry {
+                actor: &user.email,
+                action: "vendor.bank_account_confirmed",
+                subject: &vendor,
+                detail: json!({
+                    "client_id": p.client_id,
+                    "account": seen,
+                    "payments_released": held,
+                }),
+            },
+        )
+        .await?;
+        commit(tx).await?;
+        Ok(ApproveOutcome {
+            message: format!(
+                "The vendor's new bank account is confirmed; {} held payment{} queued for release.",
+                released.len(),
+                if released.len() == 1 { "" } else { "s" }
+            ),
+            payments: released,
         })
     }
 

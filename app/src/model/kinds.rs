@@ -107,6 +107,10 @@ text_enum!(
         /// Right before release, the ledger showed the bill paid, deleted,
         /// or with another vendor or amount: the payment was cancelled.
         BillChangedInLedger = "bill_changed_in_ledger",
+        /// Right before release, Ramp showed another bank account for the
+        /// vendor than the one accepted: the payment is held (approved, its
+        /// cash committed, nothing sent) until someone confirms the change.
+        VendorBankChanged = "vendor_bank_changed",
     }
 );
 

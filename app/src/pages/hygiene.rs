@@ -62,8 +62,11 @@ pub fn HygienePage() -> impl IntoView {
                                                 let reconnect = h.reason_code == ReasonCode::RailReauthNeeded;
                                                 let retryable = matches!(
                                                     h.reason_code,
-                                                    ReasonCode::ReleaseFailed | ReasonCode::ReleaseUnconfirmed
+                                                    ReasonCode::ReleaseFailed
+                                                        | ReasonCode::ReleaseUnconfirmed
+                                                        | ReasonCode::VendorBankChanged
                                                 ) && h.payment_id.is_some();
+                                                let confirm = h.reason_code == ReasonCode::VendorBankChanged;
                                                 view! {
                                                     <tr data-testid="hygiene-row">
                                                         <td>{h.created_at.format("%Y-%m-%d %H:%M").to_string()}</td>
@@ -96,7 +99,11 @@ pub fn HygienePage() -> impl IntoView {
                                                                         <ActionForm action=retry>
                                                                             <input type="hidden" name="hygiene_id" value=hid />
                                                                             <button type="submit" data-testid="retry">
-                                                                                "Retry (fresh check)"
+                                                                                {if confirm {
+                                                                                    "Confirmed with the vendor: release"
+                                                                                } else {
+                                                                                    "Retry (fresh check)"
+                                                                                }}
                                                                             </button>
                                                                         </ActionForm>
                                                                     }

@@ -4,6 +4,7 @@
 
 mod bills;
 mod render;
+pub(crate) mod vendor_bank;
 mod webhooks;
 mod writes;
 

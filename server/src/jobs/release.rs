@@ -115,7 +115,29 @@ pub async fn run(st: &Services, payment_id: &str) -> Result<(), JobError> {
         return cancel(st, &payment, &bill, fresh.as_ref(), &why).await;
     }
 
-    // 3. Remember the attempt before it can reach Ramp, then create.
+    // 3. The vendor's bank account may have changed on Ramp since a person
+    // accepted it. A changed payee account is the classic invoice fraud:
+    // hold the payment for a second look rather than pay an account nobody
+    // here has confirmed. Read fresh, not from the last sync.
+    let current = st
+        .rails
+        .bill_pay
+        .vendor_ach_account(&auth, &payee.ramp_vendor_id)
+        .await?
+        .ok_or_else(|| {
+            JobError::fatal(
+                "vendor_without_account",
+                format!(
+                    "Ramp vendor {} has no ACH bank account to pay",
+                    payee.ramp_vendor_id
+                ),
+            )
+        })?;
+    if current != payee.vendor_account_id {
+        return hold_for_bank_change(st, &payment, &bill, &payee.ramp_vendor_id, &current).await;
+    }
+
+    // 4. Remember the attempt before it can reach Ramp, then create.
     let req = CreateBill {
         remote_id: payment_id.to_owned(),
         entity_id: payee.entity_id,
@@ -199,6 +221,45 @@ fn ledger_change(
     } else {
         None
     })
+}
+
+/// The payment stays approved (its cash committed, nothing sent to Ramp),
+/// flagged, with a hygiene item naming both accounts; confirming it in the
+/// tray accepts the new account and queues the release again.
+async fn hold_for_bank_change(
+    st: &Services,
+    payment: &PaymentRow,
+    bill: &BillOfPayment,
+    ramp_vendor_id: &str,
+    seen: &str,
+) -> Result<(), JobError> {
+    let now = st.clock.now();
+    let mut tx = st.db.begin().await?;
+    let accepted =
+        connections::note_vendor_account(&mut tx, &payment.client_id, ramp_vendor_id, Some(seen))
+            .await?;
+    payments::flag(
+        &mut tx,
+        &payment.payment_id,
+        ReasonCode::VendorBankChanged,
+        Severity::High,
+        &format!(
+            "Held before release: the bank account Ramp would pay for {} changed (accepted: {}; \
+             now: {seen}). Confirm the change with the vendor on a number you already have, \
+             not one from the request, then confirm here to release; or leave it held.",
+            bill.vendor_name,
+            accepted.as_deref().unwrap_or("none"),
+        ),
+        now,
+    )
+    .await?;
+    commit(tx).await?;
+    tracing::warn!(
+        payment = payment.payment_id.as_str(),
+        vendor = ramp_vendor_id,
+        "release held: the vendor's bank account changed"
+    );
+    Ok(())
 }
 
 /// The payment ends `cancelled` (no Ramp bill was made); its commitment goes

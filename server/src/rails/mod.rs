@@ -184,6 +184,13 @@ pub trait BillPay: Send + Sync {
         look: &BillLookup,
     ) -> Result<Vec<RampBill>, RailError>;
     async fn get_bill(&self, auth: &RailAuth, bill_id: &str) -> Result<RampBill, RailError>;
+    /// The vendor's ACH bank account Ramp pays now (the default one), read
+    /// fresh: `None` when it has none.
+    async fn vendor_ach_account(
+        &self,
+        auth: &RailAuth,
+        vendor_id: &str,
+    ) -> Result<Option<String>, RailError>;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

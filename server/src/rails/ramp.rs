@@ -274,6 +274,21 @@ fn safe_id(id: &str) -> Result<&str, RailError> {
 
 #[async_trait::async_trait]
 impl BillPay for RampClient {
+    async fn vendor_ach_account(
+        &self,
+        auth: &RailAuth,
+        vendor_id: &str,
+    ) -> Result<Option<String>, RailError> {
+        let accounts = self
+            .list_all(
+                auth,
+                &format!("vendors/{}/accounts", safe_id(vendor_id)?),
+                &[],
+            )
+            .await?;
+        Ok(ach_account(&accounts))
+    }
+
     async fn bill_pay_setup(&self, auth: &RailAuth) -> Result<RampSetup, RailError> {
         let entities = self.list_all(auth, "entities", &[]).await?;
         let (entity_id, source_bank_account_id) = entities

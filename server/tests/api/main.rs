@@ -43,6 +43,7 @@ mod multi;
 mod pair;
 mod process;
 mod ramp_exactly_once;
+mod vendor_bank;
 
 both_engines!(
     wrong_password_is_refused_and_gives_no_session,

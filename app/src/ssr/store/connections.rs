@@ -574,6 +574,10 @@ pub struct VendorMapping<'a> {
     pub name: &'a str,
 }
 
+/// Record what Ramp says about a vendor. The bank account first seen is
+/// accepted; a different one later is only noted as `seen`, never put in
+/// its place: a changed payee account is the classic invoice fraud, so it
+/// waits for a person (see [`confirm_vendor_account`]).
 pub async fn upsert_vendor(
     tx: &mut Tx<'_>,
     client_id: &str,
@@ -583,7 +587,12 @@ pub async fn upsert_vendor(
         "insert into vendor_map (client_id, qbo_vendor_id, ramp_vendor_id, ramp_contact_id, ramp_vendor_account_id, name)
          values ($1, $2, $3, $4, $5, $6)
          on conflict (client_id, qbo_vendor_id) do update set ramp_vendor_id = excluded.ramp_vendor_id,
-            ramp_contact_id = excluded.ramp_contact_id, ramp_vendor_account_id = excluded.ramp_vendor_account_id,
+            ramp_contact_id = excluded.ramp_contact_id,
+            ramp_vendor_account_id = coalesce(vendor_map.ramp_vendor_account_id, excluded.ramp_vendor_account_id),
+            ramp_vendor_account_seen = case
+                when vendor_map.ramp_vendor_account_id is not null
+                 and coalesce(excluded.ramp_vendor_account_id, '') <> vendor_map.ramp_vendor_account_id
+                then excluded.ramp_vendor_account_id end,
             name = excluded.name",
     )
     .bind(client_id)
@@ -594,6 +603,76 @@ pub async fn upsert_vendor(
     .bind(v.name)
     .execute(&mut **tx)
     .await?;
+    Ok(())
+}
+
+/// Ramp showed `account` for the vendor right before a release: note it as
+/// seen when it differs from the accepted one. Returns the accepted one.
+pub async fn note_vendor_account(
+    tx: &mut Tx<'_>,
+    client_id: &str,
+    ramp_vendor_id: &str,
+    account: Option<&str>,
+) -> StoreResult<Option<String>> {
+    sqlx::query(
+        "update vendor_map set ramp_vendor_account_seen = case
+             when coalesce($1, '') <> coalesce(ramp_vendor_account_id, '') then $1 end
+         where client_id = $2 and ramp_vendor_id = $3",
+    )
+    .bind(account)
+    .bind(client_id)
+    .bind(ramp_vendor_id)
+    .execute(&mut **tx)
+    .await?;
+    let row: Option<(Option<String>,)> = sqlx::query_as(
+        "select ramp_vendor_account_id from vendor_map where client_id = $1 and ramp_vendor_id = $2",
+    )
+    .bind(client_id)
+    .bind(ramp_vendor_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(row.and_then(|(a,)| a))
+}
+
+/// The account Ramp shows for the vendor when it differs from the accepted
+/// one (see [`upsert_vendor`]).
+pub async fn vendor_account_seen(
+    conn: &mut AnyConnection,
+    client_id: &str,
+    ramp_vendor_id: &str,
+) -> StoreResult<Option<String>> {
+    let row: Option<(Option<String>,)> = sqlx::query_as(
+        "select ramp_vendor_account_seen from vendor_map where client_id = $1 and ramp_vendor_id = $2",
+    )
+    .bind(client_id)
+    .bind(ramp_vendor_id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.and_then(|(a,)| a))
+}
+
+/// A person confirmed the vendor's new bank account (`expected`, the one
+/// they were shown): it becomes the accepted one. Refused (NotFound) when
+/// Ramp has shown yet another account since.
+pub async fn confirm_vendor_account(
+    tx: &mut Tx<'_>,
+    client_id: &str,
+    ramp_vendor_id: &str,
+    expected: &str,
+) -> StoreResult<()> {
+    let done = sqlx::query(
+        "update vendor_map set ramp_vendor_account_id = ramp_vendor_account_seen,
+             ramp_vendor_account_seen = null
+         where client_id = $1 and ramp_vendor_id = $2 and ramp_vendor_account_seen = $3",
+    )
+    .bind(client_id)
+    .bind(ramp_vendor_id)
+    .bind(expected)
+    .execute(&mut **tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
     Ok(())
 }
 

@@ -420,6 +420,27 @@ pub async fn flag(
     Ok(())
 }
 
+/// The approved payments of a client to the QBO vendor that are flagged
+/// for `reason` (e.g. held for the vendor's bank account change).
+pub async fn flagged_for_vendor(
+    conn: &mut AnyConnection,
+    client_id: &str,
+    qbo_vendor_id: &str,
+    reason: ReasonCode,
+) -> StoreResult<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "select p.payment_id from payment p join staged_bill b on b.bill_id = p.bill_id
+         where p.client_id = $1 and b.qbo_vendor_id = $2 and p.flag_reason = $3
+           and p.state = 'approved'
+         order by p.payment_id",
+    )
+    .bind(client_id)
+    .bind(qbo_vendor_id)
+    .bind(reason.as_str())
+    .fetch_all(conn)
+    .await?)
+}
+
 /// Late evidence arrived: clear a soft flag and resolve its hygiene items.
 pub async fn clear_flag(
     tx: &mut Tx<'_>,
