@@ -41,7 +41,7 @@ type Counter = fn(&sandbox::Faults) -> u32;
 /// Fault kinds the `inject` step chooses from, with their weights, in the
 /// order the table prints them. A timeout costs the harness the rail
 /// timeout in wall-clock time, so those are rarer.
-const INJECTED: [(&str, u64); 28] = [
+const INJECTED: [(&str, u64); 29] = [
     ("ramp_create_429", 3),
     ("ramp_create_500", 3),
     ("ramp_create_503", 3),
@@ -77,11 +77,14 @@ const INJECTED: [(&str, u64); 28] = [
     // A client withdraws its QBO or Ramp consent: every grant dies, the
     // next refresh is `invalid_grant`, the connection needs reconnecting.
     ("consent_revoked", 4),
+    // A vendor's bank account changes on Ramp (issue #9): its next
+    // release must be held until the advisor confirms, some steps later.
+    ("vendor_bank_change", 3),
 ];
 
 /// Every fault kind the table reports: the injected ones, the standing
 /// reorder of webhooks, and the harness's own interventions.
-const FAULTS: [&str; 33] = [
+const FAULTS: [&str; 35] = [
     "ramp_create_429",
     "ramp_create_500",
     "ramp_create_503",
@@ -115,6 +118,8 @@ const FAULTS: [&str; 33] = [
     "stale_worker",
     "admin_reconnect",
     "admin_repairs_bank",
+    "vendor_bank_change",
+    "advisor_confirms_bank",
 ];
 
 /// The simulated rails' API budget in the simulation (`ROWCOL_RAIL_TIMEOUT_MS`)
@@ -196,6 +201,11 @@ struct Sim {
     /// When the admin gets to a broken connection, by (client name, rail):
     /// (step, client id).
     reconnect_due: BTreeMap<(String, String), (usize, String)>,
+    /// Vendor bank accounts Ramp switched to that no advisor has confirmed
+    /// yet: no release may ever pay one of these.
+    unconfirmed_accounts: BTreeSet<String>,
+    /// The step from which the advisor gets to held releases.
+    confirm_due: Option<usize>,
 }
 
 fn client() -> reqwest::Client {
@@ -391,6 +401,10 @@ impl Sim {
             self.grant_fault(kind).await;
             return;
         }
+        if kind == "vendor_bank_change" {
+            self.vendor_bank_change().await;
+            return;
+        }
         let items: Vec<String> = {
             let st = self.app().sandbox().state().await;
             st.clients.iter().map(|c| c.plaid.item_id.clone()).collect()
@@ -476,6 +490,74 @@ impl Sim {
             *self.tally.injected.entry(kind).or_default() += 1;
         }
         self.log(format!("inject {kind}"));
+    }
+
+    /// A vendor of a random client gets a new bank account on Ramp (the
+    /// sandbox control, over HTTP); the advisor looks at held releases
+    /// 3 to 12 steps later.
+    async fn vendor_bank_change(&mut self) {
+        let (business, vendor) = {
+            let st = self.app().sandbox().state().await;
+            let c = &st.clients[self.rng.below(st.clients.len() as u64) as usize];
+            let v = &c.ramp.vendors[self.rng.below(c.ramp.vendors.len() as u64) as usize];
+            (c.ramp.business_id.clone(), v.id.clone())
+        };
+        let res = client()
+            .post(format!(
+                "{}/sandbox/control/ramp/vendor_bank_change",
+                self.app().base
+            ))
+            .json(&serde_json::json!({"business_id": business, "vendor_id": vendor}))
+            .send()
+            .await
+            .expect("vendor bank change");
+        assert_eq!(res.status(), 200, "vendor bank change refused");
+        let body: serde_json::Value = res.json().await.expect("change answer");
+        let account = body["account_id"].as_str().expect("new account").to_owned();
+        self.unconfirmed_accounts.insert(account);
+        *self.tally.injected.entry("vendor_bank_change").or_default() += 1;
+        self.fire("vendor_bank_change", 1);
+        let due = self.step + 3 + self.rng.below(10) as usize;
+        self.confirm_due = Some(self.confirm_due.map_or(due, |d| d.min(due)));
+        self.log(format!("inject vendor_bank_change {vendor}"));
+    }
+
+    /// The advisor confirms every held release in the tray (when due, or
+    /// `all` at the end); the accounts RowCol then accepts are confirmed.
+    async fn advisor_confirms(&mut self, all: bool) {
+        if !all && self.confirm_due.is_none_or(|d| self.step < d) {
+            return;
+        }
+        self.confirm_due = None;
+        let items: Vec<String> = sqlx::query_scalar(
+            "select hygiene_id from hygiene_item
+             where reason_code = 'vendor_bank_changed' and status = 'open' order by hygiene_id",
+        )
+        .fetch_all(&self.app().state.app.db.pool)
+        .await
+        .expect("held releases");
+        for hid in items {
+            let s = self
+                .call(&self.advisor, "retry_payment", &[("hygiene_id", &hid)])
+                .await;
+            self.log(format!("advisor confirms bank change {hid}: {s}"));
+            if s == 200 {
+                *self
+                    .tally
+                    .injected
+                    .entry("advisor_confirms_bank")
+                    .or_default() += 1;
+                self.fire("advisor_confirms_bank", 1);
+            }
+        }
+        let accepted: Vec<Option<String>> =
+            sqlx::query_scalar("select ramp_vendor_account_id from vendor_map")
+                .fetch_all(&self.app().state.app.db.pool)
+                .await
+                .expect("accepted accounts");
+        for a in accepted.into_iter().flatten() {
+            self.unconfirmed_accounts.remove(&a);
+        }
     }
 
     /// Switch off the standing faults (lag, duplicates, login required,
@@ -659,6 +741,7 @@ impl Sim {
             "amount_mismatch" => &["qbo_amount_mismatch", "qbo_edit_bill"],
             "duplicate_payment" => &["qbo_edit_bill"],
             "bill_changed_in_ledger" => &["qbo_edit_bill"],
+            "vendor_bank_changed" => &["vendor_bank_change"],
             "cash_not_seen" => &[
                 "plaid_drop_pending",
                 "plaid_login_required",
@@ -1222,6 +1305,18 @@ impl Sim {
                 v.push(format!("{n} Ramp bills with remote_id {r}"));
             }
         }
+        // No release pays a vendor bank account nobody confirmed.
+        for b in st.clients.iter().flat_map(|c| c.ramp.bills.iter()) {
+            if let (Some(r), true) = (
+                b.remote_id.as_deref(),
+                self.unconfirmed_accounts.contains(&b.vendor_account_id),
+            ) {
+                v.push(format!(
+                    "payment {r} released to vendor account {} that no advisor confirmed",
+                    b.vendor_account_id
+                ));
+            }
+        }
         // No custody step backwards: in time order, ranks never fall, and
         // the payment's state is its furthest step.
         let events: Vec<(String, String, i64)> = sqlx::query_as(
@@ -1361,6 +1456,8 @@ async fn run_seed(engine: Engine, seed: u64, steps: usize, faults: bool) -> Outc
         revoked_seen: HashSet::new(),
         login_asked: HashSet::new(),
         reconnect_due: BTreeMap::new(),
+        unconfirmed_accounts: BTreeSet::new(),
+        confirm_due: None,
     };
     sim.firm_id = sqlx::query_scalar("select firm_id from app_user where email = $1")
         .bind("admin@northwind.test")
@@ -1373,6 +1470,7 @@ async fn run_seed(engine: Engine, seed: u64, steps: usize, faults: bool) -> Outc
         sim.step = step;
         let before = sim.app().sandbox().faults().await;
         sim.admin_reconnects(false).await;
+        sim.advisor_confirms(false).await;
         let roll = sim.rng.below(100);
         let t = std::time::Instant::now();
         let op = match roll {
@@ -1470,8 +1568,10 @@ async fn run_seed(engine: Engine, seed: u64, steps: usize, faults: bool) -> Outc
         }
         sim.step = steps + i;
         let before = sim.app().sandbox().faults().await;
-        // The admin reconnects whatever is still broken.
+        // The admin reconnects whatever is still broken; the advisor
+        // confirms every held release.
         sim.admin_reconnects(true).await;
+        sim.advisor_confirms(true).await;
         let s = sim
             .call(&sim.advisor, "sandbox/advance", &[("days", "3")])
             .await;

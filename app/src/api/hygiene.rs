@@ -192,17 +192,15 @@ mod ssr {
             (payee.ramp_vendor_id, seen, held)
         };
         // The item names the account the advisor was shown; confirm that
-        // one only.
-        let Some(seen) = seen.filter(|s| detail.contains(&format!("now: {s})"))) else {
-            return Err(AppError::Conflict(
-                "Ramp now shows another bank account for this vendor than this item names: \
-                 nothing was confirmed. The next release attempt holds it again with the \
-                 current account."
-                    .into(),
-            ));
-        };
+        // one only. If Ramp shows another now (changed again, or back to
+        // the accepted one), nothing is confirmed: the held releases run
+        // again, and each either goes out (back to the accepted account) or
+        // is held anew by an item naming the current account.
+        let seen = seen.filter(|s| detail.contains(&format!("now: {s})")));
         let mut tx = st.db.begin().await?;
-        connections::confirm_vendor_account(&mut tx, &p.client_id, &vendor, &seen).await?;
+        if let Some(seen) = &seen {
+            connections::confirm_vendor_account(&mut tx, &p.client_id, &vendor, seen).await?;
+        }
         let mut released = Vec::new();
         for pid in &held {
             payments::clear_flag(&mut tx, pid, ReasonCode::VendorBankChanged, now).await?;
@@ -223,7 +221,11 @@ mod ssr {
             now,
             Entry {
                 actor: &user.email,
-                action: "vendor.bank_account_confirmed",
+                action: if seen.is_some() {
+                    "vendor.bank_account_confirmed"
+                } else {
+                    "vendor.bank_account_rechecked"
+                },
                 subject: &vendor,
                 detail: json!({
                     "client_id": p.client_id,
@@ -234,12 +236,20 @@ mod ssr {
         )
         .await?;
         commit(tx).await?;
+        let n = released.len();
+        let plural = if n == 1 { "" } else { "s" };
         Ok(ApproveOutcome {
-            message: format!(
-                "The vendor's new bank account is confirmed; {} held payment{} queued for release.",
-                released.len(),
-                if released.len() == 1 { "" } else { "s" }
-            ),
+            message: match seen {
+                Some(_) => format!(
+                    "The vendor's new bank account is confirmed; {n} held payment{plural} queued \
+                     for release."
+                ),
+                None => format!(
+                    "Ramp now shows another bank account for this vendor than this item named: \
+                     nothing was confirmed. {n} held payment{plural} checked again; a new item \
+                     names the current account if it is still not the accepted one."
+                ),
+            },
             payments: released,
         })
     }
