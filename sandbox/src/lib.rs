@@ -106,6 +106,7 @@ mod engine;
 mod faults;
 pub mod oauth;
 mod plaid;
+mod plaid_limits;
 mod plaid_link;
 mod plaid_webhooks;
 mod qbo;
@@ -233,6 +234,11 @@ pub struct Faults {
     /// The next N pending debits fall off instead of posting (removed
     /// without a replacement; the held amount is released).
     pub plaid_drop_pending_next: u32,
+    /// The next N `/transactions/sync` calls that continue a pagination (a
+    /// cursor with more after it) fail with
+    /// `TRANSACTIONS_SYNC_MUTATION_DURING_PAGINATION`, as when data changes
+    /// between pages.
+    pub plaid_sync_mutation_next: u32,
     /// The next calls to a rail's API (any endpoint but the sandbox's own
     /// controls) fail before doing anything, in order per rail: 429 (with
     /// `Retry-After: 1`), 5xx, or `status` 0 — a hang: no answer for
@@ -581,6 +587,7 @@ impl Sandbox {
             let paid = engine::pay_due_bills(&mut next, &to);
             engine::record_late_in_qbo(&mut next, to.now());
             engine::settle_pending_debits(&mut next, to.today());
+            world::refresh_cached_balances(&mut next, to.now());
             for ci in 0..next.clients.len() {
                 plaid_webhooks::note_new_transactions(&mut next, ci, to.now());
             }
