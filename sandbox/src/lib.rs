@@ -15,8 +15,17 @@
 //! * `/qbo/v3/company/{realmId}/...`: `query` (GET `?query=` or POST
 //!   `application/text`), `{entity}/{id}` reads, `POST billpayment` (create,
 //!   or sparse update of `PrivateNote`). `intuit_tid` on every response.
-//! * `/plaid/...`: `accounts/get`, `accounts/balance/get`,
-//!   `transactions/sync`, `item/get`, `sandbox/item/reset_login`, and Link:
+//! * `/plaid/...`: `accounts/get` (balances as of the last refresh: the
+//!   last `accounts/balance/get`, or the first advance into a new day),
+//!   `accounts/balance/get` (live), `transactions/sync` (every field
+//!   plaid-python's models require; pending card purchases of the ordinary
+//!   banking, chosen from the seed, may be `modified`, then post the next
+//!   day: the pending one `removed`, the posted one `added` with
+//!   `pending_transaction_id`), `transactions/refresh`, `item/get`,
+//!   `sandbox/item/reset_login`. Per-Item rate limits on a rolling minute
+//!   of the sandbox clock (Plaid's Production defaults: balance/get 5,
+//!   accounts/get and item/get 15, transactions/sync 50) → 429
+//!   `RATE_LIMIT_EXCEEDED` with the endpoint's code (`plaid_limits`). Link:
 //!   `link/token/create` (Hosted Link: `hosted_link_url` under
 //!   [`SandboxConfig::public_base`]), `link/token/get`,
 //!   `item/public_token/exchange` (single use, 30 min), `item/remove`,
