@@ -103,6 +103,9 @@ pub fn pay_due_bills(st: &mut SimState, clock: &Clock) -> usize {
                 pending,
                 pending_transaction_id: None,
                 removal: false,
+                modification: false,
+                authorized_date: None,
+                in_store: false,
             });
             client.plaid.account.available_cents -= bill.amount_cents;
             // A pending debit holds `available`; `current` moves when it posts.
@@ -213,10 +216,12 @@ pub fn record_late_in_qbo(st: &mut SimState, now: chrono::DateTime<chrono::Utc>)
     due.len()
 }
 
-/// Resolve every pending debit dated before `today`: it posts (a new
-/// transaction, dated the day after, carrying `pending_transaction_id`) or,
-/// when `plaid_drop_pending_next` says so, falls off (a removal entry, the
-/// hold released). Returns how many were resolved.
+/// Resolve every pending debit dated before `today`, in its latest form
+/// (after any modification): it posts (a new transaction, dated the day
+/// after, authorized on the pending one's date, carrying
+/// `pending_transaction_id`) or, when `plaid_drop_pending_next` says so, a
+/// bill-pay debit falls off (a removal entry, the hold released); a card
+/// purchase always posts. Returns how many were resolved.
 pub fn settle_pending_debits(st: &mut SimState, today: chrono::NaiveDate) -> usize {
     let mut settled = 0;
     for ci in 0..st.clients.len() {
@@ -231,22 +236,32 @@ pub fn settle_pending_debits(st: &mut SimState, today: chrono::NaiveDate) -> usi
                 }
             })
             .collect();
-        let due: Vec<PlaidTxnRec> = log
-            .iter()
-            .filter(|t| {
-                t.pending && !t.removal && t.date < today && !resolved.contains(t.id.as_str())
-            })
-            .cloned()
-            .collect();
+        // A pending transaction's latest form (its last modification), in
+        // the order the pending ones first appeared.
+        let mut due: Vec<PlaidTxnRec> = Vec::new();
+        for t in log.iter().filter(|t| t.pending && !t.removal) {
+            if resolved.contains(t.id.as_str()) || t.date >= today {
+                continue;
+            }
+            match due.iter_mut().find(|d| d.id == t.id) {
+                Some(d) => *d = t.clone(),
+                None => due.push(t.clone()),
+            }
+        }
         for p in due {
-            let drop = st.faults.plaid_drop_pending_next > 0;
+            // The fault is about bill-pay debits; a card purchase posts.
+            let drop = st.faults.plaid_drop_pending_next > 0 && !p.in_store;
             if drop {
                 st.faults.plaid_drop_pending_next -= 1;
             }
             let item = &mut st.clients[ci].plaid;
             if drop {
                 item.account.available_cents += p.amount_cents;
-                item.txns.push(PlaidTxnRec { removal: true, ..p });
+                item.txns.push(PlaidTxnRec {
+                    removal: true,
+                    modification: false,
+                    ..p
+                });
             } else {
                 item.account.current_cents -= p.amount_cents;
                 item.txns.push(PlaidTxnRec {
@@ -255,6 +270,8 @@ pub fn settle_pending_debits(st: &mut SimState, today: chrono::NaiveDate) -> usi
                     pending: false,
                     pending_transaction_id: Some(p.id.clone()),
                     removal: false,
+                    modification: false,
+                    authorized_date: Some(p.date),
                     ..p
                 });
             }

@@ -22,8 +22,17 @@
 //! * `/qbo/v3/company/{realmId}/...`: `query` (GET `?query=` or POST
 //!   `application/text`), `{entity}/{id}` reads, `POST billpayment` (create,
 //!   or sparse update of `PrivateNote`). `intuit_tid` on every response.
-//! * `/plaid/...`: `accounts/get`, `accounts/balance/get`,
-//!   `transactions/sync`, `item/get`, `sandbox/item/reset_login`, and Link:
+//! * `/plaid/...`: `accounts/get` (balances as of the last refresh: the
+//!   last `accounts/balance/get`, or the first advance into a new day),
+//!   `accounts/balance/get` (live), `transactions/sync` (every field
+//!   plaid-python's models require; pending card purchases of the ordinary
+//!   banking, chosen from the seed, may be `modified`, then post the next
+//!   day: the pending one `removed`, the posted one `added` with
+//!   `pending_transaction_id`), `transactions/refresh`, `item/get`,
+//!   `sandbox/item/reset_login`. Per-Item rate limits on a rolling minute
+//!   of the sandbox clock (Plaid's Production defaults: balance/get 5,
+//!   accounts/get and item/get 15, transactions/sync 50) → 429
+//!   `RATE_LIMIT_EXCEEDED` with the endpoint's code (`plaid_limits`). Link:
 //!   `link/token/create` (Hosted Link: `hosted_link_url` under
 //!   [`SandboxConfig::public_base`]), `link/token/get`,
 //!   `item/public_token/exchange` (single use, 30 min), `item/remove`,
@@ -117,6 +126,7 @@ mod engine;
 mod faults;
 pub mod oauth;
 mod plaid;
+mod plaid_limits;
 mod plaid_link;
 mod plaid_webhooks;
 mod qbo;
@@ -244,6 +254,11 @@ pub struct Faults {
     /// The next N pending debits fall off instead of posting (removed
     /// without a replacement; the held amount is released).
     pub plaid_drop_pending_next: u32,
+    /// The next N `/transactions/sync` calls that continue a pagination (a
+    /// cursor with more after it) fail with
+    /// `TRANSACTIONS_SYNC_MUTATION_DURING_PAGINATION`, as when data changes
+    /// between pages.
+    pub plaid_sync_mutation_next: u32,
     /// The next calls to a rail's API (any endpoint but the sandbox's own
     /// controls) fail before doing anything, in order per rail: 429 (with
     /// `Retry-After: 1`), 5xx, or `status` 0 — a hang: no answer for
@@ -596,6 +611,7 @@ impl Sandbox {
             let paid = engine::pay_due_bills(&mut next, &to);
             engine::record_late_in_qbo(&mut next, to.now());
             engine::settle_pending_debits(&mut next, to.today());
+            world::refresh_cached_balances(&mut next, to.now());
             for ci in 0..next.clients.len() {
                 plaid_webhooks::note_new_transactions(&mut next, ci, to.now());
             }

@@ -17,8 +17,9 @@ use tokio::sync::MutexGuard;
 pub fn router() -> Router<Sandbox> {
     Router::new()
         .route("/accounts/get", post(accounts_get))
-        .route("/accounts/balance/get", post(accounts_get))
+        .route("/accounts/balance/get", post(balance_get))
         .route("/transactions/sync", post(transactions_sync))
+        .route("/transactions/refresh", post(transactions_refresh))
         .route("/item/get", post(item_get))
         .route("/sandbox/item/reset_login", post(reset_login))
         .merge(crate::plaid_link::api_routes())
@@ -240,14 +241,45 @@ pub(crate) fn needs_login(st: &SimState, ci: usize) -> bool {
     item.login_required || st.faults.plaid_login_required.contains(&item.item_id)
 }
 
-fn render_account(c: &SimClient) -> Value {
+/// Which balances an account shows: the live ones (`/accounts/balance/get`)
+/// or those of the last refresh (everything else).
+#[derive(Clone, Copy)]
+enum Balances {
+    Live,
+    Cached,
+}
+
+fn render_account(c: &SimClient, which: Balances) -> Value {
     let a = &c.plaid.account;
+    let (available, current, as_of) = match (which, &a.cached) {
+        (Balances::Cached, Some(k)) => (k.available_cents, k.current_cents, Some(k.as_of)),
+        _ => (a.available_cents, a.current_cents, None),
+    };
     json!({
         "account_id": a.account_id, "mask": a.mask, "name": a.name, "official_name": a.official_name,
         "type": "depository", "subtype": "checking", "holder_category": "business",
-        "balances": {"available": num(a.available_cents), "current": num(a.current_cents),
-            "iso_currency_code": c.currency, "limit": null, "unofficial_currency_code": null},
+        "balances": {"available": num(available), "current": num(current),
+            "iso_currency_code": c.currency, "limit": null, "unofficial_currency_code": null,
+            "last_updated_datetime": as_of.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))},
     })
+}
+
+/// Count a call against the Item's rate limit, or answer 429.
+fn rate_limited(
+    st: &mut SimState,
+    ci: usize,
+    limit: &crate::plaid_limits::Limit,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<Response> {
+    let item_id = st.clients[ci].plaid.item_id.clone();
+    let code = st.plaid_calls.admit(&item_id, limit, now).err()?;
+    Some(perr(
+        StatusCode::TOO_MANY_REQUESTS,
+        "RATE_LIMIT_EXCEEDED",
+        code,
+        "rate limit exceeded for attempts to access this item. please try again later",
+        None,
+    ))
 }
 
 pub(crate) fn render_item(st: &SimState, ci: usize) -> Value {
@@ -260,8 +292,7 @@ pub(crate) fn render_item(st: &SimState, ci: usize) -> Value {
         .map(|(_, url)| url.as_str())
         .unwrap_or("");
     let error = if needs_login(st, ci) {
-        json!({"error_type": "ITEM_ERROR", "error_code": "ITEM_LOGIN_REQUIRED",
-               "error_message": "the login details of this item have changed", "display_message": "Please reconnect your bank."})
+        login_required_error()
     } else {
         Value::Null
     };
@@ -272,20 +303,74 @@ pub(crate) fn render_item(st: &SimState, ci: usize) -> Value {
     })
 }
 
+/// `/accounts/get`: the balances as of the last refresh.
 async fn accounts_get(State(sb): State<Sandbox>, headers: HeaderMap, body: Bytes) -> Response {
-    let (st, ci, _) = match authed(&sb, &headers, &body, Need::Product).await {
+    let (mut st, ci, _) = match authed(&sb, &headers, &body, Need::Product).await {
         Ok(x) => x,
         Err(r) => return r,
     };
-    Json(json!({"accounts": [render_account(&st.clients[ci])], "item": render_item(&st, ci), "request_id": request_id()})).into_response()
+    let now = sb.inner.clock.now();
+    if let Some(r) = rate_limited(&mut st, ci, &crate::plaid_limits::ACCOUNTS_GET, now) {
+        return r;
+    }
+    let accounts = [render_account(&st.clients[ci], Balances::Cached)];
+    Json(json!({"accounts": accounts, "item": render_item(&st, ci), "request_id": request_id()}))
+        .into_response()
+}
+
+/// `/accounts/balance/get`: the live balances, which become the cached ones.
+async fn balance_get(State(sb): State<Sandbox>, headers: HeaderMap, body: Bytes) -> Response {
+    let (mut st, ci, _) = match authed(&sb, &headers, &body, Need::Product).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let now = sb.inner.clock.now();
+    let limit = &crate::plaid_limits::ACCOUNTS_BALANCE_GET;
+    if let Some(r) = rate_limited(&mut st, ci, limit, now) {
+        return r;
+    }
+    let a = &mut st.clients[ci].plaid.account;
+    a.cached = Some(CachedBalances {
+        available_cents: a.available_cents,
+        current_cents: a.current_cents,
+        as_of: now,
+    });
+    sb.persist_logged(&st).await;
+    let accounts = [render_account(&st.clients[ci], Balances::Live)];
+    Json(json!({"accounts": accounts, "item": render_item(&st, ci), "request_id": request_id()}))
+        .into_response()
 }
 
 async fn item_get(State(sb): State<Sandbox>, headers: HeaderMap, body: Bytes) -> Response {
-    let (st, ci, _) = match authed(&sb, &headers, &body, Need::Item).await {
+    let (mut st, ci, _) = match authed(&sb, &headers, &body, Need::Item).await {
         Ok(x) => x,
         Err(r) => return r,
     };
+    let now = sb.inner.clock.now();
+    if let Some(r) = rate_limited(&mut st, ci, &crate::plaid_limits::ITEM_GET, now) {
+        return r;
+    }
     Json(json!({"item": render_item(&st, ci), "status": {"transactions": null, "last_webhook": null}, "request_id": request_id()})).into_response()
+}
+
+/// `/transactions/refresh`: Plaid looks for new transactions at once; here
+/// the world's are already known, so whatever the Item has not been told
+/// about is announced (`SYNC_UPDATES_AVAILABLE`, to an Item that syncs).
+async fn transactions_refresh(
+    State(sb): State<Sandbox>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (mut st, ci, _) = match authed(&sb, &headers, &body, Need::Product).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let before = st.webhooks.len();
+    crate::plaid_webhooks::note_new_transactions(&mut st, ci, sb.inner.clock.now());
+    if st.webhooks.len() != before {
+        sb.persist_logged(&st).await;
+    }
+    Json(json!({"request_id": request_id()})).into_response()
 }
 
 async fn reset_login(State(sb): State<Sandbox>, headers: HeaderMap, body: Bytes) -> Response {
@@ -314,12 +399,47 @@ fn decode_cursor(c: &str) -> Option<usize> {
         .ok()
 }
 
+/// Plaid's personal finance category of one of the world's transactions.
+fn category(t: &PlaidTxnRec) -> (&'static str, &'static str) {
+    let name = t.name.as_str();
+    if t.amount_cents < 0 {
+        ("INCOME", "INCOME_OTHER_INCOME")
+    } else if name.contains("PAYROLL") {
+        (
+            "GENERAL_SERVICES",
+            "GENERAL_SERVICES_OTHER_GENERAL_SERVICES",
+        )
+    } else if name.contains("RENT") {
+        ("RENT_AND_UTILITIES", "RENT_AND_UTILITIES_RENT")
+    } else if t.in_store {
+        ("GENERAL_MERCHANDISE", "GENERAL_MERCHANDISE_SUPERSTORES")
+    } else {
+        ("TRANSFER_OUT", "TRANSFER_OUT_ACCOUNT_TRANSFER")
+    }
+}
+
+/// A `Transaction` with every field the spec requires (the nullable ones
+/// null, as Plaid sends them for an institution that does not provide
+/// them).
 fn render_txn(c: &SimClient, t: &PlaidTxnRec) -> Value {
+    let (primary, detailed) = category(t);
     json!({
         "transaction_id": t.id, "account_id": c.plaid.account.account_id, "amount": num(t.amount_cents),
         "iso_currency_code": c.currency, "unofficial_currency_code": null, "date": t.date.to_string(),
-        "authorized_date": t.date.to_string(), "name": t.name, "merchant_name": null, "pending": t.pending,
-        "pending_transaction_id": t.pending_transaction_id, "payment_channel": "other", "transaction_type": "special",
+        "authorized_date": t.authorized_date.unwrap_or(t.date).to_string(),
+        "authorized_datetime": null, "datetime": null,
+        "name": t.name, "merchant_name": null, "original_description": null,
+        "pending": t.pending, "pending_transaction_id": t.pending_transaction_id, "account_owner": null,
+        "payment_channel": if t.in_store { "in store" } else { "other" },
+        "transaction_type": if t.in_store { "place" } else { "special" },
+        "transaction_code": null, "check_number": null,
+        "location": {"address": null, "city": null, "region": null, "postal_code": null,
+            "country": null, "lat": null, "lon": null, "store_number": null},
+        "payment_meta": {"reference_number": null, "ppd_id": null, "payee": null, "by_order_of": null,
+            "payer": null, "payment_method": null, "payment_processor": null, "reason": null},
+        "category": null, "category_id": null, "logo_url": null, "website": null,
+        "personal_finance_category": {"primary": primary, "detailed": detailed, "confidence_level": "LOW"},
+        "counterparties": [], "merchant_entity_id": null,
     })
 }
 
@@ -328,6 +448,11 @@ async fn transactions_sync(State(sb): State<Sandbox>, headers: HeaderMap, body: 
         Ok(x) => x,
         Err(r) => return r,
     };
+    let now = sb.inner.clock.now();
+    let limit = &crate::plaid_limits::TRANSACTIONS_SYNC;
+    if let Some(r) = rate_limited(&mut st, ci, limit, now) {
+        return r;
+    }
     // From now on the Item gets SYNC_UPDATES_AVAILABLE; what is in the log
     // already is this call's to fetch, not news.
     let item = &mut st.clients[ci].plaid;
@@ -343,25 +468,45 @@ async fn transactions_sync(State(sb): State<Sandbox>, headers: HeaderMap, body: 
             _ => return invalid_field("count must be an integer between 1 and 500"),
         },
     };
-    let c = &st.clients[ci];
-    let log = &c.plaid.txns;
+    let log_len = st.clients[ci].plaid.txns.len();
     let pos = match v.get("cursor").and_then(Value::as_str) {
         None | Some("") => 0,
-        Some("now") => log.len(),
+        Some("now") => log_len,
         Some(cur) => match decode_cursor(cur) {
-            Some(p) if p <= log.len() => p,
+            Some(p) if p <= log_len => p,
             _ => return invalid_field("cursor is not valid"),
         },
     };
+    // Plaid: new data arriving while a caller pages through an update
+    // fails the page; the caller restarts from its first cursor.
+    if pos > 0 && pos < log_len && st.faults.plaid_sync_mutation_next > 0 {
+        st.faults.plaid_sync_mutation_next -= 1;
+        sb.persist_logged(&st).await;
+        return perr(
+            StatusCode::BAD_REQUEST,
+            "TRANSACTIONS_ERROR",
+            "TRANSACTIONS_SYNC_MUTATION_DURING_PAGINATION",
+            "Underlying transaction data changed since last page was fetched. Please restart pagination from last update.",
+            None,
+        );
+    }
+    let c = &st.clients[ci];
+    let log = &c.plaid.txns;
     let end = (pos + count).min(log.len());
     // A posted transaction replacing a pending one comes with that pending
-    // one in `removed`; a removal entry is only a `removed` item.
+    // one in `removed`; a removal entry is only a `removed` item; a
+    // modification is the new form of one listed before.
     let account_id = &c.plaid.account.account_id;
     let mut added = Vec::new();
+    let mut modified = Vec::new();
     let mut removed = Vec::new();
     for t in &log[pos..end] {
         if t.removal {
             removed.push(json!({"transaction_id": t.id, "account_id": account_id}));
+            continue;
+        }
+        if t.modification {
+            modified.push(render_txn(c, t));
             continue;
         }
         if let Some(p) = &t.pending_transaction_id {
@@ -375,20 +520,11 @@ async fn transactions_sync(State(sb): State<Sandbox>, headers: HeaderMap, body: 
         encode_cursor(end)
     };
     Json(json!({
-        "added": added, "modified": [], "removed": removed, "next_cursor": next_cursor, "has_more": end < log.len(),
-        "transactions_update_status": "HISTORICAL_UPDATE_COMPLETE", "accounts": [render_account(c)], "request_id": request_id(),
+        "added": added, "modified": modified, "removed": removed, "next_cursor": next_cursor, "has_more": end < log.len(),
+        "transactions_update_status": "HISTORICAL_UPDATE_COMPLETE", "accounts": [render_account(c, Balances::Cached)], "request_id": request_id(),
     }))
     .into_response()
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cursors_round_trip_and_reject_garbage() {
-        assert_eq!(decode_cursor(&encode_cursor(42)), Some(42));
-        assert_eq!(decode_cursor("bm9wZQ=="), None);
-        assert_eq!(decode_cursor("!!"), None);
-    }
-}
+mod tests;

@@ -38,6 +38,10 @@ pub struct SimState {
     /// world (see `plaid_webhooks::ensure_key`) and kept across restarts.
     #[serde(default)]
     pub plaid_webhook_keys: Vec<PlaidWebhookKey>,
+    /// Plaid's per-Item rate limits: recent calls (sandbox clock), not
+    /// saved (a rolling minute).
+    #[serde(skip)]
+    pub plaid_calls: crate::plaid_limits::CallLog,
 }
 
 /// A BillPayment Ramp's accounting sync will write to QBO on `due`.
@@ -290,6 +294,18 @@ pub struct PlaidAccount {
     pub mask: String,
     pub available_cents: i64,
     pub current_cents: i64,
+    /// The balances `/accounts/get` answers: as of the last refresh (a
+    /// `/accounts/balance/get`, or Plaid's own once-a-day update); `None`
+    /// until the first, when they are the live ones.
+    #[serde(default)]
+    pub cached: Option<CachedBalances>,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct CachedBalances {
+    pub available_cents: i64,
+    pub current_cents: i64,
+    pub as_of: DateTime<Utc>,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -308,6 +324,18 @@ pub struct PlaidTxnRec {
     /// that fell off without posting); sync lists it in `removed`.
     #[serde(default)]
     pub removal: bool,
+    /// This log entry is the new form of transaction `id`, already listed
+    /// (a pending one whose details changed); sync lists it in `modified`.
+    #[serde(default)]
+    pub modification: bool,
+    /// When it was authorized, if not `date` (a posted transaction carries
+    /// its pending form's date here).
+    #[serde(default)]
+    pub authorized_date: Option<NaiveDate>,
+    /// A card purchase at a store (Plaid's `payment_channel: "in store"`);
+    /// otherwise `other` (bank transfers, fees, deposits).
+    #[serde(default)]
+    pub in_store: bool,
 }
 
 // -------------------------------------------------------------- webhooks

@@ -11,7 +11,9 @@ use crate::Faults;
 use activity::history;
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 
-pub use activity::{continue_activity, day_txns, trailing_30_day_outflow_cents};
+pub use activity::{
+    continue_activity, day_txns, refresh_cached_balances, trailing_30_day_outflow_cents,
+};
 pub use prng::Prng;
 
 /// The default world seed (`ROWCOL_SANDBOX_SEED` overrides it).
@@ -258,6 +260,11 @@ pub fn generate_sized(now: DateTime<Utc>, seed: u64, clients: usize) -> SimState
                 mask: rng.digits(4),
                 available_cents: available,
                 current_cents: available,
+                cached: Some(CachedBalances {
+                    available_cents: available,
+                    current_cents: available,
+                    as_of: now,
+                }),
             },
             login_required: false,
             daily_burn_cents: p.daily_burn,
@@ -303,6 +310,7 @@ pub fn generate_sized(now: DateTime<Utc>, seed: u64, clients: usize) -> SimState
         ramp_webhook_subs: RampWebhookSubs::default(),
         // Random, not from the seed: `Sandbox::start` makes it.
         plaid_webhook_keys: vec![],
+        plaid_calls: Default::default(),
     }
 }
 
@@ -439,7 +447,12 @@ mod tests {
         assert_eq!(item.activity_through, Some(later - Duration::days(1)));
         let burn_after = trailing_30_day_outflow_cents(&item.txns, later);
         assert!(burn_after * 2 > burn_before && burn_after < burn_before * 2);
-        let moved: i64 = item.txns[before..].iter().map(|t| t.amount_cents).sum();
+        // A modification restates a transaction already counted.
+        let moved: i64 = item.txns[before..]
+            .iter()
+            .filter(|t| !t.modification)
+            .map(|t| t.amount_cents)
+            .sum();
         let fresh = generate(now, DEFAULT_SEED);
         let a0 = fresh.clients[2].plaid.account.available_cents;
         assert_eq!(a0 - item.account.available_cents, moved);

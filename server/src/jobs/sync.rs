@@ -265,12 +265,25 @@ pub async fn sync_transactions(st: &Services, client_id: &str) -> Result<(), Job
         let mut conn = st.db.acquire().await?;
         connections::plaid_cursor(&mut conn, client_id).await?
     };
+    let start = cursor.clone();
+    let mut restarts = 0;
     for _ in 0..1000 {
-        let page = st
+        let page = match st
             .rails
             .cash
             .transactions_sync(&auth, cursor.as_deref())
-            .await?;
+            .await
+        {
+            Ok(p) => p,
+            // Plaid: data changed between pages; restart the update from
+            // the cursor it began at (every page's writes are idempotent).
+            Err(e) if crate::rails::plaid::is_sync_mutation(&e) && restarts < 3 => {
+                restarts += 1;
+                cursor = start.clone();
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
         let mut tx = st.db.begin().await?;
         for t in page.added.iter().chain(page.modified.iter()) {
             bank::upsert_txn(

@@ -161,9 +161,10 @@ pub fn plaid_error(status: u16, body: &serde_json::Value) -> RailError {
         (_, "INVALID_ACCESS_TOKEN" | "INVALID_API_KEYS" | "UNAUTHORIZED_ENVIRONMENT") => {
             RailError::Unauthorized(msg)
         }
-        (_, "PRODUCT_NOT_READY") | ("API_ERROR" | "INSTITUTION_ERROR", _) => {
-            RailError::Transient(msg)
-        }
+        // Data changed between pages of a /transactions/sync update: the
+        // caller restarts the update (see `plaid::is_sync_mutation`).
+        (_, "PRODUCT_NOT_READY" | super::plaid::SYNC_MUTATION)
+        | ("API_ERROR" | "INSTITUTION_ERROR", _) => RailError::Transient(msg),
         ("", "") => classify_status("plaid", status, None, request_id, "no error body"),
         _ => match status {
             429 => RailError::RateLimited { retry_after: None },

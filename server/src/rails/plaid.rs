@@ -12,6 +12,15 @@ use serde_json::{json, Value};
 const RAIL: &str = "plaid";
 pub const PLAID_VERSION: &str = "2020-09-14";
 const SYNC_COUNT: u32 = 500;
+/// The `error_code` of a `/transactions/sync` page that failed because the
+/// Item's data changed during pagination: Plaid says to restart the whole
+/// update from the cursor of its first page.
+pub const SYNC_MUTATION: &str = "TRANSACTIONS_SYNC_MUTATION_DURING_PAGINATION";
+
+/// Whether `e` is that failure (a `Transient` error naming the code).
+pub fn is_sync_mutation(e: &RailError) -> bool {
+    matches!(e, RailError::Transient(m) if m.contains(SYNC_MUTATION))
+}
 
 pub struct PlaidClient {
     base_url: String,

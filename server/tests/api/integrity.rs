@@ -19,6 +19,7 @@ both_engines!(
     one_bank_transaction_evidences_at_most_one_payment,
     pending_to_posted_keeps_a_verified_payment_verified_on_the_posted_txn,
     a_removed_bank_transaction_sends_its_payment_back_to_waiting,
+    a_sync_page_failing_on_a_mutation_restarts_the_update,
     a_concurrent_append_never_shows_a_false_break,
     the_audit_checkpoint_advances_and_tampering_after_it_is_caught,
     the_audit_note_is_appended_to_the_private_note_once,
@@ -467,6 +468,30 @@ async fn a_removed_bank_transaction_sends_its_payment_back_to_waiting(e: Engine)
     // The re-verification finds no other debit: it keeps waiting.
     app.drain().await;
     assert_eq!(evidence_of(&app, &pid).await.0, None);
+}
+
+/// Plaid: a `/transactions/sync` page that fails with
+/// TRANSACTIONS_SYNC_MUTATION_DURING_PAGINATION means the update restarts
+/// from the cursor it began at; the job does that instead of failing.
+async fn a_sync_page_failing_on_a_mutation_restarts_the_update(e: Engine) {
+    let app = TestApp::spawn(e).await;
+    let st = &app.state.services;
+    let client_id = any_client(&app).await;
+    rowcol::jobs::sync::sync_transactions(st, &client_id)
+        .await
+        .unwrap();
+    // New banking since: the next update has pages to fetch.
+    let sandbox = st.sandbox.as_ref().unwrap();
+    sandbox.advance(Duration::days(3)).await.unwrap();
+    app.inject(|f| f.plaid_sync_mutation_next = 1).await;
+    rowcol::jobs::sync::sync_transactions(st, &client_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        sandbox.faults().await.plaid_sync_mutation_next,
+        0,
+        "the fault fired"
+    );
 }
 
 async fn a_concurrent_append_never_shows_a_false_break(e: Engine) {
