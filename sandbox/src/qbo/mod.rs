@@ -305,3 +305,6 @@ async fn entity_get(
         None => *not_found(name, &id, now),
     }
 }
+
+#[cfg(test)]
+mod tests;
