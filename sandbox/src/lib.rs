@@ -20,8 +20,20 @@
 //!   As Ramp documents no de-duplication, every `POST /bills` creates a
 //!   bill, even with a `remote_id` seen before.
 //! * `/qbo/v3/company/{realmId}/...`: `query` (GET `?query=` or POST
-//!   `application/text`), `{entity}/{id}` reads, `POST billpayment` (create,
-//!   or sparse update of `PrivateNote`). `intuit_tid` on every response.
+//!   `application/text`; `SELECT *`, `count(*)` or a field list; no `!=`),
+//!   `{entity}/{id}` reads (Bill, BillPayment, Vendor, Account, Customer,
+//!   Invoice, Payment; `companyinfo/{realmId}`), `POST {entity}`: create,
+//!   full update and `sparse` update (SyncToken checked, 5010 when stale),
+//!   `?operation=delete` (Bill, BillPayment, Invoice, Payment), void
+//!   (`?operation=void` for Invoice, `?operation=update&include=void` for
+//!   Payment and BillPayment). A BillPayment lowers the Bills it links, a
+//!   Payment the Invoices; deleting or voiding restores them. `cdc`
+//!   (`entities`, `changedSince` at most 30 days back, 1,000 objects,
+//!   deleted ones as `{Id, status: "Deleted", MetaData}`). A `requestid`
+//!   repeated on a write gets the first answer back (kept in memory). 10
+//!   requests a second and 500 a minute per realm, then 429 (code 3001).
+//!   Times are local to the company's time zone (`DefaultTimeZone`, US
+//!   daylight saving) with their offset. `intuit_tid` on every response.
 //! * `/plaid/...`: `accounts/get` (balances as of the last refresh: the
 //!   last `accounts/balance/get`, or the first advance into a new day),
 //!   `accounts/balance/get` (live), `transactions/sync` (every field
@@ -390,6 +402,8 @@ pub(crate) struct Inner {
     pub(crate) http: reqwest::Client,
     /// Ramp rate limiting, per business, on wall-clock time (not persisted).
     pub(crate) ramp_hits: std::sync::Mutex<HashMap<String, VecDeque<std::time::Instant>>>,
+    /// QBO throttling and `requestid` replays, per realm (not persisted).
+    pub(crate) qbo: qbo::limits::QboMemory,
     /// Held (shared) by whoever must not see the clock jump meanwhile, and
     /// (exclusively) by an advance: see [`Sandbox::hold_clock`].
     pub(crate) clock_barrier: tokio::sync::RwLock<()>,
@@ -459,6 +473,7 @@ impl Sandbox {
                 config,
                 http,
                 ramp_hits: std::sync::Mutex::new(HashMap::new()),
+                qbo: Default::default(),
                 clock_barrier: tokio::sync::RwLock::new(()),
                 apps,
             }),

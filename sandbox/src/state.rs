@@ -89,6 +89,16 @@ pub struct QboRealm {
     pub vendors: Vec<QboVendor>,
     pub bills: Vec<QboBill>,
     pub bill_payments: Vec<QboBillPayment>,
+    /// The company's time zone (IANA name; empty: `America/Los_Angeles`).
+    /// QBO answers times local to it, with its offset.
+    #[serde(default)]
+    pub time_zone: String,
+    /// The A/R side: customers, invoices and received payments.
+    #[serde(default)]
+    pub sales: QboSales,
+    /// What was deleted, and when (for CDC's `status: "Deleted"` records).
+    #[serde(default)]
+    pub deleted: Vec<QboTombstone>,
 }
 
 impl QboRealm {
@@ -110,6 +120,8 @@ impl QboRealm {
 #[derive(Clone, Serialize, Deserialize)]
 pub struct QboAccount {
     pub id: String,
+    #[serde(default)]
+    pub sync_token: u32,
     pub name: String,
     pub account_type: String,
     pub account_sub_type: String,
@@ -122,6 +134,8 @@ pub struct QboAccount {
 #[derive(Clone, Serialize, Deserialize)]
 pub struct QboVendor {
     pub id: String,
+    #[serde(default)]
+    pub sync_token: u32,
     pub display_name: String,
     pub active: bool,
     pub created: DateTime<Utc>,
@@ -163,6 +177,75 @@ pub struct QboBillPayment {
 pub struct QboPaymentLine {
     pub amount_cents: i64,
     pub bill_id: String,
+}
+
+#[derive(Clone, Default, Serialize, Deserialize)]
+pub struct QboSales {
+    pub customers: Vec<QboCustomer>,
+    pub invoices: Vec<QboInvoice>,
+    pub payments: Vec<QboPayment>,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct QboCustomer {
+    pub id: String,
+    pub display_name: String,
+    pub active: bool,
+    pub sync_token: u32,
+    pub created: DateTime<Utc>,
+    pub updated: DateTime<Utc>,
+}
+
+/// An invoice; voided ones keep their record with zero amounts.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct QboInvoice {
+    pub id: String,
+    pub customer_id: String,
+    pub doc_number: Option<String>,
+    pub txn_date: NaiveDate,
+    pub due_date: Option<NaiveDate>,
+    pub total_cents: i64,
+    pub balance_cents: i64,
+    pub lines: Vec<QboSalesLine>,
+    pub private_note: Option<String>,
+    pub sync_token: u32,
+    pub created: DateTime<Utc>,
+    pub updated: DateTime<Utc>,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct QboSalesLine {
+    pub amount_cents: i64,
+    pub description: Option<String>,
+}
+
+/// A received payment; lines link the invoices it pays.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct QboPayment {
+    pub id: String,
+    pub customer_id: String,
+    pub txn_date: NaiveDate,
+    pub total_cents: i64,
+    pub lines: Vec<QboInvoiceLink>,
+    pub private_note: Option<String>,
+    pub payment_ref_num: Option<String>,
+    pub sync_token: u32,
+    pub created: DateTime<Utc>,
+    pub updated: DateTime<Utc>,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct QboInvoiceLink {
+    pub amount_cents: i64,
+    pub invoice_id: String,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct QboTombstone {
+    /// The entity name, e.g. `BillPayment`.
+    pub entity: String,
+    pub id: String,
+    pub deleted: DateTime<Utc>,
 }
 
 // ------------------------------------------------------------------ Ramp

@@ -1,10 +1,18 @@
-//! The QuickBooks Online simulator: query language, entity reads, and
-//! BillPayment create (plus sparse update of `PrivateNote`). This module
-//! holds the router, authentication, faults and the handlers; the query
-//! language, rendering and writes live in the submodules.
+//! The QuickBooks Online simulator: the query language, reads, CDC, and
+//! writes (create, full and sparse update with SyncToken checks, delete,
+//! void, `requestid` replay) of Bill, BillPayment, Vendor, Account,
+//! Customer, Invoice and Payment; CompanyInfo reads. Throttled per realm.
+//! This module holds the router, authentication, faults and the read
+//! handlers; the rest lives in the submodules.
 
+mod cdc;
+pub(crate) mod limits;
+mod names;
+mod ops;
 mod query;
 mod render;
+mod sales;
+mod tz;
 mod writes;
 
 use crate::state::*;
@@ -18,17 +26,17 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use query::parse_query;
-use render::{entity_name, qtime, render_all, render_bill_payment};
+use render::{entity_name, render_all};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use tokio::sync::MutexGuard;
 pub(crate) use writes::edit_bill;
-use writes::{create_bill_payment, update_bill_payment};
 
 pub fn router() -> Router<Sandbox> {
     Router::new()
         .route("/v3/company/{realm}/query", get(query_get).post(query_post))
-        .route("/v3/company/{realm}/{entity}", post(entity_post))
+        .route("/v3/company/{realm}/cdc", get(cdc::cdc))
+        .route("/v3/company/{realm}/{entity}", post(ops::entity_post))
         .route("/v3/company/{realm}/{entity}/{id}", get(entity_get))
         .route(
             "/oauth2/v1/tokens/bearer",
@@ -49,33 +57,69 @@ async fn add_tid(mut res: Response) -> Response {
     res
 }
 
+/// The simulated instant and the company's time zone: every answer's
+/// `time` is local to the realm.
+#[derive(Clone, Copy)]
+pub(crate) struct Now {
+    pub(crate) at: DateTime<Utc>,
+    pub(crate) zone: &'static str,
+}
+
+impl Now {
+    fn of(realm: &QboRealm, at: DateTime<Utc>) -> Now {
+        Now {
+            at,
+            zone: tz::known(&realm.time_zone),
+        }
+    }
+    /// Before the realm is known (authentication, injected faults).
+    fn default_zone(at: DateTime<Utc>) -> Now {
+        Now {
+            at,
+            zone: tz::DEFAULT_ZONE,
+        }
+    }
+    pub(crate) fn text(&self) -> String {
+        tz::local_time(self.zone, self.at)
+    }
+    /// The company's calendar date.
+    pub(crate) fn today(&self) -> chrono::NaiveDate {
+        tz::local_date(self.zone, self.at)
+    }
+}
+
 fn fault(
     status: StatusCode,
     kind: &str,
     code: &str,
     message: &str,
     detail: &str,
-    now: DateTime<Utc>,
+    now: Now,
 ) -> Response {
     let body = json!({
         "Fault": {"Error": [{"Message": message, "Detail": detail, "code": code, "element": ""}], "type": kind},
-        "time": qtime(now),
+        "time": now.text(),
     });
     (status, Json(body)).into_response()
+}
+
+fn throttled(now: Now) -> Response {
+    fault(
+        StatusCode::TOO_MANY_REQUESTS,
+        "ThrottleExceeded",
+        "3001",
+        "message=ThrottleExceeded; errorCode=003001; statusCode=429",
+        "The request limit was reached.",
+        now,
+    )
 }
 
 /// An injected failure, as QuickBooks answers it: throttling (429, code
 /// 3001) or a service fault.
 pub(crate) fn injected(status: StatusCode, now: DateTime<Utc>) -> Response {
+    let now = Now::default_zone(now);
     if status == StatusCode::TOO_MANY_REQUESTS {
-        return fault(
-            status,
-            "ThrottleExceeded",
-            "3001",
-            "message=ThrottleExceeded; errorCode=003001; statusCode=429",
-            "The request limit was reached.",
-            now,
-        );
+        return throttled(now);
     }
     fault(
         status,
@@ -87,7 +131,7 @@ pub(crate) fn injected(status: StatusCode, now: DateTime<Utc>) -> Response {
     )
 }
 
-fn validation(code: &str, message: &str, detail: &str, now: DateTime<Utc>) -> Response {
+fn validation(code: &str, message: &str, detail: &str, now: Now) -> Response {
     fault(
         StatusCode::BAD_REQUEST,
         "ValidationFault",
@@ -100,17 +144,30 @@ fn validation(code: &str, message: &str, detail: &str, now: DateTime<Utc>) -> Re
 
 /// Validation faults on the (rare) error path of helpers are boxed: a
 /// Response is large.
-fn vbox(code: &str, message: &str, detail: &str, now: DateTime<Utc>) -> Box<Response> {
+fn vbox(code: &str, message: &str, detail: &str, now: Now) -> Box<Response> {
     Box::new(validation(code, message, detail, now))
 }
 
+/// Object Not Found (610), as QBO answers a read or write of an Id it
+/// does not have.
+fn not_found(entity: &str, id: &str, now: Now) -> Box<Response> {
+    vbox(
+        "610",
+        "Object Not Found",
+        &format!("Object Not Found : Something you're trying to use has been made inactive. Check the fields with accounts, customers, items, vendors or employees. {entity} {id}"),
+        now,
+    )
+}
+
+/// Check the Bearer token, the minor version and the realm's throttle; hand
+/// back the locked state, the client's index and the realm's `Now`.
 async fn authed<'a>(
     sb: &'a Sandbox,
     headers: &HeaderMap,
     realm: &str,
     q: &HashMap<String, String>,
-) -> Result<(MutexGuard<'a, SimState>, usize), Response> {
-    let now = sb.inner.clock.now();
+) -> Result<(MutexGuard<'a, SimState>, usize, Now), Response> {
+    let at = sb.inner.clock.now();
     let token = bearer_token(headers);
     let st = sb.inner.state.lock().await;
     // Any live access token of a grant for this realm.
@@ -133,9 +190,13 @@ async fn authed<'a>(
             "3200",
             "message=AuthenticationFailed; errorCode=003200; statusCode=401",
             "Token expired or invalid",
-            now,
+            Now::default_zone(at),
         ));
     };
+    let now = Now::of(&st.clients[ci].qbo, at);
+    if !sb.inner.qbo.admit(realm, std::time::Instant::now()) {
+        return Err(throttled(now));
+    }
     if let Some(mv) = q.get("minorversion") {
         if !mv.parse::<u32>().is_ok_and(|v| v >= 75) {
             return Err(validation(
@@ -146,10 +207,10 @@ async fn authed<'a>(
             ));
         }
     }
-    Ok((st, ci))
+    Ok((st, ci, now))
 }
 
-fn run_query(c: &SimClient, q: &str, now: DateTime<Utc>) -> Response {
+fn run_query(c: &SimClient, q: &str, now: Now) -> Response {
     let parsed = match parse_query(q) {
         Ok(p) => p,
         Err(e) => {
@@ -164,7 +225,7 @@ fn run_query(c: &SimClient, q: &str, now: DateTime<Utc>) -> Response {
     let rows = parsed.filter(render_all(c, parsed.entity));
     let total = rows.len();
     if parsed.count {
-        return Json(json!({"QueryResponse": {"totalCount": total}, "time": qtime(now)}))
+        return Json(json!({"QueryResponse": {"totalCount": total}, "time": now.text()}))
             .into_response();
     }
     let page = parsed.page(rows);
@@ -175,7 +236,7 @@ fn run_query(c: &SimClient, q: &str, now: DateTime<Utc>) -> Response {
         qr.insert("totalCount".into(), json!(total));
         qr.insert(parsed.entity.into(), Value::Array(page));
     }
-    Json(json!({"QueryResponse": qr, "time": qtime(now)})).into_response()
+    Json(json!({"QueryResponse": qr, "time": now.text()})).into_response()
 }
 
 async fn query_get(
@@ -184,11 +245,10 @@ async fn query_get(
     Path(realm): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let (st, ci) = match authed(&sb, &headers, &realm, &q).await {
+    let (st, ci, now) = match authed(&sb, &headers, &realm, &q).await {
         Ok(x) => x,
         Err(r) => return r,
     };
-    let now = sb.inner.clock.now();
     match q.get("query") {
         Some(text) => run_query(&st.clients[ci], text, now),
         None => validation(
@@ -207,11 +267,10 @@ async fn query_post(
     Query(q): Query<HashMap<String, String>>,
     body: Bytes,
 ) -> Response {
-    let (st, ci) = match authed(&sb, &headers, &realm, &q).await {
+    let (st, ci, now) = match authed(&sb, &headers, &realm, &q).await {
         Ok(x) => x,
         Err(r) => return r,
     };
-    let now = sb.inner.clock.now();
     match std::str::from_utf8(&body) {
         Ok(text) => run_query(&st.clients[ci], text, now),
         Err(_) => validation("500", "Unsupported Operation", "body is not UTF-8", now),
@@ -224,32 +283,10 @@ async fn entity_get(
     Path((realm, entity, id)): Path<(String, String, String)>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let (st, ci) = match authed(&sb, &headers, &realm, &q).await {
+    let (st, ci, now) = match authed(&sb, &headers, &realm, &q).await {
         Ok(x) => x,
         Err(r) => return r,
     };
-    let now = sb.inner.clock.now();
-    // CompanyInfo: one per realm, its Id the realm id.
-    if entity.eq_ignore_ascii_case("companyinfo") {
-        let c = &st.clients[ci];
-        if id != c.qbo.realm_id {
-            return validation(
-                "610",
-                "Object Not Found",
-                &format!("Object Not Found : CompanyInfo {id}"),
-                now,
-            );
-        }
-        return Json(json!({
-            "CompanyInfo": {
-                "Id": c.qbo.realm_id, "SyncToken": "0", "CompanyName": c.name,
-                "LegalName": c.name, "Country": "US",
-                "MetaData": { "CreateTime": qtime(c.qbo.created_at) },
-            },
-            "time": qtime(now),
-        }))
-        .into_response();
-    }
     let Some(name) = entity_name(&entity) else {
         return fault(
             StatusCode::NOT_FOUND,
@@ -264,60 +301,10 @@ async fn entity_get(
         .into_iter()
         .find(|v| v.get("Id").and_then(Value::as_str) == Some(id.as_str()));
     match found {
-        Some(v) => Json(json!({ name: v, "time": qtime(now) })).into_response(),
-        None => validation("610", "Object Not Found", &format!("Object Not Found : Something you're trying to use has been made inactive. Check the fields with accounts, customers, items, vendors or employees. {name} {id}"), now),
+        Some(v) => Json(json!({ name: v, "time": now.text() })).into_response(),
+        None => *not_found(name, &id, now),
     }
 }
 
-async fn entity_post(
-    State(sb): State<Sandbox>,
-    headers: HeaderMap,
-    Path((realm, entity)): Path<(String, String)>,
-    Query(q): Query<HashMap<String, String>>,
-    body: Bytes,
-) -> Response {
-    let (mut st, ci) = match authed(&sb, &headers, &realm, &q).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let now = sb.inner.clock.now();
-    if !entity.eq_ignore_ascii_case("billpayment") {
-        return validation(
-            "500",
-            "Unsupported Operation",
-            &format!("Writing {entity} is not simulated"),
-            now,
-        );
-    }
-    let Ok(v) = serde_json::from_slice::<Value>(&body) else {
-        return validation(
-            "2010",
-            "Request has invalid or unsupported property",
-            "body is not JSON",
-            now,
-        );
-    };
-    let today = sb.inner.clock.today();
-    let result = if v.get("Id").is_some() {
-        update_bill_payment(&mut st.clients[ci], &v, now)
-    } else {
-        create_bill_payment(&mut st.clients[ci], &v, now, today)
-    };
-    match result {
-        Ok(idx) => {
-            let c = &st.clients[ci];
-            let out = render_bill_payment(&c.qbo.bill_payments[idx], &c.qbo, &c.currency);
-            // Injected: the write is applied, its answer lost.
-            let lose = st.faults.qbo_write_lose_response_next > 0;
-            if lose {
-                st.faults.qbo_write_lose_response_next -= 1;
-            }
-            sb.persist_logged(&st).await;
-            if lose {
-                return injected(StatusCode::INTERNAL_SERVER_ERROR, now);
-            }
-            Json(json!({"BillPayment": out, "time": qtime(now)})).into_response()
-        }
-        Err(r) => *r,
-    }
-}
+#[cfg(test)]
+mod tests;

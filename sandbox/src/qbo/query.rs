@@ -1,7 +1,8 @@
-//! The QBO query language: `SELECT * | count(*) FROM <entity>`, `WHERE`
-//! conditions joined by `AND` (`=`, `!=`, `<`, `>`, `<=`, `>=`, `IN (...)`,
-//! `LIKE` with `%`), `ORDERBY`, `STARTPOSITION` and `MAXRESULTS`; parsed,
-//! then evaluated over rendered entities.
+//! The QBO query language: `SELECT * | count(*) | <field>, … FROM
+//! <entity>`, `WHERE` conditions joined by `AND` (`=`, `<`, `>`, `<=`, `>=`,
+//! `IN (...)`, `LIKE` with `%`; there is no `!=`, `OR` or `NOT`),
+//! `ORDERBY`, `STARTPOSITION` and `MAXRESULTS`; parsed, then evaluated over
+//! rendered entities.
 
 mod lex;
 mod value;
@@ -28,6 +29,8 @@ struct Cond {
 #[derive(Debug, PartialEq)]
 pub(super) struct ParsedQuery {
     pub(super) count: bool,
+    /// A projection (`SELECT Id, DisplayName …`); `None` for `*`.
+    fields: Option<Vec<String>>,
     pub(super) entity: &'static str,
     conds: Vec<Cond>,
     order: Vec<(String, bool)>,
@@ -92,14 +95,23 @@ pub(super) fn parse_query(q: &str) -> Result<ParsedQuery, String> {
         pos: 0,
     };
     p.kw("SELECT")?;
+    let mut fields = None;
     let count = if p.is_kw("count") {
         p.pos += 1;
         p.sym("(")?;
         p.sym("*")?;
         p.sym(")")?;
         true
+    } else if matches!(p.peek(), Some(Tok::Sym("*"))) {
+        p.pos += 1;
+        false
     } else {
-        p.sym("*")?;
+        let mut list = vec![p.word("* or a field name")?];
+        while matches!(p.peek(), Some(Tok::Sym(","))) {
+            p.pos += 1;
+            list.push(p.word("a field name")?);
+        }
+        fields = Some(list);
         false
     };
     p.kw("FROM")?;
@@ -107,6 +119,7 @@ pub(super) fn parse_query(q: &str) -> Result<ParsedQuery, String> {
     let entity = entity_name(&ent).ok_or_else(|| format!("unsupported entity {ent}"))?;
     let mut q = ParsedQuery {
         count,
+        fields,
         entity,
         conds: vec![],
         order: vec![],
@@ -132,7 +145,7 @@ pub(super) fn parse_query(q: &str) -> Result<ParsedQuery, String> {
                 Op::Like(p.literal()?)
             } else {
                 match p.next() {
-                    Some(Tok::Sym(s)) if matches!(s, "=" | "<" | ">" | "<=" | ">=" | "!=") => {
+                    Some(Tok::Sym(s)) if matches!(s, "=" | "<" | ">" | "<=" | ">=") => {
                         Op::Cmp(s, p.literal()?)
                     }
                     _ => return Err(format!("expected an operator after {field}")),
@@ -195,7 +208,6 @@ fn matches(v: &Value, c: &Cond) -> bool {
             let o = compare(f, lit);
             match *op {
                 "=" => o == Ordering::Equal,
-                "!=" => o != Ordering::Equal,
                 "<" => o == Ordering::Less,
                 ">" => o == Ordering::Greater,
                 "<=" => o != Ordering::Greater,
@@ -242,7 +254,27 @@ impl ParsedQuery {
         rows.into_iter()
             .skip(self.start - 1)
             .take(self.max)
+            .map(|v| self.project(v))
             .collect()
+    }
+
+    /// Keep only the selected fields (by their top-level name) of a row.
+    fn project(&self, v: Value) -> Value {
+        let (Some(fields), Value::Object(o)) = (&self.fields, &v) else {
+            return v;
+        };
+        let kept: serde_json::Map<String, Value> = o
+            .iter()
+            .filter(|(k, _)| {
+                fields.iter().any(|f| {
+                    f.split('.')
+                        .next()
+                        .is_some_and(|top| top.eq_ignore_ascii_case(k))
+                })
+            })
+            .map(|(k, x)| (k.clone(), x.clone()))
+            .collect();
+        Value::Object(kept)
     }
 }
 
@@ -265,5 +297,21 @@ mod tests {
         assert!(parse_query("SELECT * FROM Bill WHERE").is_err());
         assert!(parse_query("SELEKT * FROM Bill").is_err());
         assert!(parse_query("SELECT * FROM Bill WHERE Id = 'x").is_err());
+        // QBO has no `!=` and no OR.
+        assert!(parse_query("SELECT * FROM Bill WHERE Id != '1'").is_err());
+        assert!(parse_query("SELECT * FROM Bill WHERE Id = '1' OR Id = '2'").is_err());
+    }
+
+    #[test]
+    fn projects_the_selected_fields() {
+        let q = parse_query("select Id, DisplayName from Vendor where Active = true").unwrap();
+        let row =
+            serde_json::json!({"Id": "1", "DisplayName": "A", "Active": true, "SyncToken": "0"});
+        let page = q.page(q.filter(vec![row]));
+        assert_eq!(
+            page,
+            vec![serde_json::json!({"Id": "1", "DisplayName": "A"})]
+        );
+        assert!(parse_query("select Id, from Vendor").is_err());
     }
 }

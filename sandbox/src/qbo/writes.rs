@@ -1,14 +1,16 @@
-//! QBO writes: BillPayment create (validated against the realm's vendors,
-//! bank accounts and open bills) and sparse update of `PrivateNote`.
+//! QBO writes of the A/P side: BillPayment (create, full update, delete,
+//! void; validated against the realm's vendors, bank accounts and open
+//! bills, whose balances it moves) and Bill (create, full update, delete),
+//! plus a bookkeeper's edits to bills (`edit_bill`).
 
-use super::vbox;
+use super::{not_found, vbox, Now};
 use crate::state::*;
 use crate::wire::{decimal_text, minor_exponent, parse_minor};
 use axum::response::Response;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
 
-fn amount(v: &Value, field: &str, now: DateTime<Utc>) -> Result<i64, Box<Response>> {
+pub(super) fn amount(v: &Value, field: &str, now: Now) -> Result<i64, Box<Response>> {
     let t = v
         .get(field)
         .and_then(decimal_text)
@@ -16,57 +18,66 @@ fn amount(v: &Value, field: &str, now: DateTime<Utc>) -> Result<i64, Box<Respons
     parse_minor(&t, minor_exponent("USD")).ok_or_else(|| vbox("2170", "Invalid amount", field, now))
 }
 
-fn ref_value<'a>(v: &'a Value, path: &str) -> Option<&'a str> {
+pub(super) fn ref_value<'a>(v: &'a Value, path: &str) -> Option<&'a str> {
     v.pointer(path).and_then(Value::as_str)
 }
 
-pub(super) fn update_bill_payment(
-    c: &mut SimClient,
-    v: &Value,
-    now: DateTime<Utc>,
-) -> Result<usize, Box<Response>> {
-    let id = v.get("Id").and_then(Value::as_str).unwrap_or("");
-    if v.get("sparse").and_then(Value::as_bool) != Some(true) {
-        return Err(vbox(
-            "500",
-            "Unsupported Operation",
-            "only sparse updates are simulated",
-            now,
-        ));
-    }
-    let idx = c
-        .qbo
-        .bill_payments
-        .iter()
-        .position(|p| p.id == id)
-        .ok_or_else(|| vbox("610", "Object Not Found", id, now))?;
-    let p = &mut c.qbo.bill_payments[idx];
-    if v.get("SyncToken").and_then(Value::as_str) != Some(p.sync_token.to_string().as_str()) {
-        return Err(vbox(
-            "5010",
-            "Stale Object Error",
-            "Stale Object Error : You and another user were working on this at the same time.",
-            now,
-        ));
-    }
-    if let Some(note) = v.get("PrivateNote").and_then(Value::as_str) {
-        p.private_note = Some(note.to_owned());
-    }
-    p.sync_token += 1;
-    p.updated = now;
-    Ok(idx)
+pub(super) fn opt_text(v: &Value, field: &str) -> Option<String> {
+    v.get(field)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
 }
 
-pub(super) fn create_bill_payment(
+pub(super) fn date(v: &Value, field: &str, now: Now) -> Result<Option<NaiveDate>, Box<Response>> {
+    // Client libraries send unset dates as "" (python-quickbooks does); QBO
+    // takes that as absent.
+    match v
+        .get(field)
+        .and_then(Value::as_str)
+        .filter(|d| !d.is_empty())
+    {
+        Some(d) => NaiveDate::parse_from_str(d, "%Y-%m-%d")
+            .map(Some)
+            .map_err(|_| vbox("2170", "Invalid date", field, now)),
+        None => Ok(None),
+    }
+}
+
+pub(super) fn business(detail: &str, now: Now) -> Box<Response> {
+    vbox(
+        "6000",
+        "A business validation error has occurred",
+        detail,
+        now,
+    )
+}
+
+/// Move a bill's open balance (a payment applied: negative; restored:
+/// positive). A balance change is a write of the bill.
+fn move_balance(realm: &mut QboRealm, bill_id: &str, by: i64, at: DateTime<Utc>) {
+    if let Some(b) = realm.bills.iter_mut().find(|b| b.id == bill_id) {
+        b.balance_cents += by;
+        b.sync_token += 1;
+        b.updated = at;
+    }
+}
+
+/// Create (`id` None) or replace (full update) a BillPayment from `v`.
+pub(super) fn save_bill_payment(
     c: &mut SimClient,
+    id: Option<&str>,
     v: &Value,
-    now: DateTime<Utc>,
-    today: NaiveDate,
-) -> Result<usize, Box<Response>> {
+    now: Now,
+) -> Result<String, Box<Response>> {
     let realm = &c.qbo;
+    let old: Vec<QboPaymentLine> = id
+        .and_then(|id| realm.bill_payments.iter().find(|p| p.id == id))
+        .map(|p| p.lines.clone())
+        .unwrap_or_default();
     let vendor_id = ref_value(v, "/VendorRef/value")
         .ok_or_else(|| vbox("2020", "Required param missing", "VendorRef", now))?;
-    if realm.vendor(vendor_id).is_none() {
+    if !realm.vendor(vendor_id).is_some_and(|v| v.active) {
         return Err(vbox(
             "2500",
             "Invalid Reference Id",
@@ -99,12 +110,34 @@ pub(super) fn create_bill_payment(
             b.to_owned()
         }
         Some("CreditCard") => {
+            let cc = ref_value(v, "/CreditCardPayment/CCAccountRef/value").ok_or_else(|| {
+                vbox(
+                    "2020",
+                    "Required param missing",
+                    "CreditCardPayment.CCAccountRef",
+                    now,
+                )
+            })?;
+            // The simulated companies hold no Credit Card account unless one
+            // is created; only such an account can pay.
+            if !realm
+                .accounts
+                .iter()
+                .any(|a| a.id == cc && a.account_type == "Credit Card")
+            {
+                return Err(vbox(
+                    "2500",
+                    "Invalid Reference Id",
+                    &format!("Account {cc}"),
+                    now,
+                ));
+            }
             return Err(vbox(
-                "2500",
-                "Invalid Reference Id",
-                "CreditCardPayment.CCAccountRef: no Credit Card account",
+                "500",
+                "Unsupported Operation",
+                "credit card bill payments are not simulated",
                 now,
-            ))
+            ));
         }
         _ => {
             return Err(vbox(
@@ -121,7 +154,7 @@ pub(super) fn create_bill_payment(
         .and_then(Value::as_array)
         .filter(|l| !l.is_empty())
         .ok_or_else(|| vbox("2020", "Required param missing", "Line", now))?;
-    let mut parsed = Vec::new();
+    let mut parsed: Vec<QboPaymentLine> = Vec::new();
     for line in lines {
         let amt = amount(line, "Amount", now)?;
         let links = line
@@ -144,22 +177,23 @@ pub(super) fn create_bill_payment(
             .bills
             .iter()
             .find(|b| b.id == bill_id)
-            .ok_or_else(|| vbox("610", "Object Not Found", &format!("Bill {bill_id}"), now))?;
+            .ok_or_else(|| not_found("Bill", bill_id, now))?;
         if bill.vendor_id != vendor_id {
-            return Err(vbox(
-                "6000",
-                "A business validation error has occurred",
-                "the linked bill belongs to another vendor",
-                now,
-            ));
+            return Err(business("the linked bill belongs to another vendor", now));
         }
-        if amt <= 0 || amt > bill.balance_cents {
-            return Err(vbox(
-                "6000",
-                "A business validation error has occurred",
-                "line amount exceeds the bill's open balance",
-                now,
-            ));
+        // What this payment already applied to the bill is open again to it.
+        let own: i64 = old
+            .iter()
+            .filter(|l| l.bill_id == bill_id)
+            .map(|l| l.amount_cents)
+            .sum();
+        let here: i64 = parsed
+            .iter()
+            .filter(|l| l.bill_id == bill_id)
+            .map(|l| l.amount_cents)
+            .sum();
+        if amt <= 0 || here + amt > bill.balance_cents + own {
+            return Err(business("line amount exceeds the bill's open balance", now));
         }
         parsed.push(QboPaymentLine {
             amount_cents: amt,
@@ -167,47 +201,234 @@ pub(super) fn create_bill_payment(
         });
     }
     if parsed.iter().map(|l| l.amount_cents).sum::<i64>() != total {
-        return Err(vbox(
-            "6000",
-            "A business validation error has occurred",
-            "the sum of line amounts must equal TotalAmt",
-            now,
-        ));
+        return Err(business("the sum of line amounts must equal TotalAmt", now));
     }
-    let txn_date = match v.get("TxnDate").and_then(Value::as_str) {
-        Some(d) => NaiveDate::parse_from_str(d, "%Y-%m-%d")
-            .map_err(|_| vbox("2170", "Invalid date", "TxnDate", now))?,
-        None => today,
-    };
+    let txn_date = date(v, "TxnDate", now)?.unwrap_or_else(|| now.today());
+    let vendor_id = vendor_id.to_owned();
     let realm = &mut c.qbo;
+    for l in &old {
+        move_balance(realm, &l.bill_id, l.amount_cents, now.at);
+    }
     for l in &parsed {
-        if let Some(b) = realm.bills.iter_mut().find(|b| b.id == l.bill_id) {
-            b.balance_cents -= l.amount_cents;
-            b.sync_token += 1;
-            b.updated = now;
-        }
+        move_balance(realm, &l.bill_id, -l.amount_cents, now.at);
+    }
+    let (private_note, doc_number) = (opt_text(v, "PrivateNote"), opt_text(v, "DocNumber"));
+    if let Some(p) = id.and_then(|id| realm.bill_payments.iter_mut().find(|p| p.id == id)) {
+        p.vendor_id = vendor_id;
+        p.txn_date = txn_date;
+        p.total_cents = total;
+        p.bank_account_id = bank;
+        p.private_note = private_note;
+        p.doc_number = doc_number;
+        p.lines = parsed;
+        p.sync_token += 1;
+        p.updated = now.at;
+        return Ok(p.id.clone());
     }
     let id = realm.take_id();
     realm.bill_payments.push(QboBillPayment {
-        id,
-        vendor_id: vendor_id.to_owned(),
+        id: id.clone(),
+        vendor_id,
         txn_date,
         total_cents: total,
         bank_account_id: bank,
-        private_note: v
-            .get("PrivateNote")
-            .and_then(Value::as_str)
-            .map(str::to_owned),
-        doc_number: v
-            .get("DocNumber")
-            .and_then(Value::as_str)
-            .map(str::to_owned),
+        private_note,
+        doc_number,
         lines: parsed,
         sync_token: 0,
-        created: now,
-        updated: now,
+        created: now.at,
+        updated: now.at,
     });
-    Ok(realm.bill_payments.len() - 1)
+    Ok(id)
+}
+
+/// Delete a BillPayment: the bills it paid are open again.
+pub(super) fn delete_bill_payment(realm: &mut QboRealm, id: &str, now: Now) {
+    let Some(i) = realm.bill_payments.iter().position(|p| p.id == id) else {
+        return;
+    };
+    let p = realm.bill_payments.remove(i);
+    for l in &p.lines {
+        move_balance(realm, &l.bill_id, l.amount_cents, now.at);
+    }
+    tombstone(realm, "BillPayment", id, now.at);
+}
+
+/// Void a BillPayment: it stays, with zero amounts and the note "Voided";
+/// the bills it paid are open again.
+pub(super) fn void_bill_payment(realm: &mut QboRealm, id: &str, now: Now) {
+    let Some(i) = realm.bill_payments.iter().position(|p| p.id == id) else {
+        return;
+    };
+    let lines = realm.bill_payments[i].lines.clone();
+    for l in &lines {
+        move_balance(realm, &l.bill_id, l.amount_cents, now.at);
+    }
+    let p = &mut realm.bill_payments[i];
+    for l in &mut p.lines {
+        l.amount_cents = 0;
+    }
+    p.total_cents = 0;
+    p.private_note = Some("Voided".into());
+    p.sync_token += 1;
+    p.updated = now.at;
+}
+
+pub(super) fn tombstone(realm: &mut QboRealm, entity: &str, id: &str, at: DateTime<Utc>) {
+    realm.deleted.push(QboTombstone {
+        entity: entity.into(),
+        id: id.into(),
+        deleted: at,
+    });
+}
+
+/// What is paid on a bill (its total less its open balance).
+fn paid_on(realm: &QboRealm, bill_id: &str) -> i64 {
+    realm
+        .bill_payments
+        .iter()
+        .flat_map(|p| &p.lines)
+        .filter(|l| l.bill_id == bill_id)
+        .map(|l| l.amount_cents)
+        .sum()
+}
+
+/// Create or replace (full update) a Bill: vendor, dates, and its
+/// account-based expense lines (their sum is the total; the first line's
+/// account and description are kept).
+pub(super) fn save_bill(
+    c: &mut SimClient,
+    id: Option<&str>,
+    v: &Value,
+    now: Now,
+) -> Result<String, Box<Response>> {
+    let realm = &c.qbo;
+    let vendor_id = ref_value(v, "/VendorRef/value")
+        .ok_or_else(|| vbox("2020", "Required param missing", "VendorRef", now))?;
+    if !realm.vendor(vendor_id).is_some_and(|v| v.active) {
+        return Err(vbox(
+            "2500",
+            "Invalid Reference Id",
+            &format!("Vendor {vendor_id}"),
+            now,
+        ));
+    }
+    let lines: Vec<&Value> = v
+        .get("Line")
+        .and_then(Value::as_array)
+        .map(|l| {
+            l.iter()
+                .filter(|x| {
+                    x.get("DetailType").and_then(Value::as_str) != Some("SubTotalLineDetail")
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if lines.is_empty() {
+        return Err(vbox("2020", "Required param missing", "Line", now));
+    }
+    let mut total = 0;
+    let mut first: Option<(String, String)> = None;
+    for line in &lines {
+        if line.get("DetailType").and_then(Value::as_str) != Some("AccountBasedExpenseLineDetail") {
+            return Err(vbox(
+                "2170",
+                "Invalid Enumeration",
+                "Line.DetailType must be AccountBasedExpenseLineDetail",
+                now,
+            ));
+        }
+        let acct = ref_value(line, "/AccountBasedExpenseLineDetail/AccountRef/value")
+            .ok_or_else(|| vbox("2020", "Required param missing", "AccountRef", now))?;
+        if !realm.accounts.iter().any(|a| a.id == acct) {
+            return Err(vbox(
+                "2500",
+                "Invalid Reference Id",
+                &format!("Account {acct}"),
+                now,
+            ));
+        }
+        let amt = amount(line, "Amount", now)?;
+        if amt < 0 {
+            return Err(business("a bill line cannot be negative", now));
+        }
+        total += amt;
+        if first.is_none() {
+            first = Some((
+                acct.to_owned(),
+                opt_text(line, "Description").unwrap_or_default(),
+            ));
+        }
+    }
+    let (account, description) = first.unwrap_or_default();
+    let paid = id.map_or(0, |id| paid_on(realm, id));
+    if total < paid {
+        return Err(business(
+            "the bill's total is below what is paid on it",
+            now,
+        ));
+    }
+    if let Some(id) = id {
+        if realm
+            .bill_payments
+            .iter()
+            .any(|p| p.vendor_id != vendor_id && p.lines.iter().any(|l| l.bill_id == id))
+        {
+            return Err(business("the bill has payments from its vendor", now));
+        }
+    }
+    let txn_date = date(v, "TxnDate", now)?.unwrap_or_else(|| now.today());
+    let due_date = date(v, "DueDate", now)?.unwrap_or(txn_date);
+    let doc_number = opt_text(v, "DocNumber").unwrap_or_default();
+    let vendor_id = vendor_id.to_owned();
+    let realm = &mut c.qbo;
+    if let Some(b) = id.and_then(|id| realm.bills.iter_mut().find(|b| b.id == id)) {
+        b.vendor_id = vendor_id;
+        b.doc_number = doc_number;
+        b.txn_date = txn_date;
+        b.due_date = due_date;
+        b.total_cents = total;
+        b.balance_cents = total - paid;
+        b.expense_account_id = account;
+        b.description = description;
+        b.sync_token += 1;
+        b.updated = now.at;
+        return Ok(b.id.clone());
+    }
+    let id = realm.take_id();
+    realm.bills.push(QboBill {
+        id: id.clone(),
+        vendor_id,
+        doc_number,
+        txn_date,
+        due_date,
+        total_cents: total,
+        balance_cents: total,
+        expense_account_id: account,
+        description,
+        sync_token: 0,
+        created: now.at,
+        updated: now.at,
+    });
+    Ok(id)
+}
+
+/// Delete a bill; refused while payments are linked to it.
+pub(super) fn delete_bill(realm: &mut QboRealm, id: &str, now: Now) -> Result<(), Box<Response>> {
+    if paid_on(realm, id) > 0
+        || realm
+            .bill_payments
+            .iter()
+            .any(|p| p.lines.iter().any(|l| l.bill_id == id))
+    {
+        return Err(business(
+            "This transaction is linked to a payment; delete the payment first",
+            now,
+        ));
+    }
+    realm.bills.retain(|b| b.id != id);
+    tombstone(realm, "Bill", id, now.at);
+    Ok(())
 }
 
 /// A bookkeeper's change to a bill (see [`crate::QboBillEdit`]). Each change
@@ -235,6 +456,7 @@ pub(crate) fn edit_bill(
                 anyhow::bail!("bill {bill_id} has payments linked");
             }
             realm.bills.remove(idx);
+            tombstone(realm, "Bill", bill_id, now);
             return Ok(());
         }
         QboBillEdit::PayInFull => {

@@ -124,6 +124,14 @@ fn profile(rng: &mut Prng, name: &str) -> Profile {
     }
 }
 
+/// The realms' time zones, in turn: QBO answers times in the company's own.
+const QBO_ZONES: [&str; 4] = [
+    "America/Los_Angeles",
+    "America/New_York",
+    "America/Chicago",
+    "America/Denver",
+];
+
 /// Build the whole demo world from `seed` as of `now` (today = `now`'s date).
 pub fn generate(now: DateTime<Utc>, seed: u64) -> SimState {
     generate_sized(now, seed, CLIENT_NAMES.len())
@@ -138,7 +146,7 @@ pub fn generate_sized(now: DateTime<Utc>, seed: u64, clients: usize) -> SimState
     let mut rng = Prng::new(seed);
     let wanted = clients.clamp(2, CLIENT_NAMES.len());
     let mut clients = Vec::new();
-    for name in CLIENT_NAMES.iter().take(wanted) {
+    for (i, name) in CLIENT_NAMES.iter().take(wanted).enumerate() {
         let p = profile(&mut rng, name);
         let created = now - Duration::days(400);
 
@@ -152,6 +160,9 @@ pub fn generate_sized(now: DateTime<Utc>, seed: u64, clients: usize) -> SimState
             vendors: vec![],
             bills: vec![],
             bill_payments: vec![],
+            time_zone: QBO_ZONES[i % QBO_ZONES.len()].to_owned(),
+            sales: QboSales::default(),
+            deleted: vec![],
         };
         for (acct, ty, sub, class) in [
             ("Checking", "Bank", "Checking", "Asset"),
@@ -171,6 +182,7 @@ pub fn generate_sized(now: DateTime<Utc>, seed: u64, clients: usize) -> SimState
             let id = qbo.take_id();
             qbo.accounts.push(QboAccount {
                 id,
+                sync_token: 0,
                 name: acct.into(),
                 account_type: ty.into(),
                 account_sub_type: sub.into(),
@@ -196,6 +208,7 @@ pub fn generate_sized(now: DateTime<Utc>, seed: u64, clients: usize) -> SimState
             let id = qbo.take_id();
             qbo.vendors.push(QboVendor {
                 id: id.clone(),
+                sync_token: 0,
                 display_name: vname.into(),
                 active: true,
                 created,

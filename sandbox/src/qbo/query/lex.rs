@@ -50,7 +50,6 @@ pub(super) fn tokenize(q: &str) -> Result<Vec<Tok>, String> {
             let sym = match two.as_str() {
                 "<=" => Some("<="),
                 ">=" => Some(">="),
-                "!=" => Some("!="),
                 _ => None,
             };
             if let Some(s) = sym {
@@ -66,7 +65,8 @@ pub(super) fn tokenize(q: &str) -> Result<Vec<Tok>, String> {
                 ')' => ")",
                 ',' => ",",
                 '*' => "*",
-                _ => return Err(format!("unexpected character '{c}'")),
+                // Among them `!`: QBO has no `!=` (nor `<>`, `OR`, `NOT`).
+                _ => return Err(format!("Encountered \"{c}\" at line 1, column {}.", i + 1)),
             };
             out.push(Tok::Sym(s));
             i += 1;
