@@ -35,13 +35,10 @@ if ls judges/*_judge.mjs >/dev/null 2>&1; then
     fi
 fi
 
-# scripts/test.sh runs this after its cargo test, which built the example
-# with the test environment (JUDGES_NO_BUILD=1: a build here with another
-# RUSTFLAGS would recompile everything).
+# Built with the package set and features of the project's `cargo test`
+# (scripts/test.sh passes its environment too): nothing else recompiles.
+cargo build --quiet -p app -p sandbox -p seal -p server --features app/ssr --example serve
 serve_bin="$TARGET_DIR/debug/examples/serve"
-if [ "${JUDGES_NO_BUILD:-0}" != 1 ]; then
-    cargo build --quiet -p sandbox --example serve
-fi
 log="$(mktemp)"
 "$serve_bin" 0 >"$log" 2>&1 &
 pid=$!

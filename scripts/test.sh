@@ -272,8 +272,11 @@ step "cargo fmt --check" cargo fmt --all -- --check
 step "cargo leptos build (debug)" leptos_build_debug
 step "cargo test -p app -p sandbox -p seal -p server --features app/ssr (PG: $ROWCOL_TEST_PG_URL)" cargo_test
 # Issue #9: the rails' pinned official client libraries against the
-# simulators (the example binary was built by cargo_test).
-step "the official client libraries judge the simulators" env JUDGES_NO_BUILD=1 "$ROOT/scripts/judges.sh"
+# simulators (the example is built with cargo test's environment).
+judges() {
+  env "${LEPTOS_TEST_ENV[@]}" "$ROOT/scripts/judges.sh"
+}
+step "the official client libraries judge the simulators" judges
 # The deterministic simulation (issue #7): 300 seeds on SQLite, over which
 # every fault kind must fire, 50 on PostgreSQL, then the planted-bug build
 # (each planted bug must be caught). Seeds run two at a time.
