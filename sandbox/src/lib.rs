@@ -271,6 +271,13 @@ pub struct Faults {
     /// `TRANSACTIONS_SYNC_MUTATION_DURING_PAGINATION`, as when data changes
     /// between pages.
     pub plaid_sync_mutation_next: u32,
+    /// Switch QBO's per-realm throttle (10 requests a second, 500 a
+    /// minute, on the wall clock) off. It is on by default, as in QBO. The
+    /// deterministic simulation turns it off: a wall-clock limit makes a
+    /// seed's trace depend on the machine's speed, and RowCol does not yet
+    /// pace its QBO calls (a follow-up: under the harness's bursts some
+    /// payments were left unverified).
+    pub qbo_throttle_off: bool,
     /// The next calls to a rail's API (any endpoint but the sandbox's own
     /// controls) fail before doing anything, in order per rail: 429 (with
     /// `Retry-After: 1`), 5xx, or `status` 0 — a hang: no answer for

@@ -1434,6 +1434,9 @@ async fn run_seed(engine: Engine, seed: u64, steps: usize, faults: bool) -> Outc
         c.rail_timeout_ms = SIM_RAIL_TIMEOUT_MS;
     })
     .await;
+    // QBO's throttle counts on the wall clock: a seed's trace would depend
+    // on the machine's speed (see `Faults::qbo_throttle_off`).
+    app.inject(|f| f.qbo_throttle_off = true).await;
     let mut prof: BTreeMap<&'static str, std::time::Duration> = BTreeMap::new();
     prof.insert("spawn", t0.elapsed());
     let mut sim = Sim {
