@@ -6,7 +6,7 @@
 //! exactly the bug a caller with a misspelt filter would never see here.
 
 use super::render::render_bill;
-use super::writes::{date_field, optional_date, parse_lines, str_field};
+use super::writes::{arrival_date, date_field, optional_date, parse_lines, str_field};
 use super::{authed, err, invalid, parse_time, Rejection};
 use crate::state::*;
 use crate::wire::{decimal_text, minor_exponent, parse_minor};
@@ -16,7 +16,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chrono::{DateTime, Datelike, NaiveDate, Utc, Weekday};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
 use std::collections::HashMap;
 
@@ -318,19 +318,7 @@ fn apply_patch(
             return Err(bad(k, "Unknown field."));
         }
         if d.get("payment_arrival_date").is_some() {
-            let arrival = date_field(d, "payment_arrival_date")?;
-            if matches!(arrival.weekday(), Weekday::Sat | Weekday::Sun) {
-                return Err(invalid(
-                    "payment_arrival_date",
-                    "Payment arrival date cannot be a weekend or bank holiday.",
-                ));
-            }
-            if arrival < today {
-                return Err(invalid(
-                    "payment_arrival_date",
-                    "Payment arrival date cannot be in the past.",
-                ));
-            }
+            let arrival = arrival_date(d, today)?;
             bill.payment_arrival_date = arrival;
         }
     }

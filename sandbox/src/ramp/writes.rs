@@ -138,6 +138,24 @@ pub(super) fn parse_lines(
     Ok((line_items, total))
 }
 
+/// `payment_arrival_date`: a business day, not in the past.
+pub(super) fn arrival_date(details: &Value, today: NaiveDate) -> Result<NaiveDate, Rejection> {
+    let arrival = date_field(details, "payment_arrival_date")?;
+    if matches!(arrival.weekday(), Weekday::Sat | Weekday::Sun) {
+        return Err(invalid(
+            "payment_arrival_date",
+            "Payment arrival date cannot be a weekend or bank holiday.",
+        ));
+    }
+    if arrival < today {
+        return Err(invalid(
+            "payment_arrival_date",
+            "Payment arrival date cannot be in the past.",
+        ));
+    }
+    Ok(arrival)
+}
+
 pub(super) fn optional_date(v: &Value, field: &str) -> Result<Option<NaiveDate>, Rejection> {
     match v.get(field) {
         None | Some(Value::Null) => Ok(None),
@@ -182,19 +200,7 @@ fn payment_part(
         .ok_or_else(|| missing("payment_details"))?;
     match method {
         "ACH" | "DOMESTIC_WIRE" => {
-            let arrival = date_field(details, "payment_arrival_date")?;
-            if matches!(arrival.weekday(), Weekday::Sat | Weekday::Sun) {
-                return Err(invalid(
-                    "payment_arrival_date",
-                    "Payment arrival date cannot be a weekend or bank holiday.",
-                ));
-            }
-            if arrival < today {
-                return Err(invalid(
-                    "payment_arrival_date",
-                    "Payment arrival date cannot be in the past.",
-                ));
-            }
+            let arrival = arrival_date(details, today)?;
             if str_field(details, "source_bank_account_id")? != c.ramp.entity.bank_account_id {
                 return Err(invalid(
                     "source_bank_account_id",
