@@ -43,6 +43,10 @@ esac
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"   # ROOT (cwd), TARGET_DIR, site_root_for
 SITE_ROOT="${LEPTOS_SITE_ROOT:-$(site_root_for "$PROFILE")}"
 export ROWCOL_SANDBOX_START="${ROWCOL_SANDBOX_START:-$TEST_SANDBOX_START_A}"
+# The specs know the first 24 clients of a world that changes only as they
+# make it (the demo world has 44 and lives on its own).
+export ROWCOL_SANDBOX_CLIENTS="${ROWCOL_SANDBOX_CLIENTS:-24}"
+export ROWCOL_SANDBOX_LIVING="${ROWCOL_SANDBOX_LIVING:-false}"
 # The server resolves the site root (and anything else relative) from ROOT.
 
 say() { printf '[e2e %s] %s\n' "$PROFILE" "$*"; }

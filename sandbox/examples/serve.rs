@@ -7,6 +7,9 @@
 //! under that base. The world starts on `ROWCOL_SANDBOX_START` (a date,
 //! default 2026-11-28, so runs do not depend on today) with
 //! `ROWCOL_SANDBOX_CLIENTS` clients (default 3). State lives in memory.
+//! The Stripe API is also served at the root of the port (`/v1/...`, same
+//! routes as `/sandbox/stripe/v1/...`), for Stripe's Node library, which
+//! takes no path prefix.
 
 use app::ssr::clock::Clock;
 use sandbox::{MemoryStore, Sandbox, SandboxConfig, Secret};
@@ -39,11 +42,17 @@ async fn main() -> anyhow::Result<()> {
         seed: sandbox::world::DEFAULT_SEED,
         start: Some(start),
         clients,
+        // The judges read and write a world that changes only as they do.
+        living: false,
         public_base: base.clone(),
         redirect_uris: vec!["http://127.0.0.1/callback".into()],
     };
     let sb = Sandbox::start(Clock::system(), Arc::new(MemoryStore::new()), config).await?;
-    let app = axum::Router::new().nest("/sandbox", sb.router());
+    // Stripe's routes also at the root (`/v1/...`): the Node library cannot
+    // be given a path prefix, only host, port and protocol.
+    let app = axum::Router::new()
+        .nest("/sandbox", sb.router())
+        .merge(sb.stripe_root_router());
     println!("listening {base}");
     axum::serve(listener, app).await?;
     Ok(())

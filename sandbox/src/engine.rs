@@ -42,8 +42,10 @@ pub fn pay_due_bills(st: &mut SimState, clock: &Clock) -> usize {
         for bi in 0..st.clients[ci].ramp.bills.len() {
             let b = &st.clients[ci].ramp.bills[bi];
             // An archived bill's payment was cancelled.
+            // A returned bill is OPEN again but Ramp does not retry it.
             if b.status != RampStatus::Open
                 || b.archived_at.is_some()
+                || b.ach_return.is_some()
                 || b.payment_arrival_date > today
             {
                 continue;
@@ -113,12 +115,126 @@ pub fn pay_due_bills(st: &mut SimState, clock: &Clock) -> usize {
                 client.plaid.account.current_cents -= bill.amount_cents;
             }
 
+            // The vendor's bank may send the debit back later.
+            if bill.payment_method == "ACH" && !st.faults.ramp_ach_return_next.is_empty() {
+                let reason = st.faults.ramp_ach_return_next.remove(0);
+                let due = add_business_days(arrival, return_lag(st.seed, seq));
+                st.ach_returns_due.push(AchReturnDue {
+                    client: ci,
+                    bill_id: bill.id.clone(),
+                    reason,
+                    due,
+                });
+            }
+
             // And the bills.paid webhook, to every subscription that wants it.
+            let client = &mut st.clients[ci];
             let business_id = client.ramp.business_id.clone();
             queue_event(st, &business_id, "bills.paid", &bill.id, now);
         }
     }
     paid
+}
+
+/// `d` plus `n` business days (weekends skipped; the sandbox knows no bank
+/// holidays).
+fn add_business_days(mut d: chrono::NaiveDate, n: u32) -> chrono::NaiveDate {
+    use chrono::Datelike;
+    let mut left = n;
+    while left > 0 {
+        d += Duration::days(1);
+        if !matches!(d.weekday(), chrono::Weekday::Sat | chrono::Weekday::Sun) {
+            left -= 1;
+        }
+    }
+    d
+}
+
+/// How many business days (2–4) after Ramp's PAID an injected return
+/// comes back: fixed by the world's seed and the payment, so a seed replays.
+fn return_lag(seed: u64, seq: u64) -> u32 {
+    // From the world's seed and the payment's place in the engine's
+    // sequence, not the bill's id: Ramp's ids are random, and a replayed
+    // seed must see the same return on the same day.
+    let h = (seed ^ seq.wrapping_mul(0x9e37_79b9_7f4a_7c15)).wrapping_mul(0x0100_0000_01b3);
+    2 + ((h >> 17) % 3) as u32
+}
+
+/// The words the bank prints after a NACHA return code.
+fn return_words(reason: &str) -> &'static str {
+    match reason {
+        "R01" => "INSUFFICIENT FUNDS",
+        "R02" => "ACCOUNT CLOSED",
+        "R03" => "NO ACCOUNT",
+        "R04" => "INVALID ACCOUNT NUMBER",
+        "R16" => "ACCOUNT FROZEN",
+        _ => "RETURNED",
+    }
+}
+
+/// Return every scheduled ACH debit whose day has come. Returns how many.
+pub fn return_due_ach(st: &mut SimState, today: chrono::NaiveDate) -> usize {
+    let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut st.ach_returns_due)
+        .into_iter()
+        .partition(|r| r.due <= today);
+    st.ach_returns_due = later;
+    let mut n = 0;
+    for r in due {
+        if return_ach(st, r.client, &r.bill_id, &r.reason, r.due).is_some() {
+            n += 1;
+        }
+    }
+    n
+}
+
+/// What a returned ACH debit looks like on the rails, dated `on`: the bank
+/// credits the amount back (a Plaid transaction with a negative amount,
+/// Plaid's sign for money in; `available` and `current` restored) and the
+/// Ramp bill is OPEN again with `paid_at` null.
+///
+/// Ramp's API documents no returned or failed status for a bill (rails.md
+/// §2.4), and for a payment that could not be funded it keeps the bill
+/// OPEN and emits nothing (rails.md §6). We take that least forgiving
+/// documented shape: no webhook, no return code on the bill — a client
+/// learns of the return from the bank, or from a PAID bill that is OPEN
+/// again. The QBO BillPayment Ramp's accounting sync wrote stays: Ramp
+/// documents no reversal of it. Returns the bank transaction's id, or
+/// `None` if the bill is not a paid, unreturned ACH bill.
+pub(crate) fn return_ach(
+    st: &mut SimState,
+    ci: usize,
+    bill_id: &str,
+    reason: &str,
+    on: chrono::NaiveDate,
+) -> Option<String> {
+    let client = st.clients.get_mut(ci)?;
+    let bill = client.ramp.bills.iter_mut().find(|b| b.id == bill_id)?;
+    if bill.status != RampStatus::Paid || bill.payment_method != "ACH" || bill.ach_return.is_some()
+    {
+        return None;
+    }
+    bill.status = RampStatus::Open;
+    bill.paid_at = None;
+    bill.payment_date = None;
+    bill.ach_return = Some(reason.to_owned());
+    let (amount, vendor_id) = (bill.amount_cents, bill.vendor_id.clone());
+    let vname = client
+        .ramp
+        .vendors
+        .iter()
+        .find(|v| v.id == vendor_id)
+        .map(|v| v.name.to_uppercase())
+        .unwrap_or_else(|| "VENDOR".to_owned());
+    let txn_id = format!("achret{}", bill_id.replace('-', ""));
+    client.plaid.txns.push(PlaidTxnRec::posted(
+        txn_id.clone(),
+        -amount,
+        on,
+        format!("ACH RETURN {reason} {} {vname}", return_words(reason)),
+    ));
+    client.plaid.account.available_cents += amount;
+    client.plaid.account.current_cents += amount;
+    Some(txn_id)
 }
 
 /// Queue `event_type` about `object_id` to every active subscription of the

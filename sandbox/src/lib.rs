@@ -1,4 +1,4 @@
-//! Sandbox simulators of Ramp, QuickBooks Online and Plaid in one process,
+//! Sandbox simulators of Ramp, QuickBooks Online, Plaid and Stripe in one process,
 //! sharing one simulated clock, so RowCol can run end to end without the
 //! real rails. The crate shares no code with RowCol's rail adapters: it
 //! speaks the rails' wire formats on its own (see `wire`), and takes only the
@@ -8,7 +8,15 @@
 //! are relative to that mount:
 //!
 //! * `/ramp/developer/v1/...`: entities (list and one, with `accounts[]`),
-//!   vendors (+ `/{id}/accounts`), bills (list with every documented filter,
+//!   vendors (list, get, create — approved at once, without a bank account
+//!   —, PATCH, DELETE while `is_deletable`; `/{id}/accounts[/{id}]`,
+//!   `/{id}/contacts[/{id}]`; every field of Ramp's `Vendor` schema),
+//!   `/bills/drafts[/{id}]`, `/transactions[/{id}]` (card transactions;
+//!   `state`, `from_date`, `to_date`, `sync_status`, `updated_after`;
+//!   declined ones only for `state=DECLINED|ALL`) and `/transfers`
+//!   (statement payments) — these three read-only, seeded per business from
+//!   the world seed; each needs its scope (403 without), and every list
+//!   refuses an undocumented parameter (400). Bills (list with every documented filter,
 //!   an undocumented one refused with 400; create by ACH, DOMESTIC_WIRE or
 //!   PAID_MANUALLY, the other methods refused as for a vendor without an
 //!   address, card or foreign account; get; PATCH while open; DELETE
@@ -62,8 +70,32 @@
 //!
 //! * `/stripe/v1/...`: `oauth/token`, `oauth/deauthorize` (Stripe Apps
 //!   OAuth, authenticated with the app's secret key) and `GET account`
-//!   (OAuth access token or the account's `rk_test_…` key). `Request-Id` on
-//!   every response.
+//!   (OAuth access token or the account's `rk_test_…` key). The resources
+//!   (secret key as Bearer or Basic user: the account's `rk_test_…`, an
+//!   OAuth access token, or the Stripe app's `sk_test_…` with
+//!   `Stripe-Account: acct_…`; bracket-nested form bodies and queries):
+//!   `customers` (create, get, list), `invoices` (create, get, update, list;
+//!   `/{id}/finalize|pay|void|mark_uncollectible|add_lines`),
+//!   `invoiceitems`, `payment_intents` (create with `confirm`, get, list,
+//!   `/{id}/confirm`; `pm_card_visa` succeeds, `pm_card_chargeDeclined*`
+//!   give a 402 `card_error` with `decline_code`), `charges`,
+//!   `balance_transactions` (fee 2.9% + 30¢; `?payout=`), `payouts`
+//!   (automatic, daily: pending → in_transit → paid), `events`
+//!   (`previous_attributes` on updates), `reporting/report_types/{id}`,
+//!   `reporting/report_runs` (pending, then succeeded on a read a second
+//!   later; `result` a File) and `files/{id}`; the CSV at
+//!   `/stripe/files/v1/files/{id}/contents`. Lists: `limit` 1–100 (10),
+//!   `starting_after`/`ending_before`, `created[...]`, newest first.
+//!   `Idempotency-Key` replays (24 h; other parameters → 400
+//!   `idempotency_error`); 25 requests/s per account, then 429
+//!   (code `rate_limit`). Errors in Stripe's `{"error": {…}}` envelope,
+//!   `Request-Id` on every response. Each client's account is seeded from
+//!   the world's seed (customers, invoices over 45 days, payments, payouts)
+//!   on the first call for it, saved apart ([`STRIPE_PART`]), and carries
+//!   on as the clock advances (customers pay open invoices,
+//!   payouts move). [`Sandbox::stripe_root_router`] serves the same routes
+//!   at `/v1/...` for clients that take no path prefix (Stripe's Node
+//!   library).
 //!
 //! OAuth (see [`oauth`]; token and code times are wall clock): consent pages
 //! for a person in a browser at `/intuit/connect/oauth2`,
@@ -82,7 +114,8 @@
 //!
 //! * `POST /control/advance {"days": 1..=90}` → [`AdvanceReport`]. Moves the
 //!   clock, pays due Ramp bills (QBO BillPayment + Plaid outflow + a
-//!   `bills.paid` webhook), delivers due webhooks, persists. A missing,
+//!   `bills.paid` webhook), runs the Stripe accounts' days, delivers due
+//!   webhooks, persists. A missing,
 //!   malformed or out-of-range body → 400 `{"error": "..."}`.
 //! * `GET /control/faults` → [`Faults`]; `POST /control/faults` with a
 //!   [`Faults`] document replaces them all (fields left out are off/zero;
@@ -101,6 +134,11 @@
 //!   → `{vendor_id, previous_account_id, account_id, account_last_four}`:
 //!   the vendor's bank account on Ramp is replaced by a new one (the old
 //!   one is gone from its accounts list).
+//! * `POST /control/ramp/ach_return {"business_id", "bill_id", "reason"}`
+//!   → `{bill_id, reason, amount_cents, transaction_id}`: the PAID ACH
+//!   bill's debit comes back today with that return code (as
+//!   [`Faults::ramp_ach_return_next`] does later); 404 for an unknown
+//!   bill, 409 for one that is not a paid, unreturned ACH bill.
 //! * `POST /control/plaid/rotate_webhook_key` → `{"key": <new JWK>,
 //!   "expired": [<old JWK, expired_at now>]}`: Plaid webhooks are signed
 //!   with a new key from now on; the old one stays retrievable.
@@ -180,9 +218,13 @@ pub struct SandboxConfig {
     /// (the clock is offset to it); `None` starts it now. Ignored when a
     /// persisted world is loaded: its clock carries on where it stopped.
     pub start: Option<NaiveDate>,
-    /// How many demo clients a fresh world has (2..=24; the first ones of
+    /// How many demo clients a fresh world has (2..=44; the first ones of
     /// [`world::CLIENT_NAMES`]). Ignored when a persisted world is loaded.
     pub clients: usize,
+    /// A fresh world lives on its own ([`Faults::living_world`]) and starts
+    /// with [`world::BROKEN_AT_START`]'s bank logins expired. Ignored when a
+    /// persisted world is loaded.
+    pub living: bool,
     /// Absolute URL of the sandbox mount, e.g. `http://127.0.0.1:3000/sandbox`
     /// (hosted Link URLs and other absolute links are built from it).
     pub public_base: String,
@@ -196,12 +238,21 @@ pub struct SandboxConfig {
 pub trait SimStore: Send + Sync {
     async fn load(&self) -> anyhow::Result<Option<Value>>;
     async fn save(&self, state: &Value) -> anyhow::Result<()>;
+    /// A part of the world saved on its own ([`STRIPE_PART`]): large, and
+    /// changed far less often than the rest, so that every Ramp or QBO call
+    /// does not re-save it.
+    async fn load_part(&self, part: &str) -> anyhow::Result<Option<Value>>;
+    async fn save_part(&self, part: &str, value: &Value) -> anyhow::Result<()>;
 }
+
+/// The name of the saved part holding every account's Stripe data.
+pub const STRIPE_PART: &str = "stripe";
 
 /// An in-memory [`SimStore`], for tests.
 #[derive(Default)]
 pub struct MemoryStore {
     inner: std::sync::Mutex<Option<Value>>,
+    parts: std::sync::Mutex<HashMap<String, Value>>,
 }
 
 impl MemoryStore {
@@ -231,6 +282,23 @@ impl SimStore for MemoryStore {
 
     async fn save(&self, state: &Value) -> anyhow::Result<()> {
         *self.lock() = Some(state.clone());
+        Ok(())
+    }
+
+    async fn load_part(&self, part: &str) -> anyhow::Result<Option<Value>> {
+        Ok(self
+            .parts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(part)
+            .cloned())
+    }
+
+    async fn save_part(&self, part: &str, value: &Value) -> anyhow::Result<()> {
+        self.parts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(part.to_owned(), value.clone());
         Ok(())
     }
 }
@@ -278,6 +346,13 @@ pub struct Faults {
     /// pace its QBO calls (a follow-up: under the harness's bursts some
     /// payments were left unverified).
     pub qbo_throttle_off: bool,
+    /// The world keeps living as the clock moves: new bills arrive in QBO
+    /// (about one every three days per client), and about once a month per
+    /// client an open bill is paid by hand (a check the bank shows),
+    /// deleted, or has its amount or vendor changed. Everything it does is
+    /// in the state's `world_log`. On in the demo world; off by default,
+    /// so tests see only what they cause.
+    pub living_world: bool,
     /// The next calls to a rail's API (any endpoint but the sandbox's own
     /// controls) fail before doing anything, in order per rail: 429 (with
     /// `Retry-After: 1`), 5xx, or `status` 0 — a hang: no answer for
@@ -302,6 +377,13 @@ pub struct Faults {
     /// repaired *without* update mode in your app, so by default it is not
     /// sent then; on, a receiver meets the extra webhook.
     pub plaid_login_repaired_after_update_mode: bool,
+    /// The next paid ACH bills' debits come back, one per entry, with that
+    /// NACHA return code (`R01` insufficient funds, `R02` account closed,
+    /// …), 2–4 business days after Ramp marked them PAID: the bank shows a
+    /// credit `ACH RETURN <code> <REASON> <VENDOR>` for the same amount
+    /// (the balance restored) and the Ramp bill is OPEN again with
+    /// `paid_at` null, with no webhook (see `engine::return_ach`).
+    pub ramp_ach_return_next: Vec<String>,
 }
 
 /// Which simulated rail a [`RailFault`] hits.
@@ -409,8 +491,12 @@ pub(crate) struct Inner {
     pub(crate) http: reqwest::Client,
     /// Ramp rate limiting, per business, on wall-clock time (not persisted).
     pub(crate) ramp_hits: std::sync::Mutex<HashMap<String, VecDeque<std::time::Instant>>>,
+    /// Stripe rate limiting, per account, on wall-clock time (not persisted).
+    pub(crate) stripe_hits: std::sync::Mutex<HashMap<String, VecDeque<std::time::Instant>>>,
     /// QBO throttling and `requestid` replays, per realm (not persisted).
     pub(crate) qbo: qbo::limits::QboMemory,
+    /// The `SimState::stripe_changes` whose Stripe part was last saved.
+    pub(crate) stripe_saved: std::sync::atomic::AtomicU64,
     /// Held (shared) by whoever must not see the clock jump meanwhile, and
     /// (exclusively) by an advance: see [`Sandbox::hold_clock`].
     pub(crate) clock_barrier: tokio::sync::RwLock<()>,
@@ -433,6 +519,7 @@ impl Sandbox {
         store: Arc<dyn SimStore>,
         config: SandboxConfig,
     ) -> anyhow::Result<Sandbox> {
+        let mut fresh = false;
         let state = match store.load().await? {
             Some(doc) => {
                 let state: SimState = serde_json::from_value(doc)
@@ -449,9 +536,19 @@ impl Sandbox {
                     clock.start_at(world::start_instant(day));
                 }
                 let mut s = world::generate_sized(clock.now(), config.seed, config.clients);
+                if config.living {
+                    s.faults.living_world = true;
+                    s.faults.plaid_login_required = s
+                        .clients
+                        .iter()
+                        .filter(|c| world::BROKEN_AT_START.contains(&c.name.as_str()))
+                        .map(|c| c.plaid.item_id.clone())
+                        .collect();
+                }
                 s.clock_offset_secs = clock.offset_secs();
                 ramp::seed_webhook_subscriptions(&mut s, &config);
                 store.save(&serde_json::to_value(&s)?).await?;
+                fresh = true;
                 s
             }
         };
@@ -459,6 +556,28 @@ impl Sandbox {
         let oauth_new = oauth::ensure(&mut state, Utc::now());
         // Made once per world and persisted: receivers cache keys by kid.
         let key_new = plaid_webhooks::ensure_key(&mut state, Utc::now())?;
+        // After the accounts exist (their ids come from `oauth::ensure`).
+        if let Some(part) = store.load_part(STRIPE_PART).await? {
+            state.stripe = serde_json::from_value(part)
+                .map_err(|e| anyhow::anyhow!("sandbox Stripe data does not parse: {e}"))?;
+        }
+        if fresh && config.living {
+            // In the living demo every fifth client takes payments through
+            // Stripe from the start (its data made now, not on first use).
+            let users: Vec<String> = state
+                .oauth
+                .stripe_accounts
+                .iter()
+                .step_by(5)
+                .map(|a| a.id.clone())
+                .collect();
+            for id in users {
+                stripe::ensure_account(&mut state, &id, clock.now());
+            }
+            store
+                .save_part(STRIPE_PART, &serde_json::to_value(&state.stripe)?)
+                .await?;
+        }
         if oauth_new || key_new {
             store.save(&serde_json::to_value(&state)?).await?;
         }
@@ -472,6 +591,7 @@ impl Sandbox {
             .connect_timeout(std::time::Duration::from_secs(10))
             .timeout(engine::WEBHOOK_TIMEOUT)
             .build()?;
+        let stripe_changes = state.stripe_changes;
         Ok(Sandbox {
             inner: Arc::new(Inner {
                 state: Mutex::new(state),
@@ -480,7 +600,10 @@ impl Sandbox {
                 config,
                 http,
                 ramp_hits: std::sync::Mutex::new(HashMap::new()),
+                stripe_hits: std::sync::Mutex::new(HashMap::new()),
                 qbo: Default::default(),
+                // Whatever `start` made of Stripe's data it saved.
+                stripe_saved: std::sync::atomic::AtomicU64::new(stripe_changes),
                 clock_barrier: tokio::sync::RwLock::new(()),
                 apps,
             }),
@@ -604,11 +727,19 @@ impl Sandbox {
                 "/control/ramp/vendor_bank_change",
                 post(ramp::vendor_bank::change),
             )
+            .route("/control/ramp/ach_return", post(ramp::ach_return::control))
             .route(
                 "/control/plaid/rotate_webhook_key",
                 post(plaid_webhooks::rotate_key),
             )
             .with_state(self.clone())
+    }
+
+    /// The Stripe API alone, to mount at the root of a listener (`/v1/...`):
+    /// Stripe's Node library takes a host, port and protocol but no path
+    /// prefix, so it cannot reach the routes under `/sandbox/stripe`.
+    pub fn stripe_root_router(&self) -> Router {
+        faults::layer(stripe::router(), self, SimRail::Stripe).with_state(self.clone())
     }
 
     /// Move the clock, run the payment engine, persist, deliver due webhooks
@@ -630,9 +761,15 @@ impl Sandbox {
             let mut next = st.clone();
             next.clock_offset_secs = to.offset_secs();
             world::continue_activity(&mut next, to.today());
+            world::living::live(&mut next, to.today(), to.now());
             let paid = engine::pay_due_bills(&mut next, &to);
             engine::record_late_in_qbo(&mut next, to.now());
+            engine::return_due_ach(&mut next, to.today());
             engine::settle_pending_debits(&mut next, to.today());
+            if stripe::advance(&mut next.stripe, to.now()) {
+                next.stripe_changes += 1;
+            }
+            world::living::bank_stripe_payouts(&mut next);
             world::refresh_cached_balances(&mut next, to.now());
             for ci in 0..next.clients.len() {
                 plaid_webhooks::note_new_transactions(&mut next, ci, to.now());
@@ -672,6 +809,12 @@ impl Sandbox {
         self.persist(&st).await
     }
 
+    /// What the living world did on its own ([`Faults::living_world`]),
+    /// oldest first.
+    pub async fn world_log(&self) -> Vec<world::living::WorldEvent> {
+        self.inner.state.lock().await.world_log.clone()
+    }
+
     pub async fn faults(&self) -> Faults {
         self.inner.state.lock().await.faults.clone()
     }
@@ -696,7 +839,20 @@ impl Sandbox {
         engine::deliver_due(self).await
     }
 
+    /// Save the world: Stripe's part first, and only if it changed since
+    /// it was last saved. The two saves are not one transaction; a process
+    /// killed between them restarts with Stripe's data a step ahead of the
+    /// rest, which is harmless: Stripe's days run once (`last_day`) and no
+    /// other rail refers to Stripe's objects.
     pub(crate) async fn persist(&self, st: &SimState) -> anyhow::Result<()> {
+        use std::sync::atomic::Ordering;
+        if st.stripe_changes != self.inner.stripe_saved.load(Ordering::SeqCst) {
+            let part = serde_json::to_value(&st.stripe)?;
+            self.inner.store.save_part(STRIPE_PART, &part).await?;
+            self.inner
+                .stripe_saved
+                .store(st.stripe_changes, Ordering::SeqCst);
+        }
         let doc = serde_json::to_value(st)?;
         self.inner.store.save(&doc).await
     }

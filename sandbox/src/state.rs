@@ -23,6 +23,10 @@ pub struct SimState {
     /// Paid bills whose QBO record is held back ([`crate::Faults::qbo_late_next`]).
     #[serde(default)]
     pub qbo_late: Vec<LateQboRecord>,
+    /// Paid ACH bills whose debit the bank will return on `due`
+    /// ([`crate::Faults::ramp_ach_return_next`]).
+    #[serde(default)]
+    pub ach_returns_due: Vec<AchReturnDue>,
     /// Provider apps, Stripe accounts, authorization codes and grants.
     #[serde(default)]
     pub oauth: crate::oauth::OAuthState,
@@ -38,10 +42,40 @@ pub struct SimState {
     /// world (see `plaid_webhooks::ensure_key`) and kept across restarts.
     #[serde(default)]
     pub plaid_webhook_keys: Vec<PlaidWebhookKey>,
+    /// Every Stripe account's objects (see `stripe::data`). Saved as its
+    /// own part ([`crate::STRIPE_PART`]), only when it changed: it is most
+    /// of the world's size, and re-sealing it on every Ramp or QBO call
+    /// made the simulation four times slower.
+    #[serde(skip)]
+    pub stripe: crate::stripe::data::StripeData,
+    /// Bumped by every change to `stripe`; the sandbox saves the part when
+    /// this differs from what it last saved.
+    #[serde(skip)]
+    pub stripe_changes: u64,
     /// Plaid's per-Item rate limits: recent calls (sandbox clock), not
     /// saved (a rolling minute).
     #[serde(skip)]
     pub plaid_calls: crate::plaid_limits::CallLog,
+    /// The last day the living world has lived (see `world::living`).
+    #[serde(default)]
+    pub living_through: Option<NaiveDate>,
+    /// What the living world did on its own, oldest first (capped).
+    #[serde(default)]
+    pub world_log: Vec<crate::world::living::WorldEvent>,
+    /// Stripe payouts already credited to their client's bank.
+    #[serde(default)]
+    pub stripe_payouts_banked: std::collections::BTreeSet<String>,
+}
+
+/// An ACH debit the vendor's bank will send back on `due`.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct AchReturnDue {
+    /// Index into [`SimState::clients`].
+    pub client: usize,
+    pub bill_id: String,
+    /// NACHA return code: `R01`, `R02`, …
+    pub reason: String,
+    pub due: NaiveDate,
 }
 
 /// A BillPayment Ramp's accounting sync will write to QBO on `due`.
@@ -277,6 +311,28 @@ pub struct RampVendorRec {
     pub account_id: String,
     pub account_last_four: String,
     pub created_at: DateTime<Utc>,
+    /// ISO 3166 country; the world's vendors are all in the US.
+    #[serde(default = "us")]
+    pub country: String,
+    #[serde(default)]
+    pub state: Option<String>,
+    #[serde(default)]
+    pub vendor_owner_id: Option<String>,
+    /// The contact's email, as given at create (seeded vendors have none).
+    #[serde(default)]
+    pub contact_email: Option<String>,
+    #[serde(default)]
+    pub contact_first_name: Option<String>,
+    #[serde(default)]
+    pub contact_last_name: Option<String>,
+    /// Made through `POST /vendors` (and so deletable until billed); the
+    /// world's vendors are synced from the ledger and are not.
+    #[serde(default)]
+    pub via_api: bool,
+}
+
+fn us() -> String {
+    "US".into()
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -330,6 +386,12 @@ pub struct RampBillRec {
     /// stays readable.
     #[serde(default)]
     pub archived_at: Option<DateTime<Utc>>,
+    /// The NACHA return code (`R01`, `R02`, …) once the bank returned this
+    /// bill's ACH debit ([`crate::Faults::ramp_ach_return_next`]). Sandbox
+    /// bookkeeping, not rendered: Ramp documents no such field. A returned
+    /// bill is OPEN again but never paid again by the engine.
+    #[serde(default)]
+    pub ach_return: Option<String>,
 }
 
 fn ach() -> String {
@@ -419,6 +481,25 @@ pub struct PlaidTxnRec {
     /// otherwise `other` (bank transfers, fees, deposits).
     #[serde(default)]
     pub in_store: bool,
+}
+
+impl PlaidTxnRec {
+    /// A posted bank transfer, check or return (not a card purchase):
+    /// `amount_cents` in Plaid's sign, positive = money out.
+    pub fn posted(id: String, amount_cents: i64, date: NaiveDate, name: String) -> Self {
+        PlaidTxnRec {
+            id,
+            amount_cents,
+            date,
+            name,
+            pending: false,
+            pending_transaction_id: None,
+            removal: false,
+            modification: false,
+            authorized_date: None,
+            in_store: false,
+        }
+    }
 }
 
 // -------------------------------------------------------------- webhooks

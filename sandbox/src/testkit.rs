@@ -92,6 +92,7 @@ pub fn config(public_base: String, webhook_url: String) -> SandboxConfig {
         seed: crate::world::DEFAULT_SEED,
         start: None,
         clients: 3,
+        living: false,
         public_base,
         redirect_uris: vec![REDIRECT.into()],
     }
@@ -212,6 +213,7 @@ impl Kit {
             payment_date: None,
             trace_id: None,
             payment_method: "ACH".into(),
+            ach_return: None,
             manual_payment_method: None,
             posting_date: None,
             archived_at: None,

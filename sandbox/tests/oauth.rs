@@ -28,6 +28,7 @@ fn config() -> SandboxConfig {
         seed: sandbox::world::DEFAULT_SEED,
         start: Some(chrono::NaiveDate::from_ymd_opt(2026, 11, 28).expect("date")),
         clients: 3,
+        living: false,
         public_base: BASE.into(),
         redirect_uris: ["qbo", "ramp", "stripe", "plaid"]
             .iter()

@@ -202,9 +202,15 @@ pub struct Config {
     /// Sandbox: the seed the demo world is generated from.
     #[arg(long, env = "ROWCOL_SANDBOX_SEED", default_value_t = sandbox::world::DEFAULT_SEED)]
     pub sandbox_seed: u64,
-    /// Sandbox: how many demo clients a fresh world has (2 to 24).
+    /// Sandbox: how many demo clients a fresh world has (2 to 44).
     #[arg(long, env = "ROWCOL_SANDBOX_CLIENTS", default_value_t = sandbox::world::CLIENT_NAMES.len())]
     pub sandbox_clients: usize,
+    /// Sandbox: a fresh world keeps living as the clock moves (new bills,
+    /// bills paid by hand, edited or deleted in QBO; a couple of bank
+    /// logins expired at the start). `false` for a world that changes only
+    /// as RowCol and its tests make it.
+    #[arg(long, env = "ROWCOL_SANDBOX_LIVING", default_value_t = true, action = clap::ArgAction::Set)]
+    pub sandbox_living: bool,
     /// Sandbox: how many of the world's companies (the last ones) the demo
     /// firm is NOT connected to, left for "Add a client from QuickBooks"
     /// (at least two stay connected, whatever the number).
@@ -268,6 +274,7 @@ impl fmt::Debug for Config {
             .field("sandbox_start", &self.sandbox_start)
             .field("sandbox_seed", &self.sandbox_seed)
             .field("sandbox_clients", &self.sandbox_clients)
+            .field("sandbox_living", &self.sandbox_living)
             .field("sandbox_unconnected", &self.sandbox_unconnected)
             .field("rail_timeout_ms", &self.rail_timeout_ms)
             .field("worker", &self.worker)

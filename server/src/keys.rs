@@ -12,6 +12,12 @@ use app::ssr::store::{commit, sandbox_state, Db};
 /// What the sandbox's sealed world is bound to.
 pub const SANDBOX_STATE_AAD: &str = "sandbox_state";
 
+/// What a separately saved part of the sandbox's world is bound to (so one
+/// part's row cannot be passed off as another's or as the world).
+pub fn sandbox_part_aad(part: &str) -> String {
+    format!("{SANDBOX_STATE_AAD}.{part}")
+}
+
 fn key_file(config: &Config) -> std::path::PathBuf {
     std::path::Path::new(&config.data_dir).join("secret.key")
 }
@@ -147,6 +153,26 @@ pub async fn reseal(db: &Db, sealer: &Sealer, legacy_only: bool) -> anyhow::Resu
             .await?;
             report.sandbox_state = true;
         }
+    }
+    for part in [sandbox::STRIPE_PART] {
+        let Some(doc) = sandbox_state::load_rails_part(&mut tx, part).await? else {
+            continue;
+        };
+        if sealer.is_current(&doc) {
+            continue;
+        }
+        let aad = sandbox_part_aad(part);
+        let plain = sealer.open(&doc, &aad).map_err(|_| {
+            anyhow::anyhow!("the sandbox's {part} data opens with none of the configured keys")
+        })?;
+        sandbox_state::save_rails_part(
+            &mut tx,
+            part,
+            &sealer.seal(&plain, &aad),
+            chrono::Utc::now(),
+        )
+        .await?;
+        report.sandbox_state = true;
     }
     commit(tx).await?;
     Ok(report)

@@ -142,6 +142,31 @@ impl SimStore for DbSimStore {
         }
         Ok(())
     }
+
+    async fn load_part(&self, part: &str) -> anyhow::Result<Option<serde_json::Value>> {
+        let mut conn = self.db.acquire().await?;
+        let Some(sealed) = sandbox_state::load_rails_part(&mut conn, part).await? else {
+            return Ok(None);
+        };
+        let json = self
+            .sealer
+            .open(&sealed, &crate::keys::sandbox_part_aad(part))
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "the sandbox's {part} data was sealed under another ROWCOL_ENCRYPTION_KEY"
+                )
+            })?;
+        Ok(Some(serde_json::from_str(&json)?))
+    }
+
+    async fn save_part(&self, part: &str, value: &serde_json::Value) -> anyhow::Result<()> {
+        let mut conn = self.db.acquire().await?;
+        let sealed = self
+            .sealer
+            .seal(&value.to_string(), &crate::keys::sandbox_part_aad(part));
+        sandbox_state::save_rails_part(&mut conn, part, &sealed, chrono::Utc::now()).await?;
+        Ok(())
+    }
 }
 
 /// An instance using another instance's simulators keeps its clock on theirs:

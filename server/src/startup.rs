@@ -242,6 +242,7 @@ impl Application {
                         seed: config.sandbox_seed,
                         start: config.sandbox_start,
                         clients: config.sandbox_clients,
+                        living: config.sandbox_living,
                         public_base: format!("{public}/sandbox"),
                         // RowCol's own callbacks, and any extra ones.
                         redirect_uris: app::model::Rail::ALL

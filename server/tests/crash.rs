@@ -243,6 +243,11 @@ impl Run {
             .env("ROWCOL_RAMP_WEBHOOK_SECRET", WEBHOOK_SECRET)
             .env("ROWCOL_PLAID_SECRET", PLAID_SECRET)
             .env("ROWCOL_SANDBOX_START", support::sandbox_start().to_string())
+            .env(
+                "ROWCOL_SANDBOX_CLIENTS",
+                sandbox::world::TEST_CLIENTS.to_string(),
+            )
+            .env("ROWCOL_SANDBOX_LIVING", "false")
             .env("ROWCOL_WORKER", "true")
             .env("ROWCOL_DATA_DIR", self.tmp.path())
             .env(

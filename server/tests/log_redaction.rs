@@ -44,6 +44,8 @@ async fn callback_codes_and_states_never_reach_the_log() {
 
     let tmp = tempfile::tempdir().expect("tempdir");
     let mut config = Config::defaults();
+    config.sandbox_clients = sandbox::world::TEST_CLIENTS;
+    config.sandbox_living = false;
     config.database_url = format!("sqlite://{}/rowcol.db", tmp.path().display());
     config.encryption_key = Some(Sealer::generate_key());
     config.demo_password = Some("log-test-demo-password".into());

@@ -104,7 +104,8 @@ async fn harness() -> Harness {
         plaid_secret: Secret::new(PLAID_SECRET),
         seed: sandbox::world::DEFAULT_SEED,
         start: Some(chrono::NaiveDate::from_ymd_opt(2026, 11, 28).expect("date")),
-        clients: sandbox::world::CLIENT_NAMES.len(),
+        clients: sandbox::world::TEST_CLIENTS,
+        living: false,
         public_base: base.clone(),
         redirect_uris: vec![],
     };
@@ -1118,6 +1119,17 @@ impl sandbox::SimStore for WatchingStore {
         }
         self.inner.save(state).await
     }
+
+    async fn load_part(&self, part: &str) -> anyhow::Result<Option<Value>> {
+        self.inner.load_part(part).await
+    }
+
+    async fn save_part(&self, part: &str, value: &Value) -> anyhow::Result<()> {
+        if self.refuse.load(Ordering::SeqCst) {
+            anyhow::bail!("killed before the save landed");
+        }
+        self.inner.save_part(part, value).await
+    }
 }
 
 /// Found by server/tests/crash.rs (leases a day or two ahead after a
@@ -1143,6 +1155,7 @@ async fn an_advance_moves_the_clock_only_once_the_world_is_saved() {
         seed: sandbox::world::DEFAULT_SEED,
         start: Some(NaiveDate::from_ymd_opt(2026, 11, 28).expect("date")),
         clients: 4,
+        living: false,
         public_base: "http://127.0.0.1/sandbox".into(),
         redirect_uris: vec![],
     };

@@ -82,9 +82,16 @@ const INJECTED: [(&str, u64); 29] = [
     ("vendor_bank_change", 3),
 ];
 
+// Not drawn yet: `("ramp_ach_return", 3)` (the next ACH payment comes
+// back R01/R02 days after it was paid). With it, 40 seeds ran clean, but
+// `a_seed_replayed_gives_the_same_trace` saw seed 7's trace change with
+// the machine's load. Until that is found, returns are proven by
+// `api::ach`; the inject arm, the fired count and the invariants below
+// stay armed for when it joins `INJECTED` and `FAULTS`.
+
 /// Every fault kind the table reports: the injected ones, the standing
 /// reorder of webhooks, and the harness's own interventions.
-const FAULTS: [&str; 35] = [
+const FAULTS: [&str; 37] = [
     "ramp_create_429",
     "ramp_create_500",
     "ramp_create_503",
@@ -120,6 +127,10 @@ const FAULTS: [&str; 35] = [
     "admin_repairs_bank",
     "vendor_bank_change",
     "advisor_confirms_bank",
+    // The living world (issue #9): new bills arrive in QBO; open ones are
+    // paid by hand, deleted, or edited (amount, vendor) on their own.
+    "world_bill_arrived",
+    "world_bill_changed",
 ];
 
 /// The simulated rails' API budget in the simulation (`ROWCOL_RAIL_TIMEOUT_MS`)
@@ -206,6 +217,8 @@ struct Sim {
     unconfirmed_accounts: BTreeSet<String>,
     /// The step from which the advisor gets to held releases.
     confirm_due: Option<usize>,
+    /// How much of the living world's log the harness has read.
+    world_seen: usize,
 }
 
 fn client() -> reqwest::Client {
@@ -379,6 +392,31 @@ impl Sim {
             .call(&self.advisor, "sandbox/advance", &[("days", &d)])
             .await;
         self.log(format!("advance {days}d: {s}"));
+        self.note_world().await;
+    }
+
+    /// What the living world did during an advance: its changes to open
+    /// bills are causes of the flags they can raise, like the harness's
+    /// own ledger edits.
+    async fn note_world(&mut self) {
+        let log = self.app().sandbox().world_log().await;
+        for e in log.iter().skip(self.world_seen) {
+            let kind = match e.kind.as_str() {
+                "bill_arrived" => "world_bill_arrived",
+                "paid_by_hand" | "deleted" | "amount_edited" | "vendor_edited" => {
+                    "world_bill_changed"
+                }
+                // Stripe's invoices touch no bill.
+                _ => continue,
+            };
+            *self.tally.injected.entry(kind).or_default() += 1;
+            self.fire(kind, 1);
+            self.log(format!(
+                "world {} {} {}: {}",
+                e.day, e.kind, e.bill_id, e.detail
+            ));
+        }
+        self.world_seen = log.len();
     }
 
     async fn drain(&mut self) {
@@ -467,6 +505,9 @@ impl Sim {
                 "webhook_drop" => f.webhook_drop_next += 1,
                 "qbo_amount_mismatch" => f.qbo_amount_mismatch_next += 1,
                 "qbo_skip" => f.qbo_skip_next += 1,
+                "ramp_ach_return" => f
+                    .ramp_ach_return_next
+                    .push(if lag.is_multiple_of(2) { "R01" } else { "R02" }.to_owned()),
                 "plaid_login_required" => f.plaid_login_required.push(pick),
                 "plaid_debits_pending_first" => f.plaid_debits_pending_first = true,
                 // Only a pending debit can fall off: debits show as
@@ -734,14 +775,16 @@ impl Sim {
                 "qbo_skip",
                 "qbo_late",
                 "qbo_edit_bill",
+                "world_bill_changed",
                 "qbo_429",
                 "qbo_500",
                 "qbo_timeout",
             ],
-            "amount_mismatch" => &["qbo_amount_mismatch", "qbo_edit_bill"],
-            "duplicate_payment" => &["qbo_edit_bill"],
-            "bill_changed_in_ledger" => &["qbo_edit_bill"],
+            "amount_mismatch" => &["qbo_amount_mismatch", "qbo_edit_bill", "world_bill_changed"],
+            "duplicate_payment" => &["qbo_edit_bill", "world_bill_changed"],
+            "bill_changed_in_ledger" => &["qbo_edit_bill", "world_bill_changed"],
             "vendor_bank_changed" => &["vendor_bank_change"],
+            "ach_returned" => &["ramp_ach_return"],
             "cash_not_seen" => &[
                 "plaid_drop_pending",
                 "plaid_login_required",
@@ -871,6 +914,11 @@ impl Sim {
         for (k, count) in counters {
             fired(k, count(before).into(), count(after).into());
         }
+        fired(
+            "ramp_ach_return",
+            before.ramp_ach_return_next.len() as u64,
+            after.ramp_ach_return_next.len() as u64,
+        );
         for (rail, status, k) in [
             (SimRail::Ramp, 429, "ramp_429"),
             (SimRail::Ramp, 503, "ramp_503"),
@@ -1305,6 +1353,14 @@ impl Sim {
                 v.push(format!("{n} Ramp bills with remote_id {r}"));
             }
         }
+        // Payments whose ACH debit the bank returned: they reached Ramp.
+        let returned: HashSet<&str> = st
+            .clients
+            .iter()
+            .flat_map(|c| c.ramp.bills.iter())
+            .filter(|b| b.ach_return.is_some())
+            .filter_map(|b| b.remote_id.as_deref())
+            .collect();
         // No release pays a vendor bank account nobody confirmed.
         for b in st.clients.iter().flat_map(|c| c.ramp.bills.iter()) {
             if let (Some(r), true) = (
@@ -1362,7 +1418,10 @@ impl Sim {
         // A failed or cancelled payment never reached Ramp: its bill is free
         // to be paid by another payment.
         for (pid, label, state, _) in &payments {
-            if (state == "failed" || state == "cancelled") && by_remote.contains_key(pid.as_str()) {
+            if (state == "failed" || state == "cancelled")
+                && by_remote.contains_key(pid.as_str())
+                && !returned.contains(pid.as_str())
+            {
                 v.push(format!(
                     "payment {label} is {state}, but Ramp has a bill for it"
                 ));
@@ -1435,8 +1494,17 @@ async fn run_seed(engine: Engine, seed: u64, steps: usize, faults: bool) -> Outc
     })
     .await;
     // QBO's throttle counts on the wall clock: a seed's trace would depend
-    // on the machine's speed (see `Faults::qbo_throttle_off`).
-    app.inject(|f| f.qbo_throttle_off = true).await;
+    // on the machine's speed (see `Faults::qbo_throttle_off`), so it is off
+    // unless `SIM_QBO_THROTTLE=1` (a run that is not replayable).
+    // The world lives on its own in the runs with faults.
+    let throttle = std::env::var("SIM_QBO_THROTTLE").is_ok_and(|v| v == "1");
+    // `SIM_LIVING=0`: the world changes only as the harness makes it.
+    let living = faults && std::env::var("SIM_LIVING").map_or(true, |v| v != "0");
+    app.inject(|f| {
+        f.qbo_throttle_off = !throttle;
+        f.living_world = living;
+    })
+    .await;
     let mut prof: BTreeMap<&'static str, std::time::Duration> = BTreeMap::new();
     prof.insert("spawn", t0.elapsed());
     let mut sim = Sim {
@@ -1461,6 +1529,7 @@ async fn run_seed(engine: Engine, seed: u64, steps: usize, faults: bool) -> Outc
         reconnect_due: BTreeMap::new(),
         unconfirmed_accounts: BTreeSet::new(),
         confirm_due: None,
+        world_seen: 0,
     };
     sim.firm_id = sqlx::query_scalar("select firm_id from app_user where email = $1")
         .bind("admin@northwind.test")
@@ -1555,6 +1624,8 @@ async fn run_seed(engine: Engine, seed: u64, steps: usize, faults: bool) -> Outc
             f.plaid_debits_pending_first = false;
             f.rail_fail_next.clear();
             f.ramp_create_fail_next.clear();
+            // The world stops changing bills: the end settles what is there.
+            f.living_world = false;
         })
         .await;
     let last_arrival: Option<String> =
@@ -1612,6 +1683,26 @@ async fn run_seed(engine: Engine, seed: u64, steps: usize, faults: bool) -> Outc
     }
     sim.check(&format!("seed {seed} end")).await;
     let payments = sim.payments().await;
+    // Every payment whose ACH debit came back ends failed.
+    let returned: Vec<(String, String)> = sim
+        .app()
+        .sandbox()
+        .state()
+        .await
+        .clients
+        .iter()
+        .flat_map(|c| c.ramp.bills.iter())
+        .filter_map(|b| Some((b.remote_id.clone()?, b.ach_return.clone()?)))
+        .collect();
+    for (pid, code) in &returned {
+        if let Some((_, label, state, _)) = payments.iter().find(|p| &p.0 == pid) {
+            if state != "failed" {
+                sim.violations.push(format!(
+                    "seed {seed} end: payment {label} came back ({code}) but ends {state}"
+                ));
+            }
+        }
+    }
     for (_, label, state, flag) in &payments {
         let settled = matches!(
             state.as_str(),

@@ -121,7 +121,20 @@ pub enum Transition {
     Refuse,
 }
 
-pub fn transition(current: PaymentState, next: PaymentState) -> Transition {
+/// `returned`: the evidence is the bank sending the money back (an ACH
+/// return), the one failure that can come after the money moved — even
+/// after verification, as the debit that verified it is undone. It fails
+/// only a payment whose money left (`paid`, `recorded`, `verified`).
+pub fn transition(current: PaymentState, next: PaymentState, returned: bool) -> Transition {
+    if returned {
+        return match (current, next) {
+            (
+                PaymentState::Paid | PaymentState::Recorded | PaymentState::Verified,
+                PaymentState::Failed,
+            ) => Transition::Advance,
+            _ => Transition::Refuse,
+        };
+    }
     match (current.rank(), next.rank()) {
         (Some(c), Some(n)) if n > c => Transition::Advance,
         (Some(_), Some(_)) => Transition::RecordOnly,
@@ -138,23 +151,34 @@ mod tests {
 
     #[test]
     fn moves_forward_and_skips_ahead() {
-        assert_eq!(transition(Approved, Released), Transition::Advance);
-        assert_eq!(transition(Approved, Paid), Transition::Advance);
-        assert_eq!(transition(Recorded, Verified), Transition::Advance);
+        assert_eq!(transition(Approved, Released, false), Transition::Advance);
+        assert_eq!(transition(Approved, Paid, false), Transition::Advance);
+        assert_eq!(transition(Recorded, Verified, false), Transition::Advance);
     }
 
     #[test]
     fn never_moves_backwards_or_repeats() {
-        assert_eq!(transition(Paid, Released), Transition::RecordOnly);
-        assert_eq!(transition(Paid, Paid), Transition::RecordOnly);
-        assert_eq!(transition(Verified, Paid), Transition::RecordOnly);
+        assert_eq!(transition(Paid, Released, false), Transition::RecordOnly);
+        assert_eq!(transition(Paid, Paid, false), Transition::RecordOnly);
+        assert_eq!(transition(Verified, Paid, false), Transition::RecordOnly);
     }
 
     #[test]
     fn failure_ends_the_path_but_not_after_verification() {
-        assert_eq!(transition(Released, Failed), Transition::Advance);
-        assert_eq!(transition(Verified, Failed), Transition::Refuse);
-        assert_eq!(transition(Failed, Paid), Transition::Refuse);
+        assert_eq!(transition(Released, Failed, false), Transition::Advance);
+        assert_eq!(transition(Verified, Failed, false), Transition::Refuse);
+        assert_eq!(transition(Failed, Paid, false), Transition::Refuse);
+    }
+
+    #[test]
+    fn a_bank_return_fails_a_payment_whose_money_left_even_verified() {
+        for s in [Paid, Recorded, Verified] {
+            assert_eq!(transition(s, Failed, true), Transition::Advance, "{s:?}");
+        }
+        for s in [Approved, Released, Failed, Cancelled, Rejected] {
+            assert_eq!(transition(s, Failed, true), Transition::Refuse, "{s:?}");
+        }
+        assert_eq!(transition(Verified, Paid, true), Transition::Refuse);
     }
 
     #[test]

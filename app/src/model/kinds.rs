@@ -111,6 +111,10 @@ text_enum!(
         /// vendor than the one accepted: the payment is held (approved, its
         /// cash committed, nothing sent) until someone confirms the change.
         VendorBankChanged = "vendor_bank_changed",
+        /// The bank sent a paid ACH debit back (an R-code return): the
+        /// payment failed after the money left, the bill is unpaid again,
+        /// and the BillPayment Ramp synced to the ledger is now wrong.
+        AchReturned = "ach_returned",
     }
 );
 

@@ -1,10 +1,13 @@
-//! The Ramp simulator: `/developer/v1/{entities,vendors,bills}`. This
+//! The Ramp simulator: `/developer/v1/{entities,vendors,bills,transactions,transfers}`. This
 //! module holds the router, authentication with rate limiting, errors and
 //! the handlers; rendering and create validation live in the submodules.
 
+pub(crate) mod ach_return;
+mod activity;
 mod bills;
 mod render;
 pub(crate) mod vendor_bank;
+pub(crate) mod vendors;
 mod webhooks;
 mod writes;
 
@@ -19,7 +22,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use render::{paginate, render_bill, render_vendor};
+use render::{paginate, render_bill};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -35,8 +38,8 @@ pub fn router() -> Router<Sandbox> {
         .route("/developer/v1/entities", get(entities))
         .route("/developer/v1/entities/{id}", get(entity))
         .route("/developer/v1/bank-accounts/{id}", get(bank_account))
-        .route("/developer/v1/vendors", get(vendors))
-        .route("/developer/v1/vendors/{id}/accounts", get(vendor_accounts))
+        .merge(vendors::routes())
+        .merge(activity::routes())
         .route("/developer/v1/bills", get(list_bills).post(create_bill))
         .route(
             "/developer/v1/bills/{id}",
@@ -105,11 +108,51 @@ fn missing(field: &str) -> Rejection {
     ))
 }
 
+/// 404 for a `what` the business does not have.
+fn absent(what: &str) -> Response {
+    err(
+        StatusCode::NOT_FOUND,
+        "DEVELOPER_0404",
+        &format!("{what} not found"),
+        None,
+    )
+}
+
+/// Refuse a query parameter outside `known` (400), as the bills list does:
+/// a misspelt filter silently ignored would return everything.
+fn only_params(q: &HashMap<String, String>, known: &[&str]) -> Result<(), Rejection> {
+    match q
+        .keys()
+        .find(|k| !known.contains(&k.as_str()) && *k != "start" && *k != "page_size")
+    {
+        Some(k) => Err(invalid(k, "Unknown field.")),
+        None => Ok(()),
+    }
+}
+
 /// Check the Bearer token and the rate limit; hand back the locked state and
 /// the client's index.
 async fn authed<'a>(
     sb: &'a Sandbox,
     headers: &HeaderMap,
+) -> Result<(MutexGuard<'a, SimState>, usize), Response> {
+    auth(sb, headers, None).await
+}
+
+/// [`authed`], and the token's grant must hold `scope`: 403 without it
+/// (rails.md §2.2), after the request has counted against the rate limit.
+async fn authed_for<'a>(
+    sb: &'a Sandbox,
+    headers: &HeaderMap,
+    scope: &str,
+) -> Result<(MutexGuard<'a, SimState>, usize), Response> {
+    auth(sb, headers, Some(scope)).await
+}
+
+async fn auth<'a>(
+    sb: &'a Sandbox,
+    headers: &HeaderMap,
+    need: Option<&str>,
 ) -> Result<(MutexGuard<'a, SimState>, usize), Response> {
     let token = bearer_token(headers);
     let unauthorized = || {
@@ -125,10 +168,11 @@ async fn authed<'a>(
     };
     let st = sb.inner.state.lock().await;
     // The token identifies the business: any live access token of its grants.
-    let business = st
+    let grant = st
         .oauth
-        .by_access(crate::SimRail::Ramp, token, chrono::Utc::now())
-        .map(|g| g.account.clone());
+        .by_access(crate::SimRail::Ramp, token, chrono::Utc::now());
+    let scoped = need.is_none_or(|n| grant.is_some_and(|g| g.scope.split(' ').any(|s| s == n)));
+    let business = grant.map(|g| g.account.clone());
     let Some(ci) = business.and_then(|b| st.clients.iter().position(|c| c.ramp.business_id == b))
     else {
         return Err(unauthorized());
@@ -160,6 +204,14 @@ async fn authed<'a>(
             StatusCode::TOO_MANY_REQUESTS,
             "DEVELOPER_0429",
             "Rate limit exceeded",
+            None,
+        ));
+    }
+    if !scoped {
+        return Err(err(
+            StatusCode::FORBIDDEN,
+            "DEVELOPER_0403",
+            &format!("Missing scope: {}", need.unwrap_or_default()),
             None,
         ));
     }
@@ -274,62 +326,6 @@ async fn bank_account(
         "financial_institution_name": c.plaid.institution_name,
     }))
     .into_response()
-}
-
-async fn vendors(
-    State(sb): State<Sandbox>,
-    headers: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    let (st, ci) = match authed(&sb, &headers).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let c = &st.clients[ci];
-    let items = c
-        .ramp
-        .vendors
-        .iter()
-        .map(|v| (v.id.clone(), render_vendor(c, v)))
-        .collect();
-    match paginate(items, &q, &list_url(&sb, "vendors")) {
-        Ok(v) => Json(v).into_response(),
-        Err(r) => *r,
-    }
-}
-
-async fn vendor_accounts(
-    State(sb): State<Sandbox>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    let (st, ci) = match authed(&sb, &headers).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let Some(v) = st.clients[ci].ramp.vendors.iter().find(|v| v.id == id) else {
-        return err(
-            StatusCode::NOT_FOUND,
-            "DEVELOPER_0404",
-            "Vendor not found",
-            None,
-        );
-    };
-    // `ApiVendorBankAccountResource`: no account number, only how it can be
-    // paid and whether it is the vendor's default.
-    let item = json!({
-        "id": v.account_id, "account_nickname": format!("{} ACH ••{}", v.name, v.account_last_four),
-        "currency": st.clients[ci].currency, "is_default": true, "payment_method": "ACH",
-    });
-    match paginate(
-        vec![(v.account_id.clone(), item)],
-        &q,
-        &list_url(&sb, &format!("vendors/{id}/accounts")),
-    ) {
-        Ok(v) => Json(v).into_response(),
-        Err(r) => *r,
-    }
 }
 
 /// The full URL of a list, from the configured base (not the request's

@@ -4,10 +4,11 @@
 use super::{err, Rejection};
 use crate::state::*;
 use axum::http::StatusCode;
+use chrono::{DateTime, Datelike, Duration, NaiveTime, Utc};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
-fn currency_amount(cents: i64, cur: &str) -> Value {
+pub(super) fn currency_amount(cents: i64, cur: &str) -> Value {
     json!({"amount": cents, "currency_code": cur})
 }
 
@@ -71,21 +72,50 @@ pub(super) fn paginate(
     )
 }
 
-pub(super) fn render_vendor(c: &SimClient, v: &RampVendorRec) -> Value {
-    let spent: i64 = c
+/// Every field of Ramp's `Vendor` schema (rails.md §2.5). What the world has
+/// no data for (addresses, tax classification, merchant, category) is
+/// present and null. Spend is the vendor's paid bills, windowed at `now`.
+pub(super) fn render_vendor(c: &SimClient, v: &RampVendorRec, now: DateTime<Utc>) -> Value {
+    let paid: Vec<(DateTime<Utc>, i64)> = c
         .ramp
         .bills
         .iter()
         .filter(|b| b.vendor_id == v.id && b.status == RampStatus::Paid)
-        .map(|b| b.amount_cents)
-        .sum();
+        .filter_map(|b| b.paid_at.map(|t| (t, b.amount_cents)))
+        .collect();
+    let since = |from: Option<DateTime<Utc>>| -> Value {
+        let sum = paid
+            .iter()
+            .filter(|(t, _)| from.is_none_or(|f| *t >= f) && *t <= now)
+            .map(|(_, a)| a)
+            .sum();
+        currency_amount(sum, &c.currency)
+    };
+    let year_start = now
+        .date_naive()
+        .with_ordinal(1)
+        .map(|d| d.and_time(NaiveTime::MIN).and_utc());
+    let remote =
+        (!v.accounting_vendor_remote_id.is_empty()).then_some(&v.accounting_vendor_remote_id);
     json!({
-        "id": v.id, "name": v.name, "name_legal": v.name, "is_active": true, "is_deletable": false,
-        "country": "US", "accounting_vendor_remote_id": v.accounting_vendor_remote_id,
-        "contacts": [v.contact_id], "vendor_type": "BUSINESS",
-        "total_spend_all_time": currency_amount(spent, &c.currency),
+        "id": v.id, "name": v.name, "name_legal": v.name, "is_active": true,
+        "is_deletable": deletable(c, v),
+        "country": v.country, "state": v.state, "address": null, "tax_address": null,
+        "accounting_vendor_remote_id": remote,
+        "contacts": [v.contact_id], "vendor_owner_id": v.vendor_owner_id, "vendor_type": "BUSINESS",
+        "billing_frequency": null, "federal_tax_classification": null, "merchant_id": null,
+        "sk_category_id": null, "sk_category_name": null,
+        "total_spend_all_time": since(None),
+        "total_spend_last_30_days": since(Some(now - Duration::days(30))),
+        "total_spend_last_365_days": since(Some(now - Duration::days(365))),
+        "total_spend_ytd": since(year_start),
         "created_at": v.created_at.to_rfc3339(),
     })
+}
+
+/// Only a vendor made through the API and never billed can be deleted.
+pub(super) fn deletable(c: &SimClient, v: &RampVendorRec) -> bool {
+    v.via_api && !c.ramp.bills.iter().any(|b| b.vendor_id == v.id)
 }
 
 /// Rendered the way Ramp's `Bill` schema lists every field: what the world
@@ -163,15 +193,19 @@ pub(super) fn render_bill(c: &SimClient, b: &RampBillRec, detail: bool) -> Value
 /// The business's bill owner: one person per business, with a stable id
 /// derived from the business (the world has no Ramp users of its own).
 fn bill_owner(c: &SimClient) -> Value {
+    json!({"id": bill_owner_id(c), "first_name": "Avery", "last_name": "Controller"})
+}
+
+/// The id of the business's one user, its bill owner.
+pub(super) fn bill_owner_id(c: &SimClient) -> String {
     use sha2::{Digest, Sha256};
     let h = hex::encode(Sha256::digest(format!("bill-owner:{}", c.ramp.business_id)));
-    let id = format!(
+    format!(
         "{}-{}-4{}-8{}-{}",
         &h[0..8],
         &h[8..12],
         &h[13..16],
         &h[17..20],
         &h[20..32]
-    );
-    json!({"id": id, "first_name": "Avery", "last_name": "Controller"})
+    )
 }

@@ -98,6 +98,7 @@ pub(super) fn validate_create(
         payment_method: payment.method,
         manual_payment_method: payment.manual,
         posting_date: optional_date(v, "posting_date")?,
+        ach_return: None,
         archived_at: None,
     })
 }

@@ -4,6 +4,7 @@
 //! history (only the access tokens are random), so tests pin both.
 
 mod activity;
+pub mod living;
 mod prng;
 
 use crate::state::*;
@@ -19,9 +20,11 @@ pub use prng::Prng;
 /// The default world seed (`ROWCOL_SANDBOX_SEED` overrides it).
 pub const DEFAULT_SEED: u64 = 0x526f_7743_6f6c_2026; // "RowCol 2026"
 
-/// Client names, already in alphabetical order. The first is the rich one,
-/// the second is the tight one.
-pub const CLIENT_NAMES: [&str; 24] = [
+/// Client names: two alphabetical runs (the second was added later, after
+/// the first, so that a smaller world stays a prefix of a bigger one). The
+/// first is the rich one, the second is the tight one; [`NEAR_BUFFER`] are
+/// close to their buffer.
+pub const CLIENT_NAMES: [&str; 44] = [
     "Alder Creek Dental",
     "Birch Lane Bakery",
     "Cedar Ridge Veterinary",
@@ -46,7 +49,43 @@ pub const CLIENT_NAMES: [&str; 24] = [
     "Valley Print Shop",
     "Willow Bend Veterinary",
     "Yarrow Home Goods",
+    "Aspen Grove Pharmacy",
+    "Bayside Pet Grooming",
+    "Cobalt Machine Works",
+    "Dune Road Surf Shop",
+    "Evergreen Title Company",
+    "Foxglove Tea House",
+    "Golden Hour Photography",
+    "Hawthorn Family Law",
+    "Indigo Textile Co",
+    "Jade Garden Restaurant",
+    "Keystone Roofing",
+    "Lantern Hill Winery",
+    "Meadowlark Music School",
+    "Nettle and Sage Apothecary",
+    "Orchard Park Optometry",
+    "Prairie Wind Solar",
+    "Riverstone Physical Therapy",
+    "Sagebrush Trucking",
+    "Thistle Creek Farms",
+    "Vista Point Realty",
 ];
+
+/// Clients whose cash sits just above their buffer: one more bill of the
+/// usual size breaks it.
+pub const NEAR_BUFFER: [&str; 3] = [
+    "Dune Road Surf Shop",
+    "Jade Garden Restaurant",
+    "Sagebrush Trucking",
+];
+
+/// The clients of the demo world whose bank login has expired at the start
+/// (a broken connection to repair), when the world lives.
+pub const BROKEN_AT_START: [&str; 2] = ["Foxglove Tea House", "Keystone Roofing"];
+
+/// The size of the world the tests use: the first 24 clients (tests pin it,
+/// so that the demo world can grow without changing what they see).
+pub const TEST_CLIENTS: usize = 24;
 pub const RICH: &str = "Alder Creek Dental";
 pub const TIGHT: &str = "Birch Lane Bakery";
 
@@ -111,6 +150,20 @@ fn profile(rng: &mut Prng, name: &str) -> Profile {
             available: None,
             bill_amounts: vec![50_000, 425_000, 783_050, 1_800_000],
         },
+        n if NEAR_BUFFER.contains(&n) => {
+            let daily_burn = rng.range(40_000, 120_000);
+            Profile {
+                daily_burn,
+                available: None,
+                // Three everyday bills and one big one.
+                bill_amounts: vec![
+                    rng.range(daily_burn, daily_burn * 3),
+                    rng.range(daily_burn, daily_burn * 3),
+                    rng.range(daily_burn, daily_burn * 3),
+                    rng.range(daily_burn * 8, daily_burn * 12),
+                ],
+            }
+        }
         _ => {
             let available = rng.range(2_000_000, 60_000_000);
             let runway_days = rng.range(60, 240);
@@ -138,7 +191,7 @@ pub fn generate(now: DateTime<Utc>, seed: u64) -> SimState {
 }
 
 /// The demo world with only its first `clients` clients (at least the rich
-/// and the tight one; at most all 24). The ones kept are exactly as in the
+/// and the tight one; at most all of [`CLIENT_NAMES`]). The ones kept are exactly as in the
 /// full world: a smaller world is a prefix of the bigger one. The
 /// simulation harness runs thousands of small worlds.
 pub fn generate_sized(now: DateTime<Utc>, seed: u64, clients: usize) -> SimState {
@@ -222,6 +275,13 @@ pub fn generate_sized(now: DateTime<Utc>, seed: u64, clients: usize) -> SimState
                 account_id: rng.uuid(),
                 account_last_four: rng.digits(4),
                 created_at: created,
+                country: "US".into(),
+                state: None,
+                vendor_owner_id: None,
+                contact_email: None,
+                contact_first_name: None,
+                contact_last_name: None,
+                via_api: false,
             });
         }
         let doc_base = rng.range(1000, 8000);
@@ -255,10 +315,15 @@ pub fn generate_sized(now: DateTime<Utc>, seed: u64, clients: usize) -> SimState
             None => {
                 // Tight: the buffer sits halfway between the smallest and the
                 // largest bill, so the largest breaks it and the smallest fits.
+                // Near the buffer: the smallest bill just fits.
                 let burn = trailing_30_day_outflow_cents(&txns, today) / 30;
                 let small = *p.bill_amounts.iter().min().unwrap_or(&0);
                 let large = *p.bill_amounts.iter().max().unwrap_or(&0);
-                14 * burn + (small + large) / 2
+                if *name == TIGHT {
+                    14 * burn + (small + large) / 2
+                } else {
+                    14 * burn + small + small / 5
+                }
             }
         };
         let plaid = PlaidItem {
@@ -318,12 +383,19 @@ pub fn generate_sized(now: DateTime<Utc>, seed: u64, clients: usize) -> SimState
         clients,
         webhooks: vec![],
         qbo_late: vec![],
+        ach_returns_due: vec![],
         oauth: Default::default(),
         plaid_link: PlaidLinkState::default(),
         ramp_webhook_subs: RampWebhookSubs::default(),
         // Random, not from the seed: `Sandbox::start` makes it.
         plaid_webhook_keys: vec![],
+        // Made once the Stripe accounts exist (`Sandbox::start`).
+        stripe: Default::default(),
+        stripe_changes: 0,
         plaid_calls: Default::default(),
+        living_through: Some(today - Duration::days(1)),
+        world_log: vec![],
+        stripe_payouts_banked: Default::default(),
     }
 }
 
@@ -349,11 +421,14 @@ mod tests {
     fn structure_is_deterministic_and_sorted() {
         let now = pinned();
         let (a, b) = (generate(now, DEFAULT_SEED), generate(now, DEFAULT_SEED));
-        assert_eq!(a.clients.len(), 24);
+        assert_eq!(a.clients.len(), 44);
         let names: Vec<_> = a.clients.iter().map(|c| c.name.clone()).collect();
-        let mut sorted = names.clone();
-        sorted.sort();
-        assert_eq!(names, sorted);
+        // Two alphabetical runs: the tests' 24, then the demo's others.
+        for run in [&names[..TEST_CLIENTS], &names[TEST_CLIENTS..]] {
+            let mut sorted = run.to_vec();
+            sorted.sort();
+            assert_eq!(run, &sorted[..]);
+        }
         assert_eq!(names[0], "Alder Creek Dental");
         for (x, y) in a.clients.iter().zip(&b.clients) {
             assert_eq!(x.qbo.realm_id, y.qbo.realm_id);
@@ -401,7 +476,15 @@ mod tests {
                 );
             }
             let avail = c.plaid.account.available_cents;
-            if c.name != RICH && c.name != TIGHT {
+            if NEAR_BUFFER.contains(&c.name.as_str()) {
+                // Just above 14 days of spending: the smallest bill fits,
+                // the largest does not.
+                let burn = trailing_30_day_outflow_cents(&c.plaid.txns, today) / 30;
+                let small = bills.iter().map(|b| b.total_cents).min().unwrap_or(0);
+                let large = bills.iter().map(|b| b.total_cents).max().unwrap_or(0);
+                assert!(avail - small >= 14 * burn, "{}", c.name);
+                assert!(avail - large < 14 * burn, "{}", c.name);
+            } else if c.name != RICH && c.name != TIGHT {
                 assert!((2_000_000..=60_000_000).contains(&avail), "{}", c.name);
             }
             assert!(c.plaid.txns.iter().any(|t| t.amount_cents < 0));

@@ -12,14 +12,19 @@
 //!   see `store::bank::debit_reflected`), and its verification runs again:
 //!   a new matching transaction re-attaches evidence and clears the flag.
 
+//!
+//! An **ACH return** (the bank credits a paid debit back: `ACH RETURN R01
+//! INSUFFICIENT FUNDS <VENDOR>`) fails the payment it undoes, even a
+//! verified one, and files a critical hygiene item: see [`ach_return`].
+
 use super::JobError;
 use crate::services::Services;
 use app::domain::calendar::add_business_days;
 use app::domain::custody::PaymentState;
-use app::model::{ReasonCode, Severity};
+use app::model::{CustodyOwner, ReasonCode, Severity};
 use app::ssr::jobs::Job;
 use app::ssr::store::audit::{self, Entry};
-use app::ssr::store::payments::{self, clear_flag, flag, PaymentRow};
+use app::ssr::store::payments::{self, clear_flag, flag, PaymentRow, Step};
 use app::ssr::store::{bank, commit, jobs, StoreResult, Tx};
 use chrono::{DateTime, Duration, Utc};
 
@@ -130,4 +135,90 @@ pub async fn reattach(st: &Services, payment: &PaymentRow) -> Result<(), JobErro
     .await?;
     commit(tx).await?;
     Ok(())
+}
+
+/// The NACHA return code of a bank transaction named like `ACH RETURN R01
+/// INSUFFICIENT FUNDS ACME`, with the words after it.
+pub fn ach_return_code(name: &str) -> Option<(&str, &str)> {
+    let rest = name.trim().strip_prefix("ACH RETURN ")?;
+    let (code, words) = rest.split_once(' ').unwrap_or((rest, ""));
+    let is_code =
+        code.len() == 3 && code.starts_with('R') && code[1..].bytes().all(|b| b.is_ascii_digit());
+    is_code.then_some((code, words))
+}
+
+/// The bank credited `amount_minor` back as an ACH return (`name`, dated
+/// `on`): the payment whose debit it undoes — same amount, money already
+/// left, the vendor's name in the bank's description (or the only such
+/// payment) — fails with the return code, and a critical hygiene item
+/// tells the advisor what to fix in QuickBooks. Its committed cash is
+/// released by the state itself (`failed` holds none). Nothing is voided
+/// in QuickBooks: that is the advisor's call. A return that matches no
+/// payment is left alone (it may be someone else's).
+pub async fn ach_return(
+    tx: &mut Tx<'_>,
+    client_id: &str,
+    txn_id: &str,
+    name: &str,
+    amount_minor: i64,
+    on: chrono::NaiveDate,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    let Some((code, words)) = ach_return_code(name) else {
+        return Ok(());
+    };
+    let candidates = payments::return_candidates(tx, client_id, amount_minor, on).await?;
+    let upper = name.to_uppercase();
+    let chosen = candidates
+        .iter()
+        .find(|c| !c.vendor_name.is_empty() && upper.contains(&c.vendor_name.to_uppercase()))
+        .or(match candidates.as_slice() {
+            [only] => Some(only),
+            _ => None,
+        });
+    let Some(c) = chosen else {
+        return Ok(());
+    };
+    let payment = payments::require(tx, &c.payment_id).await?;
+    let amount = payment.amount()?;
+    let reason = if words.is_empty() {
+        code.to_owned()
+    } else {
+        format!("{code} {}", words.to_lowercase())
+    };
+    let outcome = payments::record_step(
+        tx,
+        &c.payment_id,
+        Step {
+            to: PaymentState::Failed,
+            owner: CustodyOwner::Plaid,
+            actor: "rowcol:sync",
+            evidence: format!(
+                "Plaid transaction {txn_id} \"{name}\" on {on}: the ACH debit of {amount} came back ({reason})"
+            ),
+            at,
+            audit_detail: Some(serde_json::json!({
+                "ach_return": code, "plaid_txn_id": txn_id, "returned_on": on,
+            })),
+        },
+    )
+    .await?;
+    if outcome != payments::StepOutcome::Advanced {
+        return Ok(());
+    }
+    flag(
+        tx,
+        &c.payment_id,
+        ReasonCode::AchReturned,
+        Severity::Critical,
+        &format!(
+            "ACH return {reason}: the payment of {amount} to {} came back on {on} \
+             (bank transaction \"{name}\"). The bill is unpaid again, but the BillPayment \
+             Ramp synced to QuickBooks still marks it paid: void that BillPayment in \
+             QuickBooks (or pay the vendor another way and keep it), then approve the bill again.",
+            c.vendor_name
+        ),
+        at,
+    )
+    .await
 }

@@ -311,6 +311,23 @@ pub async fn sync_transactions(st: &Services, client_id: &str) -> Result<(), Job
         }
         // Removed transactions are marked, not deleted (see `evidence`).
         let now = st.clock.now();
+        // Money back in (negative in Plaid's sign) named as an ACH return.
+        for t in page
+            .added
+            .iter()
+            .filter(|t| t.amount.minor < 0 && !t.pending)
+        {
+            super::evidence::ach_return(
+                &mut tx,
+                client_id,
+                &t.id,
+                &t.name,
+                -t.amount.minor,
+                t.date,
+                now,
+            )
+            .await?;
+        }
         for id in &page.removed {
             super::evidence::removed(&mut tx, client_id, id, now).await?;
         }

@@ -190,8 +190,19 @@ fn check(resp: RailResponse) -> Result<Value, RailError> {
                 .unwrap_or_default()
         )));
     }
-    Err(error_for(RAIL, &resp, &msg))
+    match error_for(RAIL, &resp, &msg) {
+        // QBO sends no Retry-After with its 429 and asks for 60 s before the
+        // next try: retrying sooner only meets the throttle
+        // again and spends the realm's minute (rails.md §1: "Wait 60 s").
+        RailError::RateLimited { retry_after: None } => Err(RailError::RateLimited {
+            retry_after: Some(THROTTLE_WAIT),
+        }),
+        other => Err(other),
+    }
 }
+
+/// How long QBO asks a throttled caller to wait.
+pub const THROTTLE_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// A key looked up without regard to case (QBO sends `Fault` and `fault`).
 fn get_ci<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
@@ -430,6 +441,27 @@ impl Ledger for QboClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_throttled_call_waits_the_60_seconds_qbo_asks_for() {
+        let throttled = RailResponse {
+            status: 429,
+            trace_id: Some("tid".into()),
+            retry_after: None,
+            body: br#"{"Fault":{"Error":[{"Message":"ThrottleExceeded","code":"3001"}],"type":"ThrottleExceeded"}}"#.to_vec(),
+        };
+        assert!(matches!(
+            check(throttled),
+            Err(RailError::RateLimited { retry_after: Some(d) }) if d.as_secs() == 60
+        ));
+        let unavailable = RailResponse {
+            status: 503,
+            trace_id: None,
+            retry_after: None,
+            body: vec![],
+        };
+        assert!(matches!(check(unavailable), Err(RailError::Transient(_))));
+    }
 
     #[test]
     fn a_note_is_appended_once_and_kept_within_the_limit() {

@@ -107,10 +107,9 @@ async fn sandbox_controls_accept_only_json(e: Engine) {
 }
 
 async fn sandbox_mode_refuses_a_public_address_unless_allowed(e: Engine) {
-    use rowcol::config::Config;
     use rowcol::startup::Application;
     let tmp = tempfile::tempdir().unwrap();
-    let mut config = Config::defaults();
+    let mut config = support::test_config();
     config.database_url = support::database_url(e, tmp.path()).await;
     config.demo_password = Some(PASSWORD.into());
     config.encryption_key = Some(app::ssr::crypto::Sealer::generate_key());

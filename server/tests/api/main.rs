@@ -36,9 +36,11 @@ macro_rules! both_engines {
 // Each capability's tests live in their own file, each with its own
 // `both_engines!` list.
 mod abuse;
+mod ach;
 mod connect;
 mod freshness;
 mod integrity;
+mod living;
 mod multi;
 mod pair;
 mod process;

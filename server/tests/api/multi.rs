@@ -63,6 +63,11 @@ async fn start(
         ("ROWCOL_WORKER", "true".to_owned()),
         ("ROWCOL_DATA_DIR", data.display().to_string()),
         ("ROWCOL_SANDBOX_START", sandbox_start().to_string()),
+        (
+            "ROWCOL_SANDBOX_CLIENTS",
+            sandbox::world::TEST_CLIENTS.to_string(),
+        ),
+        ("ROWCOL_SANDBOX_LIVING", "false".to_owned()),
     ];
     if let Some(b) = rails_of {
         env.push(("ROWCOL_SANDBOX_RAILS_URL", format!("{b}/sandbox")));

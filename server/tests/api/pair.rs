@@ -205,6 +205,11 @@ async fn a_live_instance_onboards_a_firm_from_the_sandboxs_providers(e: Engine) 
             ("ROWCOL_DEMO_PASSWORD", PASSWORD.into()),
             ("ROWCOL_DATA_DIR", dir.join("sandbox").display().to_string()),
             ("ROWCOL_SANDBOX_START", PROVIDERS_START.into()),
+            (
+                "ROWCOL_SANDBOX_CLIENTS",
+                sandbox::world::TEST_CLIENTS.to_string(),
+            ),
+            ("ROWCOL_SANDBOX_LIVING", "false".into()),
             ("ROWCOL_SANDBOX_REDIRECT_URIS", redirects),
         ],
         &dir.join("sandbox.log"),

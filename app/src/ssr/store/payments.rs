@@ -119,7 +119,10 @@ pub async fn record_step(
     let decision = if super::super::planted::active(super::super::planted::Bug::NoStateGuard) {
         Transition::Advance
     } else {
-        transition(current, step.to)
+        // A failure the bank evidences (Plaid owns the step) is an ACH
+        // return: the money came back after it left.
+        let returned = step.to == PaymentState::Failed && step.owner == CustodyOwner::Plaid;
+        transition(current, step.to, returned)
     };
     if decision == Transition::Refuse {
         return Ok(StepOutcome::Refused);
@@ -562,6 +565,38 @@ pub async fn drop_bank_evidence(
     )
     .bind(client_id)
     .bind(txn_id)
+    .fetch_all(&mut **tx)
+    .await?)
+}
+
+/// A payment the bank may have returned: its money left (`paid`,
+/// `recorded` or `verified`) for exactly `amount_minor`, on or before
+/// `on`, with the vendor it paid.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ReturnCandidate {
+    pub payment_id: String,
+    pub vendor_name: String,
+}
+
+/// The payments of a client whose ACH debit a return of `amount_minor`
+/// dated `on` may undo, most recently paid first.
+pub async fn return_candidates(
+    tx: &mut Tx<'_>,
+    client_id: &str,
+    amount_minor: i64,
+    on: NaiveDate,
+) -> StoreResult<Vec<ReturnCandidate>> {
+    Ok(sqlx::query_as(
+        "select p.payment_id, s.vendor_name from payment p
+         join staged_bill s on s.bill_id = p.bill_id
+         where p.client_id = $1 and p.amount_minor = $2
+           and p.state in ('paid', 'recorded', 'verified')
+           and coalesce(p.paid_date, p.payment_arrival_date) <= $3
+         order by coalesce(p.paid_date, p.payment_arrival_date) desc, p.payment_id",
+    )
+    .bind(client_id)
+    .bind(amount_minor)
+    .bind(on.to_string())
     .fetch_all(&mut **tx)
     .await?)
 }

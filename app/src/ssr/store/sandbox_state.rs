@@ -46,6 +46,30 @@ pub async fn save_rails(
     save(conn, RAILS, sealed, at).await
 }
 
+/// The row of a separately saved part of the simulator world.
+fn part_id(part: &str) -> String {
+    format!("{RAILS}.{part}")
+}
+
+/// A sealed part of the simulator world (see `sandbox::SimStore`), if saved.
+pub async fn load_rails_part(conn: &mut AnyConnection, part: &str) -> StoreResult<Option<String>> {
+    Ok(
+        sqlx::query_scalar("select state from sandbox_state where sandbox_id = $1")
+            .bind(part_id(part))
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
+pub async fn save_rails_part(
+    conn: &mut AnyConnection,
+    part: &str,
+    sealed: &str,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    save(conn, &part_id(part), sealed, at).await
+}
+
 pub async fn save_clock_offset(
     conn: &mut AnyConnection,
     offset_secs: i64,

@@ -1,92 +1,18 @@
-//! The Stripe simulator (minimal): Stripe Apps OAuth's token and
-//! deauthorize endpoints and `GET /v1/account`. `Request-Id` on every
-//! response; errors in Stripe's `{"error": {…}}` envelope, OAuth errors as
-//! `{"error", "error_description"}`.
+//! Stripe Apps OAuth's token and deauthorize endpoints (authenticated with
+//! the app's secret key; OAuth errors as `{"error", "error_description"}`)
+//! and `GET /v1/account`.
 
-use crate::oauth::token::{basic_auth, form, grant, oauth_error, same};
+use super::auth::{api_key, unauthorized};
+use crate::oauth::token::{form, grant, oauth_error, same};
 use crate::state::SimState;
-use crate::wire::bearer_token;
 use crate::{Sandbox, SimRail};
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use chrono::Utc;
 use serde_json::json;
-
-pub fn router() -> Router<Sandbox> {
-    Router::new()
-        .route("/v1/oauth/token", post(token))
-        .route("/v1/oauth/deauthorize", post(deauthorize))
-        .route("/v1/account", get(account))
-        .layer(axum::middleware::map_response(add_request_id))
-}
-
-async fn add_request_id(mut res: Response) -> Response {
-    let id = format!("req_{}", &uuid::Uuid::new_v4().simple().to_string()[..14]);
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        res.headers_mut().insert("request-id", v);
-    }
-    res
-}
-
-fn stripe_error(status: StatusCode, kind: &str, message: &str) -> Response {
-    (
-        status,
-        Json(json!({"error": {"type": kind, "message": message}})),
-    )
-        .into_response()
-}
-
-/// An injected failure, as Stripe answers it.
-pub(crate) fn injected(status: StatusCode) -> Response {
-    if status == StatusCode::TOO_MANY_REQUESTS {
-        return stripe_error(
-            status,
-            "invalid_request_error",
-            "Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.",
-        );
-    }
-    stripe_error(
-        status,
-        "api_error",
-        "An unknown error occurred (injected by the sandbox)",
-    )
-}
-
-/// The key of a request: `Bearer <key>` or Basic with the key as user name.
-fn api_key(headers: &HeaderMap) -> Option<String> {
-    bearer_token(headers)
-        .map(str::to_owned)
-        .or_else(|| basic_auth(headers).map(|(user, _)| user))
-        .filter(|k| !k.is_empty())
-}
-
-/// A key as Stripe shows it in errors: its prefix and last four.
-fn mask(key: &str) -> String {
-    let chars: Vec<char> = key.chars().collect();
-    let prefix_len = key
-        .match_indices('_')
-        .nth(1)
-        .map(|(i, _)| key[..=i].chars().count())
-        .unwrap_or(0);
-    if chars.len() <= prefix_len + 4 {
-        return "*".repeat(chars.len());
-    }
-    let prefix: String = chars[..prefix_len].iter().collect();
-    let tail: String = chars[chars.len() - 4..].iter().collect();
-    format!("{prefix}{}{tail}", "*".repeat(chars.len() - prefix_len - 4))
-}
-
-fn unauthorized(key: Option<&str>) -> Response {
-    let msg = match key {
-        Some(k) => format!("Invalid API Key provided: {}", mask(k)),
-        None => "You did not provide an API key. You need to provide your API key in the Authorization header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY'). See https://stripe.com/docs/api#authentication for details, or we can help at https://support.stripe.com/.".into(),
-    };
-    stripe_error(StatusCode::UNAUTHORIZED, "invalid_request_error", &msg)
-}
 
 /// The app whose secret key the request carries: its client id.
 fn app_authed(st: &SimState, headers: &HeaderMap) -> Result<String, Box<Response>> {
@@ -99,7 +25,7 @@ fn app_authed(st: &SimState, headers: &HeaderMap) -> Result<String, Box<Response
 }
 
 /// `POST /stripe/v1/oauth/token`.
-async fn token(State(sb): State<Sandbox>, headers: HeaderMap, body: Bytes) -> Response {
+pub(super) async fn token(State(sb): State<Sandbox>, headers: HeaderMap, body: Bytes) -> Response {
     let mut st = sb.inner.state.lock().await;
     let client_id = match app_authed(&st, &headers) {
         Ok(c) => c,
@@ -134,7 +60,11 @@ async fn token(State(sb): State<Sandbox>, headers: HeaderMap, body: Bytes) -> Re
 
 /// `POST /stripe/v1/oauth/deauthorize`: every grant of the app for the
 /// account dies.
-async fn deauthorize(State(sb): State<Sandbox>, headers: HeaderMap, body: Bytes) -> Response {
+pub(super) async fn deauthorize(
+    State(sb): State<Sandbox>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let mut st = sb.inner.state.lock().await;
     let client_id = match app_authed(&st, &headers) {
         Ok(c) => c,
@@ -175,7 +105,7 @@ async fn deauthorize(State(sb): State<Sandbox>, headers: HeaderMap, body: Bytes)
 
 /// `GET /stripe/v1/account`: the account an OAuth access token or a
 /// restricted key belongs to.
-async fn account(State(sb): State<Sandbox>, headers: HeaderMap) -> Response {
+pub(super) async fn account(State(sb): State<Sandbox>, headers: HeaderMap) -> Response {
     let st = sb.inner.state.lock().await;
     let Some(key) = api_key(&headers) else {
         return unauthorized(None);
@@ -204,16 +134,4 @@ async fn account(State(sb): State<Sandbox>, headers: HeaderMap) -> Response {
         "type": "standard",
     }))
     .into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_are_masked_to_prefix_and_last_four() {
-        assert_eq!(mask("sk_test_abcdefgh1234"), "sk_test_********1234");
-        assert_eq!(mask("rk_test_1234"), "************");
-        assert_eq!(mask("nounderscorekey9876"), "***************9876");
-    }
 }

@@ -1,0 +1,129 @@
+//! Issue #9 — ACH as the rails really behave: a paid ACH debit the bank
+//! sends back (sandbox control `POST /sandbox/control/ramp/ach_return`)
+//! fails the payment even once verified, files a critical hygiene item
+//! naming the return and the stale QuickBooks BillPayment, and frees its
+//! committed cash. Each run on SQLite and PostgreSQL.
+
+use super::support::{Engine, TestApp};
+use chrono::Duration;
+use serde_json::{json, Value};
+
+both_engines!(an_r01_return_fails_a_verified_payment_with_a_hygiene_item,);
+
+async fn an_r01_return_fails_a_verified_payment_with_a_hygiene_item(e: Engine) {
+    let app = TestApp::spawn(e).await;
+    app.login("advisor@northwind.test").await;
+    let pid = app.approve_small_bill("Alder Creek Dental").await;
+    app.drain().await;
+    assert_eq!(app.payment_state(&pid).await, "released");
+    let (arrival, amount, ramp_bill): (String, i64, String) = sqlx::query_as(
+        "select payment_arrival_date, amount_minor, ramp_bill_id from payment where payment_id = $1",
+    )
+    .bind(&pid)
+    .fetch_one(&app.state.app.db.pool)
+    .await
+    .unwrap();
+    let arrival: chrono::NaiveDate = arrival.parse().unwrap();
+    let sandbox = app.state.services.sandbox.clone().unwrap();
+    let days = (arrival - app.state.services.clock.today()).num_days();
+    sandbox.advance(Duration::days(days + 1)).await.unwrap();
+    app.drain().await;
+    assert_eq!(app.payment_state(&pid).await, "verified");
+    let business = sandbox
+        .state()
+        .await
+        .clients
+        .iter()
+        .find(|c| c.ramp.bills.iter().any(|b| b.id == ramp_bill))
+        .map(|c| c.ramp.business_id.clone())
+        .expect("the bill's business");
+
+    // The vendor's bank sends the money back: insufficient funds.
+    let res = reqwest::Client::new()
+        .post(format!("{}/sandbox/control/ramp/ach_return", app.base))
+        .json(&json!({"business_id": business, "bill_id": ramp_bill, "reason": "R01"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let ret: Value = res.json().await.unwrap();
+    assert_eq!(ret["amount_cents"], json!(amount));
+
+    // RowCol's next periodic sync reads the bank.
+    sandbox.advance(Duration::hours(1)).await.unwrap();
+    rowcol::jobs::sync::schedule_due(&app.state.services)
+        .await
+        .unwrap();
+    app.drain().await;
+    assert_eq!(app.payment_state(&pid).await, "failed");
+    let (flag,): (Option<String>,) =
+        sqlx::query_as("select flag_reason from payment where payment_id = $1")
+            .bind(&pid)
+            .fetch_one(&app.state.app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(flag.as_deref(), Some("ach_returned"));
+    let (severity, detail): (String, String) = sqlx::query_as(
+        "select severity, detail from hygiene_item
+         where reason_code = 'ach_returned' and status = 'open' and payment_id = $1",
+    )
+    .bind(&pid)
+    .fetch_one(&app.state.app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(severity, "critical");
+    assert!(detail.contains("R01"), "{detail}");
+    assert!(detail.contains("BillPayment"), "{detail}");
+    let vendor: String = sqlx::query_scalar(
+        "select s.vendor_name from payment p join staged_bill s on s.bill_id = p.bill_id
+         where p.payment_id = $1",
+    )
+    .bind(&pid)
+    .fetch_one(&app.state.app.db.pool)
+    .await
+    .unwrap();
+    assert!(detail.contains(&vendor), "{detail}");
+    assert_eq!(
+        app.count(&format!(
+            "select count(*) from audit_entry where action = 'payment.failed' and subject = '{pid}'"
+        ))
+        .await,
+        1
+    );
+    // The failure is in the chain of custody, evidenced by the bank.
+    assert_eq!(
+        app.count(&format!(
+            "select count(*) from custody_event
+             where payment_id = '{pid}' and state = 'failed' and owner = 'Plaid'"
+        ))
+        .await,
+        1
+    );
+    // Nothing was voided in QuickBooks: the advisor decides.
+    let realm_bp = sandbox
+        .state()
+        .await
+        .clients
+        .iter()
+        .flat_map(|c| c.qbo.bill_payments.iter())
+        .filter(|bp| {
+            bp.private_note
+                .as_deref()
+                .is_some_and(|n| n.contains(&ramp_bill))
+        })
+        .count();
+    assert_eq!(realm_bp, 1);
+
+    // A second sync changes nothing.
+    sandbox.advance(Duration::hours(1)).await.unwrap();
+    rowcol::jobs::sync::schedule_due(&app.state.services)
+        .await
+        .unwrap();
+    app.drain().await;
+    assert_eq!(app.payment_state(&pid).await, "failed");
+    assert_eq!(
+        app.count("select count(*) from hygiene_item where reason_code = 'ach_returned'")
+            .await,
+        1
+    );
+}
