@@ -33,6 +33,45 @@ fn backoff(attempts: u32) -> Duration {
     Duration::seconds(secs.min(6 * 3600))
 }
 
+/// Whether the engine still owes this bill its payment (OPEN, not
+/// archived — its payment was cancelled — and not returned: a returned bill
+/// is OPEN again but Ramp does not retry it).
+fn payable(b: &RampBillRec) -> bool {
+    b.status == RampStatus::Open && b.archived_at.is_none() && b.ach_return.is_none()
+}
+
+/// The day an ACH bill's debit leaves the client's bank: `ach_lead`
+/// business days before the arrival date, never before the bill was made.
+pub(crate) fn debit_day(b: &RampBillRec) -> chrono::NaiveDate {
+    sub_business_days(b.payment_arrival_date, b.ach_lead).max(b.created_at.date_naive())
+}
+
+/// Send the money of every OPEN ACH bill whose debit day has come but whose
+/// arrival date has not: the bank shows the debit and Ramp's accounting
+/// sync writes the QBO BillPayment now, days before Ramp marks the bill
+/// PAID (ACH takes 1–3 business days to reach the vendor, and Ramp sends it
+/// so that it arrives on the arrival date). A client reading the three
+/// rails sees the evidence out of order. Returns how many.
+pub fn debit_due_ach(st: &mut SimState, clock: &Clock) -> usize {
+    let today = clock.today();
+    let mut sent = 0;
+    for ci in 0..st.clients.len() {
+        for bi in 0..st.clients[ci].ramp.bills.len() {
+            let b = &st.clients[ci].ramp.bills[bi];
+            if !payable(b) || b.debited_on.is_some() || b.payment_method != "ACH" {
+                continue;
+            }
+            let on = debit_day(b);
+            if on > today || on >= b.payment_arrival_date {
+                continue;
+            }
+            send_money(st, ci, bi, on, clock.now());
+            sent += 1;
+        }
+    }
+    sent
+}
+
 /// Pay every OPEN Ramp bill whose arrival date has come. Returns how many.
 pub fn pay_due_bills(st: &mut SimState, clock: &Clock) -> usize {
     let today = clock.today();
@@ -41,79 +80,24 @@ pub fn pay_due_bills(st: &mut SimState, clock: &Clock) -> usize {
     for ci in 0..st.clients.len() {
         for bi in 0..st.clients[ci].ramp.bills.len() {
             let b = &st.clients[ci].ramp.bills[bi];
-            // An archived bill's payment was cancelled.
-            // A returned bill is OPEN again but Ramp does not retry it.
-            if b.status != RampStatus::Open
-                || b.archived_at.is_some()
-                || b.ach_return.is_some()
-                || b.payment_arrival_date > today
-            {
+            if !payable(b) || b.payment_arrival_date > today {
                 continue;
             }
+            let arrival = b.payment_arrival_date;
+            // Without a lead (other methods, or a debit day that is the
+            // arrival date) the money moves now.
+            if b.debited_on.is_none() {
+                send_money(st, ci, bi, arrival, now);
+            }
             let seq = st.next_seq();
-            let client = &mut st.clients[ci];
-            let bill = &mut client.ramp.bills[bi];
-            let arrival = bill.payment_arrival_date;
+            let bill = &mut st.clients[ci].ramp.bills[bi];
             let at_three = arrival.and_time(THREE_PM).and_utc();
             bill.status = RampStatus::Paid;
             bill.paid_at = Some(at_three.min(now));
             bill.payment_date = Some(arrival);
             bill.trace_id = Some(format!("0210000{seq:08}"));
             let bill = bill.clone();
-            let vendor = client
-                .ramp
-                .vendors
-                .iter()
-                .find(|v| v.id == bill.vendor_id)
-                .cloned();
             paid += 1;
-
-            // Ramp's accounting sync: a BillPayment in QBO.
-            if st.faults.qbo_skip_next > 0 {
-                st.faults.qbo_skip_next -= 1;
-            } else if let Some(v) = &vendor {
-                let extra = if st.faults.qbo_amount_mismatch_next > 0 {
-                    st.faults.qbo_amount_mismatch_next -= 1;
-                    100
-                } else {
-                    0
-                };
-                if st.faults.qbo_late_next > 0 {
-                    st.faults.qbo_late_next -= 1;
-                    st.qbo_late.push(LateQboRecord {
-                        client: ci,
-                        due: today + Duration::days(QBO_LATE_DAYS),
-                        bill: bill.clone(),
-                        vendor: v.clone(),
-                        extra_cents: extra,
-                    });
-                } else {
-                    record_in_qbo(&mut st.clients[ci].qbo, &bill, v, extra, now);
-                }
-            }
-
-            // The bank: an outflow on the Plaid item.
-            let vname = vendor.as_ref().map(|v| v.name.as_str()).unwrap_or("VENDOR");
-            let txn_id = format!("rampbp{}", bill.id.replace('-', ""));
-            let pending = st.faults.plaid_debits_pending_first;
-            let client = &mut st.clients[ci];
-            client.plaid.txns.push(PlaidTxnRec {
-                id: txn_id,
-                amount_cents: bill.amount_cents,
-                date: arrival,
-                name: format!("RAMP BILLPAY {}", vname.to_uppercase()),
-                pending,
-                pending_transaction_id: None,
-                removal: false,
-                modification: false,
-                authorized_date: None,
-                in_store: false,
-            });
-            client.plaid.account.available_cents -= bill.amount_cents;
-            // A pending debit holds `available`; `current` moves when it posts.
-            if !pending {
-                client.plaid.account.current_cents -= bill.amount_cents;
-            }
 
             // The vendor's bank may send the debit back later.
             if bill.payment_method == "ACH" && !st.faults.ramp_ach_return_next.is_empty() {
@@ -128,12 +112,103 @@ pub fn pay_due_bills(st: &mut SimState, clock: &Clock) -> usize {
             }
 
             // And the bills.paid webhook, to every subscription that wants it.
-            let client = &mut st.clients[ci];
-            let business_id = client.ramp.business_id.clone();
+            let business_id = st.clients[ci].ramp.business_id.clone();
             queue_event(st, &business_id, "bills.paid", &bill.id, now);
         }
     }
     paid
+}
+
+/// The money of bill `bi` leaves the client's bank on `on`: Ramp's
+/// accounting sync writes a QBO BillPayment (subject to the QBO faults) and
+/// the bank shows the outflow on the Plaid item.
+fn send_money(
+    st: &mut SimState,
+    ci: usize,
+    bi: usize,
+    on: chrono::NaiveDate,
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    let today = now.date_naive();
+    let bill = &mut st.clients[ci].ramp.bills[bi];
+    bill.debited_on = Some(on);
+    let bill = bill.clone();
+    let vendor = st.clients[ci]
+        .ramp
+        .vendors
+        .iter()
+        .find(|v| v.id == bill.vendor_id)
+        .cloned();
+
+    // Ramp's accounting sync: a BillPayment in QBO.
+    if st.faults.qbo_skip_next > 0 {
+        st.faults.qbo_skip_next -= 1;
+    } else if let Some(v) = &vendor {
+        let extra = if st.faults.qbo_amount_mismatch_next > 0 {
+            st.faults.qbo_amount_mismatch_next -= 1;
+            100
+        } else {
+            0
+        };
+        if st.faults.qbo_late_next > 0 {
+            st.faults.qbo_late_next -= 1;
+            st.qbo_late.push(LateQboRecord {
+                client: ci,
+                due: today + Duration::days(QBO_LATE_DAYS),
+                bill: bill.clone(),
+                vendor: v.clone(),
+                extra_cents: extra,
+            });
+        } else {
+            record_in_qbo(&mut st.clients[ci].qbo, &bill, v, extra, now);
+        }
+    }
+
+    // The bank: an outflow on the Plaid item.
+    let vname = vendor.as_ref().map(|v| v.name.as_str()).unwrap_or("VENDOR");
+    let txn_id = format!("rampbp{}", bill.id.replace('-', ""));
+    let pending = st.faults.plaid_debits_pending_first;
+    let client = &mut st.clients[ci];
+    client.plaid.txns.push(PlaidTxnRec {
+        id: txn_id,
+        amount_cents: bill.amount_cents,
+        date: on,
+        name: format!("RAMP BILLPAY {}", vname.to_uppercase()),
+        pending,
+        pending_transaction_id: None,
+        removal: false,
+        modification: false,
+        authorized_date: None,
+        in_store: false,
+    });
+    client.plaid.account.available_cents -= bill.amount_cents;
+    // A pending debit holds `available`; `current` moves when it posts.
+    if !pending {
+        client.plaid.account.current_cents -= bill.amount_cents;
+    }
+}
+
+/// `d` less `n` business days (weekends skipped).
+fn sub_business_days(mut d: chrono::NaiveDate, n: u32) -> chrono::NaiveDate {
+    use chrono::Datelike;
+    let mut left = n;
+    while left > 0 {
+        d -= Duration::days(1);
+        if !matches!(d.weekday(), chrono::Weekday::Sat | chrono::Weekday::Sun) {
+            left -= 1;
+        }
+    }
+    d
+}
+
+/// How many business days (1–3) before its arrival date an ACH bill's
+/// debit leaves the bank, from the world's seed and the bill's place in the
+/// engine's sequence (Ramp's ids are random; a replayed seed must see the
+/// same debit on the same day).
+pub(crate) fn ach_lead(seed: u64, seq: u64) -> u32 {
+    let h = (seed.rotate_left(7) ^ seq.wrapping_mul(0xc2b2_ae3d_27d4_eb4f))
+        .wrapping_mul(0x0100_0000_01b3);
+    1 + ((h >> 23) % 3) as u32
 }
 
 /// `d` plus `n` business days (weekends skipped; the sandbox knows no bank
@@ -427,7 +502,7 @@ fn record_in_qbo(
     realm.bill_payments.push(QboBillPayment {
         id,
         vendor_id: vendor.accounting_vendor_remote_id.clone(),
-        txn_date: bill.payment_arrival_date,
+        txn_date: bill.debited_on.unwrap_or(bill.payment_arrival_date),
         total_cents: amount,
         bank_account_id: bank,
         private_note: Some(format!("Ramp bill {} ({})", bill.id, bill.invoice_number)),

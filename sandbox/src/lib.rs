@@ -346,6 +346,13 @@ pub struct Faults {
     /// pace its QBO calls (a follow-up: under the harness's bursts some
     /// payments were left unverified).
     pub qbo_throttle_off: bool,
+    /// Switch the other rails' own rate limits off too: Ramp's 200 calls
+    /// per rolling 10 s and Stripe's 25 a second (wall clock), and Plaid's
+    /// per-Item limits per minute (sandbox clock, which runs with the wall
+    /// clock between advances). On by default, as on the real rails. The
+    /// deterministic simulation turns them off for the reason above (and
+    /// injects its own 429s).
+    pub rate_limits_off: bool,
     /// The world keeps living as the clock moves: new bills arrive in QBO
     /// (about one every three days per client), and about once a month per
     /// client an open bill is paid by hand (a check the bank shows),
@@ -384,6 +391,12 @@ pub struct Faults {
     /// (the balance restored) and the Ramp bill is OPEN again with
     /// `paid_at` null, with no webhook (see `engine::return_ach`).
     pub ramp_ach_return_next: Vec<String>,
+    /// ACH bills created from now on send their debit this many business
+    /// days before the arrival date (0: on it; at most 5) instead of the
+    /// seeded 1–3. Stays until cleared. The bank shows the debit and Ramp's
+    /// accounting sync writes the QBO BillPayment on the debit day; Ramp
+    /// marks the bill PAID on the arrival date.
+    pub ramp_ach_lead_days: Option<u32>,
 }
 
 /// Which simulated rail a [`RailFault`] hits.
@@ -762,6 +775,7 @@ impl Sandbox {
             next.clock_offset_secs = to.offset_secs();
             world::continue_activity(&mut next, to.today());
             world::living::live(&mut next, to.today(), to.now());
+            engine::debit_due_ach(&mut next, &to);
             let paid = engine::pay_due_bills(&mut next, &to);
             engine::record_late_in_qbo(&mut next, to.now());
             engine::return_due_ach(&mut next, to.today());

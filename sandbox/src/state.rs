@@ -392,6 +392,17 @@ pub struct RampBillRec {
     /// bill is OPEN again but never paid again by the engine.
     #[serde(default)]
     pub ach_return: Option<String>,
+    /// How many business days before the arrival date the ACH debit leaves
+    /// the client's bank (1–3, fixed at creation from the world's seed; 0
+    /// for other methods and for bills saved before the field existed: the
+    /// money then moves on the arrival date). Sandbox bookkeeping.
+    #[serde(default)]
+    pub ach_lead: u32,
+    /// The day the money left the client's bank (and Ramp's accounting sync
+    /// wrote the QBO BillPayment): set before `paid_at` for an ACH bill with
+    /// a lead, on the arrival date otherwise. Sandbox bookkeeping.
+    #[serde(default)]
+    pub debited_on: Option<NaiveDate>,
 }
 
 fn ach() -> String {

@@ -214,6 +214,8 @@ impl Kit {
             trace_id: None,
             payment_method: "ACH".into(),
             ach_return: None,
+            ach_lead: 0,
+            debited_on: None,
             manual_payment_method: None,
             posting_date: None,
             archived_at: None,

@@ -41,7 +41,7 @@ type Counter = fn(&sandbox::Faults) -> u32;
 /// Fault kinds the `inject` step chooses from, with their weights, in the
 /// order the table prints them. A timeout costs the harness the rail
 /// timeout in wall-clock time, so those are rarer.
-const INJECTED: [(&str, u64); 29] = [
+const INJECTED: [(&str, u64); 30] = [
     ("ramp_create_429", 3),
     ("ramp_create_500", 3),
     ("ramp_create_503", 3),
@@ -80,18 +80,13 @@ const INJECTED: [(&str, u64); 29] = [
     // A vendor's bank account changes on Ramp (issue #9): its next
     // release must be held until the advisor confirms, some steps later.
     ("vendor_bank_change", 3),
+    // The next ACH payment comes back (R01 or R02) days after it was paid.
+    ("ramp_ach_return", 3),
 ];
-
-// Not drawn yet: `("ramp_ach_return", 3)` (the next ACH payment comes
-// back R01/R02 days after it was paid). With it, 40 seeds ran clean, but
-// `a_seed_replayed_gives_the_same_trace` saw seed 7's trace change with
-// the machine's load. Until that is found, returns are proven by
-// `api::ach`; the inject arm, the fired count and the invariants below
-// stay armed for when it joins `INJECTED` and `FAULTS`.
 
 /// Every fault kind the table reports: the injected ones, the standing
 /// reorder of webhooks, and the harness's own interventions.
-const FAULTS: [&str; 37] = [
+const FAULTS: [&str; 39] = [
     "ramp_create_429",
     "ramp_create_500",
     "ramp_create_503",
@@ -131,6 +126,10 @@ const FAULTS: [&str; 37] = [
     // paid by hand, deleted, or edited (amount, vendor) on their own.
     "world_bill_arrived",
     "world_bill_changed",
+    "ramp_ach_return",
+    // ACH as it settles: the bank debit and the QBO BillPayment came
+    // before Ramp marked the bill PAID (evidence out of order).
+    "ach_evidence_early",
 ];
 
 /// The simulated rails' API budget in the simulation (`ROWCOL_RAIL_TIMEOUT_MS`)
@@ -219,6 +218,8 @@ struct Sim {
     confirm_due: Option<usize>,
     /// How much of the living world's log the harness has read.
     world_seen: usize,
+    /// Ramp bills already counted as paid after their money left.
+    early_seen: HashSet<String>,
 }
 
 fn client() -> reqwest::Client {
@@ -417,6 +418,22 @@ impl Sim {
             ));
         }
         self.world_seen = log.len();
+        // Payments whose bank debit and QBO record came days before Ramp's
+        // PAID: RowCol must take that evidence out of order.
+        let st = self.app().sandbox().state().await;
+        let early: Vec<String> = st
+            .clients
+            .iter()
+            .flat_map(|c| c.ramp.bills.iter())
+            .filter(|b| matches!((b.debited_on, b.payment_date), (Some(d), Some(p)) if d < p))
+            .map(|b| b.id.clone())
+            .filter(|id| !self.early_seen.contains(id))
+            .collect();
+        for id in early {
+            *self.tally.injected.entry("ach_evidence_early").or_default() += 1;
+            self.fire("ach_evidence_early", 1);
+            self.early_seen.insert(id);
+        }
     }
 
     async fn drain(&mut self) {
@@ -1493,15 +1510,17 @@ async fn run_seed(engine: Engine, seed: u64, steps: usize, faults: bool) -> Outc
         c.rail_timeout_ms = SIM_RAIL_TIMEOUT_MS;
     })
     .await;
-    // QBO's throttle counts on the wall clock: a seed's trace would depend
-    // on the machine's speed (see `Faults::qbo_throttle_off`), so it is off
-    // unless `SIM_QBO_THROTTLE=1` (a run that is not replayable).
+    // QBO's throttle and the other rails' own rate limits count on the wall
+    // clock: a seed's trace would depend on the machine's speed (see
+    // `Faults::qbo_throttle_off`, `rate_limits_off`), so they are off unless
+    // `SIM_QBO_THROTTLE=1` (a run that is not replayable).
     // The world lives on its own in the runs with faults.
     let throttle = std::env::var("SIM_QBO_THROTTLE").is_ok_and(|v| v == "1");
     // `SIM_LIVING=0`: the world changes only as the harness makes it.
     let living = faults && std::env::var("SIM_LIVING").map_or(true, |v| v != "0");
     app.inject(|f| {
         f.qbo_throttle_off = !throttle;
+        f.rate_limits_off = !throttle;
         f.living_world = living;
     })
     .await;
@@ -1530,6 +1549,7 @@ async fn run_seed(engine: Engine, seed: u64, steps: usize, faults: bool) -> Outc
         unconfirmed_accounts: BTreeSet::new(),
         confirm_due: None,
         world_seen: 0,
+        early_seen: HashSet::new(),
     };
     sim.firm_id = sqlx::query_scalar("select firm_id from app_user where email = $1")
         .bind("admin@northwind.test")
@@ -1746,6 +1766,33 @@ async fn run_seed(engine: Engine, seed: u64, steps: usize, faults: bool) -> Outc
     let trace_hash = hex::encode(Sha256::digest(sim.trace.as_bytes()));
     if std::env::var("SIM_TRACE").is_ok() {
         println!("{}", sim.trace);
+    }
+    // Every job attempt in the order it ran: to find where two runs of a
+    // seed part (not in the trace: ids and times differ between runs).
+    if std::env::var("SIM_TRACE_JOBS").is_ok() {
+        let rows: Vec<(String, String, String, Option<String>)> = sqlx::query_as(
+            "select j.kind, j.payload, a.outcome, a.error_code from job_attempt a
+             join job j on j.job_id = a.job_id order by a.started_at, a.finished_at",
+        )
+        .fetch_all(&sim.app().state.app.db.pool)
+        .await
+        .expect("attempts");
+        let mut names: Vec<(String, String)> = sqlx::query_as("select client_id, name from client")
+            .fetch_all(&sim.app().state.app.db.pool)
+            .await
+            .expect("clients");
+        for (id, label, _, _) in sim.payments().await {
+            names.push((id, label));
+        }
+        println!("JOBS-BEGIN");
+        for r in rows {
+            let mut line = format!("{} {} {} {:?}", r.0, r.1, r.2, r.3);
+            for (id, name) in &names {
+                line = line.replace(id, name);
+            }
+            println!("{line}");
+        }
+        println!("JOBS-END");
     }
     Outcome {
         trace_hash,

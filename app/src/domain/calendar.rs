@@ -26,6 +26,18 @@ pub fn add_business_days(mut d: NaiveDate, n: u32) -> NaiveDate {
     d
 }
 
+/// `n` business days before `d` (n = 0 gives `d`).
+pub fn sub_business_days(mut d: NaiveDate, n: u32) -> NaiveDate {
+    let mut left = n;
+    while left > 0 {
+        d -= Duration::days(1);
+        if is_business_day(d) {
+            left -= 1;
+        }
+    }
+    d
+}
+
 /// When an approved bill should reach the vendor: on its due date, but never
 /// sooner than two business days out (ACH needs the time), and on a business
 /// day (Ramp refuses weekend arrival dates).
@@ -48,6 +60,10 @@ mod tests {
         assert_eq!(add_business_days(d("2026-11-27"), 1), d("2026-11-30"));
         assert_eq!(add_business_days(d("2026-11-27"), 5), d("2026-12-04"));
         assert_eq!(roll_forward(d("2026-11-28")), d("2026-11-30"));
+        // 2026-11-30 is a Monday.
+        assert_eq!(sub_business_days(d("2026-11-30"), 1), d("2026-11-27"));
+        assert_eq!(sub_business_days(d("2026-12-04"), 5), d("2026-11-27"));
+        assert_eq!(sub_business_days(d("2026-11-30"), 0), d("2026-11-30"));
     }
 
     #[test]

@@ -5,4 +5,5 @@ pub mod calendar;
 pub mod custody;
 pub mod freshness;
 pub mod guardrails;
+pub mod matching;
 pub mod runway;

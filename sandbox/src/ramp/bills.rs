@@ -281,6 +281,15 @@ fn apply_patch(
     if bill.status == RampStatus::Paid {
         return Err(bad("id", "Paid bills cannot be updated."));
     }
+    // Money already sent cannot change amount or arrival date.
+    if bill.debited_on.is_some()
+        && (v.get("line_items").is_some() || v.get("payment_details").is_some())
+    {
+        return Err(bad(
+            "id",
+            "The payment is already in flight and cannot be changed.",
+        ));
+    }
     if let Some(m) = v.get("memo") {
         bill.memo = match m {
             Value::Null => None,
@@ -346,6 +355,14 @@ pub(super) async fn archive(
     }
     if bill.archived_at.is_some() {
         return *bad("id", "Bill is already archived.");
+    }
+    // Ramp cancels an in-flight payment only "where it can": once the ACH
+    // debit has left the bank it cannot.
+    if bill.debited_on.is_some() {
+        return *bad(
+            "id",
+            "The payment is already in flight and cannot be cancelled.",
+        );
     }
     bill.archived_at = Some(now);
     sb.persist_logged(&st).await;

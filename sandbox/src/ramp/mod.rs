@@ -178,7 +178,7 @@ async fn auth<'a>(
         return Err(unauthorized());
     };
     let business = st.clients[ci].ramp.business_id.clone();
-    let limited = {
+    let limited = !st.faults.rate_limits_off && {
         let mut hits = sb
             .inner
             .ramp_hits
@@ -440,10 +440,21 @@ async fn create_bill(State(sb): State<Sandbox>, headers: HeaderMap, body: Bytes)
     while st.clients[ci].ramp.bills.iter().any(|b| b.id == rng_id) {
         rng_id = uuid::Uuid::new_v4().to_string();
     }
+    // An ACH debit leaves the bank days before the arrival date; how many
+    // is fixed now, from the world's seed, so a seed replays.
+    let ach_lead = if rec.payment_method != "ACH" {
+        0
+    } else if let Some(days) = st.faults.ramp_ach_lead_days {
+        days.min(5)
+    } else {
+        let seq = st.next_seq();
+        crate::engine::ach_lead(st.seed, seq)
+    };
     let bill = RampBillRec {
         id: rng_id,
         remote_id,
         created_at: now,
+        ach_lead,
         // `PAID_MANUALLY` bills are marked paid as they are made.
         paid_at: (rec.status == RampStatus::Paid).then_some(now),
         ..rec

@@ -99,6 +99,8 @@ pub(super) fn validate_create(
         manual_payment_method: payment.manual,
         posting_date: optional_date(v, "posting_date")?,
         ach_return: None,
+        ach_lead: 0,
+        debited_on: None,
         archived_at: None,
     })
 }

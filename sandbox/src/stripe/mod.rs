@@ -211,7 +211,7 @@ async fn run(
         Ok(a) => a,
         Err(e) => return e.response(),
     };
-    if !within_rate(sb, &account) {
+    if !st.faults.rate_limits_off && !within_rate(sb, &account) {
         return injected(StatusCode::TOO_MANY_REQUESTS);
     }
     let raw = if *method == Method::GET {

@@ -19,14 +19,13 @@
 
 use super::JobError;
 use crate::services::Services;
-use app::domain::calendar::add_business_days;
 use app::domain::custody::PaymentState;
 use app::model::{CustodyOwner, ReasonCode, Severity};
 use app::ssr::jobs::Job;
 use app::ssr::store::audit::{self, Entry};
 use app::ssr::store::payments::{self, clear_flag, flag, PaymentRow, Step};
-use app::ssr::store::{bank, commit, jobs, StoreResult, Tx};
-use chrono::{DateTime, Duration, Utc};
+use app::ssr::store::{bank, commit, jobs, StoreError, StoreResult, Tx};
+use chrono::{DateTime, Utc};
 
 /// A transaction added or modified: if it is the posted form of a pending
 /// transaction that evidences a payment, the evidence moves to it.
@@ -71,6 +70,11 @@ pub async fn removed(
             )
             .await?;
         }
+        // A payment Ramp has not paid yet (its evidence came early) is
+        // verified when Ramp says paid; the others look again now.
+        if payment.paid_date()?.is_none() {
+            continue;
+        }
         jobs::enqueue(
             tx,
             &Job::VerifyPayment {
@@ -80,6 +84,62 @@ pub async fn removed(
             at,
         )
         .await?;
+    }
+    Ok(())
+}
+
+/// An ACH debit leaves the bank days before Ramp marks the bill paid. A
+/// released payment whose debit the bank already shows (the exact amount,
+/// in the bank window around its arrival date, claimed by no other
+/// payment) takes it as evidence now: the balance that shows the debit and
+/// the payment's commitment then do not count the money twice. The state
+/// waits for Ramp; verification later checks the evidence again against
+/// the paid date. Each claim is its own transaction: a claim lost to a
+/// concurrent verification is skipped, not an error.
+pub async fn attach_early(st: &Services, client_id: &str) -> Result<(), JobError> {
+    let waiting = {
+        let mut conn = st.db.acquire().await?;
+        payments::released_without_evidence(&mut conn, client_id).await?
+    };
+    for w in waiting {
+        let arrival = w.arrival_date()?;
+        let found = {
+            let mut conn = st.db.acquire().await?;
+            bank::find_payment_evidence(
+                &mut conn,
+                client_id,
+                w.amount_minor,
+                arrival,
+                &w.payment_id,
+            )
+            .await?
+        };
+        let Some(t) = found else { continue };
+        let now = st.clock.now();
+        let firm = w.firm()?;
+        let mut tx = st.db.begin().await?;
+        match payments::set_bank_evidence(&mut tx, &w.payment_id, &t.txn_id).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+        audit::record(
+            &mut tx,
+            &firm,
+            now,
+            Entry {
+                actor: "rowcol:sync",
+                action: "payment.bank_debit_seen",
+                subject: &w.payment_id,
+                detail: serde_json::json!({
+                    "plaid_txn_id": t.txn_id,
+                    "txn_date": t.txn_date,
+                    "before_ramp_paid": true,
+                }),
+            },
+        )
+        .await?;
+        commit(tx).await?;
     }
     Ok(())
 }
@@ -94,7 +154,6 @@ pub async fn reattach(st: &Services, payment: &PaymentRow) -> Result<(), JobErro
         .paid_date()?
         .ok_or_else(|| JobError::fatal("not_paid", "a verified payment without a paid date"))?;
     super::sync::sync_transactions(st, &payment.client_id).await?;
-    let window_end = add_business_days(paid_date, super::verify::CASH_WINDOW_BUSINESS_DAYS);
     let found = {
         let mut conn = st.db.acquire().await?;
         // Still holding evidence (a concurrent sync re-attached it): done.
@@ -105,8 +164,7 @@ pub async fn reattach(st: &Services, payment: &PaymentRow) -> Result<(), JobErro
             &mut conn,
             &payment.client_id,
             amount.minor,
-            paid_date - Duration::days(1),
-            window_end,
+            paid_date,
             payment_id,
         )
         .await?

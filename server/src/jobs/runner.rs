@@ -11,7 +11,7 @@ use app::ssr::jobs::{retry_delay, Job, JobKind};
 use app::ssr::store::jobs::{self, Attempt, AttemptEnd, Claimed};
 use app::ssr::store::payments::{Step, StepOutcome};
 use app::ssr::store::{clients, commit, hygiene, payments, StoreError, Tx};
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use std::time::Duration as StdDuration;
 
 /// Lease length. A running job renews it every [`RENEW_EVERY`], so a job
@@ -81,12 +81,22 @@ async fn with_renewed_lease(
 /// `sandbox::Sandbox::hold_clock`), or an advance would expire the lease
 /// of the job running here and let another worker run it too.
 pub async fn run_once(st: &Services) -> Result<Outcome, StoreError> {
+    run_once_retries_due_by(st, None).await
+}
+
+/// [`run_once`], where a job attempted before runs only if its retry time is
+/// at or before `retries_due_by` (when given).
+async fn run_once_retries_due_by(
+    st: &Services,
+    retries_due_by: Option<DateTime<Utc>>,
+) -> Result<Outcome, StoreError> {
     let _no_jump = match &st.sandbox {
         Some(sb) => Some(sb.hold_clock().await),
         None => None,
     };
     let now = st.clock.now();
-    let Some(c) = jobs::claim(&st.db, now, now + LEASE).await? else {
+    let due_by = retries_due_by.map_or(now, |d| d.min(now));
+    let Some(c) = jobs::claim_retries_due_by(&st.db, now, due_by, now + LEASE).await? else {
         return Ok(Outcome::Empty);
     };
     run_claimed(st, &c).await
@@ -289,11 +299,14 @@ async fn dead_letter(
 
 /// Run every job that is due now, until none is left (tests and the sandbox
 /// use this to settle the world deterministically). Bounded, so a job that
-/// keeps re-queueing itself for "now" cannot spin forever.
+/// keeps re-queueing itself for "now" cannot spin forever. A retry this
+/// drain schedules (5 s or more ahead) waits for the next one: whether it
+/// ran here would otherwise depend on how long the other jobs took.
 pub async fn drain(st: &Services) -> Result<usize, StoreError> {
+    let started = st.clock.now();
     let mut n = 0;
     while n < 10_000 {
-        match run_once(st).await? {
+        match run_once_retries_due_by(st, Some(started)).await? {
             Outcome::Empty => break,
             _ => n += 1,
         }

@@ -343,5 +343,5 @@ pub async fn sync_transactions(st: &Services, client_id: &str) -> Result<(), Job
             break;
         }
     }
-    Ok(())
+    super::evidence::attach_early(st, client_id).await
 }

@@ -6,16 +6,14 @@ use super::JobError;
 use crate::connections::rail_auth;
 use crate::rails::RailError;
 use crate::services::Services;
-use app::domain::calendar::add_business_days;
 use app::domain::custody::PaymentState;
+use app::domain::matching;
 use app::model::{CustodyOwner, Rail, ReasonCode, Severity};
 use app::ssr::jobs::Job;
 use app::ssr::store::payments::{self, clear_flag, flag, Step};
 use app::ssr::store::{bank, bills, commit, jobs};
 use chrono::Duration;
 
-/// Business days after the paid date within which the bank must show it.
-pub const CASH_WINDOW_BUSINESS_DAYS: u32 = 5;
 /// Hours after paid within which QBO must show the BillPayment.
 pub const LEDGER_WINDOW_HOURS: i64 = 24;
 
@@ -152,8 +150,9 @@ pub async fn run(st: &Services, payment_id: &str) -> Result<(), JobError> {
     };
     commit(tx).await?;
 
-    // Bank: a transaction of exactly the amount, from one day before to five
-    // business days after the paid date, not already matched to another payment.
+    // Bank: a transaction of exactly the amount in the window around the paid
+    // date (the ACH debit often precedes it), not already matched to another
+    // payment.
     match super::sync::sync_transactions(st, &client_id).await {
         Ok(()) => {}
         // The bank needs re-authorising (the sync job files that in the
@@ -166,18 +165,11 @@ pub async fn run(st: &Services, payment_id: &str) -> Result<(), JobError> {
         }) => {}
         Err(e) => return Err(e),
     }
-    let window_end = add_business_days(paid_date, CASH_WINDOW_BUSINESS_DAYS);
+    let (window_start, window_end) = matching::bank_window(paid_date);
     let txn = {
         let mut conn = st.db.acquire().await?;
-        bank::find_payment_evidence(
-            &mut conn,
-            &client_id,
-            amount.minor,
-            paid_date - Duration::days(1),
-            window_end,
-            payment_id,
-        )
-        .await?
+        bank::find_payment_evidence(&mut conn, &client_id, amount.minor, paid_date, payment_id)
+            .await?
     };
     let mut tx = st.db.begin().await?;
     let verified = match txn {
@@ -222,8 +214,7 @@ pub async fn run(st: &Services, payment_id: &str) -> Result<(), JobError> {
                     ReasonCode::CashNotSeen,
                     Severity::Medium,
                     &format!(
-                        "No bank transaction of {amount} between {} and {window_end}",
-                        paid_date - Duration::days(1)
+                        "No bank transaction of {amount} between {window_start} and {window_end}"
                     ),
                     now,
                 )

@@ -8,7 +8,10 @@ use super::support::{Engine, TestApp};
 use chrono::Duration;
 use serde_json::{json, Value};
 
-both_engines!(an_r01_return_fails_a_verified_payment_with_a_hygiene_item,);
+both_engines!(
+    an_r01_return_fails_a_verified_payment_with_a_hygiene_item,
+    the_bank_and_the_ledger_show_an_ach_payment_before_ramp_marks_it_paid,
+);
 
 async fn an_r01_return_fails_a_verified_payment_with_a_hygiene_item(e: Engine) {
     let app = TestApp::spawn(e).await;
@@ -125,5 +128,136 @@ async fn an_r01_return_fails_a_verified_payment_with_a_hygiene_item(e: Engine) {
         app.count("select count(*) from hygiene_item where reason_code = 'ach_returned'")
             .await,
         1
+    );
+}
+
+/// ACH as it settles: Ramp sends the debit so that it arrives on the arrival
+/// date, so the bank shows it and Ramp's accounting sync writes the QBO
+/// BillPayment days before Ramp marks the bill PAID. RowCol must not take
+/// that early evidence for a missing debit: the payment stays `released`
+/// until Ramp says paid, then is recorded and verified by the early debit,
+/// with no `cash_not_seen` flag.
+async fn the_bank_and_the_ledger_show_an_ach_payment_before_ramp_marks_it_paid(e: Engine) {
+    let app = TestApp::spawn(e).await;
+    let sandbox = app.state.services.sandbox.clone().unwrap();
+    let mut faults = sandbox.faults().await;
+    faults.ramp_ach_lead_days = Some(3);
+    sandbox.set_faults(faults).await;
+    app.login("advisor@northwind.test").await;
+    let pid = app.approve_small_bill("Alder Creek Dental").await;
+    app.drain().await;
+    assert_eq!(app.payment_state(&pid).await, "released");
+    let (arrival, ramp_bill): (String, String) = sqlx::query_as(
+        "select payment_arrival_date, ramp_bill_id from payment where payment_id = $1",
+    )
+    .bind(&pid)
+    .fetch_one(&app.state.app.db.pool)
+    .await
+    .unwrap();
+    let arrival: chrono::NaiveDate = arrival.parse().unwrap();
+
+    // Day by day until the money has left: then the bank and QBO show it,
+    // Ramp does not.
+    let mut world = sandbox.state().await;
+    for _ in 0..30 {
+        sandbox.advance(Duration::days(1)).await.unwrap();
+        world = sandbox.state().await;
+        let bill = world
+            .clients
+            .iter()
+            .flat_map(|c| c.ramp.bills.iter())
+            .find(|b| b.id == ramp_bill)
+            .expect("the Ramp bill");
+        if bill.debited_on.is_some() {
+            break;
+        }
+    }
+    let client = world
+        .clients
+        .iter()
+        .find(|c| c.ramp.bills.iter().any(|b| b.id == ramp_bill))
+        .expect("the bill's client");
+    let bill = client
+        .ramp
+        .bills
+        .iter()
+        .find(|b| b.id == ramp_bill)
+        .unwrap();
+    let debited = bill.debited_on.expect("the debit has left the bank");
+    assert!(
+        debited < arrival - Duration::days(1),
+        "debit {debited}, arrival {arrival}"
+    );
+    assert_eq!(bill.paid_at, None, "Ramp has not marked it paid");
+    let debit = client
+        .plaid
+        .txns
+        .iter()
+        .find(|t| t.amount_cents == bill.amount_cents && t.name.starts_with("RAMP BILLPAY"))
+        .expect("the bank shows the debit");
+    assert_eq!(debit.date, debited);
+    let bp = client
+        .qbo
+        .bill_payments
+        .iter()
+        .find(|bp| {
+            bp.private_note
+                .as_deref()
+                .is_some_and(|n| n.contains(&ramp_bill))
+        })
+        .expect("the QBO BillPayment is there");
+    assert_eq!(bp.txn_date, debited);
+    let debit_id = debit.id.clone();
+    drop(world);
+    rowcol::jobs::sync::schedule_due(&app.state.services)
+        .await
+        .unwrap();
+    app.drain().await;
+    assert_eq!(app.payment_state(&pid).await, "released");
+    // The debit is already its evidence, so the balance that shows it and
+    // the payment's commitment do not count the money twice.
+    let early: Option<String> =
+        sqlx::query_scalar("select plaid_txn_id from payment where payment_id = $1")
+            .bind(&pid)
+            .fetch_one(&app.state.app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(early.as_deref(), Some(debit_id.as_str()));
+    assert_eq!(
+        app.count(&format!(
+            "select count(*) from audit_entry
+             where action = 'payment.bank_debit_seen' and subject = '{pid}'"
+        ))
+        .await,
+        1
+    );
+
+    // Ramp pays on the arrival date; RowCol hears of it and verifies.
+    let days = (arrival - app.state.services.clock.today()).num_days();
+    sandbox.advance(Duration::days(days + 1)).await.unwrap();
+    app.drain().await;
+    assert_eq!(app.payment_state(&pid).await, "verified");
+    let (evidence, flag): (Option<String>, Option<String>) =
+        sqlx::query_as("select plaid_txn_id, flag_reason from payment where payment_id = $1")
+            .bind(&pid)
+            .fetch_one(&app.state.app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(evidence.as_deref(), Some(debit_id.as_str()));
+    assert_eq!(flag, None);
+
+    // Past the end of the bank window nothing is flagged either.
+    sandbox.advance(Duration::days(10)).await.unwrap();
+    rowcol::jobs::sync::schedule_due(&app.state.services)
+        .await
+        .unwrap();
+    app.drain().await;
+    assert_eq!(app.payment_state(&pid).await, "verified");
+    assert_eq!(
+        app.count(&format!(
+            "select count(*) from hygiene_item where payment_id = '{pid}' and status = 'open'"
+        ))
+        .await,
+        0
     );
 }

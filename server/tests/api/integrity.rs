@@ -282,17 +282,10 @@ async fn one_bank_transaction_evidences_at_most_one_payment(e: Engine) {
     let mut found = Vec::new();
     for id in &ids {
         let mut conn = st.db.acquire().await.unwrap();
-        let t = bank::find_payment_evidence(
-            &mut conn,
-            &cid,
-            amount,
-            today - Duration::days(1),
-            today,
-            id,
-        )
-        .await
-        .unwrap()
-        .expect("a candidate");
+        let t = bank::find_payment_evidence(&mut conn, &cid, amount, today, id)
+            .await
+            .unwrap()
+            .expect("a candidate");
         found.push(t.txn_id);
     }
     assert_eq!(found, ["txn_single_debit", "txn_single_debit"]);
@@ -313,24 +306,22 @@ async fn one_bank_transaction_evidences_at_most_one_payment(e: Engine) {
     );
     // And the loser's next look finds nothing to claim.
     let mut conn = st.db.acquire().await.unwrap();
-    let again = bank::find_payment_evidence(
-        &mut conn,
-        &cid,
-        amount,
-        today - Duration::days(1),
-        today,
-        &ids[1],
-    )
-    .await
-    .unwrap();
+    let again = bank::find_payment_evidence(&mut conn, &cid, amount, today, &ids[1])
+        .await
+        .unwrap();
     assert!(again.is_none());
 }
 
 /// Approve Alder Creek's smallest bill with bank debits shown pending first,
 /// and move the world to its arrival date: paid, recorded and verified by
-/// the pending debit. Its payment id.
+/// the pending debit. Its payment id. The debit leaves on the arrival date
+/// (no ACH lead), so it is still pending that day.
 async fn verified_by_a_pending_debit(app: &TestApp) -> String {
-    app.inject(|f| f.plaid_debits_pending_first = true).await;
+    app.inject(|f| {
+        f.plaid_debits_pending_first = true;
+        f.ramp_ach_lead_days = Some(0);
+    })
+    .await;
     app.login("advisor@northwind.test").await;
     let pid = app.approve_small_bill("Alder Creek Dental").await;
     app.drain().await;

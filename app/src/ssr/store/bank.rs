@@ -134,30 +134,36 @@ pub struct MatchingTxn {
     pub name: String,
 }
 
-/// The earliest live (not removed) transaction of exactly `amount_minor`
-/// dated in `[from, to]` not already evidencing another payment than
-/// `payment_id`. Only a candidate: the claim itself is
-/// `payments::set_bank_evidence`, unique per transaction.
+/// The live (not removed) transaction of exactly `amount_minor` in the bank
+/// window around `paid` (see [`crate::domain::matching`]) nearest that date,
+/// not already evidencing another payment than `payment_id`. Only a
+/// candidate: the claim itself is `payments::set_bank_evidence`, unique per
+/// transaction.
 pub async fn find_payment_evidence(
     conn: &mut AnyConnection,
     client_id: &str,
     amount_minor: i64,
-    from: NaiveDate,
-    to: NaiveDate,
+    paid: NaiveDate,
     payment_id: &str,
 ) -> StoreResult<Option<MatchingTxn>> {
-    Ok(sqlx::query_as(
+    let (from, to) = crate::domain::matching::bank_window(paid);
+    let found: Vec<MatchingTxn> = sqlx::query_as(
         "select t.txn_id, t.txn_date, t.name from bank_txn t
          where t.client_id = $1 and t.amount_minor = $2 and t.txn_date >= $3 and t.txn_date <= $4
            and t.removed_at is null
            and not exists (select 1 from payment p where p.plaid_txn_id = t.txn_id and p.payment_id <> $5)
-         order by t.txn_date limit 1",
+         order by t.txn_date, t.txn_id",
     )
     .bind(client_id)
     .bind(amount_minor)
     .bind(from.to_string())
     .bind(to.to_string())
     .bind(payment_id)
-    .fetch_optional(conn)
-    .await?)
+    .fetch_all(&mut *conn)
+    .await?;
+    let dates = found
+        .iter()
+        .map(|t| super::parse_date(&t.txn_date))
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok(crate::domain::matching::nearest_to_paid(&dates, paid).map(|i| found[i].clone()))
 }

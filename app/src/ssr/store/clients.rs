@@ -94,7 +94,7 @@ pub async fn due_for_sync(
          where coalesce(c.sync_started_at, 0) < $1
            and exists (select 1 from rail_connection r where r.client_id = c.client_id
                        and r.status = 'active' and r.rail in ('qbo', 'ramp', 'plaid'))
-         order by c.client_id",
+         order by c.name, c.client_id",
     )
     .bind(to_ms(before))
     .fetch_all(conn)

@@ -20,9 +20,19 @@ pub async fn enqueue(
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
     let payload = serde_json::to_string(job).map_err(super::corrupt)?;
+    // `created_at` is `now`, or just after the newest job's when that is
+    // not earlier: jobs due at the same instant then run in the order they
+    // were enqueued (the claim orders by `run_at, created_at`), not in the
+    // order the database happens to break a tie, so a replayed simulation
+    // runs them alike. (`where true`: SQLite needs a WHERE to parse an
+    // upsert whose rows come from a SELECT.)
     sqlx::query(
         "insert into job (job_id, kind, payload, state, attempts, run_at, dedupe_key, created_at, updated_at)
-         values ($1, $2, $3, 'queued', 0, $4, $5, $6, $6)
+         select $1, $2, $3, 'queued', 0, $4, $5, s.stamp, s.stamp
+         from (select case when coalesce(max(created_at), 0) >= $6 then max(created_at) + 1
+                           else $6 end as stamp
+               from job) s
+         where true
          on conflict (dedupe_key) do nothing",
     )
     .bind(format!("job_{}", uuid::Uuid::new_v4().simple()))
@@ -75,6 +85,18 @@ pub async fn claim(
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
 ) -> StoreResult<Option<Claimed>> {
+    claim_retries_due_by(db, now, now, lease_until).await
+}
+
+/// [`claim`], but a job that has been attempted before is due only if its
+/// retry time is at or before `retries_due_by` (a drain's start: a retry it
+/// schedules waits for the next drain instead of racing the wall clock).
+pub async fn claim_retries_due_by(
+    db: &Db,
+    now: DateTime<Utc>,
+    retries_due_by: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+) -> StoreResult<Option<Claimed>> {
     // PostgreSQL: SKIP LOCKED lets several instances claim different jobs.
     // SQLite: one writer, the single statement is atomic.
     let lock = match db.backend {
@@ -85,13 +107,15 @@ pub async fn claim(
         "update job set lease_until = $1, attempts = attempts + 1, updated_at = $2
          where job_id = (
             select job_id from job
-            where state = 'queued' and run_at <= $2 and (lease_until is null or lease_until < $2)
+            where state = 'queued' and run_at <= $2 and (attempts = 0 or run_at <= $3)
+              and (lease_until is null or lease_until < $2)
             order by run_at, created_at limit 1 {lock})
          returning job_id, kind, payload, attempts"
     );
     Ok(sqlx::query_as(&sql)
         .bind(to_ms(lease_until))
         .bind(to_ms(now))
+        .bind(to_ms(retries_due_by))
         .fetch_optional(&db.pool)
         .await?)
 }

@@ -552,6 +552,41 @@ pub async fn follow_bank_evidence(
     })
 }
 
+/// A released payment that holds no bank evidence yet.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AwaitingDebit {
+    pub payment_id: String,
+    pub firm_id: String,
+    pub amount_minor: i64,
+    pub payment_arrival_date: String,
+}
+
+impl AwaitingDebit {
+    pub fn arrival_date(&self) -> StoreResult<NaiveDate> {
+        parse_date(&self.payment_arrival_date)
+    }
+
+    pub fn firm(&self) -> StoreResult<FirmId> {
+        parse_id(&self.firm_id)
+    }
+}
+
+/// The client's released payments with no bank evidence: Ramp has not said
+/// they are paid, but their ACH debit may already have left the bank.
+pub async fn released_without_evidence(
+    conn: &mut AnyConnection,
+    client_id: &str,
+) -> StoreResult<Vec<AwaitingDebit>> {
+    Ok(sqlx::query_as(
+        "select payment_id, firm_id, amount_minor, payment_arrival_date from payment
+         where client_id = $1 and state = 'released' and plaid_txn_id is null
+         order by payment_arrival_date, payment_id",
+    )
+    .bind(client_id)
+    .fetch_all(conn)
+    .await?)
+}
+
 /// The bank removed a transaction without a replacement: the payments it
 /// evidenced lose their evidence (and wait for it again). Returns them.
 pub async fn drop_bank_evidence(

@@ -1,0 +1,73 @@
+//! Which bank transaction evidences a payment: the window the bank may show
+//! its debit in, and the choice among transactions of the exact amount.
+//!
+//! An ACH debit leaves the client's bank 1–3 business days *before* Ramp
+//! marks the bill paid (Ramp sends it so that it arrives on the arrival
+//! date), and a bank can post it a few days after. So the window reaches
+//! both ways from the paid date, and among candidates of the exact amount
+//! the one nearest the paid date wins: a same-amount payment made by hand a
+//! week earlier is not this one.
+
+use super::calendar::{add_business_days, sub_business_days};
+use chrono::NaiveDate;
+
+/// Business days before Ramp's paid date within which the bank may show the
+/// debit (ACH settles in 1–3; two more for a bank that dates it early).
+pub const CASH_LEAD_BUSINESS_DAYS: u32 = 5;
+/// Business days after the paid date within which the bank must show it.
+pub const CASH_WINDOW_BUSINESS_DAYS: u32 = 5;
+
+/// The first and last day (inclusive) a bank transaction may carry to
+/// evidence a payment Ramp paid on `paid`.
+pub fn bank_window(paid: NaiveDate) -> (NaiveDate, NaiveDate) {
+    (
+        sub_business_days(paid, CASH_LEAD_BUSINESS_DAYS),
+        add_business_days(paid, CASH_WINDOW_BUSINESS_DAYS),
+    )
+}
+
+/// Of the candidates' dates (each of the exact amount, in the window), the
+/// index of the one nearest `paid`; on a tie the earlier one (a debit
+/// precedes the paid date more often than it follows it).
+pub fn nearest_to_paid(dates: &[NaiveDate], paid: NaiveDate) -> Option<usize> {
+    dates
+        .iter()
+        .enumerate()
+        .min_by_key(|(_, d)| ((**d - paid).num_days().abs(), **d))
+        .map(|(i, _)| i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_window_reaches_five_business_days_each_way() {
+        // 2026-12-02 is a Wednesday.
+        assert_eq!(
+            bank_window(d("2026-12-02")),
+            (d("2026-11-25"), d("2026-12-09"))
+        );
+    }
+
+    #[test]
+    fn the_nearest_candidate_wins_and_ties_go_to_the_earlier() {
+        let paid = d("2026-12-02");
+        assert_eq!(nearest_to_paid(&[], paid), None);
+        // A by-hand payment of the same amount a week before, the real
+        // debit two days before.
+        assert_eq!(
+            nearest_to_paid(&[d("2026-11-25"), d("2026-11-30")], paid),
+            Some(1)
+        );
+        assert_eq!(
+            nearest_to_paid(&[d("2026-12-04"), d("2026-11-30")], paid),
+            Some(1)
+        );
+        assert_eq!(nearest_to_paid(&[d("2026-12-03")], paid), Some(0));
+    }
+}
