@@ -37,6 +37,9 @@ async fn main() -> anyhow::Result<()> {
         // No receiver: webhooks stay queued (readable through the control API).
         ramp_webhook_url: String::new(),
         ramp_webhook_secret: Secret::new("whsec_judges"),
+        qbo_webhook_url: String::new(),
+        qbo_webhook_verifier: Secret::new("qbo_verifier_test"),
+        qbo_webhook_format: Default::default(),
         plaid_client_id: "plaid_client_judges".into(),
         plaid_secret: Secret::new("plaid_secret_judges"),
         seed: sandbox::world::DEFAULT_SEED,

@@ -533,12 +533,14 @@ enum Target {
     },
     /// To a Plaid Item's webhook URL, with a JWT made with the current key.
     Plaid { url: String, key: PlaidWebhookKey },
+    /// To the QBO app's webhook URL, `intuit-signature` with its verifier.
+    Qbo { url: String, verifier: String },
 }
 
 impl Target {
     fn url(&self) -> &str {
         match self {
-            Target::Ramp { url, .. } | Target::Plaid { url, .. } => url,
+            Target::Ramp { url, .. } | Target::Plaid { url, .. } | Target::Qbo { url, .. } => url,
         }
     }
 }
@@ -585,6 +587,10 @@ async fn send_once(sb: &Sandbox, target: &Target, body: &str, event_id: &str) ->
                 }
             }
         }
+        Target::Qbo { verifier, .. } => {
+            let sig = crate::qbo_webhooks::sign(verifier.as_bytes(), body.as_bytes());
+            req = req.header("intuit-signature", sig);
+        }
     }
     let res = req
         .header("content-type", "application/json")
@@ -603,6 +609,11 @@ async fn send_once(sb: &Sandbox, target: &Target, body: &str, event_id: &str) ->
         // Plaid documents a retry for any non-200 answer.
         (Target::Plaid { .. }, Ok(r)) => match r.status().as_u16() {
             200 => Outcome::Delivered(200),
+            s => Outcome::Retry(Some(s)),
+        },
+        // Intuit asks for a 200 and retries anything else.
+        (Target::Qbo { .. }, Ok(r)) => match r.status().as_u16() {
+            s @ 200..=299 => Outcome::Delivered(s),
             s => Outcome::Retry(Some(s)),
         },
         (_, Err(_)) => Outcome::Retry(None),
@@ -628,6 +639,11 @@ pub(crate) fn plaid_backoff(attempts: u32) -> Option<Duration> {
 /// (its subscription was deleted), `Some(None)` if it must wait (no URL or
 /// no key yet).
 fn target_of(st: &SimState, cfg: &crate::SandboxConfig, w: &WebhookRec) -> Option<Option<Target>> {
+    if w.rail == WebhookRail::Qbo {
+        let url = w.url.clone().unwrap_or_default();
+        let verifier = cfg.qbo_webhook_verifier.expose().to_owned();
+        return Some((!url.is_empty()).then_some(Target::Qbo { url, verifier }));
+    }
     if w.rail == WebhookRail::Plaid {
         let url = w.url.clone().unwrap_or_default();
         let key = crate::plaid_webhooks::current_key(st).cloned();
@@ -667,10 +683,26 @@ pub async fn deliver_due(sb: &Sandbox) -> usize {
     let (due, duplicate) = {
         let mut guard = sb.inner.state.lock().await;
         let st = &mut *guard;
+        // QBO's news since the last round (every writer's changes).
+        let queued_qbo = crate::qbo_webhooks::note_changes(
+            st,
+            &cfg.qbo_webhook_url,
+            cfg.qbo_webhook_format,
+            now,
+        );
         let mut due = Vec::new();
         let mut orphaned = Vec::new();
+        // Realms with an unacknowledged QBO delivery ahead in the queue:
+        // Intuit sends a realm's next one only after that.
+        let mut realm_waits = std::collections::HashSet::new();
         for (i, w) in st.webhooks.iter().enumerate() {
-            if w.status != WebhookStatus::Pending || w.in_flight || w.next_attempt_at > now {
+            if w.status != WebhookStatus::Pending {
+                continue;
+            }
+            if w.rail == WebhookRail::Qbo && !realm_waits.insert(w.business_id.as_str()) {
+                continue;
+            }
+            if w.in_flight || w.next_attempt_at > now {
                 continue;
             }
             match target_of(st, cfg, w) {
@@ -698,7 +730,7 @@ pub async fn deliver_due(sb: &Sandbox) -> usize {
         if st.faults.webhook_reorder {
             due.reverse();
         }
-        if due.is_empty() && !orphaned.is_empty() {
+        if due.is_empty() && (!orphaned.is_empty() || queued_qbo > 0) {
             sb.persist_logged(st).await;
         }
         (due, st.faults.webhook_duplicate)
@@ -754,6 +786,7 @@ pub async fn deliver_due(sb: &Sandbox) -> usize {
                         (w.attempts < WEBHOOK_MAX_ATTEMPTS).then(|| backoff(w.attempts))
                     }
                     WebhookRail::Plaid => plaid_backoff(w.attempts),
+                    WebhookRail::Qbo => Some(crate::qbo_webhooks::backoff(w.attempts)),
                 };
                 match next {
                     Some(d) => w.next_attempt_at = now + d,

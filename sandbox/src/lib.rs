@@ -180,6 +180,7 @@ mod plaid_limits;
 mod plaid_link;
 mod plaid_webhooks;
 mod qbo;
+pub mod qbo_webhooks;
 mod ramp;
 mod secret;
 pub mod state;
@@ -210,6 +211,13 @@ pub struct SandboxConfig {
     /// e.g. `http://127.0.0.1:PORT/webhooks/ramp`. Empty: webhooks stay queued.
     pub ramp_webhook_url: String,
     pub ramp_webhook_secret: Secret,
+    /// The simulated QBO app's webhook endpoint, e.g.
+    /// `http://127.0.0.1:PORT/webhooks/qbo`. Empty: no QBO webhooks.
+    pub qbo_webhook_url: String,
+    /// The QBO app's webhook verifier token (`intuit-signature` key).
+    pub qbo_webhook_verifier: Secret,
+    /// The payload format the QBO app has switched on.
+    pub qbo_webhook_format: qbo_webhooks::QboWebhookFormat,
     pub plaid_client_id: String,
     pub plaid_secret: Secret,
     /// The world's seed ([`world::DEFAULT_SEED`] unless configured).
@@ -569,6 +577,8 @@ impl Sandbox {
         let oauth_new = oauth::ensure(&mut state, Utc::now());
         // Made once per world and persisted: receivers cache keys by kid.
         let key_new = plaid_webhooks::ensure_key(&mut state, Utc::now())?;
+        // QBO webhooks announce changes from here on, not the world as found.
+        let hooks_new = qbo_webhooks::ensure_baseline(&mut state);
         // After the accounts exist (their ids come from `oauth::ensure`).
         if let Some(part) = store.load_part(STRIPE_PART).await? {
             state.stripe = serde_json::from_value(part)
@@ -591,7 +601,7 @@ impl Sandbox {
                 .save_part(STRIPE_PART, &serde_json::to_value(&state.stripe)?)
                 .await?;
         }
-        if oauth_new || key_new {
+        if oauth_new || key_new || hooks_new {
             store.save(&serde_json::to_value(&state)?).await?;
         }
         let apps = state

@@ -42,6 +42,9 @@ pub struct SimState {
     /// world (see `plaid_webhooks::ensure_key`) and kept across restarts.
     #[serde(default)]
     pub plaid_webhook_keys: Vec<PlaidWebhookKey>,
+    /// What QBO webhooks last saw of each realm (see `qbo_webhooks`).
+    #[serde(default)]
+    pub qbo_hooks: crate::qbo_webhooks::QboHookState,
     /// Every Stripe account's objects (see `stripe::data`). Saved as its
     /// own part ([`crate::STRIPE_PART`]), only when it changed: it is most
     /// of the world's size, and re-sealing it on every Ramp or QBO call
@@ -536,6 +539,10 @@ pub enum WebhookRail {
     Ramp,
     /// A `Plaid-Verification` ES256 JWT; anything but 200 retried for 24 h.
     Plaid,
+    /// `intuit-signature` (base64 HMAC-SHA256 with the verifier token);
+    /// retried on Intuit's schedule; one realm's in order (`business_id`
+    /// holds the realm id).
+    Qbo,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -563,7 +570,8 @@ pub struct WebhookRec {
     /// Plaid: the Item the webhook is about (removing the Item cancels it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub item_id: Option<String>,
-    /// Plaid: where it goes (the Item's webhook URL when it was queued).
+    /// Plaid and QBO: where it goes (the Item's webhook URL, the QBO
+    /// app's, when it was queued).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
 }

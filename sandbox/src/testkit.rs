@@ -87,6 +87,9 @@ pub fn config(public_base: String, webhook_url: String) -> SandboxConfig {
     SandboxConfig {
         ramp_webhook_url: webhook_url,
         ramp_webhook_secret: Secret::new(HOOK_SECRET),
+        qbo_webhook_url: String::new(),
+        qbo_webhook_verifier: Secret::new("qbo_verifier_test"),
+        qbo_webhook_format: Default::default(),
         plaid_client_id: PLAID_ID.into(),
         plaid_secret: Secret::new(PLAID_SECRET),
         seed: crate::world::DEFAULT_SEED,

@@ -23,6 +23,9 @@ fn config() -> SandboxConfig {
     SandboxConfig {
         ramp_webhook_url: String::new(),
         ramp_webhook_secret: Secret::new("whsec"),
+        qbo_webhook_url: String::new(),
+        qbo_webhook_verifier: Secret::new("qbo_verifier_test"),
+        qbo_webhook_format: Default::default(),
         plaid_client_id: "plaid-id".into(),
         plaid_secret: Secret::new("plaid-secret"),
         seed: sandbox::world::DEFAULT_SEED,

@@ -90,6 +90,10 @@ pub struct Config {
     /// Ramp webhook subscription secret (live). Sandbox generates one.
     #[arg(long, env = "ROWCOL_RAMP_WEBHOOK_SECRET", hide_env_values = true)]
     pub ramp_webhook_secret: Option<String>,
+    /// QBO webhook verifier token (live; the developer portal shows it).
+    /// Sandbox derives one and gives it to the simulated QBO app.
+    #[arg(long, env = "ROWCOL_QBO_WEBHOOK_VERIFIER", hide_env_values = true)]
+    pub qbo_webhook_verifier: Option<String>,
     #[arg(
         long,
         env = "ROWCOL_RAMP_BASE_URL",
@@ -260,6 +264,7 @@ impl fmt::Debug for Config {
             .field("demo_password", &redact(&self.demo_password))
             .field("encryption_key", &redact(&self.encryption_key))
             .field("ramp_webhook_secret", &redact(&self.ramp_webhook_secret))
+            .field("qbo_webhook_verifier", &redact(&self.qbo_webhook_verifier))
             .field("plaid_secret", &redact(&self.plaid_secret))
             .field("qbo_client_id", &self.qbo_client_id)
             .field("qbo_client_secret", &redact(&self.qbo_client_secret))
@@ -323,6 +328,11 @@ impl Config {
             if self.ramp_webhook_secret.is_none() {
                 return Err("ROWCOL_RAMP_WEBHOOK_SECRET is required with ROWCOL_RAILS=live".into());
             }
+            if self.qbo_webhook_verifier.is_none() {
+                return Err(
+                    "ROWCOL_QBO_WEBHOOK_VERIFIER is required with ROWCOL_RAILS=live".into(),
+                );
+            }
             if self.sandbox_rails_url.is_some() {
                 return Err("ROWCOL_SANDBOX_RAILS_URL applies to ROWCOL_RAILS=sandbox only".into());
             }
@@ -343,6 +353,10 @@ impl Config {
                     "ROWCOL_RAMP_WEBHOOK_SECRET",
                 ),
                 (self.plaid_secret.is_some(), "ROWCOL_PLAID_SECRET"),
+                (
+                    self.qbo_webhook_verifier.is_some(),
+                    "ROWCOL_QBO_WEBHOOK_VERIFIER",
+                ),
             ] {
                 if !set {
                     return Err(format!(
@@ -385,6 +399,7 @@ mod tests {
         assert!(c.validate().is_err());
         c.encryption_key = Some("k".into());
         c.ramp_webhook_secret = Some("w".into());
+        c.qbo_webhook_verifier = Some("q".into());
         c.plaid_secret = Some("p".into());
         assert!(c.validate().is_ok());
         c.rails = RailsMode::Live;

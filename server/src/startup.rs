@@ -184,7 +184,7 @@ impl Application {
         ));
         let sandbox_mode = config.rails == RailsMode::Sandbox;
         let follower = sandbox_mode && config.sandbox_rails_url.is_some();
-        let ((rails, onboarding), sandbox, webhook_secret) =
+        let ((rails, onboarding), sandbox, webhook_secret, qbo_verifier) =
             if let (true, Some(base)) = (sandbox_mode, config.sandbox_rails_url.as_deref()) {
                 // Another instance hosts the simulators and has seeded the demo
                 // world on this database; validate() made sure the secrets are
@@ -207,6 +207,7 @@ impl Application {
                     rails,
                     None,
                     config.ramp_webhook_secret.clone().unwrap_or_default(),
+                    config.qbo_webhook_verifier.clone().unwrap_or_default(),
                 )
             } else if sandbox_mode {
                 let base = format!("http://{addr}/sandbox");
@@ -224,6 +225,10 @@ impl Application {
                 };
                 // Given when other instances use these simulators (they must
                 // present the same one); otherwise derived, stable per key.
+                let qbo_verifier = match config.qbo_webhook_verifier.clone() {
+                    Some(s) => s,
+                    None => crate::keys::derived_sandbox_secret(&config, "qbo_verifier_sandbox")?,
+                };
                 let plaid_secret = match config.plaid_secret.clone() {
                     Some(s) => s,
                     None => crate::keys::derived_sandbox_secret(&config, "plaid_sandbox")?,
@@ -237,6 +242,9 @@ impl Application {
                     SandboxConfig {
                         ramp_webhook_url: format!("http://{addr}/webhooks/ramp"),
                         ramp_webhook_secret: sandbox::Secret::new(webhook_secret.clone()),
+                        qbo_webhook_url: format!("http://{addr}/webhooks/qbo"),
+                        qbo_webhook_verifier: sandbox::Secret::new(qbo_verifier.clone()),
+                        qbo_webhook_format: Default::default(),
                         plaid_client_id: SANDBOX_PLAID_CLIENT_ID.into(),
                         plaid_secret: sandbox::Secret::new(plaid_secret.clone()),
                         seed: config.sandbox_seed,
@@ -256,7 +264,7 @@ impl Application {
                 // A world stored before the clock row was kept alongside it.
                 crate::ports::persist_clock(&db, clock.offset_secs(), clock.now()).await;
                 let rails = rails(&config, &http, Some(&base), &plaid_secret);
-                (rails, Some(sandbox), webhook_secret)
+                (rails, Some(sandbox), webhook_secret, qbo_verifier)
             } else {
                 let rails = rails(
                     &config,
@@ -268,6 +276,7 @@ impl Application {
                     rails,
                     None,
                     config.ramp_webhook_secret.clone().unwrap_or_default(),
+                    config.qbo_webhook_verifier.clone().unwrap_or_default(),
                 )
             };
         let oauth_http = reqwest::Client::builder()
@@ -328,6 +337,7 @@ impl Application {
             },
             services,
             ramp_webhook_secret: webhook_secret.into(),
+            qbo_webhook_verifier: qbo_verifier.into(),
             webhook_refusals: Default::default(),
             plaid_keys: Default::default(),
         };
@@ -476,6 +486,7 @@ fn build_router(
         .route("/healthz", get(crate::routes::health::healthz))
         .route("/readyz", get(crate::routes::health::readyz))
         .route("/webhooks/ramp", post(crate::webhooks::ramp::receive))
+        .route("/webhooks/qbo", post(crate::webhooks::qbo::receive))
         .route("/webhooks/plaid", post(crate::webhooks::plaid::receive))
         .route("/connect/stripe/key", post(crate::oauth::flow::stripe_key))
         .route("/connect/{rail}/start", post(crate::oauth::flow::start))

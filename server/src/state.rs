@@ -12,6 +12,8 @@ pub struct ServerState {
     pub app: AppState,
     pub services: Services,
     pub ramp_webhook_secret: Arc<str>,
+    /// The QBO app's webhook verifier token (`intuit-signature`).
+    pub qbo_webhook_verifier: Arc<str>,
     /// Refused (unsigned, badly signed) webhook deliveries, counted and
     /// summarised per minute rather than written one by one.
     pub webhook_refusals: Arc<crate::webhooks::refusals::Refusals>,

@@ -100,6 +100,9 @@ async fn harness() -> Harness {
     let config = SandboxConfig {
         ramp_webhook_url: format!("http://{hook_addr}/webhooks/ramp"),
         ramp_webhook_secret: Secret::new(HOOK_SECRET),
+        qbo_webhook_url: String::new(),
+        qbo_webhook_verifier: Secret::new("qbo_verifier_test"),
+        qbo_webhook_format: Default::default(),
         plaid_client_id: PLAID_ID.into(),
         plaid_secret: Secret::new(PLAID_SECRET),
         seed: sandbox::world::DEFAULT_SEED,
@@ -1156,6 +1159,9 @@ async fn an_advance_moves_the_clock_only_once_the_world_is_saved() {
     let config = SandboxConfig {
         ramp_webhook_url: String::new(),
         ramp_webhook_secret: Secret::new(HOOK_SECRET),
+        qbo_webhook_url: String::new(),
+        qbo_webhook_verifier: Secret::new("qbo_verifier_test"),
+        qbo_webhook_format: Default::default(),
         plaid_client_id: PLAID_ID.into(),
         plaid_secret: Secret::new(PLAID_SECRET),
         seed: sandbox::world::DEFAULT_SEED,

@@ -224,6 +224,11 @@ pub(crate) async fn credentials(State(sb): State<Sandbox>) -> Response {
             "revoke_url": format!("{base}/qbo/v2/oauth2/tokens/revoke"),
             "base_url": format!("{base}/qbo"),
             "scope": default_scope(SimRail::Qbo),
+            // The app's webhook settings: where QBO webhooks go and the
+            // verifier token `intuit-signature` is made with.
+            "webhook_url": cfg.qbo_webhook_url,
+            "webhook_verifier_token": cfg.qbo_webhook_verifier.expose(),
+            "webhook_format": cfg.qbo_webhook_format,
         },
         "ramp": {
             "client_id": apps.ramp.client_id, "client_secret": apps.ramp.secret,

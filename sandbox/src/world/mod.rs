@@ -389,6 +389,8 @@ pub fn generate_sized(now: DateTime<Utc>, seed: u64, clients: usize) -> SimState
         ramp_webhook_subs: RampWebhookSubs::default(),
         // Random, not from the seed: `Sandbox::start` makes it.
         plaid_webhook_keys: vec![],
+        // The first look is taken by `Sandbox::start`.
+        qbo_hooks: Default::default(),
         // Made once the Stripe accounts exist (`Sandbox::start`).
         stripe: Default::default(),
         stripe_changes: 0,

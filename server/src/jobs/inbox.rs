@@ -1,4 +1,5 @@
-//! Process a stored webhook (Plaid's in `plaid_events`). Ramp's payloads are
+//! Process a stored webhook (Plaid's in `plaid_events`, QBO's in
+//! `qbo_events`). Ramp's payloads are
 //! thin, so the bill is re-read from Ramp; an event never moves a payment
 //! backwards.
 
@@ -27,6 +28,7 @@ pub async fn run(st: &Services, inbox_id: &str) -> Result<(), JobError> {
         .map_err(|e| JobError::fatal("malformed", e.to_string()))?;
     let outcome = match (Rail::parse(&event.rail), event.event_type.as_str()) {
         (Some(Rail::Plaid), kind) => super::plaid_events::process(st, kind, &body).await?,
+        (Some(Rail::Qbo), _) => super::qbo_events::process(st, &body).await?,
         (_, "bills.paid") => bill_paid(st, &event.event_id, &body).await?,
         (_, "webhooks.verification") => super::subscriptions::verify(st, &body).await?,
         (_, other) => format!("ignored: {other} is not handled"),

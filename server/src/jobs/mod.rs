@@ -5,6 +5,7 @@ pub mod annotate;
 pub mod evidence;
 pub mod inbox;
 pub mod plaid_events;
+pub mod qbo_events;
 pub mod release;
 pub mod runner;
 pub mod subscriptions;

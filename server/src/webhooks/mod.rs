@@ -1,6 +1,7 @@
 //! Inbound webhooks: verify the raw bytes → persist → 2xx → process later.
 
 pub mod plaid;
+pub mod qbo;
 pub mod ramp;
 pub mod refusals;
 
