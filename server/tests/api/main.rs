@@ -44,6 +44,7 @@ mod living;
 mod multi;
 mod pair;
 mod process;
+mod qbo_webhooks;
 mod ramp_exactly_once;
 mod vendor_bank;
 
