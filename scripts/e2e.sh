@@ -25,7 +25,8 @@
 #                            secret scan needs (server/tests/secret_scan.rs:
 #                            database URL, log path, the key and the secrets the
 #                            server ran with). Emptied of an earlier run first.
-#   ROWCOL_ENCRYPTION_KEY, ROWCOL_RAMP_WEBHOOK_SECRET, ROWCOL_PLAID_SECRET
+#   ROWCOL_ENCRYPTION_KEY, ROWCOL_RAMP_WEBHOOK_SECRET, ROWCOL_PLAID_SECRET,
+#   ROWCOL_QBO_WEBHOOK_VERIFIER
 #                            passed to the server as given; on the fresh
 #                            temp database each unset one is generated per run
 #                            (so the key is known, and data/secret.key unused)
@@ -89,6 +90,7 @@ else
   export ROWCOL_ENCRYPTION_KEY="${ROWCOL_ENCRYPTION_KEY:-$(gen)}"
   export ROWCOL_RAMP_WEBHOOK_SECRET="${ROWCOL_RAMP_WEBHOOK_SECRET:-whsec_e2e_$(hexgen)}"
   export ROWCOL_PLAID_SECRET="${ROWCOL_PLAID_SECRET:-sandbox_e2e_$(hexgen)}"
+  export ROWCOL_QBO_WEBHOOK_VERIFIER="${ROWCOL_QBO_WEBHOOK_VERIFIER:-qbo_e2e_$(hexgen)}"
 fi
 SERVER_PID=""
 STATUS=1
@@ -167,7 +169,7 @@ if [ -n "$KEEP" ]; then
       printf 'ROWCOL_SCAN_LOGS=%q\n' "$LOG"
       printf 'ROWCOL_ENCRYPTION_KEY=%q\n' "$key"
       printf 'ROWCOL_DEMO_PASSWORD=%q\n' "$ROWCOL_DEMO_PASSWORD"
-      for v in ROWCOL_RAMP_WEBHOOK_SECRET ROWCOL_PLAID_SECRET ROWCOL_PREVIOUS_ENCRYPTION_KEYS \
+      for v in ROWCOL_RAMP_WEBHOOK_SECRET ROWCOL_QBO_WEBHOOK_VERIFIER ROWCOL_PLAID_SECRET ROWCOL_PREVIOUS_ENCRYPTION_KEYS \
                ROWCOL_QBO_CLIENT_SECRET ROWCOL_RAMP_CLIENT_SECRET ROWCOL_STRIPE_SECRET_KEY; do
         [ -z "${!v:-}" ] || printf '%s=%q\n' "$v" "${!v}"
       done

@@ -124,6 +124,7 @@ fn configured_secrets() -> Vec<Secret> {
         ("ROWCOL_DEMO_PASSWORD", "demo_password"),
         ("ROWCOL_ADMIN_PASSWORD", "admin_password"),
         ("ROWCOL_RAMP_WEBHOOK_SECRET", "ramp_webhook_secret"),
+        ("ROWCOL_QBO_WEBHOOK_VERIFIER", "qbo_webhook_verifier"),
         ("ROWCOL_PLAID_SECRET", "plaid_secret"),
         ("ROWCOL_QBO_CLIENT_SECRET", "qbo_client_secret"),
         ("ROWCOL_RAMP_CLIENT_SECRET", "ramp_client_secret"),

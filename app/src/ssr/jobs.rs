@@ -18,6 +18,10 @@ pub enum Job {
     VerifyPayment { payment_id: String },
     /// Pull a client's bills, vendors, balance and transactions.
     SyncClient { client_id: String },
+    /// Re-read only a client's QBO bills: a QBO webhook said its realm
+    /// changed (the bank and Ramp did not, and a balance read is rate
+    /// limited per Item).
+    SyncLedger { client_id: String },
     /// Write RowCol's audit note onto the payment's QBO BillPayment.
     AnnotateLedger { payment_id: String },
     /// Subscribe to the client's Ramp webhooks (its own subscription and
@@ -32,6 +36,7 @@ pub enum JobKind {
     ProcessWebhook,
     VerifyPayment,
     SyncClient,
+    SyncLedger,
     AnnotateLedger,
     SubscribeRampWebhooks,
 }
@@ -82,6 +87,7 @@ impl JobKind {
         JobKind::ProcessWebhook,
         JobKind::VerifyPayment,
         JobKind::SyncClient,
+        JobKind::SyncLedger,
         JobKind::AnnotateLedger,
         JobKind::SubscribeRampWebhooks,
     ];
@@ -92,6 +98,7 @@ impl JobKind {
             JobKind::ProcessWebhook => "process_webhook",
             JobKind::VerifyPayment => "verify_payment",
             JobKind::SyncClient => "sync_client",
+            JobKind::SyncLedger => "sync_ledger",
             JobKind::AnnotateLedger => "annotate_ledger",
             JobKind::SubscribeRampWebhooks => "subscribe_ramp_webhooks",
         }
@@ -117,6 +124,7 @@ impl Job {
             Job::ProcessWebhook { .. } => JobKind::ProcessWebhook,
             Job::VerifyPayment { .. } => JobKind::VerifyPayment,
             Job::SyncClient { .. } => JobKind::SyncClient,
+            Job::SyncLedger { .. } => JobKind::SyncLedger,
             Job::AnnotateLedger { .. } => JobKind::AnnotateLedger,
             Job::SubscribeRampWebhooks { .. } => JobKind::SubscribeRampWebhooks,
         }
@@ -131,6 +139,7 @@ impl Job {
             Job::VerifyPayment { payment_id } => Some(format!("verify:{payment_id}")),
             Job::AnnotateLedger { payment_id } => Some(format!("annotate:{payment_id}")),
             Job::SyncClient { client_id } => Some(format!("sync:{client_id}")),
+            Job::SyncLedger { client_id } => Some(format!("sync_ledger:{client_id}")),
             Job::SubscribeRampWebhooks { client_id } => Some(format!("ramp_webhooks:{client_id}")),
             Job::ProcessWebhook { .. } => None,
         }

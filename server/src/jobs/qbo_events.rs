@@ -1,7 +1,8 @@
 //! Process a stored QBO webhook. Its entities are only ids and it may come
 //! again or merged with others, so nothing here believes the news: every
-//! client connected to a realm the notification names is synced (a sync
-//! re-reads QBO), once however many entities changed. A realm no client is
+//! client connected to a realm the notification names has its QBO bills
+//! re-read, once however many entities changed (the bank and Ramp are not
+//! read: nothing says they changed). A realm no client is
 //! connected to is a no-op, logged.
 
 use super::JobError;
@@ -47,7 +48,7 @@ pub async fn process(st: &Services, body: &Value) -> Result<String, JobError> {
     for client_id in &clients {
         jobs::enqueue(
             &mut tx,
-            &Job::SyncClient {
+            &Job::SyncLedger {
                 client_id: client_id.clone(),
             },
             now,
@@ -56,5 +57,5 @@ pub async fn process(st: &Services, body: &Value) -> Result<String, JobError> {
         .await?;
     }
     commit(tx).await?;
-    Ok(format!("sync queued for {}", clients.join(", ")))
+    Ok(format!("ledger sync queued for {}", clients.join(", ")))
 }

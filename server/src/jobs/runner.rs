@@ -38,6 +38,7 @@ async fn execute(st: &Services, job: &Job) -> Result<(), JobError> {
         Job::ProcessWebhook { inbox_id } => super::inbox::run(st, inbox_id).await,
         Job::VerifyPayment { payment_id } => super::verify::run(st, payment_id).await,
         Job::SyncClient { client_id } => super::sync::run(st, client_id).await,
+        Job::SyncLedger { client_id } => super::sync::run_ledger(st, client_id).await,
         Job::AnnotateLedger { payment_id } => super::annotate::run(st, payment_id).await,
         Job::SubscribeRampWebhooks { client_id } => super::subscriptions::run(st, client_id).await,
     }
@@ -209,18 +210,21 @@ async fn dead_letter(
             }
             None => return Ok(()),
         },
-        Some(Job::SyncClient { client_id }) => match clients::firm_of(tx, client_id).await {
-            // Re-reads repeat on a schedule: one open item per client says
-            // they keep failing, not one per interval.
-            Ok(_)
-                if hygiene::client_has_open(tx, client_id, ReasonCode::JobDeadLettered).await? =>
-            {
-                return Ok(())
+        Some(Job::SyncClient { client_id }) | Some(Job::SyncLedger { client_id }) => {
+            match clients::firm_of(tx, client_id).await {
+                // Re-reads repeat on a schedule: one open item per client says
+                // they keep failing, not one per interval.
+                Ok(_)
+                    if hygiene::client_has_open(tx, client_id, ReasonCode::JobDeadLettered)
+                        .await? =>
+                {
+                    return Ok(())
+                }
+                Ok(firm) => (firm, Some(client_id.clone()), None),
+                Err(StoreError::NotFound) => return Ok(()),
+                Err(e) => return Err(e),
             }
-            Ok(firm) => (firm, Some(client_id.clone()), None),
-            Err(StoreError::NotFound) => return Ok(()),
-            Err(e) => return Err(e),
-        },
+        }
         // A webhook we could not attribute stays in the inbox as dead.
         _ => return Ok(()),
     };

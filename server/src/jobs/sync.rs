@@ -61,6 +61,27 @@ pub async fn run(st: &Services, client_id: &str) -> Result<(), JobError> {
     first_error.map_or(Ok(()), Err)
 }
 
+/// Re-read only the client's QBO bills (a QBO webhook named its realm). A
+/// QBO connection that needs the person is skipped as in [`run`].
+pub async fn run_ledger(st: &Services, client_id: &str) -> Result<(), JobError> {
+    let firm = {
+        let mut conn = st.db.acquire().await?;
+        clients::firm_of(&mut conn, client_id)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => JobError::fatal("not_found", "client vanished"),
+                other => other.into(),
+            })?
+    };
+    match sync_bills(st, &firm, client_id).await {
+        Err(e) if is_waiting_for_a_person(&e) => {
+            tracing::info!(client = client_id, error = %e, "ledger sync skipped");
+            Ok(())
+        }
+        other => other,
+    }
+}
+
 fn is_waiting_for_a_person(e: &JobError) -> bool {
     let code = match e {
         JobError::Retry { code, .. } | JobError::Fatal { code, .. } => *code,

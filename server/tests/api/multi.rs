@@ -25,6 +25,7 @@ use tokio::net::TcpListener;
 
 const WEBHOOK_SECRET: &str = "whsec_multi_instance_test";
 const PLAID_SECRET: &str = "plaid_multi_instance_test";
+const QBO_VERIFIER: &str = "qbo_verifier_multi_instance_test";
 
 /// How long after instance one's clock moves the others are sure to have
 /// followed it (they re-read it every 250 ms).
@@ -59,6 +60,7 @@ async fn start(
         ("ROWCOL_DEMO_PASSWORD", PASSWORD.to_owned()),
         ("ROWCOL_ENCRYPTION_KEY", key.to_owned()),
         ("ROWCOL_RAMP_WEBHOOK_SECRET", WEBHOOK_SECRET.to_owned()),
+        ("ROWCOL_QBO_WEBHOOK_VERIFIER", QBO_VERIFIER.to_owned()),
         ("ROWCOL_PLAID_SECRET", PLAID_SECRET.to_owned()),
         ("ROWCOL_WORKER", "true".to_owned()),
         ("ROWCOL_DATA_DIR", data.display().to_string()),
@@ -520,6 +522,7 @@ async fn an_instance_on_another_instances_simulators_needs_its_world_first() {
     config.database_url = url;
     config.encryption_key = Some(Sealer::generate_key());
     config.ramp_webhook_secret = Some(WEBHOOK_SECRET.into());
+    config.qbo_webhook_verifier = Some(QBO_VERIFIER.into());
     config.plaid_secret = Some(PLAID_SECRET.into());
     config.data_dir = tmp.path().display().to_string();
     config.sandbox_rails_url = Some("http://127.0.0.1:9/sandbox".into());

@@ -231,6 +231,7 @@ async fn a_live_instance_onboards_a_firm_from_the_sandboxs_providers(e: Engine) 
             "ROWCOL_RAMP_WEBHOOK_SECRET",
             "whsec_unused_app_level".into(),
         ),
+        ("ROWCOL_QBO_WEBHOOK_VERIFIER", "qbo_verifier_unused".into()),
         ("ROWCOL_PUBLIC_URL", live_base.clone()),
         ("ROWCOL_DATA_DIR", dir.join("live").display().to_string()),
         ("ROWCOL_WORKER", "true".into()),

@@ -155,6 +155,7 @@ impl TestApp {
         let mut config = test_config();
         config.rails = rowcol::config::RailsMode::Live;
         config.ramp_webhook_secret = Some("whsec_live_test".into());
+        config.qbo_webhook_verifier = Some("qbo_verifier_live_test".into());
         config.database_url = url.clone();
         config.encryption_key = Some(key.clone());
         rowcol::cli::run(rowcol::config::Cli {
