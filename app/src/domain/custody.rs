@@ -124,12 +124,17 @@ pub enum Transition {
 /// `returned`: the evidence is the bank sending the money back (an ACH
 /// return), the one failure that can come after the money moved — even
 /// after verification, as the debit that verified it is undone. It fails
-/// only a payment whose money left (`paid`, `recorded`, `verified`).
+/// only a payment whose money may have left: `paid`, `recorded`,
+/// `verified`, or `released` (an ACH debit leaves the bank days before
+/// Ramp marks the bill paid; the caller holds the bank's evidence of it).
 pub fn transition(current: PaymentState, next: PaymentState, returned: bool) -> Transition {
     if returned {
         return match (current, next) {
             (
-                PaymentState::Paid | PaymentState::Recorded | PaymentState::Verified,
+                PaymentState::Released
+                | PaymentState::Paid
+                | PaymentState::Recorded
+                | PaymentState::Verified,
                 PaymentState::Failed,
             ) => Transition::Advance,
             _ => Transition::Refuse,
@@ -172,10 +177,10 @@ mod tests {
 
     #[test]
     fn a_bank_return_fails_a_payment_whose_money_left_even_verified() {
-        for s in [Paid, Recorded, Verified] {
+        for s in [Released, Paid, Recorded, Verified] {
             assert_eq!(transition(s, Failed, true), Transition::Advance, "{s:?}");
         }
-        for s in [Approved, Released, Failed, Cancelled, Rejected] {
+        for s in [Approved, Failed, Cancelled, Rejected] {
             assert_eq!(transition(s, Failed, true), Transition::Refuse, "{s:?}");
         }
         assert_eq!(transition(Verified, Paid, true), Transition::Refuse);

@@ -280,3 +280,69 @@ pub async fn ach_return(
     )
     .await
 }
+
+/// How long after Ramp's paid date RowCol watches Ramp for the bill to be
+/// OPEN again (NACHA returns for insufficient funds or a closed account
+/// come within two banking days of settlement; the margin covers late ones).
+pub const RETURN_WATCH_BUSINESS_DAYS: u32 = 10;
+
+/// Ramp shows bill `ramp_bill_id` OPEN again (`paid_at` gone) after it was
+/// PAID: its payment did not stick — an ACH return, as Ramp shows one. The
+/// payment fails with `ach_returned` and a critical hygiene item, as when
+/// the bank shows the return (whichever is seen first; the other is then a
+/// no-op). Returns whether the payment failed now.
+pub async fn ramp_unpaid_again(
+    st: &Services,
+    payment_id: &str,
+    client_id: &str,
+    ramp_bill_id: &str,
+) -> Result<bool, JobError> {
+    let auth = crate::connections::rail_auth(st, client_id, app::model::Rail::Ramp).await?;
+    let bill = st.rails.bill_pay.get_bill(&auth, ramp_bill_id).await?;
+    if bill.status != crate::rails::RampBillStatus::Open || bill.paid_at.is_some() {
+        return Ok(false);
+    }
+    let now = st.clock.now();
+    let mut tx = st.db.begin().await?;
+    let payment = payments::require(&mut tx, payment_id).await?;
+    let amount = payment.amount()?;
+    let paid = payment
+        .paid_date()?
+        .map_or_else(|| "earlier".to_owned(), |d| format!("on {d}"));
+    let outcome = payments::record_step(
+        &mut tx,
+        payment_id,
+        Step {
+            to: PaymentState::Failed,
+            owner: CustodyOwner::Ramp,
+            actor: "rowcol:reconciler",
+            evidence: format!(
+                "Ramp bill {ramp_bill_id} is OPEN again after it was PAID {paid}: the payment of {amount} did not stick (an ACH return)"
+            ),
+            at: now,
+            audit_detail: Some(serde_json::json!({
+                "ach_return": "unknown", "ramp_bill_id": ramp_bill_id, "seen_on": "ramp",
+            })),
+        },
+    )
+    .await?;
+    if outcome != payments::StepOutcome::Advanced {
+        return Ok(false);
+    }
+    flag(
+        &mut tx,
+        payment_id,
+        ReasonCode::AchReturned,
+        Severity::Critical,
+        &format!(
+            "ACH return: Ramp shows bill {ramp_bill_id} unpaid again; the payment of {amount} \
+             (paid {paid}) came back. The BillPayment Ramp synced to QuickBooks still marks \
+             the bill paid: void it in QuickBooks (or pay the vendor another way and keep it), \
+             then approve the bill again."
+        ),
+        now,
+    )
+    .await?;
+    commit(tx).await?;
+    Ok(true)
+}

@@ -166,6 +166,31 @@ async fn apply_paid(
     })
 }
 
+/// The reconciler for ACH returns Ramp shows: a payment Ramp paid in the
+/// last [`super::evidence::RETURN_WATCH_BUSINESS_DAYS`] business days whose
+/// bill is OPEN again fails (see [`super::evidence::ramp_unpaid_again`]).
+/// The bank shows a return too (`evidence::ach_return`); this catches it
+/// when the bank cannot be read. Returns how many failed.
+pub async fn reconcile_paid(st: &Services) -> Result<usize, JobError> {
+    let since = app::domain::calendar::sub_business_days(
+        st.clock.today(),
+        super::evidence::RETURN_WATCH_BUSINESS_DAYS,
+    );
+    let recent = {
+        let mut conn = st.db.acquire().await?;
+        payments::paid_since(&mut conn, since, 200).await?
+    };
+    let mut failed = 0;
+    for (payment_id, client_id, bill_id) in recent {
+        match super::evidence::ramp_unpaid_again(st, &payment_id, &client_id, &bill_id).await {
+            Ok(true) => failed += 1,
+            Ok(false) => {}
+            Err(e) => tracing::warn!(payment = %payment_id, error = %e, "return check failed"),
+        }
+    }
+    Ok(failed)
+}
+
 /// The reconciler for missed webhooks: every released payment whose arrival
 /// date has come is re-read on Ramp; a bill Ramp shows paid moves to `paid`
 /// exactly as the webhook would have moved it. Returns how many moved.

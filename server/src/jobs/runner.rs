@@ -334,6 +334,9 @@ pub async fn sweep(st: &Services) {
     if let Err(e) = super::inbox::reconcile_released(st).await {
         tracing::warn!(error = %e, "reconciler sweep failed");
     }
+    if let Err(e) = super::inbox::reconcile_paid(st).await {
+        tracing::warn!(error = %e, "return sweep failed");
+    }
     crate::connections::refresh_due(st).await;
 }
 

@@ -11,6 +11,8 @@ use serde_json::{json, Value};
 both_engines!(
     an_r01_return_fails_a_verified_payment_with_a_hygiene_item,
     the_bank_and_the_ledger_show_an_ach_payment_before_ramp_marks_it_paid,
+    a_return_ramp_shows_fails_the_payment_while_the_bank_cannot_be_read,
+    a_return_fails_a_payment_rowcol_never_heard_ramp_pay,
 );
 
 async fn an_r01_return_fails_a_verified_payment_with_a_hygiene_item(e: Engine) {
@@ -260,4 +262,143 @@ async fn the_bank_and_the_ledger_show_an_ach_payment_before_ramp_marks_it_paid(e
         .await,
         0
     );
+}
+
+/// An ACH return shows on Ramp too (the bill OPEN again, `paid_at` null).
+/// With the bank's login broken RowCol cannot see the credit, but its sweep
+/// re-reads the bills Ramp paid lately and fails the payment all the same.
+async fn a_return_ramp_shows_fails_the_payment_while_the_bank_cannot_be_read(e: Engine) {
+    let app = TestApp::spawn(e).await;
+    app.login("advisor@northwind.test").await;
+    let pid = app.approve_small_bill("Alder Creek Dental").await;
+    app.drain().await;
+    let (arrival, ramp_bill): (String, String) = sqlx::query_as(
+        "select payment_arrival_date, ramp_bill_id from payment where payment_id = $1",
+    )
+    .bind(&pid)
+    .fetch_one(&app.state.app.db.pool)
+    .await
+    .unwrap();
+    let arrival: chrono::NaiveDate = arrival.parse().unwrap();
+    let sandbox = app.state.services.sandbox.clone().unwrap();
+    let days = (arrival - app.state.services.clock.today()).num_days();
+    sandbox.advance(Duration::days(days + 1)).await.unwrap();
+    app.drain().await;
+    assert_eq!(app.payment_state(&pid).await, "verified");
+
+    // The bank asks for its login again; then the vendor's bank returns it.
+    let (business, item) = {
+        let world = sandbox.state().await;
+        let c = world
+            .clients
+            .iter()
+            .find(|c| c.ramp.bills.iter().any(|b| b.id == ramp_bill))
+            .expect("the bill's client");
+        (c.ramp.business_id.clone(), c.plaid.item_id.clone())
+    };
+    app.inject(|f| f.plaid_login_required = vec![item]).await;
+    let res = reqwest::Client::new()
+        .post(format!("{}/sandbox/control/ramp/ach_return", app.base))
+        .json(&json!({"business_id": business, "bill_id": ramp_bill, "reason": "R02"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+
+    let (s, body) = app.call("sandbox/advance", &[("days", "1")]).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(app.payment_state(&pid).await, "failed");
+    let flag: Option<String> =
+        sqlx::query_scalar("select flag_reason from payment where payment_id = $1")
+            .bind(&pid)
+            .fetch_one(&app.state.app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(flag.as_deref(), Some("ach_returned"));
+    assert_eq!(
+        app.count(&format!(
+            "select count(*) from custody_event
+             where payment_id = '{pid}' and state = 'failed' and owner = 'Ramp'"
+        ))
+        .await,
+        1
+    );
+    let detail: String = sqlx::query_scalar(
+        "select detail from hygiene_item
+         where reason_code = 'ach_returned' and status = 'open' and payment_id = $1",
+    )
+    .bind(&pid)
+    .fetch_one(&app.state.app.db.pool)
+    .await
+    .unwrap();
+    assert!(detail.contains(&ramp_bill), "{detail}");
+
+    // The bank, once readable again, shows the credit: nothing changes.
+    app.inject(|f| f.plaid_login_required.clear()).await;
+    let (s, body) = app.call("sandbox/advance", &[("days", "1")]).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(app.payment_state(&pid).await, "failed");
+    assert_eq!(
+        app.count("select count(*) from hygiene_item where reason_code = 'ach_returned'")
+            .await,
+        1
+    );
+}
+
+/// Found by the simulation (seed 57 of `make simulate SEEDS=100`): Ramp's
+/// bills.paid never came, and by the time RowCol polled Ramp the debit had
+/// come back, so the bill was OPEN again and the payment stayed `released`
+/// for good, unflagged, though the bank had shown both the debit and the
+/// return. A return must fail a released payment whose debit the bank
+/// showed.
+async fn a_return_fails_a_payment_rowcol_never_heard_ramp_pay(e: Engine) {
+    let app = TestApp::spawn(e).await;
+    app.inject(|f| {
+        f.ramp_ach_lead_days = Some(3);
+        f.webhook_drop_next = 1;
+        f.ramp_ach_return_next = vec!["R02".into()];
+    })
+    .await;
+    app.login("advisor@northwind.test").await;
+    let pid = app.approve_small_bill("Alder Creek Dental").await;
+    app.drain().await;
+    let arrival: String =
+        sqlx::query_scalar("select payment_arrival_date from payment where payment_id = $1")
+            .bind(&pid)
+            .fetch_one(&app.state.app.db.pool)
+            .await
+            .unwrap();
+    let arrival: chrono::NaiveDate = arrival.parse().unwrap();
+    let sandbox = app.state.services.sandbox.clone().unwrap();
+    let sync = || async {
+        rowcol::jobs::sync::schedule_due(&app.state.services)
+            .await
+            .unwrap();
+        app.drain().await;
+    };
+    // The debit leaves and the bank shows it: early evidence.
+    while app.state.services.clock.today() < arrival - Duration::days(1) {
+        sandbox.advance(Duration::days(1)).await.unwrap();
+        sync().await;
+    }
+    let early: Option<String> =
+        sqlx::query_scalar("select plaid_txn_id from payment where payment_id = $1")
+            .bind(&pid)
+            .fetch_one(&app.state.app.db.pool)
+            .await
+            .unwrap();
+    assert!(early.is_some(), "the debit is the payment's evidence");
+    assert_eq!(app.payment_state(&pid).await, "released");
+    // Ramp pays (its webhook lost) and the money comes back, all before
+    // RowCol looks again.
+    sandbox.advance(Duration::days(8)).await.unwrap();
+    sync().await;
+    assert_eq!(app.payment_state(&pid).await, "failed");
+    let flag: Option<String> =
+        sqlx::query_scalar("select flag_reason from payment where payment_id = $1")
+            .bind(&pid)
+            .fetch_one(&app.state.app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(flag.as_deref(), Some("ach_returned"));
 }

@@ -119,9 +119,11 @@ pub async fn record_step(
     let decision = if super::super::planted::active(super::super::planted::Bug::NoStateGuard) {
         Transition::Advance
     } else {
-        // A failure the bank evidences (Plaid owns the step) is an ACH
-        // return: the money came back after it left.
-        let returned = step.to == PaymentState::Failed && step.owner == CustodyOwner::Plaid;
+        // A failure the bank or Ramp evidences (Plaid or Ramp owns the
+        // step) is an ACH return: the money came back after it left. RowCol's
+        // own failures (a release that gave up) happen before it leaves.
+        let returned = step.to == PaymentState::Failed
+            && matches!(step.owner, CustodyOwner::Plaid | CustodyOwner::Ramp);
         transition(current, step.to, returned)
     };
     if decision == Transition::Refuse {
@@ -513,6 +515,30 @@ pub async fn released_and_due(
     .await?)
 }
 
+/// Payments Ramp paid on or after `since` (`paid`, `recorded` or
+/// `verified`) with their client and Ramp bill, at most `limit`, oldest
+/// paid first (then by client and QBO bill, an order that does not depend
+/// on random ids): an ACH debit that came back shows on Ramp as the bill
+/// OPEN again.
+pub async fn paid_since(
+    conn: &mut AnyConnection,
+    since: NaiveDate,
+    limit: i64,
+) -> StoreResult<Vec<(String, String, String)>> {
+    Ok(sqlx::query_as(
+        "select p.payment_id, p.client_id, p.ramp_bill_id from payment p
+         join client c on c.client_id = p.client_id
+         join staged_bill s on s.bill_id = p.bill_id
+         where p.state in ('paid', 'recorded', 'verified') and p.ramp_bill_id is not null
+           and p.paid_date >= $1
+         order by p.paid_date, c.name, s.qbo_bill_id, p.payment_id limit $2",
+    )
+    .bind(since.to_string())
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
+
 /// The email of the user who approved a payment.
 pub async fn approver_email(conn: &mut AnyConnection, payment_id: &str) -> StoreResult<String> {
     sqlx::query_scalar(
@@ -614,7 +640,9 @@ pub struct ReturnCandidate {
 }
 
 /// The payments of a client whose ACH debit a return of `amount_minor`
-/// dated `on` may undo, most recently paid first.
+/// dated `on` may undo, most recently paid first: Ramp paid them, or the
+/// bank already showed their debit though RowCol has not heard Ramp say
+/// paid (a `released` payment holding bank evidence).
 pub async fn return_candidates(
     tx: &mut Tx<'_>,
     client_id: &str,
@@ -625,7 +653,8 @@ pub async fn return_candidates(
         "select p.payment_id, s.vendor_name from payment p
          join staged_bill s on s.bill_id = p.bill_id
          where p.client_id = $1 and p.amount_minor = $2
-           and p.state in ('paid', 'recorded', 'verified')
+           and (p.state in ('paid', 'recorded', 'verified')
+                or (p.state = 'released' and p.plaid_txn_id is not null))
            and coalesce(p.paid_date, p.payment_arrival_date) <= $3
          order by coalesce(p.paid_date, p.payment_arrival_date) desc, p.payment_id",
     )
