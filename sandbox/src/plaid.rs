@@ -465,6 +465,20 @@ async fn transactions_sync(State(sb): State<Sandbox>, headers: HeaderMap, body: 
     if let Some(r) = rate_limited(&mut st, ci, limit, now) {
         return r;
     }
+    // A new Item: its initial pull has not finished.
+    if st.clients[ci]
+        .plaid
+        .transactions_ready_at
+        .is_some_and(|t| now < t)
+    {
+        return perr(
+            StatusCode::BAD_REQUEST,
+            "ITEM_ERROR",
+            "PRODUCT_NOT_READY",
+            "the requested product is not yet ready. please provide a webhook or try the request again later",
+            None,
+        );
+    }
     // From now on the Item gets SYNC_UPDATES_AVAILABLE; what is in the log
     // already is this call's to fetch, not news.
     let item = &mut st.clients[ci].plaid;

@@ -439,6 +439,11 @@ pub struct PlaidItem {
     /// needed no announcing); what lies beyond is news for the next one.
     #[serde(default)]
     pub txns_announced: usize,
+    /// A new Item's transactions are not ready until then (its initial
+    /// pull): `/transactions/sync` answers PRODUCT_NOT_READY before.
+    /// `None` for the seeded Items, whose history is there from the start.
+    #[serde(default)]
+    pub transactions_ready_at: Option<DateTime<Utc>>,
     /// Append-only; a sync cursor is a position in this log. A pending
     /// transaction is resolved by a later entry: its posted form (carrying
     /// `pending_transaction_id`) or a removal.

@@ -364,9 +364,14 @@ fn invalid_public_token(msg: &str) -> Response {
     )
 }
 
+/// How long a new Item's initial transaction pull takes (sandbox clock):
+/// until then `/transactions/sync` answers PRODUCT_NOT_READY. Plaid gives
+/// no figure; its sandbox is quick, production can take minutes.
+pub(crate) const INITIAL_PULL_SECS: i64 = 10;
+
 /// The item of client `ci`, made anew if the old one was removed (a new
 /// login after `/item/remove` is a new item). Returns its id.
-pub(crate) fn live_item(st: &mut SimState, ci: usize) -> String {
+pub(crate) fn live_item(st: &mut SimState, ci: usize, now: DateTime<Utc>) -> String {
     let old = st.clients[ci].plaid.item_id.clone();
     if !st.plaid_link.removed_items.contains(&old) {
         return old;
@@ -379,6 +384,7 @@ pub(crate) fn live_item(st: &mut SimState, ci: usize) -> String {
     // A new Item: no SYNC_UPDATES_AVAILABLE until it has synced once.
     item.sync_started = false;
     item.txns_announced = item.txns.len();
+    item.transactions_ready_at = Some(now + Duration::seconds(INITIAL_PULL_SECS));
     id
 }
 
@@ -389,7 +395,7 @@ pub(crate) fn issue_public_token(
     webhook: Option<String>,
     now: DateTime<Utc>,
 ) -> String {
-    let item_id = live_item(st, ci);
+    let item_id = live_item(st, ci, now);
     let token = format!("public-sandbox-{}", uuid::Uuid::new_v4());
     st.plaid_link
         .public_tokens

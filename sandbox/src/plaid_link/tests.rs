@@ -534,6 +534,23 @@ async fn item_remove_kills_every_token_of_the_item() {
         .plaid("/accounts/get", json!({"access_token": issued}))
         .await;
     assert_eq!(s, 400, "the old item's tokens stay dead");
+
+    // The new item's transactions are not ready until its initial pull
+    // is done; its balance is.
+    let fresh = v["access_token"].clone();
+    let (s, e) = k
+        .plaid("/transactions/sync", json!({"access_token": fresh}))
+        .await;
+    assert_eq!((s, code(&e)), (400, "PRODUCT_NOT_READY"), "{e}");
+    assert_eq!(e["error_type"], "ITEM_ERROR");
+    k.sb.advance(chrono::Duration::seconds(super::INITIAL_PULL_SECS))
+        .await
+        .unwrap();
+    let (s, page) = k
+        .plaid("/transactions/sync", json!({"access_token": fresh}))
+        .await;
+    assert_eq!(s, 200, "{page}");
+    assert!(!page["added"].as_array().unwrap().is_empty());
 }
 
 #[tokio::test]

@@ -350,6 +350,7 @@ pub fn generate_sized(now: DateTime<Utc>, seed: u64, clients: usize) -> SimState
             activity_through: Some(today - Duration::days(1)),
             sync_started: false,
             txns_announced: 0,
+            transactions_ready_at: None,
             txns,
         };
 
