@@ -1,6 +1,6 @@
 //! The payment engine (what Ramp does on the arrival date, plus the effects
-//! Ramp's accounting sync and the bank produce) and webhook delivery (Ramp's
-//! and Plaid's, one queue).
+//! Ramp's accounting sync and the bank produce) and webhook delivery (Ramp's,
+//! Plaid's, QBO's and Stripe's, one queue).
 
 use crate::state::*;
 use crate::Sandbox;
