@@ -392,3 +392,60 @@ async fn a_deleted_or_disabled_endpoint_gets_nothing_more() {
     k.sb.advance(Duration::hours(8)).await.unwrap();
     assert_eq!(h.all().len(), first);
 }
+
+/// Endpoints and their secrets are Stripe data: saved in Stripe's part and
+/// still signing deliveries after a restart.
+#[tokio::test]
+async fn endpoints_survive_a_restart_and_still_sign() {
+    use crate::{MemoryStore, SimStore, STRIPE_PART};
+    let store = Arc::new(MemoryStore::new());
+    let k = crate::testkit::start_with(store.clone(), String::new()).await;
+    let key = key(&k).await;
+    let h = Hooks::start().await;
+    let (id, secret) = endpoint(&k, &key, &h.url, &["invoice.paid"]).await;
+    let part = store.load_part(STRIPE_PART).await.unwrap().unwrap();
+    assert!(part.to_string().contains(&id));
+    let k2 = crate::testkit::start_with(store.clone(), String::new()).await;
+    let (s, v) = call(
+        &k2,
+        &key,
+        reqwest::Method::GET,
+        &format!("/webhook_endpoints/{id}"),
+        &[],
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    pay_an_invoice(&k2, &key).await;
+    k2.sb.deliver_pending_webhooks().await;
+    assert_eq!(h.types(), ["invoice.paid"]);
+    let (sig, body, _) = h.all()[0].clone();
+    assert!(verifies(&secret, &sig, &body));
+}
+
+/// The webhook faults are the queue's: a delivery delayed a day, then sent
+/// twice, with one event id.
+#[tokio::test]
+async fn the_webhook_faults_apply_to_stripe_deliveries() {
+    let k = start(String::new()).await;
+    let key = key(&k).await;
+    let h = Hooks::start().await;
+    endpoint(&k, &key, &h.url, &["invoice.paid"]).await;
+    k.sb.set_faults(crate::Faults {
+        webhook_delay_next: 1,
+        webhook_duplicate: true,
+        ..Default::default()
+    })
+    .await;
+    let inv = pay_an_invoice(&k, &key).await;
+    let n = || h.all().iter().filter(|(_, b, _)| b.contains(&inv)).count();
+    k.sb.deliver_pending_webhooks().await;
+    assert_eq!(n(), 0, "delayed a day");
+    k.sb.advance(Duration::days(1)).await.unwrap();
+    assert_eq!(n(), 2, "duplicated");
+    let bodies: Vec<_> = h
+        .all()
+        .into_iter()
+        .filter(|(_, b, _)| b.contains(&inv))
+        .collect();
+    assert_eq!(bodies[0].1, bodies[1].1);
+}
