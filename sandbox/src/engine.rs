@@ -773,6 +773,7 @@ pub async fn deliver_due(sb: &Sandbox) -> usize {
         outcomes.push((event_id.clone(), sub.clone(), out));
     }
     let mut delivered = 0;
+    let mut stripe_delivered = Vec::new();
     let mut st = sb.inner.state.lock().await;
     let now = sb.inner.clock.now();
     for (event_id, sub, out) in outcomes {
@@ -794,6 +795,9 @@ pub async fn deliver_due(sb: &Sandbox) -> usize {
                 w.status = WebhookStatus::Delivered;
                 w.last_http_status = Some(s);
                 delivered += 1;
+                if w.rail == WebhookRail::Stripe {
+                    stripe_delivered.push((w.business_id.clone(), event_id));
+                }
             }
             Outcome::Fail(s) => {
                 w.status = WebhookStatus::Failed;
@@ -815,6 +819,9 @@ pub async fn deliver_due(sb: &Sandbox) -> usize {
                 }
             }
         }
+    }
+    for (account, event_id) in stripe_delivered {
+        crate::stripe::webhooks::delivered(&mut st, &account, &event_id);
     }
     sb.persist_logged(&st).await;
     delivered

@@ -323,7 +323,12 @@ async fn a_paid_invoice_is_delivered_signed_to_matching_endpoints_only() {
         &[],
     )
     .await;
-    assert_eq!(got, ev);
+    // Sent while pending; delivered, it is pending no more.
+    assert_eq!(ev["pending_webhooks"], 1);
+    assert_eq!(got["pending_webhooks"], 0);
+    let mut sent = ev.clone();
+    sent["pending_webhooks"] = 0.into();
+    assert_eq!(got, sent);
     // Delivered once; nothing more to send.
     assert_eq!(k.sb.deliver_pending_webhooks().await, 0);
     assert_eq!(h.all().len(), 1);
@@ -365,6 +370,17 @@ async fn a_failing_receiver_gets_three_retries_on_the_schedule_then_dead_letter(
     assert_eq!(w.len(), 1);
     assert!(w[0].status == WebhookStatus::Failed);
     assert_eq!((w[0].attempts, w[0].last_http_status), (4, Some(500)));
+    let evt = w[0].event_id.clone();
+    drop(st);
+    let (_, e) = call(
+        &k,
+        &key,
+        reqwest::Method::GET,
+        &format!("/events/{evt}"),
+        &[],
+    )
+    .await;
+    assert_eq!(e["pending_webhooks"], 1, "never delivered: still pending");
 }
 
 #[tokio::test]

@@ -247,20 +247,31 @@ pub(crate) fn note_events(st: &mut SimState, now: DateTime<Utc>) -> usize {
         if from == acct.events.len() {
             continue;
         }
-        for e in &acct.events[from..] {
-            let kind = e["type"].as_str().unwrap_or("");
-            for ep in &acct.webhook_endpoints {
-                let wants = ep["enabled_events"]
-                    .as_array()
-                    .is_some_and(|a| a.iter().any(|t| t == "*" || t == kind));
-                if ep["status"] == "enabled" && wants {
-                    queued.push((
-                        acct_id.clone(),
-                        e["id"].as_str().unwrap_or("").to_owned(),
-                        ep["id"].as_str().unwrap_or("").to_owned(),
-                        e.to_string(),
-                    ));
-                }
+        for e in acct.events[from..].iter_mut() {
+            let kind = e["type"].as_str().unwrap_or("").to_owned();
+            let endpoints: Vec<String> = acct
+                .webhook_endpoints
+                .iter()
+                .filter(|ep| {
+                    ep["status"] == "enabled"
+                        && ep["enabled_events"]
+                            .as_array()
+                            .is_some_and(|a| a.iter().any(|t| t == "*" || *t == kind.as_str()))
+                })
+                .map(|ep| ep["id"].as_str().unwrap_or("").to_owned())
+                .collect();
+            if endpoints.is_empty() {
+                continue;
+            }
+            // Not yet delivered to these (the body sent carries it too).
+            e["pending_webhooks"] = json!(endpoints.len());
+            for ep in endpoints {
+                queued.push((
+                    acct_id.clone(),
+                    e["id"].as_str().unwrap_or("").to_owned(),
+                    ep,
+                    e.to_string(),
+                ));
             }
         }
         acct.events_noted = acct.events.len();
@@ -288,4 +299,17 @@ pub(crate) fn note_events(st: &mut SimState, now: DateTime<Utc>) -> usize {
         });
     }
     n
+}
+
+/// A delivery of `event_id` got its 2xx: one fewer pending webhook on the
+/// event (Stripe counts those not yet delivered successfully).
+pub(crate) fn delivered(st: &mut SimState, account: &str, event_id: &str) {
+    let Some(acct) = st.stripe.accounts.get_mut(account) else {
+        return;
+    };
+    if let Some(e) = AccountData::find_mut(&mut acct.events, event_id) {
+        let n = e["pending_webhooks"].as_u64().unwrap_or(0);
+        e["pending_webhooks"] = json!(n.saturating_sub(1));
+        st.stripe_changes += 1;
+    }
 }
