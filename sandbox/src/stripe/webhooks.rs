@@ -147,7 +147,6 @@ pub(crate) fn create(c: &mut Call) -> Res {
         "description",
         "metadata",
         "api_version",
-        "connect",
     ])?;
     let url = url(c, true)?;
     let events = enabled_events(c, true)?;
