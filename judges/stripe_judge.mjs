@@ -1,11 +1,13 @@
 // The official Node library (stripe@23.1.0, unchanged) judges the Stripe
 // simulator: reads, pagination, writes, card declines, idempotency, errors,
-// rate limiting and a report run whose CSV downloads. The library takes a
+// rate limiting, a report run whose CSV downloads, and a webhook endpoint
+// whose signed delivery `stripe.webhooks.constructEvent` accepts. The library takes a
 // host, port and protocol but no path prefix (its paths are `/v1/...`), so
 // it talks to the Stripe routes the example server also mounts at the root
 // of its port (sandbox/examples/serve.rs). Each step asserts and prints one
 // line; the first failure exits non-zero. Steps are a second apart (25
 // requests per second per account; the library does not retry a 429).
+import http from 'node:http';
 import Stripe from 'stripe';
 
 const BASE = process.env.SANDBOX_BASE.replace(/\/$/, '');
@@ -178,6 +180,57 @@ await step('reporting: a report run whose CSV downloads', async () => {
   const po = await stripe.payouts.retrieve(row.payout_id);
   check(row.gross === (po.amount / 100).toFixed(2), `decimal major units (${row.gross} vs ${po.amount})`);
   return `${run.id} -> ${run.result.id}: ${lines.length - 1} payouts`;
+});
+
+await step('webhooks: a signed invoice.paid delivery verifies with constructEvent', async () => {
+  const got = [];
+  const server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      got.push({ sig: req.headers['stripe-signature'], body: Buffer.concat(chunks) });
+      res.writeHead(200).end();
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const hookUrl = `http://127.0.0.1:${server.address().port}/stripe-hooks`;
+    const ep = await stripe.webhookEndpoints.create({ url: hookUrl, enabled_events: ['invoice.paid'] });
+    check(ep.secret && ep.secret.startsWith('whsec_'), 'the secret on create');
+    const again = await stripe.webhookEndpoints.retrieve(ep.id);
+    check(again.url === hookUrl && again.secret === undefined, 'no secret after create');
+    const bad = await expectError(stripe.webhookEndpoints.create({ url: hookUrl }), 'StripeInvalidRequestError');
+    check(bad.statusCode === 400 && bad.param === 'enabled_events', `${bad.statusCode} ${bad.param}`);
+    const cus = await stripe.customers.create({ name: 'Webhook Judge' });
+    const inv = await stripe.invoices.create({ customer: cus.id, collection_method: 'send_invoice', days_until_due: 30 });
+    await stripe.invoiceItems.create({ customer: cus.id, invoice: inv.id, amount: 5000, description: 'Hooked' });
+    await stripe.invoices.finalizeInvoice(inv.id);
+    await stripe.invoices.pay(inv.id, { paid_out_of_band: true });
+    // Deliveries go out as the sandbox clock moves.
+    const adv = await (await fetch(`${BASE}/control/advance`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ days: 1 }),
+    })).json();
+    const mine = got.filter((g) => g.body.includes(inv.id));
+    check(mine.length === 1, `one delivery of the invoice's event (${mine.length} of ${got.length})`);
+    const { sig, body } = mine[0];
+    // `t` is the sandbox clock's, not this machine's: widen the library's
+    // 5-minute tolerance by the difference.
+    const tolerance = Math.ceil(Math.abs(Date.now() - Date.parse(adv.now)) / 1000) + 300;
+    const event = stripe.webhooks.constructEvent(body, sig, ep.secret, tolerance);
+    check(event.type === 'invoice.paid' && event.data.object.id === inv.id, `${event.type}`);
+    const tampered = Buffer.from(body.toString().replace('paid', 'PAID'));
+    try {
+      stripe.webhooks.constructEvent(tampered, sig, ep.secret, tolerance);
+      fail('a tampered body must not verify');
+    } catch (e) {
+      check(e.type === 'StripeSignatureVerificationError', `got ${e.type}`);
+    }
+    const deleted = await stripe.webhookEndpoints.del(ep.id);
+    check(deleted.deleted === true, 'deleted');
+    return `${ep.id}: ${event.id} invoice.paid verified; tampered body -> StripeSignatureVerificationError`;
+  } finally {
+    server.close();
+  }
 });
 
 await step('rate limit: 429', async () => {

@@ -1,6 +1,7 @@
 """The official Python library (stripe==16.1.0, unchanged) judges the Stripe
 simulator: reads, pagination, writes, card declines, idempotency, errors,
-rate limiting and a report run whose CSV downloads. The library takes a path
+rate limiting, a report run whose CSV downloads, and a webhook endpoint whose
+signed delivery `stripe.Webhook.construct_event` accepts. The library takes a path
 prefix in its API base, so it talks to $SANDBOX_BASE/stripe. Each step
 asserts and prints one line; the first failure exits non-zero.
 
@@ -10,6 +11,9 @@ account and the simulator enforces it (the libraries do not retry a 429).
 
 import base64
 import concurrent.futures
+import datetime
+import http.server
+import threading
 import json
 import os
 import sys
@@ -244,6 +248,67 @@ def report():
 
 
 step("reporting: a report run whose CSV downloads", report)
+
+
+def webhooks():
+    got = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            got.append((self.headers["Stripe-Signature"], body))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        hook_url = f"http://127.0.0.1:{server.server_address[1]}/stripe-hooks"
+        ep = stripe.WebhookEndpoint.create(url=hook_url, enabled_events=["invoice.paid"],
+                                           description="judge")
+        check(ep.secret and ep.secret.startswith("whsec_"), "the secret on create")
+        again = stripe.WebhookEndpoint.retrieve(ep.id)
+        check(again.url == hook_url and getattr(again, "secret", None) is None, "no secret after create")
+        try:
+            stripe.WebhookEndpoint.create(url=hook_url, enabled_events=["invoice.nope"])
+            fail("an unknown event type must raise")
+        except stripe.InvalidRequestError as e:
+            check(e.http_status == 400 and e.param == "enabled_events[0]", f"{e.http_status} {e.param}")
+        cus = stripe.Customer.create(name="Webhook Judge")
+        inv = stripe.Invoice.create(customer=cus.id, collection_method="send_invoice", days_until_due=30)
+        stripe.InvoiceItem.create(customer=cus.id, invoice=inv.id, amount=5000, description="Hooked")
+        stripe.Invoice.finalize_invoice(inv.id)
+        stripe.Invoice.pay(inv.id, paid_out_of_band=True)
+        # Deliveries go out as the sandbox clock moves.
+        req = urllib.request.Request(f"{BASE}/control/advance", data=json.dumps({"days": 1}).encode(),
+                                     headers={"content-type": "application/json"})
+        with urllib.request.urlopen(req) as r:
+            sandbox_now = datetime.datetime.fromisoformat(json.load(r)["now"].replace("Z", "+00:00"))
+        mine = [(sig, body) for sig, body in got if inv.id.encode() in body]
+        check(len(mine) == 1, f"one delivery of the invoice's event ({len(mine)} of {len(got)})")
+        sig, body = mine[0]
+        # `t` is the sandbox clock's, which is not this machine's: widen the
+        # library's 5-minute tolerance by the difference.
+        skew = abs(time.time() - sandbox_now.timestamp())
+        event = stripe.Webhook.construct_event(body, sig, ep.secret, tolerance=int(skew) + 300)
+        check(event.type == "invoice.paid" and event.data.object.id == inv.id, f"{event.type}")
+        try:
+            stripe.Webhook.construct_event(body.replace(b"paid", b"PAID"), sig, ep.secret,
+                                           tolerance=int(skew) + 300)
+            fail("a tampered body must not verify")
+        except stripe.SignatureVerificationError:
+            pass
+        deleted = stripe.WebhookEndpoint.delete(ep.id)
+        check(deleted.deleted, "deleted")
+        return f"{ep.id}: {event.id} invoice.paid verified; tampered body -> SignatureVerificationError"
+    finally:
+        server.shutdown()
+
+
+step("webhooks: a signed invoice.paid delivery verifies with construct_event", webhooks)
 
 
 def rate_limit():

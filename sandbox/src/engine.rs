@@ -1,6 +1,6 @@
 //! The payment engine (what Ramp does on the arrival date, plus the effects
-//! Ramp's accounting sync and the bank produce) and webhook delivery (Ramp's
-//! and Plaid's, one queue).
+//! Ramp's accounting sync and the bank produce) and webhook delivery (Ramp's,
+//! Plaid's, QBO's and Stripe's, one queue).
 
 use crate::state::*;
 use crate::Sandbox;
@@ -535,12 +535,17 @@ enum Target {
     Plaid { url: String, key: PlaidWebhookKey },
     /// To the QBO app's webhook URL, `intuit-signature` with its verifier.
     Qbo { url: String, verifier: String },
+    /// To a Stripe webhook endpoint, `Stripe-Signature` with its secret.
+    Stripe { url: String, secret: String },
 }
 
 impl Target {
     fn url(&self) -> &str {
         match self {
-            Target::Ramp { url, .. } | Target::Plaid { url, .. } | Target::Qbo { url, .. } => url,
+            Target::Ramp { url, .. }
+            | Target::Plaid { url, .. }
+            | Target::Qbo { url, .. }
+            | Target::Stripe { url, .. } => url,
         }
     }
 }
@@ -591,6 +596,13 @@ async fn send_once(sb: &Sandbox, target: &Target, body: &str, event_id: &str) ->
             let sig = crate::qbo_webhooks::sign(verifier.as_bytes(), body.as_bytes());
             req = req.header("intuit-signature", sig);
         }
+        Target::Stripe { secret, .. } => {
+            // `t` is the sandbox clock at this attempt: the receiver's
+            // tolerance check compares it with its own notion of now.
+            let t = sb.inner.clock.now().timestamp();
+            let sig = crate::stripe::webhooks::signature(secret, t, body);
+            req = req.header("Stripe-Signature", sig);
+        }
     }
     let res = req
         .header("content-type", "application/json")
@@ -612,7 +624,8 @@ async fn send_once(sb: &Sandbox, target: &Target, body: &str, event_id: &str) ->
             s => Outcome::Retry(Some(s)),
         },
         // Intuit asks for a 200 and retries anything else.
-        (Target::Qbo { .. }, Ok(r)) => match r.status().as_u16() {
+        // Stripe: only a 2xx counts; anything else is retried.
+        (Target::Qbo { .. } | Target::Stripe { .. }, Ok(r)) => match r.status().as_u16() {
             s @ 200..=299 => Outcome::Delivered(s),
             s => Outcome::Retry(Some(s)),
         },
@@ -643,6 +656,11 @@ fn target_of(st: &SimState, cfg: &crate::SandboxConfig, w: &WebhookRec) -> Optio
         let url = w.url.clone().unwrap_or_default();
         let verifier = cfg.qbo_webhook_verifier.expose().to_owned();
         return Some((!url.is_empty()).then_some(Target::Qbo { url, verifier }));
+    }
+    if w.rail == WebhookRail::Stripe {
+        let endpoint = w.subscription_id.as_deref().unwrap_or("");
+        let (url, secret) = crate::stripe::webhooks::target(st, &w.business_id, endpoint)?;
+        return Some(Some(Target::Stripe { url, secret }));
     }
     if w.rail == WebhookRail::Plaid {
         let url = w.url.clone().unwrap_or_default();
@@ -690,6 +708,8 @@ pub async fn deliver_due(sb: &Sandbox) -> usize {
             cfg.qbo_webhook_format,
             now,
         );
+        // Stripe's events since the last round (API calls and the clock).
+        let queued_stripe = crate::stripe::webhooks::note_events(st, now);
         let mut due = Vec::new();
         let mut orphaned = Vec::new();
         // Realms with an unacknowledged QBO delivery ahead in the queue:
@@ -730,7 +750,7 @@ pub async fn deliver_due(sb: &Sandbox) -> usize {
         if st.faults.webhook_reorder {
             due.reverse();
         }
-        if due.is_empty() && (!orphaned.is_empty() || queued_qbo > 0) {
+        if due.is_empty() && (!orphaned.is_empty() || queued_qbo > 0 || queued_stripe > 0) {
             sb.persist_logged(st).await;
         }
         (due, st.faults.webhook_duplicate)
@@ -753,6 +773,7 @@ pub async fn deliver_due(sb: &Sandbox) -> usize {
         outcomes.push((event_id.clone(), sub.clone(), out));
     }
     let mut delivered = 0;
+    let mut stripe_delivered = Vec::new();
     let mut st = sb.inner.state.lock().await;
     let now = sb.inner.clock.now();
     for (event_id, sub, out) in outcomes {
@@ -774,6 +795,9 @@ pub async fn deliver_due(sb: &Sandbox) -> usize {
                 w.status = WebhookStatus::Delivered;
                 w.last_http_status = Some(s);
                 delivered += 1;
+                if w.rail == WebhookRail::Stripe {
+                    stripe_delivered.push((w.business_id.clone(), event_id));
+                }
             }
             Outcome::Fail(s) => {
                 w.status = WebhookStatus::Failed;
@@ -787,6 +811,7 @@ pub async fn deliver_due(sb: &Sandbox) -> usize {
                     }
                     WebhookRail::Plaid => plaid_backoff(w.attempts),
                     WebhookRail::Qbo => Some(crate::qbo_webhooks::backoff(w.attempts)),
+                    WebhookRail::Stripe => crate::stripe::webhooks::backoff(w.attempts),
                 };
                 match next {
                     Some(d) => w.next_attempt_at = now + d,
@@ -794,6 +819,9 @@ pub async fn deliver_due(sb: &Sandbox) -> usize {
                 }
             }
         }
+    }
+    for (account, event_id) in stripe_delivered {
+        crate::stripe::webhooks::delivered(&mut st, &account, &event_id);
     }
     sb.persist_logged(&st).await;
     delivered

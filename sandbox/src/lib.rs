@@ -857,8 +857,9 @@ impl Sandbox {
     }
 
     /// Deliver queued webhooks whose time has come (first tries and retries),
-    /// Ramp's and Plaid's. Returns how many were delivered (acknowledged:
-    /// 2xx for Ramp, 200 for Plaid).
+    /// every rail's (Stripe's events since the last round are queued
+    /// first). Returns how many were delivered (acknowledged: 2xx for
+    /// Ramp, QBO and Stripe, 200 for Plaid).
     pub async fn deliver_pending_webhooks(&self) -> usize {
         engine::deliver_due(self).await
     }

@@ -548,6 +548,10 @@ pub enum WebhookRail {
     /// retried on Intuit's schedule; one realm's in order (`business_id`
     /// holds the realm id).
     Qbo,
+    /// `Stripe-Signature` (HMAC-SHA256 of `{t}.{body}` with the endpoint's
+    /// secret); any non-2xx retried 3 times, then dead-lettered.
+    /// `business_id` holds the account, `subscription_id` the endpoint.
+    Stripe,
 }
 
 #[derive(Clone, Serialize, Deserialize)]

@@ -40,6 +40,12 @@ pub struct AccountData {
     /// PaymentIntent → the invoice it paid.
     pub invoice_of_pi: BTreeMap<String, String>,
     pub idempotency: Vec<IdempotentResponse>,
+    /// Webhook endpoints (`we_…`) as Stripe renders them, without secrets.
+    pub webhook_endpoints: Vec<Value>,
+    /// Each webhook endpoint's signing secret (`whsec_…`), by endpoint id.
+    pub webhook_secrets: BTreeMap<String, String>,
+    /// How many of `events` have been looked at for webhook deliveries.
+    pub events_noted: usize,
     /// The last day whose simulated activity has run (payouts, customers
     /// paying open invoices).
     pub last_day: Option<NaiveDate>,

@@ -27,6 +27,9 @@ mod payouts;
 mod reporting;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod webhook_tests;
+pub(crate) mod webhooks;
 
 pub(crate) use activity::{advance, ensure_account, issue_invoice};
 use call::{Call, Res};
@@ -37,7 +40,7 @@ use axum::body::Bytes;
 use axum::extract::{RawPathParams, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, MethodRouter};
+use axum::routing::{delete, get, post, MethodRouter};
 use axum::{Json, Router};
 use std::time::{Duration, Instant};
 
@@ -51,6 +54,10 @@ type Op = fn(&mut Call) -> Res;
 
 fn op_get(f: Op) -> MethodRouter<Sandbox> {
     get(move |State(sb): State<Sandbox>, p: RawPathParams, req: Request| handle(sb, f, p, req))
+}
+
+fn op_delete(f: Op) -> MethodRouter<Sandbox> {
+    delete(move |State(sb): State<Sandbox>, p: RawPathParams, req: Request| handle(sb, f, p, req))
 }
 
 fn op_post(f: Op) -> MethodRouter<Sandbox> {
@@ -107,6 +114,16 @@ pub fn router() -> Router<Sandbox> {
         .route("/v1/payouts/{id}", op_get(payouts::retrieve))
         .route("/v1/events", op_get(events::list))
         .route("/v1/events/{id}", op_get(events::retrieve))
+        .route(
+            "/v1/webhook_endpoints",
+            op_get(webhooks::list).merge(op_post(webhooks::create)),
+        )
+        .route(
+            "/v1/webhook_endpoints/{id}",
+            op_get(webhooks::retrieve)
+                .merge(op_post(webhooks::update))
+                .merge(op_delete(webhooks::delete)),
+        )
         .route(
             "/v1/reporting/report_types/{id}",
             op_get(reporting::report_type),
@@ -214,7 +231,7 @@ async fn run(
     if !st.faults.rate_limits_off && !within_rate(sb, &account) {
         return injected(StatusCode::TOO_MANY_REQUESTS);
     }
-    let raw = if *method == Method::GET {
+    let raw = if *method != Method::POST {
         uri.query().unwrap_or("").as_bytes().to_vec()
     } else {
         body.to_vec()
@@ -232,6 +249,9 @@ async fn run(
         .map(str::to_owned)
         .filter(|_| *method == Method::POST);
     activity::ensure_account(&mut st, &account, now);
+    // Events made before this call (seeded history, the clock's) go to the
+    // endpoints that existed then, not to one this call creates.
+    let queued_before = webhooks::note_events(&mut st, now);
     let Some(acct) = st.stripe.accounts.get_mut(&account) else {
         return StripeError::invalid("This account has no Stripe data in the sandbox.", None)
             .response();
@@ -270,14 +290,16 @@ async fn run(
     }
     // Every change records an event (a read that finishes a report run
     // too); a read that changed nothing is not saved.
-    if *method == Method::POST || call.acct.events.len() != events_before {
+    if *method != Method::GET || call.acct.events.len() != events_before {
         st.stripe_changes += 1;
     }
-    if st.stripe_changes
-        != sb
-            .inner
-            .stripe_saved
-            .load(std::sync::atomic::Ordering::SeqCst)
+    let queued = queued_before + webhooks::note_events(&mut st, now);
+    if queued > 0
+        || st.stripe_changes
+            != sb
+                .inner
+                .stripe_saved
+                .load(std::sync::atomic::Ordering::SeqCst)
     {
         sb.persist_logged(&st).await;
     }
