@@ -94,7 +94,10 @@ pub mod ssr {
                     group: s.group.into(),
                     kind: s.kind,
                     explain: s.explain.into(),
-                    set: !(value.is_empty() || value == "0" || value == "off"),
+                    set: match s.kind {
+                        FaultKind::OptionalDays => !value.is_empty(),
+                        _ => !(value.is_empty() || value == "0" || value == "off"),
+                    },
                     value,
                 }
             })
@@ -127,7 +130,8 @@ pub mod ssr {
                 "off"
             }
             .into(),
-            FaultKind::Statuses | FaultKind::ItemIds => v
+            FaultKind::OptionalDays => v.as_u64().map(|d| d.to_string()).unwrap_or_default(),
+            FaultKind::Statuses | FaultKind::ItemIds | FaultKind::ReturnCodes => v
                 .as_array()
                 .map(|a| {
                     a.iter()
@@ -200,6 +204,32 @@ pub mod ssr {
                 json!(out)
             }
             FaultKind::ItemIds => json!(items(value).collect::<Vec<_>>()),
+            FaultKind::ReturnCodes => {
+                let mut out = Vec::new();
+                for s in items(value) {
+                    let code = s.to_ascii_uppercase();
+                    let ok = code.len() == 3
+                        && code.starts_with('R')
+                        && code[1..].bytes().all(|b| b.is_ascii_digit());
+                    if !ok {
+                        return Err(bad(
+                            "Return codes are NACHA codes like R01 or R02, comma separated.",
+                        ));
+                    }
+                    out.push(code);
+                }
+                json!(out)
+            }
+            FaultKind::OptionalDays => {
+                if value.is_empty() {
+                    Value::Null
+                } else {
+                    let d: u32 = value.parse().ok().filter(|d| *d <= 5).ok_or_else(|| {
+                        bad("Lead days are a whole number from 0 to 5, or empty.")
+                    })?;
+                    json!(d)
+                }
+            }
             FaultKind::RailFaults => {
                 let mut out = Vec::new();
                 for s in items(value) {
@@ -241,24 +271,36 @@ pub mod ssr {
         doc.as_object_mut()
             .ok_or(AppError::Internal)?
             .insert(key.into(), new.clone());
-        // Audited in the same step: the entry is written first and kept only
-        // if the simulators took the change.
-        let st = state()?;
-        let mut tx = st.db.begin().await?;
-        audit::record(
-            &mut tx,
-            &user.firm_id,
-            st.clock.now(),
-            Entry {
-                actor: &user.email,
-                action: "sandbox.fault_set",
-                subject: key,
-                detail: json!({ "fault": key, "from": old, "to": new }),
-            },
-        )
-        .await?;
+        // The simulators first: they persist their state to the same
+        // database, which a transaction held open across the change would
+        // block on SQLite (one writer). Then the audit entry; if it cannot
+        // be written the change is undone, so no change goes unaudited.
+        let before = control.faults().await.map_err(port)?;
         control.set_faults(doc.clone()).await.map_err(port)?;
-        commit(tx).await?;
+        let st = state()?;
+        let audited = async {
+            let mut tx = st.db.begin().await?;
+            audit::record(
+                &mut tx,
+                &user.firm_id,
+                st.clock.now(),
+                Entry {
+                    actor: &user.email,
+                    action: "sandbox.fault_set",
+                    subject: key,
+                    detail: json!({ "fault": key, "from": old, "to": new }),
+                },
+            )
+            .await?;
+            commit(tx).await
+        }
+        .await;
+        if let Err(e) = audited {
+            if let Err(undo) = control.set_faults(before).await {
+                tracing::error!(error = %undo, fault = key, "could not undo an unaudited fault change");
+            }
+            return Err(e.into());
+        }
         render(&user, &doc).await
     }
 }

@@ -20,6 +20,10 @@ pub enum FaultKind {
     ItemIds,
     /// `rail:status[:METHOD[:path]]` entries, comma separated.
     RailFaults,
+    /// NACHA return codes (`R01`, `R02`, …), comma separated, used in order.
+    ReturnCodes,
+    /// Business days 0–5, or empty for none (0 is a value, not "off").
+    OptionalDays,
 }
 
 pub struct FaultSpec {
@@ -49,6 +53,8 @@ use FaultKind::*;
 pub const FAULTS: &[FaultSpec] = &[
     spec("ramp_create_fail_next", "Ramp", Statuses, "The next Ramp bill creates answer these statuses, in order (e.g. 503, 429), creating nothing."),
     spec("ramp_create_lose_response_next", "Ramp", Count, "The next N Ramp bill creates are made, then answered 500: the response is lost."),
+    spec("ramp_ach_return_next", "Ramp", ReturnCodes, "The next paid ACH bills come back with these NACHA return codes, one each, 2–4 business days after PAID: the bank shows the credit and the Ramp bill is OPEN again, with no webhook."),
+    spec("ramp_ach_lead_days", "Ramp", OptionalDays, "ACH bills created from now on debit this many business days (0–5) before their arrival date instead of the seeded 1–3; empty clears it."),
     spec("ramp_list_lag_secs", "Ramp", Count, "Ramp's bill list leaves out bills created less than this many seconds ago (stays on until 0)."),
     spec("qbo_amount_mismatch_next", "QBO", Count, "The next N BillPayments recorded in QBO are off by +1.00."),
     spec("qbo_skip_next", "QBO", Count, "The next N paid bills are never recorded in QBO."),
@@ -62,6 +68,7 @@ pub const FAULTS: &[FaultSpec] = &[
     spec("plaid_login_repaired_after_update_mode", "Plaid", Switch, "Also send LOGIN_REPAIRED after the client repairs a login in update mode."),
     spec("rail_fail_next", "Any rail", RailFaults, "The next calls to a rail fail before doing anything, in order: rail:status[:METHOD[:path]] (status 0 = hang)."),
     spec("rail_hang_ms", "Any rail", Count, "How long a hang lasts, in milliseconds (0 = 2,000)."),
+    spec("rate_limits_off", "Any rail", Switch, "Ramp's (200 per 10 s), Stripe's (25 a second) and Plaid's per-Item and per-client rate limits are off."),
     spec("webhook_duplicate", "Webhooks", Switch, "Every webhook is delivered twice."),
     spec("webhook_drop_next", "Webhooks", Count, "The next N webhooks are silently dropped."),
     spec("webhook_delay_next", "Webhooks", Count, "The next N webhooks are queued a day late."),

@@ -100,6 +100,8 @@ fn FaultLine(
             let hint = match f.kind {
                 FaultKind::Statuses => "e.g. 503, 429",
                 FaultKind::ItemIds => "Plaid item ids, comma separated",
+                FaultKind::ReturnCodes => "e.g. R01, R02",
+                FaultKind::OptionalDays => "0–5, empty for none",
                 _ => "e.g. ramp:503, qbo:0:GET",
             };
             view! {

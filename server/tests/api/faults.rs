@@ -51,6 +51,57 @@ async fn admin_sets_a_fault_that_the_control_api_shows_and_audits(e: Engine) {
         )
         .await;
     assert_eq!(status, 400, "{body}");
+    let (status, body) = app
+        .call(
+            "sandbox/faults/set",
+            &[("key", "ramp_ach_return_next"), ("value", "X9")],
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+
+    // The faults added since the page: ACH returns and lead days (0 is a
+    // value, so it shows as set), reaching the simulators' own document.
+    let (status, body) = app
+        .call(
+            "sandbox/faults/set",
+            &[("key", "ramp_ach_return_next"), ("value", "r01, R02")],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = app
+        .call(
+            "sandbox/faults/set",
+            &[("key", "ramp_ach_lead_days"), ("value", "0")],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let row = |k: &str| {
+        body["faults"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["key"] == k)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(row("ramp_ach_lead_days")["set"], serde_json::json!(true));
+    assert_eq!(
+        row("ramp_ach_return_next")["value"],
+        serde_json::json!("R01, R02")
+    );
+    let f = app.sandbox().faults().await;
+    assert_eq!(
+        (f.ramp_ach_return_next, f.ramp_ach_lead_days),
+        (vec!["R01".to_string(), "R02".to_string()], Some(0))
+    );
+    let (status, body) = app
+        .call(
+            "sandbox/faults/set",
+            &[("key", "ramp_ach_lead_days"), ("value", "")],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(app.sandbox().faults().await.ramp_ach_lead_days, None);
 
     // An advisor (and a viewer) are refused, and nothing changes.
     for who in ["advisor@northwind.test", "viewer@northwind.test"] {
@@ -73,7 +124,7 @@ async fn admin_sets_a_fault_that_the_control_api_shows_and_audits(e: Engine) {
     assert_eq!(
         app.count("select count(*) from audit_entry where action = 'sandbox.fault_set'")
             .await,
-        1
+        4
     );
 }
 
