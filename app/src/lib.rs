@@ -76,6 +76,8 @@ fn Console() -> impl IntoView {
                     <Route path=path!("/hygiene") view=pages::hygiene::HygienePage ssr=SsrMode::Async />
                     <Route path=path!("/audit") view=pages::audit::AuditPage ssr=SsrMode::Async />
                     <Route path=path!("/connections") view=pages::connections::ConnectionsPage ssr=SsrMode::Async />
+                    // Not under /sandbox: that is the simulators' own mount.
+                    <Route path=path!("/simulator") view=pages::simulator::SimulatorPage ssr=SsrMode::Async />
                 </Routes>
             </main>
     }

@@ -87,6 +87,19 @@ impl SandboxControl for SandboxClock {
             webhooks_delivered: report.webhooks_delivered,
         })
     }
+
+    async fn faults(&self) -> Result<serde_json::Value, PortError> {
+        serde_json::to_value(self.sandbox.faults().await)
+            .map_err(|e| PortError::Unavailable(e.to_string()))
+    }
+
+    async fn set_faults(&self, faults: serde_json::Value) -> Result<(), PortError> {
+        // The same parse `POST /sandbox/control/faults` does.
+        let f: sandbox::Faults = serde_json::from_value(faults)
+            .map_err(|e| PortError::Unavailable(format!("faults do not parse: {e}")))?;
+        self.sandbox.set_faults(f).await;
+        Ok(())
+    }
 }
 
 pub async fn persist_clock(db: &Db, offset: i64, now: chrono::DateTime<chrono::Utc>) {

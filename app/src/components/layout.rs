@@ -56,12 +56,16 @@ pub fn Header() -> impl IntoView {
                                 // Viewers change nothing, the clock included:
                                 // they see the date, not the control.
                                 let can_advance = u.role >= crate::model::Role::Advisor;
+                                // The fault page exists only on the simulators,
+                                // and only admins may use it.
+                                let faults_link = sandbox && u.role >= crate::model::Role::Admin;
                                 view! {
                                     <nav>
                                         <A href="/">"Portfolio"</A>
                                         <A href="/hygiene">"Hygiene"</A>
                                         <A href="/audit">"Audit"</A>
                                         <A href="/connections">"Connections"</A>
+                                        {faults_link.then(|| view! { <A href="/simulator">"Sandbox"</A> })}
                                     </nav>
                                     <span class="firm">{u.firm_name.clone()}</span>
                                     {sandbox.then(|| view! { <SandboxControl today can_advance /> })}

@@ -7,3 +7,4 @@ pub mod hygiene;
 pub mod login;
 pub mod payment;
 pub mod portfolio;
+pub mod simulator;

@@ -24,4 +24,10 @@ pub trait CashRefresher: Send + Sync {
 #[async_trait::async_trait]
 pub trait SandboxControl: Send + Sync {
     async fn advance_days(&self, days: u32) -> Result<SandboxStatus, PortError>;
+    /// The simulators' fault document, as `GET /sandbox/control/faults`
+    /// answers it (JSON: the app crate does not know the simulators' types).
+    async fn faults(&self) -> Result<serde_json::Value, PortError>;
+    /// Replace the fault document; `Unavailable` with the reason if the
+    /// simulators do not accept it.
+    async fn set_faults(&self, faults: serde_json::Value) -> Result<(), PortError>;
 }
