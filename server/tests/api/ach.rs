@@ -13,6 +13,7 @@ both_engines!(
     the_bank_and_the_ledger_show_an_ach_payment_before_ramp_marks_it_paid,
     a_return_ramp_shows_fails_the_payment_while_the_bank_cannot_be_read,
     a_return_fails_a_payment_rowcol_never_heard_ramp_pay,
+    a_return_in_the_same_sync_as_its_debit_fails_the_payment,
 );
 
 async fn an_r01_return_fails_a_verified_payment_with_a_hygiene_item(e: Engine) {
@@ -401,4 +402,38 @@ async fn a_return_fails_a_payment_rowcol_never_heard_ramp_pay(e: Engine) {
             .await
             .unwrap();
     assert_eq!(flag.as_deref(), Some("ach_returned"));
+}
+
+/// Found by the simulation (seed 120 of `make test`'s 300): as above, but
+/// RowCol had not read the bank since the release, so one sync brought the
+/// debit and the return together; the return was weighed before the debit
+/// became the payment's evidence, and the payment stayed `released`. A
+/// released payment whose debit is in the bank, unclaimed, is a candidate.
+async fn a_return_in_the_same_sync_as_its_debit_fails_the_payment(e: Engine) {
+    let app = TestApp::spawn(e).await;
+    app.inject(|f| {
+        f.ramp_ach_lead_days = Some(3);
+        f.webhook_drop_next = 1;
+        f.ramp_ach_return_next = vec!["R01".into()];
+    })
+    .await;
+    app.login("advisor@northwind.test").await;
+    let pid = app.approve_small_bill("Alder Creek Dental").await;
+    app.drain().await;
+    assert_eq!(app.payment_state(&pid).await, "released");
+    let arrival: String =
+        sqlx::query_scalar("select payment_arrival_date from payment where payment_id = $1")
+            .bind(&pid)
+            .fetch_one(&app.state.app.db.pool)
+            .await
+            .unwrap();
+    let arrival: chrono::NaiveDate = arrival.parse().unwrap();
+    let days = (arrival - app.state.services.clock.today()).num_days();
+    let sandbox = app.state.services.sandbox.clone().unwrap();
+    sandbox.advance(Duration::days(days + 8)).await.unwrap();
+    rowcol::jobs::sync::schedule_due(&app.state.services)
+        .await
+        .unwrap();
+    app.drain().await;
+    assert_eq!(app.payment_state(&pid).await, "failed");
 }

@@ -642,7 +642,8 @@ pub struct ReturnCandidate {
 /// The payments of a client whose ACH debit a return of `amount_minor`
 /// dated `on` may undo, most recently paid first: Ramp paid them, or the
 /// bank already showed their debit though RowCol has not heard Ramp say
-/// paid (a `released` payment holding bank evidence).
+/// paid (a `released` payment holding bank evidence, or whose debit is in
+/// the bank unclaimed).
 pub async fn return_candidates(
     tx: &mut Tx<'_>,
     client_id: &str,
@@ -654,7 +655,16 @@ pub async fn return_candidates(
          join staged_bill s on s.bill_id = p.bill_id
          where p.client_id = $1 and p.amount_minor = $2
            and (p.state in ('paid', 'recorded', 'verified')
-                or (p.state = 'released' and p.plaid_txn_id is not null))
+                or (p.state = 'released'
+                    and (p.plaid_txn_id is not null
+                         -- its debit is in the bank, not yet claimed: the
+                         -- sync that brings the return may bring it too
+                         or exists (select 1 from bank_txn t
+                                    where t.client_id = p.client_id
+                                      and t.amount_minor = p.amount_minor
+                                      and t.removed_at is null and t.txn_date <= $3
+                                      and not exists (select 1 from payment o
+                                                      where o.plaid_txn_id = t.txn_id)))))
            and coalesce(p.paid_date, p.payment_arrival_date) <= $3
          order by coalesce(p.paid_date, p.payment_arrival_date) desc, p.payment_id",
     )
