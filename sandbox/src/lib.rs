@@ -405,6 +405,12 @@ pub struct Faults {
     /// accounting sync writes the QBO BillPayment on the debit day; Ramp
     /// marks the bill PAID on the arrival date.
     pub ramp_ach_lead_days: Option<u32>,
+    /// The next N reads of a vendor's bank accounts (`GET
+    /// /vendors/{id}/accounts`, of a vendor that has one) find it just
+    /// changed, as when a vendor (or someone posing as one) has sent new bank
+    /// details: the old account is gone, a new one is the default. `POST
+    /// /sandbox/control/ramp/vendor_bank_change` does it to a named vendor.
+    pub ramp_vendor_bank_change_next: u32,
 }
 
 /// Which simulated rail a [`RailFault`] hits.

@@ -55,6 +55,7 @@ pub const FAULTS: &[FaultSpec] = &[
     spec("ramp_create_lose_response_next", "Ramp", Count, "The next N Ramp bill creates are made, then answered 500: the response is lost."),
     spec("ramp_ach_return_next", "Ramp", ReturnCodes, "The next paid ACH bills come back with these NACHA return codes, one each, 2–4 business days after PAID: the bank shows the credit and the Ramp bill is OPEN again, with no webhook."),
     spec("ramp_ach_lead_days", "Ramp", OptionalDays, "ACH bills created from now on debit this many business days (0–5) before their arrival date instead of the seeded 1–3; empty clears it."),
+    spec("ramp_vendor_bank_change_next", "Ramp", Count, "The next N vendors whose bank accounts are read have just changed them (new bank details): RowCol must hold their next payment for a second look."),
     spec("ramp_list_lag_secs", "Ramp", Count, "Ramp's bill list leaves out bills created less than this many seconds ago (stays on until 0)."),
     spec("qbo_amount_mismatch_next", "QBO", Count, "The next N BillPayments recorded in QBO are off by +1.00."),
     spec("qbo_skip_next", "QBO", Count, "The next N paid bills are never recorded in QBO."),

@@ -101,17 +101,26 @@ async fn accounts(
     Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let (st, ci) = match authed_for(&sb, &headers, "vendors:read").await {
+    let (mut st, ci) = match authed_for(&sb, &headers, "vendors:read").await {
         Ok(x) => x,
         Err(r) => return r,
     };
     if let Err(r) = only_params(&q, &[]) {
         return *r;
     }
-    let c = &st.clients[ci];
-    let Some(v) = c.ramp.vendors.iter().find(|v| v.id == id) else {
+    let Some(vi) = st.clients[ci].ramp.vendors.iter().position(|v| v.id == id) else {
         return absent("Vendor");
     };
+    // The fault: the vendor has just sent new bank details.
+    if st.faults.ramp_vendor_bank_change_next > 0
+        && bank_account(&st.clients[ci].ramp.vendors[vi]).is_some()
+    {
+        st.faults.ramp_vendor_bank_change_next -= 1;
+        super::vendor_bank::change_account(&mut st, ci, vi);
+        sb.persist_logged(&st).await;
+    }
+    let c = &st.clients[ci];
+    let v = &c.ramp.vendors[vi];
     let items = bank_account(v)
         .map(|a| (a.to_owned(), render_account(c, v)))
         .into_iter()

@@ -18,15 +18,7 @@ use app::ssr::store::{clients, commit, jobs, StoreError};
 /// asks for the login once). Any other failure retries the job after the
 /// other sources were read.
 pub async fn run(st: &Services, client_id: &str) -> Result<(), JobError> {
-    let firm = {
-        let mut conn = st.db.acquire().await?;
-        clients::firm_of(&mut conn, client_id)
-            .await
-            .map_err(|e| match e {
-                StoreError::NotFound => JobError::fatal("not_found", "client vanished"),
-                other => other.into(),
-            })?
-    };
+    let firm = firm_of(st, client_id).await?;
     let mut first_error: Option<JobError> = None;
     let mut keep = |r: Result<(), JobError>| match r {
         // A rail that needs the person (or was never connected) is shown
@@ -64,15 +56,7 @@ pub async fn run(st: &Services, client_id: &str) -> Result<(), JobError> {
 /// Re-read only the client's QBO bills (a QBO webhook named its realm). A
 /// QBO connection that needs the person is skipped as in [`run`].
 pub async fn run_ledger(st: &Services, client_id: &str) -> Result<(), JobError> {
-    let firm = {
-        let mut conn = st.db.acquire().await?;
-        clients::firm_of(&mut conn, client_id)
-            .await
-            .map_err(|e| match e {
-                StoreError::NotFound => JobError::fatal("not_found", "client vanished"),
-                other => other.into(),
-            })?
-    };
+    let firm = firm_of(st, client_id).await?;
     match sync_bills(st, &firm, client_id).await {
         Err(e) if is_waiting_for_a_person(&e) => {
             tracing::info!(client = client_id, error = %e, "ledger sync skipped");
@@ -80,6 +64,17 @@ pub async fn run_ledger(st: &Services, client_id: &str) -> Result<(), JobError> 
         }
         other => other,
     }
+}
+
+/// The client's firm, or a fatal error if the client is gone.
+async fn firm_of(st: &Services, client_id: &str) -> Result<String, JobError> {
+    let mut conn = st.db.acquire().await?;
+    clients::firm_of(&mut conn, client_id)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => JobError::fatal("not_found", "client vanished"),
+            other => other.into(),
+        })
 }
 
 fn is_waiting_for_a_person(e: &JobError) -> bool {

@@ -7,7 +7,10 @@
 use super::support::{Engine, TestApp};
 use serde_json::{json, Value};
 
-both_engines!(a_vendor_bank_change_holds_the_next_release_until_confirmed,);
+both_engines!(
+    a_vendor_bank_change_holds_the_next_release_until_confirmed,
+    the_vendor_bank_change_fault_holds_the_release_that_reads_it,
+);
 
 async fn a_vendor_bank_change_holds_the_next_release_until_confirmed(e: Engine) {
     let app = TestApp::spawn(e).await;
@@ -113,4 +116,26 @@ async fn a_vendor_bank_change_holds_the_next_release_until_confirmed(e: Engine) 
     // Confirming again finds nothing held.
     let (status, _) = app.call("retry_payment", &[("hygiene_id", &hid)]).await;
     assert_ne!(status, 200);
+}
+
+/// The same change as a fault (`ramp_vendor_bank_change_next`, on the
+/// Sandbox page): the release's own read of the vendor's accounts finds
+/// them just changed, and the payment is held. One read, one change.
+async fn the_vendor_bank_change_fault_holds_the_release_that_reads_it(e: Engine) {
+    let app = TestApp::spawn(e).await;
+    app.login("advisor@northwind.test").await;
+    app.drain().await;
+    app.inject(|f| f.ramp_vendor_bank_change_next = 1).await;
+    let pid = app.approve_small_bill("Alder Creek Dental").await;
+    app.drain().await;
+    assert_eq!(app.payment_state(&pid).await, "approved");
+    assert!(app.ramp_bills_with_remote_id(&pid).await.is_empty());
+    let flag: Option<String> =
+        sqlx::query_scalar("select flag_reason from payment where payment_id = $1")
+            .bind(&pid)
+            .fetch_one(&app.state.app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(flag.as_deref(), Some("vendor_bank_changed"));
+    assert_eq!(app.sandbox().faults().await.ramp_vendor_bank_change_next, 0);
 }
