@@ -805,11 +805,17 @@ impl Run {
     /// Faults off; the clock on until every payment's arrival date is 10
     /// days behind (its bank window, 5 business days, is over), at least
     /// 15 days; then wait until no job is due.
+    ///
+    /// The rails' wall-clock rate limits go off too: RowCol does not yet pace
+    /// its QBO calls per realm (an open issue), so during the settle's burst
+    /// of advances QBO's throttle could push a verification an hour past
+    /// the moment this waits for (seen: a payment left `paid`, its verify
+    /// job queued "rate limited" for 13:00 with the clock at noon).
     async fn settle(&mut self) -> String {
         control_post(
             &self.http,
             &format!("{}/sandbox/control/faults", self.base),
-            &json!({}),
+            &json!({"qbo_throttle_off": true, "rate_limits_off": true}),
         )
         .await
         .expect("faults off");
