@@ -758,6 +758,10 @@ impl Sandbox {
             )
             .route("/control/ramp/ach_return", post(ramp::ach_return::control))
             .route(
+                "/control/stripe/unified_payments",
+                get(stripe::unified_payments::control),
+            )
+            .route(
                 "/control/plaid/rotate_webhook_key",
                 post(plaid_webhooks::rotate_key),
             )

@@ -27,6 +27,7 @@ mod payouts;
 mod reporting;
 #[cfg(test)]
 mod tests;
+pub mod unified_payments;
 #[cfg(test)]
 mod webhook_tests;
 pub(crate) mod webhooks;

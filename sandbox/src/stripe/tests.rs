@@ -285,3 +285,70 @@ async fn stripe_data_is_made_on_first_use_saved_apart_and_kept_across_a_restart(
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap()["name"], "Persisted Co");
 }
+
+/// One CSV line's cells (quotes as `unified_payments` writes them).
+fn csv_cells(line: &str) -> Vec<String> {
+    let mut out = vec![String::new()];
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(ch) = chars.next() {
+        match (ch, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                chars.next();
+                out.last_mut().unwrap().push('"');
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => out.push(String::new()),
+            (c, _) => out.last_mut().unwrap().push(c),
+        }
+    }
+    out
+}
+
+#[test]
+fn the_unified_payments_export_has_a_row_per_charge_with_its_fee() {
+    let now = Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap();
+    let mut w = crate::world::generate_sized(now, 7, 2);
+    crate::oauth::ensure(&mut w, now);
+    activity::ensure(&mut w, now);
+    let acct = w.stripe.accounts.values().next().expect("an account");
+    assert!(!acct.charges.is_empty());
+    let csv = super::unified_payments::unified_payments_csv(acct);
+    let mut lines = csv.lines();
+    let header = csv_cells(lines.next().unwrap());
+    assert_eq!(
+        header[..23],
+        super::unified_payments::COLUMNS.map(String::from)
+    );
+    let rows: Vec<Vec<String>> = lines.map(csv_cells).collect();
+    assert_eq!(rows.len(), acct.charges.len());
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    for ch in &acct.charges {
+        let id = ch["id"].as_str().unwrap();
+        let row = rows.iter().find(|r| r[0] == id).expect("the charge's row");
+        assert_eq!(row.len(), header.len());
+        let amount = ch["amount"].as_i64().unwrap();
+        assert_eq!(
+            row[col("Amount")],
+            format!("{}.{:02}", amount / 100, amount % 100)
+        );
+        if ch["status"] == "succeeded" {
+            assert_eq!(row[col("Status")], "Paid");
+            // The fee is the one its balance transaction carries.
+            let txn = acct
+                .balance_transactions
+                .iter()
+                .find(|t| t["source"] == id)
+                .expect("its balance transaction");
+            let f = txn["fee"].as_i64().unwrap();
+            assert_eq!(row[col("Fee")], format!("{}.{:02}", f / 100, f % 100));
+        } else {
+            assert_eq!(row[col("Status")], "Failed");
+        }
+    }
+    // Newest first.
+    let created: Vec<&str> = rows.iter().map(|r| r[1].as_str()).collect();
+    let mut sorted = created.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(created, sorted);
+}

@@ -465,3 +465,42 @@ async fn the_webhook_faults_apply_to_stripe_deliveries() {
         .collect();
     assert_eq!(bodies[0].1, bodies[1].1);
 }
+
+#[tokio::test]
+async fn the_unified_payments_export_is_served_by_the_control_api() {
+    let k = start(String::new()).await;
+    let url = format!("{}/control/stripe/unified_payments", k.base);
+    let r = k.http.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 400, "the account is required");
+    let r = k
+        .http
+        .get(format!("{url}?account=acct_nope"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let id = {
+        let mut st = k.sb.inner.state.lock().await;
+        let id = st.oauth.stripe_accounts[0].id.clone();
+        let now = k.sb.inner.clock.now();
+        super::activity::ensure_account(&mut st, &id, now);
+        id
+    };
+    let r = k
+        .http
+        .get(format!("{url}?account={id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
+    let body = r.text().await.unwrap();
+    assert!(body.starts_with("ID,Created date (UTC),Amount,"), "{body}");
+    let charges = k.sb.inner.state.lock().await.stripe.accounts[&id]
+        .charges
+        .len();
+    assert_eq!(body.lines().count(), charges + 1);
+}
