@@ -276,7 +276,7 @@ pub(crate) fn contents(acct: &AccountData, id: &str) -> Result<String, StripeErr
     })
 }
 
-fn money(minor: i64) -> String {
+pub(super) fn money(minor: i64) -> String {
     let sign = if minor < 0 { "-" } else { "" };
     format!("{sign}{}.{:02}", minor.abs() / 100, minor.abs() % 100)
 }
@@ -287,7 +287,7 @@ fn utc(ts: Option<i64>) -> String {
         .unwrap_or_default()
 }
 
-fn cell(s: &str) -> String {
+pub(super) fn cell(s: &str) -> String {
     if s.contains([',', '"', '\n']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
@@ -295,7 +295,7 @@ fn cell(s: &str) -> String {
     }
 }
 
-fn s(v: &Value) -> String {
+pub(super) fn s(v: &Value) -> String {
     match v {
         Value::String(x) => x.clone(),
         Value::Null => String::new(),

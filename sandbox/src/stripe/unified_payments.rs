@@ -9,6 +9,7 @@
 
 use super::data::AccountData;
 use super::payments::fee;
+use super::reporting::{cell, money, s as text};
 use chrono::DateTime;
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -39,27 +40,6 @@ pub const COLUMNS: [&str; 23] = [
     "Invoice ID",
     "Transfer",
 ];
-
-fn money(minor: i64) -> String {
-    let sign = if minor < 0 { "-" } else { "" };
-    format!("{sign}{}.{:02}", minor.abs() / 100, minor.abs() % 100)
-}
-
-fn cell(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_owned()
-    }
-}
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(x) => x.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
-}
 
 /// The export of every charge of `acct`, newest first.
 pub fn unified_payments_csv(acct: &AccountData) -> String {

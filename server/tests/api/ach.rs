@@ -8,6 +8,18 @@ use super::support::{Engine, TestApp};
 use chrono::Duration;
 use serde_json::{json, Value};
 
+/// A released payment's arrival date and Ramp bill.
+async fn released_to(app: &TestApp, pid: &str) -> (chrono::NaiveDate, String) {
+    let (arrival, ramp_bill): (String, String) = sqlx::query_as(
+        "select payment_arrival_date, ramp_bill_id from payment where payment_id = $1",
+    )
+    .bind(pid)
+    .fetch_one(&app.state.app.db.pool)
+    .await
+    .unwrap();
+    (arrival.parse().unwrap(), ramp_bill)
+}
+
 both_engines!(
     an_r01_return_fails_a_verified_payment_with_a_hygiene_item,
     the_bank_and_the_ledger_show_an_ach_payment_before_ramp_marks_it_paid,
@@ -150,14 +162,7 @@ async fn the_bank_and_the_ledger_show_an_ach_payment_before_ramp_marks_it_paid(e
     let pid = app.approve_small_bill("Alder Creek Dental").await;
     app.drain().await;
     assert_eq!(app.payment_state(&pid).await, "released");
-    let (arrival, ramp_bill): (String, String) = sqlx::query_as(
-        "select payment_arrival_date, ramp_bill_id from payment where payment_id = $1",
-    )
-    .bind(&pid)
-    .fetch_one(&app.state.app.db.pool)
-    .await
-    .unwrap();
-    let arrival: chrono::NaiveDate = arrival.parse().unwrap();
+    let (arrival, ramp_bill) = released_to(&app, &pid).await;
 
     // Day by day until the money has left: then the bank and QBO show it,
     // Ramp does not.
@@ -273,14 +278,7 @@ async fn a_return_ramp_shows_fails_the_payment_while_the_bank_cannot_be_read(e: 
     app.login("advisor@northwind.test").await;
     let pid = app.approve_small_bill("Alder Creek Dental").await;
     app.drain().await;
-    let (arrival, ramp_bill): (String, String) = sqlx::query_as(
-        "select payment_arrival_date, ramp_bill_id from payment where payment_id = $1",
-    )
-    .bind(&pid)
-    .fetch_one(&app.state.app.db.pool)
-    .await
-    .unwrap();
-    let arrival: chrono::NaiveDate = arrival.parse().unwrap();
+    let (arrival, ramp_bill) = released_to(&app, &pid).await;
     let sandbox = app.state.services.sandbox.clone().unwrap();
     let days = (arrival - app.state.services.clock.today()).num_days();
     sandbox.advance(Duration::days(days + 1)).await.unwrap();
@@ -363,13 +361,7 @@ async fn a_return_fails_a_payment_rowcol_never_heard_ramp_pay(e: Engine) {
     app.login("advisor@northwind.test").await;
     let pid = app.approve_small_bill("Alder Creek Dental").await;
     app.drain().await;
-    let arrival: String =
-        sqlx::query_scalar("select payment_arrival_date from payment where payment_id = $1")
-            .bind(&pid)
-            .fetch_one(&app.state.app.db.pool)
-            .await
-            .unwrap();
-    let arrival: chrono::NaiveDate = arrival.parse().unwrap();
+    let (arrival, _) = released_to(&app, &pid).await;
     let sandbox = app.state.services.sandbox.clone().unwrap();
     let sync = || async {
         rowcol::jobs::sync::schedule_due(&app.state.services)
@@ -421,13 +413,7 @@ async fn a_return_in_the_same_sync_as_its_debit_fails_the_payment(e: Engine) {
     let pid = app.approve_small_bill("Alder Creek Dental").await;
     app.drain().await;
     assert_eq!(app.payment_state(&pid).await, "released");
-    let arrival: String =
-        sqlx::query_scalar("select payment_arrival_date from payment where payment_id = $1")
-            .bind(&pid)
-            .fetch_one(&app.state.app.db.pool)
-            .await
-            .unwrap();
-    let arrival: chrono::NaiveDate = arrival.parse().unwrap();
+    let (arrival, _) = released_to(&app, &pid).await;
     let days = (arrival - app.state.services.clock.today()).num_days();
     let sandbox = app.state.services.sandbox.clone().unwrap();
     sandbox.advance(Duration::days(days + 8)).await.unwrap();
