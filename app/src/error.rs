@@ -16,6 +16,14 @@ pub enum AppError {
     Forbidden,
     #[error("Not found.")]
     NotFound,
+    /// Refused for a reason the person should read (403): an advisor's
+    /// override, the first approver approving again.
+    #[error("{0}")]
+    Denied(String),
+    /// Well-formed but not acceptable (422): a policy value out of range
+    /// (the message names the field), an override without a reason.
+    #[error("{0}")]
+    Unprocessable(String),
     #[error("{0}")]
     Validation(String),
     #[error("{0}")]
@@ -41,7 +49,8 @@ impl AppError {
     pub fn status(&self) -> u16 {
         match self {
             AppError::Unauthenticated | AppError::BadCredentials => 401,
-            AppError::Forbidden => 403,
+            AppError::Forbidden | AppError::Denied(_) => 403,
+            AppError::Unprocessable(_) => 422,
             AppError::NotFound => 404,
             AppError::Validation(_) | AppError::Transport(_) => 400,
             AppError::Conflict(_) => 409,

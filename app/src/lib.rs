@@ -71,6 +71,8 @@ fn Console() -> impl IntoView {
                 <Routes fallback=|| view! { <p class="empty">"Page not found."</p> }>
                     <Route path=path!("/login") view=pages::login::LoginPage ssr=SsrMode::Async />
                     <Route path=path!("/") view=pages::portfolio::PortfolioPage ssr=SsrMode::Async />
+                    <Route path=path!("/approvals") view=pages::approvals::ApprovalsPage ssr=SsrMode::Async />
+                    <Route path=path!("/approvals/waiting") view=pages::waiting::WaitingPage ssr=SsrMode::Async />
                     <Route path=path!("/clients/:id") view=pages::client::ClientPage ssr=SsrMode::Async />
                     <Route path=path!("/payments/:id") view=pages::payment::PaymentPage ssr=SsrMode::Async />
                     <Route path=path!("/hygiene") view=pages::hygiene::HygienePage ssr=SsrMode::Async />

@@ -1,12 +1,13 @@
 use crate::error::AppError;
-use crate::model::ApproveOutcome;
+use crate::model::{ApproveOutcome, BatchAnswer};
 use leptos::prelude::*;
 
-/// Approve a selection of one client's open bills. The liquidity guardrail is
-/// re-checked with a fresh balance; if the selection as a whole would break
-/// the buffer, nothing is approved and the reason is returned. Otherwise each
-/// bill becomes a payment in state `approved`, with its custody step, audit
-/// entry and release job, all in one transaction.
+/// Approve a selection of one client's open bills, judged by every rule
+/// (`ssr::decide`) with fresh data. If a rule refuses, nothing is approved
+/// and the reason is returned as an error (422 a guardrail, 409 a rail to
+/// reconnect, 503 stale cash). Otherwise each bill becomes a payment —
+/// `approved` with its release job, or `awaiting_second_approval` under
+/// dual control — in one transaction.
 #[server(endpoint = "approve_bills")]
 pub async fn approve_bills(
     client_id: String,
@@ -16,21 +17,65 @@ pub async fn approve_bills(
     respond(ssr::approve(client_id, bill_ids).await)
 }
 
+/// Approve a selection across the portfolio: per client all or nothing,
+/// idempotent by `batch_key` (the same key answers the same, however often
+/// it is sent). `override_reason` (admins only, 10 characters or more)
+/// overrides the buffer and possible-duplicate rules; never dual control.
+#[server(endpoint = "approve_batch")]
+pub async fn approve_batch(
+    batch_key: String,
+    #[server(default)] bill_ids: Vec<String>,
+    #[server(default)] override_reason: Option<String>,
+) -> Result<BatchAnswer, AppError> {
+    use crate::ssr::auth::respond;
+    respond(ssr::batch(batch_key, bill_ids, override_reason).await)
+}
+
+/// The stored answer of a batch the signed-in user submitted (the results
+/// page after a plain form post).
+#[server(endpoint = "batch_result")]
+pub async fn batch_result(batch_key: String) -> Result<BatchAnswer, AppError> {
+    use crate::ssr::auth::respond;
+    respond(ssr::result(batch_key).await)
+}
+
+/// The second approval of a payment waiting for it: another person, fresh
+/// cash, every rule again.
+#[server(endpoint = "approve_second")]
+pub async fn approve_second(payment_id: String) -> Result<String, AppError> {
+    use crate::ssr::auth::{current_user, respond};
+    respond(
+        async {
+            let user = current_user().await?;
+            crate::ssr::decide::approve_second(&user, &payment_id).await
+        }
+        .await,
+    )
+}
+
+/// Reject a payment waiting for its second approval, with a reason.
+#[server(endpoint = "reject_payment")]
+pub async fn reject_payment(
+    payment_id: String,
+    #[server(default)] reason: String,
+) -> Result<String, AppError> {
+    use crate::ssr::auth::{current_user, respond};
+    respond(
+        async {
+            let user = current_user().await?;
+            crate::ssr::decide::reject(&user, &payment_id, &reason).await
+        }
+        .await,
+    )
+}
+
 #[cfg(feature = "ssr")]
 pub mod ssr {
-    use crate::domain::calendar::payment_arrival_date;
-    use crate::domain::custody::PaymentState;
-    use crate::domain::guardrails::{evaluate_liquidity, LiquidityInput};
     use crate::error::AppError;
     use crate::model::*;
     use crate::ssr::auth::{current_user, state};
-    use crate::ssr::jobs::Job;
-    use crate::ssr::ports::PortError;
-    use crate::ssr::store::audit::{self, Entry};
-    use crate::ssr::store::payments::{self, NewPayment, Step};
-    use crate::ssr::store::read_models::client_summaries;
-    use crate::ssr::store::{bills, clients, commit, connections, from_ms, hygiene, jobs};
-    use serde_json::json;
+    use crate::ssr::decide::{check_override, decide_client, non_blank, Request, MAX_BILLS};
+    use crate::ssr::store::decisions;
 
     pub async fn approve(
         client_id: String,
@@ -52,292 +97,185 @@ pub mod ssr {
         Ok(outcome)
     }
 
-    /// Bring the client's bank data within policy before judging on it:
-    /// re-read the balance and the transactions when they are older than
-    /// the policy allows. Failing to is not fatal here; the freshness check
-    /// inside the approval refuses if the data is still stale.
-    async fn refresh_if_stale(
-        st: &crate::ssr::state::AppState,
-        client: &ClientId,
-        policy: &clients::ApprovalPolicy,
-    ) -> Result<(), AppError> {
-        let now = st.clock.now();
-        let too_old = |as_of: Option<i64>, max: i64| {
-            as_of.is_none_or(|t| (now - from_ms(t)).num_seconds() > max)
-        };
-        let to_error = |e: PortError| match e {
-            PortError::LoginRequired => AppError::CashUnavailable(
-                "the bank connection needs to be re-authorised (see the hygiene tray)".into(),
-            ),
-            PortError::Unavailable(m) => AppError::CashUnavailable(m),
-        };
-        if too_old(policy.cash_as_of, policy.cash_max_age_secs) {
-            st.cash.refresh_cash(client).await.map_err(to_error)?;
-        }
-        if too_old(policy.history_as_of, policy.bank_history_max_age_secs) {
-            st.cash
-                .refresh_bank_history(client)
-                .await
-                .map_err(to_error)?;
-        }
-        Ok(())
-    }
-
-    /// The approval itself, for a signed-in advisor: fresh data, one
-    /// currency, the liquidity guardrail, then each bill becomes an approved
-    /// payment with its release job — one transaction. `resolves` closes a
-    /// hygiene item in the same transaction (a retry of a failed payment),
-    /// so a retry happens exactly once.
+    /// One client's approval for a signed-in advisor, as `approve_bills`
+    /// has always answered it: a refusal is an error. `resolves` closes a
+    /// hygiene item in the same transaction (a retry of a failed payment).
     pub async fn approve_as(
         user: &crate::ssr::auth::CurrentUser,
         client: &ClientId,
-        mut bills: Vec<BillId>,
+        bills: Vec<BillId>,
         resolves: Option<&str>,
     ) -> Result<ApproveOutcome, AppError> {
+        let answer = decide_client(
+            user,
+            Request {
+                client,
+                bills,
+                override_reason: None,
+                resolves,
+                batch_key: None,
+            },
+        )
+        .await?;
+        if let Some(r) = answer.refused.first() {
+            return Err(match r.reason_code.as_str() {
+                "stale_data" => AppError::CashUnavailable(answer.message),
+                "connection_unhealthy" => AppError::Conflict(answer.message),
+                "buffer" => AppError::Guardrail(answer.message),
+                code => AppError::Guardrail(format!("{code}: {}", answer.message)),
+            });
+        }
+        Ok(ApproveOutcome {
+            payments: answer
+                .approved
+                .iter()
+                .chain(&answer.awaiting_second_approval)
+                .map(|b| b.payment_id.clone())
+                .collect(),
+            message: answer.message,
+        })
+    }
+
+    /// The most bills one batch may hold (over all its clients).
+    pub const MAX_BATCH_BILLS: usize = 2_000;
+
+    fn check_key(batch_key: &str) -> Result<&str, AppError> {
+        let key = batch_key.trim();
+        if key.is_empty()
+            || key.len() > 100
+            || !key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(AppError::Validation(
+                "batch_key: 1 to 100 letters, digits, '-' or '_'.".into(),
+            ));
+        }
+        Ok(key)
+    }
+
+    pub async fn batch(
+        batch_key: String,
+        bill_ids: Vec<String>,
+        override_reason: Option<String>,
+    ) -> Result<BatchAnswer, AppError> {
+        let user = current_user().await?;
         user.require(Role::Advisor)?;
-        let st = state()?;
+        let override_reason = non_blank(&override_reason);
+        check_override(&user, override_reason)?;
+        let key = check_key(&batch_key)?;
+        let mut bills: Vec<BillId> = bill_ids
+            .iter()
+            .map(|b| BillId::parse(b).map_err(|e| AppError::Validation(e.to_string())))
+            .collect::<Result<_, _>>()?;
         bills.sort();
         bills.dedup();
-        if bills.is_empty() {
+        if bills.len() > MAX_BATCH_BILLS {
+            return Err(AppError::Validation(format!(
+                "Approve at most {MAX_BATCH_BILLS} bills in one batch."
+            )));
+        }
+        let st = state()?;
+        let groups = {
+            let mut conn = st.db.acquire().await?;
+            decisions::bills_by_client(&mut conn, &user.firm_id, &bills).await?
+        };
+        let found: usize = groups.iter().map(|(_, _, b)| b.len()).sum();
+        if found != bills.len() {
+            return Err(AppError::NotFound);
+        }
+        if groups.is_empty() {
+            // Nothing selected: the answer of an earlier submit of this key,
+            // or a plain "select something".
+            let stored = result(key.to_owned()).await?;
+            if !stored.clients.is_empty() {
+                return Ok(stored);
+            }
             return Err(AppError::Validation(
                 "Select at least one bill to approve.".into(),
             ));
         }
-        if bills.len() > 200 {
-            return Err(AppError::Validation(
-                "Approve at most 200 bills at once.".into(),
-            ));
-        }
-
-        // The client must belong to the caller's firm. (The connection goes
-        // back to the pool before the refresh below, which needs one.)
-        let policy = {
-            let mut conn = st.db.acquire().await?;
-            clients::approval_policy(&mut conn, &user.firm_id, client).await?
-        };
-        refresh_if_stale(&st, client, &policy).await?;
-
-        let now = st.clock.now();
-        let today = st.clock.today();
-        let mut tx = st.db.begin().await?;
-        // Two concurrent approvals for one client are checked one after the
-        // other against each other's commitments.
-        clients::lock_for_approval(&mut tx, client).await?;
-        let selected = bills::open_for_approval(&mut tx, &user.firm_id, client, &bills).await?;
-        if selected.len() != bills.len() {
-            return Err(AppError::NotFound);
-        }
-        if selected.iter().any(|b| b.payments > 0) {
-            return Err(AppError::Conflict(
-                "A selected bill is already approved.".into(),
-            ));
-        }
-        // A rail that needs reconnecting (or was never connected) cannot be
-        // trusted: its data may be stale and its writes will not go through.
-        let health = connections::rail_health(&mut tx, client.as_str()).await?;
-        let issue = crate::ssr::store::read_models::connection_issue(&health)
-            .filter(|_| !crate::ssr::planted::active(crate::ssr::planted::Bug::NoConnectionCheck));
-        if let Some(issue) = issue {
-            audit_blocked(
-                &mut tx,
-                user,
-                &policy.name,
-                client,
-                &bills,
-                json!({ "rule": "connection_unhealthy", "why": issue }),
-                now,
-            )
-            .await?;
-            commit(tx).await?;
-            return Err(AppError::Conflict(format!(
-                "Approvals for {} are paused: {issue}. An admin can fix it on the Connections page.",
-                policy.name
-            )));
-        }
-        // Re-read the cash position inside the lock (includes any payment a
-        // concurrent approval just committed).
-        let summary = client_summaries(&mut tx, &user.firm_id, now, today, Some(client))
-            .await?
-            .into_iter()
-            .next()
-            .ok_or(AppError::NotFound)?;
-        let currency = summary.cash.daily_burn.currency.clone();
-        let available = summary.cash.available.clone().ok_or_else(|| {
-            AppError::CashUnavailable("no bank balance has been read for this client yet".into())
-        })?;
-        let freshness = summary.cash.freshness(now);
-        if !freshness.is_fresh() {
-            return Err(AppError::CashUnavailable(format!(
-                "stale data, nothing was approved: {}",
-                freshness.describe()
-            )));
-        }
-
-        // One currency: the client's bank account's. A bill in another
-        // currency cannot be judged against this balance (nor paid from it).
-        if let Some(b) = selected.iter().find(|b| b.currency != currency.as_str()) {
-            audit_blocked(
-                &mut tx,
-                user,
-                &policy.name,
-                client,
-                &bills,
-                json!({
-                    "rule": "currency_mismatch",
-                    "bill_id": b.bill_id,
-                    "bill_currency": b.currency,
-                    "currency": currency.as_str(),
-                }),
-                now,
-            )
-            .await?;
-            commit(tx).await?;
-            return Err(AppError::Guardrail(format!(
-                "currency_mismatch: bill {} is in {}, {}'s bank account is in {}.",
-                b.doc_number.as_deref().unwrap_or(&b.bill_id),
-                b.currency,
-                policy.name,
-                currency.as_str()
-            )));
-        }
-        let total = selected.iter().try_fold(0i64, |acc, b| {
-            acc.checked_add(b.balance_minor)
-                .ok_or_else(|| AppError::Validation("The selection's total is too large.".into()))
-        })?;
-        let verdict = evaluate_liquidity(&LiquidityInput {
-            available,
-            approved_unpaid: summary.cash.approved_unpaid.clone(),
-            selected: Money::new(total, currency.clone()),
-            daily_burn: summary.cash.daily_burn.clone(),
-            buffer_days: summary.cash.buffer_days,
-        })?;
-        if !verdict.pass {
-            audit_blocked(
-                &mut tx,
-                user,
-                &policy.name,
-                client,
-                &bills,
-                json!({
-                    "rule": "liquidity_buffer",
-                    "cash_after_minor": verdict.cash_after.minor,
-                    "required_buffer_minor": verdict.required_buffer.minor,
-                    "currency": currency.as_str(),
-                }),
-                now,
-            )
-            .await?;
-            commit(tx).await?;
-            return Err(AppError::Guardrail(verdict.reason()));
-        }
-
-        let mut created = Vec::with_capacity(selected.len());
-        for b in &selected {
-            let pid = PaymentId::generate();
-            let arrival = payment_arrival_date(b.due()?, today);
-            let amount = Money::new(b.balance_minor, currency.clone());
-            payments::create_approved(
-                &mut tx,
-                NewPayment {
-                    payment_id: &pid,
-                    firm_id: &user.firm_id,
-                    client_id: client,
-                    bill_id: &b.bill_id,
-                    amount: &amount,
-                    arrival,
-                    approved_by: &user.user_id,
-                },
-                Step {
-                    to: PaymentState::Approved,
-                    owner: CustodyOwner::RowCol,
-                    actor: &user.email,
-                    evidence: format!(
-                        "liquidity buffer passed: cash after {} ≥ required {}",
-                        verdict.cash_after, verdict.required_buffer
-                    ),
-                    at: now,
-                    audit_detail: Some(json!({
-                        "client": policy.name,
-                        "bill_id": b.bill_id,
-                        "vendor": b.vendor_name,
-                        "doc_number": b.doc_number,
-                        "amount_minor": b.balance_minor,
-                        "currency": currency.as_str(),
-                        "payment_arrival_date": arrival.to_string(),
-                        "cash_after_minor": verdict.cash_after.minor,
-                        "required_buffer_minor": verdict.required_buffer.minor,
-                    })),
+        let mut clients = Vec::with_capacity(groups.len());
+        for (client, name, ids) in groups {
+            if ids.len() > MAX_BILLS {
+                return Err(AppError::Validation(format!(
+                    "Approve at most {MAX_BILLS} bills of one client at once."
+                )));
+            }
+            let answer = decide_client(
+                &user,
+                Request {
+                    client: &client,
+                    bills: ids.clone(),
+                    override_reason,
+                    resolves: None,
+                    batch_key: Some(key),
                 },
             )
-            .await?;
-            jobs::enqueue(
-                &mut tx,
-                &Job::ReleasePayment {
-                    payment_id: pid.to_string(),
-                },
-                now,
-                now,
-            )
-            .await?;
-            created.push(pid);
+            .await;
+            // A client whose selection could not even be judged (a bill
+            // approved meanwhile by someone else, gone from the ledger) is
+            // refused with the reason; the other clients go on.
+            let answer = match answer {
+                Ok(a) => a,
+                Err(e @ (AppError::Conflict(_) | AppError::NotFound)) => {
+                    let code = if matches!(e, AppError::NotFound) {
+                        "not_open"
+                    } else {
+                        "already_decided"
+                    };
+                    let message = match &e {
+                        AppError::NotFound => {
+                            "A selected bill is no longer open (paid or removed in QuickBooks)."
+                                .to_owned()
+                        }
+                        other => other.to_string(),
+                    };
+                    ClientBatchAnswer {
+                        client_id: client.clone(),
+                        client_name: name.clone(),
+                        approved: vec![],
+                        awaiting_second_approval: vec![],
+                        refused: ids
+                            .iter()
+                            .map(|b| Refusal {
+                                bill_id: b.clone(),
+                                reason_code: code.into(),
+                                message: message.clone(),
+                            })
+                            .collect(),
+                        message,
+                    }
+                }
+                Err(e) => return Err(e),
+            };
+            clients.push(answer);
         }
-        if let Some(hygiene_id) = resolves {
-            hygiene::close(
-                &mut tx,
-                &user.firm_id,
-                hygiene_id,
-                hygiene::Closed::Resolved,
-                now,
-            )
-            .await?;
-        }
-        commit(tx).await?;
-
-        let message = format!(
-            "Approved {} bill{} for {} ({}). Cash after: {}; buffer {}.",
-            created.len(),
-            if created.len() == 1 { "" } else { "s" },
-            policy.name,
-            Money::new(total, currency),
-            verdict.cash_after,
-            verdict.required_buffer
-        );
-        Ok(ApproveOutcome {
-            payments: created,
-            message,
+        leptos_axum::redirect(&format!("/approvals?batch={key}"));
+        Ok(BatchAnswer {
+            batch_key: key.to_owned(),
+            clients,
         })
     }
 
-    /// A refused approval is evidence too: who tried what, and which rule
-    /// said no.
-    async fn audit_blocked(
-        tx: &mut crate::ssr::store::Tx<'_>,
-        user: &crate::ssr::auth::CurrentUser,
-        client_name: &str,
-        client: &ClientId,
-        bills: &[BillId],
-        why: serde_json::Value,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<(), AppError> {
-        let mut detail = json!({
-            "client": client_name,
-            "bills": bills.iter().map(|b| b.as_str()).collect::<Vec<_>>(),
-        });
-        if let (Some(d), Some(w)) = (detail.as_object_mut(), why.as_object()) {
-            d.extend(w.clone());
-        }
-        audit::record(
-            tx,
-            &user.firm_id,
-            now,
-            Entry {
-                actor: &user.email,
-                action: "approval.blocked",
-                subject: client.as_str(),
-                detail,
-            },
-        )
-        .await?;
-        Ok(())
+    pub async fn result(batch_key: String) -> Result<BatchAnswer, AppError> {
+        let user = current_user().await?;
+        let key = check_key(&batch_key)?;
+        let st = state()?;
+        let mut conn = st.db.acquire().await?;
+        let clients = decisions::batch_answers(&mut conn, &user.firm_id, &user.user_id, key)
+            .await?
+            .into_iter()
+            .map(|a| {
+                serde_json::from_str::<ClientBatchAnswer>(&a).map_err(|e| {
+                    tracing::error!(error = %e, "stored batch answer does not parse");
+                    AppError::Internal
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(BatchAnswer {
+            batch_key: key.to_owned(),
+            clients,
+        })
     }
 }

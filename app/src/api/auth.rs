@@ -49,6 +49,10 @@ pub async fn me() -> Result<Option<SessionUser>, AppError> {
             let st = state()?;
             match current_user().await {
                 Ok(u) => Ok(Some(SessionUser {
+                    waiting: {
+                        let mut conn = st.db.acquire().await?;
+                        crate::ssr::store::decisions::waiting_count(&mut conn, &u.firm_id).await?
+                    },
                     email: u.email,
                     name: u.name,
                     role: u.role,

@@ -62,6 +62,14 @@ pub fn Header() -> impl IntoView {
                                 view! {
                                     <nav>
                                         <A href="/">"Portfolio"</A>
+                                        <A href="/approvals">
+                                            "Approvals"
+                                            {(u.waiting > 0).then(|| view! {
+                                                <span class="badge warn" data-testid="nav-waiting" title="waiting for a second approver">
+                                                    {u.waiting.to_string()}
+                                                </span>
+                                            })}
+                                        </A>
                                         <A href="/hygiene">"Hygiene"</A>
                                         <A href="/audit">"Audit"</A>
                                         <A href="/connections">"Connections"</A>

@@ -1,5 +1,6 @@
 //! The payment chain of custody:
-//! `approved → released → paid → recorded → verified`, plus terminal
+//! `(awaiting_second_approval →) approved → released → paid → recorded →
+//! verified`, plus terminal
 //! `rejected`, `failed`, `cancelled`. Transitions are monotone: a late or
 //! duplicate event never moves a payment backwards, and an early one (paid
 //! before released) moves it forward.
@@ -10,6 +11,9 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "snake_case")]
 pub enum PaymentState {
     Staged,
+    /// Approved by one person; a second must approve before it is released
+    /// (dual control). Its cash already counts as committed.
+    AwaitingSecondApproval,
     Approved,
     Released,
     Paid,
@@ -30,8 +34,9 @@ pub const CHAIN: [PaymentState; 5] = [
 ];
 
 /// Every state, in declaration order.
-pub const ALL_STATES: [PaymentState; 9] = [
+pub const ALL_STATES: [PaymentState; 10] = [
     PaymentState::Staged,
+    PaymentState::AwaitingSecondApproval,
     PaymentState::Approved,
     PaymentState::Released,
     PaymentState::Paid,
@@ -46,6 +51,7 @@ impl PaymentState {
     pub fn as_str(self) -> &'static str {
         match self {
             PaymentState::Staged => "staged",
+            PaymentState::AwaitingSecondApproval => "awaiting_second_approval",
             PaymentState::Approved => "approved",
             PaymentState::Released => "released",
             PaymentState::Paid => "paid",
@@ -65,11 +71,12 @@ impl PaymentState {
     fn rank(self) -> Option<u8> {
         match self {
             PaymentState::Staged => Some(0),
-            PaymentState::Approved => Some(1),
-            PaymentState::Released => Some(2),
-            PaymentState::Paid => Some(3),
-            PaymentState::Recorded => Some(4),
-            PaymentState::Verified => Some(5),
+            PaymentState::AwaitingSecondApproval => Some(1),
+            PaymentState::Approved => Some(2),
+            PaymentState::Released => Some(3),
+            PaymentState::Paid => Some(4),
+            PaymentState::Recorded => Some(5),
+            PaymentState::Verified => Some(6),
             _ => None,
         }
     }
@@ -92,7 +99,8 @@ impl PaymentState {
     pub fn may_hold_committed_cash(self) -> bool {
         matches!(
             self,
-            PaymentState::Approved
+            PaymentState::AwaitingSecondApproval
+                | PaymentState::Approved
                 | PaymentState::Released
                 | PaymentState::Paid
                 | PaymentState::Recorded
@@ -196,6 +204,28 @@ mod tests {
         }
         assert!(Paid.may_hold_committed_cash());
         assert!(Failed.is_dead() && Cancelled.is_dead());
+    }
+
+    #[test]
+    fn a_waiting_payment_is_approved_or_rejected_and_holds_cash() {
+        assert_eq!(
+            transition(AwaitingSecondApproval, Approved, false),
+            Transition::Advance
+        );
+        assert_eq!(
+            transition(AwaitingSecondApproval, Rejected, false),
+            Transition::Advance
+        );
+        assert_eq!(
+            transition(Approved, AwaitingSecondApproval, false),
+            Transition::RecordOnly
+        );
+        assert!(AwaitingSecondApproval.may_hold_committed_cash());
+        assert!(!AwaitingSecondApproval.is_terminal());
+        assert_eq!(
+            PaymentState::parse("awaiting_second_approval"),
+            Some(AwaitingSecondApproval)
+        );
     }
 
     #[test]

@@ -6,4 +6,5 @@ pub mod custody;
 pub mod freshness;
 pub mod guardrails;
 pub mod matching;
+pub mod rules;
 pub mod runway;

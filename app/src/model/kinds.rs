@@ -115,6 +115,10 @@ text_enum!(
         /// payment failed after the money left, the bill is unpaid again,
         /// and the BillPayment Ramp synced to the ledger is now wrong.
         AchReturned = "ach_returned",
+        /// An admin overrode a refusing approval rule (the buffer, a
+        /// possible duplicate) with a written reason: another admin
+        /// acknowledges it.
+        OverrideReview = "override_review",
     }
 );
 

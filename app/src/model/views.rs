@@ -45,6 +45,9 @@ pub struct SessionUser {
     pub sandbox: bool,
     /// The RowCol clock's date (advances with the sandbox clock).
     pub today: NaiveDate,
+    /// Payments of the firm waiting for a second approver (the nav shows it).
+    #[serde(default)]
+    pub waiting: u32,
 }
 
 /// Traffic light for a client's liquidity guardrail with nothing new selected.
@@ -161,6 +164,9 @@ pub struct CustodyStep {
 pub struct PaymentDetail {
     pub summary: PaymentSummary,
     pub steps: Vec<CustodyStep>,
+    /// Who approved it (one row, or two under dual control), by which
+    /// policy version, with an override's reason.
+    pub approvals: Vec<super::ApprovalView>,
     pub ramp_bill_id: Option<String>,
     pub qbo_bill_payment_id: Option<String>,
     pub plaid_txn_id: Option<String>,

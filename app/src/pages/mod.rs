@@ -1,5 +1,6 @@
 //! One module per route.
 
+pub mod approvals;
 pub mod audit;
 pub mod client;
 pub mod connections;
@@ -8,3 +9,4 @@ pub mod login;
 pub mod payment;
 pub mod portfolio;
 pub mod simulator;
+pub mod waiting;

@@ -57,6 +57,35 @@ fn PaymentView(p: PaymentDetail) -> impl IntoView {
             )}
         </p>
         {s.flag_reason.clone().map(|r| view! { <p class="error" role="alert">{format!("Discrepancy: {r}")}</p> })}
+        <h2>"Approvals"</h2>
+        <ul class="approvals" data-testid="approvals">
+            {p
+                .approvals
+                .iter()
+                .map(|a| {
+                    view! {
+                        <li data-testid="approval">
+                            <strong>{if a.step == "second" { "Second approval" } else { "Approved" }}</strong>
+                            {format!(
+                                " by {} on {} (policy version {})",
+                                a.approver,
+                                a.at.format("%Y-%m-%d %H:%M UTC"),
+                                a.policy_version
+                            )}
+                            {a.override_reason.clone().map(|r| view! {
+                                <div class="notice bad">{format!("Overridden — reason: {r}")}</div>
+                            })}
+                        </li>
+                    }
+                })
+                .collect_view()}
+        </ul>
+        {(s.state == crate::domain::custody::PaymentState::AwaitingSecondApproval).then(|| view! {
+            <p class="notice" data-testid="awaiting-notice">
+                "Waiting for a second, different person to approve it. "
+                <a href="/approvals/waiting">"Decide on the waiting list"</a>
+            </p>
+        })}
         <h2>"Chain of custody"</h2>
         <ol class="custody">
             {p

@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod clock;
 pub mod crypto;
+pub mod decide;
 pub mod jobs;
 pub mod planted;
 pub mod ports;

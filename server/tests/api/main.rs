@@ -38,6 +38,7 @@ macro_rules! both_engines {
 mod abuse;
 mod ach;
 mod connect;
+mod decide;
 mod faults;
 mod freshness;
 mod integrity;

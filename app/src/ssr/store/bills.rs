@@ -102,6 +102,8 @@ pub struct SelectedBill {
     pub balance_minor: i64,
     pub currency: String,
     pub due_date: String,
+    pub txn_date: String,
+    pub qbo_vendor_id: String,
     pub vendor_name: String,
     pub doc_number: Option<String>,
     /// How many live payments the bill already has (0 or 1); one that ended
@@ -112,6 +114,20 @@ pub struct SelectedBill {
 impl SelectedBill {
     pub fn due(&self) -> StoreResult<NaiveDate> {
         parse_date(&self.due_date)
+    }
+
+    /// What the approval rules judge of it.
+    pub fn facts(&self) -> StoreResult<crate::domain::rules::BillFacts> {
+        Ok(crate::domain::rules::BillFacts {
+            bill_id: self.bill_id.clone(),
+            vendor_id: self.qbo_vendor_id.clone(),
+            vendor_name: self.vendor_name.clone(),
+            doc_number: self.doc_number.clone(),
+            amount_minor: self.balance_minor,
+            currency: self.currency.clone(),
+            txn_date: parse_date(&self.txn_date)?,
+            due_date: self.due()?,
+        })
     }
 }
 
@@ -128,7 +144,8 @@ pub async fn open_for_approval(
     }
     let placeholders: Vec<String> = (0..bills.len()).map(|i| format!("${}", i + 3)).collect();
     let sql = format!(
-        "select b.bill_id, b.balance_minor, b.currency, b.due_date, b.vendor_name, b.doc_number,
+        "select b.bill_id, b.balance_minor, b.currency, b.due_date, b.txn_date, b.qbo_vendor_id,
+                b.vendor_name, b.doc_number,
                 (select count(*) from payment p where p.bill_id = b.bill_id
                    and p.state not in ({})) as payments
          from staged_bill b
@@ -175,4 +192,51 @@ pub async fn of_payment(conn: &mut AnyConnection, payment_id: &str) -> StoreResu
     .fetch_optional(conn)
     .await?
     .ok_or(super::StoreError::NotFound)
+}
+
+/// Every bill of the client the ledger ever listed (open or closed: paid
+/// ones included), for the duplicate rule.
+pub async fn all_of_client(
+    conn: &mut AnyConnection,
+    client: &ClientId,
+) -> StoreResult<Vec<crate::domain::rules::OtherBill>> {
+    let rows: Vec<(String, String, Option<String>, i64, String)> = sqlx::query_as(
+        "select bill_id, qbo_vendor_id, doc_number, amount_minor, txn_date
+         from staged_bill where client_id = $1",
+    )
+    .bind(client.as_str())
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter()
+        .map(|(bill_id, vendor_id, doc_number, amount_minor, txn_date)| {
+            Ok(crate::domain::rules::OtherBill {
+                bill_id,
+                vendor_id,
+                doc_number,
+                amount_minor,
+                txn_date: parse_date(&txn_date)?,
+            })
+        })
+        .collect()
+}
+
+/// The vendors the client has paid before: a bill the ledger shows paid
+/// (closed), or a RowCol payment that has not ended without paying. Any
+/// other vendor's bill is a first payment.
+pub async fn known_vendors(
+    conn: &mut AnyConnection,
+    client: &ClientId,
+) -> StoreResult<std::collections::HashSet<String>> {
+    let rows: Vec<String> = sqlx::query_scalar(&format!(
+        "select distinct b.qbo_vendor_id from staged_bill b
+         where b.client_id = $1
+           and (b.status = 'closed'
+                or exists (select 1 from payment p where p.bill_id = b.bill_id
+                           and p.state not in ({})))",
+        super::read_models::dead_states()
+    ))
+    .bind(client.as_str())
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().collect())
 }

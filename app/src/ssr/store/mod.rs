@@ -6,12 +6,13 @@
 //! | --- | --- |
 //! | `firms` | firm (audit head via `audit`) |
 //! | `users` | app_user |
-//! | `clients` | client |
+//! | `clients` | client, client_policy |
 //! | `connections` | rail_connection, vendor_map |
 //! | `connect_flows` | connect_flow |
 //! | `bills` | staged_bill |
 //! | `bank` | cash_snapshot, bank_txn |
 //! | `payments` | payment, custody_event |
+//! | `approvals` | approval, approval_batch_client |
 //! | `jobs` | job, job_attempt |
 //! | `inbox` | webhook_inbox, security_event |
 //! | `login_throttle` | login_failure |
@@ -19,10 +20,12 @@
 //! | `audit` | audit_entry, audit_checkpoint, firm.audit_seq/audit_head |
 //! | `sandbox_state` | sandbox_state |
 //!
-//! `read_models` only reads (the console's summaries). Functions take a
+//! `read_models` and `decisions` only read (the console's summaries, the
+//! approvals table). Functions take a
 //! connection or the caller's transaction and return [`StoreError`]; what a
 //! browser sees is decided at the server function's edge (`AppError`).
 
+pub mod approvals;
 pub mod audit;
 pub mod bank;
 pub mod bills;
@@ -30,6 +33,7 @@ pub mod clients;
 pub mod connect_flows;
 pub mod connections;
 pub mod db;
+pub mod decisions;
 pub mod firms;
 pub mod hygiene;
 pub mod inbox;

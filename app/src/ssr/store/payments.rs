@@ -198,9 +198,14 @@ pub struct NewPayment<'a> {
     pub amount: &'a Money,
     pub arrival: NaiveDate,
     pub approved_by: &'a UserId,
+    /// The policy version the approval was judged by.
+    pub policy_version: i64,
+    /// An admin overrode a refusing rule to approve it.
+    pub overridden: bool,
 }
 
-/// Insert a payment (as `staged`) and approve it through [`record_step`].
+/// Insert a payment (as `staged`) and approve it through [`record_step`]
+/// (to `approved`, or to `awaiting_second_approval` under dual control).
 /// A bill that already has a payment is a `Conflict`.
 pub async fn create_approved(
     tx: &mut Tx<'_>,
@@ -209,8 +214,9 @@ pub async fn create_approved(
 ) -> StoreResult<()> {
     let inserted = sqlx::query(
         "insert into payment (payment_id, firm_id, client_id, bill_id, amount_minor, currency,
-            state, payment_arrival_date, approved_by, created_at, updated_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+            state, payment_arrival_date, approved_by, created_at, updated_at, policy_version,
+            overridden)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12)",
     )
     .bind(new.payment_id.as_str())
     .bind(new.firm_id.as_str())
@@ -222,6 +228,8 @@ pub async fn create_approved(
     .bind(new.arrival.to_string())
     .bind(new.approved_by.as_str())
     .bind(to_ms(approval.at))
+    .bind(new.policy_version)
+    .bind(i64::from(new.overridden))
     .execute(&mut **tx)
     .await;
     match inserted {

@@ -379,15 +379,24 @@ pub async fn payment_detail(
         .collect::<StoreResult<Vec<_>>>()?;
     // Chain order, not arrival order: evidence can arrive out of order.
     let order = |s: PaymentState| {
+        if s == PaymentState::AwaitingSecondApproval {
+            // The first of two approvals comes before the second.
+            return 0;
+        }
         crate::domain::custody::CHAIN
             .iter()
             .position(|c| *c == s)
-            .unwrap_or(usize::MAX)
+            .map_or(usize::MAX, |i| i + 1)
     };
     steps.sort_by_key(|s| (order(s.state), s.at));
+    let approvals = {
+        let mut conn = pool.acquire().await?;
+        super::decisions::approvals_of(&mut conn, payment.as_str()).await?
+    };
     Ok(PaymentDetail {
         summary,
         steps,
+        approvals,
         ramp_bill_id: row.try_get("ramp_bill_id")?,
         qbo_bill_payment_id: row.try_get("qbo_bill_payment_id")?,
         plaid_txn_id: row.try_get("plaid_txn_id")?,
