@@ -260,6 +260,62 @@ async fn ramp_bills(
     out
 }
 
+/// Dual control (issue #16): an admin — another person than the advisor
+/// who approved — completes every payment waiting for a second approval,
+/// through `via`; one the rules now refuse (its client's buffer moved
+/// meanwhile) is rejected with a reason. How many were approved.
+async fn second_approvals(via: &Instance) -> usize {
+    let admin = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let post = |endpoint: &str, form: Vec<(&str, String)>| {
+        admin
+            .post(format!("{}/api/{endpoint}", via.base()))
+            .form(&form)
+            .send()
+    };
+    let res = post(
+        "login",
+        vec![
+            ("email", "admin@northwind.test".into()),
+            ("password", PASSWORD.into()),
+        ],
+    )
+    .await
+    .expect("admin login");
+    assert!(res.status().is_success() || res.status().is_redirection());
+    let waiting: Value = post("approvals/waiting", vec![])
+        .await
+        .expect("waiting")
+        .json()
+        .await
+        .expect("waiting json");
+    let mut approved = 0;
+    for w in waiting.as_array().expect("waiting list") {
+        let pid = w["payment_id"].as_str().expect("payment id").to_owned();
+        let res = post("approve_second", vec![("payment_id", pid.clone())])
+            .await
+            .expect("approve_second");
+        if res.status().is_success() {
+            approved += 1;
+        } else {
+            let res = post(
+                "reject_payment",
+                vec![
+                    ("payment_id", pid),
+                    ("reason", "refused on second approval".into()),
+                ],
+            )
+            .await
+            .expect("reject_payment");
+            assert!(res.status().is_success(), "reject: {}", res.status());
+        }
+    }
+    approved
+}
+
 /// Approve on all three at once.
 async fn approve_everywhere(all: &[Arc<Instance>]) -> usize {
     let tasks: Vec<_> = all
@@ -304,6 +360,7 @@ async fn three_instances_process_each_webhook_once_and_verify_every_payment() {
     // simulated Ramp pays them.
     let first = approve_everywhere(&all).await;
     assert!(first > 0, "no approval was accepted");
+    second_approvals(&two).await;
     settle_releases(&db).await;
     one.advance(40).await;
     let paid: Vec<(String, String)> = ramp_bills(&one, &db, &key)
@@ -367,6 +424,7 @@ async fn three_instances_process_each_webhook_once_and_verify_every_payment() {
         "webhook answers: {statuses:?}"
     );
     let second = approvals.await.expect("approvals");
+    second_approvals(&three).await;
     let sent_at = started.elapsed();
 
     // Quiet: time passes until every payment is verified and every event
@@ -377,7 +435,7 @@ async fn three_instances_process_each_webhook_once_and_verify_every_payment() {
     loop {
         let unverified = count(
             &db,
-            "select count(*) from payment where state <> 'verified'",
+            "select count(*) from payment where state not in ('verified', 'rejected')",
         )
         .await;
         let unprocessed = count(
@@ -400,7 +458,8 @@ async fn three_instances_process_each_webhook_once_and_verify_every_payment() {
         if rounds > 60 {
             // Say what is stuck, with the jobs and hygiene items about it.
             let stuck: Vec<(String, String, Option<String>)> = sqlx::query_as(
-                "select payment_id, state, flag_reason from payment where state <> 'verified'",
+                "select payment_id, state, flag_reason from payment
+                 where state not in ('verified', 'rejected')",
             )
             .fetch_all(&db)
             .await
@@ -466,11 +525,13 @@ async fn three_instances_process_each_webhook_once_and_verify_every_payment() {
         0
     );
 
-    // Each payment released once: exactly one Ramp bill carries its id.
-    let ids: Vec<String> = sqlx::query_scalar("select payment_id from payment")
-        .fetch_all(&db)
-        .await
-        .expect("payments");
+    // Each payment released once: exactly one Ramp bill carries its id (a
+    // payment rejected at its second approval has none).
+    let ids: Vec<String> =
+        sqlx::query_scalar("select payment_id from payment where state <> 'rejected'")
+            .fetch_all(&db)
+            .await
+            .expect("payments");
     let bills = ramp_bills(&one, &db, &key).await;
     let mut per_remote: HashMap<&str, usize> = HashMap::new();
     for (_, _, _, remote) in &bills {
@@ -495,7 +556,7 @@ async fn three_instances_process_each_webhook_once_and_verify_every_payment() {
     assert_eq!(
         count(
             &db,
-            "select count(*) from payment where state <> 'verified'"
+            "select count(*) from payment where state not in ('verified', 'rejected')"
         )
         .await,
         0
