@@ -86,7 +86,7 @@ const INJECTED: [(&str, u64); 30] = [
 
 /// Every fault kind the table reports: the injected ones, the standing
 /// reorder of webhooks, and the harness's own interventions.
-const FAULTS: [&str; 39] = [
+const FAULTS: [&str; 42] = [
     "ramp_create_429",
     "ramp_create_500",
     "ramp_create_503",
@@ -130,6 +130,11 @@ const FAULTS: [&str; 39] = [
     // ACH as it settles: the bank debit and the QBO BillPayment came
     // before Ramp marked the bill PAID (evidence out of order).
     "ach_evidence_early",
+    // Decisions (issue #16): a second person approves a payment waiting
+    // for one, a payment is rejected, an admin overrides a refusal.
+    "second_approval",
+    "rejected",
+    "override",
 ];
 
 /// The simulated rails' API budget in the simulation (`ROWCOL_RAIL_TIMEOUT_MS`)
@@ -233,15 +238,20 @@ fn client() -> reqwest::Client {
 fn rank(state: &str) -> u8 {
     match state {
         "staged" => 0,
-        "approved" => 1,
-        "released" => 2,
-        "paid" => 3,
-        "recorded" => 4,
-        "verified" => 5,
+        "awaiting_second_approval" => 1,
+        "approved" => 2,
+        "released" => 3,
+        "paid" => 4,
+        "recorded" => 5,
+        "verified" => 6,
         // terminal off the happy path
-        _ => 6,
+        _ => 7,
     }
 }
+
+/// Ranks of the states in which money was sent to Ramp (released to
+/// verified).
+const SENT: std::ops::RangeInclusive<u8> = 3..=6;
 
 impl Sim {
     fn app(&self) -> &TestApp {
@@ -384,6 +394,150 @@ impl Sim {
         // The concurrent pair's order is the scheduler's, not the seed's.
         statuses.sort_unstable();
         self.log(format!("approve {label} mode {mode}: {statuses:?}"));
+    }
+
+    /// Payments waiting for a second approver, oldest first:
+    /// (payment_id, label, first approver's email).
+    async fn waiting(&self) -> Vec<(String, String, String)> {
+        sqlx::query_as(
+            "select p.payment_id, c.name || '/' || b.qbo_bill_id, u.email
+             from payment p join staged_bill b on b.bill_id = p.bill_id
+             join client c on c.client_id = p.client_id
+             join approval a on a.payment_id = p.payment_id and a.step = 'first'
+             join app_user u on u.user_id = a.user_id
+             where p.state = 'awaiting_second_approval'
+             order by c.name, b.qbo_bill_id",
+        )
+        .fetch_all(&self.app().state.app.db.pool)
+        .await
+        .expect("waiting")
+    }
+
+    /// Issue #16's decisions: on a payment waiting for its second approver,
+    /// its first approver tries again (must be refused), the advisor
+    /// rejects it, or the admin approves it; with none waiting, an admin
+    /// overrides a refusal with a reason (and an advisor's try is refused).
+    async fn decide(&mut self) {
+        let waiting = self.waiting().await;
+        let mode = self.rng.below(6);
+        if waiting.is_empty() {
+            self.override_one(mode == 0).await;
+            return;
+        }
+        let (pid, label, first) = waiting[self.rng.below(waiting.len() as u64) as usize].clone();
+        let (who, name) = if first == "admin@northwind.test" {
+            (&self.admin, "admin")
+        } else {
+            (&self.advisor, "advisor")
+        };
+        match mode {
+            0 => {
+                let s = self
+                    .call(who, "approve_second", &[("payment_id", &pid)])
+                    .await;
+                if s < 400 {
+                    self.violations.push(format!(
+                        "step {}: {name} approved {label} a second time ({s})",
+                        self.step
+                    ));
+                }
+                self.log(format!("decide {label}: first approver again {s}"));
+            }
+            1 => {
+                let s = self
+                    .call(
+                        &self.advisor,
+                        "reject_payment",
+                        &[("payment_id", &pid), ("reason", "vendor asked to hold")],
+                    )
+                    .await;
+                if s == 200 {
+                    self.fire("rejected", 1);
+                }
+                self.log(format!("decide {label}: rejected {s}"));
+            }
+            _ => {
+                let other = if first == "admin@northwind.test" {
+                    &self.advisor
+                } else {
+                    &self.admin
+                };
+                let s = self
+                    .call(other, "approve_second", &[("payment_id", &pid)])
+                    .await;
+                if s == 200 {
+                    self.fire("second_approval", 1);
+                }
+                self.log(format!("decide {label}: second approval {s}"));
+            }
+        }
+    }
+
+    /// An admin approves one open bill overriding the overridable rules
+    /// with a written reason; `advisor_tries` first has an advisor try the
+    /// same (refused, 403).
+    async fn override_one(&mut self, advisor_tries: bool) {
+        let bills = self.open_bills().await;
+        if bills.is_empty() {
+            return;
+        }
+        let (_, bid, label, _) = bills[self.rng.below(bills.len() as u64) as usize].clone();
+        let key = format!("sim-override-{}", self.step);
+        let form = [
+            ("batch_key", key.as_str()),
+            ("bill_ids[]", bid.as_str()),
+            ("override_reason", "cash arrives from a loan today"),
+        ];
+        if advisor_tries {
+            let s = self.call(&self.advisor, "approve_batch", &form).await;
+            if s != 403 {
+                self.violations.push(format!(
+                    "step {}: an advisor's override of {label} answered {s}",
+                    self.step
+                ));
+            }
+        }
+        let s = self.call(&self.admin, "approve_batch", &form).await;
+        let overridden: i64 = sqlx::query_scalar(
+            "select count(*) from payment where bill_id = $1 and overridden = 1",
+        )
+        .bind(&bid)
+        .fetch_one(&self.app().state.app.db.pool)
+        .await
+        .expect("override");
+        if overridden > 0 {
+            self.fire("override", 1);
+        }
+        self.log(format!("override {label}: {s} overridden={overridden}"));
+    }
+
+    /// The end: every payment still waiting is approved by another person
+    /// or, when the rules now refuse it, rejected.
+    async fn decide_all_waiting(&mut self) {
+        for (pid, label, first) in self.waiting().await {
+            let other = if first == "admin@northwind.test" {
+                &self.advisor
+            } else {
+                &self.admin
+            };
+            let s = self
+                .call(other, "approve_second", &[("payment_id", &pid)])
+                .await;
+            let r = if s == 200 {
+                self.fire("second_approval", 1);
+                None
+            } else {
+                Some(
+                    self.call(
+                        &self.advisor,
+                        "reject_payment",
+                        &[("payment_id", &pid), ("reason", "not approved in time")],
+                    )
+                    .await,
+                )
+            };
+            self.log(format!("end decide {label}: second {s} reject {r:?}"));
+        }
     }
 
     async fn advance(&mut self) {
@@ -708,7 +862,8 @@ impl Sim {
             .expect("client name");
         let live: Vec<(String, i64, String)> = sqlx::query_as(
             "select payment_id, amount_minor, bill_id from payment
-             where client_id = $1 and state in ('approved', 'released', 'paid', 'recorded', 'verified')",
+             where client_id = $1 and state in ('awaiting_second_approval', 'approved', 'released',
+                                                'paid', 'recorded', 'verified')",
         )
         .bind(client_id)
         .fetch_all(pool)
@@ -1447,7 +1602,7 @@ impl Sim {
         // Nothing released for a bill changed in QBO before release.
         for (pid, label, state, _) in &payments {
             if self.edited_before_release.contains(pid) {
-                if (2..=5).contains(&rank(state)) {
+                if SENT.contains(&rank(state)) {
                     v.push(format!(
                         "payment {label} is {state} after its bill changed in QBO"
                     ));
@@ -1474,6 +1629,91 @@ impl Sim {
             v.push(format!(
                 "{kind} job {job} ended by attempt {attempt}, but claim {attempts} held it"
             ));
+        }
+        // Issue #16: no payment sent to Ramp without every approval its
+        // policy version required, each by another person, before the
+        // release; nobody approves one payment twice.
+        let approvals: Vec<(String, String, String, String, i64)> = sqlx::query_as(
+            "select payment_id, step, user_id, rules, at from approval order by payment_id, at",
+        )
+        .fetch_all(pool)
+        .await
+        .expect("approvals");
+        let mut by_payment: HashMap<&str, Vec<&(String, String, String, String, i64)>> =
+            HashMap::new();
+        for a in &approvals {
+            by_payment.entry(a.0.as_str()).or_default().push(a);
+        }
+        let released_at: HashMap<String, i64> = events
+            .iter()
+            .filter(|(_, st, _)| st == "released")
+            .map(|(p, _, at)| (p.clone(), *at))
+            .collect();
+        for (pid, label, state, _) in &payments {
+            let mine = by_payment.get(pid.as_str()).cloned().unwrap_or_default();
+            let users: HashSet<&str> = mine.iter().map(|a| a.2.as_str()).collect();
+            if users.len() != mine.len() {
+                v.push(format!("payment {label}: one person approved it twice"));
+            }
+            let sent = SENT.contains(&rank(state)) || released_at.contains_key(pid);
+            if !sent {
+                continue;
+            }
+            let Some(first) = mine.iter().find(|a| a.1 == "first") else {
+                v.push(format!("payment {label} is {state} with no approval"));
+                continue;
+            };
+            if first.3.contains("WaitsForSecond") {
+                match mine.iter().find(|a| a.1 == "second") {
+                    None => v.push(format!(
+                        "payment {label} is {state} without the second approval it needs"
+                    )),
+                    Some(second) => {
+                        if second.2 == first.2 {
+                            v.push(format!("payment {label}: maker and checker are one person"));
+                        }
+                        if released_at.get(pid).is_some_and(|r| *r < second.4) {
+                            v.push(format!(
+                                "payment {label} was released before its second approval"
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        // Committed cash never counts a payment twice: RowCol's figure per
+        // client is at most the sum of its distinct payments that may hold
+        // cash.
+        if let Ok(firm) = app::model::FirmId::parse(&self.firm_id) {
+            let now = app.state.app.clock.now();
+            let today = app.state.app.clock.today();
+            let mut conn = pool.acquire().await.expect("connection");
+            let summaries =
+                app::ssr::store::read_models::client_summaries(&mut conn, &firm, now, today, None)
+                    .await
+                    .expect("summaries");
+            drop(conn);
+            let held: Vec<(String, i64)> = sqlx::query_as(
+                "select client_id, cast(coalesce(sum(amount_minor), 0) as bigint) from payment
+                 where state in ('awaiting_second_approval', 'approved', 'released', 'paid',
+                                 'recorded', 'verified')
+                 group by client_id",
+            )
+            .fetch_all(pool)
+            .await
+            .expect("held");
+            for s in summaries {
+                let cap = held
+                    .iter()
+                    .find(|(c, _)| c == s.client_id.as_str())
+                    .map_or(0, |(_, n)| *n);
+                if s.cash.approved_unpaid.minor > cap {
+                    v.push(format!(
+                        "{}: committed {} exceeds its payments' {}",
+                        s.name, s.cash.approved_unpaid.minor, cap
+                    ));
+                }
+            }
         }
         // The audit chain verifies.
         let firms: Vec<String> = sqlx::query_scalar("select firm_id from firm")
@@ -1566,9 +1806,13 @@ async fn run_seed(engine: Engine, seed: u64, steps: usize, faults: bool) -> Outc
         let roll = sim.rng.below(100);
         let t = std::time::Instant::now();
         let op = match roll {
-            0..=34 => {
+            0..=28 => {
                 sim.approve().await;
                 "approve"
+            }
+            29..=34 => {
+                sim.decide().await;
+                "decide"
             }
             35..=54 => {
                 sim.advance().await;
@@ -1666,6 +1910,7 @@ async fn run_seed(engine: Engine, seed: u64, steps: usize, faults: bool) -> Outc
         // confirms every held release.
         sim.admin_reconnects(true).await;
         sim.advisor_confirms(true).await;
+        sim.decide_all_waiting().await;
         let s = sim
             .call(&sim.advisor, "sandbox/advance", &[("days", "3")])
             .await;
