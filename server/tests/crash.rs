@@ -62,6 +62,7 @@ const WEBHOOK_SECRET: &str = "whsec_crash_recovery";
 const PLAID_SECRET: &str = "plaid_secret_crash_recovery";
 const PLAID_CLIENT_ID: &str = "rowcol-sandbox";
 const ADVISOR: &str = "advisor@northwind.test";
+const ADMIN: &str = "admin@northwind.test";
 /// `rowcol::jobs::runner::LEASE`, in milliseconds.
 const LEASE_MS: i64 = 120_000;
 
@@ -162,6 +163,8 @@ struct Stats {
     refused: BTreeMap<u16, u32>,
     /// Retries of failed releases answered 200.
     retries_ok: u32,
+    /// Second approvals answered 200.
+    seconds_ok: u32,
     requests_cut: u32,
     double_submits: u32,
     advances: u32,
@@ -178,6 +181,7 @@ impl Stats {
         self.approvals_ok += o.approvals_ok;
         self.approvals_refused += o.approvals_refused;
         self.retries_ok += o.retries_ok;
+        self.seconds_ok += o.seconds_ok;
         for (k, n) in o.refused {
             *self.refused.entry(k).or_default() += n;
         }
@@ -212,6 +216,9 @@ struct Run {
     child: Option<Arc<Mutex<Child>>>,
     base: String,
     http: reqwest::Client,
+    /// The firm's admin: another person than the advisor, who completes
+    /// payments waiting for a second approval (issue #16).
+    admin: reqwest::Client,
     clients: Vec<String>,
     stats: Stats,
 }
@@ -345,22 +352,123 @@ impl Run {
 
     async fn sign_in(&mut self) {
         self.http = client();
-        for _ in 0..20 {
-            if let Ok(r) = self
-                .http
-                .post(format!("{}/api/login", self.base))
-                .form(&[("email", ADVISOR), ("password", support::PASSWORD)])
+        self.admin = client();
+        'who: for (http, email) in [(&self.http, ADVISOR), (&self.admin, ADMIN)] {
+            for _ in 0..20 {
+                if let Ok(r) = http
+                    .post(format!("{}/api/login", self.base))
+                    .form(&[("email", email), ("password", support::PASSWORD)])
+                    .send()
+                    .await
+                {
+                    let s = r.status().as_u16();
+                    if s == 200 || s == 302 {
+                        continue 'who;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            panic!("could not sign in {email}\n{}", log_tail(&self.log, 40));
+        }
+    }
+
+    /// Payments waiting for a second approver (ids, oldest first).
+    async fn waiting(&self) -> Result<Vec<String>, String> {
+        let list = post_json(
+            &self.admin,
+            &format!("{}/api/approvals/waiting", self.base),
+            &[],
+        )
+        .await?;
+        Ok(list
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|w| w["payment_id"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// The second approval of a waiting payment, by the admin (now and
+    /// then twice at once: at most one may be answered 200); the advisor
+    /// who approved first trying it is refused.
+    async fn second(&self, rng: &mut Prng, s: &mut Stats) -> Result<(), String> {
+        let ids = self.waiting().await?;
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let pid = ids[rng.below(ids.len() as u64) as usize].clone();
+        let url = format!("{}/api/approve_second", self.base);
+        let form = [("payment_id", pid.as_str())];
+        let status = |r: Result<reqwest::Response, reqwest::Error>| {
+            r.map(|r| r.status().as_u16()).map_err(|e| e.to_string())
+        };
+        if rng.below(4) == 0 {
+            let own = status(self.http.post(&url).form(&form).send().await)?;
+            if own < 400 {
+                s.violations
+                    .push(format!("the first approver approved {pid} again ({own})"));
+            }
+        }
+        let answers = if rng.below(3) == 0 {
+            s.double_submits += 1;
+            let (a, b) = tokio::join!(
+                self.admin.post(&url).form(&form).send(),
+                self.admin.post(&url).form(&form).send()
+            );
+            vec![status(a)?, status(b)?]
+        } else {
+            vec![status(self.admin.post(&url).form(&form).send().await)?]
+        };
+        let ok = answers.iter().filter(|a| **a == 200).count();
+        if ok > 1 {
+            s.violations.push(format!(
+                "the second approval of {pid} was answered 200 twice"
+            ));
+        }
+        s.seconds_ok += ok as u32;
+        Ok(())
+    }
+
+    /// Before the end: every payment still waiting is approved by the
+    /// admin or, when the rules now refuse it, rejected by the advisor.
+    async fn decide_all_waiting(&mut self) {
+        let ids = self
+            .waiting()
+            .await
+            .unwrap_or_else(|e| panic!("waiting list: {e}\n{}", log_tail(&self.log, 40)));
+        for pid in ids {
+            let second = self
+                .admin
+                .post(format!("{}/api/approve_second", self.base))
+                .form(&[("payment_id", pid.as_str())])
                 .send()
                 .await
-            {
-                let s = r.status().as_u16();
-                if s == 200 || s == 302 {
-                    return;
-                }
+                .map(|r| r.status().as_u16())
+                .map_err(|e| e.to_string());
+            if second == Ok(200) {
+                self.stats.seconds_ok += 1;
+                continue;
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            let rejected = self
+                .http
+                .post(format!("{}/api/reject_payment", self.base))
+                .form(&[
+                    ("payment_id", pid.as_str()),
+                    ("reason", "not approved in time"),
+                ])
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .map_err(|e| e.to_string());
+            assert_eq!(
+                rejected,
+                Ok(200),
+                "rejecting {pid} after {second:?}\n{}",
+                log_tail(&self.log, 40)
+            );
         }
-        panic!("could not sign in\n{}", log_tail(&self.log, 40));
     }
 
     async fn load_clients(&mut self) {
@@ -436,7 +544,8 @@ impl Run {
                         .await
                         .map(drop),
                 ),
-                (Stream::Approver, _) => ("retry", self.retry(&mut rng, &mut s).await),
+                (Stream::Approver, 80..=89) => ("retry", self.retry(&mut rng, &mut s).await),
+                (Stream::Approver, _) => ("second", self.second(&mut rng, &mut s).await),
                 (Stream::World, 15..=64) => ("advance", self.advance(&mut rng, &mut s).await),
                 (Stream::World, _) => ("faults", self.fault(&mut rng, &mut s).await),
             };
@@ -819,6 +928,7 @@ impl Run {
         )
         .await
         .expect("faults off");
+        self.decide_all_waiting().await;
         let db = app::ssr::store::Db::connect(&self.db_url)
             .await
             .expect("database");
@@ -1300,6 +1410,7 @@ async fn run_engine(engine: Engine, s: &Settings, site: &Path) -> (Stats, Report
         child: None,
         base: String::new(),
         http: client(),
+        admin: client(),
         clients: Vec::new(),
         stats: Stats::default(),
     };
@@ -1397,9 +1508,10 @@ fn print_summary(
     );
     let _ = writeln!(
         o,
-        "  approvals: {} answered 200, retries of failed releases {} ({} payments), {} refused \
-         {:?}, {} double submits; advances: {}; faults injected: {}",
+        "  approvals: {} answered 200, second approvals {}, retries of failed releases {} ({} \
+         payments), {} refused {:?}, {} double submits; advances: {}; faults injected: {}",
         st.approvals_ok,
+        st.seconds_ok,
         st.retries_ok,
         st.acknowledged.len(),
         st.approvals_refused,
