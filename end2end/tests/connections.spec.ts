@@ -1,5 +1,5 @@
 import { type APIRequestContext, type Locator, type Page, type TestInfo } from '@playwright/test';
-import { test, expect, ADVISOR, approveSmallestBill, openClient, settle, signIn } from './helpers';
+import { test, expect, ADVISOR, approveSmallestBill, billBoxes, expectApprovalRefused, openClient, settle, signIn, smallestBillIndex } from './helpers';
 
 // Issue #8: the Connections page driven in a real browser, through the
 // simulated providers' own pages (Intuit, Ramp and Stripe consent; Plaid
@@ -287,9 +287,8 @@ test.describe('a broken rail', () => {
 
     // An approval for the client is refused with the reason.
     await openClient(page, js, client);
-    await approveSmallestBill(page);
-    await expect(page.getByTestId('approve-error')).toContainText(`paused: ${reason}`);
-    await expect(page.getByTestId('approve-result').filter({ hasText: 'Approved' })).toHaveCount(0);
+    await billBoxes(page).nth(await smallestBillIndex(page)).check();
+    await expectApprovalRefused(page, js, `paused: ${reason}`);
 
     // Repair: Link in update mode asks for the login only.
     await openConnections(page, js);
@@ -342,9 +341,8 @@ test.describe('a broken rail', () => {
     await expect(row.getByTestId('connection-issue')).toContainText(reason);
 
     await openClient(page, js, client);
-    await approveSmallestBill(page);
-    await expect(page.getByTestId('approve-error')).toContainText(`paused: ${reason}`);
-    await expect(page.getByTestId('approve-result').filter({ hasText: 'Approved' })).toHaveCount(0);
+    await billBoxes(page).nth(await smallestBillIndex(page)).check();
+    await expectApprovalRefused(page, js, `paused: ${reason}`);
 
     // Reconnect the same company through Intuit's consent pages.
     await openConnections(page, js);

@@ -3,6 +3,7 @@ import {
   expect,
   ADVISOR,
   approveSmallestBill,
+  pressApprove,
   billBoxes,
   openClient,
   settle,
@@ -44,7 +45,7 @@ test('hydrates, guards, approves, advances the clock and verifies custody', asyn
     await expect(verdict).toContainText('PASS');
     await expect(verdict).not.toContainText('FAIL');
 
-    await page.getByTestId('approve').click();
+    await pressApprove(page);
     await expect(page.getByTestId('approve-result')).toContainText('Approved');
   });
 

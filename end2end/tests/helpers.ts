@@ -95,5 +95,32 @@ export async function smallestBillIndex(page: Page): Promise<number> {
  */
 export async function approveSmallestBill(page: Page): Promise<void> {
   await billBoxes(page).nth(await smallestBillIndex(page)).check();
+  await pressApprove(page);
+}
+
+/**
+ * Press "Approve selected…". With JavaScript on it asks first (the number
+ * of bills, the total, the client): confirm. With it off the form posts.
+ */
+export async function pressApprove(page: Page): Promise<void> {
   await page.getByTestId('approve').click();
+  if ((await page.locator('body[data-hydrated="true"]').count()) > 0) {
+    await page.getByTestId('confirm-approve').click();
+  }
+}
+
+/**
+ * An approval the page itself holds back (JavaScript on: the button is
+ * disabled with the reason beside it) or the server refuses (JavaScript
+ * off: the error after the post) says `text`.
+ */
+export async function expectApprovalRefused(page: Page, javaScriptEnabled: boolean, text: string): Promise<void> {
+  if (javaScriptEnabled) {
+    await expect(page.getByTestId('approve')).toBeDisabled();
+    await expect(page.getByTestId('approve-blocked')).toContainText(text);
+  } else {
+    await page.getByTestId('approve').click();
+    await expect(page.getByTestId('approve-error')).toContainText(text);
+  }
+  await expect(page.getByTestId('approve-result').filter({ hasText: 'Approved' })).toHaveCount(0);
 }

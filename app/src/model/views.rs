@@ -115,6 +115,70 @@ pub struct ClientSummary {
     pub status: GuardrailStatus,
     /// Why the guardrail cannot be trusted: a rail that needs reconnecting.
     pub connection_issue: Option<String>,
+    /// Payments approved once, waiting for a second approver.
+    #[serde(default)]
+    pub waiting_count: u32,
+    /// Open hygiene items of the client.
+    #[serde(default)]
+    pub open_hygiene: u32,
+}
+
+impl ClientSummary {
+    /// What needs a person's attention, in one number: bills due within 14
+    /// days not yet decided, approvals waiting, open hygiene items, and a
+    /// broken connection.
+    pub fn attention(&self) -> u32 {
+        self.due_soon_count
+            + self.waiting_count
+            + self.open_hygiene
+            + u32::from(self.connection_issue.is_some())
+    }
+
+    /// The numbers behind the status word, in a sentence.
+    pub fn status_reason(&self) -> String {
+        let c = &self.cash;
+        let required = c.daily_burn.minor.saturating_mul(i64::from(c.buffer_days));
+        let cur = c.daily_burn.currency.clone();
+        let m = |v: i64| Money::new(v, cur.clone()).to_string();
+        match (self.status, &c.available) {
+            (GuardrailStatus::Untrusted, _) => format!(
+                "Not judged: {}.",
+                self.connection_issue
+                    .as_deref()
+                    .unwrap_or("a rail needs attention")
+            ),
+            (GuardrailStatus::Stale, _) => {
+                "Not judged: the bank balance or history is older than the policy allows.".into()
+            }
+            (GuardrailStatus::NoData, _) | (_, None) => "No bank balance has been read yet.".into(),
+            (status, Some(a)) => {
+                let free = a.minor.saturating_sub(c.approved_unpaid.minor);
+                let headroom = free.saturating_sub(required);
+                match status {
+                    GuardrailStatus::Breach => format!(
+                        "{} after commitments, under the {}-day buffer of {}: short by {}.",
+                        m(free),
+                        c.buffer_days,
+                        m(required),
+                        m(-headroom)
+                    ),
+                    GuardrailStatus::AtRisk => format!(
+                        "{} above the {}-day buffer, but the {} due in 14 days would take it under.",
+                        m(headroom),
+                        c.buffer_days,
+                        self.due_soon_total
+                    ),
+                    _ => format!(
+                        "{} above the {}-day buffer ({}), even after the {} due in 14 days.",
+                        m(headroom),
+                        c.buffer_days,
+                        m(required),
+                        self.due_soon_total
+                    ),
+                }
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

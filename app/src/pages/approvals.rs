@@ -59,13 +59,16 @@ pub fn ApprovalsPage() -> impl IntoView {
                     q("sort"),
                     q("desc"),
                     q("page"),
+                    q("per_page"),
                 ],
                 approve.version().get(),
                 session.advance.version().get(),
             )
         },
-        |([client, vendor, due, min, max, rule, sort, desc, page], _, _)| {
-            get_approvals(client, vendor, due, min, max, rule, sort, desc, page, None)
+        |([client, vendor, due, min, max, rule, sort, desc, page, per_page], _, _)| {
+            get_approvals(
+                client, vendor, due, min, max, rule, sort, desc, page, per_page,
+            )
         },
     );
     // The results of a plain form post (JavaScript off): the stored answer.
@@ -418,7 +421,7 @@ fn ApprovalsTable(
         </p>
         <ActionForm action=approve attr:class="approvals" attr:data-testid="approvals-form">
             <input type="hidden" name="batch_key" value=batch_key />
-            <div class="table-wrap" on:keydown=on_key>
+            <div class="table-wrap" role="region" aria-label="Open bills across the portfolio" tabindex="0" on:keydown=on_key>
                 <table class="grid" data-testid="approvals-table">
                     <thead>
                         <tr>

@@ -35,7 +35,7 @@ pub fn AuditPage() -> impl IntoView {
                             };
                             view! {
                                 {chain}
-                                <table class="grid">
+                                <div class="table-wrap" role="region" aria-label="Audit log" tabindex="0"><table class="grid">
                                     <thead>
                                         <tr>
                                             <th>"#"</th>
@@ -70,7 +70,7 @@ pub fn AuditPage() -> impl IntoView {
                                             })
                                             .collect_view()}
                                     </tbody>
-                                </table>
+                                </table></div>
                             }
                                 .into_any()
                         }

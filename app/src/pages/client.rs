@@ -25,6 +25,15 @@ pub fn ClientPage() -> impl IntoView {
         },
         |(id, _, _)| get_client(id),
     );
+    let role = move || {
+        session
+            .user
+            .get()
+            .and_then(|r| r.ok())
+            .flatten()
+            .map(|u| u.role)
+            .unwrap_or(crate::model::Role::Viewer)
+    };
     // The selection outlives a refetch, so a refused approval leaves the
     // advisor's ticks in place to adjust; a successful one clears them.
     let selected = RwSignal::new(HashSet::<BillId>::new());
@@ -39,7 +48,7 @@ pub fn ClientPage() -> impl IntoView {
             {move || {
                 data.get()
                     .map(|r| match r {
-                        Ok(detail) => view! { <ClientView detail approve selected /> }.into_any(),
+                        Ok(detail) => view! { <ClientView detail approve selected role=role() /> }.into_any(),
                         Err(e) => view! { <LoadError error=e /> }.into_any(),
                     })
             }}
@@ -52,8 +61,23 @@ fn ClientView(
     detail: ClientDetail,
     approve: ServerAction<ApproveBills>,
     selected: RwSignal<HashSet<BillId>>,
+    role: crate::model::Role,
 ) -> impl IntoView {
     let query = use_query_map();
+    // Viewers change nothing: they see the bills and the numbers, no
+    // approval controls.
+    let can_approve = role >= crate::model::Role::Advisor;
+    let confirming = RwSignal::new(false);
+    // Effects run only in the browser: the disabled button and its reason
+    // exist once the page is interactive, so a JavaScript-off form still
+    // posts (and the server judges it).
+    let hydrated = RwSignal::new(false);
+    Effect::new(move |_| hydrated.set(true));
+    Effect::new(move |_| {
+        if approve.value().get().is_some() {
+            confirming.set(false);
+        }
+    });
     let s = detail.summary.clone();
     let currency = s.cash.daily_burn.currency.clone();
     let amounts: Vec<(BillId, i64)> = detail
@@ -61,6 +85,7 @@ fn ClientView(
         .iter()
         .map(|b| (b.bill_id.clone(), b.amount.minor))
         .collect();
+    let amounts_for_verdict = amounts.clone();
 
     // The verdict is recomputed in the browser with the same pure function the
     // server uses when it re-checks the approval.
@@ -76,7 +101,7 @@ fn ClientView(
             return None;
         }
         let chosen = selected.get();
-        let total: i64 = amounts
+        let total: i64 = amounts_for_verdict
             .iter()
             .filter(|(id, _)| chosen.contains(id))
             .map(|(_, a)| *a)
@@ -93,6 +118,52 @@ fn ClientView(
         })
     });
 
+    let untrusted_reason = s.connection_issue.clone();
+    let selected_total = {
+        let amounts = amounts.clone();
+        move || {
+            let chosen = selected.get();
+            let n = amounts.iter().filter(|(id, _)| chosen.contains(id)).count();
+            let total: i64 = amounts
+                .iter()
+                .filter(|(id, _)| chosen.contains(id))
+                .map(|(_, a)| *a)
+                .sum();
+            (n, Money::new(total, currency.clone()))
+        }
+    };
+    let blocked = {
+        let selected_total = selected_total.clone();
+        Memo::new(move |_| {
+            let (n, _) = selected_total();
+            if n == 0 {
+                return Some("Select at least one bill.".to_owned());
+            }
+            match verdict.get() {
+                Some(v) if v.pass => None,
+                Some(v) => Some(format!(
+                    "{} An admin may override it on the Approvals page, with a reason.",
+                    v.reason()
+                )),
+                None => Some(match &untrusted_reason {
+                    Some(why) => format!("Approvals are paused: {why}."),
+                    None => "The bank data is missing or too old: refresh it first.".to_owned(),
+                }),
+            }
+        })
+    };
+    let client_name = s.name.clone();
+    let confirm_text = {
+        let selected_total = selected_total.clone();
+        move || {
+            let (n, total) = selected_total();
+            format!(
+                "Approve {n} bill{} totalling {total} for {client_name}?",
+                if n == 1 { "" } else { "s" }
+            )
+        }
+    };
+    let currency = s.cash.daily_burn.currency.clone();
     let result = move || match approve.value().get() {
         Some(Ok(outcome)) => Some(outcome.message),
         Some(Err(_)) => None,
@@ -106,6 +177,7 @@ fn ClientView(
         _ => None,
     };
     let client_id = s.client_id.to_string();
+    let client_id_for_policy = client_id.clone();
     let when = |t: Option<chrono::DateTime<chrono::Utc>>| {
         t.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
             .unwrap_or_else(|| "never".into())
@@ -138,6 +210,7 @@ fn ClientView(
                 <strong>{s.cash.approved_unpaid.to_string()}</strong>
             </div>
         </section>
+        {breach_notice(&s, &detail.bills)}
         {judged_on_stale
             .then(|| {
                 view! {
@@ -151,10 +224,10 @@ fn ClientView(
         <p class="muted" data-testid="bills-as-of">{format!("Ledger bills as of {bills_as_of}")}</p>
         <ActionForm action=approve>
             <input type="hidden" name="client_id" value=client_id />
-            <table class="grid">
+            <div class="table-wrap" role="region" aria-label="Open bills" tabindex="0"><table class="grid">
                 <thead>
                     <tr>
-                        <th></th>
+                        {can_approve.then(|| view! { <th scope="col"><span class="sr-only">"Select"</span></th> })}
                         <th>"Vendor"</th>
                         <th>"Invoice"</th>
                         <th>"Due"</th>
@@ -174,10 +247,12 @@ fn ClientView(
                                     data-amount-minor=b.amount.minor.to_string()
                                     class:overdue=b.overdue
                                 >
+                                    {can_approve.then(|| view! {
                                     <td>
                                         <input
                                             type="checkbox"
                                             name="bill_ids[]"
+                                            aria-label=format!("Select {} {}", b.vendor_name, b.amount)
                                             value=b.bill_id.to_string()
                                             prop:checked=move || selected.read().contains(&id_for_check)
                                             on:change=move |ev| {
@@ -194,6 +269,7 @@ fn ClientView(
                                             }
                                         />
                                     </td>
+                                    })}
                                     <td>{b.vendor_name}</td>
                                     <td>{b.doc_number.unwrap_or_default()}</td>
                                     <td>
@@ -206,7 +282,7 @@ fn ClientView(
                         })
                         .collect_view()}
                 </tbody>
-            </table>
+            </table></div>
             <div class="verdict-bar">
                 {move || match verdict.get() {
                     Some(v) => {
@@ -241,17 +317,58 @@ fn ClientView(
                             .into_any()
                     }
                 }}
-                <button type="submit" class="primary" data-testid="approve">
-                    "Approve selected"
-                </button>
+                {can_approve.then(|| view! {
+                    <button
+                        type="submit"
+                        class="primary"
+                        data-testid="approve"
+                        disabled=move || hydrated.get() && blocked.get().is_some()
+                        on:click=move |ev| {
+                            if !confirming.get_untracked() {
+                                ev.prevent_default();
+                                if blocked.get_untracked().is_none() {
+                                    confirming.set(true);
+                                }
+                            }
+                        }
+                    >
+                        "Approve selected…"
+                    </button>
+                    {move || {
+                        hydrated
+                            .get()
+                            .then(|| blocked.get())
+                            .flatten()
+                            .map(|why| view! { <span class="muted" data-testid="approve-blocked">{why}</span> })
+                    }}
+                })}
             </div>
+            {move || {
+                (can_approve && confirming.get())
+                    .then(|| {
+                        let text = confirm_text.clone();
+                        view! {
+                            <div class="confirm" role="alertdialog" aria-labelledby="confirm-title" data-testid="confirm">
+                                <p id="confirm-title"><strong>{text}</strong></p>
+                                <p class="muted">"RowCol releases each bill to Ramp; bills at or over the dual-control threshold wait for a second approver."</p>
+                                <button type="submit" class="primary" data-testid="confirm-approve">"Confirm approval"</button>
+                                <button type="button" data-testid="cancel-approve" on:click=move |_| confirming.set(false)>"Cancel"</button>
+                            </div>
+                        }
+                    })
+            }}
         </ActionForm>
         {move || result().map(|m| view! { <p class="success" role="status" data-testid="approve-result">{m}</p> })}
         {move || error().map(|e| view! { <p class="error" role="alert" data-testid="approve-error">{e}</p> })}
         <p class="muted">{format!("Amounts in {}.", currency.as_str())}</p>
 
+        <crate::components::policy::PolicyPanel
+            client_id=client_id_for_policy
+            currency=currency.clone()
+            role
+        />
         <h2>"Payments"</h2>
-        <table class="grid">
+        <div class="table-wrap" role="region" aria-label="Payments" tabindex="0"><table class="grid">
             <thead>
                 <tr>
                     <th>"Vendor"</th>
@@ -282,6 +399,52 @@ fn ClientView(
                     })
                     .collect_view()}
             </tbody>
-        </table>
+        </table></div>
     }
+}
+
+/// A client below its buffer is not a dead end: say why, with the numbers,
+/// which bills are overdue, and what can be done.
+fn breach_notice(
+    s: &crate::model::ClientSummary,
+    bills: &[crate::model::BillView],
+) -> Option<impl IntoView> {
+    if s.status != crate::model::GuardrailStatus::Breach {
+        return None;
+    }
+    let available = s.cash.available.clone()?;
+    let cur = available.currency.clone();
+    let after = available.minor.checked_sub(s.cash.approved_unpaid.minor)?;
+    let required = s
+        .cash
+        .daily_burn
+        .minor
+        .checked_mul(i64::from(s.cash.buffer_days))?;
+    let overdue: Vec<String> = bills
+        .iter()
+        .filter(|b| b.overdue)
+        .map(|b| format!("{} {} (due {})", b.vendor_name, b.amount, b.due_date))
+        .collect();
+    Some(view! {
+        <div class="notice bad" data-testid="breach-notice" role="note">
+            <p>
+                <strong>"Below its buffer. "</strong>
+                {format!(
+                    "Cash {} minus {} already committed leaves {}, under the {}-day buffer of {} (short by {}).",
+                    available,
+                    s.cash.approved_unpaid,
+                    Money::new(after, cur.clone()),
+                    s.cash.buffer_days,
+                    Money::new(required, cur.clone()),
+                    Money::new(required - after, cur),
+                )}
+            </p>
+            {(!overdue.is_empty()).then(|| view! { <p>{format!("Overdue: {}.", overdue.join("; "))}</p> })}
+            <p>
+                "What can be done: an admin may override the buffer with a written reason on the "
+                <a href="/approvals">"Approvals"</a>
+                " page; approve a smaller selection; or wait for expected cash to land in the bank."
+            </p>
+        </div>
+    })
 }

@@ -93,7 +93,7 @@ pub fn ConnectionsPage() -> impl IntoView {
                                                 <h2>
                                                     <a href=format!("/clients/{cid}")>{c.name.clone()}</a>
                                                 </h2>
-                                                <table class="grid">
+                                                <div class="table-wrap" role="region" aria-label="Rail connections" tabindex="0"><table class="grid">
                                                     <thead>
                                                         <tr>
                                                             <th>"Rail"</th>
@@ -113,7 +113,7 @@ pub fn ConnectionsPage() -> impl IntoView {
                                                             .map(|r| view! { <RailRow r client_id=cid.clone() manage /> })
                                                             .collect_view()}
                                                     </tbody>
-                                                </table>
+                                                </table></div>
                                                 {manage
                                                     .then(|| {
                                                         view! {

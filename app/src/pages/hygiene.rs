@@ -40,7 +40,7 @@ pub fn HygienePage() -> impl IntoView {
                         }
                         Ok(items) => {
                             view! {
-                                <table class="grid">
+                                <div class="table-wrap" role="region" aria-label="Hygiene items" tabindex="0"><table class="grid">
                                     <thead>
                                         <tr>
                                             <th>"Opened"</th>
@@ -120,7 +120,7 @@ pub fn HygienePage() -> impl IntoView {
                                             })
                                             .collect_view()}
                                     </tbody>
-                                </table>
+                                </table></div>
                             }
                                 .into_any()
                         }

@@ -77,7 +77,7 @@ fn WaitingTable(
 ) -> impl IntoView {
     let can_decide = role >= Role::Advisor;
     view! {
-        <div class="table-wrap">
+        <div class="table-wrap" role="region" aria-label="Payments waiting for a second approver" tabindex="0">
             <table class="grid" data-testid="waiting-table">
                 <thead>
                     <tr>

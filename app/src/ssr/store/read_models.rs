@@ -172,6 +172,30 @@ pub async fn client_summaries(
         due.insert(r.try_get("client_id")?, (r.try_get("n")?, r.try_get("total")?));
     }
 
+    // What waits on a person, per client: second approvals, hygiene items.
+    let mut waiting: HashMap<String, i64> = HashMap::new();
+    for r in sqlx::query(
+        "select client_id, count(*) as n from payment
+         where firm_id = $1 and state = 'awaiting_second_approval' group by client_id",
+    )
+    .bind(firm.as_str())
+    .fetch_all(&mut *conn)
+    .await?
+    {
+        waiting.insert(r.try_get("client_id")?, r.try_get("n")?);
+    }
+    let mut hygiene_open: HashMap<String, i64> = HashMap::new();
+    for r in sqlx::query(
+        "select client_id, count(*) as n from hygiene_item
+         where firm_id = $1 and status = 'open' and client_id is not null group by client_id",
+    )
+    .bind(firm.as_str())
+    .fetch_all(&mut *conn)
+    .await?
+    {
+        hygiene_open.insert(r.try_get("client_id")?, r.try_get("n")?);
+    }
+
     let mut out = Vec::with_capacity(clients.len());
     for c in clients {
         let cid: String = c.try_get("client_id")?;
@@ -239,6 +263,8 @@ pub async fn client_summaries(
             due_soon_total,
             status,
             connection_issue,
+            waiting_count: u32::try_from(waiting.get(&cid).copied().unwrap_or(0)).unwrap_or(0),
+            open_hygiene: u32::try_from(hygiene_open.get(&cid).copied().unwrap_or(0)).unwrap_or(0),
         });
     }
     Ok(out)
