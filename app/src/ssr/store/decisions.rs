@@ -570,3 +570,19 @@ pub async fn waiting_count(conn: &mut AnyConnection, firm: &FirmId) -> StoreResu
     .await?;
     Ok(u32::try_from(n).unwrap_or(u32::MAX))
 }
+
+/// Every client's suggested batch across the firm (bill ids): what the
+/// approvals page offers with one key, for all clients at once.
+pub async fn suggested_batches(
+    conn: &mut AnyConnection,
+    firm: &FirmId,
+    today: NaiveDate,
+    summaries: &[ClientSummary],
+) -> StoreResult<HashSet<String>> {
+    let clients: Vec<String> = summaries
+        .iter()
+        .map(|s| s.client_id.as_str().to_owned())
+        .collect();
+    let ctx = client_rules(conn, firm, &clients).await?;
+    suggested_for(conn, firm, today, &ctx, summaries).await
+}

@@ -1,0 +1,361 @@
+//! `cargo bench -p server --bench decide`: deciding across a large
+//! portfolio (issue #16) on SQLite and on PostgreSQL
+//! (`ROWCOL_TEST_PG_URL`, default the local server). Prints p50/p95;
+//! asserts nothing.
+//!
+//! Seed: the demo firm gains synthetic clients up to 100 in all, each with
+//! fresh cash (a balance read now, history synced now, every rail active)
+//! and open bills up to 10,000 in all. Then:
+//! - the approvals page rendered on the server (`GET /approvals`, 100 rows);
+//! - a what-if for 100 selected bills across 20 clients (the pure rules the
+//!   browser and the server share);
+//! - approving such a batch end to end (`POST /api/approve_batch`);
+//! - the suggested batch for all 100 clients (reads and ranking).
+
+use app::domain::rules;
+use app::model::{ClientId, Currency, FirmId, Money};
+use rowcol::config::Config;
+use rowcol::startup::Application;
+use std::time::{Duration, Instant};
+
+const CLIENTS: usize = 100;
+const BILLS: usize = 10_000;
+
+fn report(name: &str, mut samples: Vec<Duration>) {
+    samples.sort();
+    let p = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize];
+    println!(
+        "{name:<44} n={:<4} p50={:>9.2?} p95={:>9.2?}",
+        samples.len(),
+        p(0.5),
+        p(0.95)
+    );
+}
+
+async fn database(engine: &str, tmp: &std::path::Path) -> anyhow::Result<String> {
+    if engine == "sqlite" {
+        return Ok(format!("sqlite://{}/bench.db", tmp.display()));
+    }
+    let admin = std::env::var("ROWCOL_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let name = format!("rowcol_t_bench_{}", uuid::Uuid::new_v4().simple());
+    let pool = sqlx::PgPool::connect(&admin).await?;
+    sqlx::query(&format!("create database {name}"))
+        .execute(&pool)
+        .await?;
+    let base = admin
+        .rsplit_once('/')
+        .map(|(b, _)| b.to_owned())
+        .unwrap_or(admin);
+    Ok(format!("{base}/{name}"))
+}
+
+/// Synthetic clients and bills, written straight to the tables (the bench
+/// measures deciding, not syncing).
+async fn seed(pool: &sqlx::AnyPool, now_ms: i64, today: chrono::NaiveDate) -> anyhow::Result<()> {
+    let firm: String = sqlx::query_scalar("select firm_id from firm limit 1")
+        .fetch_one(pool)
+        .await?;
+    let existing: i64 = sqlx::query_scalar("select count(*) from client")
+        .fetch_one(pool)
+        .await?;
+    let open: i64 = sqlx::query_scalar("select count(*) from staged_bill where status = 'open'")
+        .fetch_one(pool)
+        .await?;
+    let new_clients = CLIENTS.saturating_sub(existing as usize);
+    let per_client = (BILLS.saturating_sub(open as usize)).div_ceil(new_clients.max(1));
+    let mut tx = pool.begin().await?;
+    for c in 0..new_clients {
+        let cid = ClientId::generate();
+        sqlx::query(
+            "insert into client (client_id, firm_id, name, currency, created_at) values ($1, $2, $3, 'USD', $4)",
+        )
+        .bind(cid.as_str())
+        .bind(&firm)
+        .bind(format!("Bench Client {c:03}"))
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "insert into client_policy (client_id, version, buffer_days, cash_max_age_secs,
+                bank_history_max_age_secs, dual_control_threshold_minor, duplicate_window_days,
+                new_vendor_second_approver, created_at)
+             values ($1, 1, 14, 900, 86400, 1000000, 7, 0, $2)",
+        )
+        .bind(cid.as_str())
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        for rail in ["qbo", "ramp", "plaid"] {
+            sqlx::query(
+                "insert into rail_connection (connection_id, firm_id, client_id, rail, external_id,
+                    status, synced_at)
+                 values ($1, $2, $3, $4, $5, 'active', $6)",
+            )
+            .bind(format!("conn_bench_{}_{rail}", cid.as_str()))
+            .bind(&firm)
+            .bind(cid.as_str())
+            .bind(rail)
+            .bind(format!("bench-{}-{rail}", cid.as_str()))
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query(
+            "insert into cash_snapshot (client_id, account_id, available_minor, current_minor,
+                currency, as_of) values ($1, 'acct', 500000000, 500000000, 'USD', $2)",
+        )
+        .bind(cid.as_str())
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        for b in 0..per_client {
+            let due = today + chrono::Duration::days((b % 60) as i64 - 10);
+            let txn = due - chrono::Duration::days(30);
+            sqlx::query(
+                "insert into staged_bill (bill_id, firm_id, client_id, qbo_bill_id, qbo_vendor_id,
+                    vendor_name, doc_number, amount_minor, balance_minor, currency, txn_date,
+                    due_date, status, synced_at)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $8, 'USD', $9, $10, 'open', $11)",
+            )
+            .bind(app::model::BillId::generate().as_str())
+            .bind(&firm)
+            .bind(cid.as_str())
+            .bind(format!("{b}"))
+            .bind(format!("v{}", b % 40))
+            .bind(format!("Vendor {}", b % 40))
+            .bind(format!("INV-{c}-{b}"))
+            .bind(10_000 + (b as i64 * 7_919) % 500_000)
+            .bind(txn.to_string())
+            .bind(due.to_string())
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn run(engine: &str) -> anyhow::Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let mut config = Config::defaults();
+    config.database_url = database(engine, tmp.path()).await?;
+    config.demo_password = Some("bench-password".into());
+    config.data_dir = tmp.path().display().to_string();
+    config.worker = false;
+    config.sandbox_living = false;
+    config.sandbox_start = Some("2026-11-30".parse()?);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let app = Application::build(config, listener).await?;
+    let base = format!("http://{}", app.addr);
+    let state = app.state.clone();
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(app.run(rx));
+    rowcol::jobs::runner::drain(&state.services).await?;
+    let pool = state.app.db.pool.clone();
+    let clock = state.app.clock.clone();
+    let t = Instant::now();
+    seed(&pool, clock.now().timestamp_millis(), clock.today()).await?;
+    let (clients, bills): (i64, i64) = (
+        sqlx::query_scalar("select count(*) from client")
+            .fetch_one(&pool)
+            .await?,
+        sqlx::query_scalar("select count(*) from staged_bill where status = 'open'")
+            .fetch_one(&pool)
+            .await?,
+    );
+    println!(
+        "[{engine}] seeded {clients} clients, {bills} open bills in {:.1?}",
+        t.elapsed()
+    );
+
+    let http = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    http.post(format!("{base}/api/login"))
+        .form(&[
+            ("email", "advisor@northwind.test"),
+            ("password", "bench-password"),
+        ])
+        .send()
+        .await?;
+
+    let mut samples = Vec::new();
+    for _ in 0..40 {
+        let t = Instant::now();
+        let res = http.get(format!("{base}/approvals")).send().await?;
+        anyhow::ensure!(
+            res.status().is_success(),
+            "approvals page: {}",
+            res.status()
+        );
+        res.text().await?;
+        samples.push(t.elapsed());
+    }
+    report(
+        &format!("[{engine}] approvals page (SSR, 100 rows)"),
+        samples,
+    );
+
+    // 20 synthetic clients × 5 bills each: the batch below and the what-if.
+    let picks: Vec<(String, Vec<(String, i64, String)>)> = {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "select client_id from client where name like 'Bench Client %' order by name limit 20",
+        )
+        .fetch_all(&pool)
+        .await?;
+        let mut out = Vec::new();
+        for id in ids {
+            let rows: Vec<(String, i64, String)> = sqlx::query_as(
+                "select bill_id, balance_minor, qbo_vendor_id from staged_bill
+                 where client_id = $1 and status = 'open' order by due_date, bill_id limit 5",
+            )
+            .bind(&id)
+            .fetch_all(&pool)
+            .await?;
+            out.push((id, rows));
+        }
+        out
+    };
+
+    // The what-if: the pure rules over 100 bills in 20 clients.
+    let usd = Currency::usd();
+    let policy = rules::Policy::defaults(&usd);
+    let cash = rules::CashFacts {
+        available: Money::usd(500_000_000),
+        approved_unpaid: Money::usd(0),
+        daily_burn: Money::usd(100_000),
+    };
+    let known = std::collections::HashSet::new();
+    let mut samples = Vec::new();
+    for _ in 0..200 {
+        let t = Instant::now();
+        for (_, rows) in &picks {
+            let facts: Vec<rules::BillFacts> = rows
+                .iter()
+                .map(|(id, amount, vendor)| rules::BillFacts {
+                    bill_id: id.clone(),
+                    vendor_id: vendor.clone(),
+                    vendor_name: vendor.clone(),
+                    doc_number: Some(id.clone()),
+                    amount_minor: *amount,
+                    currency: "USD".into(),
+                    txn_date: clock.today(),
+                    due_date: clock.today(),
+                })
+                .collect();
+            let d = rules::decide(&rules::DecideInput {
+                policy: &policy,
+                bills: &facts,
+                others: &[],
+                known_vendors: &known,
+                bank_currency: &usd,
+                cash: &cash,
+                blockers: vec![],
+                today: clock.today(),
+                override_requested: false,
+            })?;
+            std::hint::black_box(d);
+        }
+        samples.push(t.elapsed());
+    }
+    report(
+        &format!("[{engine}] what-if, 100 bills in 20 clients"),
+        samples,
+    );
+
+    // The suggested batch for all clients.
+    let firm: FirmId = FirmId::parse(
+        &sqlx::query_scalar::<_, String>("select firm_id from firm limit 1")
+            .fetch_one(&pool)
+            .await?,
+    )?;
+    let mut samples = Vec::new();
+    let mut n = 0;
+    for _ in 0..20 {
+        let t = Instant::now();
+        let mut conn = pool.acquire().await?;
+        let summaries = app::ssr::store::read_models::client_summaries(
+            &mut conn,
+            &firm,
+            clock.now(),
+            clock.today(),
+            None,
+        )
+        .await?;
+        let s = app::ssr::store::decisions::suggested_batches(
+            &mut conn,
+            &firm,
+            clock.today(),
+            &summaries,
+        )
+        .await?;
+        n = s.len();
+        samples.push(t.elapsed());
+    }
+    report(
+        &format!("[{engine}] suggested batch, all {clients} clients"),
+        samples,
+    );
+    println!("[{engine}] suggested bills: {n}");
+
+    // Approving 100 bills across 20 clients end to end, five times (each
+    // batch its own bills: the next five of each client).
+    let mut samples = Vec::new();
+    for round in 0..5 {
+        let mut form: Vec<(String, String)> = vec![("batch_key".into(), format!("bench-{round}"))];
+        for (id, _) in &picks {
+            let rows: Vec<String> = sqlx::query_scalar(
+                "select b.bill_id from staged_bill b where b.client_id = $1 and b.status = 'open'
+                   and not exists (select 1 from payment p where p.bill_id = b.bill_id)
+                 order by b.due_date, b.bill_id limit 5",
+            )
+            .bind(id)
+            .fetch_all(&pool)
+            .await?;
+            form.extend(rows.into_iter().map(|b| ("bill_ids[]".to_owned(), b)));
+        }
+        let t = Instant::now();
+        let res = http
+            .post(format!("{base}/api/approve_batch"))
+            .form(&form)
+            .send()
+            .await?;
+        let status = res.status();
+        let body: serde_json::Value = res.json().await?;
+        samples.push(t.elapsed());
+        anyhow::ensure!(status.is_success(), "approve_batch: {status} {body}");
+        let approved: usize = body["clients"]
+            .as_array()
+            .map(|cs| {
+                cs.iter()
+                    .map(|c| {
+                        c["approved"].as_array().map_or(0, Vec::len)
+                            + c["awaiting_second_approval"].as_array().map_or(0, Vec::len)
+                    })
+                    .sum()
+            })
+            .unwrap_or(0);
+        if round == 0 {
+            println!(
+                "[{engine}] batch of {} bills: {approved} accepted",
+                form.len() - 1
+            );
+        }
+    }
+    report(
+        &format!("[{engine}] approve 100 bills in 20 clients"),
+        samples,
+    );
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    for engine in ["sqlite", "postgres"] {
+        run(engine).await?;
+    }
+    Ok(())
+}
