@@ -12,6 +12,7 @@ import { test, expect, ADVISOR, settle, signIn } from './helpers';
 // the other specs.
 
 const ADMIN = 'admin@northwind.test';
+const ALDER = 'Alder Creek Dental';
 const BIRCH = 'Birch Lane Bakery';
 const CEDAR = 'Cedar Ridge Veterinary';
 
@@ -68,7 +69,11 @@ test('a cross-client batch: the buffer refuses one client, one bill waits, the r
   const others = rows(page).filter({ hasNot: page.locator('[data-rule=second_approval_required]') });
   const passing = others
     .and(page.locator('[data-suggested=true]'))
-    .and(page.locator(`:not([data-client="${ids[BIRCH]}"]):not([data-client="${ids[CEDAR]}"])`))
+    .and(
+      page.locator(
+        `:not([data-client="${ids[BIRCH]}"]):not([data-client="${ids[CEDAR]}"]):not([data-client="${ids[ALDER]}"])`,
+      ),
+    )
     .first();
   await expect(passing).toBeVisible();
   const passingClient = (await passing.getAttribute('data-client'))!;
@@ -147,6 +152,17 @@ test('an admin overrides a buffer refusal with a reason, and it shows in the tra
   await expect(page.getByTestId('hygiene-row').filter({ hasText: 'override_review' }).first()).toContainText(
     'Owner wires a loan in this afternoon.',
   );
+  // The bill (over the dual-control threshold) waits for a second person;
+  // rejecting it releases its cash at once, and Birch Lane is as it was for
+  // the other specs.
+  await page.goto('/approvals/waiting');
+  await settle(page, js);
+  const row = page.getByTestId('waiting-row').filter({ hasText: BIRCH }).first();
+  await expect(row.getByTestId('own-approval')).toBeVisible();
+  const payment = (await row.getAttribute('data-payment'))!;
+  await row.getByTestId('reject-reason').fill('The loan did not arrive.');
+  await row.getByTestId('reject').click();
+  await expect(page.locator(`[data-testid=waiting-row][data-payment="${payment}"]`)).toHaveCount(0);
 });
 
 test('keyboard only: the suggested batch is ticked with one key, and approving asks first', async ({ page, javaScriptEnabled: js }) => {

@@ -7,7 +7,7 @@ use crate::jobs::sync::{refresh_balance, sync_transactions, RefreshError};
 use crate::services::Services;
 use app::model::{ClientId, SandboxStatus};
 use app::ssr::crypto::Sealer;
-use app::ssr::ports::{CashRefresher, PortError, SandboxControl};
+use app::ssr::ports::{CashRefresher, LedgerBillNow, LedgerCheck, PortError, SandboxControl};
 use app::ssr::store::{sandbox_state, Db};
 use sandbox::{Sandbox, SimStore};
 
@@ -47,6 +47,47 @@ impl CashRefresher for PlaidCash {
                     ),
                 }
             })
+    }
+}
+
+/// The ledger's current view of bills being approved, through the QBO
+/// adapter: one query for the selection.
+pub struct QboLedger {
+    pub services: Services,
+}
+
+#[async_trait::async_trait]
+impl LedgerCheck for QboLedger {
+    async fn bills_now(
+        &self,
+        client_id: &ClientId,
+        qbo_bill_ids: &[String],
+    ) -> Result<Vec<LedgerBillNow>, PortError> {
+        let svc = &self.services;
+        let auth = crate::connections::rail_auth(svc, client_id.as_str(), app::model::Rail::Qbo)
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, client = %client_id, "no QBO access for the ledger check");
+                PortError::Unavailable("QuickBooks could not be reached".into())
+            })?;
+        let bills = svc
+            .rails
+            .ledger
+            .bills_by_ids(&auth, qbo_bill_ids)
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, client = %client_id, "ledger check failed");
+                PortError::Unavailable("QuickBooks did not answer; try again shortly".into())
+            })?;
+        Ok(bills
+            .into_iter()
+            .map(|b| LedgerBillNow {
+                qbo_bill_id: b.id,
+                vendor_id: b.vendor_id,
+                amount_minor: b.total.minor,
+                balance_minor: b.balance.minor,
+            })
+            .collect())
     }
 }
 

@@ -2,7 +2,7 @@
 //! (simulated or live), state, router, worker. Tests build it on port 0.
 
 use crate::config::{Config, RailsMode};
-use crate::ports::{DbSimStore, PlaidCash, SandboxClock};
+use crate::ports::{DbSimStore, PlaidCash, QboLedger, SandboxClock};
 use crate::rails::accounts::{Onboarding, StripeClient};
 use crate::rails::{plaid::PlaidClient, qbo::QboClient, ramp::RampClient, Rails, SecretString};
 use crate::services::Services;
@@ -317,6 +317,9 @@ impl Application {
         let cash: Arc<dyn CashRefresher> = Arc::new(PlaidCash {
             services: services.clone(),
         });
+        let ledger: Arc<dyn app::ssr::ports::LedgerCheck> = Arc::new(QboLedger {
+            services: services.clone(),
+        });
         let sandbox_control = sandbox.clone().map(|sb| {
             Arc::new(SandboxClock {
                 sandbox: sb,
@@ -332,6 +335,7 @@ impl Application {
                 clock: clock.clone(),
                 sealer: sealer.clone(),
                 cash,
+                ledger,
                 sandbox: sandbox_control,
                 sign_in: app::ssr::sign_in::SignInGuard::new(config.trusted_proxies.clone()),
             },

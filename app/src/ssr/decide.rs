@@ -14,7 +14,7 @@ use crate::error::AppError;
 use crate::model::*;
 use crate::ssr::auth::{state, CurrentUser};
 use crate::ssr::jobs::Job;
-use crate::ssr::ports::PortError;
+use crate::ssr::ports::{LedgerBillNow, PortError};
 use crate::ssr::state::AppState;
 use crate::ssr::store::approvals::{self, NewApproval};
 use crate::ssr::store::audit::{self, Entry};
@@ -102,6 +102,79 @@ async fn refresh_if_stale(
             .map_err(to_port_message)?;
     }
     Ok(())
+}
+
+/// The ledger's view of the selected bills, read before the approval's
+/// transaction (a network call): the inner `Err` says why QuickBooks could
+/// not be read.
+async fn ledger_view(
+    st: &AppState,
+    user: &CurrentUser,
+    client: &ClientId,
+    bills: &[BillId],
+) -> Result<Result<Vec<LedgerBillNow>, String>, AppError> {
+    let qbo_ids: Vec<String> = {
+        let mut conn = st.db.acquire().await?;
+        bills::open_for_approval(&mut conn, &user.firm_id, client, bills)
+            .await?
+            .into_iter()
+            .map(|b| b.qbo_bill_id)
+            .collect()
+    };
+    if qbo_ids.is_empty() {
+        return Ok(Ok(vec![]));
+    }
+    Ok(st
+        .ledger
+        .bills_now(client, &qbo_ids)
+        .await
+        .map_err(|e| e.to_string()))
+}
+
+/// The ledger-mismatch rule: every selected bill as QuickBooks has it now
+/// must be what was staged (vendor, amount, open balance). `None` when it
+/// is.
+fn ledger_mismatch(
+    selected: &[bills::SelectedBill],
+    view: &Result<Vec<LedgerBillNow>, String>,
+) -> Option<Finding> {
+    let now = match view {
+        Ok(v) => v,
+        Err(why) => {
+            return Some(Finding::new(
+                Rule::StaleData,
+                format!("The bills could not be checked against QuickBooks: {why}."),
+                None,
+            ))
+        }
+    };
+    selected.iter().find_map(|b| {
+        let label = b.doc_number.as_deref().unwrap_or(&b.qbo_bill_id);
+        let why = match now.iter().find(|l| l.qbo_bill_id == b.qbo_bill_id) {
+            None => format!("bill {label} was deleted in QuickBooks"),
+            Some(l) if l.vendor_id != b.qbo_vendor_id => {
+                format!("bill {label}'s vendor changed in QuickBooks")
+            }
+            Some(l) if l.amount_minor != b.amount_minor || l.balance_minor != b.balance_minor => {
+                let cur = Currency::parse(&b.currency).unwrap_or_else(|_| Currency::usd());
+                format!(
+                    "bill {label} is {} with {} open in QuickBooks, staged as {} with {} open",
+                    Money::new(l.amount_minor, cur.clone()),
+                    Money::new(l.balance_minor, cur.clone()),
+                    Money::new(b.amount_minor, cur.clone()),
+                    Money::new(b.balance_minor, cur)
+                )
+            }
+            Some(_) => return None,
+        };
+        Some(Finding::new(
+            Rule::LedgerMismatch,
+            format!(
+                "QuickBooks changed since the bills were read: {why}. RowCol is re-reading the ledger; decide again once it has."
+            ),
+            Some(&b.bill_id),
+        ))
+    })
 }
 
 /// What the rules are judged on, read in the caller's transaction (after
@@ -236,6 +309,7 @@ pub async fn decide_client(
         p
     };
     let refresh_error = refresh_if_stale(&st, client, &approval, false).await.err();
+    let ledger = ledger_view(&st, user, client, &bill_ids).await?;
 
     let now = st.clock.now();
     let today = st.clock.today();
@@ -259,7 +333,11 @@ pub async fn decide_client(
             "A selected bill is already approved.".into(),
         ));
     }
-    let facts = read_facts(&mut tx, user, client, &approval.name, refresh_error).await?;
+    let mut facts = read_facts(&mut tx, user, client, &approval.name, refresh_error).await?;
+    let mismatch = ledger_mismatch(&selected, &ledger);
+    if let Some(f) = mismatch.clone() {
+        facts.blockers.push(f);
+    }
     let bill_facts = selected
         .iter()
         .map(|b| b.facts())
@@ -343,6 +421,21 @@ pub async fn decide_client(
             },
         )
         .await?;
+        if mismatch
+            .as_ref()
+            .is_some_and(|f| f.rule == Rule::LedgerMismatch)
+        {
+            // "Refused until re-synced": the re-sync is queued with the refusal.
+            jobs::enqueue(
+                &mut tx,
+                &Job::SyncLedger {
+                    client_id: client.to_string(),
+                },
+                now,
+                now,
+            )
+            .await?;
+        }
         finish(&mut tx, user, req.batch_key, client, &answer, now).await?;
         commit(tx).await?;
         return Ok(answer);
@@ -610,8 +703,11 @@ pub async fn approve_second(user: &CurrentUser, payment_id: &str) -> Result<Stri
         ));
     }
     let client = ClientId::parse(&p.client_id).map_err(|_| AppError::Internal)?;
-    // The second approval re-reads the balance whatever its age.
+    // The second approval re-reads the balance whatever its age, and the
+    // bill as QuickBooks has it.
     let refresh_error = refresh_if_stale(&st, &client, &approval, true).await.err();
+    let bill_id = BillId::parse(&p.bill_id).map_err(|_| AppError::Internal)?;
+    let ledger = ledger_view(&st, user, &client, std::slice::from_ref(&bill_id)).await?;
 
     let now = st.clock.now();
     let today = st.clock.today();
@@ -633,6 +729,9 @@ pub async fn approve_second(user: &CurrentUser, payment_id: &str) -> Result<Stri
                 .into(),
         ));
     };
+    if let Some(f) = ledger_mismatch(std::slice::from_ref(bill), &ledger) {
+        facts.blockers.push(f);
+    }
     let bill_facts = vec![bill.facts()?];
     // The payment's own amount is already committed: judge the rest of the
     // client's commitments plus this one, with nothing newly selected.
@@ -681,7 +780,9 @@ pub async fn approve_second(user: &CurrentUser, payment_id: &str) -> Result<Stri
         commit(tx).await?;
         return Err(match finding.rule {
             Rule::StaleData => AppError::CashUnavailable(finding.message.clone()),
-            Rule::ConnectionUnhealthy => AppError::Conflict(finding.message.clone()),
+            Rule::ConnectionUnhealthy | Rule::LedgerMismatch => {
+                AppError::Conflict(finding.message.clone())
+            }
             _ => AppError::Guardrail(format!(
                 "{}: {} The payment still waits.",
                 finding.rule.code(),

@@ -1,6 +1,7 @@
 //! Small ports the server crate implements for the few things server
 //! functions must do synchronously with a rail (style decision 2): the fresh
-//! balance check at approval, and the sandbox clock control.
+//! balance check at approval, the ledger's current view of the bills being
+//! approved, and the sandbox clock control.
 
 use crate::model::{ClientId, SandboxStatus};
 
@@ -30,4 +31,24 @@ pub trait SandboxControl: Send + Sync {
     /// Replace the fault document; `Unavailable` with the reason if the
     /// simulators do not accept it.
     async fn set_faults(&self, faults: serde_json::Value) -> Result<(), PortError>;
+}
+
+/// A bill as the ledger has it right now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerBillNow {
+    pub qbo_bill_id: String,
+    pub vendor_id: String,
+    pub amount_minor: i64,
+    pub balance_minor: i64,
+}
+
+#[async_trait::async_trait]
+pub trait LedgerCheck: Send + Sync {
+    /// These bills of the client as QuickBooks has them now (one query,
+    /// not one call per bill); a bill missing from the answer was deleted.
+    async fn bills_now(
+        &self,
+        client_id: &ClientId,
+        qbo_bill_ids: &[String],
+    ) -> Result<Vec<LedgerBillNow>, PortError>;
 }

@@ -3,7 +3,7 @@
 
 use super::clock::Clock;
 use super::crypto::Sealer;
-use super::ports::{CashRefresher, SandboxControl};
+use super::ports::{CashRefresher, LedgerCheck, SandboxControl};
 use super::sign_in::SignInGuard;
 use super::store::Db;
 use axum::extract::FromRef;
@@ -17,6 +17,8 @@ pub struct AppState {
     pub clock: Clock,
     pub sealer: Sealer,
     pub cash: Arc<dyn CashRefresher>,
+    /// The ledger's current view of bills being approved.
+    pub ledger: Arc<dyn LedgerCheck>,
     /// Present only in sandbox mode.
     pub sandbox: Option<Arc<dyn SandboxControl>>,
     /// Sign-in throttling and the bound on concurrent password hashing.

@@ -128,6 +128,13 @@ pub trait Ledger: Send + Sync {
         auth: &RailAuth,
         bill_id: &str,
     ) -> Result<Option<LedgerBill>, RailError>;
+    /// These bills as they are now, in as few queries as QBO allows
+    /// (`Id IN (…)`); a bill missing from the answer was deleted.
+    async fn bills_by_ids(
+        &self,
+        auth: &RailAuth,
+        bill_ids: &[String],
+    ) -> Result<Vec<LedgerBill>, RailError>;
     /// Append RowCol's audit note to a BillPayment's `PrivateNote`, keeping
     /// what is there. A note whose `marker` is already present is not
     /// appended again (retries are harmless).

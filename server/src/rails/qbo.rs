@@ -379,6 +379,32 @@ impl Ledger for QboClient {
         rows.iter().map(parse_bill).collect()
     }
 
+    async fn bills_by_ids(
+        &self,
+        auth: &RailAuth,
+        bill_ids: &[String],
+    ) -> Result<Vec<LedgerBill>, RailError> {
+        if bill_ids
+            .iter()
+            .any(|id| id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric()))
+        {
+            return Err(RailError::Permanent(format!("{RAIL}: bad bill id")));
+        }
+        let mut out = Vec::with_capacity(bill_ids.len());
+        // QBO's query language has IN; a long list is split so the query
+        // string stays well inside a URL.
+        for chunk in bill_ids.chunks(100) {
+            let list: Vec<String> = chunk.iter().map(|id| format!("'{}'", quote(id))).collect();
+            let rows = self
+                .query_all(auth, "Bill", &format!(" WHERE Id IN ({})", list.join(",")))
+                .await?;
+            for r in &rows {
+                out.push(parse_bill(r)?);
+            }
+        }
+        Ok(out)
+    }
+
     async fn get_bill(
         &self,
         auth: &RailAuth,

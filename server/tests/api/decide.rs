@@ -14,6 +14,7 @@ both_engines!(
     a_new_vendor_is_shown_and_waits_when_the_policy_says_so,
     policies_are_versioned_bounded_and_recorded_with_each_approval,
     the_approvals_page_filters_pages_and_suggests_a_batch,
+    a_bill_changed_in_the_ledger_is_refused_until_re_synced,
 );
 
 const ADVISOR: &str = "advisor@northwind.test";
@@ -852,4 +853,71 @@ async fn the_approvals_page_filters_pages_and_suggests_a_batch(e: Engine) {
             assert_ne!(r["reason_code"], "buffer", "{c}");
         }
     }
+}
+
+async fn a_bill_changed_in_the_ledger_is_refused_until_re_synced(e: Engine) {
+    let app = TestApp::spawn(e).await;
+    let advisor = User::new(&app, ADVISOR).await;
+    let alder = advisor.client_id("Alder Creek Dental").await;
+    let (bill, amount) = advisor.bills(&alder).await[0].clone();
+    let (realm, qbo_bill): (String, String) = sqlx::query_as(
+        "select r.external_id, b.qbo_bill_id from staged_bill b
+         join rail_connection r on r.client_id = b.client_id and r.rail = 'qbo'
+         where b.bill_id = $1",
+    )
+    .bind(&bill)
+    .fetch_one(&app.state.app.db.pool)
+    .await
+    .unwrap();
+    // The bookkeeper raises the bill in QuickBooks; RowCol has not synced.
+    app.sandbox()
+        .qbo_edit_bill(
+            &realm,
+            &qbo_bill,
+            sandbox::QboBillEdit::SetTotal(amount + 10_000),
+        )
+        .await
+        .unwrap();
+    let (status, answer) = advisor.batch("ledger-1", &[&bill], None).await;
+    assert_eq!(status, 200, "{answer}");
+    let refusal = &client_part(&answer, &alder)["refused"][0];
+    assert_eq!(refusal["reason_code"], "ledger_mismatch", "{answer}");
+    assert!(
+        refusal["message"].as_str().unwrap().contains("QuickBooks"),
+        "{refusal}"
+    );
+    assert_eq!(app.count("select count(*) from payment").await, 0);
+    // No override for it.
+    let admin = User::new(&app, ADMIN).await;
+    let (_, answer) = admin
+        .batch(
+            "ledger-2",
+            &[&bill],
+            Some("The bookkeeper says it is fine."),
+        )
+        .await;
+    assert_eq!(
+        client_part(&answer, &alder)["refused"][0]["reason_code"],
+        "ledger_mismatch"
+    );
+    // The refusal queued the re-read; once it ran, the bill is decided on
+    // its new amount.
+    assert_eq!(
+        app.count("select count(*) from job where kind = 'sync_ledger' and state = 'queued'")
+            .await,
+        1
+    );
+    app.drain().await;
+    let now_amount = advisor
+        .bills(&alder)
+        .await
+        .into_iter()
+        .find(|(id, _)| *id == bill)
+        .expect("still open")
+        .1;
+    assert_eq!(now_amount, amount + 10_000);
+    let (status, answer) = advisor.batch("ledger-3", &[&bill], None).await;
+    assert_eq!(status, 200, "{answer}");
+    let part = client_part(&answer, &alder);
+    assert!(part["refused"].as_array().unwrap().is_empty(), "{part}");
 }

@@ -99,6 +99,8 @@ pub async fn close_unlisted(
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SelectedBill {
     pub bill_id: String,
+    pub qbo_bill_id: String,
+    pub amount_minor: i64,
     pub balance_minor: i64,
     pub currency: String,
     pub due_date: String,
@@ -144,7 +146,8 @@ pub async fn open_for_approval(
     }
     let placeholders: Vec<String> = (0..bills.len()).map(|i| format!("${}", i + 3)).collect();
     let sql = format!(
-        "select b.bill_id, b.balance_minor, b.currency, b.due_date, b.txn_date, b.qbo_vendor_id,
+        "select b.bill_id, b.qbo_bill_id, b.amount_minor, b.balance_minor, b.currency, b.due_date,
+                b.txn_date, b.qbo_vendor_id,
                 b.vendor_name, b.doc_number,
                 (select count(*) from payment p where p.bill_id = b.bill_id
                    and p.state not in ({})) as payments
