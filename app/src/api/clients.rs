@@ -57,6 +57,7 @@ pub async fn get_client(client_id: String) -> Result<ClientDetail, AppError> {
                 summary,
                 bills,
                 payments,
+                today,
             })
         }
         .await,

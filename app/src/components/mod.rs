@@ -1,5 +1,6 @@
 //! Reusable pieces of the console.
 
+pub mod chart;
 pub mod layout;
 pub mod policy;
 pub mod status;

@@ -6,5 +6,6 @@ pub mod custody;
 pub mod freshness;
 pub mod guardrails;
 pub mod matching;
+pub mod projection;
 pub mod rules;
 pub mod runway;

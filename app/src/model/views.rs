@@ -210,6 +210,9 @@ pub struct ClientDetail {
     pub summary: ClientSummary,
     pub bills: Vec<BillView>,
     pub payments: Vec<PaymentSummary>,
+    /// RowCol's date (the sandbox clock's in the sandbox): day 0 of the
+    /// cash projection.
+    pub today: NaiveDate,
 }
 
 /// One step of a payment's chain of custody.

@@ -178,6 +178,73 @@ fn ClientView(
     };
     let client_id = s.client_id.to_string();
     let client_id_for_policy = client_id.clone();
+    // The projection: the held balance less committed payments on their
+    // arrival dates, and the ticked bills on their due dates (today when
+    // overdue), redrawn as the ticks change.
+    use crate::domain::projection::Outflow;
+    let today = detail.today;
+    let projection =
+        s.cash
+            .available
+            .clone()
+            .map(|available| crate::components::chart::Projection {
+                today,
+                days: 60,
+                available,
+                committed: detail
+                    .payments
+                    .iter()
+                    .filter(|p| {
+                        use crate::domain::custody::PaymentState as P;
+                        matches!(
+                            p.state,
+                            P::AwaitingSecondApproval
+                                | P::Approved
+                                | P::Released
+                                | P::Paid
+                                | P::Recorded
+                        )
+                    })
+                    .map(|p| Outflow {
+                        on: p.payment_arrival_date,
+                        amount_minor: p.amount.minor,
+                    })
+                    .collect(),
+                bills_due: detail
+                    .bills
+                    .iter()
+                    .map(|b| Outflow {
+                        on: b.due_date,
+                        amount_minor: b.amount.minor,
+                    })
+                    .collect(),
+                buffer_minor: s
+                    .cash
+                    .daily_burn
+                    .minor
+                    .saturating_mul(i64::from(s.cash.buffer_days)),
+            });
+    let due_by_bill: Vec<(BillId, Outflow)> = detail
+        .bills
+        .iter()
+        .map(|b| {
+            (
+                b.bill_id.clone(),
+                Outflow {
+                    on: b.due_date.max(today),
+                    amount_minor: b.amount.minor,
+                },
+            )
+        })
+        .collect();
+    let selected_outflows = Signal::derive(move || {
+        let chosen = selected.get();
+        due_by_bill
+            .iter()
+            .filter(|(id, _)| chosen.contains(id))
+            .map(|(_, o)| *o)
+            .collect::<Vec<_>>()
+    });
     let when = |t: Option<chrono::DateTime<chrono::Utc>>| {
         t.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
             .unwrap_or_else(|| "never".into())
@@ -220,6 +287,8 @@ fn ClientView(
                 }
             })}
 
+        <h2>"Cash projection"</h2>
+        {projection.map(|p| view! { <crate::components::chart::CashChart p selected=selected_outflows /> })}
         <h2>"Open bills"</h2>
         <p class="muted" data-testid="bills-as-of">{format!("Ledger bills as of {bills_as_of}")}</p>
         <ActionForm action=approve>
