@@ -19,6 +19,9 @@ use rowcol::startup::Application;
 use std::time::{Duration, Instant};
 
 const CLIENTS: usize = 100;
+
+/// A bill picked for the batch: (bill id, amount, vendor id).
+type Pick = (String, i64, String);
 const BILLS: usize = 10_000;
 
 fn report(name: &str, mut samples: Vec<Duration>) {
@@ -200,7 +203,7 @@ async fn run(engine: &str) -> anyhow::Result<()> {
     );
 
     // 20 synthetic clients × 5 bills each: the batch below and the what-if.
-    let picks: Vec<(String, Vec<(String, i64, String)>)> = {
+    let picks: Vec<(String, Vec<Pick>)> = {
         let ids: Vec<String> = sqlx::query_scalar(
             "select client_id from client where name like 'Bench Client %' order by name limit 20",
         )
@@ -208,7 +211,7 @@ async fn run(engine: &str) -> anyhow::Result<()> {
         .await?;
         let mut out = Vec::new();
         for id in ids {
-            let rows: Vec<(String, i64, String)> = sqlx::query_as(
+            let rows: Vec<Pick> = sqlx::query_as(
                 "select bill_id, balance_minor, qbo_vendor_id from staged_bill
                  where client_id = $1 and status = 'open' order by due_date, bill_id limit 5",
             )

@@ -227,6 +227,10 @@ struct Sim {
     early_seen: HashSet<String>,
 }
 
+/// An approval row as the invariants read it: (payment, step, user, rules,
+/// at).
+type Approval = (String, String, String, String, i64);
+
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)
@@ -1633,14 +1637,13 @@ impl Sim {
         // Issue #16: no payment sent to Ramp without every approval its
         // policy version required, each by another person, before the
         // release; nobody approves one payment twice.
-        let approvals: Vec<(String, String, String, String, i64)> = sqlx::query_as(
+        let approvals: Vec<Approval> = sqlx::query_as(
             "select payment_id, step, user_id, rules, at from approval order by payment_id, at",
         )
         .fetch_all(pool)
         .await
         .expect("approvals");
-        let mut by_payment: HashMap<&str, Vec<&(String, String, String, String, i64)>> =
-            HashMap::new();
+        let mut by_payment: HashMap<&str, Vec<&Approval>> = HashMap::new();
         for a in &approvals {
             by_payment.entry(a.0.as_str()).or_default().push(a);
         }

@@ -87,7 +87,7 @@ fn PortfolioTable(rows: Vec<ClientSummary>) -> impl IntoView {
                 format!("&status={status}")
             }
         );
-        let sorted = (key == k).then(|| if desc { "descending" } else { "ascending" });
+        let sorted = (key == k).then_some(if desc { "descending" } else { "ascending" });
         view! {
             <th class:num=num aria-sort=sorted.unwrap_or("none")>
                 <a href=href>{label}</a>

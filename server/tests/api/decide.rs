@@ -643,15 +643,15 @@ async fn a_new_vendor_is_shown_and_waits_when_the_policy_says_so(e: Engine) {
         .set_policy(&alder, &[("new_vendor_second_approver", "true")])
         .await;
     assert_eq!(status, 200);
-    let fresh: Option<String> = sqlx::query_scalar(&format!(
+    let fresh: Option<String> = sqlx::query_scalar(
         "select b.bill_id from staged_bill b where b.client_id = $1 and b.status = 'open'
            and b.balance_minor < 1000000
            and not exists (select 1 from staged_bill o where o.client_id = b.client_id
                            and o.qbo_vendor_id = b.qbo_vendor_id
                            and (o.status = 'closed' or exists (select 1 from payment p
                                 where p.bill_id = o.bill_id and p.state not in ('failed', 'cancelled', 'rejected'))))
-         order by b.balance_minor limit 1"
-    ))
+         order by b.balance_minor limit 1",
+    )
     .bind(&alder)
     .fetch_optional(&app.state.app.db.pool)
     .await

@@ -110,6 +110,16 @@ impl Sort {
     }
 }
 
+/// Which page of the approvals table, in which order.
+#[derive(Debug, Clone, Copy)]
+pub struct Paging {
+    pub sort: Sort,
+    pub desc: bool,
+    /// From 1.
+    pub page: u32,
+    pub per_page: u32,
+}
+
 /// A bill's per-client context for the rules: its policy, other bills and
 /// known vendors.
 struct ClientRules {
@@ -288,12 +298,15 @@ pub async fn approvals_page(
     firm: &FirmId,
     today: NaiveDate,
     filters: &Filters,
-    sort: Sort,
-    desc: bool,
-    page: u32,
-    per_page: u32,
+    paging: Paging,
     summaries: &[ClientSummary],
 ) -> StoreResult<(Vec<ApprovalRow>, u64)> {
+    let Paging {
+        sort,
+        desc,
+        page,
+        per_page,
+    } = paging;
     let mut cond = format!(
         "b.firm_id = $1 and b.status = 'open'
          and not exists (select 1 from payment p where p.bill_id = b.bill_id
