@@ -123,6 +123,12 @@ fn state_changing_server_functions_check_the_role() {
         "payment",
         "hygiene",
         "audit",
+        // Issue #16's reads: the approvals table, the waiting list, a batch's
+        // stored answer, a client's policy.
+        "approvals",
+        "approvals/waiting",
+        "batch_result",
+        "client_policy",
         // The connect actions are plain routes in server/src/oauth/flow.rs,
         // each refusing anyone but an admin (tests/api/connect.rs).
         "connections",
