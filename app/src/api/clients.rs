@@ -50,6 +50,8 @@ pub async fn get_client(client_id: String) -> Result<ClientDetail, AppError> {
             .into_iter()
             .next()
             .ok_or(AppError::NotFound)?;
+            let (policy, _) =
+                crate::ssr::store::clients::policy(&mut conn, &user.firm_id, &client).await?;
             drop(conn);
             let bills = queries::open_bills(&st.db.pool, &user.firm_id, &client, today).await?;
             let payments = queries::client_payments(&st.db.pool, &user.firm_id, &client).await?;
@@ -58,6 +60,7 @@ pub async fn get_client(client_id: String) -> Result<ClientDetail, AppError> {
                 bills,
                 payments,
                 today,
+                policy,
             })
         }
         .await,

@@ -2,7 +2,7 @@
 //! it (a new version on each publish), previewing first what it would
 //! change among the open bills.
 
-use crate::api::policy::{client_policy, preview_client_policy, SetClientPolicy};
+use crate::api::policy::{preview_client_policy, SetClientPolicy};
 use crate::domain::rules::Policy;
 use crate::model::{Currency, Money, Role};
 use leptos::prelude::*;
@@ -16,43 +16,23 @@ fn age(secs: i64) -> String {
     }
 }
 
+/// The policy comes with the client's data (no resource of its own: a
+/// resource nested in the page's would hydrate out of order); publishing
+/// refetches the page.
 #[component]
-pub fn PolicyPanel(client_id: String, currency: Currency, role: Role) -> impl IntoView {
-    let publish = ServerAction::<SetClientPolicy>::new();
-    let id = client_id.clone();
-    let policy = Resource::new(
-        move || publish.version().get(),
-        move |_| client_policy(id.clone()),
-    );
+pub fn PolicyPanel(
+    p: Policy,
+    client_id: String,
+    currency: Currency,
+    role: Role,
+    publish: ServerAction<SetClientPolicy>,
+) -> impl IntoView {
     view! {
         <section class="policy" data-testid="policy">
             <h2>"Approval policy"</h2>
-            <Transition fallback=|| ()>
-                {move || {
-                    policy
-                        .get()
-                        .map(|r| match r {
-                            Ok(p) => {
-                                view! {
-                                    <PolicyFacts p=p.clone() currency=currency.clone() />
-                                    {(role >= Role::Admin)
-                                        .then(|| {
-                                            view! {
-                                                <PolicyForm
-                                                    p
-                                                    client_id=client_id.clone()
-                                                    currency=currency.clone()
-                                                    publish
-                                                />
-                                            }
-                                        })}
-                                }
-                                    .into_any()
-                            }
-                            Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
-                        })
-                }}
-            </Transition>
+            <PolicyFacts p=p.clone() currency=currency.clone() />
+            {(role >= Role::Admin)
+                .then(|| view! { <PolicyForm p client_id currency publish /> })}
         </section>
     }
 }

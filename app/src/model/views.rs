@@ -213,6 +213,8 @@ pub struct ClientDetail {
     /// RowCol's date (the sandbox clock's in the sandbox): day 0 of the
     /// cash projection.
     pub today: NaiveDate,
+    /// The client's current approval policy.
+    pub policy: crate::domain::rules::Policy,
 }
 
 /// One step of a payment's chain of custody.

@@ -14,6 +14,7 @@ pub fn ClientPage() -> impl IntoView {
     let params = use_params_map();
     let session = use_session();
     let approve = ServerAction::<ApproveBills>::new();
+    let publish = ServerAction::<crate::api::policy::SetClientPolicy>::new();
     let id = move || params.read().get("id").unwrap_or_default();
     let data = Resource::new(
         move || {
@@ -21,9 +22,10 @@ pub fn ClientPage() -> impl IntoView {
                 id(),
                 approve.version().get(),
                 session.advance.version().get(),
+                publish.version().get(),
             )
         },
-        |(id, _, _)| get_client(id),
+        |(id, _, _, _)| get_client(id),
     );
     let role = move || {
         session
@@ -48,7 +50,7 @@ pub fn ClientPage() -> impl IntoView {
             {move || {
                 data.get()
                     .map(|r| match r {
-                        Ok(detail) => view! { <ClientView detail approve selected role=role() /> }.into_any(),
+                        Ok(detail) => view! { <ClientView detail approve publish selected role=role() /> }.into_any(),
                         Err(e) => view! { <LoadError error=e /> }.into_any(),
                     })
             }}
@@ -60,6 +62,7 @@ pub fn ClientPage() -> impl IntoView {
 fn ClientView(
     detail: ClientDetail,
     approve: ServerAction<ApproveBills>,
+    publish: ServerAction<crate::api::policy::SetClientPolicy>,
     selected: RwSignal<HashSet<BillId>>,
     role: crate::model::Role,
 ) -> impl IntoView {
@@ -178,6 +181,7 @@ fn ClientView(
     };
     let client_id = s.client_id.to_string();
     let client_id_for_policy = client_id.clone();
+    let policy = detail.policy.clone();
     // The projection: the held balance less committed payments on their
     // arrival dates, and the ticked bills on their due dates (today when
     // overdue), redrawn as the ticks change.
@@ -432,9 +436,11 @@ fn ClientView(
         <p class="muted">{format!("Amounts in {}.", currency.as_str())}</p>
 
         <crate::components::policy::PolicyPanel
+            p=policy
             client_id=client_id_for_policy
             currency=currency.clone()
             role
+            publish
         />
         <h2>"Payments"</h2>
         <div class="table-wrap" role="region" aria-label="Payments" tabindex="0"><table class="grid">
