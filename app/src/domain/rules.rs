@@ -229,7 +229,28 @@ pub fn possible_duplicate(
     others: &[OtherBill],
     window_days: u32,
 ) -> Option<Finding> {
-    let label = |o: &OtherBill| {
+    duplicate_among(bill, others, &[], window_days)
+}
+
+/// A bill the duplicate rule compares with, borrowed from either list (no
+/// copy of the client's bills per bill judged).
+struct Prior<'a> {
+    bill_id: &'a str,
+    vendor_id: &'a str,
+    doc_number: &'a Option<String>,
+    amount_minor: i64,
+    txn_date: NaiveDate,
+}
+
+/// [`possible_duplicate`] over the client's other bills, then the rest of
+/// the selection.
+fn duplicate_among(
+    bill: &BillFacts,
+    others: &[OtherBill],
+    selection: &[BillFacts],
+    window_days: u32,
+) -> Option<Finding> {
+    let label = |o: &Prior<'_>| {
         o.doc_number
             .clone()
             .filter(|d| !d.trim().is_empty())
@@ -243,9 +264,23 @@ pub fn possible_duplicate(
     let candidates = || {
         others
             .iter()
+            .map(|o| Prior {
+                bill_id: &o.bill_id,
+                vendor_id: &o.vendor_id,
+                doc_number: &o.doc_number,
+                amount_minor: o.amount_minor,
+                txn_date: o.txn_date,
+            })
+            .chain(selection.iter().map(|b| Prior {
+                bill_id: &b.bill_id,
+                vendor_id: &b.vendor_id,
+                doc_number: &b.doc_number,
+                amount_minor: b.amount_minor,
+                txn_date: b.txn_date,
+            }))
             .filter(|o| o.bill_id != bill.bill_id && o.vendor_id == bill.vendor_id)
     };
-    if let Some(o) = candidates().find(|o| same_doc(&o.doc_number, &bill.doc_number)) {
+    if let Some(o) = candidates().find(|o| same_doc(o.doc_number, &bill.doc_number)) {
         return Some(Finding::new(
             Rule::PossibleDuplicate,
             format!(
@@ -267,7 +302,7 @@ pub fn possible_duplicate(
                 format!(
                     "Possible duplicate: {} billed the same amount in {}, {days} day{} apart (window {window_days} days).",
                     bill.vendor_name,
-                    label(o),
+                    label(&o),
                     if days == 1 { "" } else { "s" },
                 ),
                 Some(&bill.bill_id),
@@ -353,15 +388,7 @@ pub fn bill_findings(input: &DecideInput<'_>, bill: &BillFacts) -> Vec<Finding> 
     }
     // Other bills, plus the rest of this selection (two copies of one
     // invoice approved together are still a duplicate).
-    let mut others: Vec<OtherBill> = input.others.to_vec();
-    others.extend(input.bills.iter().map(|b| OtherBill {
-        bill_id: b.bill_id.clone(),
-        vendor_id: b.vendor_id.clone(),
-        doc_number: b.doc_number.clone(),
-        amount_minor: b.amount_minor,
-        txn_date: b.txn_date,
-    }));
-    if let Some(f) = possible_duplicate(bill, &others, p.duplicate_window_days) {
+    if let Some(f) = duplicate_among(bill, input.others, input.bills, p.duplicate_window_days) {
         out.push(f);
     }
     if bill.amount_minor >= p.dual_control_threshold_minor {
