@@ -126,6 +126,19 @@ test('a cross-client batch: the buffer refuses one client, one bill waits, the r
   await expect(page.getByTestId('approval')).toHaveCount(2);
   await expect(page.getByTestId('approvals')).toContainText(ADVISOR);
   await expect(page.getByTestId('approvals')).toContainText(ADMIN);
+
+  // Not paid yet, so it can still be stopped, with a reason.
+  if (js) {
+    await page.setViewportSize({ width: 390, height: 844 });
+    await axeClean(page);
+    await noSidewaysScroll(page, '/payments/…');
+  }
+  await page.getByTestId('stop-reason').fill('client asked to hold this payment');
+  await page.getByTestId('stop-payment').click();
+  await settle(page, js);
+  await expect(page.locator('[data-testid=custody-step][data-state=cancelled]')).toBeVisible();
+  await expect(page.getByTestId('custody-step').filter({ hasText: 'client asked to hold' })).toBeVisible();
+  await expect(page.getByTestId('stop-payment')).toHaveCount(0);
 });
 
 test('an admin overrides a buffer refusal with a reason, and it shows in the tray', async ({ page, javaScriptEnabled: js }) => {

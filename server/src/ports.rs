@@ -7,7 +7,9 @@ use crate::jobs::sync::{refresh_balance, sync_transactions, RefreshError};
 use crate::services::Services;
 use app::model::{ClientId, SandboxStatus};
 use app::ssr::crypto::Sealer;
-use app::ssr::ports::{CashRefresher, LedgerBillNow, LedgerCheck, PortError, SandboxControl};
+use app::ssr::ports::{
+    BillPayStop, CashRefresher, LedgerBillNow, LedgerCheck, PortError, SandboxControl, StopOutcome,
+};
 use app::ssr::store::{sandbox_state, Db};
 use sandbox::{Sandbox, SimStore};
 
@@ -88,6 +90,53 @@ impl LedgerCheck for QboLedger {
                 balance_minor: b.balance.minor,
             })
             .collect())
+    }
+}
+
+/// Stopping a released payment: archive its Ramp bill. Ramp's refusal (400)
+/// does not say why in a form to rely on, so the bill is read again: paid,
+/// archived already (an earlier attempt whose answer was lost), or still
+/// open with a payment Ramp can no longer stop.
+pub struct RampStop {
+    pub services: Services,
+}
+
+#[async_trait::async_trait]
+impl BillPayStop for RampStop {
+    async fn stop_bill(
+        &self,
+        client_id: &ClientId,
+        ramp_bill_id: &str,
+    ) -> Result<StopOutcome, PortError> {
+        use crate::rails::{RailError, RampBillStatus};
+        let svc = &self.services;
+        let unavailable = |e: &dyn std::fmt::Display| {
+            tracing::warn!(error = %e, client = %client_id, bill = ramp_bill_id, "stopping a Ramp bill failed");
+            PortError::Unavailable(
+                "Ramp did not answer; nothing was stopped. Try again shortly.".into(),
+            )
+        };
+        let auth = crate::connections::rail_auth(svc, client_id.as_str(), app::model::Rail::Ramp)
+            .await
+            .map_err(|e| unavailable(&e))?;
+        let refusal = match svc.rails.bill_pay.archive_bill(&auth, ramp_bill_id).await {
+            Ok(()) => return Ok(StopOutcome::Archived),
+            Err(RailError::Rejected(why)) => why,
+            Err(e) => return Err(unavailable(&e)),
+        };
+        let bill = svc
+            .rails
+            .bill_pay
+            .get_bill(&auth, ramp_bill_id)
+            .await
+            .map_err(|e| unavailable(&e))?;
+        Ok(if bill.archived {
+            StopOutcome::Archived
+        } else if bill.status == RampBillStatus::Paid {
+            StopOutcome::AlreadyPaid
+        } else {
+            StopOutcome::Refused(refusal)
+        })
     }
 }
 

@@ -2,7 +2,7 @@
 //! (simulated or live), state, router, worker. Tests build it on port 0.
 
 use crate::config::{Config, RailsMode};
-use crate::ports::{DbSimStore, PlaidCash, QboLedger, SandboxClock};
+use crate::ports::{DbSimStore, PlaidCash, QboLedger, RampStop, SandboxClock};
 use crate::rails::accounts::{Onboarding, StripeClient};
 use crate::rails::{plaid::PlaidClient, qbo::QboClient, ramp::RampClient, Rails, SecretString};
 use crate::services::Services;
@@ -320,6 +320,9 @@ impl Application {
         let ledger: Arc<dyn app::ssr::ports::LedgerCheck> = Arc::new(QboLedger {
             services: services.clone(),
         });
+        let bill_pay: Arc<dyn app::ssr::ports::BillPayStop> = Arc::new(RampStop {
+            services: services.clone(),
+        });
         let sandbox_control = sandbox.clone().map(|sb| {
             Arc::new(SandboxClock {
                 sandbox: sb,
@@ -336,6 +339,7 @@ impl Application {
                 sealer: sealer.clone(),
                 cash,
                 ledger,
+                bill_pay,
                 sandbox: sandbox_control,
                 sign_in: app::ssr::sign_in::SignInGuard::new(config.trusted_proxies.clone()),
             },

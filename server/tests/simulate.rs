@@ -86,7 +86,7 @@ const INJECTED: [(&str, u64); 30] = [
 
 /// Every fault kind the table reports: the injected ones, the standing
 /// reorder of webhooks, and the harness's own interventions.
-const FAULTS: [&str; 42] = [
+const FAULTS: [&str; 44] = [
     "ramp_create_429",
     "ramp_create_500",
     "ramp_create_503",
@@ -135,6 +135,11 @@ const FAULTS: [&str; 42] = [
     "second_approval",
     "rejected",
     "override",
+    // An approved or released payment stopped by a person (archived on
+    // Ramp first once released); a released bill the bookkeeper also paid
+    // by hand in QBO (the bill paid twice).
+    "stopped",
+    "hand_paid",
 ];
 
 /// The simulated rails' API budget in the simulation (`ROWCOL_RAIL_TIMEOUT_MS`)
@@ -190,6 +195,11 @@ struct Sim {
     /// Payments whose QBO bill the harness changed before any Ramp bill
     /// existed for them: nothing may ever be released for these.
     edited_before_release: HashSet<String>,
+    /// Payments a person stopped (they end `cancelled` by decision).
+    stopped: HashSet<String>,
+    /// Released payments whose QBO bill the bookkeeper then paid by hand:
+    /// if Ramp pays too, the bill is paid twice.
+    hand_paid: HashSet<String>,
     step: usize,
     /// Every fault that fired, with the step it fired in (standing faults
     /// once per step they were on).
@@ -422,6 +432,9 @@ impl Sim {
     /// rejects it, or the admin approves it; with none waiting, an admin
     /// overrides a refusal with a reason (and an advisor's try is refused).
     async fn decide(&mut self) {
+        if self.rng.below(4) == 0 {
+            return self.stop_one().await;
+        }
         let waiting = self.waiting().await;
         let mode = self.rng.below(6);
         if waiting.is_empty() {
@@ -475,6 +488,40 @@ impl Sim {
                 self.log(format!("decide {label}: second approval {s}"));
             }
         }
+    }
+
+    /// An advisor stops an approved or released payment (the client went
+    /// into breach): stopped before release, or archived on Ramp first;
+    /// refused (409) once Ramp paid it or while a create is unanswered.
+    async fn stop_one(&mut self) {
+        let live: Vec<_> = self
+            .payments()
+            .await
+            .into_iter()
+            .filter(|p| matches!(p.2.as_str(), "approved" | "released" | "paid"))
+            .collect();
+        if live.is_empty() {
+            self.log("stop: nothing to stop".into());
+            return;
+        }
+        let (pid, label, state, _) = live[self.rng.below(live.len() as u64) as usize].clone();
+        let s = self
+            .call(
+                &self.advisor,
+                "stop_payment",
+                &[("payment_id", &pid), ("reason", "client went into breach")],
+            )
+            .await;
+        if s == 200 {
+            self.stopped.insert(pid.clone());
+            self.fire("stopped", 1);
+        } else if state == "paid" && s != 409 {
+            self.violations.push(format!(
+                "step {}: stopping paid payment {label} answered {s}",
+                self.step
+            ));
+        }
+        self.log(format!("stop {label} ({state}): {s}"));
     }
 
     /// An admin approves one open bill overriding the overridable rules
@@ -801,6 +848,9 @@ impl Sim {
 
     /// The bookkeeper changes an approved, not yet released bill in QBO.
     async fn edit_in_ledger(&mut self) {
+        if self.rng.below(3) == 0 {
+            return self.pay_by_hand().await;
+        }
         let approved: Vec<_> = self
             .payments()
             .await
@@ -841,6 +891,33 @@ impl Sim {
             "edit {label} {what}: {} (ramp bill before: {released_already})",
             r.is_ok()
         ));
+    }
+
+    /// The bookkeeper pays a released, not yet paid bill by hand in QBO.
+    async fn pay_by_hand(&mut self) {
+        let released: Vec<_> = self
+            .payments()
+            .await
+            .into_iter()
+            .filter(|p| p.2 == "released")
+            .collect();
+        if released.is_empty() {
+            self.log("hand pay: nothing released".into());
+            return;
+        }
+        let (pid, label, _, _) = released[self.rng.below(released.len() as u64) as usize].clone();
+        let (realm, qbo_bill) = self.app().ledger_bill_of(&pid).await;
+        let r = self
+            .app()
+            .sandbox()
+            .qbo_edit_bill(&realm, &qbo_bill, QboBillEdit::PayInFull)
+            .await;
+        *self.tally.injected.entry("hand_paid").or_default() += 1;
+        if r.is_ok() {
+            self.hand_paid.insert(pid);
+            self.fire("hand_paid", 1);
+        }
+        self.log(format!("hand pay {label}: {}", r.is_ok()));
     }
 
     async fn restart(&mut self) {
@@ -957,7 +1034,7 @@ impl Sim {
                 "qbo_timeout",
             ],
             "amount_mismatch" => &["qbo_amount_mismatch", "qbo_edit_bill", "world_bill_changed"],
-            "duplicate_payment" => &["qbo_edit_bill", "world_bill_changed"],
+            "duplicate_payment" => &["qbo_edit_bill", "world_bill_changed", "hand_paid"],
             "bill_changed_in_ledger" => &["qbo_edit_bill", "world_bill_changed"],
             "vendor_bank_changed" => &["vendor_bank_change"],
             "ach_returned" => &["ramp_ach_return"],
@@ -1591,15 +1668,49 @@ impl Sim {
         for (t, n) in shared {
             v.push(format!("bank transaction {t} evidences {n} payments"));
         }
-        // A failed or cancelled payment never reached Ramp: its bill is free
-        // to be paid by another payment.
+        // A failed or cancelled payment has no Ramp bill Ramp may still pay
+        // (a stopped one's is archived): its bill is free to be paid by
+        // another payment.
+        let live_remote: HashSet<&str> = st
+            .clients
+            .iter()
+            .flat_map(|c| c.ramp.bills.iter())
+            .filter(|b| b.archived_at.is_none())
+            .filter_map(|b| b.remote_id.as_deref())
+            .collect();
         for (pid, label, state, _) in &payments {
             if (state == "failed" || state == "cancelled")
-                && by_remote.contains_key(pid.as_str())
+                && live_remote.contains(pid.as_str())
                 && !returned.contains(pid.as_str())
             {
                 v.push(format!(
                     "payment {label} is {state}, but Ramp has a bill for it"
+                ));
+            }
+        }
+        // A payment is recorded only on the BillPayment Ramp's sync wrote
+        // for its own Ramp bill (issue #16 §6), never on a bookkeeper's.
+        let recorded_on: Vec<(String, String, String)> = sqlx::query_as(
+            "select payment_id, qbo_bill_payment_id, ramp_bill_id from payment
+             where qbo_bill_payment_id is not null and ramp_bill_id is not null",
+        )
+        .fetch_all(pool)
+        .await
+        .expect("ledger records");
+        for (pid, bp_id, ramp_bill) in recorded_on {
+            // QBO ids are per realm: look in the realm of the client whose
+            // Ramp holds the payment's bill.
+            let note = st
+                .clients
+                .iter()
+                .find(|c| c.ramp.bills.iter().any(|b| b.id == ramp_bill))
+                .and_then(|c| c.qbo.bill_payments.iter().find(|bp| bp.id == bp_id))
+                .and_then(|bp| bp.private_note.clone());
+            // A BillPayment deleted since can no longer be judged here.
+            if note.as_deref().is_some_and(|n| !n.contains(&ramp_bill)) {
+                v.push(format!(
+                    "payment {pid} is recorded on QBO BillPayment {bp_id} ({note:?}), \
+                     which Ramp did not write for its bill {ramp_bill}"
                 ));
             }
         }
@@ -1778,6 +1889,8 @@ async fn run_seed(engine: Engine, seed: u64, steps: usize, faults: bool) -> Outc
         violations: Vec::new(),
         tally: Tally::default(),
         edited_before_release: HashSet::new(),
+        stopped: HashSet::new(),
+        hand_paid: HashSet::new(),
         step: 0,
         fired_log: Vec::new(),
         first_seen: HashMap::new(),
@@ -1971,7 +2084,39 @@ async fn run_seed(engine: Engine, seed: u64, steps: usize, faults: bool) -> Outc
             }
         }
     }
-    for (_, label, state, flag) in &payments {
+    // A bill the bookkeeper paid by hand that Ramp paid too was paid
+    // twice: it must be in the tray as a duplicate payment.
+    let ramp_paid: HashSet<String> = sim
+        .app()
+        .sandbox()
+        .state()
+        .await
+        .clients
+        .iter()
+        .flat_map(|c| c.ramp.bills.iter())
+        .filter(|b| b.status == sandbox::state::RampStatus::Paid)
+        .filter_map(|b| b.remote_id.clone())
+        .collect();
+    for (pid, label, state, _) in &payments {
+        if !(sim.hand_paid.contains(pid) && ramp_paid.contains(pid)) {
+            continue;
+        }
+        let flagged: i64 = sqlx::query_scalar(
+            "select count(*) from hygiene_item where payment_id = $1
+             and reason_code = 'duplicate_payment' and severity = 'critical'",
+        )
+        .bind(pid)
+        .fetch_one(&sim.app().state.app.db.pool)
+        .await
+        .expect("hygiene");
+        if flagged == 0 {
+            sim.violations.push(format!(
+                "seed {seed} end: {label} was paid by hand in QBO and by Ramp, ends {state}, \
+                 and no duplicate_payment item says so"
+            ));
+        }
+    }
+    for (pid, label, state, flag) in &payments {
         let settled = matches!(
             state.as_str(),
             "verified" | "failed" | "cancelled" | "rejected"
@@ -2002,7 +2147,8 @@ async fn run_seed(engine: Engine, seed: u64, steps: usize, faults: bool) -> Outc
         }
         // Without faults every payment is verified, or was rejected by a
         // person (a decision, not a discrepancy).
-        if !faults && state != "verified" && state != "rejected" {
+        let stopped = state == "cancelled" && sim.stopped.contains(pid);
+        if !faults && state != "verified" && state != "rejected" && !stopped {
             sim.violations.push(format!(
                 "seed {seed} end (no faults): payment {label} ended {state} (flag {flag:?})"
             ));

@@ -20,3 +20,22 @@ pub async fn get_payment(payment_id: String) -> Result<PaymentDetail, AppError> 
         .await,
     )
 }
+
+/// Stop an approved payment before the money moves: cancelled here if
+/// nothing was sent to Ramp, otherwise only after Ramp archived its bill
+/// (refused once Ramp has paid it, saying so). Needs a reason; audited.
+#[server(endpoint = "stop_payment")]
+pub async fn stop_payment(
+    payment_id: String,
+    #[server(default)] reason: String,
+) -> Result<String, AppError> {
+    use crate::ssr::auth::{current_user, respond};
+    respond(
+        async {
+            let user = current_user().await?;
+            user.require(crate::model::Role::Advisor)?;
+            crate::ssr::stop::stop_payment(&user, &payment_id, &reason).await
+        }
+        .await,
+    )
+}

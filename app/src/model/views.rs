@@ -252,6 +252,8 @@ pub struct HygieneItemView {
     pub hygiene_id: HygieneId,
     pub client_name: Option<String>,
     pub payment_id: Option<PaymentId>,
+    /// The payment's state now (the tray offers *stop* while it can).
+    pub payment_state: Option<crate::domain::custody::PaymentState>,
     pub severity: Severity,
     pub reason_code: ReasonCode,
     pub detail: String,

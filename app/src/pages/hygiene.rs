@@ -1,6 +1,8 @@
 use crate::api::hygiene::{get_hygiene, DismissHygiene, RetryPayment};
+use crate::api::payments::StopPayment;
 use crate::components::layout::{use_session, LoadError};
-use crate::model::ReasonCode;
+use crate::domain::custody::PaymentState;
+use crate::model::{ReasonCode, Role};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -9,19 +11,36 @@ pub fn HygienePage() -> impl IntoView {
     let session = use_session();
     let retry = ServerAction::<RetryPayment>::new();
     let dismiss = ServerAction::<DismissHygiene>::new();
+    let stop = ServerAction::<StopPayment>::new();
     let data = Resource::new(
         move || {
             (
                 session.advance.version().get(),
                 retry.version().get(),
                 dismiss.version().get(),
+                stop.version().get(),
             )
         },
         |_| get_hygiene(),
     );
-    let outcome = move || match (retry.value().get(), dismiss.value().get()) {
-        (Some(Err(e)), _) | (_, Some(Err(e))) => Some(("notice bad", e.to_string())),
-        (Some(Ok(o)), _) => Some(("notice", o.message)),
+    let can_stop = move || {
+        session
+            .user
+            .get()
+            .and_then(|r| r.ok())
+            .flatten()
+            .is_some_and(|u| u.role >= Role::Advisor)
+    };
+    let outcome = move || match (
+        retry.value().get(),
+        dismiss.value().get(),
+        stop.value().get(),
+    ) {
+        (Some(Err(e)), _, _) | (_, Some(Err(e)), _) | (_, _, Some(Err(e))) => {
+            Some(("notice bad", e.to_string()))
+        }
+        (_, _, Some(Ok(m))) => Some(("notice", m)),
+        (Some(Ok(o)), _, _) => Some(("notice", o.message)),
         _ => None,
     };
     view! {
@@ -67,6 +86,13 @@ pub fn HygienePage() -> impl IntoView {
                                                         | ReasonCode::VendorBankChanged
                                                 ) && h.payment_id.is_some();
                                                 let confirm = h.reason_code == ReasonCode::VendorBankChanged;
+                                                // Until Ramp pays, the payment can still be stopped.
+                                                let stoppable = can_stop()
+                                                    && matches!(
+                                                        h.payment_state,
+                                                        Some(PaymentState::Approved | PaymentState::Released)
+                                                    );
+                                                let stop_pid = h.payment_id.as_ref().map(|p| p.to_string()).unwrap_or_default();
                                                 view! {
                                                     <tr data-testid="hygiene-row">
                                                         <td>{h.created_at.format("%Y-%m-%d %H:%M").to_string()}</td>
@@ -105,6 +131,17 @@ pub fn HygienePage() -> impl IntoView {
                                                                                     "Retry (fresh check)"
                                                                                 }}
                                                                             </button>
+                                                                        </ActionForm>
+                                                                    }
+                                                                })}
+                                                            {stoppable
+                                                                .then(|| {
+                                                                    let label = format!("Reason for stopping payment {stop_pid}");
+                                                                    view! {
+                                                                        <ActionForm action=stop attr:class="inline">
+                                                                            <input type="hidden" name="payment_id" value=stop_pid.clone() />
+                                                                            <input type="text" name="reason" required=true minlength="5" placeholder="Reason" aria-label=label data-testid="tray-stop-reason" />
+                                                                            <button type="submit" class="danger" data-testid="tray-stop">"Stop payment"</button>
                                                                         </ActionForm>
                                                                     }
                                                                 })}

@@ -1,8 +1,9 @@
-use crate::api::payments::get_payment;
+use crate::api::payments::{get_payment, StopPayment};
 use crate::components::layout::{use_session, LoadError};
 use crate::components::status::PaymentBadge;
+use crate::domain::custody::PaymentState;
 use crate::domain::custody::CHAIN;
-use crate::model::PaymentDetail;
+use crate::model::{PaymentDetail, Role};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
@@ -11,22 +12,33 @@ use leptos_router::hooks::use_params_map;
 pub fn PaymentPage() -> impl IntoView {
     let params = use_params_map();
     let session = use_session();
+    let stop = ServerAction::<StopPayment>::new();
     let data = Resource::new(
         move || {
             (
                 params.read().get("id").unwrap_or_default(),
                 session.advance.version().get(),
+                stop.version().get(),
             )
         },
-        |(id, _)| get_payment(id),
+        |(id, _, _)| get_payment(id),
     );
+    let role = move || {
+        session
+            .user
+            .get()
+            .and_then(|r| r.ok())
+            .flatten()
+            .map(|u| u.role)
+            .unwrap_or(Role::Viewer)
+    };
     view! {
         <Title text="Payment · RowCol" />
         <Transition fallback=|| view! { <p>"Loading…"</p> }>
             {move || {
                 data.get()
                     .map(|r| match r {
-                        Ok(p) => view! { <PaymentView p /> }.into_any(),
+                        Ok(p) => view! { <PaymentView p stop role=role() /> }.into_any(),
                         Err(e) => view! { <LoadError error=e /> }.into_any(),
                     })
             }}
@@ -35,8 +47,13 @@ pub fn PaymentPage() -> impl IntoView {
 }
 
 #[component]
-fn PaymentView(p: PaymentDetail) -> impl IntoView {
+fn PaymentView(p: PaymentDetail, stop: ServerAction<StopPayment>, role: Role) -> impl IntoView {
     let s = p.summary;
+    // Until Ramp pays, an approved payment can be stopped (issue #16);
+    // viewers see no control they cannot use.
+    let stoppable =
+        role >= Role::Advisor && matches!(s.state, PaymentState::Approved | PaymentState::Released);
+    let pid = s.payment_id.to_string();
     let reached: Vec<_> = p.steps.iter().map(|st| st.state).collect();
     let pending: Vec<_> = CHAIN
         .iter()
@@ -80,7 +97,34 @@ fn PaymentView(p: PaymentDetail) -> impl IntoView {
                 })
                 .collect_view()}
         </ul>
-        {(s.state == crate::domain::custody::PaymentState::AwaitingSecondApproval).then(|| view! {
+        {move || {
+            stop.value()
+                .get()
+                .map(|r| match r {
+                    Ok(text) => view! { <p class="success" role="status" data-testid="stop-result">{text}</p> }.into_any(),
+                    Err(e) => view! { <p class="error" role="alert" data-testid="stop-error">{e.to_string()}</p> }.into_any(),
+                })
+        }}
+        {stoppable.then(|| view! {
+            <section class="stop" aria-labelledby="stop-h">
+                <h2 id="stop-h">"Stop this payment"</h2>
+                <p class="muted">
+                    {if s.state == PaymentState::Released {
+                        "Ramp holds this bill but has not paid it. Stopping asks Ramp to archive it first; if Ramp has already sent the money, nothing changes and you are told so."
+                    } else {
+                        "Nothing has been sent to Ramp yet. Stopping cancels it here."
+                    }}
+                    " Its cash is no longer committed and the bill can be decided again."
+                </p>
+                <ActionForm action=stop attr:class="inline">
+                    <input type="hidden" name="payment_id" value=pid />
+                    <label for="stop-reason">"Reason"</label>
+                    <input id="stop-reason" type="text" name="reason" required=true minlength="5" placeholder="e.g. client went into breach" data-testid="stop-reason" />
+                    <button type="submit" class="danger" data-testid="stop-payment">"Stop payment"</button>
+                </ActionForm>
+            </section>
+        })}
+        {(s.state == PaymentState::AwaitingSecondApproval).then(|| view! {
             <p class="notice" data-testid="awaiting-notice">
                 "Waiting for a second, different person to approve it. "
                 <a href="/approvals/waiting">"Decide on the waiting list"</a>

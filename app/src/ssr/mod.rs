@@ -11,4 +11,5 @@ pub mod planted;
 pub mod ports;
 pub mod sign_in;
 pub mod state;
+pub mod stop;
 pub mod store;

@@ -20,14 +20,20 @@ pub enum Bug {
     /// needs reconnecting (a revoked grant, a bank needing its login) is
     /// approved for as if every rail were healthy.
     NoConnectionCheck,
+    /// Verification records a payment on any BillPayment of its bill, not
+    /// only the one Ramp's accounting sync wrote for it: a bill the
+    /// bookkeeper also paid by hand verifies instead of being flagged as
+    /// paid twice.
+    VerifyAnyBillPayment,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 4] = [
+    pub const ALL: [Bug; 5] = [
         Bug::NoRemoteIdLookup,
         Bug::NoStateGuard,
         Bug::NoLeaseFencing,
         Bug::NoConnectionCheck,
+        Bug::VerifyAnyBillPayment,
     ];
 
     pub fn name(self) -> &'static str {
@@ -36,6 +42,7 @@ impl Bug {
             Bug::NoStateGuard => "no_state_guard",
             Bug::NoLeaseFencing => "no_lease_fencing",
             Bug::NoConnectionCheck => "no_connection_check",
+            Bug::VerifyAnyBillPayment => "verify_any_bill_payment",
         }
     }
 }

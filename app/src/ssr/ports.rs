@@ -52,3 +52,25 @@ pub trait LedgerCheck: Send + Sync {
         qbo_bill_ids: &[String],
     ) -> Result<Vec<LedgerBillNow>, PortError>;
 }
+
+/// What Ramp did when asked to stop a released bill.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StopOutcome {
+    /// Archived now (or by an earlier attempt whose answer was lost): Ramp
+    /// will never pay it.
+    Archived,
+    /// Ramp has paid it: too late.
+    AlreadyPaid,
+    /// Ramp refused, with its reason (e.g. the ACH debit has left).
+    Refused(String),
+}
+
+#[async_trait::async_trait]
+pub trait BillPayStop: Send + Sync {
+    /// Archive the client's Ramp bill so Ramp never pays it.
+    async fn stop_bill(
+        &self,
+        client_id: &ClientId,
+        ramp_bill_id: &str,
+    ) -> Result<StopOutcome, PortError>;
+}

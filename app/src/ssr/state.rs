@@ -3,7 +3,7 @@
 
 use super::clock::Clock;
 use super::crypto::Sealer;
-use super::ports::{CashRefresher, LedgerCheck, SandboxControl};
+use super::ports::{BillPayStop, CashRefresher, LedgerCheck, SandboxControl};
 use super::sign_in::SignInGuard;
 use super::store::Db;
 use axum::extract::FromRef;
@@ -19,6 +19,8 @@ pub struct AppState {
     pub cash: Arc<dyn CashRefresher>,
     /// The ledger's current view of bills being approved.
     pub ledger: Arc<dyn LedgerCheck>,
+    /// Stopping a released payment on Ramp.
+    pub bill_pay: Arc<dyn BillPayStop>,
     /// Present only in sandbox mode.
     pub sandbox: Option<Arc<dyn SandboxControl>>,
     /// Sign-in throttling and the bound on concurrent password hashing.

@@ -4,18 +4,38 @@
 
 use super::JobError;
 use crate::connections::rail_auth;
-use crate::rails::RailError;
+use crate::rails::{LedgerBillPayment, RailError};
 use crate::services::Services;
 use app::domain::custody::PaymentState;
 use app::domain::matching;
 use app::model::{CustodyOwner, Rail, ReasonCode, Severity};
 use app::ssr::jobs::Job;
+use app::ssr::planted::{self, Bug};
 use app::ssr::store::payments::{self, clear_flag, flag, Step};
 use app::ssr::store::{bank, bills, commit, jobs};
 use chrono::Duration;
 
 /// Hours after paid within which QBO must show the BillPayment.
 pub const LEDGER_WINDOW_HOURS: i64 = 24;
+
+/// Whether Ramp's accounting sync wrote this BillPayment for Ramp bill
+/// `ramp_bill_id`. Ramp documents no field linking its bill to the QBO
+/// BillPayment its sync writes; what the sync leaves is a memo naming the
+/// Ramp bill (`PrivateNote` "Ramp bill <id> (<invoice>)", which the
+/// sandbox's Ramp writes too). A bill id is a UUID: a bookkeeper's own
+/// payment never names it. (The planted bug `verify_any_bill_payment`
+/// takes any BillPayment, as RowCol did before issue #16: the simulation
+/// must catch it.)
+fn written_by_ramp(bp: &LedgerBillPayment, ramp_bill_id: &str) -> bool {
+    if planted::active(Bug::VerifyAnyBillPayment) {
+        return true;
+    }
+    !ramp_bill_id.is_empty()
+        && bp
+            .private_note
+            .as_deref()
+            .is_some_and(|n| n.contains(ramp_bill_id))
+}
 
 pub async fn run(st: &Services, payment_id: &str) -> Result<(), JobError> {
     let (payment, bill) = {
@@ -72,8 +92,52 @@ pub async fn run(st: &Services, payment_id: &str) -> Result<(), JobError> {
         }
         Err(e) => return Err(e.into()),
     };
+    // Only the BillPayment Ramp's accounting sync wrote for this payment
+    // evidences it. Any other payment of the bill (a bookkeeper paying it
+    // by hand, a second Ramp bill) is a second payment of one bill: the
+    // vendor may have been paid twice.
+    let Some(ramp_bill_id) = payment.ramp_bill_id.clone() else {
+        // Paid is only ever learnt from Ramp naming its bill; without the
+        // id no BillPayment can be told apart. Wait for it.
+        return Err(JobError::retry(
+            "no_ramp_bill",
+            "Ramp's bill id not known yet",
+        ));
+    };
+    let (ours, others): (Vec<_>, Vec<_>) = payments
+        .iter()
+        .partition(|bp| written_by_ramp(bp, &ramp_bill_id));
     let mut tx = st.db.begin().await?;
-    let recorded = match payments.as_slice() {
+    if let Some(other) = others.first() {
+        flag(
+            &mut tx,
+            payment_id,
+            ReasonCode::DuplicatePayment,
+            Severity::Critical,
+            &format!(
+                "Bill {qbo_bill_id} was paid twice: Ramp paid {amount} on {paid_date} (Ramp bill \
+                 {ramp_bill_id}), and QuickBooks also has BillPayment {} of {} on {} that Ramp \
+                 did not write{}. Ask the vendor to refund one, then void the extra payment in \
+                 QuickBooks.",
+                other.id,
+                other.amount_for_bill,
+                other.txn_date,
+                match others.len() {
+                    1 => String::new(),
+                    n => format!(" ({} more like it)", n - 1),
+                },
+            ),
+            now,
+        )
+        .await?;
+    }
+    let recorded = match ours.as_slice() {
+        [] if !others.is_empty() => {
+            // Ramp's own record cannot land on a bill already paid: the
+            // duplicate is the finding; a person takes it from here.
+            commit(tx).await?;
+            return Ok(());
+        }
         [] => {
             let overdue = now.date_naive() > paid_date
                 && (now - paid_date.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc())
@@ -103,8 +167,8 @@ pub async fn run(st: &Services, payment_id: &str) -> Result<(), JobError> {
                     owner: CustodyOwner::Qbo,
                     actor: "rowcol:verify",
                     evidence: format!(
-                        "QBO BillPayment {} for {} on {} links bill {}",
-                        bp.id, bp.amount_for_bill, bp.txn_date, qbo_bill_id
+                        "QBO BillPayment {} for {} on {} links bill {} (written by Ramp's sync for Ramp bill {})",
+                        bp.id, bp.amount_for_bill, bp.txn_date, qbo_bill_id, ramp_bill_id
                     ),
                     at: now,
                     audit_detail: None,
@@ -137,7 +201,7 @@ pub async fn run(st: &Services, payment_id: &str) -> Result<(), JobError> {
                 ReasonCode::DuplicatePayment,
                 Severity::Critical,
                 &format!(
-                    "{} BillPayments in QBO link bill {}",
+                    "{} BillPayments in QBO record Ramp bill {ramp_bill_id} against bill {}",
                     many.len(),
                     qbo_bill_id
                 ),

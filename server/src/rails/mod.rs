@@ -191,6 +191,11 @@ pub trait BillPay: Send + Sync {
         look: &BillLookup,
     ) -> Result<Vec<RampBill>, RailError>;
     async fn get_bill(&self, auth: &RailAuth, bill_id: &str) -> Result<RampBill, RailError>;
+    /// `DELETE /developer/v1/bills/{id}`: archive the bill, cancelling its
+    /// payment "where it can" (204). Ramp refuses (400) a paid bill, one
+    /// already archived, and one whose payment can no longer be stopped;
+    /// the caller re-reads the bill to tell which.
+    async fn archive_bill(&self, auth: &RailAuth, bill_id: &str) -> Result<(), RailError>;
     /// The vendor's ACH bank account Ramp pays now (the default one), read
     /// fresh: `None` when it has none.
     async fn vendor_ach_account(
@@ -261,6 +266,8 @@ pub struct RampBill {
     pub paid_at: Option<DateTime<Utc>>,
     pub payment_date: Option<NaiveDate>,
     pub trace_id: Option<String>,
+    /// `archived_at` is set: Ramp will never pay it.
+    pub archived: bool,
 }
 
 // ---------------------------------------------------------------- Cash (Plaid)

@@ -207,6 +207,7 @@ pub fn parse_bill(v: &Value) -> Result<RampBill, RailError> {
         paid_at,
         payment_date: date_at(v, "/payment/payment_date")?,
         trace_id,
+        archived: v.get("archived_at").is_some_and(|a| !a.is_null()),
         id,
     })
 }
@@ -357,6 +358,11 @@ impl BillPay for RampClient {
             .get_json(auth, &format!("bills/{}", safe_id(bill_id)?), &[])
             .await?;
         parse_bill(&body)
+    }
+
+    async fn archive_bill(&self, auth: &RailAuth, bill_id: &str) -> Result<(), RailError> {
+        self.delete_path(auth, &format!("bills/{}", safe_id(bill_id)?))
+            .await
     }
 }
 

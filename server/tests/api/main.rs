@@ -44,10 +44,12 @@ mod freshness;
 mod integrity;
 mod living;
 mod multi;
+mod paid_twice;
 mod pair;
 mod process;
 mod qbo_webhooks;
 mod ramp_exactly_once;
+mod stop;
 mod vendor_bank;
 
 both_engines!(

@@ -312,6 +312,30 @@ pub async fn clear_create_attempted(
     Ok(())
 }
 
+/// A person stops an approved payment that nothing has sent to Ramp yet.
+/// The guarded write claims the row in the caller's transaction: a release
+/// marking its create after this waits for the transaction and then finds
+/// the payment no longer approved ([`set_create_attempted`] is guarded on
+/// it). False when a create was already marked or Ramp's bill is known:
+/// then only Ramp can stop it.
+pub async fn claim_unreleased(
+    tx: &mut Tx<'_>,
+    payment_id: &str,
+    at: DateTime<Utc>,
+) -> StoreResult<bool> {
+    let n = sqlx::query(
+        "update payment set updated_at = $1
+         where payment_id = $2 and state = 'approved'
+           and ramp_create_attempted_at is null and ramp_bill_id is null",
+    )
+    .bind(to_ms(at))
+    .bind(payment_id)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(n == 1)
+}
+
 /// When a Ramp create was last attempted for the payment, if ever.
 pub async fn create_attempted_at(
     conn: &mut AnyConnection,
