@@ -92,7 +92,7 @@ pub async fn stop_payment(
         )
         .await?;
         commit(tx).await?;
-        return Ok(stopped_message(&p)?);
+        return stopped_message(&p);
     }
     drop(tx);
 
@@ -140,7 +140,7 @@ pub async fn stop_payment(
     )
     .await?;
     commit(tx).await?;
-    Ok(stopped_message(&p)?)
+    stopped_message(&p)
 }
 
 async fn cancel(
