@@ -494,17 +494,12 @@ impl Sim {
     /// into breach): stopped before release, or archived on Ramp first;
     /// refused (409) once Ramp paid it or while a create is unanswered.
     async fn stop_one(&mut self) {
-        let live: Vec<_> = self
-            .payments()
-            .await
-            .into_iter()
-            .filter(|p| matches!(p.2.as_str(), "approved" | "released" | "paid"))
-            .collect();
-        if live.is_empty() {
+        let Some((pid, label, state, _)) =
+            self.pick_payment(&["approved", "released", "paid"]).await
+        else {
             self.log("stop: nothing to stop".into());
             return;
-        }
-        let (pid, label, state, _) = live[self.rng.below(live.len() as u64) as usize].clone();
+        };
         let s = self
             .call(
                 &self.advisor,
@@ -893,19 +888,29 @@ impl Sim {
         ));
     }
 
-    /// The bookkeeper pays a released, not yet paid bill by hand in QBO.
-    async fn pay_by_hand(&mut self) {
-        let released: Vec<_> = self
+    /// One payment in one of `states`, picked at random.
+    async fn pick_payment(
+        &mut self,
+        states: &[&str],
+    ) -> Option<(String, String, String, Option<String>)> {
+        let found: Vec<_> = self
             .payments()
             .await
             .into_iter()
-            .filter(|p| p.2 == "released")
+            .filter(|p| states.contains(&p.2.as_str()))
             .collect();
-        if released.is_empty() {
+        if found.is_empty() {
+            return None;
+        }
+        Some(found[self.rng.below(found.len() as u64) as usize].clone())
+    }
+
+    /// The bookkeeper pays a released, not yet paid bill by hand in QBO.
+    async fn pay_by_hand(&mut self) {
+        let Some((pid, label, _, _)) = self.pick_payment(&["released"]).await else {
             self.log("hand pay: nothing released".into());
             return;
-        }
-        let (pid, label, _, _) = released[self.rng.below(released.len() as u64) as usize].clone();
+        };
         let (realm, qbo_bill) = self.app().ledger_bill_of(&pid).await;
         let r = self
             .app()

@@ -37,6 +37,18 @@ pub fn use_session() -> Session {
     expect_context::<Session>()
 }
 
+impl Session {
+    /// The signed-in person's role, tracked (a viewer while unknown: no
+    /// page shows a control before it knows who may use it).
+    pub fn role(&self) -> crate::model::Role {
+        self.user
+            .get()
+            .and_then(|r| r.ok())
+            .flatten()
+            .map_or(crate::model::Role::Viewer, |u| u.role)
+    }
+}
+
 #[component]
 pub fn Header() -> impl IntoView {
     let session = use_session();

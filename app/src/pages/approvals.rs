@@ -81,14 +81,7 @@ pub fn ApprovalsPage() -> impl IntoView {
             }
         },
     );
-    let role = move || {
-        session
-            .user
-            .get()
-            .and_then(|r| r.ok())
-            .flatten()
-            .map(|u| u.role)
-    };
+    let role = move || session.role();
     view! {
         <Title text="Approvals · RowCol" />
         <h1>"Approvals"</h1>
@@ -113,7 +106,7 @@ pub fn ApprovalsPage() -> impl IntoView {
                 data.get()
                     .map(|r| match r {
                         Ok(page) => {
-                            let role = role().unwrap_or(Role::Viewer);
+                            let role = role();
                             view! {
                                 {answer.map(|a| view! { <BatchResult answer=a /> })}
                                 {error.map(|e| view! { <p class="error" role="alert" data-testid="batch-error">{e}</p> })}

@@ -27,15 +27,7 @@ pub fn ClientPage() -> impl IntoView {
         },
         |(id, _, _, _)| get_client(id),
     );
-    let role = move || {
-        session
-            .user
-            .get()
-            .and_then(|r| r.ok())
-            .flatten()
-            .map(|u| u.role)
-            .unwrap_or(crate::model::Role::Viewer)
-    };
+    let role = move || session.role();
     // The selection outlives a refetch, so a refused approval leaves the
     // advisor's ticks in place to adjust; a successful one clears them.
     let selected = RwSignal::new(HashSet::<BillId>::new());

@@ -23,14 +23,7 @@ pub fn HygienePage() -> impl IntoView {
         },
         |_| get_hygiene(),
     );
-    let can_stop = move || {
-        session
-            .user
-            .get()
-            .and_then(|r| r.ok())
-            .flatten()
-            .is_some_and(|u| u.role >= Role::Advisor)
-    };
+    let can_stop = move || session.role() >= Role::Advisor;
     let outcome = move || match (
         retry.value().get(),
         dismiss.value().get(),

@@ -23,15 +23,7 @@ pub fn PaymentPage() -> impl IntoView {
         },
         |(id, _, _)| get_payment(id),
     );
-    let role = move || {
-        session
-            .user
-            .get()
-            .and_then(|r| r.ok())
-            .flatten()
-            .map(|u| u.role)
-            .unwrap_or(Role::Viewer)
-    };
+    let role = move || session.role();
     view! {
         <Title text="Payment · RowCol" />
         <Transition fallback=|| view! { <p>"Loading…"</p> }>

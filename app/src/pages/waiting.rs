@@ -25,15 +25,7 @@ pub fn WaitingPage() -> impl IntoView {
         },
         |_| get_waiting(),
     );
-    let role = move || {
-        session
-            .user
-            .get()
-            .and_then(|r| r.ok())
-            .flatten()
-            .map(|u| u.role)
-            .unwrap_or(Role::Viewer)
-    };
+    let role = move || session.role();
     let message = move || match (second.value().get(), reject.value().get()) {
         (Some(Ok(m)), _) | (_, Some(Ok(m))) => Some(Ok(m)),
         (Some(Err(e)), _) | (_, Some(Err(e))) => Some(Err(e.to_string())),

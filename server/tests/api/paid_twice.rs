@@ -25,14 +25,7 @@ async fn a_bill_paid_by_hand_after_release_is_flagged_not_verified(e: Engine) {
         .expect("paid by hand in QBO");
 
     // Ramp pays on the arrival date.
-    let arrival: String =
-        sqlx::query_scalar("select payment_arrival_date from payment where payment_id = $1")
-            .bind(&pid)
-            .fetch_one(&app.state.app.db.pool)
-            .await
-            .unwrap();
-    let arrival: chrono::NaiveDate = arrival.parse().unwrap();
-    let days = (arrival - app.state.services.clock.today()).num_days();
+    let days = app.days_to_arrival(&pid).await;
     app.sandbox()
         .advance(Duration::days(days + 2))
         .await

@@ -113,14 +113,7 @@ async fn an_approved_payment_can_be_stopped_until_ramp_pays_it(e: Engine) {
     // 3. Paid by Ramp: too late, and it says so.
     let third = approve(&app, &cid, &bill).await;
     app.drain().await;
-    let arrival: String =
-        sqlx::query_scalar("select payment_arrival_date from payment where payment_id = $1")
-            .bind(&third)
-            .fetch_one(&app.state.app.db.pool)
-            .await
-            .unwrap();
-    let arrival: chrono::NaiveDate = arrival.parse().unwrap();
-    let days = (arrival - app.state.services.clock.today()).num_days();
+    let days = app.days_to_arrival(&third).await;
     app.sandbox()
         .advance(Duration::days(days + 1))
         .await

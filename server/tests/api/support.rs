@@ -412,6 +412,19 @@ impl TestApp {
             .collect()
     }
 
+    /// Days from the sandbox's today to the payment's planned arrival date
+    /// (when Ramp credits the vendor and marks the bill paid).
+    pub async fn days_to_arrival(&self, payment_id: &str) -> i64 {
+        let arrival: String =
+            sqlx::query_scalar("select payment_arrival_date from payment where payment_id = $1")
+                .bind(payment_id)
+                .fetch_one(&self.state.app.db.pool)
+                .await
+                .expect("payment");
+        let arrival: chrono::NaiveDate = arrival.parse().expect("arrival date");
+        (arrival - self.state.services.clock.today()).num_days()
+    }
+
     /// Move RowCol's and the sandbox's shared clock (no Ramp payment dates
     /// are reached by the few minutes the release tests use).
     pub fn advance_secs(&self, secs: i64) {

@@ -124,9 +124,14 @@ pub struct Paging {
 /// known vendors.
 struct ClientRules {
     policy: Policy,
-    currency: String,
-    others: Vec<OtherBill>,
+    currency: Currency,
+    /// The client's bills by vendor: the duplicate rule compares a bill
+    /// only with its own vendor's, so each bill is judged against a
+    /// handful instead of every bill of the client.
+    by_vendor: HashMap<String, Vec<OtherBill>>,
     known: HashSet<String>,
+    /// Open bills with no live payment: what can be decided now.
+    open: Vec<rules::BillFacts>,
 }
 
 struct OpenBill {
@@ -173,7 +178,7 @@ impl OpenBill {
 const OPEN_BILL_COLUMNS: &str = "b.bill_id, b.client_id, b.qbo_vendor_id, b.vendor_name,
     b.doc_number, b.balance_minor, b.currency, b.txn_date, b.due_date";
 
-/// The rules' context of each of `clients` (three queries in all).
+/// The rules' context of each of `clients` (two queries in all).
 async fn client_rules(
     conn: &mut AnyConnection,
     firm: &FirmId,
@@ -211,57 +216,72 @@ async fn client_rules(
                         .try_get::<i64, _>("new_vendor_second_approver")?
                         != 0,
                 },
-                currency: r.try_get("currency")?,
-                others: vec![],
+                currency: Currency::parse(&r.try_get::<String, _>("currency")?).map_err(corrupt)?,
+                by_vendor: HashMap::new(),
                 known: HashSet::new(),
+                open: Vec::new(),
             },
         );
     }
+    // Every bill of these clients, once: the duplicate rule's history,
+    // the vendors already paid (a closed bill, or one with a live payment)
+    // and the bills open to decide.
     let sql = format!(
-        "select b.client_id, b.bill_id, b.qbo_vendor_id, b.doc_number, b.amount_minor, b.txn_date
-         from staged_bill b where b.firm_id = $1 and b.client_id in ({list})"
+        "select b.client_id, b.bill_id, b.qbo_vendor_id, b.vendor_name, b.doc_number,
+                b.amount_minor, b.balance_minor, b.currency, b.txn_date, b.due_date, b.status,
+                cast(case when exists (select 1 from payment p where p.bill_id = b.bill_id
+                                       and p.state not in ({})) then 1 else 0 end as bigint)
+                  as live
+         from staged_bill b where b.firm_id = $1 and b.client_id in ({list})",
+        dead_states()
     );
     let mut q = sqlx::query(&sql).bind(firm.as_str());
     for c in clients {
         q = q.bind(c);
     }
     for r in q.fetch_all(&mut *conn).await? {
-        if let Some(cr) = out.get_mut(&r.try_get::<String, _>("client_id")?) {
-            cr.others.push(OtherBill {
-                bill_id: r.try_get("bill_id")?,
-                vendor_id: r.try_get("qbo_vendor_id")?,
-                doc_number: r.try_get("doc_number")?,
-                amount_minor: r.try_get("amount_minor")?,
-                txn_date: parse_date(&r.try_get::<String, _>("txn_date")?)?,
+        let Some(cr) = out.get_mut(&r.try_get::<String, _>("client_id")?) else {
+            continue;
+        };
+        let vendor_id: String = r.try_get("qbo_vendor_id")?;
+        let bill_id: String = r.try_get("bill_id")?;
+        let doc_number: Option<String> = r.try_get("doc_number")?;
+        let txn_date = parse_date(&r.try_get::<String, _>("txn_date")?)?;
+        let status: String = r.try_get("status")?;
+        let live = r.try_get::<i64, _>("live")? != 0;
+        if status == "closed" || live {
+            cr.known.insert(vendor_id.clone());
+        }
+        if status == "open" && !live {
+            cr.open.push(rules::BillFacts {
+                bill_id: bill_id.clone(),
+                vendor_id: vendor_id.clone(),
+                vendor_name: r.try_get("vendor_name")?,
+                doc_number: doc_number.clone(),
+                amount_minor: r.try_get("balance_minor")?,
+                currency: r.try_get("currency")?,
+                txn_date,
+                due_date: parse_date(&r.try_get::<String, _>("due_date")?)?,
             });
         }
-    }
-    let sql = format!(
-        "select distinct b.client_id, b.qbo_vendor_id from staged_bill b
-         where b.firm_id = $1 and b.client_id in ({list})
-           and (b.status = 'closed'
-                or exists (select 1 from payment p where p.bill_id = b.bill_id
-                           and p.state not in ({})))",
-        dead_states()
-    );
-    let mut q = sqlx::query_as::<_, (String, String)>(&sql).bind(firm.as_str());
-    for c in clients {
-        q = q.bind(c);
-    }
-    for (client, vendor) in q.fetch_all(&mut *conn).await? {
-        if let Some(cr) = out.get_mut(&client) {
-            cr.known.insert(vendor);
-        }
+        cr.by_vendor
+            .entry(vendor_id.clone())
+            .or_default()
+            .push(OtherBill {
+                bill_id,
+                vendor_id,
+                doc_number,
+                amount_minor: r.try_get("amount_minor")?,
+                txn_date,
+            });
     }
     Ok(out)
 }
 
 /// What the per-bill rules say of an open bill (the buffer is the
 /// selection's, judged in the browser and again by the server).
-fn judge(cr: &ClientRules, bill: &OpenBill, today: NaiveDate) -> Vec<rules::Finding> {
-    let facts = [bill.facts()];
-    let cur = Currency::parse(&cr.currency).unwrap_or_else(|_| Currency::usd());
-    let zero = Money::zero(cur.clone());
+fn judge(cr: &ClientRules, bill: &rules::BillFacts, today: NaiveDate) -> Vec<rules::Finding> {
+    let zero = Money::zero(cr.currency.clone());
     let cash = rules::CashFacts {
         available: zero.clone(),
         approved_unpaid: zero.clone(),
@@ -269,16 +289,19 @@ fn judge(cr: &ClientRules, bill: &OpenBill, today: NaiveDate) -> Vec<rules::Find
     };
     let input = rules::DecideInput {
         policy: &cr.policy,
-        bills: &facts,
-        others: &cr.others,
+        bills: std::slice::from_ref(bill),
+        others: cr
+            .by_vendor
+            .get(&bill.vendor_id)
+            .map_or(&[][..], Vec::as_slice),
         known_vendors: &cr.known,
-        bank_currency: &cur,
+        bank_currency: &cr.currency,
         cash: &cash,
         blockers: vec![],
         today,
         override_requested: false,
     };
-    rules::bill_findings(&input, &facts[0])
+    rules::bill_findings(&input, bill)
 }
 
 fn is_blocked(cr: &ClientRules, findings: &[rules::Finding]) -> bool {
@@ -396,14 +419,14 @@ pub async fn approvals_page(
     let mut clients: Vec<String> = names.keys().cloned().collect();
     clients.sort();
     let ctx = client_rules(conn, firm, &clients).await?;
-    let suggested = suggested_for(conn, firm, today, &ctx, summaries).await?;
+    let suggested = suggested_for(today, &ctx, summaries);
 
     let mut out = Vec::with_capacity(bills.len());
     for b in bills {
         let Some(cr) = ctx.get(&b.client_id) else {
             continue;
         };
-        let findings = judge(cr, &b, today);
+        let findings = judge(cr, &b.facts(), today);
         out.push(ApprovalRow {
             bill_id: id(&b.bill_id)?,
             client_id: id(&b.client_id)?,
@@ -428,57 +451,32 @@ pub async fn approvals_page(
 /// Every client's suggested batch (bill ids), for the clients in `ctx`:
 /// their open bills ranked and fitted inside the buffer's headroom
 /// (`rules::suggest_batch`). A client without usable cash gets none.
-async fn suggested_for(
-    conn: &mut AnyConnection,
-    firm: &FirmId,
+fn suggested_for(
     today: NaiveDate,
     ctx: &HashMap<String, ClientRules>,
     summaries: &[ClientSummary],
-) -> StoreResult<HashSet<String>> {
+) -> HashSet<String> {
     let mut out = HashSet::new();
-    if ctx.is_empty() {
-        return Ok(out);
-    }
-    let clients: Vec<&String> = ctx.keys().collect();
-    let list: Vec<String> = (0..clients.len()).map(|i| format!("${}", i + 2)).collect();
-    let sql = format!(
-        "select {OPEN_BILL_COLUMNS} from staged_bill b
-         where b.firm_id = $1 and b.status = 'open' and b.client_id in ({})
-           and not exists (select 1 from payment p where p.bill_id = b.bill_id
-                           and p.state not in ({}))",
-        list.join(", "),
-        dead_states()
-    );
-    let mut q = sqlx::query(&sql).bind(firm.as_str());
-    for c in &clients {
-        q = q.bind(c.as_str());
-    }
-    let mut by_client: HashMap<String, Vec<Candidate>> = HashMap::new();
-    for r in q.fetch_all(&mut *conn).await? {
-        let b = OpenBill::from_row(&r)?;
-        let Some(cr) = ctx.get(&b.client_id) else {
+    for s in summaries {
+        let Some(cr) = ctx.get(s.client_id.as_str()) else {
             continue;
         };
-        let blocked = is_blocked(cr, &judge(cr, &b, today));
-        by_client
-            .entry(b.client_id.clone())
-            .or_default()
-            .push(Candidate {
-                bill_id: b.bill_id,
+        let Some(headroom) = headroom(s) else {
+            continue;
+        };
+        let cands: Vec<Candidate> = cr
+            .open
+            .iter()
+            .map(|b| Candidate {
+                bill_id: b.bill_id.clone(),
                 amount_minor: b.amount_minor,
                 due_date: b.due_date,
-                blocked,
-            });
+                blocked: is_blocked(cr, &judge(cr, b, today)),
+            })
+            .collect();
+        out.extend(rules::suggest_batch(&cands, headroom));
     }
-    for s in summaries {
-        let Some(cands) = by_client.get(s.client_id.as_str()) else {
-            continue;
-        };
-        if let Some(headroom) = headroom(s) {
-            out.extend(rules::suggest_batch(cands, headroom));
-        }
-    }
-    Ok(out)
+    out
 }
 
 /// `cash after − required buffer` with nothing selected, when the client's
@@ -597,5 +595,5 @@ pub async fn suggested_batches(
         .map(|s| s.client_id.as_str().to_owned())
         .collect();
     let ctx = client_rules(conn, firm, &clients).await?;
-    suggested_for(conn, firm, today, &ctx, summaries).await
+    Ok(suggested_for(today, &ctx, summaries))
 }
