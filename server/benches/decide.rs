@@ -9,7 +9,9 @@
 //! - the approvals page rendered on the server (`GET /approvals`, 100 rows);
 //! - a what-if for 100 selected bills across 20 clients (the pure rules the
 //!   browser and the server share);
-//! - approving such a batch end to end (`POST /api/approve_batch`);
+//! - approving a batch end to end (`POST /api/approve_batch`) across 20 of
+//!   the demo world's clients, whose rails the simulators serve (fresh
+//!   balance, QuickBooks re-read, every rule), stopped again between rounds;
 //! - the suggested batch for all 100 clients (reads and ranking).
 
 use app::domain::rules;
@@ -340,15 +342,58 @@ async fn run(engine: &str) -> anyhow::Result<()> {
     );
     println!("[{engine}] suggested bills: {n}");
 
-    // Approving 100 bills across 20 clients end to end, five times (each
-    // batch its own bills: the next five of each client).
+    // Approving a batch end to end through every rule, the fresh balance
+    // and the QuickBooks re-read: the demo world's clients, whose rails the
+    // simulators serve (the synthetic clients have no QuickBooks company,
+    // so the ledger check would refuse them). Their policies let the bench
+    // measure acceptance, not refusal: no buffer, no dual control, no
+    // duplicate window. Between rounds every payment made is stopped
+    // (`stop_payment`: nothing was sent to Ramp), re-opening its bill.
+    let admin = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    admin
+        .post(format!("{base}/api/login"))
+        .form(&[
+            ("email", "admin@northwind.test"),
+            ("password", "bench-password"),
+        ])
+        .send()
+        .await?;
+    let demo: Vec<String> = sqlx::query_scalar(
+        "select c.client_id from client c
+         where c.name not like 'Bench Client %'
+           and not exists (select 1 from rail_connection r
+                           where r.client_id = c.client_id and r.status <> 'active')
+         order by (select count(*) from staged_bill b
+                   where b.client_id = c.client_id and b.status = 'open') desc, c.name
+         limit 20",
+    )
+    .fetch_all(&pool)
+    .await?;
+    for id in &demo {
+        let res = admin
+            .post(format!("{base}/api/set_client_policy"))
+            .form(&[
+                ("client_id", id.as_str()),
+                ("buffer_days", "0"),
+                ("dual_control_threshold_minor", "100000000000"),
+                ("duplicate_window_days", "0"),
+            ])
+            .send()
+            .await?;
+        anyhow::ensure!(res.status().is_success(), "policy: {}", res.status());
+    }
     let mut samples = Vec::new();
+    let mut sizes = Vec::new();
     for round in 0..5 {
         let mut form: Vec<(String, String)> = vec![("batch_key".into(), format!("bench-{round}"))];
-        for (id, _) in &picks {
+        for id in &demo {
             let rows: Vec<String> = sqlx::query_scalar(
                 "select b.bill_id from staged_bill b where b.client_id = $1 and b.status = 'open'
-                   and not exists (select 1 from payment p where p.bill_id = b.bill_id)
+                   and not exists (select 1 from payment p where p.bill_id = b.bill_id
+                                   and p.state not in ('cancelled', 'rejected', 'failed'))
                  order by b.due_date, b.bill_id limit 5",
             )
             .bind(id)
@@ -366,26 +411,37 @@ async fn run(engine: &str) -> anyhow::Result<()> {
         let body: serde_json::Value = res.json().await?;
         samples.push(t.elapsed());
         anyhow::ensure!(status.is_success(), "approve_batch: {status} {body}");
-        let approved: usize = body["clients"]
-            .as_array()
-            .map(|cs| {
-                cs.iter()
-                    .map(|c| {
-                        c["approved"].as_array().map_or(0, Vec::len)
-                            + c["awaiting_second_approval"].as_array().map_or(0, Vec::len)
-                    })
-                    .sum()
-            })
-            .unwrap_or(0);
-        if round == 0 {
-            println!(
-                "[{engine}] batch of {} bills: {approved} accepted",
-                form.len() - 1
-            );
+        let mut made = Vec::new();
+        let mut refused = 0;
+        for c in body["clients"].as_array().into_iter().flatten() {
+            for part in ["approved", "awaiting_second_approval"] {
+                for p in c[part].as_array().into_iter().flatten() {
+                    made.push(p["payment_id"].as_str().unwrap_or_default().to_owned());
+                }
+            }
+            refused += c["refused"].as_array().map_or(0, Vec::len);
+        }
+        sizes.push(format!(
+            "{}: {} accepted, {refused} refused",
+            form.len() - 1,
+            made.len()
+        ));
+        for pid in made {
+            let res = http
+                .post(format!("{base}/api/stop_payment"))
+                .form(&[("payment_id", pid.as_str()), ("reason", "bench round over")])
+                .send()
+                .await?;
+            anyhow::ensure!(res.status().is_success(), "stop: {}", res.status());
         }
     }
+    println!(
+        "[{engine}] batches over {} demo clients: {}",
+        demo.len(),
+        sizes.join("; ")
+    );
     report(
-        &format!("[{engine}] approve 100 bills in 20 clients"),
+        &format!("[{engine}] approve a batch across 20 demo clients"),
         samples,
     );
     Ok(())
