@@ -32,4 +32,7 @@ pub struct Services {
     /// RowCol's own origin (`ROWCOL_PUBLIC_URL`, else `http://<addr>`):
     /// redirect URIs are built from it.
     pub public_url: String,
+    /// Ramp subscription secrets in memory: the webhook receiver checks
+    /// signatures without a database read (`webhooks/secrets.rs`).
+    pub ramp_secrets: Arc<crate::webhooks::secrets::RampSecrets>,
 }

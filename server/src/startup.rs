@@ -311,7 +311,14 @@ impl Application {
                 .public_url
                 .clone()
                 .unwrap_or_else(|| format!("http://{addr}")),
+            ramp_secrets: Default::default(),
         };
+        // The webhook receiver checks signatures from memory.
+        services
+            .ramp_secrets
+            .reload(&services.db, &services.sealer)
+            .await
+            .context("loading the Ramp webhook secrets")?;
 
         // --- ports
         let cash: Arc<dyn CashRefresher> = Arc::new(PlaidCash {
@@ -436,6 +443,23 @@ impl Application {
                 tracing::warn!(error = %e, "expired-session sweeper stopped");
             }
         });
+        // Ramp webhook secrets another instance stored or forgot
+        // (webhooks/secrets.rs).
+        let secrets = {
+            let svc = self.state.services.clone();
+            let mut stop = shutdown.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(crate::webhooks::secrets::RELOAD_EVERY);
+                tick.tick().await;
+                loop {
+                    tokio::select! {
+                        _ = tick.tick() => {}
+                        _ = stop.wait_for(|s| *s) => break,
+                    }
+                    svc.ramp_secrets.reload_logged(&svc.db, &svc.sealer).await;
+                }
+            })
+        };
         // Refused webhooks are summarised per minute (webhooks/refusals.rs).
         let refusals = {
             let state = self.state.clone();
@@ -469,6 +493,7 @@ impl Application {
         .await?;
         sweeper.abort();
         refusals.abort();
+        secrets.abort();
         crate::webhooks::refusals::write(&self.state.services, self.state.webhook_refusals.all())
             .await;
         Ok(())

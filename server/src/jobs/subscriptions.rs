@@ -68,6 +68,9 @@ pub async fn run(st: &Services, client_id: &str) -> Result<(), JobError> {
             "the Ramp connection changed",
         ));
     }
+    drop(conn);
+    // Its deliveries are signed with the new secret: hold it at once.
+    st.ramp_secrets.reload_logged(&st.db, &st.sealer).await;
     tracing::info!(
         client = client_id,
         subscription = sub.id,

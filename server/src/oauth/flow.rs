@@ -1016,6 +1016,11 @@ pub async fn disconnect(
             .map_err(|_| internal())?;
         }
         commit(tx).await.map_err(|_| internal())?;
+        if rail == Rail::Ramp {
+            // Its webhook secret is forgotten: stop accepting it now.
+            let svc = &st.services;
+            svc.ramp_secrets.reload_logged(&svc.db, &svc.sealer).await;
+        }
         Ok(Redirect::to(&format!("/connections?disconnected={}", rail.as_str())).into_response())
     };
     match run.await {

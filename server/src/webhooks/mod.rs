@@ -4,6 +4,7 @@ pub mod plaid;
 pub mod qbo;
 pub mod ramp;
 pub mod refusals;
+pub mod secrets;
 
 use crate::state::ServerState;
 use app::model::Rail;

@@ -15,6 +15,7 @@ both_engines!(
     a_trusted_proxys_forwarded_address_is_the_client,
     password_hashing_has_a_concurrency_bound,
     unsigned_webhooks_are_summarised_once_per_minute,
+    a_webhooks_signature_is_checked_without_the_database,
     every_response_carries_the_security_headers,
     page_scripts_run_only_under_this_responses_nonce,
     cross_origin_state_changes_are_refused,
@@ -290,6 +291,62 @@ async fn password_hashing_has_a_concurrency_bound(e: Engine) {
     drop(held);
     let status = attempt.await.unwrap().unwrap();
     assert!(status == 200 || status == 302, "{status}");
+}
+
+/// Issue #19 §0: checking a Ramp delivery's signature costs no database
+/// round trip (the subscriptions' secrets are held in memory), so a
+/// refused request never makes the database work, and SQLite's one writer
+/// never queues the check. Shown with the database gone: a delivery signed
+/// with a subscription's own secret is still verified (and then cannot be
+/// stored: 503, Ramp retries), a badly signed or unsigned one refused (401).
+async fn a_webhooks_signature_is_checked_without_the_database(e: Engine) {
+    let app = TestApp::spawn(e).await;
+    let svc = &app.state.services;
+    let (connection_id, business): (String, String) = sqlx::query_as(
+        "select connection_id, external_id from rail_connection
+         where rail = 'ramp' and status = 'active' order by connection_id limit 1",
+    )
+    .fetch_one(&app.state.app.db.pool)
+    .await
+    .expect("a Ramp connection");
+    // Its own subscription, as connecting Ramp makes one.
+    let secret = "whsec_a_subscription_of_its_own";
+    {
+        let mut conn = svc.db.acquire().await.expect("connection");
+        let stored = app::ssr::store::connections::set_webhook_subscription(
+            &mut conn,
+            &connection_id,
+            "sub_of_its_own",
+            &svc.sealer.seal(secret, &connection_id),
+            "active",
+        )
+        .await
+        .expect("store the subscription");
+        assert!(stored);
+    }
+    svc.ramp_secrets
+        .reload(&svc.db, &svc.sealer)
+        .await
+        .expect("reload");
+    let event = |id: &str| {
+        json!({"id": id, "type": "bills.paid", "business_id": business,
+               "object": {"id": "bill-of-its-own"}})
+        .to_string()
+    };
+    let body = event("evt-own-secret");
+    let (status, text) = app.post_webhook(&body, Some(&sign(secret, &body))).await;
+    assert_eq!(status, 200, "{text}");
+
+    app.state.app.db.pool.close().await;
+    let body = event("evt-database-gone");
+    let (status, _) = app
+        .post_webhook(&body, Some(&sign("not-the-secret", &body)))
+        .await;
+    assert_eq!(status, 401);
+    let (status, _) = app.post_webhook(&body, None).await;
+    assert_eq!(status, 401);
+    let (status, text) = app.post_webhook(&body, Some(&sign(secret, &body))).await;
+    assert_eq!(status, 503, "verified from memory, then not stored: {text}");
 }
 
 async fn unsigned_webhooks_are_summarised_once_per_minute(e: Engine) {

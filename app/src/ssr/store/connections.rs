@@ -378,18 +378,16 @@ pub async fn set_webhook_status(
     Ok(())
 }
 
-/// (connection id, client id, sealed secret) of every Ramp connection to
-/// `business` with a webhook secret: the keys a webhook for it may be
-/// signed with.
-pub async fn webhook_secrets(
+/// Every Ramp subscription secret (sealed), with its connection id (the
+/// seal's context) and the Ramp business it signs for: the webhook
+/// receiver holds them in memory (`server/src/webhooks/secrets.rs`).
+pub async fn all_webhook_secrets(
     conn: &mut AnyConnection,
-    business: &str,
 ) -> StoreResult<Vec<(String, String, String)>> {
     Ok(sqlx::query_as(
-        "select connection_id, client_id, webhook_secret_sealed from rail_connection
-         where rail = 'ramp' and external_id = $1 and webhook_secret_sealed is not null",
+        "select connection_id, external_id, webhook_secret_sealed from rail_connection
+         where rail = 'ramp' and webhook_secret_sealed is not null",
     )
-    .bind(business)
     .fetch_all(conn)
     .await?)
 }
