@@ -66,6 +66,25 @@ pub fn non_blank(s: &Option<String>) -> Option<&str> {
     s.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
+/// A person's reason for acting on a payment, trimmed: 422 naming the
+/// field when it is shorter than `min_chars` (`what`: "rejected",
+/// "stopped").
+pub fn required_reason<'a>(
+    reason: &'a str,
+    min_chars: usize,
+    what: &str,
+) -> Result<&'a str, AppError> {
+    let reason = reason.trim();
+    if reason.chars().count() >= min_chars.max(1) {
+        return Ok(reason);
+    }
+    Err(AppError::Unprocessable(if min_chars > 1 {
+        format!("reason: say why the payment is {what} (at least {min_chars} characters).")
+    } else {
+        format!("reason: say why the payment is {what}.")
+    }))
+}
+
 fn to_port_message(e: PortError) -> String {
     match e {
         PortError::LoginRequired => {
@@ -868,12 +887,7 @@ pub async fn reject(
     reason: &str,
 ) -> Result<String, AppError> {
     user.require(Role::Advisor)?;
-    let reason = reason.trim();
-    if reason.is_empty() {
-        return Err(AppError::Unprocessable(
-            "reason: say why the payment is rejected.".into(),
-        ));
-    }
+    let reason = required_reason(reason, 1, "rejected")?;
     let st = state()?;
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;

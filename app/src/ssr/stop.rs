@@ -44,12 +44,7 @@ pub async fn stop_payment(
     reason: &str,
 ) -> Result<String, AppError> {
     user.require(Role::Advisor)?;
-    let reason = reason.trim();
-    if reason.chars().count() < MIN_REASON_CHARS {
-        return Err(AppError::Unprocessable(format!(
-            "reason: say why the payment is stopped (at least {MIN_REASON_CHARS} characters)."
-        )));
-    }
+    let reason = super::decide::required_reason(reason, MIN_REASON_CHARS, "stopped")?;
     let st = state()?;
     let p = {
         let mut conn = st.db.acquire().await?;
