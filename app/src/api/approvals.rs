@@ -74,8 +74,13 @@ pub mod ssr {
     use crate::error::AppError;
     use crate::model::*;
     use crate::ssr::auth::{current_user, state};
-    use crate::ssr::decide::{check_override, decide_client, non_blank, Request, MAX_BILLS};
+    use crate::ssr::decide::{
+        check_override, decide_client, decide_prepared, non_blank, prepare, Prep, Request,
+        MAX_BILLS,
+    };
     use crate::ssr::store::decisions;
+    use futures::future::{BoxFuture, FutureExt};
+    use futures::StreamExt;
 
     pub async fn approve(
         client_id: String,
@@ -138,6 +143,10 @@ pub mod ssr {
 
     /// The most bills one batch may hold (over all its clients).
     pub const MAX_BATCH_BILLS: usize = 2_000;
+    /// How many clients' rails a batch reads at once: each client has its
+    /// own bank and QuickBooks company, so this is the batch's own pace,
+    /// well inside any one rail's limits.
+    const PARALLEL_READS: usize = 8;
 
     fn check_key(batch_key: &str) -> Result<&str, AppError> {
         let key = batch_key.trim();
@@ -195,67 +204,90 @@ pub mod ssr {
                 "Select at least one bill to approve.".into(),
             ));
         }
-        let mut clients = Vec::with_capacity(groups.len());
-        for (client, name, ids) in groups {
-            if ids.len() > MAX_BILLS {
-                return Err(AppError::Validation(format!(
-                    "Approve at most {MAX_BILLS} bills of one client at once."
-                )));
-            }
-            let answer = decide_client(
-                &user,
-                Request {
-                    client: &client,
-                    bills: ids.clone(),
-                    override_reason,
-                    resolves: None,
-                    batch_key: Some(key),
-                },
-            )
+        if groups.iter().any(|(_, _, ids)| ids.len() > MAX_BILLS) {
+            return Err(AppError::Validation(format!(
+                "Approve at most {MAX_BILLS} bills of one client at once."
+            )));
+        }
+        let requests: Vec<Request<'_>> = groups
+            .iter()
+            .map(|(client, _, ids)| Request {
+                client,
+                bills: ids.clone(),
+                override_reason,
+                resolves: None,
+                batch_key: Some(key),
+            })
+            .collect();
+        // The rails are read for several clients at once (each its own
+        // bank and QuickBooks company); the decisions are then taken one
+        // client after another, each in its own lock and transaction.
+        // (Boxed: the stream then holds no closure over borrowed requests,
+        // which the server function's `Send` future could not name.)
+        let reads: Vec<BoxFuture<'_, Result<Prep, AppError>>> = requests
+            .iter()
+            .map(|req| prepare(&user, req).boxed())
+            .collect();
+        let prepared: Vec<Result<Prep, AppError>> = futures::stream::iter(reads)
+            .buffered(PARALLEL_READS)
+            .collect()
             .await;
+        let mut clients = Vec::with_capacity(groups.len());
+        for ((req, (client, name, ids)), prep) in requests.iter().zip(&groups).zip(prepared) {
+            let answer = match prep {
+                Ok(Prep::Answered(a)) => Ok(a),
+                Ok(Prep::Ready(p)) => decide_prepared(&user, req, p).await,
+                Err(e) => Err(e),
+            };
             // A client whose selection could not even be judged (a bill
             // approved meanwhile by someone else, gone from the ledger) is
             // refused with the reason; the other clients go on.
-            let answer = match answer {
+            clients.push(match answer {
                 Ok(a) => a,
                 Err(e @ (AppError::Conflict(_) | AppError::NotFound)) => {
-                    let code = if matches!(e, AppError::NotFound) {
-                        "not_open"
-                    } else {
-                        "already_decided"
-                    };
-                    let message = match &e {
-                        AppError::NotFound => {
-                            "A selected bill is no longer open (paid or removed in QuickBooks)."
-                                .to_owned()
-                        }
-                        other => other.to_string(),
-                    };
-                    ClientBatchAnswer {
-                        client_id: client.clone(),
-                        client_name: name.clone(),
-                        approved: vec![],
-                        awaiting_second_approval: vec![],
-                        refused: ids
-                            .iter()
-                            .map(|b| Refusal {
-                                bill_id: b.clone(),
-                                reason_code: code.into(),
-                                message: message.clone(),
-                            })
-                            .collect(),
-                        message,
-                    }
+                    not_judged(client, name, ids, &e)
                 }
                 Err(e) => return Err(e),
-            };
-            clients.push(answer);
+            });
         }
         leptos_axum::redirect(&format!("/approvals?batch={key}"));
         Ok(BatchAnswer {
             batch_key: key.to_owned(),
             clients,
         })
+    }
+
+    /// A client's part of a batch refused as a whole because it could not
+    /// be judged (`NotFound`: a bill no longer open; `Conflict`: decided
+    /// meanwhile).
+    fn not_judged(
+        client: &ClientId,
+        name: &str,
+        ids: &[BillId],
+        e: &AppError,
+    ) -> ClientBatchAnswer {
+        let (code, message) = match e {
+            AppError::NotFound => (
+                "not_open",
+                "A selected bill is no longer open (paid or removed in QuickBooks).".to_owned(),
+            ),
+            other => ("already_decided", other.to_string()),
+        };
+        ClientBatchAnswer {
+            client_id: client.clone(),
+            client_name: name.to_owned(),
+            approved: vec![],
+            awaiting_second_approval: vec![],
+            refused: ids
+                .iter()
+                .map(|b| Refusal {
+                    bill_id: b.clone(),
+                    reason_code: code.into(),
+                    message: message.clone(),
+                })
+                .collect(),
+            message,
+        }
     }
 
     pub async fn result(batch_key: String) -> Result<BatchAnswer, AppError> {

@@ -288,6 +288,22 @@ fn findings_json(findings: &[Finding]) -> serde_json::Value {
         .collect::<Vec<_>>())
 }
 
+/// What is read about one client's selection before its transaction: the
+/// network calls (a fresh bank balance, QuickBooks' view of the bills),
+/// which a batch makes for many clients at once.
+pub struct Prepared {
+    approval: clients::ApprovalPolicy,
+    bill_ids: Vec<BillId>,
+    refresh_error: Option<String>,
+    ledger: Result<Vec<LedgerBillNow>, String>,
+}
+
+/// A selection ready to judge, or the answer a batch already gave for it.
+pub enum Prep {
+    Answered(ClientBatchAnswer),
+    Ready(Prepared),
+}
+
 /// Judge one client's selection and act on it (see the module docs).
 /// Errors are what stops the request itself (not signed in, not the
 /// firm's client, a bill not open, a bill already approved); a rule's "no"
@@ -296,11 +312,20 @@ pub async fn decide_client(
     user: &CurrentUser,
     req: Request<'_>,
 ) -> Result<ClientBatchAnswer, AppError> {
+    match prepare(user, &req).await? {
+        Prep::Answered(answer) => Ok(answer),
+        Prep::Ready(prepared) => decide_prepared(user, &req, prepared).await,
+    }
+}
+
+/// The first half of [`decide_client`]: checks, then the rails read
+/// (outside any transaction; nothing is written but fresher bank data).
+pub async fn prepare(user: &CurrentUser, req: &Request<'_>) -> Result<Prep, AppError> {
     user.require(Role::Advisor)?;
     check_override(user, req.override_reason)?;
     let st = state()?;
     let client = req.client;
-    let mut bill_ids = req.bills;
+    let mut bill_ids = req.bills.clone();
     bill_ids.sort();
     bill_ids.dedup();
     if bill_ids.is_empty() {
@@ -322,14 +347,36 @@ pub async fn decide_client(
         let p = clients::approval_policy(&mut conn, &user.firm_id, client).await?;
         if let Some(key) = req.batch_key {
             if let Some(answer) = stored_answer(&mut conn, user, key, client).await? {
-                return Ok(answer);
+                return Ok(Prep::Answered(answer));
             }
         }
         p
     };
     let refresh_error = refresh_if_stale(&st, client, &approval, false).await.err();
     let ledger = ledger_view(&st, user, client, &bill_ids).await?;
+    Ok(Prep::Ready(Prepared {
+        approval,
+        bill_ids,
+        refresh_error,
+        ledger,
+    }))
+}
 
+/// The second half of [`decide_client`]: inside the client's lock, every
+/// rule on what [`prepare`] read, and the decision written.
+pub async fn decide_prepared(
+    user: &CurrentUser,
+    req: &Request<'_>,
+    prepared: Prepared,
+) -> Result<ClientBatchAnswer, AppError> {
+    let st = state()?;
+    let client = req.client;
+    let Prepared {
+        approval,
+        bill_ids,
+        refresh_error,
+        ledger,
+    } = prepared;
     let now = st.clock.now();
     let today = st.clock.today();
     let mut tx = st.db.begin().await?;
