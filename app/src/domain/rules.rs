@@ -242,25 +242,15 @@ struct Prior<'a> {
     txn_date: NaiveDate,
 }
 
-/// [`possible_duplicate`] over the client's other bills, then the rest of
-/// the selection.
-fn duplicate_among(
-    bill: &BillFacts,
-    others: &[OtherBill],
-    selection: &[BillFacts],
+/// The bill `bill` may duplicate among the client's other bills, then the
+/// rest of the selection, and whether by invoice number (else by amount
+/// inside the window).
+fn duplicate_match<'a>(
+    bill: &'a BillFacts,
+    others: &'a [OtherBill],
+    selection: &'a [BillFacts],
     window_days: u32,
-) -> Option<Finding> {
-    let label = |o: &Prior<'_>| {
-        o.doc_number
-            .clone()
-            .filter(|d| !d.trim().is_empty())
-            .map(|d| format!("invoice {d}"))
-            .unwrap_or_else(|| format!("the bill dated {}", o.txn_date))
-    };
-    let mine = bill
-        .doc_number
-        .clone()
-        .unwrap_or_else(|| "(no number)".into());
+) -> Option<(Prior<'a>, bool)> {
     let candidates = || {
         others
             .iter()
@@ -281,33 +271,66 @@ fn duplicate_among(
             .filter(|o| o.bill_id != bill.bill_id && o.vendor_id == bill.vendor_id)
     };
     if let Some(o) = candidates().find(|o| same_doc(o.doc_number, &bill.doc_number)) {
-        return Some(Finding::new(
-            Rule::PossibleDuplicate,
-            format!(
-                "Possible duplicate: {} already has invoice {} (dated {}).",
-                bill.vendor_name, mine, o.txn_date
-            ),
-            Some(&bill.bill_id),
-        ));
+        return Some((o, true));
     }
     candidates()
         .find(|o| {
             o.amount_minor == bill.amount_minor
                 && (o.txn_date - bill.txn_date).num_days().abs() <= i64::from(window_days)
         })
-        .map(|o| {
-            let days = (o.txn_date - bill.txn_date).num_days().abs();
-            Finding::new(
-                Rule::PossibleDuplicate,
-                format!(
-                    "Possible duplicate: {} billed the same amount in {}, {days} day{} apart (window {window_days} days).",
-                    bill.vendor_name,
-                    label(&o),
-                    if days == 1 { "" } else { "s" },
-                ),
-                Some(&bill.bill_id),
-            )
-        })
+        .map(|o| (o, false))
+}
+
+/// [`possible_duplicate`] over the client's other bills, then the rest of
+/// the selection.
+fn duplicate_among(
+    bill: &BillFacts,
+    others: &[OtherBill],
+    selection: &[BillFacts],
+    window_days: u32,
+) -> Option<Finding> {
+    let (o, by_invoice) = duplicate_match(bill, others, selection, window_days)?;
+    let message = if by_invoice {
+        format!(
+            "Possible duplicate: {} already has invoice {} (dated {}).",
+            bill.vendor_name,
+            bill.doc_number.as_deref().unwrap_or("(no number)"),
+            o.txn_date
+        )
+    } else {
+        let days = (o.txn_date - bill.txn_date).num_days().abs();
+        let label = o
+            .doc_number
+            .as_deref()
+            .filter(|d| !d.trim().is_empty())
+            .map(|d| format!("invoice {d}"))
+            .unwrap_or_else(|| format!("the bill dated {}", o.txn_date));
+        format!(
+            "Possible duplicate: {} billed the same amount in {label}, {days} day{} apart (window {window_days} days).",
+            bill.vendor_name,
+            if days == 1 { "" } else { "s" },
+        )
+    };
+    Some(Finding::new(
+        Rule::PossibleDuplicate,
+        message,
+        Some(&bill.bill_id),
+    ))
+}
+
+/// Whether a per-bill rule refuses `bill` on its own (a currency
+/// mismatch or a possible duplicate): what [`bill_findings`] would say,
+/// without writing its messages. The suggested batch asks this of every
+/// open bill of every client.
+pub fn refused_alone(input: &DecideInput<'_>, bill: &BillFacts) -> bool {
+    bill.currency != input.bank_currency.as_str()
+        || duplicate_match(
+            bill,
+            input.others,
+            input.bills,
+            input.policy.duplicate_window_days,
+        )
+        .is_some()
 }
 
 /// The client's cash as the buffer rule needs it.
@@ -767,6 +790,39 @@ mod tests {
         let dec = decide(&i).unwrap();
         assert!(!dec.refused());
         assert_eq!(dec.overridden.len(), 2);
+    }
+
+    #[test]
+    fn refused_alone_says_what_the_findings_say_without_their_messages() {
+        let mut w = world(100_000_000);
+        let paid = bill("old", "v1", Some("INV-9"), 12_345, "2025-01-01");
+        let rent = bill("rent-oct", "v2", None, 200_000, "2026-10-01");
+        w.others = vec![other(&paid), other(&rent)];
+        let mut eur = bill("eur", "v1", None, 5, "2026-11-01");
+        eur.currency = "EUR".into();
+        let cases = [
+            bill("new", "v1", Some(" inv-9 "), 99, "2026-11-01"),
+            bill("rent-nov", "v2", None, 200_000, "2026-11-01"),
+            bill("c", "v2", None, 200_000, "2026-10-08"),
+            bill("f", "v2", None, 200_000, "2026-10-09"),
+            bill("o", "v2", Some("INV-9"), 5, "2026-11-01"),
+            bill("big", "v-new", None, 900_000_000, "2026-10-01"),
+            eur,
+        ];
+        let mut refused = 0;
+        for b in &cases {
+            let i = input(&w, std::slice::from_ref(b));
+            let by_findings = bill_findings(&i, b).iter().any(|f| {
+                matches!(
+                    f.rule.effect(&w.policy),
+                    Effect::Refused | Effect::RefusedOverridable
+                )
+            });
+            assert_eq!(refused_alone(&i, b), by_findings, "bill {}", b.bill_id);
+            refused += usize::from(by_findings);
+        }
+        // Both answers occur: the comparison is not between two falses.
+        assert_eq!(refused, 3);
     }
 
     #[test]
