@@ -42,6 +42,25 @@ pub(super) fn dead_states() -> String {
     )
 }
 
+/// ` and <column> = $n` when the summaries are of one client: each of
+/// their firm-wide aggregates then reads that client's rows alone (an
+/// approval reads its client's summary inside its lock).
+fn of_client(column: &str, n: usize, only: Option<&str>) -> String {
+    only.map(|_| format!(" and {column} = ${n}"))
+        .unwrap_or_default()
+}
+
+/// Binds the one client of [`of_client`], last.
+fn bind_only<'q>(
+    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    only: Option<&'q str>,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    match only {
+        Some(c) => q.bind(c),
+        None => q,
+    }
+}
+
 /// Committed cash per client: payments that may hold cash whose bank debit
 /// is not in the held balance — no debit matched yet (or its evidence was
 /// removed), or the balance was read before RowCol first saw the debit (in
@@ -50,11 +69,13 @@ pub(super) fn dead_states() -> String {
 async fn committed_by_client(
     conn: &mut sqlx::AnyConnection,
     firm: &FirmId,
+    only: Option<&str>,
 ) -> StoreResult<HashMap<String, i64>> {
-    let rows = sqlx::query(&format!(
-        "select p.client_id, p.amount_minor from payment p
+    let rows = bind_only(
+        sqlx::query(&format!(
+            "select p.client_id, p.amount_minor from payment p
          left join cash_snapshot s on s.client_id = p.client_id
-         where p.firm_id = $1 and p.state in ({})
+         where p.firm_id = $1 and p.state in ({}){}
            and not exists (
              select 1 from bank_txn t
              where t.client_id = p.client_id and t.txn_id = p.plaid_txn_id
@@ -65,9 +86,12 @@ async fn committed_by_client(
                                where tp.client_id = t.client_id
                                  and tp.txn_id = t.pending_transaction_id
                                  and coalesce(tp.seen_at, 0) <= s.as_of)))",
-        committed_states()
-    ))
-    .bind(firm.as_str())
+            committed_states(),
+            of_client("p.client_id", 2, only)
+        ))
+        .bind(firm.as_str()),
+        only,
+    )
     .fetch_all(&mut *conn)
     .await?;
     let mut out: HashMap<String, i64> = HashMap::new();
@@ -107,11 +131,15 @@ pub async fn client_summaries(
     .await?;
 
     let mut cash: HashMap<String, (i64, i64)> = HashMap::new();
-    for r in sqlx::query(
-        "select s.client_id, s.available_minor, s.as_of from cash_snapshot s
-         join client c on c.client_id = s.client_id where c.firm_id = $1",
+    for r in bind_only(
+        sqlx::query(&format!(
+            "select s.client_id, s.available_minor, s.as_of from cash_snapshot s
+             join client c on c.client_id = s.client_id where c.firm_id = $1{}",
+            of_client("s.client_id", 2, only.as_deref())
+        ))
+        .bind(firm.as_str()),
+        only.as_deref(),
     )
-    .bind(firm.as_str())
     .fetch_all(&mut *conn)
     .await?
     {
@@ -122,30 +150,38 @@ pub async fn client_summaries(
     }
 
     let mut outflows: HashMap<String, i64> = HashMap::new();
-    for r in sqlx::query(
-        "select t.client_id, cast(sum(t.amount_minor) as bigint) as total from bank_txn t
-         join client c on c.client_id = t.client_id
-         where c.firm_id = $1 and t.amount_minor > 0 and t.txn_date > $2 and t.txn_date <= $3
-           and t.removed_at is null
-         group by t.client_id",
+    for r in bind_only(
+        sqlx::query(&format!(
+            "select t.client_id, cast(sum(t.amount_minor) as bigint) as total from bank_txn t
+             join client c on c.client_id = t.client_id
+             where c.firm_id = $1 and t.amount_minor > 0 and t.txn_date > $2 and t.txn_date <= $3
+               and t.removed_at is null{}
+             group by t.client_id",
+            of_client("t.client_id", 4, only.as_deref())
+        ))
+        .bind(firm.as_str())
+        .bind(burn_window_start(today).to_string())
+        .bind(today.to_string()),
+        only.as_deref(),
     )
-    .bind(firm.as_str())
-    .bind(burn_window_start(today).to_string())
-    .bind(today.to_string())
     .fetch_all(&mut *conn)
     .await?
     {
         outflows.insert(r.try_get("client_id")?, r.try_get("total")?);
     }
 
-    let committed = committed_by_client(&mut *conn, firm).await?;
+    let committed = committed_by_client(&mut *conn, firm, only.as_deref()).await?;
 
     let mut health: HashMap<String, Vec<(String, String)>> = HashMap::new();
-    for r in sqlx::query(
-        "select r.client_id, r.rail, r.status from rail_connection r
-         join client c on c.client_id = r.client_id where c.firm_id = $1",
+    for r in bind_only(
+        sqlx::query(&format!(
+            "select r.client_id, r.rail, r.status from rail_connection r
+             join client c on c.client_id = r.client_id where c.firm_id = $1{}",
+            of_client("r.client_id", 2, only.as_deref())
+        ))
+        .bind(firm.as_str()),
+        only.as_deref(),
     )
-    .bind(firm.as_str())
     .fetch_all(&mut *conn)
     .await?
     {
@@ -156,16 +192,20 @@ pub async fn client_summaries(
     }
 
     let mut due: HashMap<String, (i64, i64)> = HashMap::new();
-    for r in sqlx::query(&format!(
-        "select b.client_id, count(*) as n, cast(sum(b.balance_minor) as bigint) as total from staged_bill b
-         where b.firm_id = $1 and b.status = 'open' and b.due_date <= $2
-           and not exists (select 1 from payment p where p.bill_id = b.bill_id
-                           and p.state not in ({}))
-         group by b.client_id",
-        dead_states()
-    ))
-    .bind(firm.as_str())
-    .bind((today + Duration::days(DUE_SOON_DAYS)).to_string())
+    for r in bind_only(
+        sqlx::query(&format!(
+            "select b.client_id, count(*) as n, cast(sum(b.balance_minor) as bigint) as total from staged_bill b
+             where b.firm_id = $1 and b.status = 'open' and b.due_date <= $2
+               and not exists (select 1 from payment p where p.bill_id = b.bill_id
+                               and p.state not in ({})){}
+             group by b.client_id",
+            dead_states(),
+            of_client("b.client_id", 3, only.as_deref())
+        ))
+        .bind(firm.as_str())
+        .bind((today + Duration::days(DUE_SOON_DAYS)).to_string()),
+        only.as_deref(),
+    )
     .fetch_all(&mut *conn)
     .await?
     {
@@ -174,22 +214,30 @@ pub async fn client_summaries(
 
     // What waits on a person, per client: second approvals, hygiene items.
     let mut waiting: HashMap<String, i64> = HashMap::new();
-    for r in sqlx::query(
-        "select client_id, count(*) as n from payment
-         where firm_id = $1 and state = 'awaiting_second_approval' group by client_id",
+    for r in bind_only(
+        sqlx::query(&format!(
+            "select client_id, count(*) as n from payment
+             where firm_id = $1 and state = 'awaiting_second_approval'{} group by client_id",
+            of_client("client_id", 2, only.as_deref())
+        ))
+        .bind(firm.as_str()),
+        only.as_deref(),
     )
-    .bind(firm.as_str())
     .fetch_all(&mut *conn)
     .await?
     {
         waiting.insert(r.try_get("client_id")?, r.try_get("n")?);
     }
     let mut hygiene_open: HashMap<String, i64> = HashMap::new();
-    for r in sqlx::query(
-        "select client_id, count(*) as n from hygiene_item
-         where firm_id = $1 and status = 'open' and client_id is not null group by client_id",
+    for r in bind_only(
+        sqlx::query(&format!(
+            "select client_id, count(*) as n from hygiene_item
+             where firm_id = $1 and status = 'open' and client_id is not null{} group by client_id",
+            of_client("client_id", 2, only.as_deref())
+        ))
+        .bind(firm.as_str()),
+        only.as_deref(),
     )
-    .bind(firm.as_str())
     .fetch_all(&mut *conn)
     .await?
     {
