@@ -13,7 +13,7 @@ pub async fn get_audit(full: Option<bool>) -> Result<AuditPage, AppError> {
         async {
             let user = current_user().await?;
             let st = state()?;
-            let entries = audit::list(&st.db.pool, &user.firm_id, 500).await?;
+            let entries = audit::list(&st.db.reads, &user.firm_id, 500).await?;
             let chain = if full.unwrap_or(false) {
                 audit::verify_chain_full(&st.db.pool, &user.firm_id).await?
             } else {

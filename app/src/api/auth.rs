@@ -50,7 +50,7 @@ pub async fn me() -> Result<Option<SessionUser>, AppError> {
             match current_user().await {
                 Ok(u) => Ok(Some(SessionUser {
                     waiting: {
-                        let mut conn = st.db.acquire().await?;
+                        let mut conn = st.db.read().await?;
                         crate::ssr::store::decisions::waiting_count(&mut conn, &u.firm_id).await?
                     },
                     email: u.email,

@@ -11,7 +11,7 @@ pub async fn get_portfolio() -> Result<Vec<ClientSummary>, AppError> {
         async {
             let user = current_user().await?;
             let st = state()?;
-            let mut conn = st.db.acquire().await?;
+            let mut conn = st.db.read().await?;
             Ok(crate::ssr::store::read_models::client_summaries(
                 &mut conn,
                 &user.firm_id,
@@ -38,7 +38,7 @@ pub async fn get_client(client_id: String) -> Result<ClientDetail, AppError> {
             let client = ClientId::parse(&client_id).map_err(|_| AppError::NotFound)?;
             let st = state()?;
             let today = st.clock.today();
-            let mut conn = st.db.acquire().await?;
+            let mut conn = st.db.read().await?;
             let summary = queries::client_summaries(
                 &mut conn,
                 &user.firm_id,
@@ -53,8 +53,8 @@ pub async fn get_client(client_id: String) -> Result<ClientDetail, AppError> {
             let (policy, _) =
                 crate::ssr::store::clients::policy(&mut conn, &user.firm_id, &client).await?;
             drop(conn);
-            let bills = queries::open_bills(&st.db.pool, &user.firm_id, &client, today).await?;
-            let payments = queries::client_payments(&st.db.pool, &user.firm_id, &client).await?;
+            let bills = queries::open_bills(&st.db.reads, &user.firm_id, &client, today).await?;
+            let payments = queries::client_payments(&st.db.reads, &user.firm_id, &client).await?;
             Ok(ClientDetail {
                 summary,
                 bills,

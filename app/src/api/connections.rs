@@ -25,7 +25,7 @@ pub mod ssr {
     pub async fn list() -> Result<ConnectionsView, AppError> {
         let user = current_user().await?;
         let st = state()?;
-        let mut conn = st.db.acquire().await?;
+        let mut conn = st.db.read().await?;
         let clients = read_models::client_names(&mut conn, &user.firm_id).await?;
         let rows = connections::list_for_firm(&mut conn, &user.firm_id).await?;
         // Token lifetimes are the providers' wall clock, not the sandbox's.

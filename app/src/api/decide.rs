@@ -54,7 +54,7 @@ pub async fn get_waiting() -> Result<Vec<WaitingPayment>, AppError> {
         async {
             let user = current_user().await?;
             let st = state()?;
-            let mut conn = st.db.acquire().await?;
+            let mut conn = st.db.read().await?;
             Ok(
                 crate::ssr::store::decisions::waiting(&mut conn, &user.firm_id, &user.user_id)
                     .await?,
@@ -137,7 +137,7 @@ pub mod ssr {
             .transpose()
             .map_err(bad)?
             .unwrap_or(100);
-        let mut conn = st.db.acquire().await?;
+        let mut conn = st.db.read().await?;
         let summaries = client_summaries(&mut conn, &user.firm_id, now, today, None).await?;
         if let Some(c) = &filters.client {
             if !summaries.iter().any(|s| &s.client_id == c) {

@@ -10,7 +10,7 @@ pub async fn get_hygiene() -> Result<Vec<HygieneItemView>, AppError> {
         async {
             let user = current_user().await?;
             let st = state()?;
-            Ok(crate::ssr::store::read_models::open_hygiene(&st.db.pool, &user.firm_id).await?)
+            Ok(crate::ssr::store::read_models::open_hygiene(&st.db.reads, &user.firm_id).await?)
         }
         .await,
     )

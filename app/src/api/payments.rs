@@ -13,7 +13,7 @@ pub async fn get_payment(payment_id: String) -> Result<PaymentDetail, AppError> 
             let pid = PaymentId::parse(&payment_id).map_err(|_| AppError::NotFound)?;
             let st = state()?;
             Ok(
-                crate::ssr::store::read_models::payment_detail(&st.db.pool, &user.firm_id, &pid)
+                crate::ssr::store::read_models::payment_detail(&st.db.reads, &user.firm_id, &pid)
                     .await?,
             )
         }

@@ -103,7 +103,7 @@ pub mod ssr {
             })
             .collect();
         let st = state()?;
-        let mut conn = st.db.acquire().await?;
+        let mut conn = st.db.read().await?;
         let names = read_models::client_names(&mut conn, &user.firm_id).await?;
         let rows = connections::list_for_firm(&mut conn, &user.firm_id).await?;
         let plaid_items = names

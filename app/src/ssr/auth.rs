@@ -63,7 +63,7 @@ pub async fn user_of_session(
         AppError::Internal
     })?;
     let uid = uid.ok_or(AppError::Unauthenticated)?;
-    let mut conn = db.acquire().await?;
+    let mut conn = db.read().await?;
     let row = crate::ssr::store::users::session_user(&mut conn, &uid)
         .await?
         .ok_or(AppError::Unauthenticated)?;

@@ -16,6 +16,7 @@ both_engines!(
     password_hashing_has_a_concurrency_bound,
     unsigned_webhooks_are_summarised_once_per_minute,
     a_webhooks_signature_is_checked_without_the_database,
+    pages_read_while_a_write_holds_the_database,
     every_response_carries_the_security_headers,
     page_scripts_run_only_under_this_responses_nonce,
     cross_origin_state_changes_are_refused,
@@ -347,6 +348,38 @@ async fn a_webhooks_signature_is_checked_without_the_database(e: Engine) {
     assert_eq!(status, 401);
     let (status, text) = app.post_webhook(&body, Some(&sign(secret, &body))).await;
     assert_eq!(status, 503, "verified from memory, then not stored: {text}");
+}
+
+/// Issue #19 §0: on SQLite, pages read through connections of their own
+/// (WAL) instead of queueing behind the one writer; those connections
+/// cannot write.
+async fn pages_read_while_a_write_holds_the_database(e: Engine) {
+    let app = TestApp::spawn(e).await;
+    app.login(ADVISOR).await;
+    let db = &app.state.app.db;
+    // A write under way: on SQLite it holds the only writing connection.
+    let mut tx = db.begin().await.expect("begin");
+    sqlx::query("update firm set name = name")
+        .execute(&mut *tx)
+        .await
+        .expect("write");
+    // A guard against hanging, not a speed check: queued behind the write
+    // the pages would never answer while it is open.
+    let guard = std::time::Duration::from_secs(60);
+    for endpoint in ["portfolio", "approvals", "approvals/waiting"] {
+        let (status, body) = tokio::time::timeout(guard, app.call(endpoint, &[]))
+            .await
+            .unwrap_or_else(|_| panic!("{endpoint} waited for the writer"));
+        assert_eq!(status, 200, "{endpoint}: {body}");
+    }
+    tx.rollback().await.expect("rollback");
+    let mut conn = db.read().await.expect("a read connection");
+    let write = sqlx::query("update firm set name = 'changed through a read connection'")
+        .execute(&mut *conn)
+        .await;
+    if matches!(e, Engine::Sqlite) {
+        assert!(write.is_err(), "a read connection wrote");
+    }
 }
 
 async fn unsigned_webhooks_are_summarised_once_per_minute(e: Engine) {

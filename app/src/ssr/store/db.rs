@@ -36,9 +36,17 @@ impl Backend {
 /// The database handle every server function and job receives through state.
 #[derive(Clone, Debug)]
 pub struct Db {
+    /// Every write, and reads that decide a write.
     pub pool: AnyPool,
+    /// Reads for pages. On SQLite, connections of their own that cannot
+    /// write (`query_only`): WAL lets them read beside the one writer
+    /// instead of queueing behind it. On PostgreSQL, the same pool.
+    pub reads: AnyPool,
     pub backend: Backend,
 }
+
+/// How many SQLite connections serve pages' reads at once.
+const SQLITE_READERS: u32 = 4;
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
@@ -69,12 +77,40 @@ impl Db {
             }
             Backend::Postgres => AnyPoolOptions::new().max_connections(10).connect(url).await?,
         };
-        Ok(Db { pool, backend })
+        let reads = match backend {
+            // Opened after the writer, which created the file and set WAL.
+            Backend::Sqlite => {
+                AnyPoolOptions::new()
+                    .max_connections(SQLITE_READERS)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            use sqlx::Executor;
+                            conn.execute("pragma query_only = on; pragma busy_timeout = 10000;")
+                                .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(url)
+                    .await?
+            }
+            Backend::Postgres => pool.clone(),
+        };
+        Ok(Db {
+            pool,
+            reads,
+            backend,
+        })
     }
 
     /// A connection from the pool.
     pub async fn acquire(&self) -> Result<sqlx::pool::PoolConnection<Any>, super::StoreError> {
         Ok(self.pool.acquire().await?)
+    }
+
+    /// A connection for reading only (a page): on SQLite it does not wait
+    /// for the writer, and any write through it fails.
+    pub async fn read(&self) -> Result<sqlx::pool::PoolConnection<Any>, super::StoreError> {
+        Ok(self.reads.acquire().await?)
     }
 
     /// A transaction; commit it with [`commit`].
