@@ -140,6 +140,39 @@ impl Db {
     }
 }
 
+/// Every row of `select <columns> <rest>` (text binds `$1…`), for reads
+/// of thousands of rows. Through sqlx's SQLite driver each value read
+/// costs about a microsecond of its own (ten thousand bills of eleven
+/// columns: ~100 ms), so on SQLite the rows are folded into one JSON text
+/// (`json_group_array`) and parsed with serde: ~10 times faster. On
+/// PostgreSQL rows come faster than `json_agg` builds them, so they are
+/// read as rows.
+pub async fn fetch_many<T>(
+    conn: &mut sqlx::AnyConnection,
+    columns: &str,
+    rest: &str,
+    binds: &[&str],
+) -> Result<Vec<T>, super::StoreError>
+where
+    T: serde::de::DeserializeOwned + for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+{
+    if conn.backend_name() == "PostgreSQL" {
+        let sql = format!("select {columns} {rest}");
+        let mut q = sqlx::query_as::<_, T>(&sql);
+        for b in binds {
+            q = q.bind(*b);
+        }
+        return Ok(q.fetch_all(conn).await?);
+    }
+    let sql = format!("select json_group_array(json_array({columns})) {rest}");
+    let mut q = sqlx::query_scalar::<_, String>(&sql);
+    for b in binds {
+        q = q.bind(*b);
+    }
+    let json = q.fetch_one(conn).await?;
+    serde_json::from_str(&json).map_err(super::corrupt)
+}
+
 /// Instants are stored as unix milliseconds.
 pub fn to_ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
