@@ -15,6 +15,7 @@ both_engines!(
     policies_are_versioned_bounded_and_recorded_with_each_approval,
     the_approvals_page_filters_pages_and_suggests_a_batch,
     a_bill_changed_in_the_ledger_is_refused_until_re_synced,
+    many_rows_read_the_same_whichever_way_the_engine_reads_them,
 );
 
 const ADVISOR: &str = "advisor@northwind.test";
@@ -920,4 +921,54 @@ async fn a_bill_changed_in_the_ledger_is_refused_until_re_synced(e: Engine) {
     assert_eq!(status, 200, "{answer}");
     let part = client_part(&answer, &alder);
     assert!(part["refused"].as_array().unwrap().is_empty(), "{part}");
+}
+
+/// `db::fetch_many` (rows folded into JSON on SQLite, plain rows on
+/// PostgreSQL) gives back exactly what was stored: quotes, backslashes,
+/// non-ASCII text, NULL and the extreme integers included.
+async fn many_rows_read_the_same_whichever_way_the_engine_reads_them(e: Engine) {
+    let app = TestApp::spawn(e).await;
+    let mut conn = app.state.app.db.acquire().await.expect("connection");
+    sqlx::query("create temporary table awkward (k text not null, t text, n bigint not null)")
+        .execute(&mut *conn)
+        .await
+        .expect("create");
+    let rows: Vec<(String, Option<String>, i64)> = vec![
+        (
+            "a".into(),
+            Some(r#"O'Brien "Ltd" \ tab\t, [1], {x}"#.into()),
+            i64::MAX,
+        ),
+        ("b".into(), None, i64::MIN),
+        ("c".into(), Some("Café Zürich — 東京 🍣\nline".into()), 0),
+        ("d".into(), Some(String::new()), -1),
+    ];
+    for (k, t, n) in &rows {
+        sqlx::query("insert into awkward (k, t, n) values ($1, $2, $3)")
+            .bind(k)
+            .bind(t.clone())
+            .bind(*n)
+            .execute(&mut *conn)
+            .await
+            .expect("insert");
+    }
+    let mut read: Vec<(String, Option<String>, i64)> = app::ssr::store::db::fetch_many(
+        &mut conn,
+        "k, t, n",
+        "from awkward where k <> $1",
+        &["none"],
+    )
+    .await
+    .expect("fetch_many");
+    read.sort();
+    assert_eq!(read, rows);
+    let none: Vec<(String, Option<String>, i64)> = app::ssr::store::db::fetch_many(
+        &mut conn,
+        "k, t, n",
+        "from awkward where k = $1",
+        &["none"],
+    )
+    .await
+    .expect("fetch_many of nothing");
+    assert!(none.is_empty());
 }

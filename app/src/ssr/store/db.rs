@@ -146,7 +146,7 @@ impl Db {
 /// columns: ~100 ms), so on SQLite the rows are folded into one JSON text
 /// (`json_group_array`) and parsed with serde: ~10 times faster. On
 /// PostgreSQL rows come faster than `json_agg` builds them, so they are
-/// read as rows.
+/// read as rows. In no particular order.
 pub async fn fetch_many<T>(
     conn: &mut sqlx::AnyConnection,
     columns: &str,
@@ -164,7 +164,11 @@ where
         }
         return Ok(q.fetch_all(conn).await?);
     }
-    let sql = format!("select json_group_array(json_array({columns})) {rest}");
+    // Folded over a subquery so that `rest` may be any tail of a select
+    // (`json()` keeps each row an array, not a string, past it). SQLite
+    // promises no order of an aggregate's input: callers sort.
+    let sql =
+        format!("select json_group_array(json(r)) from (select json_array({columns}) as r {rest})");
     let mut q = sqlx::query_scalar::<_, String>(&sql);
     for b in binds {
         q = q.bind(*b);
