@@ -71,6 +71,11 @@ cleanup() {
   summary "$rc"
 }
 trap cleanup EXIT
+# A stopped run is never a success. Without these, the EXIT trap of a run
+# killed by SIGTERM or SIGINT saw the status of the last command that had
+# finished (often 0) and printed "all steps passed" (issue #17).
+trap 'exit 143' TERM
+trap 'exit 130' INT
 
 # Each step chooses its own site (debug or release): a LEPTOS_SITE_ROOT left
 # in the caller's shell (e.g. from running cargo test by hand) would point
