@@ -16,9 +16,12 @@
 
 use app::domain::rules;
 use app::model::{ClientId, Currency, FirmId, Money};
+mod support;
+
 use rowcol::config::Config;
 use rowcol::startup::Application;
 use std::time::{Duration, Instant};
+use support::percentile;
 
 const CLIENTS: usize = 100;
 
@@ -28,31 +31,13 @@ const BILLS: usize = 10_000;
 
 fn report(name: &str, mut samples: Vec<Duration>) {
     samples.sort();
-    let p = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize];
+    let p = |q: f64| percentile(&samples, q);
     println!(
         "{name:<44} n={:<4} p50={:>9.2?} p95={:>9.2?}",
         samples.len(),
         p(0.5),
         p(0.95)
     );
-}
-
-async fn database(engine: &str, tmp: &std::path::Path) -> anyhow::Result<String> {
-    if engine == "sqlite" {
-        return Ok(format!("sqlite://{}/bench.db", tmp.display()));
-    }
-    let admin = std::env::var("ROWCOL_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let name = format!("rowcol_t_bench_{}", uuid::Uuid::new_v4().simple());
-    let pool = sqlx::PgPool::connect(&admin).await?;
-    sqlx::query(&format!("create database {name}"))
-        .execute(&pool)
-        .await?;
-    let base = admin
-        .rsplit_once('/')
-        .map(|(b, _)| b.to_owned())
-        .unwrap_or(admin);
-    Ok(format!("{base}/{name}"))
 }
 
 /// Synthetic clients and bills, written straight to the tables (the bench
@@ -145,7 +130,7 @@ async fn seed(pool: &sqlx::AnyPool, now_ms: i64, today: chrono::NaiveDate) -> an
 async fn run(engine: &str) -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
     let mut config = Config::defaults();
-    config.database_url = database(engine, tmp.path()).await?;
+    config.database_url = support::database(engine, tmp.path()).await?;
     config.demo_password = Some("bench-password".into());
     config.data_dir = tmp.path().display().to_string();
     config.worker = false;

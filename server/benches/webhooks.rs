@@ -10,9 +10,12 @@
 //! for), not the processing behind it. `WEBHOOK_SECS` sets each rate's
 //! duration (default 4 s).
 
+mod support;
+
 use rowcol::config::Config;
 use rowcol::startup::Application;
 use std::time::{Duration, Instant};
+use support::percentile;
 
 const SECRET: &str = "bench-webhook-secret";
 
@@ -21,31 +24,6 @@ fn sign(body: &str) -> String {
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).expect("any key length");
     mac.update(body.as_bytes());
     hex::encode(mac.finalize().into_bytes())
-}
-
-fn percentile(sorted: &[Duration], q: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * q).round() as usize]
-}
-
-async fn database(engine: &str, tmp: &std::path::Path) -> anyhow::Result<String> {
-    if engine == "sqlite" {
-        return Ok(format!("sqlite://{}/bench.db", tmp.display()));
-    }
-    let admin = std::env::var("ROWCOL_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let name = format!("rowcol_t_bench_{}", uuid::Uuid::new_v4().simple());
-    let pool = sqlx::PgPool::connect(&admin).await?;
-    sqlx::query(&format!("create database {name}"))
-        .execute(&pool)
-        .await?;
-    let base = admin
-        .rsplit_once('/')
-        .map(|(b, _)| b.to_owned())
-        .unwrap_or(admin);
-    Ok(format!("{base}/{name}"))
 }
 
 /// Where the webhooks go.
@@ -126,7 +104,7 @@ async fn run_rate(to: &Target<'_>, rate: u32, secs: u32, tag: &str) -> anyhow::R
 async fn run(engine: &str, secs: u32) -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
     let mut config = Config::defaults();
-    config.database_url = database(engine, tmp.path()).await?;
+    config.database_url = support::database(engine, tmp.path()).await?;
     config.data_dir = tmp.path().display().to_string();
     config.ramp_webhook_secret = Some(SECRET.into());
     config.worker = false;

@@ -61,37 +61,28 @@ impl Db {
             // RowCol's own access so deferred transactions never hit
             // SQLITE_BUSY on lock upgrade; WAL keeps the session store's
             // separate connection from blocking on readers.
-            Backend::Sqlite => {
+            Backend::Sqlite => sqlite_pool(
+                url,
+                1,
+                "pragma journal_mode = wal; pragma foreign_keys = on; pragma busy_timeout = 10000;",
+            )
+            .await?,
+            Backend::Postgres => {
                 AnyPoolOptions::new()
-                    .max_connections(1)
-                    .after_connect(|conn, _| {
-                        Box::pin(async move {
-                            use sqlx::Executor;
-                            conn.execute("pragma journal_mode = wal; pragma foreign_keys = on; pragma busy_timeout = 10000;")
-                                .await?;
-                            Ok(())
-                        })
-                    })
+                    .max_connections(10)
                     .connect(url)
                     .await?
             }
-            Backend::Postgres => AnyPoolOptions::new().max_connections(10).connect(url).await?,
         };
         let reads = match backend {
             // Opened after the writer, which created the file and set WAL.
             Backend::Sqlite => {
-                AnyPoolOptions::new()
-                    .max_connections(SQLITE_READERS)
-                    .after_connect(|conn, _| {
-                        Box::pin(async move {
-                            use sqlx::Executor;
-                            conn.execute("pragma query_only = on; pragma busy_timeout = 10000;")
-                                .await?;
-                            Ok(())
-                        })
-                    })
-                    .connect(url)
-                    .await?
+                sqlite_pool(
+                    url,
+                    SQLITE_READERS,
+                    "pragma query_only = on; pragma busy_timeout = 10000;",
+                )
+                .await?
             }
             Backend::Postgres => pool.clone(),
         };
@@ -138,6 +129,21 @@ impl Db {
                 .await?;
         Ok(applied.unwrap_or(0) >= latest)
     }
+}
+
+/// A SQLite pool of up to `max` connections, each set up with `pragmas`.
+async fn sqlite_pool(url: &str, max: u32, pragmas: &'static str) -> Result<AnyPool, sqlx::Error> {
+    AnyPoolOptions::new()
+        .max_connections(max)
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                use sqlx::Executor;
+                conn.execute(pragmas).await?;
+                Ok(())
+            })
+        })
+        .connect(url)
+        .await
 }
 
 /// Every row of `select <columns> <rest>` (text binds `$1…`), for reads
