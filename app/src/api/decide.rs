@@ -137,27 +137,51 @@ pub mod ssr {
             .transpose()
             .map_err(bad)?
             .unwrap_or(100);
+        let paging = decisions::Paging {
+            sort,
+            desc,
+            page: u32::try_from(page).unwrap_or(1),
+            per_page: u32::try_from(per_page).unwrap_or(100),
+        };
+        // The clients' summaries and the table's page are independent
+        // reads: on two connections at once when a second one is free
+        // (never waited for: two requests each holding one and waiting
+        // for another would wait forever), else one after the other.
         let mut conn = st.db.read().await?;
-        let summaries = client_summaries(&mut conn, &user.firm_id, now, today, None).await?;
+        let (summaries, table) = match st.db.reads.try_acquire() {
+            Some(mut second) => {
+                let (s, t) = futures::join!(
+                    client_summaries(&mut conn, &user.firm_id, now, today, None),
+                    decisions::approvals_page(
+                        &mut second,
+                        &user.firm_id,
+                        today,
+                        &filters,
+                        paging,
+                        &st.db.bills_cache,
+                    )
+                );
+                (s?, t?)
+            }
+            None => (
+                client_summaries(&mut conn, &user.firm_id, now, today, None).await?,
+                decisions::approvals_page(
+                    &mut conn,
+                    &user.firm_id,
+                    today,
+                    &filters,
+                    paging,
+                    &st.db.bills_cache,
+                )
+                .await?,
+            ),
+        };
         if let Some(c) = &filters.client {
             if !summaries.iter().any(|s| &s.client_id == c) {
                 return Err(AppError::NotFound);
             }
         }
-        let (rows, total) = decisions::approvals_page(
-            &mut conn,
-            &user.firm_id,
-            today,
-            &filters,
-            decisions::Paging {
-                sort,
-                desc,
-                page: u32::try_from(page).unwrap_or(1),
-                per_page: u32::try_from(per_page).unwrap_or(100),
-            },
-            &summaries,
-        )
-        .await?;
+        let (rows, total) = table.suggest(today, &summaries);
         let clients = summaries
             .iter()
             .filter(|s| rows.iter().any(|r| r.client_id == s.client_id))

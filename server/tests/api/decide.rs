@@ -16,6 +16,7 @@ both_engines!(
     the_approvals_page_filters_pages_and_suggests_a_batch,
     a_bill_changed_in_the_ledger_is_refused_until_re_synced,
     many_rows_read_the_same_whichever_way_the_engine_reads_them,
+    the_approvals_page_sees_every_change_made_after_it_was_read,
 );
 
 const ADVISOR: &str = "advisor@northwind.test";
@@ -971,4 +972,156 @@ async fn many_rows_read_the_same_whichever_way_the_engine_reads_them(e: Engine) 
     .await
     .expect("fetch_many of nothing");
     assert!(none.is_empty());
+}
+
+/// The page's rows as the server computes them with no client's bills in
+/// memory: what the page must show whatever it kept from earlier reads.
+async fn page_read_afresh(app: &TestApp, client_id: &str) -> Value {
+    use app::ssr::store::{decisions, read_models};
+    let db = &app.state.app.db;
+    let firm: app::model::FirmId = app::model::FirmId::parse(
+        &sqlx::query_scalar::<_, String>("select firm_id from client where client_id = $1")
+            .bind(client_id)
+            .fetch_one(&db.pool)
+            .await
+            .expect("firm"),
+    )
+    .expect("firm id");
+    let clock = &app.state.app.clock;
+    let mut conn = db.read().await.expect("connection");
+    let summaries =
+        read_models::client_summaries(&mut conn, &firm, clock.now(), clock.today(), None)
+            .await
+            .expect("summaries");
+    let (rows, _) = decisions::approvals_page(
+        &mut conn,
+        &firm,
+        clock.today(),
+        &decisions::Filters {
+            client: Some(app::model::ClientId::parse(client_id).expect("client id")),
+            ..Default::default()
+        },
+        decisions::Paging {
+            sort: decisions::Sort::Due,
+            desc: false,
+            page: 1,
+            per_page: 500,
+        },
+        &decisions::BillsCache::default(),
+    )
+    .await
+    .expect("page")
+    .suggest(clock.today(), &summaries);
+    serde_json::to_value(rows).expect("json")
+}
+
+/// The approvals page keeps each client's bills between reads (issue #16
+/// §7): every change made after a read — a bill entered in the ledger, an
+/// approval, a rejection — shows on the next read exactly as a fresh
+/// computation shows it, and a sync that changes nothing keeps what was
+/// kept.
+async fn the_approvals_page_sees_every_change_made_after_it_was_read(e: Engine) {
+    let app = TestApp::spawn(e).await;
+    // Every bill needs a second approver: an approval waits, and can be
+    // rejected.
+    let (advisor, admin, alder, bills) = with_low_threshold(&app, "Alder Creek Dental").await;
+    let page = || async {
+        let (status, body) = advisor
+            .call("approvals", &[("client_id", &alder), ("per_page", "500")])
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["rows"].clone()
+    };
+    let row = |rows: &Value, bill: &str| {
+        rows.as_array()
+            .expect("rows")
+            .iter()
+            .find(|r| r["bill_id"] == bill)
+            .cloned()
+    };
+    let revision = || async {
+        sqlx::query_scalar::<_, i64>("select rev from client_revision where client_id = $1")
+            .bind(&alder)
+            .fetch_one(&app.state.app.db.pool)
+            .await
+            .expect("revision")
+    };
+    let before = page().await;
+    assert_eq!(before, page_read_afresh(&app, &alder).await);
+    let (original, amount) = bills[0].clone();
+    let other = bills[1].0.clone();
+    let first = row(&before, &original).expect("on the page");
+    assert!(!first["rules"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("possible_duplicate")));
+
+    // A sync that finds nothing new rewrites every bill and changes none.
+    let rev = revision().await;
+    let st = &app.state.services;
+    let mut tx = st.db.begin().await.unwrap();
+    let now = st.clock.now();
+    app::ssr::store::jobs::enqueue(
+        &mut tx,
+        &app::ssr::jobs::Job::SyncLedger {
+            client_id: alder.clone(),
+        },
+        now,
+        now,
+    )
+    .await
+    .unwrap();
+    app::ssr::store::commit(tx).await.unwrap();
+    app.drain().await;
+    assert_eq!(
+        revision().await,
+        rev,
+        "an unchanged sync moved the revision"
+    );
+
+    // The bookkeeper enters the same invoice again: the bill already on
+    // the page is now a possible duplicate of it.
+    let (doc, txn): (Option<String>, String) =
+        sqlx::query_as("select doc_number, txn_date from staged_bill where bill_id = $1")
+            .bind(&original)
+            .fetch_one(&app.state.app.db.pool)
+            .await
+            .unwrap();
+    let major = format!("{}.{:02}", amount / 100, amount % 100);
+    add_ledger_bill(
+        &app,
+        &alder,
+        &original,
+        &doc.unwrap_or_else(|| "DUP-9".into()),
+        &major,
+        &txn,
+    )
+    .await;
+    assert!(revision().await > rev);
+    let after = page().await;
+    assert!(row(&after, &original).expect("still open")["rules"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("possible_duplicate")));
+    assert_eq!(after, page_read_afresh(&app, &alder).await);
+
+    // An approval takes its bill off the page; a rejection puts it back.
+    let (status, answer) = advisor.batch("kept-1", &[&other], None).await;
+    assert_eq!(status, 200, "{answer}");
+    let payment = ids(client_part(&answer, &alder), "awaiting_second_approval")
+        .pop()
+        .unwrap_or_else(|| panic!("no payment waits: {answer}"));
+    let approved = page().await;
+    assert!(row(&approved, &other).is_none());
+    assert_eq!(approved, page_read_afresh(&app, &alder).await);
+    let (status, body) = admin
+        .call(
+            "reject_payment",
+            &[("payment_id", &payment), ("reason", "Wrong month.")],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let rejected = page().await;
+    assert!(row(&rejected, &other).is_some());
+    assert_eq!(rejected, page_read_afresh(&app, &alder).await);
 }

@@ -43,6 +43,9 @@ pub struct Db {
     /// instead of queueing behind it. On PostgreSQL, the same pool.
     pub reads: AnyPool,
     pub backend: Backend,
+    /// Each client's bills as the approvals page's rules read them, kept
+    /// for one revision of the client (see `revision_cache`).
+    pub bills_cache: super::decisions::BillsCache,
 }
 
 /// How many SQLite connections serve pages' reads at once.
@@ -90,6 +93,7 @@ impl Db {
             pool,
             reads,
             backend,
+            bills_cache: Default::default(),
         })
     }
 

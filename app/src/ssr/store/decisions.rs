@@ -9,6 +9,7 @@ use crate::model::*;
 use chrono::NaiveDate;
 use sqlx::{AnyConnection, Row};
 use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 /// The clients of `bills` (only the firm's, only open ones), by client
 /// name: `(client, name, its bills)`.
@@ -127,6 +128,13 @@ struct ClientRules {
     currency: Currency,
     /// No cash: the per-bill rules do not look at it.
     no_cash: rules::CashFacts,
+    bills: Arc<ClientBills>,
+}
+
+/// What the rules read of one client's bills, kept between page reads for
+/// one revision of the client ([`BillsCache`]).
+#[derive(Default)]
+pub struct ClientBills {
     /// The client's bills by vendor: the duplicate rule compares a bill
     /// only with its own vendor's, so each bill is judged against a
     /// handful instead of every bill of the client.
@@ -134,7 +142,20 @@ struct ClientRules {
     known: HashSet<String>,
     /// Open bills with no live payment: what can be decided now.
     open: Vec<rules::BillFacts>,
+    /// `open` as suggested-batch candidates (whether a per-bill rule
+    /// refuses each), worked out once per day and policy version.
+    candidates: Mutex<Option<CandidatesMemo>>,
 }
+
+struct CandidatesMemo {
+    today: NaiveDate,
+    policy_version: i64,
+    currency: String,
+    candidates: Arc<Vec<Candidate>>,
+}
+
+/// Each client's [`ClientBills`], valid for one `client_revision`.
+pub type BillsCache = super::revision_cache::RevisionCache<ClientBills>;
 
 struct OpenBill {
     bill_id: String,
@@ -180,11 +201,14 @@ impl OpenBill {
 const OPEN_BILL_COLUMNS: &str = "b.bill_id, b.client_id, b.qbo_vendor_id, b.vendor_name,
     b.doc_number, b.balance_minor, b.currency, b.txn_date, b.due_date";
 
-/// The rules' context of each of `clients` (two queries in all).
+/// The rules' context of each of `clients`: their policies, read every
+/// time, and their bills, read only for the clients whose revision moved
+/// since `cache` last saw them (all of them on a cold cache).
 async fn client_rules(
     conn: &mut AnyConnection,
     firm: &FirmId,
     clients: &[String],
+    cache: &BillsCache,
 ) -> StoreResult<HashMap<String, ClientRules>> {
     let mut out = HashMap::new();
     if clients.is_empty() {
@@ -192,21 +216,35 @@ async fn client_rules(
     }
     let list: Vec<String> = (0..clients.len()).map(|i| format!("${}", i + 2)).collect();
     let list = list.join(", ");
+    // The revision is read before the bills: a value built from them is
+    // then never older than the revision it is kept under.
     let sql = format!(
         "select c.client_id, c.currency, c.policy_version, c.buffer_days, c.cash_max_age_secs,
                 c.bank_history_max_age_secs, c.dual_control_threshold_minor,
-                c.duplicate_window_days, c.new_vendor_second_approver
-         from client c where c.firm_id = $1 and c.client_id in ({list})"
+                c.duplicate_window_days, c.new_vendor_second_approver,
+                coalesce(r.rev, 0) as rev
+         from client c left join client_revision r on r.client_id = c.client_id
+         where c.firm_id = $1 and c.client_id in ({list})"
     );
     let mut q = sqlx::query(&sql).bind(firm.as_str());
     for c in clients {
         q = q.bind(c);
     }
+    let mut stale: Vec<(String, i64)> = Vec::new();
     for r in q.fetch_all(&mut *conn).await? {
         let small = |v: i64| u32::try_from(v).map_err(|_| corrupt(format!("policy value {v}")));
         let currency = Currency::parse(&r.try_get::<String, _>("currency")?).map_err(corrupt)?;
+        let client_id: String = r.try_get("client_id")?;
+        let rev: i64 = r.try_get("rev")?;
+        let bills = match cache.get(firm.as_str(), &client_id, rev) {
+            Some(b) => b,
+            None => {
+                stale.push((client_id.clone(), rev));
+                Arc::default()
+            }
+        };
         out.insert(
-            r.try_get::<String, _>("client_id")?,
+            client_id,
             ClientRules {
                 policy: Policy {
                     version: r.try_get("policy_version")?,
@@ -225,12 +263,37 @@ async fn client_rules(
                     daily_burn: Money::zero(currency.clone()),
                 },
                 currency,
-                by_vendor: HashMap::new(),
-                known: HashSet::new(),
-                open: Vec::new(),
+                bills,
             },
         );
     }
+    if stale.is_empty() {
+        return Ok(out);
+    }
+    let names: Vec<String> = stale.iter().map(|(c, _)| c.clone()).collect();
+    let mut fresh = client_bills(conn, firm, &names).await?;
+    for (client_id, rev) in stale {
+        let bills = Arc::new(fresh.remove(&client_id).unwrap_or_default());
+        cache.put(firm.as_str(), &client_id, rev, Arc::clone(&bills));
+        if let Some(cr) = out.get_mut(&client_id) {
+            cr.bills = bills;
+        }
+    }
+    Ok(out)
+}
+
+/// The bills of `clients` as the rules read them (two queries in all).
+async fn client_bills(
+    conn: &mut AnyConnection,
+    firm: &FirmId,
+    clients: &[String],
+) -> StoreResult<HashMap<String, ClientBills>> {
+    let mut out: HashMap<String, ClientBills> = clients
+        .iter()
+        .map(|c| (c.clone(), ClientBills::default()))
+        .collect();
+    let list: Vec<String> = (0..clients.len()).map(|i| format!("${}", i + 2)).collect();
+    let list = list.join(", ");
     // The bills with a live payment, read apart (a handful) rather than
     // by a subquery per bill.
     let sql = format!(
@@ -329,10 +392,11 @@ fn judge_input<'a>(
         policy: &cr.policy,
         bills: std::slice::from_ref(bill),
         others: cr
+            .bills
             .by_vendor
             .get(&bill.vendor_id)
             .map_or(&[][..], Vec::as_slice),
-        known_vendors: &cr.known,
+        known_vendors: &cr.bills.known,
         bank_currency: &cr.currency,
         cash: &cr.no_cash,
         blockers: vec![],
@@ -361,17 +425,43 @@ fn is_blocked(cr: &ClientRules, findings: &[rules::Finding]) -> bool {
     })
 }
 
+/// One page of the approvals table with the rules' verdicts, before the
+/// suggested batch is marked ([`ApprovalsTable::suggest`]): that needs the
+/// clients' cash summaries, which the caller may read meanwhile on another
+/// connection.
+pub struct ApprovalsTable {
+    rows: Vec<ApprovalRow>,
+    total: u64,
+    ctx: HashMap<String, ClientRules>,
+}
+
+impl ApprovalsTable {
+    /// The rows, each marked when its client's suggested batch takes it,
+    /// and how many rows the filters match in all.
+    pub fn suggest(
+        mut self,
+        today: NaiveDate,
+        summaries: &[ClientSummary],
+    ) -> (Vec<ApprovalRow>, u64) {
+        let suggested = suggested_for(today, &self.ctx, summaries);
+        for r in &mut self.rows {
+            r.suggested = suggested.contains(r.bill_id.as_str());
+        }
+        (self.rows, self.total)
+    }
+}
+
 /// One page of the approvals table: every open bill without a live
 /// payment across the firm, filtered, sorted and paginated in SQL; the
-/// rules and the suggested batch computed for the clients on the page.
+/// rules computed for the clients on the page.
 pub async fn approvals_page(
     conn: &mut AnyConnection,
     firm: &FirmId,
     today: NaiveDate,
     filters: &Filters,
     paging: Paging,
-    summaries: &[ClientSummary],
-) -> StoreResult<(Vec<ApprovalRow>, u64)> {
+    cache: &BillsCache,
+) -> StoreResult<ApprovalsTable> {
     let Paging {
         sort,
         desc,
@@ -466,8 +556,7 @@ pub async fn approvals_page(
     }
     let mut clients: Vec<String> = names.keys().cloned().collect();
     clients.sort();
-    let ctx = client_rules(conn, firm, &clients).await?;
-    let suggested = suggested_for(today, &ctx, summaries);
+    let ctx = client_rules(conn, firm, &clients, cache).await?;
 
     let mut out = Vec::with_capacity(bills.len());
     for b in bills {
@@ -490,10 +579,14 @@ pub async fn approvals_page(
             rules: findings.iter().map(|f| f.rule.code().to_owned()).collect(),
             rule_messages: findings.iter().map(|f| f.message.clone()).collect(),
             blocked: is_blocked(cr, &findings),
-            suggested: suggested.contains(&b.bill_id),
+            suggested: false,
         });
     }
-    Ok((out, total))
+    Ok(ApprovalsTable {
+        rows: out,
+        total,
+        ctx,
+    })
 }
 
 /// Every client's suggested batch (bill ids), for the clients in `ctx`:
@@ -512,7 +605,29 @@ fn suggested_for(
         let Some(headroom) = headroom(s) else {
             continue;
         };
-        let cands: Vec<Candidate> = cr
+        out.extend(rules::suggest_batch(&candidates(cr, today), headroom));
+    }
+    out
+}
+
+/// The client's open bills as suggested-batch candidates, from its memo
+/// when the day, the policy and the currency are the ones it was made for.
+fn candidates(cr: &ClientRules, today: NaiveDate) -> Arc<Vec<Candidate>> {
+    let mut memo = cr
+        .bills
+        .candidates
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(m) = memo.as_ref() {
+        if m.today == today
+            && m.policy_version == cr.policy.version
+            && m.currency == cr.currency.as_str()
+        {
+            return Arc::clone(&m.candidates);
+        }
+    }
+    let candidates: Arc<Vec<Candidate>> = Arc::new(
+        cr.bills
             .open
             .iter()
             .map(|b| Candidate {
@@ -521,10 +636,15 @@ fn suggested_for(
                 due_date: b.due_date,
                 blocked: refused_alone(cr, b, today),
             })
-            .collect();
-        out.extend(rules::suggest_batch(&cands, headroom));
-    }
-    out
+            .collect(),
+    );
+    *memo = Some(CandidatesMemo {
+        today,
+        policy_version: cr.policy.version,
+        currency: cr.currency.as_str().to_owned(),
+        candidates: Arc::clone(&candidates),
+    });
+    candidates
 }
 
 /// `cash after − required buffer` with nothing selected, when the client's
@@ -637,11 +757,12 @@ pub async fn suggested_batches(
     firm: &FirmId,
     today: NaiveDate,
     summaries: &[ClientSummary],
+    cache: &BillsCache,
 ) -> StoreResult<HashSet<String>> {
     let clients: Vec<String> = summaries
         .iter()
         .map(|s| s.client_id.as_str().to_owned())
         .collect();
-    let ctx = client_rules(conn, firm, &clients).await?;
+    let ctx = client_rules(conn, firm, &clients, cache).await?;
     Ok(suggested_for(today, &ctx, summaries))
 }

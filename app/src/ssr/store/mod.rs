@@ -21,7 +21,8 @@
 //! | `sandbox_state` | sandbox_state |
 //!
 //! `read_models` and `decisions` only read (the console's summaries, the
-//! approvals table). Functions take a
+//! approvals table). `client_revision` is written by triggers alone (see
+//! `revision_cache`). Functions take a
 //! connection or the caller's transaction and return [`StoreError`]; what a
 //! browser sees is decided at the server function's edge (`AppError`).
 
@@ -41,6 +42,7 @@ pub mod jobs;
 pub mod login_throttle;
 pub mod payments;
 pub mod read_models;
+pub mod revision_cache;
 pub mod sandbox_state;
 pub mod users;
 
