@@ -5,7 +5,10 @@
 #   make run            build (debug) and run the server on $ROWCOL_ADDR
 #                       (env passes through: ROWCOL_ADDR, DATABASE_URL,
 #                       ROWCOL_DEMO_PASSWORD, RUST_LOG, ...)
-#   make test           the full suite CI runs (scripts/test.sh)
+#   make check          the edit-compile-test loop: fmt, clippy, unit tests and
+#                       the integration tests on SQLite (scripts/check.sh; a
+#                       few minutes warm). Run it while you work.
+#   make test           the full suite CI runs (scripts/test.sh), before you push
 #   make build          cargo leptos build (debug); make build-release for release
 #   make e2e            debug build + Playwright (both projects); E2E_PROFILE=release
 #                       for the release build
@@ -23,13 +26,16 @@
 SHELL := /usr/bin/env bash
 E2E_PROFILE ?= debug
 
-.PHONY: run test build build-release e2e lint tools multi simulate planted crash
+.PHONY: run check test build build-release e2e lint tools multi simulate planted crash
 
 tools:
 	scripts/install-tools.sh
 
 run:
 	scripts/run.sh
+
+check:
+	scripts/check.sh
 
 test:
 	scripts/test.sh

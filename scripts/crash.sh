@@ -39,11 +39,9 @@ if [ -z "${ROWCOL_CRASH_BIN:-}" ] && [ -x "$TARGET_DIR/release/rowcol" ]; then
 fi
 echo "[crash] binary: ${ROWCOL_CRASH_BIN:-the debug build}; kills per engine: $CRASH_KILLS; engine: ${CRASH_ENGINE:-both}"
 
-# The same Leptos build variables scripts/test.sh derives for `cargo test`
-# (else every Leptos crate recompiles).
-env LEPTOS_OUTPUT_NAME=rowcol LEPTOS_SITE_ROOT=target/site-debug LEPTOS_SITE_PKG_DIR=pkg \
-  LEPTOS_SITE_ADDR=127.0.0.1:3000 LEPTOS_RELOAD_PORT=3001 LEPTOS_LIB_DIR=frontend \
-  LEPTOS_BIN_DIR=server LEPTOS_JS_MINIFY=false LEPTOS_HASH_FILES=false \
-  RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }--cfg erase_components" \
+# The Leptos build variables cargo-leptos builds the server with (derived in
+# scripts/lib.sh; any other set recompiles every Leptos crate).
+load_leptos_test_env
+env "${LEPTOS_TEST_ENV[@]}" \
   cargo test -q -p app -p sandbox -p seal -p server --features app/ssr --test crash -- \
     --exact crash_recovery --ignored --nocapture

@@ -8,11 +8,9 @@ set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"   # ROOT (cwd)
 "$ROOT/scripts/ensure-postgres.sh"
-# The environment cargo-leptos gives the server build (scripts/test.sh
-# derives the same from Cargo.toml); a different one only costs a rebuild.
-export LEPTOS_OUTPUT_NAME=rowcol LEPTOS_SITE_ROOT=target/site-debug LEPTOS_SITE_PKG_DIR=pkg \
-  LEPTOS_SITE_ADDR=127.0.0.1:3000 LEPTOS_RELOAD_PORT=3001 LEPTOS_LIB_DIR=frontend \
-  LEPTOS_BIN_DIR=server LEPTOS_JS_MINIFY=false LEPTOS_HASH_FILES=false \
-  RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }--cfg erase_components"
+# The environment cargo-leptos gives the server build (derived in
+# scripts/lib.sh); a different one only costs a rebuild.
+load_leptos_test_env
+export "${LEPTOS_TEST_ENV[@]}"
 MULTI_WEBHOOKS="${MULTI_WEBHOOKS:-10000}" \
   cargo test -p app -p sandbox -p seal -p server --features app/ssr --test api multi:: -- --nocapture

@@ -24,9 +24,7 @@ case "${DATABASE_URL:-}" in
   *) export SIM_ENGINE=sqlite ;;
 esac
 
-env LEPTOS_OUTPUT_NAME=rowcol LEPTOS_SITE_ROOT=target/site-debug LEPTOS_SITE_PKG_DIR=pkg \
-  LEPTOS_SITE_ADDR=127.0.0.1:3000 LEPTOS_RELOAD_PORT=3001 LEPTOS_LIB_DIR=frontend \
-  LEPTOS_BIN_DIR=server LEPTOS_JS_MINIFY=false LEPTOS_HASH_FILES=false \
-  RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }--cfg erase_components" \
+load_leptos_test_env
+env "${LEPTOS_TEST_ENV[@]}" \
   cargo test -q -p app -p sandbox -p seal -p server --features app/ssr,server/planted-bugs --test simulate -- \
     --exact planted_bugs_are_caught --ignored --nocapture --test-threads=1

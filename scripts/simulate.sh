@@ -23,14 +23,12 @@ case "${DATABASE_URL:-}" in
   *) export SIM_ENGINE=sqlite ;;
 esac
 
-# The same Leptos build variables scripts/test.sh derives for `cargo test`
-# (else every Leptos crate recompiles).
+# The Leptos build variables cargo-leptos builds the server with (derived in
+# scripts/lib.sh; any other set recompiles every Leptos crate).
 out="$(mktemp)"
 trap 'rm -f "$out"' EXIT
-env LEPTOS_OUTPUT_NAME=rowcol LEPTOS_SITE_ROOT=target/site-debug LEPTOS_SITE_PKG_DIR=pkg \
-  LEPTOS_SITE_ADDR=127.0.0.1:3000 LEPTOS_RELOAD_PORT=3001 LEPTOS_LIB_DIR=frontend \
-  LEPTOS_BIN_DIR=server LEPTOS_JS_MINIFY=false LEPTOS_HASH_FILES=false \
-  RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }--cfg erase_components" \
+load_leptos_test_env
+env "${LEPTOS_TEST_ENV[@]}" \
   cargo test -q -p app -p sandbox -p seal -p server --features app/ssr --test simulate -- --exact simulate_seeds --ignored --nocapture \
   2>&1 | tee "$out" | grep -v '^seeds: '
 summary="$(grep '^seeds: ' "$out" | tail -1)"

@@ -96,76 +96,9 @@ fi
 export ROWCOL_TEST_PG_URL
 
 # --- The environment cargo-leptos builds the server with ------------------------
-# cargo-leptos 0.3.10 (src/config/project.rs `Project::to_envs`, used for the
-# server build in src/compile/server.rs) runs `cargo build -p server
-# --bin=rowcol` with these variables:
-#   LEPTOS_OUTPUT_NAME   output-name                  rowcol
-#   LEPTOS_SITE_ROOT     site-root                    target/site
-#   LEPTOS_SITE_PKG_DIR  site-pkg-dir                 pkg
-#   LEPTOS_SITE_ADDR     site-addr                    127.0.0.1:3000
-#   LEPTOS_RELOAD_PORT   reload-port                  3001
-#   LEPTOS_LIB_DIR       lib-package's dir            frontend
-#   LEPTOS_BIN_DIR       bin-package's dir            server
-#   LEPTOS_JS_MINIFY     release && js-minify         false (debug) / true (release)
-#   LEPTOS_HASH_FILES    hash-files (default false)   false
-#   RUSTFLAGS            debug: "<caller's RUSTFLAGS or cargo-config rustflags>
-#                        --cfg erase_components" (type-erased views, much faster
-#                        to compile); release: NOT set at all (the caller's
-#                        RUSTFLAGS pass through), because erase_components is
-#                        only added for non-release builds.
-# Verified: `cargo leptos build -v` on this workspace logged exactly
-#   Cargo envs: LEPTOS_OUTPUT_NAME=rowcol LEPTOS_SITE_ROOT=target/site
-#   LEPTOS_SITE_PKG_DIR=pkg LEPTOS_SITE_ADDR=127.0.0.1:3000 LEPTOS_RELOAD_PORT=3001
-#   LEPTOS_LIB_DIR=frontend LEPTOS_BIN_DIR=server LEPTOS_JS_MINIFY=false
-#   LEPTOS_HASH_FILES=false RUSTFLAGS=--cfg erase_components
-# for `cargo build --package=server --bin=rowcol` (and the same for the wasm
-# build, `cargo build --package=frontend --lib --target-dir=<target>/front
-# --target=wasm32-unknown-unknown`). `cargo leptos build --release -v` logged
-# the same LEPTOS_* values except LEPTOS_JS_MINIFY=true, and no RUSTFLAGS.
-# Each LEPTOS_* value is overridden by the same variable in cargo-leptos's own
-# environment or a .env file. leptos_config reads LEPTOS_OUTPUT_NAME with
-# option_env!, so cargo tracks it; RUSTFLAGS is part of every crate's
-# fingerprint. A plain `cargo test` without exactly these recompiles all the
-# Leptos crates (and the next `cargo leptos build` recompiles them back). So
-# the `cargo test` steps run with the same variables, derived here from the
-# workspace metadata rather than copied, and only for those commands: exporting
-# RUSTFLAGS globally would make cargo-leptos append erase_components a second
-# time (and leak it into the release build).
-leptos_test_env() {
-  cargo metadata --no-deps --format-version 1 | python3 -c '
-import json, os, sys
-m = json.load(sys.stdin)
-root = m["workspace_root"]
-cfg = (m.get("metadata") or {}).get("leptos")
-if isinstance(cfg, list):
-    cfg = cfg[0]
-if not cfg:
-    sys.exit("no [[workspace.metadata.leptos]] in Cargo.toml")
-dirs = {p["name"]: os.path.relpath(os.path.dirname(p["manifest_path"]), root) for p in m["packages"]}
-vals = [
-    ("LEPTOS_OUTPUT_NAME", cfg.get("output-name", cfg.get("name"))),
-    ("LEPTOS_SITE_ROOT", cfg.get("site-root", "target/site")),
-    ("LEPTOS_SITE_PKG_DIR", cfg.get("site-pkg-dir", "pkg")),
-    ("LEPTOS_SITE_ADDR", cfg.get("site-addr", "127.0.0.1:3000")),
-    ("LEPTOS_RELOAD_PORT", str(cfg.get("reload-port", 3001))),
-    ("LEPTOS_LIB_DIR", dirs[cfg["lib-package"]]),
-    ("LEPTOS_BIN_DIR", dirs[cfg["bin-package"]]),
-    ("LEPTOS_JS_MINIFY", "false"),
-    ("LEPTOS_HASH_FILES", str(cfg.get("hash-files", False)).lower()),
-]
-for k, v in vals:
-    # cargo-leptos lets its own environment override the metadata.
-    if k not in ("LEPTOS_LIB_DIR", "LEPTOS_BIN_DIR", "LEPTOS_JS_MINIFY"):
-        v = os.environ.get(k, v)
-    print(f"{k}={v}")
-if cfg.get("hash-files", False):
-    print("LEPTOS_HASH_FILE_NAME=" + os.environ.get("LEPTOS_HASH_FILE_NAME", cfg.get("hash-file-name", "hash.txt")))
-base = os.environ.get("RUSTFLAGS", "").strip()
-print("RUSTFLAGS=" + (base + " " if base else "") + "--cfg erase_components")
-'
-}
-mapfile -t LEPTOS_TEST_ENV < <(LEPTOS_SITE_ROOT="$DEBUG_SITE" leptos_test_env)
-[ "${#LEPTOS_TEST_ENV[@]}" -ge 10 ] || { say "could not derive cargo-leptos's environment"; exit 1; }
+# Derived in scripts/lib.sh (`leptos_test_env`, documented there) and used by
+# every script that runs cargo test.
+load_leptos_test_env || exit 1
 say "cargo test runs with: ${LEPTOS_TEST_ENV[*]}"
 
 # `cargo leptos build -v` logs "Cargo envs: K=V K=V ..." for the server (and the
