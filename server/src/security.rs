@@ -1,5 +1,11 @@
-//! Two things every request passes through (one tower layer, outermost):
+//! Three things every request passes through (one tower layer, outermost):
 //!
+//! * **Only our own host names are served.** A request whose `Host` is not a
+//!   loopback name nor `ROWCOL_PUBLIC_URL`'s host is answered 421 before
+//!   anything else: a page on a domain that re-points itself at 127.0.0.1
+//!   (DNS rebinding) would otherwise be same-origin with the sandbox's
+//!   credentials and clock. Health checks answer any name (an orchestrator
+//!   probes an instance by its address; they reveal nothing).
 //! * **Cross-origin state changes are refused.** A `POST`/`PUT`/`PATCH`/
 //!   `DELETE` whose `Origin` (or, lacking one, `Referer`) is not RowCol's own
 //!   origin is answered 403 before any handler runs. Requests with neither
@@ -7,6 +13,10 @@
 //!   POST, so such a request is a script or a server (the session cookie is
 //!   `SameSite=Lax`, so it carries no browser session cross-site anyway).
 //!   `/webhooks/*` is exempt: those are signed by the rail, not same-origin.
+//! * **Nothing but the static bundle is cached**: every other answer
+//!   (pages, server functions, the sandbox's controls) carries
+//!   `Cache-Control: no-store`, so a shared or back-button cache never
+//!   keeps a client's figures or a page seen signed in.
 //! * **Security headers on every response**: a Content-Security-Policy that
 //!   lets only this response's own inline scripts run (a fresh nonce per
 //!   request, handed to Leptos so its hydration scripts carry it) plus the
@@ -122,6 +132,29 @@ impl SecurityPolicy {
         Origin::from_parts(self.scheme, authority.host(), authority.port_u16())
     }
 
+    /// `Err(host)` when the request names a host this instance does not
+    /// serve (see the module's documentation).
+    fn check_host(&self, path: &str, uri: &Uri, headers: &HeaderMap) -> Result<(), String> {
+        if matches!(path, "/healthz" | "/readyz") {
+            return Ok(());
+        }
+        let named = match headers.get(header::HOST) {
+            Some(h) => h.to_str().map_err(|_| "(not text)".to_owned())?.to_owned(),
+            None => match uri.authority() {
+                Some(a) => a.as_str().to_owned(),
+                None => return Err("(none)".into()),
+            },
+        };
+        let authority: axum::http::uri::Authority = named.parse().map_err(|_| named.clone())?;
+        let host = authority.host().to_ascii_lowercase();
+        let ours = is_loopback_name(&host) || self.public.as_ref().is_some_and(|p| p.host == host);
+        if ours {
+            Ok(())
+        } else {
+            Err(named)
+        }
+    }
+
     /// `Err(reason)` when a state-changing request comes from elsewhere.
     fn check(&self, method: &Method, path: &str, headers: &HeaderMap) -> Result<(), String> {
         let changes_state = matches!(
@@ -146,6 +179,39 @@ impl SecurityPolicy {
     }
 }
 
+/// `localhost`, a name under `.localhost` (RFC 6761: always loopback), or
+/// a loopback address (`127.0.0.0/8`, `[::1]`).
+fn is_loopback_name(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost"
+        || host.ends_with(".localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// What a misdirected request is told, and what the log says of it: the
+/// name it asked for, escaped and cut short (it is the caller's text).
+fn misdirected(host: &str) -> Response {
+    let shown: String = host.chars().take(100).collect();
+    tracing::warn!(host = ?shown, "refused a request for a host this instance does not serve");
+    (
+        StatusCode::MISDIRECTED_REQUEST,
+        Json(serde_json::json!({
+            "error": "this server does not serve that host name (set ROWCOL_PUBLIC_URL to the address people use)"
+        })),
+    )
+        .into_response()
+}
+
+/// Why the layer answered instead of the handler.
+enum Refusal {
+    /// The host name asked for is not ours (421).
+    Host(String),
+    /// A state change from another origin (403).
+    Origin(String),
+}
+
 /// The layer (`axum::middleware::from_fn_with_state`).
 pub async fn guard(
     State(policy): State<Arc<SecurityPolicy>>,
@@ -153,12 +219,21 @@ pub async fn guard(
     next: Next,
 ) -> Response {
     let nonce = CspNonce::generate();
-    let mut res = match policy.check(req.method(), req.uri().path(), req.headers()) {
+    let path = req.uri().path();
+    let static_asset = is_static_asset(path);
+    let verdict = match policy.check_host(path, req.uri(), req.headers()) {
+        Err(named) => Err(Refusal::Host(named)),
+        Ok(()) => policy
+            .check(req.method(), path, req.headers())
+            .map_err(Refusal::Origin),
+    };
+    let mut res = match verdict {
+        Err(Refusal::Host(named)) => misdirected(&named),
         Ok(()) => {
             req.extensions_mut().insert(nonce.clone());
             next.run(req).await
         }
-        Err(from) => {
+        Err(Refusal::Origin(from)) => {
             tracing::warn!(
                 method = %req.method(),
                 path = req.uri().path(),
@@ -173,7 +248,16 @@ pub async fn guard(
         }
     };
     set_headers(res.headers_mut(), &nonce, &policy.form_actions);
+    if !static_asset {
+        res.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     res
+}
+
+/// The files every visitor gets alike: the wasm/js/css bundle and icons.
+fn is_static_asset(path: &str) -> bool {
+    path.starts_with("/pkg/") || matches!(path, "/favicon.ico" | "/favicon.svg")
 }
 
 fn set_headers(h: &mut HeaderMap, nonce: &CspNonce, form_actions: &str) {
@@ -260,6 +344,48 @@ mod tests {
                 "/webhooks/ramp",
                 &headers(&[host, ("origin", "http://evil.test")])
             )
+            .is_ok());
+    }
+
+    #[test]
+    fn only_loopback_names_and_the_public_host_are_served() {
+        let local = SecurityPolicy::new(None, false).unwrap();
+        let public = SecurityPolicy::new(Some("https://rowcol.example.com"), true).unwrap();
+        let uri: Uri = "/clients".parse().unwrap();
+        let served = |p: &SecurityPolicy, host: &str| {
+            p.check_host("/clients", &uri, &headers(&[("host", host)]))
+                .is_ok()
+        };
+        for host in [
+            "127.0.0.1:3000",
+            "127.8.9.1",
+            "localhost:3000",
+            "LOCALHOST",
+            "app.localhost:3000",
+            "[::1]:3000",
+        ] {
+            assert!(served(&local, host), "{host}");
+            assert!(served(&public, host), "{host}");
+        }
+        for host in [
+            "rebind.evil.test:3000",
+            "127.0.0.1.evil.test",
+            "localhost.evil.test",
+            "10.0.0.5:3000",
+            "[::2]:3000",
+            "0.0.0.0:3000",
+        ] {
+            assert!(!served(&local, host), "{host}");
+            assert!(!served(&public, host), "{host}");
+        }
+        assert!(served(&public, "rowcol.example.com"));
+        assert!(served(&public, "RowCol.Example.com:443"));
+        assert!(!served(&local, "rowcol.example.com"));
+        assert!(local
+            .check_host("/clients", &uri, &HeaderMap::new())
+            .is_err());
+        assert!(local
+            .check_host("/healthz", &uri, &headers(&[("host", "10.0.0.5")]))
             .is_ok());
     }
 

@@ -20,6 +20,8 @@ both_engines!(
     every_response_carries_the_security_headers,
     page_scripts_run_only_under_this_responses_nonce,
     cross_origin_state_changes_are_refused,
+    a_request_for_another_host_is_misdirected,
+    malformed_server_function_calls_get_a_plain_4xx,
 );
 
 const ADVISOR: &str = "advisor@northwind.test";
@@ -476,7 +478,27 @@ async fn every_response_carries_the_security_headers(e: Engine) {
     ] {
         let (_, headers, _) = app.send(method.clone(), path, &[], None).await;
         assert_security_headers(&format!("{method} {path}"), &headers);
+        // Issue #18 §4: nothing but the static files may be cached.
+        let cache = headers
+            .get("cache-control")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if path == "/favicon.svg" {
+            assert!(!cache.contains("no-store"), "{path}: {cache}");
+        } else {
+            assert_eq!(cache, "no-store", "{method} {path}");
+        }
     }
+    // Signed in: the pages and the answers that carry a client's figures.
+    app.login(ADVISOR).await;
+    for (method, path) in [(Method::GET, "/"), (Method::GET, "/approvals")] {
+        let (status, headers, _) = app.send(method.clone(), path, &[], None).await;
+        assert_eq!(status, 200, "{path}");
+        assert_eq!(headers["cache-control"], "no-store", "{method} {path}");
+    }
+    let (status, headers, _) = app.call_with("portfolio", &[], &[]).await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["cache-control"], "no-store");
 }
 
 async fn page_scripts_run_only_under_this_responses_nonce(e: Engine) {
@@ -573,4 +595,172 @@ async fn cross_origin_state_changes_are_refused(e: Engine) {
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(app.count("select count(*) from payment").await, 1);
+}
+
+/// DNS rebinding (issue #18 §4): a page on a domain that re-points itself at
+/// 127.0.0.1 reaches RowCol with its own name in `Host` and, from that page,
+/// a matching `Origin`. Only loopback names (and `ROWCOL_PUBLIC_URL`'s host)
+/// are served; anything else is answered 421 before any handler runs.
+async fn a_request_for_another_host_is_misdirected(e: Engine) {
+    let app = TestApp::spawn(e).await;
+    let port = app.base.rsplit(':').next().expect("port").to_owned();
+    let evil = format!("rebind.evil.test:{port}");
+    let origin = format!("http://{evil}");
+    let (status, _, body) = app
+        .send(
+            Method::GET,
+            "/sandbox/control/credentials",
+            &[("host", &evil)],
+            None,
+        )
+        .await;
+    assert_eq!(
+        status,
+        421,
+        "the credentials answered ({} bytes)",
+        body.len()
+    );
+    assert!(!body.contains("token"));
+    let before = sandbox_today(&app).await;
+    let (status, _, body) = app
+        .send(
+            Method::POST,
+            "/sandbox/control/advance",
+            &[
+                ("host", &evil),
+                ("origin", &origin),
+                ("content-type", "application/json"),
+            ],
+            Some(r#"{"days": 2}"#.into()),
+        )
+        .await;
+    assert_eq!(status, 421, "{body}");
+    assert_eq!(sandbox_today(&app).await, before);
+    let (status, _, body) = app
+        .call_with(
+            "login",
+            &[("email", ADVISOR), ("password", PASSWORD)],
+            &[("host", &evil), ("origin", &origin)],
+        )
+        .await;
+    assert_eq!(status, 421, "{body}");
+    // A name that merely starts like a loopback one is not one.
+    let (status, _, _) = app
+        .send(
+            Method::GET,
+            "/login",
+            &[("host", &format!("127.0.0.1.evil.test:{port}"))],
+            None,
+        )
+        .await;
+    assert_eq!(status, 421);
+    // Loopback names are served, and health checks answer any name (an
+    // orchestrator probes the instance by its address).
+    for host in [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        format!("[::1]:{port}"),
+    ] {
+        let (status, _, body) = app
+            .send(
+                Method::GET,
+                "/sandbox/control/credentials",
+                &[("host", &host)],
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{host}: {} bytes", body.len());
+    }
+    let (status, _, _) = app
+        .send(Method::GET, "/healthz", &[("host", "10.1.2.3:8080")], None)
+        .await;
+    assert_eq!(status, 200);
+}
+
+/// Issue #18 §4: server functions answered 500 (and logged an ERROR) to
+/// malformed requests, signed in or not, echoing the deserializer's words.
+/// Each gets a plain 4xx now, in the shape the browser's client decodes.
+async fn malformed_server_function_calls_get_a_plain_4xx(e: Engine) {
+    let app = TestApp::spawn(e).await;
+    let post = |path: &'static str, content_type: Option<&'static str>, body: Vec<u8>| {
+        let app = &app;
+        async move {
+            let headers: Vec<(&str, &str)> = content_type
+                .map(|c| vec![("content-type", c)])
+                .unwrap_or_default();
+            app.send(Method::POST, path, &headers, Some(body.into()))
+                .await
+        }
+    };
+    let form = Some("application/x-www-form-urlencoded");
+    let plain = |status: u16, body: &str, want: u16| {
+        assert_eq!(status, want, "{body}");
+        let v: Value = serde_json::from_str(body).expect("a JSON error");
+        let message = v["Validation"].as_str().unwrap_or_else(|| panic!("{body}"));
+        assert!(!message.contains("deserializ"), "{body}");
+        assert!(!body.contains("Transport"), "{body}");
+    };
+    // Not signed in: JSON, nothing at all, an empty form, bytes that are
+    // not UTF-8, two megabytes.
+    let (status, _, body) = post(
+        "/api/login",
+        Some("application/json"),
+        br#"{"email": "a@b.test", "password": "x"}"#.to_vec(),
+    )
+    .await;
+    plain(status, &body, 415);
+    let (status, _, body) = post("/api/login", None, b"email=a%40b.test".to_vec()).await;
+    plain(status, &body, 415);
+    let (status, _, body) = post("/api/login", form, Vec::new()).await;
+    plain(status, &body, 400);
+    assert!(body.contains("email"), "names the missing field: {body}");
+    let (status, _, body) =
+        post("/api/login", form, b"email=\xff\xfe&password=\xff".to_vec()).await;
+    plain(status, &body, 400);
+    // Two megabytes announced: refused on the headers, before the body is
+    // read (a raw connection, so the refusal is seen even though the body
+    // is never sent).
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = app.base.trim_start_matches("http://");
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let head = format!(
+            "POST /api/login HTTP/1.1\r\nHost: {addr}\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n",
+            2 * 1024 * 1024
+        );
+        tcp.write_all(head.as_bytes()).await.expect("headers");
+        let mut answer = Vec::new();
+        tcp.read_to_end(&mut answer).await.expect("answer");
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+        let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+        plain(413, body, 413);
+    }
+    // Signed in: bill_ids as a string rather than a list.
+    app.login(ADVISOR).await;
+    let (cid, bill) = app.small_bill("Alder Creek Dental").await;
+    let (status, _, body) = app
+        .call_with(
+            "approve_bills",
+            &[("client_id", cid.as_str()), ("bill_ids", bill.as_str())],
+            &[],
+        )
+        .await;
+    assert!(
+        (400..500).contains(&status),
+        "bill_ids as a string: {status} {body}"
+    );
+    assert!(!body.to_string().contains("Transport"), "{body}");
+    assert_eq!(app.count("select count(*) from payment").await, 0);
+    // What is well formed still works.
+    let (status, _, body) = app
+        .call_with(
+            "approve_bills",
+            &[("client_id", cid.as_str()), ("bill_ids[]", bill.as_str())],
+            &[],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
 }
