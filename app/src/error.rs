@@ -66,8 +66,43 @@ impl FromServerFnError for AppError {
     type Encoder = JsonEncoding;
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
-        AppError::Transport(value.to_string())
+        match value {
+            // The request could not be read as the function's arguments:
+            // the caller's mistake (400), said plainly. serde's wording
+            // ("error deserializing server function arguments: …") is not
+            // for people; the one useful part, a missing field's name, is
+            // kept.
+            ServerFnErrorErr::Args(detail) | ServerFnErrorErr::MissingArg(detail) => {
+                AppError::Validation(match missing_field(&detail) {
+                    Some(field) => format!("The request is missing the field “{field}”."),
+                    None => "The request could not be read: a field is missing or is not \
+                             in the expected form."
+                        .into(),
+                })
+            }
+            // On the server, a body that is not even text (bytes that are
+            // not UTF-8) fails here; in the browser this means an answer
+            // could not be read, which stays a transport error.
+            #[cfg(feature = "ssr")]
+            ServerFnErrorErr::Deserialization(_) => AppError::Validation(
+                "The request could not be read: it is not a form of text fields.".into(),
+            ),
+            other => AppError::Transport(other.to_string()),
+        }
     }
+}
+
+/// `email` from serde's "missing field `email`" (a field name is short and
+/// plain; anything else is not echoed).
+fn missing_field(detail: &str) -> Option<&str> {
+    let rest = detail.split("missing field `").nth(1)?;
+    let field = rest.split('`').next()?;
+    let plain = !field.is_empty()
+        && field.len() <= 64
+        && field
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '[' | ']'));
+    plain.then_some(field)
 }
 
 /// The data layer's errors become what a browser may see here, at the

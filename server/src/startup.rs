@@ -563,6 +563,9 @@ fn build_router(
             move |_| shell(fallback_opts.clone()),
         ))
         .layer(session_layer)
+        // Malformed server-function calls refused with a plain 4xx before
+        // any session work (`/api/*` only).
+        .layer(axum::middleware::from_fn(crate::routes::server_fns::edge))
         // Outermost but tracing: refuses cross-origin state changes before
         // any session or handler work, and stamps every response's headers.
         .layer(axum::middleware::from_fn_with_state(
