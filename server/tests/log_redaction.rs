@@ -1,4 +1,5 @@
-//! Issue #8: callback query strings never reach the logs. The real
+//! Issue #8: callback query strings never reach the logs; issue #18: what a
+//! caller types into the sign-in form reaches them only escaped and short. The real
 //! application (sandbox rails, SQLite) logs at debug level into a buffer
 //! while OAuth and Plaid callbacks carrying a code, a `state` and a public
 //! token arrive; the request span must carry the path and nothing of the
@@ -81,6 +82,20 @@ async fn callback_codes_and_states_never_reach_the_log() {
         let res = http.get(url).send().await.expect("request");
         let _ = res.text().await;
     }
+    // Issue #18 §4: what a caller types into the sign-in form is logged
+    // escaped and cut short. A newline must not start a line of its own
+    // (a forged entry), and 200 KB must not become a 200 KB line.
+    let forged = "INFO rowcol: payment approved by admin@northwind.test";
+    let long = format!("{}@example.test", "m".repeat(200 * 1024));
+    for email in [format!("mallory@evil.test\n{forged}"), long] {
+        let res = http
+            .post(format!("{base}/api/login"))
+            .form(&[("email", email.as_str()), ("password", "wrong-password")])
+            .send()
+            .await
+            .expect("sign in");
+        assert_eq!(res.status().as_u16(), 401);
+    }
     let _ = stop.send(true);
     let _ = server.await;
 
@@ -116,5 +131,25 @@ async fn callback_codes_and_states_never_reach_the_log() {
     assert!(
         !text.contains("callback?"),
         "a query string reached the log"
+    );
+    assert!(
+        text.contains("mallory@evil.test"),
+        "the refused sign-in is logged"
+    );
+    assert!(
+        !text.lines().any(|l| l.starts_with(forged)),
+        "a newline in an email forged a log line"
+    );
+    // The 200 KB email appears cut to its first characters, wherever it
+    // is logged.
+    let longest = text
+        .lines()
+        .filter(|l| l.contains("mmmmmmmmmm"))
+        .map(str::len)
+        .max()
+        .unwrap_or(0);
+    assert!(
+        (1..1024).contains(&longest),
+        "the long email's longest log line is {longest} bytes (0: not logged at all)"
     );
 }

@@ -105,6 +105,18 @@ async fn request_client_addr(guard: &SignInGuard) -> Result<IpAddr, AppError> {
     Ok(guard.client_addr(peer, forwarded.as_deref()))
 }
 
+/// An email as typed, fit for a log line: anyone can type anything into the
+/// sign-in form, so it is cut to 80 characters and logged with `?` (quoted,
+/// newlines and control characters escaped), so it can neither forge a
+/// line nor write a megabyte.
+fn loggable(email: &str) -> String {
+    let mut shown: String = email.chars().take(80).collect();
+    if shown.len() < email.len() {
+        shown.push('…');
+    }
+    shown
+}
+
 /// Check an email and password under the throttle: refused with
 /// `Throttled` while the account or the client address has had too many
 /// failures (before any hashing, and whatever the password), else verified
@@ -120,7 +132,7 @@ pub async fn verify(st: &AppState, email: &str, password: String) -> Result<Stri
             login_throttle::throttled_until(&mut conn, POLICY, email, &client, now).await?
         {
             let secs = (until - now).num_seconds().max(1);
-            tracing::warn!(email = %email, client = %client, secs, "sign-in throttled");
+            tracing::warn!(email = ?loggable(email), client = %client, secs, "sign-in throttled");
             return Err(AppError::Throttled {
                 retry_after_secs: secs.unsigned_abs(),
             });
@@ -151,7 +163,7 @@ pub async fn verify(st: &AppState, email: &str, password: String) -> Result<Stri
     match (uid, ok) {
         (Some(uid), true) => Ok(uid),
         (uid, _) => {
-            tracing::info!(email = %email, client = %client, "sign-in refused");
+            tracing::info!(email = ?loggable(email), client = %client, "sign-in refused");
             record_failure(st, email, &client, uid.as_deref()).await?;
             Err(AppError::BadCredentials)
         }
