@@ -14,8 +14,9 @@ pub struct ServerState {
     pub ramp_webhook_secret: Arc<str>,
     /// The QBO app's webhook verifier token (`intuit-signature`).
     pub qbo_webhook_verifier: Arc<str>,
-    /// Refused (unsigned, badly signed) webhook deliveries, counted and
-    /// summarised per minute rather than written one by one.
+    /// Refused (unsigned, badly signed) webhook deliveries and connect
+    /// callbacks with a state RowCol never issued: anyone can send them, so
+    /// they are counted and summarised per minute, not written one by one.
     pub webhook_refusals: Arc<crate::webhooks::refusals::Refusals>,
     /// Plaid's webhook verification keys by `kid`.
     pub plaid_keys: Arc<crate::webhooks::plaid::KeyCache>,

@@ -26,7 +26,7 @@ use app::ssr::auth::{user_of_session, CurrentUser};
 use app::ssr::jobs::Job;
 use app::ssr::store::connect_flows::{self, NewFlow};
 use app::ssr::store::connections::{self, ConnStatus, ConnectOutcome, NewConnection};
-use app::ssr::store::{audit, clients, commit, hygiene, inbox, jobs};
+use app::ssr::store::{audit, clients, commit, hygiene, jobs};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -356,14 +356,16 @@ async fn callback_inner(
         match flow {
             Some(f) if f.rail == rail.as_str() => f,
             _ => {
-                let _ = inbox::security_event_from(
-                    &mut conn,
+                drop(conn);
+                // Anyone can make a browser GET this URL (an image tag on
+                // another site): counted per minute like refused webhooks,
+                // never a row per request.
+                let finished = st.webhook_refusals.note(
+                    rail,
                     "connect_state_unknown",
-                    rail.as_str(),
-                    "a connect callback carried a state RowCol did not issue",
                     st.services.clock.now(),
-                )
-                .await;
+                );
+                crate::webhooks::refusals::write(&st.services, finished).await;
                 return Err(refused(
                     "This connection link is not valid: it was not issued by RowCol, or was altered. Nothing was connected.",
                 ));

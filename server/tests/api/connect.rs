@@ -374,11 +374,51 @@ async fn connect_refusals_store_nothing_and_are_audited(e: Engine) {
     .await;
     assert_eq!(status, 400);
     assert!(body.contains("not valid"), "{body}");
+    for i in 0..19 {
+        let (status, _, _) = callback(
+            &app,
+            &format!(
+                "{}/connect/qbo/callback?code=abc&state=forged-{i}&realmId=1",
+                app.base
+            ),
+        )
+        .await;
+        assert_eq!(status, 400);
+    }
+    // Counted, and written as the minute's summary once the minute is over
+    // (issue #18: not a row per request).
     assert_eq!(
         app.count("select count(*) from security_event where kind = 'connect_state_unknown'")
             .await,
-        events + 1
+        events
     );
+    app.state.app.clock.advance(chrono::Duration::minutes(2));
+    let (status, _, _) = callback(
+        &app,
+        &format!(
+            "{}/connect/qbo/callback?code=abc&state=forged-again&realmId=1",
+            app.base
+        ),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let summaries: Vec<String> = sqlx::query_scalar(
+        "select detail from security_event where kind = 'connect_state_unknown' order by at",
+    )
+    .fetch_all(&app.state.app.db.pool)
+    .await
+    .unwrap();
+    // The twenty may straddle a minute: one or two summaries of them.
+    let new = &summaries[usize::try_from(events).unwrap()..];
+    assert!((1..=2).contains(&new.len()), "{summaries:?}");
+    let counted: u64 = new
+        .iter()
+        .map(|d| {
+            assert!(d.contains(" refused in minute "), "{d}");
+            d.split(' ').next().unwrap().parse::<u64>().unwrap()
+        })
+        .sum();
+    assert_eq!(counted, 20, "{summaries:?}");
 
     // Access denied at the provider.
     let (_, authorize) = start(&app, Rail::Qbo, "").await;
