@@ -147,26 +147,37 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("added {email} ({}) to {firm}", role.as_str());
             Ok(())
         }
-        Command::VerifyAudit => {
+        Command::VerifyAudit { incremental } => {
             let db = open_database(&config.database_url).await?;
             let all = {
                 let mut conn = db.acquire().await?;
                 firms::all(&mut conn).await?
             };
-            let mut bad = 0;
+            let mut broken = Vec::new();
             for f in all {
-                let status = audit::verify_chain(&db.pool, &f).await?;
-                println!(
-                    "{f}: {} entries, {}",
-                    status.entries,
-                    if status.ok { "ok" } else { "BROKEN" }
-                );
+                let status = if incremental {
+                    audit::verify_chain(&db.pool, &f).await?
+                } else {
+                    audit::verify_chain_full(&db.pool, &f).await?
+                };
+                let verdict = match (&status.broken_at, &status.problem) {
+                    _ if status.ok => "ok".to_owned(),
+                    (Some(at), Some(problem)) => format!("BROKEN at entry {at}: {problem}"),
+                    (Some(at), None) => format!("BROKEN at entry {at}"),
+                    (None, _) => "BROKEN".to_owned(),
+                };
+                println!("{f}: {} entries, {verdict}", status.entries);
                 if !status.ok {
-                    bad += 1;
+                    broken.push(format!("{f}: {verdict}"));
                 }
             }
-            if bad > 0 {
-                anyhow::bail!("{bad} broken chain(s)");
+            if incremental {
+                println!(
+                    "(incremental: entries up to each firm's last verified checkpoint were not re-hashed)"
+                );
+            }
+            if !broken.is_empty() {
+                anyhow::bail!("{} broken chain(s): {}", broken.len(), broken.join("; "));
             }
             Ok(())
         }

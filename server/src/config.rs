@@ -57,8 +57,15 @@ pub enum Command {
         #[arg(long, env = "ROWCOL_USER_PASSWORD", hide_env_values = true)]
         password: String,
     },
-    /// Re-hash every firm's audit chain and report.
-    VerifyAudit,
+    /// Re-hash every firm's audit chain from its first entry, check the
+    /// firm's stored head, and name the first broken entry (exit 1).
+    VerifyAudit {
+        /// Re-hash only the entries after the last verified checkpoint.
+        /// Faster, but it trusts the checkpoint, which lives in the same
+        /// database: an edit at or before it goes unseen.
+        #[arg(long)]
+        incremental: bool,
+    },
     /// Re-seal every stored secret under the current key. With
     /// `--new-key`, that key becomes the current one (the configured key
     /// opens what is stored) and, in sandbox mode, replaces data/secret.key.

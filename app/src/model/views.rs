@@ -278,6 +278,10 @@ pub struct ChainStatus {
     pub ok: bool,
     /// The first sequence number whose hash or link does not match.
     pub broken_at: Option<i64>,
+    /// What broke there, in words (its contents, its link, a gap, the
+    /// firm's stored head).
+    #[serde(default)]
+    pub problem: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -26,8 +26,14 @@ pub fn AuditPage() -> impl IntoView {
                                 view! {
                                     <p class="badge bad" data-testid="chain-status">
                                         {format!(
-                                            "Chain BROKEN at entry {}",
+                                            "Chain BROKEN at entry {}{}",
                                             page.chain.broken_at.unwrap_or_default(),
+                                            page
+                                                .chain
+                                                .problem
+                                                .as_deref()
+                                                .map(|p| format!(": {p}"))
+                                                .unwrap_or_default(),
                                         )}
                                     </p>
                                 }

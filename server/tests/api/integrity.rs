@@ -22,6 +22,7 @@ both_engines!(
     a_sync_page_failing_on_a_mutation_restarts_the_update,
     a_concurrent_append_never_shows_a_false_break,
     the_audit_checkpoint_advances_and_tampering_after_it_is_caught,
+    verify_audit_re_hashes_everything_and_names_the_first_break,
     the_audit_note_is_appended_to_the_private_note_once,
 );
 
@@ -555,9 +556,20 @@ async fn append(app: &TestApp, firm: &FirmId, n: usize) {
 /// triggers are lifted for the edit, as an attacker with the database
 /// owner's rights could).
 async fn tamper(app: &TestApp, e: Engine, seq: i64) {
+    behind_the_back(
+        app,
+        e,
+        "update audit_entry set detail = '{\"tampered\":true}' where seq = $1",
+        seq,
+    )
+    .await;
+}
+
+/// Run `edit` (binding `seq`) on audit_entry with the append-only triggers
+/// lifted.
+async fn behind_the_back(app: &TestApp, e: Engine, edit: &str, seq: i64) {
     let pool = &app.state.app.db.pool;
     let mut conn = pool.acquire().await.unwrap();
-    let edit = "update audit_entry set detail = '{\"tampered\":true}' where seq = $1";
     match e {
         Engine::Postgres => {
             sqlx::query("alter table audit_entry disable trigger audit_entry_no_update")
@@ -711,4 +723,59 @@ async fn the_audit_note_is_appended_to_the_private_note_once(e: Engine) {
     .await;
     app.drain().await;
     assert_eq!(note().await, first);
+}
+
+/// `rowcol verify-audit`, as an operator runs it.
+async fn verify_audit(app: &TestApp, incremental: bool) -> anyhow::Result<()> {
+    rowcol::cli::run(rowcol::config::Cli {
+        command: Some(rowcol::config::Command::VerifyAudit { incremental }),
+        config: app.config.clone(),
+    })
+    .await
+}
+
+/// Issue #18 §2, reproduced: after any earlier verification (which moves
+/// the checkpoint, kept in the very database it is meant to distrust),
+/// `rowcol verify-audit` printed ok for an edited old entry and for a
+/// deleted newest one. It re-hashes every entry from the first now, checks
+/// the firm's stored head, and names the first broken entry and what broke.
+async fn verify_audit_re_hashes_everything_and_names_the_first_break(e: Engine) {
+    let app = TestApp::spawn(e).await;
+    app.login("admin@northwind.test").await;
+    let first_firm = firm(&app).await;
+    append(&app, &first_firm, 3).await;
+    let (_, page) = app.call("audit", &[]).await;
+    assert_eq!(page["chain"]["ok"], true, "{page}");
+    verify_audit(&app, false).await.expect("an intact log");
+
+    tamper(&app, e, 2).await;
+    let err = verify_audit(&app, false).await.expect_err("entry 2 edited");
+    let said = format!("{err:#}");
+    assert!(said.contains("entry 2"), "{said}");
+    assert!(said.contains("contents"), "{said}");
+    // The fast path is opt-in and says what it skips.
+    verify_audit(&app, true)
+        .await
+        .expect("the incremental check starts after the checkpoint");
+
+    // Another firm's database: its newest entry deleted after a
+    // verification.
+    let app = TestApp::spawn(e).await;
+    let second_firm = firm(&app).await;
+    append(&app, &second_firm, 2).await;
+    verify_audit(&app, false).await.expect("an intact log");
+    let head: i64 = sqlx::query_scalar("select audit_seq from firm where firm_id = $1")
+        .bind(second_firm.as_str())
+        .fetch_one(&app.state.app.db.pool)
+        .await
+        .unwrap();
+    behind_the_back(&app, e, "delete from audit_entry where seq = $1", head).await;
+    let said = format!(
+        "{:#}",
+        verify_audit(&app, false)
+            .await
+            .expect_err("newest entry deleted")
+    );
+    assert!(said.contains(&format!("entry {head}")), "{said}");
+    assert!(said.contains("missing"), "{said}");
 }

@@ -152,14 +152,21 @@ async fn verify(pool: &sqlx::AnyPool, firm_id: &FirmId, full: bool) -> StoreResu
     .await?;
     tx.commit().await?;
 
-    let broken = |at: i64| ChainStatus {
+    let broken = |at: i64, problem: String| ChainStatus {
         entries: head_seq,
         ok: false,
         broken_at: Some(at),
+        problem: Some(problem),
     };
     // A head behind the checkpoint: the tail was cut after it was verified.
     if from_seq > head_seq {
-        return Ok(broken(head_seq + 1));
+        return Ok(broken(
+            head_seq + 1,
+            format!(
+                "the log ends at entry {head_seq}, before entry {from_seq} that was verified: \
+                 entries were removed from its end"
+            ),
+        ));
     }
     let mut prev = from_hash;
     let mut expected_seq = from_seq + 1;
@@ -181,16 +188,45 @@ async fn verify(pool: &sqlx::AnyPool, firm_id: &FirmId, full: bool) -> StoreResu
             detail: &detail,
             prev_hash: &stored_prev,
         });
-        if seq != expected_seq || stored_prev != prev || computed != hash {
-            return Ok(broken(expected_seq.min(seq)));
+        if seq != expected_seq {
+            return Ok(broken(
+                expected_seq,
+                format!("entry {expected_seq} is missing (the next one is entry {seq})"),
+            ));
+        }
+        if stored_prev != prev {
+            return Ok(broken(
+                seq,
+                format!(
+                    "entry {seq}'s link to entry {} does not match that entry's hash",
+                    seq - 1
+                ),
+            ));
+        }
+        if computed != hash {
+            return Ok(broken(
+                seq,
+                format!("entry {seq}'s contents do not match its hash: it was changed after it was written"),
+            ));
         }
         prev = hash;
         expected_seq += 1;
     }
     // Every entry up to the head is there, and the head stored on the firm
     // matches the last one, so cutting the tail is detected too.
-    if expected_seq != head_seq + 1 || head_hash != prev {
-        return Ok(broken(expected_seq));
+    if expected_seq != head_seq + 1 {
+        return Ok(broken(
+            expected_seq,
+            format!(
+                "entry {expected_seq} is missing: the firm's head says the log has {head_seq} entries"
+            ),
+        ));
+    }
+    if head_hash != prev {
+        return Ok(broken(
+            head_seq,
+            format!("the firm's stored head does not match entry {head_seq}'s hash"),
+        ));
     }
     if head_seq > from_seq {
         advance_checkpoint(pool, firm_id, head_seq, &head_hash).await?;
@@ -199,6 +235,7 @@ async fn verify(pool: &sqlx::AnyPool, firm_id: &FirmId, full: bool) -> StoreResu
         entries: head_seq,
         ok: true,
         broken_at: None,
+        problem: None,
     })
 }
 
