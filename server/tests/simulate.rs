@@ -969,8 +969,11 @@ impl Sim {
             .and_then(|a| a.iter().find(|r| r["client_id"] == client_id))
             .cloned()
         else {
-            self.violations
-                .push(format!("step {}: no portfolio row for {name}", self.step));
+            self.violations.push(format!(
+                "step {}: no portfolio row for {name} in {}",
+                self.step,
+                portfolio.to_string().chars().take(300).collect::<String>()
+            ));
             return;
         };
         let burn = row["cash"]["daily_burn"]["minor"].as_i64().unwrap_or(0);

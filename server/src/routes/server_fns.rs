@@ -7,8 +7,9 @@
 //! the log and page the on-call person. Here:
 //!
 //! * a body over [`BODY_LIMIT`] is refused with 413 before it is read whole;
-//! * a `POST` whose body is not `application/x-www-form-urlencoded` (the only
-//!   encoding RowCol's server functions take) is refused with 415;
+//! * a `POST` with a body that is not `application/x-www-form-urlencoded` (the
+//!   only encoding RowCol's server functions take) is refused with 415 (an
+//!   empty one, for a function without fields, needs no content type);
 //! * an error answer whose [`AppError`] says what kind it is gets that kind's
 //!   status (a request that could not be read: 400), never a blanket 500.
 
@@ -48,23 +49,6 @@ pub async fn edge(req: Request, next: Next) -> Response {
         return next.run(req).await;
     }
     let (parts, body) = req.into_parts();
-    if parts.method == Method::POST {
-        let form = parts
-            .headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .is_some_and(|v| {
-                v.trim()
-                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-            });
-        if !form {
-            return refuse(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "Send the fields as a form (application/x-www-form-urlencoded).",
-            );
-        }
-    }
     let declared = parts
         .headers
         .get(header::CONTENT_LENGTH)
@@ -77,6 +61,14 @@ pub async fn edge(req: Request, next: Next) -> Response {
         Ok(b) => b,
         Err(_) => return too_large(),
     };
+    // An empty POST (a server function without fields, as curl or a script
+    // sends it) has nothing to encode, so any or no content type will do.
+    if parts.method == Method::POST && !bytes.is_empty() && !is_form(&parts.headers) {
+        return refuse(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Send the fields as a form (application/x-www-form-urlencoded).",
+        );
+    }
     let res = next
         .run(Request::from_parts(parts, Body::from(bytes)))
         .await;
@@ -84,6 +76,17 @@ pub async fn edge(req: Request, next: Next) -> Response {
         return res;
     }
     with_the_errors_status(res).await
+}
+
+fn is_form(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
 }
 
 fn too_large() -> Response {

@@ -763,4 +763,9 @@ async fn malformed_server_function_calls_get_a_plain_4xx(e: Engine) {
         )
         .await;
     assert_eq!(status, 200, "{body}");
+    // A function without fields called with an empty POST and no content
+    // type (as curl or a script sends it) has nothing to refuse.
+    let (status, _, body) = post("/api/portfolio", None, Vec::new()).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("Alder Creek Dental"), "{body}");
 }
