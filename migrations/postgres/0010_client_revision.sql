@@ -43,5 +43,4 @@ create trigger payment_revision_update after update on payment
 -- The approvals table's page is the firm's open bills in due-date order:
 -- PostgreSQL walks this index in that order and stops after a page instead
 -- of sorting all of them (bench: page p95 59 -> 50 ms at 10,000 bills).
--- SQLite's planner gained nothing from it, so it has no twin there.
 create index staged_bill_firm_open on staged_bill (firm_id, status, due_date);

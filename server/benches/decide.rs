@@ -207,6 +207,24 @@ async fn run(engine: &str) -> anyhow::Result<()> {
         &format!("[{engine}] approvals page (SSR, 100 rows)"),
         samples,
     );
+    // The same answer without the page around it: the server function's
+    // JSON (what a hydrated browser asks for when the filters change).
+    let mut samples = Vec::new();
+    for _ in 0..40 {
+        let t = Instant::now();
+        let res = http
+            .post(format!("{base}/api/approvals"))
+            .form(&[("per_page", "100")])
+            .send()
+            .await?;
+        anyhow::ensure!(res.status().is_success(), "approvals: {}", res.status());
+        res.text().await?;
+        samples.push(t.elapsed());
+    }
+    report(
+        &format!("[{engine}]   the same rows as JSON (no page)"),
+        samples,
+    );
     // As in a working day: between two reads one client's bill changed
     // (a sync, an approval), so that client's bills are read again.
     let changing: Vec<String> = sqlx::query_scalar(

@@ -51,6 +51,11 @@ pub struct Db {
 /// How many SQLite connections serve pages' reads at once.
 const SQLITE_READERS: u32 = 4;
 
+/// Connections kept open for reads even when idle: a page that reads two
+/// things at once takes a second connection only if one is idle (it never
+/// waits for one), and a pool opens connections only on demand.
+const READERS_READY: u32 = 2;
+
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 
@@ -67,12 +72,14 @@ impl Db {
             Backend::Sqlite => sqlite_pool(
                 url,
                 1,
+                1,
                 "pragma journal_mode = wal; pragma foreign_keys = on; pragma busy_timeout = 10000;",
             )
             .await?,
             Backend::Postgres => {
                 AnyPoolOptions::new()
                     .max_connections(10)
+                    .min_connections(READERS_READY)
                     .connect(url)
                     .await?
             }
@@ -83,6 +90,7 @@ impl Db {
                 sqlite_pool(
                     url,
                     SQLITE_READERS,
+                    READERS_READY,
                     "pragma query_only = on; pragma busy_timeout = 10000;",
                 )
                 .await?
@@ -136,9 +144,15 @@ impl Db {
 }
 
 /// A SQLite pool of up to `max` connections, each set up with `pragmas`.
-async fn sqlite_pool(url: &str, max: u32, pragmas: &'static str) -> Result<AnyPool, sqlx::Error> {
+async fn sqlite_pool(
+    url: &str,
+    max: u32,
+    min: u32,
+    pragmas: &'static str,
+) -> Result<AnyPool, sqlx::Error> {
     AnyPoolOptions::new()
         .max_connections(max)
+        .min_connections(min)
         .after_connect(move |conn, _| {
             Box::pin(async move {
                 use sqlx::Executor;
