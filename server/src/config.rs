@@ -101,6 +101,9 @@ pub struct Config {
     /// Sandbox derives one and gives it to the simulated QBO app.
     #[arg(long, env = "ROWCOL_QBO_WEBHOOK_VERIFIER", hide_env_values = true)]
     pub qbo_webhook_verifier: Option<String>,
+    /// Bearer token for `GET /metrics` (Prometheus). Unset: no metrics route.
+    #[arg(long, env = "ROWCOL_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
     #[arg(
         long,
         env = "ROWCOL_RAMP_BASE_URL",
@@ -273,6 +276,7 @@ impl fmt::Debug for Config {
             .field("ramp_webhook_secret", &redact(&self.ramp_webhook_secret))
             .field("qbo_webhook_verifier", &redact(&self.qbo_webhook_verifier))
             .field("plaid_secret", &redact(&self.plaid_secret))
+            .field("metrics_token", &redact(&self.metrics_token))
             .field("qbo_client_id", &self.qbo_client_id)
             .field("qbo_client_secret", &redact(&self.qbo_client_secret))
             .field("ramp_client_id", &self.ramp_client_id)
@@ -327,6 +331,14 @@ impl Config {
         }
         if self.rail_timeout_ms == 0 {
             return Err("ROWCOL_RAIL_TIMEOUT_MS must be above 0".into());
+        }
+        // A guessable token would open the operator's view to anyone.
+        if self
+            .metrics_token
+            .as_deref()
+            .is_some_and(|t| t.trim().len() < 16)
+        {
+            return Err("ROWCOL_METRICS_TOKEN must be at least 16 characters".into());
         }
         if self.rails == RailsMode::Live {
             if self.encryption_key.is_none() {

@@ -35,4 +35,6 @@ pub struct Services {
     /// Ramp subscription secrets in memory: the webhook receiver checks
     /// signatures without a database read (`webhooks/secrets.rs`).
     pub ramp_secrets: Arc<crate::webhooks::secrets::RampSecrets>,
+    /// The app's recorder (`GET /metrics`): jobs and webhook processing.
+    pub metrics: app::ssr::metrics::Metrics,
 }

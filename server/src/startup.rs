@@ -92,7 +92,7 @@ pub async fn open_database(url: &str) -> anyhow::Result<Db> {
 /// configured live ones. Only base URLs and credentials differ.
 fn rails(
     config: &Config,
-    http: &reqwest::Client,
+    http: &crate::rails::http::RailHttp,
     base: Option<&str>,
     plaid_secret: &str,
 ) -> (Rails, Onboarding) {
@@ -179,9 +179,13 @@ impl Application {
             tracing::info!(?upgraded, "re-sealed values written before key ids");
         }
         let clock = Clock::system();
-        let http = crate::rails::http::build_client(std::time::Duration::from_millis(
-            config.rail_timeout_ms,
-        ));
+        let metrics = app::ssr::metrics::Metrics::new();
+        let http = crate::rails::http::RailHttp::new(
+            crate::rails::http::build_client(std::time::Duration::from_millis(
+                config.rail_timeout_ms,
+            )),
+            metrics.clone(),
+        );
         let sandbox_mode = config.rails == RailsMode::Sandbox;
         let follower = sandbox_mode && config.sandbox_rails_url.is_some();
         let ((rails, onboarding), sandbox, webhook_secret, qbo_verifier) =
@@ -312,6 +316,7 @@ impl Application {
                 .clone()
                 .unwrap_or_else(|| format!("http://{addr}")),
             ramp_secrets: Default::default(),
+            metrics: metrics.clone(),
         };
         // The webhook receiver checks signatures from memory.
         services
@@ -349,12 +354,14 @@ impl Application {
                 bill_pay,
                 sandbox: sandbox_control,
                 sign_in: app::ssr::sign_in::SignInGuard::new(config.trusted_proxies.clone()),
+                metrics,
             },
             services,
             ramp_webhook_secret: webhook_secret.into(),
             qbo_webhook_verifier: qbo_verifier.into(),
             webhook_refusals: Default::default(),
             plaid_keys: Default::default(),
+            metrics_token: config.metrics_token.clone().map(Into::into),
         };
 
         let mut demo_password = None;
@@ -515,12 +522,21 @@ fn build_router(
     let routes = generate_route_list(App);
     let app_state = state.app.clone();
     let opts = state.app.leptos_options.clone();
-    let mut router: Router<ServerState> = Router::new()
-        .route("/healthz", get(crate::routes::health::healthz))
-        .route("/readyz", get(crate::routes::health::readyz))
+    // Each webhook answer is timed for /metrics (only these routes: the
+    // rail label is one of theirs, never a path someone made up).
+    let webhooks: Router<ServerState> = Router::new()
         .route("/webhooks/ramp", post(crate::webhooks::ramp::receive))
         .route("/webhooks/qbo", post(crate::webhooks::qbo::receive))
         .route("/webhooks/plaid", post(crate::webhooks::plaid::receive))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::routes::metrics::time_webhook,
+        ));
+    let mut router: Router<ServerState> = Router::new()
+        .route("/healthz", get(crate::routes::health::healthz))
+        .route("/readyz", get(crate::routes::health::readyz))
+        .route("/metrics", get(crate::routes::metrics::scrape))
+        .merge(webhooks)
         .route("/connect/stripe/key", post(crate::oauth::flow::stripe_key))
         .route("/connect/{rail}/start", post(crate::oauth::flow::start))
         .route(

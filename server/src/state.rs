@@ -20,6 +20,9 @@ pub struct ServerState {
     pub webhook_refusals: Arc<crate::webhooks::refusals::Refusals>,
     /// Plaid's webhook verification keys by `kid`.
     pub plaid_keys: Arc<crate::webhooks::plaid::KeyCache>,
+    /// `ROWCOL_METRICS_TOKEN`: the bearer `GET /metrics` asks for (unset:
+    /// the route answers 404).
+    pub metrics_token: Option<Arc<str>>,
 }
 
 impl FromRef<ServerState> for LeptosOptions {

@@ -121,17 +121,26 @@ async fn harness() -> Harness {
         world: sb.world().await,
         qbo: QboClient::new(
             format!("{base}/qbo"),
-            build_client(rowcol::rails::http::TOTAL_TIMEOUT),
+            rowcol::rails::http::RailHttp::new(
+                build_client(rowcol::rails::http::TOTAL_TIMEOUT),
+                Default::default(),
+            ),
         ),
         ramp: RampClient::new(
             format!("{base}/ramp"),
-            build_client(rowcol::rails::http::TOTAL_TIMEOUT),
+            rowcol::rails::http::RailHttp::new(
+                build_client(rowcol::rails::http::TOTAL_TIMEOUT),
+                Default::default(),
+            ),
         ),
         plaid: PlaidClient::new(
             format!("{base}/plaid"),
             PLAID_ID.into(),
             SecretString::new(PLAID_SECRET),
-            build_client(rowcol::rails::http::TOTAL_TIMEOUT),
+            rowcol::rails::http::RailHttp::new(
+                build_client(rowcol::rails::http::TOTAL_TIMEOUT),
+                Default::default(),
+            ),
         ),
         sb,
         store,
@@ -512,7 +521,10 @@ async fn unknown_tokens_are_unauthorized() {
         format!("{}/plaid", h.base),
         PLAID_ID.into(),
         SecretString::new("bad"),
-        build_client(rowcol::rails::http::TOTAL_TIMEOUT),
+        rowcol::rails::http::RailHttp::new(
+            build_client(rowcol::rails::http::TOTAL_TIMEOUT),
+            Default::default(),
+        ),
     );
     assert!(matches!(
         wrong.balance(&h.plaid_auth(0)).await,
@@ -1092,7 +1104,10 @@ async fn injected_rail_failures_speak_each_rails_error_format() {
     .await;
     let impatient = RampClient::new(
         format!("{}/ramp", h.base),
-        build_client(std::time::Duration::from_millis(200)),
+        rowcol::rails::http::RailHttp::new(
+            build_client(std::time::Duration::from_millis(200)),
+            Default::default(),
+        ),
     );
     let before = h.ramp_bill_count(1).await;
     let e = impatient

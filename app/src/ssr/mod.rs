@@ -7,6 +7,7 @@ pub mod clock;
 pub mod crypto;
 pub mod decide;
 pub mod jobs;
+pub mod metrics;
 pub mod planted;
 pub mod ports;
 pub mod sign_in;

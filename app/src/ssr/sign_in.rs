@@ -164,6 +164,7 @@ pub async fn verify(st: &AppState, email: &str, password: String) -> Result<Stri
         (Some(uid), true) => Ok(uid),
         (uid, _) => {
             tracing::info!(email = ?loggable(email), client = %client, "sign-in refused");
+            st.metrics.sign_in_failed();
             record_failure(st, email, &client, uid.as_deref()).await?;
             Err(AppError::BadCredentials)
         }

@@ -25,4 +25,6 @@ pub struct AppState {
     pub sandbox: Option<Arc<dyn SandboxControl>>,
     /// Sign-in throttling and the bound on concurrent password hashing.
     pub sign_in: SignInGuard,
+    /// What `GET /metrics` reports; this app's own recorder.
+    pub metrics: super::metrics::Metrics,
 }

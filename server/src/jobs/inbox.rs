@@ -34,7 +34,16 @@ pub async fn run(st: &Services, inbox_id: &str) -> Result<(), JobError> {
         (_, other) => format!("ignored: {other} is not handled"),
     };
     let mut conn = st.db.acquire().await?;
-    inbox::mark_processed(&mut conn, inbox_id, st.clock.now()).await?;
+    let now = st.clock.now();
+    inbox::mark_processed(&mut conn, inbox_id, now).await?;
+    // On the one clock both instants were read from (the sandbox's jumps
+    // between them would show here as a slow event).
+    st.metrics.webhook_processed(
+        &event.rail,
+        (now - app::ssr::store::from_ms(event.received_at))
+            .to_std()
+            .unwrap_or_default(),
+    );
     tracing::info!(
         event_id = event.event_id,
         event_type = event.event_type,

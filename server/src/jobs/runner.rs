@@ -167,6 +167,7 @@ pub async fn run_claimed(st: &Services, claim: &Claimed) -> Result<Outcome, Stor
         drop(tx);
         jobs::record_lost_lease(&st.db, &c, started, finished).await?;
         tracing::warn!(job = %c.job_id, attempt = c.attempts, "finish refused: lease lost");
+        st.metrics.job_attempt(&c.kind, "lost_lease");
         return Ok(Outcome::LostLease);
     }
     fenced?;
@@ -181,6 +182,14 @@ pub async fn run_claimed(st: &Services, claim: &Claimed) -> Result<Outcome, Stor
         .await?;
     }
     commit(tx).await?;
+    st.metrics.job_attempt(
+        &c.kind,
+        match outcome {
+            Outcome::Retrying => "retry",
+            Outcome::Dead => "dead",
+            _ => "done",
+        },
+    );
     Ok(outcome)
 }
 

@@ -3,7 +3,7 @@
 //! token exchange, item removal). Used when a person connects a rail; the
 //! roles in `mod.rs` cover the work afterwards.
 
-use super::http::{error_for, execute};
+use super::http::{error_for, RailHttp};
 use super::plaid::PlaidClient;
 use super::qbo::QboClient;
 use super::ramp::RampClient;
@@ -55,11 +55,11 @@ impl RampClient {
 /// Stripe: just enough to name the connected account.
 pub struct StripeClient {
     base_url: String,
-    http: reqwest::Client,
+    http: RailHttp,
 }
 
 impl StripeClient {
-    pub fn new(base_url: String, http: reqwest::Client) -> Self {
+    pub fn new(base_url: String, http: RailHttp) -> Self {
         StripeClient {
             base_url: base_url.trim_end_matches('/').to_owned(),
             http,
@@ -73,7 +73,7 @@ impl StripeClient {
             .http
             .get(format!("{}/v1/account", self.base_url))
             .bearer_auth(token.expose());
-        let resp = execute("stripe", "request-id", req).await?;
+        let resp = self.http.execute("stripe", "request-id", req).await?;
         if !resp.is_success() {
             let msg = serde_json::from_slice::<Value>(&resp.body)
                 .ok()

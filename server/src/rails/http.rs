@@ -3,7 +3,8 @@
 //! `x-trace-id`, QBO `intuit_tid`, Plaid `request_id`) and never a token.
 
 use super::RailError;
-use std::time::Duration;
+use app::ssr::metrics::Metrics;
+use std::time::{Duration, Instant};
 
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// A rail call's whole budget unless configured (`ROWCOL_RAIL_TIMEOUT_MS`).
@@ -18,6 +19,42 @@ pub fn build_client(total: Duration) -> reqwest::Client {
         .timeout(total)
         .build()
         .expect("reqwest client with static config")
+}
+
+/// The shared client as the adapters hold it: every answer (status or none,
+/// and how long it took) is counted per rail for `/metrics`.
+#[derive(Clone)]
+pub struct RailHttp {
+    client: reqwest::Client,
+    metrics: Metrics,
+}
+
+impl RailHttp {
+    pub fn new(client: reqwest::Client, metrics: Metrics) -> Self {
+        RailHttp { client, metrics }
+    }
+
+    /// [`execute`], counted.
+    pub async fn execute(
+        &self,
+        rail: &str,
+        trace_header: &str,
+        req: reqwest::RequestBuilder,
+    ) -> Result<RailResponse, RailError> {
+        let started = Instant::now();
+        let out = execute(rail, trace_header, req).await;
+        self.metrics
+            .rail_answered(rail, out.as_ref().ok().map(|r| r.status), started.elapsed());
+        out
+    }
+}
+
+/// Requests are built on the shared client as on any reqwest client.
+impl std::ops::Deref for RailHttp {
+    type Target = reqwest::Client;
+    fn deref(&self) -> &reqwest::Client {
+        &self.client
+    }
 }
 
 /// A response read in full, with the bits error classification needs.

@@ -3,7 +3,7 @@
 //! `Plaid-Version: 2020-09-14`. Errors are classified by `error_code`.
 //! Balances and amounts are decimals in major units, parsed exactly.
 
-use super::http::{decimal_text, execute, plaid_error};
+use super::http::{decimal_text, plaid_error, RailHttp};
 use super::{BankTxn, Cash, CashBalance, RailAuth, RailError, SecretString, TxnSyncPage};
 use app::model::{Currency, Money};
 use chrono::NaiveDate;
@@ -26,17 +26,12 @@ pub struct PlaidClient {
     base_url: String,
     client_id: String,
     secret: SecretString,
-    http: reqwest::Client,
+    http: RailHttp,
 }
 
 impl PlaidClient {
     /// `base_url` without a trailing slash, e.g. `https://production.plaid.com`.
-    pub fn new(
-        base_url: String,
-        client_id: String,
-        secret: SecretString,
-        http: reqwest::Client,
-    ) -> Self {
+    pub fn new(base_url: String, client_id: String, secret: SecretString, http: RailHttp) -> Self {
         PlaidClient {
             base_url: base_url.trim_end_matches('/').to_owned(),
             client_id,
@@ -54,7 +49,7 @@ impl PlaidClient {
             .header("PLAID-SECRET", self.secret.expose())
             .header("Plaid-Version", PLAID_VERSION)
             .json(body);
-        let resp = execute(RAIL, "x-request-id", req).await?;
+        let resp = self.http.execute(RAIL, "x-request-id", req).await?;
         let parsed = serde_json::from_slice::<Value>(&resp.body).unwrap_or(Value::Null);
         if !resp.is_success() {
             return Err(plaid_error(resp.status, &parsed));

@@ -3,7 +3,7 @@
 //! page with STARTPOSITION/MAXRESULTS. Amounts on the wire are decimals in
 //! major units and are parsed exactly into [`Money`].
 
-use super::http::{decimal_text, error_for, execute, RailResponse};
+use super::http::{decimal_text, error_for, RailHttp, RailResponse};
 use super::{Ledger, LedgerBill, LedgerBillPayment, RailAuth, RailError};
 use app::model::{Currency, Money};
 use chrono::NaiveDate;
@@ -16,12 +16,12 @@ const PAGE_SIZE: usize = 500;
 
 pub struct QboClient {
     base_url: String,
-    http: reqwest::Client,
+    http: RailHttp,
 }
 
 impl QboClient {
     /// `base_url` without a trailing slash, e.g. `https://quickbooks.api.intuit.com`.
-    pub fn new(base_url: String, http: reqwest::Client) -> Self {
+    pub fn new(base_url: String, http: RailHttp) -> Self {
         QboClient {
             base_url: base_url.trim_end_matches('/').to_owned(),
             http,
@@ -42,7 +42,7 @@ impl QboClient {
             .query(query)
             .bearer_auth(auth.access_token.expose())
             .header(reqwest::header::ACCEPT, "application/json");
-        let resp = execute(RAIL, TRACE_HEADER, req).await?;
+        let resp = self.http.execute(RAIL, TRACE_HEADER, req).await?;
         check(resp)
     }
 
@@ -93,7 +93,7 @@ impl QboClient {
             .bearer_auth(auth.access_token.expose())
             .header(reqwest::header::ACCEPT, "application/json")
             .json(&body);
-        let updated = check(execute(RAIL, TRACE_HEADER, req).await?)?;
+        let updated = check(self.http.execute(RAIL, TRACE_HEADER, req).await?)?;
         get_ci(&updated, "BillPayment")
             .and_then(|p| p.get("SyncToken"))
             .and_then(Value::as_str)

@@ -4,7 +4,7 @@
 //! the adapter offers a look-up by `remote_id` for the release job to use
 //! before it ever repeats a create (see `jobs::release`).
 
-use super::http::{error_for, execute, RailResponse};
+use super::http::{error_for, RailHttp, RailResponse};
 use super::{
     BillLookup, BillPay, CreateBill, RailAuth, RailError, RampBill, RampBillStatus, RampSetup,
     RampVendor,
@@ -19,12 +19,12 @@ const PAGE_SIZE: &str = "100";
 
 pub struct RampClient {
     base_url: String,
-    http: reqwest::Client,
+    http: RailHttp,
 }
 
 impl RampClient {
     /// `base_url` without a trailing slash, e.g. `https://api.ramp.com`.
-    pub fn new(base_url: String, http: reqwest::Client) -> Self {
+    pub fn new(base_url: String, http: RailHttp) -> Self {
         RampClient {
             base_url: base_url.trim_end_matches('/').to_owned(),
             http,
@@ -43,7 +43,7 @@ impl RampClient {
         let req = req
             .bearer_auth(auth.access_token.expose())
             .header(reqwest::header::ACCEPT, "application/json");
-        let resp = execute(RAIL, TRACE_HEADER, req).await?;
+        let resp = self.http.execute(RAIL, TRACE_HEADER, req).await?;
         if !resp.is_success() {
             return Err(error_for(RAIL, &resp, &error_message(&resp)));
         }

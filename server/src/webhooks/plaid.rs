@@ -133,14 +133,10 @@ pub fn verify_with(
     }
     let want = hex::encode(Sha256::digest(body));
     let got = data.claims.request_body_sha256.to_ascii_lowercase();
-    if !constant_time_eq(want.as_bytes(), got.as_bytes()) {
+    if !crate::security::constant_time_eq(want.as_bytes(), got.as_bytes()) {
         return Err(Refusal::BadSignature);
     }
     Ok(())
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Header first (unverified: only to learn `alg` and `kid`), then the key

@@ -43,6 +43,7 @@ mod faults;
 mod freshness;
 mod integrity;
 mod living;
+mod metrics;
 mod multi;
 mod paid_twice;
 mod pair;

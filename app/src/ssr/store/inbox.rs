@@ -51,6 +51,8 @@ pub struct InboxEvent {
     pub event_type: String,
     pub body: String,
     pub status: String,
+    /// Unix ms, on the app's clock.
+    pub received_at: i64,
 }
 
 impl InboxEvent {
@@ -61,7 +63,8 @@ impl InboxEvent {
 
 pub async fn get(conn: &mut AnyConnection, inbox_id: &str) -> StoreResult<Option<InboxEvent>> {
     Ok(sqlx::query_as(
-        "select rail, event_id, event_type, body, status from webhook_inbox where inbox_id = $1",
+        "select rail, event_id, event_type, body, status, received_at from webhook_inbox
+         where inbox_id = $1",
     )
     .bind(inbox_id)
     .fetch_optional(conn)

@@ -40,6 +40,7 @@ pub mod hygiene;
 pub mod inbox;
 pub mod jobs;
 pub mod login_throttle;
+pub mod ops_metrics;
 pub mod payments;
 pub mod read_models;
 pub mod revision_cache;
