@@ -597,9 +597,11 @@ async fn send_once(sb: &Sandbox, target: &Target, body: &str, event_id: &str) ->
             req = req.header("intuit-signature", sig);
         }
         Target::Stripe { secret, .. } => {
-            // `t` is the sandbox clock at this attempt: the receiver's
-            // tolerance check compares it with its own notion of now.
-            let t = sb.inner.clock.now().timestamp();
+            // `t` is the moment of this attempt on the wall clock, as Stripe
+            // signs: a receiver with Stripe's 300-second tolerance compares
+            // it with its own time, which the sandbox clock (advanced by
+            // days in a demo) knows nothing of.
+            let t = chrono::Utc::now().timestamp();
             let sig = crate::stripe::webhooks::signature(secret, t, body);
             req = req.header("Stripe-Signature", sig);
         }

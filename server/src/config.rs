@@ -101,6 +101,11 @@ pub struct Config {
     /// Sandbox derives one and gives it to the simulated QBO app.
     #[arg(long, env = "ROWCOL_QBO_WEBHOOK_VERIFIER", hide_env_values = true)]
     pub qbo_webhook_verifier: Option<String>,
+    /// The Stripe webhook endpoint's signing secret (`whsec_…`, the Dashboard
+    /// shows it). Sandbox: derived from the key. Live and unset: every
+    /// delivery to /webhooks/stripe is refused.
+    #[arg(long, env = "ROWCOL_STRIPE_WEBHOOK_SECRET", hide_env_values = true)]
+    pub stripe_webhook_secret: Option<String>,
     /// Bearer token for `GET /metrics` (Prometheus). Unset: no metrics route.
     #[arg(long, env = "ROWCOL_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
@@ -277,6 +282,10 @@ impl fmt::Debug for Config {
             .field("qbo_webhook_verifier", &redact(&self.qbo_webhook_verifier))
             .field("plaid_secret", &redact(&self.plaid_secret))
             .field("metrics_token", &redact(&self.metrics_token))
+            .field(
+                "stripe_webhook_secret",
+                &redact(&self.stripe_webhook_secret),
+            )
             .field("qbo_client_id", &self.qbo_client_id)
             .field("qbo_client_secret", &redact(&self.qbo_client_secret))
             .field("ramp_client_id", &self.ramp_client_id)

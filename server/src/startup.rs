@@ -288,6 +288,16 @@ impl Application {
             .connect_timeout(crate::rails::http::CONNECT_TIMEOUT)
             .timeout(std::time::Duration::from_millis(config.rail_timeout_ms))
             .build()?;
+        // Given, else (a sandbox hosting its simulators) derived, stable per
+        // key, as the other sandbox secrets; else none, and every delivery
+        // to /webhooks/stripe is refused.
+        let stripe_webhook_secret = match config.stripe_webhook_secret.clone() {
+            Some(s) => s,
+            None if sandbox_mode && !follower => {
+                crate::keys::derived_sandbox_secret(&config, "whsec_stripe_sandbox")?
+            }
+            None => String::new(),
+        };
         let providers = match (&sandbox, config.sandbox_rails_url.as_deref()) {
             (Some(sb), _) => Some(crate::oauth::providers::Providers::sandbox(
                 &format!("http://{addr}/sandbox"),
@@ -359,6 +369,7 @@ impl Application {
             services,
             ramp_webhook_secret: webhook_secret.into(),
             qbo_webhook_verifier: qbo_verifier.into(),
+            stripe_webhook_secret: stripe_webhook_secret.into(),
             webhook_refusals: Default::default(),
             plaid_keys: Default::default(),
             metrics_token: config.metrics_token.clone().map(Into::into),
@@ -528,6 +539,7 @@ fn build_router(
         .route("/webhooks/ramp", post(crate::webhooks::ramp::receive))
         .route("/webhooks/qbo", post(crate::webhooks::qbo::receive))
         .route("/webhooks/plaid", post(crate::webhooks::plaid::receive))
+        .route("/webhooks/stripe", post(crate::webhooks::stripe::receive))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::routes::metrics::time_webhook,

@@ -14,6 +14,9 @@ pub struct ServerState {
     pub ramp_webhook_secret: Arc<str>,
     /// The QBO app's webhook verifier token (`intuit-signature`).
     pub qbo_webhook_verifier: Arc<str>,
+    /// The Stripe webhook endpoint's secret (`whsec_…`); empty: every
+    /// delivery is refused.
+    pub stripe_webhook_secret: Arc<str>,
     /// Refused (unsigned, badly signed) webhook deliveries and connect
     /// callbacks with a state RowCol never issued: anyone can send them, so
     /// they are counted and summarised per minute, not written one by one.

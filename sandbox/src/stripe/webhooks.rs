@@ -5,7 +5,7 @@
 //! endpoint of that account listing its type (or `*`), through the
 //! sandbox's one webhook queue (`engine::deliver_due`, with the webhook
 //! faults): a POST of the event JSON signed `Stripe-Signature:
-//! t=<sandbox unix secs at send>,v1=<hex HMAC-SHA256(secret, "{t}.{body}")>`.
+//! t=<wall-clock unix secs at send>,v1=<hex HMAC-SHA256(secret, "{t}.{body}")>`.
 //! Only a 2xx counts; a test-mode delivery is retried 3 times
 //! ([`RETRY_AFTER`], sandbox clock), then dead-lettered (`failed`).
 

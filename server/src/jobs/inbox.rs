@@ -29,6 +29,9 @@ pub async fn run(st: &Services, inbox_id: &str) -> Result<(), JobError> {
     let outcome = match (Rail::parse(&event.rail), event.event_type.as_str()) {
         (Some(Rail::Plaid), kind) => super::plaid_events::process(st, kind, &body).await?,
         (Some(Rail::Qbo), _) => super::qbo_events::process(st, &body).await?,
+        // Kept, verified and de-duplicated; RowCol reads nothing from Stripe
+        // yet beyond the account's name (receivables, issue #20, will).
+        (Some(Rail::Stripe), kind) => format!("kept: {kind} (receivables do not read it yet)"),
         (_, "bills.paid") => bill_paid(st, &event.event_id, &body).await?,
         (_, "webhooks.verification") => super::subscriptions::verify(st, &body).await?,
         (_, other) => format!("ignored: {other} is not handled"),

@@ -5,6 +5,7 @@ pub mod qbo;
 pub mod ramp;
 pub mod refusals;
 pub mod secrets;
+pub mod stripe;
 
 use crate::state::ServerState;
 use app::model::Rail;

@@ -51,6 +51,7 @@ mod process;
 mod qbo_webhooks;
 mod ramp_exactly_once;
 mod stop;
+mod stripe_webhooks;
 mod vendor_bank;
 
 both_engines!(
