@@ -1370,6 +1370,10 @@ impl Run {
         if let Some(n) = report.inbox.get("received") {
             v.push(format!("{n} stored webhooks never processed"));
         }
+        // A processing that gave up is marked dead; a crash must cause none.
+        if let Some(n) = report.inbox.get("dead") {
+            v.push(format!("{n} stored webhooks dead-lettered"));
+        }
         db.pool.close().await;
 
         // The audit chain, re-hashed by the binary's own command.

@@ -6,11 +6,11 @@
 use super::JobError;
 use crate::services::Services;
 use app::domain::custody::PaymentState;
-use app::model::{CustodyOwner, ReasonCode, Severity};
+use app::model::{CustodyOwner, Rail, ReasonCode, Severity};
 use app::ssr::jobs::{retry_delay, Job, JobKind};
 use app::ssr::store::jobs::{self, Attempt, AttemptEnd, Claimed};
 use app::ssr::store::payments::{Step, StepOutcome};
-use app::ssr::store::{clients, commit, hygiene, payments, StoreError, Tx};
+use app::ssr::store::{clients, commit, connections, hygiene, inbox, payments, StoreError, Tx};
 use chrono::{DateTime, Duration, Utc};
 use std::time::Duration as StdDuration;
 
@@ -234,7 +234,9 @@ async fn dead_letter(
                 Err(e) => return Err(e),
             }
         }
-        // A webhook we could not attribute stays in the inbox as dead.
+        Some(Job::ProcessWebhook { inbox_id }) => {
+            return dead_webhook(tx, inbox_id, c.attempts, error, at).await;
+        }
         _ => return Ok(()),
     };
     let kind = job.map(|j| j.kind().as_str()).unwrap_or("unknown");
@@ -307,6 +309,70 @@ async fn dead_letter(
         },
     )
     .await?;
+    Ok(())
+}
+
+/// A webhook whose processing gave up: `dead` in the inbox, and an item in
+/// the tray of each client connected to the account the event names (one
+/// open item per client, as for re-reads that keep failing). An event that
+/// names no connected account stays dead in the inbox, counted by /metrics.
+async fn dead_webhook(
+    tx: &mut Tx<'_>,
+    inbox_id: &str,
+    attempts: i64,
+    error: &str,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    inbox::mark_dead(tx, inbox_id).await?;
+    let Some(event) = inbox::get(tx, inbox_id).await? else {
+        return Ok(());
+    };
+    let Some(rail) = Rail::parse(&event.rail) else {
+        return Ok(());
+    };
+    let body: serde_json::Value = serde_json::from_str(&event.body).unwrap_or_default();
+    let field = |name: &str| {
+        body.get(name)
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+            .into_iter()
+            .collect::<Vec<_>>()
+    };
+    let accounts = match rail {
+        Rail::Ramp => field("business_id"),
+        Rail::Plaid => field("item_id"),
+        Rail::Stripe => field("account"),
+        Rail::Qbo => crate::webhooks::qbo::realms_of(&body),
+    };
+    let detail = format!(
+        "A notice from {} ({}) could not be processed after {attempts} attempt{}: {error}. \
+         It is kept in the inbox as dead (event {}).",
+        rail.display_name(),
+        event.event_type,
+        if attempts == 1 { "" } else { "s" },
+        event.event_id,
+    );
+    for account in accounts {
+        for client in connections::clients_for_account(tx, rail, &account).await? {
+            if hygiene::client_has_open(tx, &client, ReasonCode::JobDeadLettered).await? {
+                continue;
+            }
+            let firm = clients::firm_of(tx, &client).await?;
+            hygiene::file(
+                tx,
+                hygiene::NewItem {
+                    firm_id: &firm,
+                    client_id: Some(&client),
+                    payment_id: None,
+                    severity: Severity::High,
+                    reason_code: ReasonCode::JobDeadLettered,
+                    detail: &detail,
+                    at,
+                },
+            )
+            .await?;
+        }
+    }
     Ok(())
 }
 

@@ -51,8 +51,8 @@ mod process;
 mod qbo_webhooks;
 mod ramp_exactly_once;
 mod stop;
-mod stripe_webhooks;
 mod vendor_bank;
+mod webhooks;
 
 both_engines!(
     wrong_password_is_refused_and_gives_no_session,

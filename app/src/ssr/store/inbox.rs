@@ -86,6 +86,17 @@ pub async fn mark_processed(
     Ok(())
 }
 
+/// A delivery whose processing gave up: `dead`, not `received` forever.
+pub async fn mark_dead(conn: &mut AnyConnection, inbox_id: &str) -> StoreResult<()> {
+    sqlx::query(
+        "update webhook_inbox set status = 'dead' where inbox_id = $1 and status = 'received'",
+    )
+    .bind(inbox_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// A refused delivery (bad signature, malformed body), for the security log.
 pub async fn security_event(
     conn: &mut AnyConnection,

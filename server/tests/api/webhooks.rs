@@ -1,13 +1,17 @@
 //! Issue #19 §2: `POST /webhooks/stripe`, verified as Stripe's libraries do
-//! (rails.md §4.6), stored once per event before the 2xx, processed later.
+//! (rails.md §4.6), stored once per event before the 2xx, processed later;
+//! §3: what happens to a delivery whose processing gives up.
 //! Each test runs on SQLite and PostgreSQL.
 
-use super::support::{Engine, TestApp};
+use super::support::{sign, Engine, TestApp};
 use hmac::{Hmac, Mac};
 use reqwest::Method;
 use serde_json::json;
 
-both_engines!(stripe_deliveries_are_verified_stored_once_and_processed);
+both_engines!(
+    stripe_deliveries_are_verified_stored_once_and_processed,
+    a_webhook_whose_processing_gives_up_is_dead_and_in_the_tray,
+);
 
 fn v1(secret: &str, t: i64, body: &str) -> String {
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("key");
@@ -101,5 +105,46 @@ async fn stripe_deliveries_are_verified_stored_once_and_processed(e: Engine) {
         )
         .await,
         2
+    );
+}
+
+/// Issue #19 §3: a webhook whose processing gives up is `dead` in the inbox,
+/// not `received` forever, and reaches the tray of the client whose account
+/// it names.
+async fn a_webhook_whose_processing_gives_up_is_dead_and_in_the_tray(e: Engine) {
+    let app = TestApp::spawn(e).await;
+    let (business, client): (String, String) = sqlx::query_as(
+        "select external_id, client_id from rail_connection
+         where rail = 'ramp' and status = 'active' order by client_id limit 1",
+    )
+    .fetch_one(&app.state.app.db.pool)
+    .await
+    .expect("a Ramp connection");
+    // A bills.paid without the bill: its processing can never succeed.
+    let body =
+        json!({"id": "evt-gives-up", "type": "bills.paid", "business_id": business}).to_string();
+    let (status, text) = app
+        .post_webhook(&body, Some(&sign(&app.webhook_secret(), &body)))
+        .await;
+    assert_eq!(status, 200, "{text}");
+    app.drain().await;
+    assert_eq!(
+        app.count("select count(*) from webhook_inbox where event_id = 'evt-gives-up' and status = 'dead'")
+            .await,
+        1
+    );
+    let items: Vec<(String, String)> = sqlx::query_as(
+        "select client_id, detail from hygiene_item
+         where reason_code = 'job_dead_lettered' and status = 'open'",
+    )
+    .fetch_all(&app.state.app.db.pool)
+    .await
+    .expect("tray");
+    assert_eq!(items.len(), 1, "{items:?}");
+    assert_eq!(items[0].0, client);
+    assert!(
+        items[0].1.contains("Ramp") && items[0].1.contains("evt-gives-up"),
+        "{}",
+        items[0].1
     );
 }
