@@ -28,9 +28,13 @@ pub async fn login(email: String, password: String) -> Result<(), AppError> {
 
 #[server(endpoint = "logout")]
 pub async fn logout() -> Result<(), AppError> {
-    use crate::ssr::auth::{respond, session};
+    use crate::ssr::auth::{current_user, respond, session, state};
     respond(
         async {
+            // Signing out twice, or without a session, is not an error.
+            if let Ok(user) = current_user().await {
+                crate::ssr::sign_in::signed_out(&state()?, user.user_id.as_str()).await?;
+            }
             let session = session().await?;
             session.flush().await.map_err(|_| AppError::Internal)?;
             leptos_axum::redirect("/login");

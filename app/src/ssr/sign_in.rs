@@ -161,7 +161,10 @@ pub async fn verify(st: &AppState, email: &str, password: String) -> Result<Stri
     .await
     .unwrap_or(false);
     match (uid, ok) {
-        (Some(uid), true) => Ok(uid),
+        (Some(uid), true) => {
+            audit_session(st, &uid, "auth.signed_in", &client).await?;
+            Ok(uid)
+        }
         (uid, _) => {
             tracing::info!(email = ?loggable(email), client = %client, "sign-in refused");
             st.metrics.sign_in_failed();
@@ -183,6 +186,32 @@ async fn record_failure(
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
     let counts = login_throttle::record_failure(&mut tx, POLICY, email, client, now).await?;
+    let firm = match uid {
+        Some(uid) => users::session_user(&mut tx, uid)
+            .await?
+            .and_then(|u| FirmId::parse(&u.firm_id).ok()),
+        None => None,
+    };
+    // A failed sign-in to an account is the account's firm's business (an
+    // email that matches no user belongs to no firm: the throttle's security
+    // event below covers those). Never the password.
+    if let Some(firm) = &firm {
+        audit::record(
+            &mut tx,
+            firm,
+            now,
+            Entry {
+                actor: email,
+                action: "auth.sign_in_failed",
+                subject: email,
+                detail: serde_json::json!({
+                    "client_addr": client,
+                    "account_failures": counts.account,
+                }),
+            },
+        )
+        .await?;
+    }
     let account_closed = counts.account == MAX_FAILURES;
     let address_closed = counts.client_addr == MAX_FAILURES;
     if account_closed || address_closed {
@@ -199,17 +228,11 @@ async fn record_failure(
             "window_secs": WINDOW_SECS,
         });
         tracing::warn!(%detail, "sign-in throttle engaged");
-        let firm = match uid {
-            Some(uid) => users::session_user(&mut tx, uid)
-                .await?
-                .and_then(|u| FirmId::parse(&u.firm_id).ok()),
-            None => None,
-        };
-        match firm {
+        match &firm {
             Some(firm) => {
                 audit::record(
                     &mut tx,
-                    &firm,
+                    firm,
                     now,
                     Entry {
                         actor: "rowcol",
@@ -234,6 +257,41 @@ async fn record_failure(
     }
     commit(tx).await?;
     Ok(())
+}
+
+/// A sign-in or sign-out in the user's firm's audit log: who, and from
+/// which address (never a password).
+async fn audit_session(
+    st: &AppState,
+    uid: &str,
+    action: &'static str,
+    client: &str,
+) -> Result<(), AppError> {
+    let mut tx = st.db.begin().await?;
+    let Some(user) = users::session_user(&mut tx, uid).await? else {
+        return Ok(());
+    };
+    let firm = FirmId::parse(&user.firm_id).map_err(|_| AppError::Internal)?;
+    audit::record(
+        &mut tx,
+        &firm,
+        st.clock.now(),
+        Entry {
+            actor: &user.email,
+            action,
+            subject: &user.email,
+            detail: serde_json::json!({ "client_addr": client }),
+        },
+    )
+    .await?;
+    commit(tx).await?;
+    Ok(())
+}
+
+/// The signed-in user `uid` is signing out: audited before the session ends.
+pub async fn signed_out(st: &AppState, uid: &str) -> Result<(), AppError> {
+    let client = request_client_addr(&st.sign_in).await?.to_string();
+    audit_session(st, uid, "auth.signed_out", &client).await
 }
 
 /// IPv4-mapped IPv6 addresses (`::ffff:1.2.3.4`) are the IPv4 address.

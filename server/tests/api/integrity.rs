@@ -4,7 +4,7 @@
 //! posted), the audit chain verified in one snapshot and incrementally, and
 //! audit notes appended to QBO's `PrivateNote`.
 
-use super::support::{Engine, TestApp};
+use super::support::{Engine, TestApp, PASSWORD};
 use app::model::FirmId;
 use app::ssr::jobs::Job;
 use app::ssr::store::jobs::{self, Attempt, AttemptEnd, Claimed};
@@ -24,6 +24,7 @@ both_engines!(
     the_audit_checkpoint_advances_and_tampering_after_it_is_caught,
     verify_audit_re_hashes_everything_and_names_the_first_break,
     the_audit_note_is_appended_to_the_private_note_once,
+    sign_ins_sign_outs_and_failed_sign_ins_are_audited,
 );
 
 async fn firm(app: &TestApp) -> FirmId {
@@ -778,4 +779,51 @@ async fn verify_audit_re_hashes_everything_and_names_the_first_break(e: Engine) 
     );
     assert!(said.contains(&format!("entry {head}")), "{said}");
     assert!(said.contains("missing"), "{said}");
+}
+
+/// Issue #18 §2: sign-ins, sign-outs and failed sign-ins are entries in the
+/// firm's audit log, with the address they came from and never a password.
+async fn sign_ins_sign_outs_and_failed_sign_ins_are_audited(e: Engine) {
+    let app = TestApp::spawn(e).await;
+    let email = "advisor@northwind.test";
+    let (status, _) = app
+        .call(
+            "login",
+            &[("email", email), ("password", "not-the-password")],
+        )
+        .await;
+    assert_eq!(status, 401);
+    // An email that is nobody's belongs to no firm's log.
+    let (status, _) = app
+        .call(
+            "login",
+            &[("email", "nobody@northwind.test"), ("password", "x")],
+        )
+        .await;
+    assert_eq!(status, 401);
+    app.login(email).await;
+    let (status, body) = app.call("logout", &[]).await;
+    assert!(status < 400, "{status} {body}");
+    let entries: Vec<(String, String, String)> = sqlx::query_as(
+        "select action, actor, detail from audit_entry
+         where action like 'auth.%' order by seq",
+    )
+    .fetch_all(&app.state.app.db.pool)
+    .await
+    .expect("audit");
+    let actions: Vec<&str> = entries.iter().map(|(a, _, _)| a.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["auth.sign_in_failed", "auth.signed_in", "auth.signed_out"],
+        "{entries:?}"
+    );
+    for (_, actor, detail) in &entries {
+        assert_eq!(actor, email);
+        assert!(detail.contains("client_addr"), "{detail}");
+        assert!(
+            !detail.contains("not-the-password") && !detail.contains(PASSWORD),
+            "{detail}"
+        );
+    }
+    assert!(!entries.iter().any(|(_, a, _)| a.contains("nobody")));
 }
