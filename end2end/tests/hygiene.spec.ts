@@ -1,4 +1,4 @@
-import { test, expect, ADVISOR, approveSmallestBill, openClient, settle, signIn } from './helpers';
+import { test, expect, ADVISOR, VIEWER, approveSmallestBill, openClient, settle, signIn } from './helpers';
 
 // Runs in both projects (JavaScript on and off), after approve.spec.ts, on
 // the rich client (see there): Ramp refuses the next release, the payment
@@ -29,6 +29,21 @@ test('a failed release is retried from the hygiene tray', async ({ page, javaScr
     await expect(item.first()).toBeVisible({ timeout: 1_000 });
   }).toPass({ timeout: 30_000 });
   const before = await item.count();
+
+  // A viewer sees the same items and none of the controls the server would
+  // refuse them.
+  await page.context().clearCookies();
+  await signIn(page, javaScriptEnabled, VIEWER);
+  await page.goto('/hygiene');
+  await settle(page, javaScriptEnabled);
+  await expect(page.getByTestId('hygiene-row').filter({ hasText: 'release_failed' }).first()).toBeVisible();
+  for (const control of ['retry', 'dismiss', 'tray-stop', 'reconnect']) {
+    await expect(page.getByTestId(control)).toHaveCount(0);
+  }
+  await page.context().clearCookies();
+  await signIn(page, javaScriptEnabled, ADVISOR);
+  await page.goto('/hygiene');
+  await settle(page, javaScriptEnabled);
 
   await item.first().getByTestId('retry').click();
   if (javaScriptEnabled) {

@@ -23,7 +23,10 @@ pub fn HygienePage() -> impl IntoView {
         },
         |_| get_hygiene(),
     );
-    let can_stop = move || session.role() >= Role::Advisor;
+    // Only the controls this role may use are shown: the server refuses a
+    // viewer's retry, dismiss and stop, and only admins reconnect rails.
+    let can_act = move || session.role() >= Role::Advisor;
+    let can_reconnect = move || session.role() >= Role::Admin;
     let outcome = move || match (
         retry.value().get(),
         dismiss.value().get(),
@@ -71,8 +74,9 @@ pub fn HygienePage() -> impl IntoView {
                                                 let hid = h.hygiene_id.to_string();
                                                 // A rail waiting for its owner: the fix is on
                                                 // the Connections page (admins reconnect).
-                                                let reconnect = h.reason_code == ReasonCode::RailReauthNeeded;
-                                                let retryable = matches!(
+                                                let reconnect = can_reconnect()
+                                                    && h.reason_code == ReasonCode::RailReauthNeeded;
+                                                let retryable = can_act() && matches!(
                                                     h.reason_code,
                                                     ReasonCode::ReleaseFailed
                                                         | ReasonCode::ReleaseUnconfirmed
@@ -80,7 +84,7 @@ pub fn HygienePage() -> impl IntoView {
                                                 ) && h.payment_id.is_some();
                                                 let confirm = h.reason_code == ReasonCode::VendorBankChanged;
                                                 // Until Ramp pays, the payment can still be stopped.
-                                                let stoppable = can_stop()
+                                                let stoppable = can_act()
                                                     && matches!(
                                                         h.payment_state,
                                                         Some(PaymentState::Approved | PaymentState::Released)
@@ -138,12 +142,17 @@ pub fn HygienePage() -> impl IntoView {
                                                                         </ActionForm>
                                                                     }
                                                                 })}
-                                                            <ActionForm action=dismiss>
-                                                                <input type="hidden" name="hygiene_id" value=hid />
-                                                                <button type="submit" class="secondary" data-testid="dismiss">
-                                                                    "Dismiss"
-                                                                </button>
-                                                            </ActionForm>
+                                                            {can_act()
+                                                                .then(|| {
+                                                                    view! {
+                                                                        <ActionForm action=dismiss>
+                                                                            <input type="hidden" name="hygiene_id" value=hid />
+                                                                            <button type="submit" class="secondary" data-testid="dismiss">
+                                                                                "Dismiss"
+                                                                            </button>
+                                                                        </ActionForm>
+                                                                    }
+                                                                })}
                                                         </td>
                                                     </tr>
                                                 }
