@@ -548,6 +548,7 @@ fn build_router(
         .route("/healthz", get(crate::routes::health::healthz))
         .route("/readyz", get(crate::routes::health::readyz))
         .route("/metrics", get(crate::routes::metrics::scrape))
+        .route("/audit/export", get(crate::routes::audit_export::export))
         .merge(webhooks)
         .route("/connect/stripe/key", post(crate::oauth::flow::stripe_key))
         .route("/connect/{rail}/start", post(crate::oauth::flow::start))

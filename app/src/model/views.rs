@@ -271,6 +271,71 @@ pub struct AuditEntryView {
     pub hash: String,
 }
 
+/// Who made an audit entry, by kind: a person (their email), a rail's event
+/// (`ramp:event:…`), the sync (`rowcol:sync`), or RowCol itself (`rowcol`,
+/// `rowcol:release`, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActorKind {
+    User,
+    Rail,
+    Sync,
+    System,
+}
+
+impl ActorKind {
+    pub const ALL: [ActorKind; 4] = [
+        ActorKind::User,
+        ActorKind::Rail,
+        ActorKind::Sync,
+        ActorKind::System,
+    ];
+
+    pub fn of(actor: &str) -> Self {
+        if actor.contains('@') {
+            ActorKind::User
+        } else if actor == "rowcol:sync" {
+            ActorKind::Sync
+        } else if actor == "rowcol" || actor.starts_with("rowcol:") {
+            ActorKind::System
+        } else {
+            ActorKind::Rail
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActorKind::User => "user",
+            ActorKind::Rail => "rail",
+            ActorKind::Sync => "sync",
+            ActorKind::System => "system",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+#[cfg(test)]
+mod actor_kind_tests {
+    use super::ActorKind;
+
+    #[test]
+    fn each_actor_has_its_kind() {
+        for (actor, kind) in [
+            ("advisor@northwind.test", ActorKind::User),
+            ("ramp:event:e347", ActorKind::Rail),
+            ("rowcol:sync", ActorKind::Sync),
+            ("rowcol", ActorKind::System),
+            ("rowcol:release", ActorKind::System),
+        ] {
+            assert_eq!(ActorKind::of(actor), kind, "{actor}");
+            assert_eq!(ActorKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(ActorKind::parse("robot"), None);
+    }
+}
+
 /// The result of re-hashing a firm's audit chain.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChainStatus {

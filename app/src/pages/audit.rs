@@ -10,6 +10,18 @@ pub fn AuditPage() -> impl IntoView {
     view! {
         <Title text="Audit log · RowCol" />
         <h1>"Audit log"</h1>
+        // Plain links (rel=external: the router leaves downloads alone), so
+        // they work with JavaScript off too.
+        <p>
+            "Download the whole log, oldest first: "
+            <a href="/audit/export?format=csv" download="audit.csv" rel="external" data-testid="export-csv">
+                "CSV"
+            </a>
+            " · "
+            <a href="/audit/export?format=json" download="audit.json" rel="external" data-testid="export-json">
+                "JSON"
+            </a>
+        </p>
         <Transition fallback=|| view! { <p>"Loading…"</p> }>
             {move || {
                 data.get()

@@ -10,7 +10,9 @@ use app::ssr::jobs::Job;
 use app::ssr::store::jobs::{self, Attempt, AttemptEnd, Claimed};
 use app::ssr::store::{audit, bank, commit, payments, StoreError};
 use chrono::Duration;
+use reqwest::Method;
 use rowcol::jobs::runner::{self, Outcome, LEASE};
+use serde_json::Value;
 
 both_engines!(
     a_finish_counts_only_for_the_worker_holding_the_lease,
@@ -25,6 +27,7 @@ both_engines!(
     verify_audit_re_hashes_everything_and_names_the_first_break,
     the_audit_note_is_appended_to_the_private_note_once,
     sign_ins_sign_outs_and_failed_sign_ins_are_audited,
+    the_audit_log_exports_as_csv_and_json_with_filters,
 );
 
 async fn firm(app: &TestApp) -> FirmId {
@@ -826,4 +829,122 @@ async fn sign_ins_sign_outs_and_failed_sign_ins_are_audited(e: Engine) {
         );
     }
     assert!(!entries.iter().any(|(_, a, _)| a.contains("nobody")));
+}
+
+/// Issue #18 §2 (pinned): `GET /audit/export?format=csv|json` with its
+/// filters, for any signed-in role, the firm's entries only, linked so the
+/// chain can be followed in the file.
+async fn the_audit_log_exports_as_csv_and_json_with_filters(e: Engine) {
+    let mut app = TestApp::spawn(e).await;
+    app.login("advisor@northwind.test").await;
+    let cid = app.client_id("Alder Creek Dental").await;
+    let payment = app.approve_small_bill("Alder Creek Dental").await;
+    app.drain().await;
+    app.new_session();
+    let (status, _, text) = app.send(Method::GET, "/audit/export", &[], None).await;
+    assert_eq!(status, 401, "{text}");
+    app.login("viewer@northwind.test").await;
+    let firm = firm(&app).await;
+    let all = app
+        .count(&format!(
+            "select count(*) from audit_entry where firm_id = '{}'",
+            firm.as_str()
+        ))
+        .await;
+
+    let get = |query: String| {
+        let app = &app;
+        async move {
+            app.send(Method::GET, &format!("/audit/export?{query}"), &[], None)
+                .await
+        }
+    };
+    let csv_rows = |text: &str| -> Vec<csv::StringRecord> {
+        let mut r = csv::Reader::from_reader(text.as_bytes());
+        let header: Vec<String> = r
+            .headers()
+            .expect("header")
+            .iter()
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(
+            header,
+            [
+                "seq",
+                "at",
+                "actor_kind",
+                "actor",
+                "action",
+                "subject",
+                "detail",
+                "prev_hash",
+                "hash"
+            ]
+        );
+        r.records().map(|x| x.expect("a CSV record")).collect()
+    };
+
+    let (status, headers, text) = get("format=csv".into()).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
+    let rows = csv_rows(&text);
+    assert_eq!(rows.len() as i64, all);
+    // Oldest first, each linked to the one before: the chain is in the file.
+    for pair in rows.windows(2) {
+        assert_eq!(
+            pair[1][7], pair[0][8],
+            "entry {} links to {}",
+            &pair[1][0], &pair[0][0]
+        );
+        assert!(pair[1][0].parse::<i64>().unwrap() > pair[0][0].parse::<i64>().unwrap());
+    }
+
+    let (status, _, text) = get("format=json".into()).await;
+    assert_eq!(status, 200);
+    let entries: Vec<Value> = serde_json::from_str(&text).expect("a JSON array");
+    assert_eq!(entries.len() as i64, all);
+    for key in [
+        "seq",
+        "at",
+        "actor_kind",
+        "actor",
+        "action",
+        "subject",
+        "detail",
+        "hash",
+    ] {
+        assert!(entries.iter().all(|e| !e[key].is_null()), "{key}");
+    }
+
+    // Filters.
+    let (_, _, text) = get("format=json&action=payment.approved".into()).await;
+    let approved: Vec<Value> = serde_json::from_str(&text).unwrap();
+    assert!(!approved.is_empty());
+    assert!(approved.iter().all(|e| e["action"] == "payment.approved"));
+    let (_, _, text) = get("format=json&actor_kind=user".into()).await;
+    let by_users: Vec<Value> = serde_json::from_str(&text).unwrap();
+    assert!(!by_users.is_empty() && (by_users.len() as i64) < all);
+    assert!(by_users
+        .iter()
+        .all(|e| e["actor_kind"] == "user" && e["actor"].as_str().unwrap().contains('@')));
+    let (_, _, text) = get(format!("format=json&client_id={cid}")).await;
+    let of_client: Vec<Value> = serde_json::from_str(&text).unwrap();
+    assert!(
+        of_client.iter().any(|e| e["subject"] == payment.as_str()),
+        "{text}"
+    );
+    assert!((of_client.len() as i64) < all);
+    let (_, _, text) = get("format=csv&to=2000-01-01".into()).await;
+    assert!(csv_rows(&text).is_empty());
+
+    // A bad query is refused in words.
+    let (status, _, text) = get("format=xml".into()).await;
+    assert_eq!(status, 400);
+    assert!(text.contains("csv or json"), "{text}");
+    let (status, _, text) = get("from=yesterday".into()).await;
+    assert_eq!(status, 400);
+    assert!(text.contains("from must be a date"), "{text}");
 }
