@@ -831,6 +831,19 @@ async fn sign_ins_sign_outs_and_failed_sign_ins_are_audited(e: Engine) {
     assert!(!entries.iter().any(|(_, a, _)| a.contains("nobody")));
 }
 
+/// What every exported entry carries, in the CSV's column order.
+const EXPORT_FIELDS: [&str; 9] = [
+    "seq",
+    "at",
+    "actor_kind",
+    "actor",
+    "action",
+    "subject",
+    "detail",
+    "prev_hash",
+    "hash",
+];
+
 /// Issue #18 §2 (pinned): `GET /audit/export?format=csv|json` with its
 /// filters, for any signed-in role, the firm's entries only, linked so the
 /// chain can be followed in the file.
@@ -867,20 +880,7 @@ async fn the_audit_log_exports_as_csv_and_json_with_filters(e: Engine) {
             .iter()
             .map(str::to_owned)
             .collect();
-        assert_eq!(
-            header,
-            [
-                "seq",
-                "at",
-                "actor_kind",
-                "actor",
-                "action",
-                "subject",
-                "detail",
-                "prev_hash",
-                "hash"
-            ]
-        );
+        assert_eq!(header, EXPORT_FIELDS);
         r.records().map(|x| x.expect("a CSV record")).collect()
     };
 
@@ -906,16 +906,7 @@ async fn the_audit_log_exports_as_csv_and_json_with_filters(e: Engine) {
     assert_eq!(status, 200);
     let entries: Vec<Value> = serde_json::from_str(&text).expect("a JSON array");
     assert_eq!(entries.len() as i64, all);
-    for key in [
-        "seq",
-        "at",
-        "actor_kind",
-        "actor",
-        "action",
-        "subject",
-        "detail",
-        "hash",
-    ] {
+    for key in EXPORT_FIELDS {
         assert!(entries.iter().all(|e| !e[key].is_null()), "{key}");
     }
 

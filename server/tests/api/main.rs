@@ -623,7 +623,9 @@ async fn live_mode_has_no_sandbox_and_starts_from_a_cli_created_firm(e: Engine) 
     let (status, audit) = app.call("audit", &[]).await;
     assert_eq!(status, 200);
     assert_eq!(audit["chain"]["ok"], true);
-    assert_eq!(audit["entries"][0]["action"], "firm.created");
+    // Newest first: the owner's sign-in, after the firm's creation.
+    assert_eq!(audit["entries"][0]["action"], "auth.signed_in");
+    assert_eq!(audit["entries"][1]["action"], "firm.created");
 }
 
 /// The one function that changes a payment's state: a replay is a no-op, a
