@@ -858,6 +858,23 @@ async fn the_audit_log_exports_as_csv_and_json_with_filters(e: Engine) {
     assert_eq!(status, 401, "{text}");
     app.login("viewer@northwind.test").await;
     let firm = firm(&app).await;
+    // An entry about something else that names the client in its detail
+    // (as a dismissed tray item's does).
+    let mut tx = app.state.app.db.begin().await.expect("tx");
+    audit::record(
+        &mut tx,
+        &firm,
+        app.state.app.clock.now(),
+        audit::Entry {
+            actor: "rowcol",
+            action: "test.names_the_client",
+            subject: "hyg_elsewhere",
+            detail: serde_json::json!({ "client_id": cid }),
+        },
+    )
+    .await
+    .expect("append");
+    commit(tx).await.expect("commit");
     let all = app
         .count(&format!(
             "select count(*) from audit_entry where firm_id = '{}'",
@@ -925,6 +942,12 @@ async fn the_audit_log_exports_as_csv_and_json_with_filters(e: Engine) {
     let of_client: Vec<Value> = serde_json::from_str(&text).unwrap();
     assert!(
         of_client.iter().any(|e| e["subject"] == payment.as_str()),
+        "{text}"
+    );
+    assert!(
+        of_client
+            .iter()
+            .any(|e| e["action"] == "test.names_the_client"),
         "{text}"
     );
     assert!((of_client.len() as i64) < all);

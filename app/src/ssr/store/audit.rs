@@ -342,15 +342,19 @@ pub async fn export_page(
     limit: i64,
 ) -> StoreResult<Vec<ExportRow>> {
     // Detail is compact JSON (serde_json): a client named in it reads
-    // `"client_id":"cli_…"` exactly.
-    let named = filter
-        .client_id
-        .as_ref()
-        .map(|c| format!("%\"client_id\":\"{}\"%", c.replace(['%', '_', '\\'], "")));
+    // `"client_id":"cli_…"` exactly. LIKE's wildcards in the id (its `_`
+    // among them) are escaped, not dropped.
+    let named = filter.client_id.as_ref().map(|c| {
+        let escaped = c
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        format!("%\"client_id\":\"{escaped}\"%")
+    });
     Ok(sqlx::query_as(
         "select seq, at, actor, action, subject, detail, prev_hash, hash from audit_entry e
          where e.firm_id = $1 and e.seq > $2
-           and ($3 is null or e.subject = $3 or e.detail like $4
+           and ($3 is null or e.subject = $3 or e.detail like $4 escape '\\'
                 or e.subject in (select p.payment_id from payment p
                                  where p.client_id = $3 and p.firm_id = $1))
            and ($5 is null or e.action = $5)
