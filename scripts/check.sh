@@ -29,8 +29,8 @@ trap 'exit 130' INT
 
 step "cargo fmt --check" cargo fmt --all -- --check
 step "clippy -D warnings (server build)" env "${LEPTOS_TEST_ENV[@]}" \
-  cargo clippy -q -p app -p sandbox -p seal -p server --features app/ssr --all-targets -- -D warnings
+  cargo clippy -q -p app -p clock -p sandbox -p seal -p server --features app/ssr --all-targets -- -D warnings
 # PostgreSQL's twins and the three-instance run are skipped: `make test` runs them.
 step "unit + SQLite integration tests" env "${LEPTOS_TEST_ENV[@]}" \
   ROWCOL_SANDBOX_START="$TEST_SANDBOX_START_A" \
-  cargo test -q -p app -p sandbox -p seal -p server --features app/ssr -- --skip postgres:: --skip multi::
+  cargo test -q -p app -p clock -p sandbox -p seal -p server --features app/ssr -- --skip postgres:: --skip multi::

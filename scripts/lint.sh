@@ -20,6 +20,6 @@ rustup target list --installed | grep -qx wasm32-unknown-unknown \
 
 set -x
 cargo fmt --all -- --check
-env "${LEPTOS_TEST_ENV[@]}" cargo clippy -p app -p sandbox -p seal -p server --features app/ssr --all-targets -- -D warnings
-env "${LEPTOS_TEST_ENV[@]}" cargo clippy -p app -p sandbox -p seal -p server --features app/ssr,server/planted-bugs --all-targets -- -D warnings
+env "${LEPTOS_TEST_ENV[@]}" cargo clippy -p app -p clock -p sandbox -p seal -p server --features app/ssr --all-targets -- -D warnings
+env "${LEPTOS_TEST_ENV[@]}" cargo clippy -p app -p clock -p sandbox -p seal -p server --features app/ssr,server/planted-bugs --all-targets -- -D warnings
 cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings

@@ -163,7 +163,7 @@ drop_old_test_databases() {
 cargo_test() {
   drop_old_test_databases
   env "${LEPTOS_TEST_ENV[@]}" ROWCOL_SANDBOX_START="$TEST_SANDBOX_START_A" \
-    cargo test -p app -p sandbox -p seal -p server --features app/ssr
+    cargo test -p app -p clock -p sandbox -p seal -p server --features app/ssr
   # The integration suite again with the sandbox starting on the other date
   # (the binaries are built). The three-instance test is about concurrency,
   # not the calendar: once is enough.
@@ -208,7 +208,7 @@ step "install tools" "$ROOT/scripts/install-tools.sh"
 step "ensure postgres" "$ROOT/scripts/ensure-postgres.sh"
 step "cargo fmt --check" cargo fmt --all -- --check
 step "cargo leptos build (debug)" leptos_build_debug
-step "cargo test -p app -p sandbox -p seal -p server --features app/ssr (PG: $ROWCOL_TEST_PG_URL)" cargo_test
+step "cargo test -p app -p clock -p sandbox -p seal -p server --features app/ssr (PG: $ROWCOL_TEST_PG_URL)" cargo_test
 # Issue #9: the rails' pinned official client libraries against the
 # simulators (the example is built with cargo test's environment).
 judges() {

@@ -105,6 +105,16 @@ fn missing_field(detail: &str) -> Option<&str> {
     plain.then_some(field)
 }
 
+#[cfg(feature = "ssr")]
+impl AppError {
+    /// A failure of RowCol's own: its cause is logged with what was being
+    /// done, and the browser gets only the opaque `Internal`.
+    pub fn internal(doing: &str, cause: impl std::fmt::Display) -> AppError {
+        tracing::error!(error = %cause, doing, "internal error");
+        AppError::Internal
+    }
+}
+
 /// The data layer's errors become what a browser may see here, at the
 /// server function's edge, and nowhere else.
 #[cfg(feature = "ssr")]

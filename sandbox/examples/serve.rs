@@ -11,7 +11,7 @@
 //! routes as `/sandbox/stripe/v1/...`), for Stripe's Node library, which
 //! takes no path prefix.
 
-use app::ssr::clock::Clock;
+use clock::Clock;
 use sandbox::{MemoryStore, Sandbox, SandboxConfig, Secret};
 use std::sync::Arc;
 

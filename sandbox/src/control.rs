@@ -3,7 +3,7 @@
 //! the crate. Every POST must carry `Content-Type: application/json`
 //! (415 `{"error": …}` otherwise), so other sites cannot drive them.
 
-use crate::state::{RampStatus, WebhookStatus};
+use crate::sim_state::{RampStatus, WebhookStatus};
 use crate::{Faults, Sandbox};
 use axum::body::Bytes;
 use axum::extract::State;

@@ -2,10 +2,10 @@
 //! Ramp's accounting sync and the bank produce) and webhook delivery (Ramp's,
 //! Plaid's, QBO's and Stripe's, one queue).
 
-use crate::state::*;
+use crate::sim_state::*;
 use crate::Sandbox;
-use app::ssr::clock::Clock;
 use chrono::{Duration, NaiveTime};
+use clock::Clock;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 

@@ -183,20 +183,20 @@ mod qbo;
 pub mod qbo_webhooks;
 mod ramp;
 mod secret;
-pub mod state;
+pub mod sim_state;
 mod stripe;
 #[cfg(test)]
 mod testkit;
 mod wire;
 pub mod world;
 
-use app::ssr::clock::Clock;
 use axum::routing::{get, post};
 use axum::Router;
 use chrono::{DateTime, NaiveDate, Utc};
+use clock::Clock;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use state::SimState;
+use sim_state::SimState;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use tokio::sync::Mutex;
@@ -245,12 +245,14 @@ pub struct SandboxConfig {
 #[async_trait::async_trait]
 pub trait SimStore: Send + Sync {
     async fn load(&self) -> anyhow::Result<Option<Value>>;
-    async fn save(&self, state: &Value) -> anyhow::Result<()>;
-    /// A part of the world saved on its own ([`STRIPE_PART`]): large, and
-    /// changed far less often than the rest, so that every Ramp or QBO call
-    /// does not re-save it.
+    /// Save the world's document and, with it, the parts that changed
+    /// ([`STRIPE_PART`]), all or nothing: a crash never leaves a part a step
+    /// ahead of (or behind) the rest.
+    async fn save(&self, state: &Value, parts: &[(&str, Value)]) -> anyhow::Result<()>;
+    /// A part of the world kept apart ([`STRIPE_PART`]): large, and changed
+    /// far less often than the rest, so that every Ramp or QBO call does not
+    /// re-save it.
     async fn load_part(&self, part: &str) -> anyhow::Result<Option<Value>>;
-    async fn save_part(&self, part: &str, value: &Value) -> anyhow::Result<()>;
 }
 
 /// The name of the saved part holding every account's Stripe data.
@@ -288,8 +290,17 @@ impl SimStore for MemoryStore {
         Ok(self.snapshot())
     }
 
-    async fn save(&self, state: &Value) -> anyhow::Result<()> {
-        *self.lock() = Some(state.clone());
+    async fn save(&self, state: &Value, parts: &[(&str, Value)]) -> anyhow::Result<()> {
+        // Both locks held while either changes: a reader never sees half.
+        let mut doc = self.lock();
+        let mut saved = self
+            .parts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (part, value) in parts {
+            saved.insert((*part).to_owned(), value.clone());
+        }
+        *doc = Some(state.clone());
         Ok(())
     }
 
@@ -300,14 +311,6 @@ impl SimStore for MemoryStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(part)
             .cloned())
-    }
-
-    async fn save_part(&self, part: &str, value: &Value) -> anyhow::Result<()> {
-        self.parts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(part.to_owned(), value.clone());
-        Ok(())
     }
 }
 
@@ -574,7 +577,6 @@ impl Sandbox {
                 }
                 s.clock_offset_secs = clock.offset_secs();
                 ramp::seed_webhook_subscriptions(&mut s, &config);
-                store.save(&serde_json::to_value(&s)?).await?;
                 fresh = true;
                 s
             }
@@ -590,6 +592,7 @@ impl Sandbox {
             state.stripe = serde_json::from_value(part)
                 .map_err(|e| anyhow::anyhow!("sandbox Stripe data does not parse: {e}"))?;
         }
+        let mut stripe_part = None;
         if fresh && config.living {
             // In the living demo every fifth client takes payments through
             // Stripe from the start (its data made now, not on first use).
@@ -603,12 +606,13 @@ impl Sandbox {
             for id in users {
                 stripe::ensure_account(&mut state, &id, clock.now());
             }
-            store
-                .save_part(STRIPE_PART, &serde_json::to_value(&state.stripe)?)
-                .await?;
+            stripe_part = Some(serde_json::to_value(&state.stripe)?);
         }
-        if oauth_new || key_new || hooks_new {
-            store.save(&serde_json::to_value(&state)?).await?;
+        // A fresh world, and what `start` added to a loaded one, in one save.
+        if fresh || oauth_new || key_new || hooks_new {
+            let parts: Vec<(&str, Value)> =
+                stripe_part.map(|p| (STRIPE_PART, p)).into_iter().collect();
+            store.save(&serde_json::to_value(&state)?, &parts).await?;
         }
         let apps = state
             .oauth
@@ -874,22 +878,25 @@ impl Sandbox {
         engine::deliver_due(self).await
     }
 
-    /// Save the world: Stripe's part first, and only if it changed since
-    /// it was last saved. The two saves are not one transaction; a process
-    /// killed between them restarts with Stripe's data a step ahead of the
-    /// rest, which is harmless: Stripe's days run once (`last_day`) and no
-    /// other rail refers to Stripe's objects.
+    /// Save the world, with Stripe's part only if it changed since it was
+    /// last saved, in one save (all or nothing): a process killed mid-save
+    /// restarts from the last whole world, never with Stripe's queued
+    /// deliveries lost or a step ahead of the rest.
     pub(crate) async fn persist(&self, st: &SimState) -> anyhow::Result<()> {
         use std::sync::atomic::Ordering;
-        if st.stripe_changes != self.inner.stripe_saved.load(Ordering::SeqCst) {
-            let part = serde_json::to_value(&st.stripe)?;
-            self.inner.store.save_part(STRIPE_PART, &part).await?;
+        let stripe_changed = st.stripe_changes != self.inner.stripe_saved.load(Ordering::SeqCst);
+        let mut parts = Vec::new();
+        if stripe_changed {
+            parts.push((STRIPE_PART, serde_json::to_value(&st.stripe)?));
+        }
+        let doc = serde_json::to_value(st)?;
+        self.inner.store.save(&doc, &parts).await?;
+        if stripe_changed {
             self.inner
                 .stripe_saved
                 .store(st.stripe_changes, Ordering::SeqCst);
         }
-        let doc = serde_json::to_value(st)?;
-        self.inner.store.save(&doc).await
+        Ok(())
     }
 
     /// Persist from a request handler: a failed save is logged, the request

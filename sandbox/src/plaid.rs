@@ -1,7 +1,7 @@
 //! The Plaid simulator: every endpoint is POST JSON; credentials in the body
 //! or in `PLAID-CLIENT-ID`/`PLAID-SECRET`; `request_id` in every response.
 
-use crate::state::*;
+use crate::sim_state::*;
 use crate::wire::decimal_number as num;
 use crate::Sandbox;
 use axum::body::Bytes;

@@ -11,7 +11,7 @@
 //! key. An Item without a webhook URL gets nothing.
 
 use crate::plaid::{authed, client_authed, invalid_field, perr, request_id, Need};
-use crate::state::*;
+use crate::sim_state::*;
 use crate::Sandbox;
 use axum::body::Bytes;
 use axum::extract::State;

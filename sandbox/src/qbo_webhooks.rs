@@ -18,7 +18,7 @@
 //! and a realm's next delivery waits until the one before it is
 //! acknowledged. No webhook URL configured: nothing is queued.
 
-use crate::state::*;
+use crate::sim_state::*;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};

@@ -1,14 +1,14 @@
 //! Test helpers: a sandbox served on a real local listener, a webhook
 //! receiver, and a few shortcuts into the state.
 
-use crate::state::*;
+use crate::sim_state::*;
 use crate::{MemoryStore, Sandbox, SandboxConfig, Secret, SimStore};
-use app::ssr::clock::Clock;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::post;
 use axum::Router;
+use clock::Clock;
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
 

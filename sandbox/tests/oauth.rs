@@ -2,10 +2,10 @@
 //! pages, token endpoints, rotation, revocation, the control routes and the
 //! credentials endpoint.
 
-use app::ssr::clock::Clock;
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use base64::Engine;
+use clock::Clock;
 use sandbox::{MemoryStore, Sandbox, SandboxConfig, Secret, SimRail, SimStore};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -1115,7 +1115,7 @@ async fn a_state_saved_before_oauth_loads_and_keeps_its_tokens() {
         .to_owned();
     drop(sb);
     let old = Arc::new(MemoryStore::new());
-    old.save(&doc).await.expect("save");
+    old.save(&doc, &[]).await.expect("save");
     let sb = start_with(old.clone()).await;
     let w = sb.world().await;
     assert_eq!(w.clients[0].qbo_access_token.expose(), old_qbo);

@@ -3,17 +3,18 @@
 
 pub mod cli;
 pub mod config;
+pub mod connect;
 pub mod connections;
 pub mod jobs;
 pub mod keys;
 pub mod oauth;
 pub mod ports;
 pub mod rails;
+pub mod router_state;
 pub mod routes;
 pub mod security;
 pub mod seed;
 pub mod services;
 pub mod site;
 pub mod startup;
-pub mod state;
 pub mod webhooks;

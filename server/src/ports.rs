@@ -226,23 +226,35 @@ impl SimStore for DbSimStore {
         Ok(Some(serde_json::from_str(&json)?))
     }
 
-    async fn save(&self, state: &serde_json::Value) -> anyhow::Result<()> {
-        let mut conn = self.db.acquire().await?;
+    /// The document, its changed parts and the clock row in one transaction.
+    async fn save(
+        &self,
+        state: &serde_json::Value,
+        parts: &[(&str, serde_json::Value)],
+    ) -> anyhow::Result<()> {
+        let doc = self
+            .sealer
+            .seal(&state.to_string(), crate::keys::SANDBOX_STATE_AAD);
+        let parts: Vec<(&str, String)> = parts
+            .iter()
+            .map(|(part, value)| {
+                let aad = crate::keys::sandbox_part_aad(part);
+                (*part, self.sealer.seal(&value.to_string(), &aad))
+            })
+            .collect();
         let now = chrono::Utc::now();
-        sandbox_state::save_rails(
-            &mut conn,
-            &self
-                .sealer
-                .seal(&state.to_string(), crate::keys::SANDBOX_STATE_AAD),
-            now,
-        )
-        .await?;
+        let mut tx = self.db.begin().await?;
+        sandbox_state::save_rails(&mut tx, &doc, now).await?;
+        for (part, sealed) in &parts {
+            sandbox_state::save_rails_part(&mut tx, part, sealed, now).await?;
+        }
         // The clock row too, whichever route moved the clock (the console or
         // `/sandbox/control/advance`): instances using these simulators from
         // elsewhere (ROWCOL_SANDBOX_RAILS_URL) read their time from it.
         if let Some(offset) = state.get("clock_offset_secs").and_then(|v| v.as_i64()) {
-            sandbox_state::save_clock_offset(&mut conn, offset, now).await?;
+            sandbox_state::save_clock_offset(&mut tx, offset, now).await?;
         }
+        app::ssr::store::commit(tx).await?;
         Ok(())
     }
 
@@ -260,15 +272,6 @@ impl SimStore for DbSimStore {
                 )
             })?;
         Ok(Some(serde_json::from_str(&json)?))
-    }
-
-    async fn save_part(&self, part: &str, value: &serde_json::Value) -> anyhow::Result<()> {
-        let mut conn = self.db.acquire().await?;
-        let sealed = self
-            .sealer
-            .seal(&value.to_string(), &crate::keys::sandbox_part_aad(part));
-        sandbox_state::save_rails_part(&mut conn, part, &sealed, chrono::Utc::now()).await?;
-        Ok(())
     }
 }
 

@@ -4,11 +4,11 @@
 
 use app::model::{ConnectionId, Rail, Role};
 use app::ssr::crypto::{hash_password, Sealer};
-use app::ssr::jobs::Job;
+use app::ssr::job_kinds::Job;
 use app::ssr::store::audit::{self, Entry};
 use app::ssr::store::connections::{ConnectOutcome, NewConnection};
 use app::ssr::store::users::{self, NewUser};
-use app::ssr::store::{clients, commit, connections, firms, jobs, Db};
+use app::ssr::store::{clients, commit, connections, firms, job_queue, Db};
 use chrono::{DateTime, Utc};
 use sandbox::DemoWorld;
 
@@ -148,7 +148,7 @@ pub async fn seed_demo(
             },
         )
         .await?;
-        jobs::enqueue(
+        job_queue::enqueue(
             &mut tx,
             &Job::SyncClient {
                 client_id: client.to_string(),

@@ -58,6 +58,7 @@ async fn callback_codes_and_states_never_reach_the_log() {
         .expect("bind");
     let app = Application::build(config, listener).await.expect("build");
     let base = format!("http://{}", app.addr);
+    let app_db = app.state.services.db.clone();
     let (stop, rx) = tokio::sync::watch::channel(false);
     let server = tokio::spawn(app.run(rx));
     let http = reqwest::Client::builder()
@@ -96,6 +97,43 @@ async fn callback_codes_and_states_never_reach_the_log() {
             .expect("sign in");
         assert_eq!(res.status().as_u16(), 401);
     }
+    // Issue #17: a connect that fails on RowCol's side says so in the
+    // log, with the cause (the person sees only "Something went wrong").
+    // The flows' table is gone, so the flow cannot be stored.
+    let admin = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let res = admin
+        .post(format!("{base}/api/login"))
+        .form(&[
+            ("email", "admin@northwind.test"),
+            ("password", "log-test-demo-password"),
+        ])
+        .send()
+        .await
+        .expect("sign in");
+    assert!(res.status().as_u16() < 400, "the admin signs in");
+    {
+        let mut conn = app_db.acquire().await.expect("a connection");
+        sqlx::query("drop table connect_flow")
+            .execute(&mut *conn)
+            .await
+            .expect("drop the flows' table");
+    }
+    let res = admin
+        .post(format!("{base}/connect/qbo/start"))
+        .form(&[("client_id", "")])
+        .send()
+        .await
+        .expect("start a connect");
+    assert_eq!(res.status().as_u16(), 500);
+    let page = res.text().await.unwrap_or_default();
+    assert!(
+        page.contains("Something went wrong") && !page.contains("connect_flow"),
+        "the person sees plain words, not the cause: {page}"
+    );
     let _ = stop.send(true);
     let _ = server.await;
 
@@ -139,6 +177,16 @@ async fn callback_codes_and_states_never_reach_the_log() {
     assert!(
         !text.lines().any(|l| l.starts_with(forged)),
         "a newline in an email forged a log line"
+    );
+    let failed: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("connect failed"))
+        .collect();
+    assert!(
+        failed
+            .iter()
+            .any(|l| l.contains("storing the flow") && l.contains("connect_flow")),
+        "the failed connect's cause is not in the log: {failed:?}"
     );
     // The 200 KB email appears cut to its first characters, wherever it
     // is logged.

@@ -1133,7 +1133,7 @@ impl sandbox::SimStore for WatchingStore {
         self.inner.load().await
     }
 
-    async fn save(&self, state: &Value) -> anyhow::Result<()> {
+    async fn save(&self, state: &Value, parts: &[(&str, Value)]) -> anyhow::Result<()> {
         self.seen_at_save
             .lock()
             .expect("lock")
@@ -1141,18 +1141,11 @@ impl sandbox::SimStore for WatchingStore {
         if self.refuse.load(Ordering::SeqCst) {
             anyhow::bail!("killed before the save landed");
         }
-        self.inner.save(state).await
+        self.inner.save(state, parts).await
     }
 
     async fn load_part(&self, part: &str) -> anyhow::Result<Option<Value>> {
         self.inner.load_part(part).await
-    }
-
-    async fn save_part(&self, part: &str, value: &Value) -> anyhow::Result<()> {
-        if self.refuse.load(Ordering::SeqCst) {
-            anyhow::bail!("killed before the save landed");
-        }
-        self.inner.save_part(part, value).await
     }
 }
 

@@ -1079,7 +1079,7 @@ impl Sim {
         let app = self.app();
         let svc = &app.state.services;
         let now = app.state.app.clock.now();
-        let Some(first) = app::ssr::store::jobs::claim(&svc.db, now, now + LEASE)
+        let Some(first) = app::ssr::store::job_queue::claim(&svc.db, now, now + LEASE)
             .await
             .expect("claim")
         else {
@@ -1088,7 +1088,7 @@ impl Sim {
         };
         app.advance_secs(LEASE.num_seconds() + 1);
         let now = app.state.app.clock.now();
-        let second = app::ssr::store::jobs::claim(&svc.db, now, now + LEASE)
+        let second = app::ssr::store::job_queue::claim(&svc.db, now, now + LEASE)
             .await
             .expect("claim");
         let mut b = None;
@@ -2102,7 +2102,7 @@ async fn run_seed(engine: Engine, seed: u64, steps: usize, faults: bool) -> Outc
         .clients
         .iter()
         .flat_map(|c| c.ramp.bills.iter())
-        .filter(|b| b.status == sandbox::state::RampStatus::Paid)
+        .filter(|b| b.status == sandbox::sim_state::RampStatus::Paid)
         .filter_map(|b| b.remote_id.clone())
         .collect();
     for (pid, label, state, _) in &payments {

@@ -14,11 +14,14 @@ pub async fn login(email: String, password: String) -> Result<(), AppError> {
             // Throttled, bounded and audited (ssr/sign_in.rs).
             let uid = crate::ssr::sign_in::verify(&st, &email, password).await?;
             let session = session().await?;
-            session.cycle_id().await.map_err(|_| AppError::Internal)?;
+            session
+                .cycle_id()
+                .await
+                .map_err(|e| AppError::internal("the session store", e))?;
             session
                 .insert(SESSION_USER_KEY, uid)
                 .await
-                .map_err(|_| AppError::Internal)?;
+                .map_err(|e| AppError::internal("the session store", e))?;
             leptos_axum::redirect("/");
             Ok(())
         }
@@ -36,7 +39,10 @@ pub async fn logout() -> Result<(), AppError> {
                 crate::ssr::sign_in::signed_out(&state()?, user.user_id.as_str()).await?;
             }
             let session = session().await?;
-            session.flush().await.map_err(|_| AppError::Internal)?;
+            session
+                .flush()
+                .await
+                .map_err(|e| AppError::internal("the session store", e))?;
             leptos_axum::redirect("/login");
             Ok(())
         }

@@ -40,10 +40,10 @@ mod ssr {
     use crate::error::AppError;
     use crate::model::{ApproveOutcome, BillId, ClientId, PaymentId, ReasonCode, Role};
     use crate::ssr::auth::{current_user, state};
-    use crate::ssr::jobs::Job;
+    use crate::ssr::job_kinds::Job;
     use crate::ssr::store::audit::{self, Entry};
     use crate::ssr::store::hygiene::{self, Closed};
-    use crate::ssr::store::{bills, commit, jobs, payments};
+    use crate::ssr::store::{bills, commit, job_queue, payments};
     use serde_json::json;
 
     pub async fn retry(hygiene_id: String) -> Result<ApproveOutcome, AppError> {
@@ -84,8 +84,10 @@ mod ssr {
                     "This payment has not failed; there is nothing to retry.".into(),
                 ));
             }
-            let client = ClientId::parse(&p.client_id).map_err(|_| AppError::Internal)?;
-            let bill = BillId::parse(&p.bill_id).map_err(|_| AppError::Internal)?;
+            let client = ClientId::parse(&p.client_id)
+                .map_err(|e| AppError::internal("a stored id does not parse", e))?;
+            let bill = BillId::parse(&p.bill_id)
+                .map_err(|e| AppError::internal("a stored id does not parse", e))?;
             // The bill may have been paid or deleted in QuickBooks since:
             // then there is nothing to pay, and the advisor must be told so.
             let open = bills::open_for_approval(
@@ -124,7 +126,7 @@ mod ssr {
         let now = st.clock.now();
         let mut tx = st.db.begin().await?;
         hygiene::close(&mut tx, &user.firm_id, hygiene_id, Closed::Resolved, now).await?;
-        jobs::enqueue(
+        job_queue::enqueue(
             &mut tx,
             &Job::ReleasePayment {
                 payment_id: p.payment_id.clone(),
@@ -147,7 +149,7 @@ mod ssr {
         .await?;
         commit(tx).await?;
         Ok(ApproveOutcome {
-            payments: vec![PaymentId::parse(&p.payment_id).map_err(|_| AppError::Internal)?],
+            payments: vec![PaymentId::parse(&p.payment_id).map_err(|e| AppError::internal("a stored id does not parse", e))?],
             message: format!(
                 "Release of payment {} queued again; it looks for an earlier Ramp bill before creating one.",
                 p.payment_id
@@ -204,7 +206,7 @@ mod ssr {
         let mut released = Vec::new();
         for pid in &held {
             payments::clear_flag(&mut tx, pid, ReasonCode::VendorBankChanged, now).await?;
-            jobs::enqueue(
+            job_queue::enqueue(
                 &mut tx,
                 &Job::ReleasePayment {
                     payment_id: pid.clone(),
@@ -213,7 +215,10 @@ mod ssr {
                 now,
             )
             .await?;
-            released.push(PaymentId::parse(pid).map_err(|_| AppError::Internal)?);
+            released.push(
+                PaymentId::parse(pid)
+                    .map_err(|e| AppError::internal("a stored id does not parse", e))?,
+            );
         }
         audit::record(
             &mut tx,

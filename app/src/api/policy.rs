@@ -170,7 +170,11 @@ pub mod ssr {
         let st = state()?;
         let mut conn = st.db.acquire().await?;
         let (p, cur) = clients::policy(&mut conn, &user.firm_id, &client).await?;
-        Ok((p, Currency::parse(&cur).map_err(|_| AppError::Internal)?))
+        Ok((
+            p,
+            Currency::parse(&cur)
+                .map_err(|e| AppError::internal("a stored currency does not parse", e))?,
+        ))
     }
 
     pub async fn set(client_id: String, f: Fields, _preview: bool) -> Result<Policy, AppError> {
@@ -181,7 +185,8 @@ pub mod ssr {
         let now = st.clock.now();
         let mut tx = st.db.begin().await?;
         let (old, cur) = clients::policy(&mut tx, &user.firm_id, &client).await?;
-        let cur = Currency::parse(&cur).map_err(|_| AppError::Internal)?;
+        let cur = Currency::parse(&cur)
+            .map_err(|e| AppError::internal("a stored currency does not parse", e))?;
         if let Some(v) = field(&f.expected_version) {
             let v =
                 parse_int("expected_version", v, 1, i64::MAX).map_err(AppError::Unprocessable)?;
@@ -230,7 +235,8 @@ pub mod ssr {
         let open = read_models::open_bills(&st.db.pool, &user.firm_id, &client, today).await?;
         let mut conn = st.db.acquire().await?;
         let (old, cur) = clients::policy(&mut conn, &user.firm_id, &client).await?;
-        let cur = Currency::parse(&cur).map_err(|_| AppError::Internal)?;
+        let cur = Currency::parse(&cur)
+            .map_err(|e| AppError::internal("a stored currency does not parse", e))?;
         let new = apply(&old, &cur, &f)?;
         let summary = read_models::client_summaries(
             &mut conn,

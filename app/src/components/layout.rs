@@ -140,6 +140,28 @@ fn SandboxControl(today: String, can_advance: bool) -> impl IntoView {
 }
 
 /// What a page shows when its data failed to load.
+/// A page's data as every page shows it: "Loading…" until it first
+/// arrives (the last data stays on screen while it reloads), then `ok`'s
+/// view of it, or the error in plain words.
+pub fn loaded<T, F>(data: Resource<Result<T, AppError>>, ok: F) -> impl IntoView
+where
+    T: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static,
+    F: Fn(T) -> AnyView + Clone + Send + Sync + 'static,
+{
+    view! {
+        <Transition fallback=|| view! { <p>"Loading…"</p> }>
+            {move || {
+                let ok = ok.clone();
+                data.get()
+                    .map(move |r| match r {
+                        Ok(v) => ok(v),
+                        Err(e) => view! { <LoadError error=e /> }.into_any(),
+                    })
+            }}
+        </Transition>
+    }
+}
+
 #[component]
 pub fn LoadError(error: AppError) -> impl IntoView {
     match error {

@@ -8,7 +8,7 @@
 
 use crate::api::approvals::{batch_result, ApproveBatch};
 use crate::api::decide::get_approvals;
-use crate::components::layout::{use_session, LoadError};
+use crate::components::layout::{loaded, use_session};
 use crate::domain::guardrails::{evaluate_liquidity, LiquidityInput, LiquidityVerdict};
 use crate::model::{ApprovalClient, ApprovalsPage, BatchAnswer, BillId, ClientId, Money, Role};
 use leptos::prelude::*;
@@ -92,8 +92,9 @@ pub fn ApprovalsPage() -> impl IntoView {
             <a href="/approvals/waiting">"Bills waiting for a second approver"</a>
         </p>
         <FilterForm />
-        <Transition fallback=|| view! { <p>"Loading…"</p> }>
-            {move || {
+        {loaded(
+            data,
+            move |page| {
                 let answer = match approve.value().get() {
                     Some(Ok(a)) => Some(a),
                     _ => posted.get().and_then(|r| r.ok()).flatten(),
@@ -103,21 +104,15 @@ pub fn ApprovalsPage() -> impl IntoView {
                     _ => None,
                 };
                 let picked = q("pick").as_deref() == Some("suggested");
-                data.get()
-                    .map(|r| match r {
-                        Ok(page) => {
-                            let role = role();
-                            view! {
-                                {answer.map(|a| view! { <BatchResult answer=a /> })}
-                                {error.map(|e| view! { <p class="error" role="alert" data-testid="batch-error">{e}</p> })}
-                                <ApprovalsTable page approve role picked />
-                            }
-                                .into_any()
-                        }
-                        Err(e) => view! { <LoadError error=e /> }.into_any(),
-                    })
-            }}
-        </Transition>
+                let role = role();
+                view! {
+                    {answer.map(|a| view! { <BatchResult answer=a /> })}
+                    {error.map(|e| view! { <p class="error" role="alert" data-testid="batch-error">{e}</p> })}
+                    <ApprovalsTable page approve role picked />
+                }
+                    .into_any()
+            },
+        )}
     }
 }
 

@@ -1,5 +1,5 @@
 use crate::api::audit::get_audit;
-use crate::components::layout::{use_session, LoadError};
+use crate::components::layout::{loaded, use_session};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -22,79 +22,74 @@ pub fn AuditPage() -> impl IntoView {
                 "JSON"
             </a>
         </p>
-        <Transition fallback=|| view! { <p>"Loading…"</p> }>
-            {move || {
-                data.get()
-                    .map(|r| match r {
-                        Ok(page) => {
-                            let chain = if page.chain.ok {
-                                view! {
-                                    <p class="badge ok" data-testid="chain-status">
-                                        {format!("Chain verified: {} entries", page.chain.entries)}
-                                    </p>
-                                }
-                                    .into_any()
-                            } else {
-                                view! {
-                                    <p class="badge bad" data-testid="chain-status">
-                                        {format!(
-                                            "Chain BROKEN at entry {}{}",
-                                            page.chain.broken_at.unwrap_or_default(),
-                                            page
-                                                .chain
-                                                .problem
-                                                .as_deref()
-                                                .map(|p| format!(": {p}"))
-                                                .unwrap_or_default(),
-                                        )}
-                                    </p>
-                                }
-                                    .into_any()
-                            };
-                            view! {
-                                {chain}
-                                <div class="table-wrap" role="region" aria-label="Audit log" tabindex="0"><table class="grid">
-                                    <thead>
-                                        <tr>
-                                            <th>"#"</th>
-                                            <th>"Time (UTC)"</th>
-                                            <th>"Actor"</th>
-                                            <th>"Action"</th>
-                                            <th>"Subject"</th>
-                                            <th>"Detail"</th>
-                                            <th>"Hash"</th>
+        {loaded(
+            data,
+            move |page| {
+                let chain = if page.chain.ok {
+                    view! {
+                        <p class="badge ok" data-testid="chain-status">
+                            {format!("Chain verified: {} entries", page.chain.entries)}
+                        </p>
+                    }
+                        .into_any()
+                } else {
+                    view! {
+                        <p class="badge bad" data-testid="chain-status">
+                            {format!(
+                                "Chain BROKEN at entry {}{}",
+                                page.chain.broken_at.unwrap_or_default(),
+                                page
+                                    .chain
+                                    .problem
+                                    .as_deref()
+                                    .map(|p| format!(": {p}"))
+                                    .unwrap_or_default(),
+                            )}
+                        </p>
+                    }
+                        .into_any()
+                };
+                view! {
+                    {chain}
+                    <div class="table-wrap" role="region" aria-label="Audit log" tabindex="0"><table class="grid">
+                        <thead>
+                            <tr>
+                                <th>"#"</th>
+                                <th>"Time (UTC)"</th>
+                                <th>"Actor"</th>
+                                <th>"Action"</th>
+                                <th>"Subject"</th>
+                                <th>"Detail"</th>
+                                <th>"Hash"</th>
+                            </tr>
+                        </thead>
+                        <tbody>
+                            {page
+                                .entries
+                                .into_iter()
+                                .map(|e| {
+                                    view! {
+                                        <tr data-testid="audit-row">
+                                            <td>{e.seq}</td>
+                                            <td>{e.at.format("%Y-%m-%d %H:%M:%S").to_string()}</td>
+                                            <td>{e.actor}</td>
+                                            <td>
+                                                <code>{e.action}</code>
+                                            </td>
+                                            <td class="mono">{e.subject}</td>
+                                            <td class="detail">{e.detail}</td>
+                                            <td class="mono" title=e.hash.clone()>
+                                                {e.hash.chars().take(12).collect::<String>()}
+                                            </td>
                                         </tr>
-                                    </thead>
-                                    <tbody>
-                                        {page
-                                            .entries
-                                            .into_iter()
-                                            .map(|e| {
-                                                view! {
-                                                    <tr data-testid="audit-row">
-                                                        <td>{e.seq}</td>
-                                                        <td>{e.at.format("%Y-%m-%d %H:%M:%S").to_string()}</td>
-                                                        <td>{e.actor}</td>
-                                                        <td>
-                                                            <code>{e.action}</code>
-                                                        </td>
-                                                        <td class="mono">{e.subject}</td>
-                                                        <td class="detail">{e.detail}</td>
-                                                        <td class="mono" title=e.hash.clone()>
-                                                            {e.hash.chars().take(12).collect::<String>()}
-                                                        </td>
-                                                    </tr>
-                                                }
-                                            })
-                                            .collect_view()}
-                                    </tbody>
-                                </table></div>
-                            }
-                                .into_any()
-                        }
-                        Err(e) => view! { <LoadError error=e /> }.into_any(),
-                    })
-            }}
-        </Transition>
+                                    }
+                                })
+                                .collect_view()}
+                        </tbody>
+                    </table></div>
+                }
+                    .into_any()
+            },
+        )}
     }
 }

@@ -1,6 +1,6 @@
 use crate::api::approvals::ApproveBills;
 use crate::api::clients::get_client;
-use crate::components::layout::{use_session, LoadError};
+use crate::components::layout::{loaded, use_session};
 use crate::components::status::{GuardrailBadge, PaymentBadge};
 use crate::domain::guardrails::{evaluate_liquidity, LiquidityInput};
 use crate::model::{BillId, ClientDetail, Money};
@@ -38,15 +38,12 @@ pub fn ClientPage() -> impl IntoView {
     });
     view! {
         <Title text="Client · RowCol" />
-        <Transition fallback=|| view! { <p>"Loading…"</p> }>
-            {move || {
-                data.get()
-                    .map(|r| match r {
-                        Ok(detail) => view! { <ClientView detail approve publish selected role=role() /> }.into_any(),
-                        Err(e) => view! { <LoadError error=e /> }.into_any(),
-                    })
-            }}
-        </Transition>
+        {loaded(
+            data,
+            move |detail| {
+                view! { <ClientView detail approve publish selected role=role() /> }.into_any()
+            },
+        )}
     }
 }
 
@@ -174,52 +171,9 @@ fn ClientView(
     let client_id = s.client_id.to_string();
     let client_id_for_policy = client_id.clone();
     let policy = detail.policy.clone();
-    // The projection: the held balance less committed payments on their
-    // arrival dates, and the ticked bills on their due dates (today when
-    // overdue), redrawn as the ticks change.
     use crate::domain::projection::Outflow;
     let today = detail.today;
-    let projection =
-        s.cash
-            .available
-            .clone()
-            .map(|available| crate::components::chart::Projection {
-                today,
-                days: 60,
-                available,
-                committed: detail
-                    .payments
-                    .iter()
-                    .filter(|p| {
-                        use crate::domain::custody::PaymentState as P;
-                        matches!(
-                            p.state,
-                            P::AwaitingSecondApproval
-                                | P::Approved
-                                | P::Released
-                                | P::Paid
-                                | P::Recorded
-                        )
-                    })
-                    .map(|p| Outflow {
-                        on: p.payment_arrival_date,
-                        amount_minor: p.amount.minor,
-                    })
-                    .collect(),
-                bills_due: detail
-                    .bills
-                    .iter()
-                    .map(|b| Outflow {
-                        on: b.due_date,
-                        amount_minor: b.amount.minor,
-                    })
-                    .collect(),
-                buffer_minor: s
-                    .cash
-                    .daily_burn
-                    .minor
-                    .saturating_mul(i64::from(s.cash.buffer_days)),
-            });
+    let projection = projection_of(&detail);
     let due_by_bill: Vec<(BillId, Outflow)> = detail
         .bills
         .iter()
@@ -241,38 +195,11 @@ fn ClientView(
             .map(|(_, o)| *o)
             .collect::<Vec<_>>()
     });
-    let when = |t: Option<chrono::DateTime<chrono::Utc>>| {
-        t.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
-            .unwrap_or_else(|| "never".into())
-    };
-    let as_of = when(s.cash.as_of);
-    let history_as_of = when(s.cash.bank_history_as_of);
     let bills_as_of = when(s.cash.bills_as_of);
 
     view! {
         <h1>{s.name.clone()} " " <GuardrailBadge status=s.status /></h1>
-        <section class="facts">
-            <div>
-                <span class="label">"Available cash"</span>
-                <strong>{s.cash.available.as_ref().map(|m| m.to_string()).unwrap_or_else(|| "—".into())}</strong>
-                <span class="muted">{format!("as of {as_of}")}</span>
-            </div>
-            <div>
-                <span class="label">"Daily burn"</span>
-                <strong>{s.cash.daily_burn.to_string()}</strong>
-                <span class="muted" data-testid="history-as-of">
-                    {format!("bank history as of {history_as_of}")}
-                </span>
-            </div>
-            <div>
-                <span class="label">"Runway"</span>
-                <strong>{s.runway_days.map(|d| format!("{d} days")).unwrap_or_else(|| "∞".into())}</strong>
-            </div>
-            <div>
-                <span class="label">"Committed, not yet out of the balance"</span>
-                <strong>{s.cash.approved_unpaid.to_string()}</strong>
-            </div>
-        </section>
+        <CashFacts s=s.clone() />
         {breach_notice(&s, &detail.bills)}
         {judged_on_stale
             .then(|| {
@@ -299,54 +226,7 @@ fn ClientView(
                         <th class="num">"Amount"</th>
                     </tr>
                 </thead>
-                <tbody>
-                    {detail
-                        .bills
-                        .into_iter()
-                        .map(|b| {
-                            let id = b.bill_id.clone();
-                            let id_for_check = b.bill_id.clone();
-                            view! {
-                                <tr
-                                    data-testid="bill-row"
-                                    data-amount-minor=b.amount.minor.to_string()
-                                    class:overdue=b.overdue
-                                >
-                                    {can_approve.then(|| view! {
-                                    <td>
-                                        <input
-                                            type="checkbox"
-                                            name="bill_ids[]"
-                                            aria-label=format!("Select {} {}", b.vendor_name, b.amount)
-                                            value=b.bill_id.to_string()
-                                            prop:checked=move || selected.read().contains(&id_for_check)
-                                            on:change=move |ev| {
-                                                let on = event_target_checked(&ev);
-                                                let id = id.clone();
-                                                selected
-                                                    .update(|s| {
-                                                        if on {
-                                                            s.insert(id);
-                                                        } else {
-                                                            s.remove(&id);
-                                                        }
-                                                    });
-                                            }
-                                        />
-                                    </td>
-                                    })}
-                                    <td>{b.vendor_name}</td>
-                                    <td>{b.doc_number.unwrap_or_default()}</td>
-                                    <td>
-                                        {b.due_date.to_string()}
-                                        {b.overdue.then(|| view! { <span class="badge bad">"overdue"</span> })}
-                                    </td>
-                                    <td class="num">{b.amount.to_string()}</td>
-                                </tr>
-                            }
-                        })
-                        .collect_view()}
-                </tbody>
+                <BillRows bills=detail.bills selected can_approve />
             </table></div>
             <div class="verdict-bar">
                 {move || match verdict.get() {
@@ -435,6 +315,108 @@ fn ClientView(
             publish
         />
         <h2>"Payments"</h2>
+        <PaymentsTable payments=detail.payments />
+    }
+}
+
+/// The client's cash at a glance: balance, burn, runway, commitments.
+#[component]
+fn CashFacts(s: crate::model::ClientSummary) -> impl IntoView {
+    let as_of = when(s.cash.as_of);
+    let history_as_of = when(s.cash.bank_history_as_of);
+    view! {
+        <section class="facts">
+            <div>
+                <span class="label">"Available cash"</span>
+                <strong>{s.cash.available.as_ref().map(|m| m.to_string()).unwrap_or_else(|| "—".into())}</strong>
+                <span class="muted">{format!("as of {as_of}")}</span>
+            </div>
+            <div>
+                <span class="label">"Daily burn"</span>
+                <strong>{s.cash.daily_burn.to_string()}</strong>
+                <span class="muted" data-testid="history-as-of">
+                    {format!("bank history as of {history_as_of}")}
+                </span>
+            </div>
+            <div>
+                <span class="label">"Runway"</span>
+                <strong>{s.runway_days.map(|d| format!("{d} days")).unwrap_or_else(|| "∞".into())}</strong>
+            </div>
+            <div>
+                <span class="label">"Committed, not yet out of the balance"</span>
+                <strong>{s.cash.approved_unpaid.to_string()}</strong>
+            </div>
+        </section>
+    }
+}
+
+fn when(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
+    t.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|| "never".into())
+}
+
+/// The open bills, each with its checkbox for those who may approve.
+#[component]
+fn BillRows(
+    bills: Vec<crate::model::BillView>,
+    selected: RwSignal<HashSet<BillId>>,
+    can_approve: bool,
+) -> impl IntoView {
+    view! {
+        <tbody>
+            {bills
+                .into_iter()
+                .map(|b| {
+                    let id = b.bill_id.clone();
+                    let id_for_check = b.bill_id.clone();
+                    view! {
+                        <tr
+                            data-testid="bill-row"
+                            data-amount-minor=b.amount.minor.to_string()
+                            class:overdue=b.overdue
+                        >
+                            {can_approve.then(|| view! {
+                            <td>
+                                <input
+                                    type="checkbox"
+                                    name="bill_ids[]"
+                                    aria-label=format!("Select {} {}", b.vendor_name, b.amount)
+                                    value=b.bill_id.to_string()
+                                    prop:checked=move || selected.read().contains(&id_for_check)
+                                    on:change=move |ev| {
+                                        let on = event_target_checked(&ev);
+                                        let id = id.clone();
+                                        selected
+                                            .update(|s| {
+                                                if on {
+                                                    s.insert(id);
+                                                } else {
+                                                    s.remove(&id);
+                                                }
+                                            });
+                                    }
+                                />
+                            </td>
+                            })}
+                            <td>{b.vendor_name}</td>
+                            <td>{b.doc_number.unwrap_or_default()}</td>
+                            <td>
+                                {b.due_date.to_string()}
+                                {b.overdue.then(|| view! { <span class="badge bad">"overdue"</span> })}
+                            </td>
+                            <td class="num">{b.amount.to_string()}</td>
+                        </tr>
+                    }
+                })
+                .collect_view()}
+        </tbody>
+    }
+}
+
+/// The client's payments, each linked to its chain of custody.
+#[component]
+fn PaymentsTable(payments: Vec<crate::model::PaymentSummary>) -> impl IntoView {
+    view! {
         <div class="table-wrap" role="region" aria-label="Payments" tabindex="0"><table class="grid">
             <thead>
                 <tr>
@@ -446,8 +428,7 @@ fn ClientView(
                 </tr>
             </thead>
             <tbody>
-                {detail
-                    .payments
+                {payments
                     .into_iter()
                     .map(|p| {
                         view! {
@@ -468,6 +449,55 @@ fn ClientView(
             </tbody>
         </table></div>
     }
+}
+
+/// The projection: the held balance less committed payments on their
+/// arrival dates, and the ticked bills on their due dates (today when
+/// overdue), redrawn as the ticks change.
+fn projection_of(detail: &ClientDetail) -> Option<crate::components::chart::Projection> {
+    use crate::domain::projection::Outflow;
+    let s = &detail.summary;
+    let today = detail.today;
+    s.cash
+        .available
+        .clone()
+        .map(|available| crate::components::chart::Projection {
+            today,
+            days: 60,
+            available,
+            committed: detail
+                .payments
+                .iter()
+                .filter(|p| {
+                    use crate::domain::custody::PaymentState as P;
+                    matches!(
+                        p.state,
+                        P::AwaitingSecondApproval
+                            | P::Approved
+                            | P::Released
+                            | P::Paid
+                            | P::Recorded
+                    )
+                })
+                .map(|p| Outflow {
+                    on: p.payment_arrival_date,
+                    amount_minor: p.amount.minor,
+                })
+                .collect(),
+            bills_due: detail
+                .bills
+                .iter()
+                .map(|b| Outflow {
+                    on: b.due_date,
+                    amount_minor: b.amount.minor,
+                })
+                .collect(),
+            buffer_minor: s
+                .cash
+                .daily_burn
+                .minor
+                .saturating_mul(i64::from(s.cash.buffer_days)),
+        })
 }
 
 /// A client below its buffer is not a dead end: say why, with the numbers,

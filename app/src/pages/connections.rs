@@ -4,7 +4,7 @@
 //! provider and come back), so they work with or without JavaScript.
 
 use crate::api::connections::get_connections;
-use crate::components::layout::LoadError;
+use crate::components::layout::loaded;
 use crate::model::{ConnectionHealth, Rail, RailConnectionView};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -45,94 +45,89 @@ pub fn ConnectionsPage() -> impl IntoView {
         <Title text="Connections · RowCol" />
         <h1>"Connections"</h1>
         {move || query.with(flash).map(|m| view! { <p class="notice" data-testid="connections-flash">{m}</p> })}
-        <Transition fallback=|| view! { <p>"Loading…"</p> }>
-            {move || {
-                data.get()
-                    .map(|r| match r {
-                        Ok(v) => {
-                            let manage = v.can_manage;
+        {loaded(
+            data,
+            move |v| {
+                let manage = v.can_manage;
+                view! {
+                    {manage
+                        .then(|| {
                             view! {
-                                {manage
-                                    .then(|| {
-                                        view! {
-                                            <section class="add-client">
-                                                <form method="post" action="/connect/qbo/start">
-                                                    <input type="hidden" name="client_id" value="" />
-                                                    <button type="submit" data-testid="add-client-qbo">
-                                                        "Add a client from QuickBooks"
-                                                    </button>
-                                                </form>
-                                            </section>
-                                        }
-                                    })}
-                                {(!manage)
-                                    .then(|| {
-                                        view! {
-                                            <p class="notice">
-                                                "Only an admin of your firm can connect or disconnect rails."
-                                            </p>
-                                        }
-                                    })}
-                                {v
-                                    .clients
-                                    .into_iter()
-                                    .map(|c| {
-                                        let cid = c.client_id.to_string();
-                                        let sync_action = format!("/connections/{cid}/sync");
-                                        let broken = c
-                                            .rails
-                                            .iter()
-                                            .any(|r| r.health == ConnectionHealth::NeedsReconnect);
-                                        view! {
-                                            <section
-                                                class="client-connections"
-                                                data-testid="client-connections"
-                                                data-client=c.name.clone()
-                                                data-broken=broken.to_string()
-                                            >
-                                                <h2>
-                                                    <a href=format!("/clients/{cid}")>{c.name.clone()}</a>
-                                                </h2>
-                                                <div class="table-wrap" role="region" aria-label="Rail connections" tabindex="0"><table class="grid">
-                                                    <thead>
-                                                        <tr>
-                                                            <th>"Rail"</th>
-                                                            <th>"Status"</th>
-                                                            <th>"Account"</th>
-                                                            <th>"Connected"</th>
-                                                            <th>"Token expires"</th>
-                                                            <th>"Last sync"</th>
-                                                            <th>"Last error"</th>
-                                                            <th></th>
-                                                        </tr>
-                                                    </thead>
-                                                    <tbody>
-                                                        {c
-                                                            .rails
-                                                            .into_iter()
-                                                            .map(|r| view! { <RailRow r client_id=cid.clone() manage /> })
-                                                            .collect_view()}
-                                                    </tbody>
-                                                </table></div>
-                                                {manage
-                                                    .then(|| {
-                                                        view! {
-                                                            <form method="post" action=sync_action class="inline">
-                                                                <button type="submit" class="link">"Sync now"</button>
-                                                            </form>
-                                                        }
-                                                    })}
-                                            </section>
-                                        }
-                                    })
-                                    .collect_view()}
+                                <section class="add-client">
+                                    <form method="post" action="/connect/qbo/start">
+                                        <input type="hidden" name="client_id" value="" />
+                                        <button type="submit" data-testid="add-client-qbo">
+                                            "Add a client from QuickBooks"
+                                        </button>
+                                    </form>
+                                </section>
                             }
-                                .into_any()
-                        }
-                        Err(e) => view! { <LoadError error=e /> }.into_any(),
-                    })
-            }}
-        </Transition>
+                        })}
+                    {(!manage)
+                        .then(|| {
+                            view! {
+                                <p class="notice">
+                                    "Only an admin of your firm can connect or disconnect rails."
+                                </p>
+                            }
+                        })}
+                    {v
+                        .clients
+                        .into_iter()
+                        .map(|c| {
+                            let cid = c.client_id.to_string();
+                            let sync_action = format!("/connections/{cid}/sync");
+                            let broken = c
+                                .rails
+                                .iter()
+                                .any(|r| r.health == ConnectionHealth::NeedsReconnect);
+                            view! {
+                                <section
+                                    class="client-connections"
+                                    data-testid="client-connections"
+                                    data-client=c.name.clone()
+                                    data-broken=broken.to_string()
+                                >
+                                    <h2>
+                                        <a href=format!("/clients/{cid}")>{c.name.clone()}</a>
+                                    </h2>
+                                    <div class="table-wrap" role="region" aria-label="Rail connections" tabindex="0"><table class="grid">
+                                        <thead>
+                                            <tr>
+                                                <th>"Rail"</th>
+                                                <th>"Status"</th>
+                                                <th>"Account"</th>
+                                                <th>"Connected"</th>
+                                                <th>"Token expires"</th>
+                                                <th>"Last sync"</th>
+                                                <th>"Last error"</th>
+                                                <th></th>
+                                            </tr>
+                                        </thead>
+                                        <tbody>
+                                            {c
+                                                .rails
+                                                .into_iter()
+                                                .map(|r| view! { <RailRow r client_id=cid.clone() manage /> })
+                                                .collect_view()}
+                                        </tbody>
+                                    </table></div>
+                                    {manage
+                                        .then(|| {
+                                            view! {
+                                                <form method="post" action=sync_action class="inline">
+                                                    <button type="submit" class="link">"Sync now"</button>
+                                                </form>
+                                            }
+                                        })}
+                                </section>
+                            }
+                        })
+                        .collect_view()}
+                }
+                    .into_any()
+            },
+        )}
     }
 }
 

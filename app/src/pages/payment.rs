@@ -1,5 +1,5 @@
 use crate::api::payments::{get_payment, StopPayment};
-use crate::components::layout::{use_session, LoadError};
+use crate::components::layout::{loaded, use_session};
 use crate::components::status::PaymentBadge;
 use crate::domain::custody::PaymentState;
 use crate::domain::custody::CHAIN;
@@ -26,15 +26,12 @@ pub fn PaymentPage() -> impl IntoView {
     let role = move || session.role();
     view! {
         <Title text="Payment · RowCol" />
-        <Transition fallback=|| view! { <p>"Loading…"</p> }>
-            {move || {
-                data.get()
-                    .map(|r| match r {
-                        Ok(p) => view! { <PaymentView p stop role=role() /> }.into_any(),
-                        Err(e) => view! { <LoadError error=e /> }.into_any(),
-                    })
-            }}
-        </Transition>
+        {loaded(
+            data,
+            move |p| {
+                view! { <PaymentView p stop role=role() /> }.into_any()
+            },
+        )}
     }
 }
 

@@ -1,5 +1,5 @@
 use crate::api::clients::get_portfolio;
-use crate::components::layout::{use_session, LoadError};
+use crate::components::layout::{loaded, use_session};
 use crate::components::status::GuardrailBadge;
 use crate::model::{ClientSummary, Currency, GuardrailStatus, Money};
 use leptos::prelude::*;
@@ -13,15 +13,12 @@ pub fn PortfolioPage() -> impl IntoView {
     view! {
         <Title text="Portfolio · RowCol" />
         <h1>"Portfolio"</h1>
-        <Transition fallback=|| view! { <p>"Loading…"</p> }>
-            {move || {
-                data.get()
-                    .map(|r| match r {
-                        Ok(rows) => view! { <PortfolioTable rows /> }.into_any(),
-                        Err(e) => view! { <LoadError error=e /> }.into_any(),
-                    })
-            }}
-        </Transition>
+        {loaded(
+            data,
+            move |rows| {
+                view! { <PortfolioTable rows /> }.into_any()
+            },
+        )}
     }
 }
 

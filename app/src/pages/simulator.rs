@@ -5,7 +5,7 @@
 //! rails). Each form is a plain post, so it works without JavaScript.
 
 use crate::api::sandbox::{get_faults, SetFault};
-use crate::components::layout::{use_session, LoadError};
+use crate::components::layout::{loaded, use_session};
 use crate::model::{FaultKind, FaultRow};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -30,44 +30,39 @@ pub fn SimulatorPage() -> impl IntoView {
             <code>"GET/POST /sandbox/control/faults"</code> "."
         </p>
         {move || error().map(|e| view! { <p class="error" role="alert" data-testid="fault-error">{e}</p> })}
-        <Transition fallback=|| view! { <p>"Loading…"</p> }>
-            {move || {
-                data.get()
-                    .map(|r| match r {
-                        Ok(v) => {
-                            let items = v.plaid_items.clone();
-                            let mut groups: Vec<(String, Vec<FaultRow>)> = Vec::new();
-                            for f in v.faults {
-                                match groups.iter_mut().find(|(g, _)| *g == f.group) {
-                                    Some((_, rows)) => rows.push(f),
-                                    None => groups.push((f.group.clone(), vec![f])),
-                                }
-                            }
-                            groups
-                                .into_iter()
-                                .map(|(group, rows)| {
-                                    let items = items.clone();
-                                    view! {
-                                        <section class="fault-group">
-                                            <h2>{group}</h2>
-                                            <table class="faults">
-                                                <tbody>
-                                                    {rows
-                                                        .into_iter()
-                                                        .map(|f| view! { <FaultLine f set items=items.clone() /> })
-                                                        .collect_view()}
-                                                </tbody>
-                                            </table>
-                                        </section>
-                                    }
-                                })
-                                .collect_view()
-                                .into_any()
+        {loaded(
+            data,
+            move |v| {
+                let items = v.plaid_items.clone();
+                let mut groups: Vec<(String, Vec<FaultRow>)> = Vec::new();
+                for f in v.faults {
+                    match groups.iter_mut().find(|(g, _)| *g == f.group) {
+                        Some((_, rows)) => rows.push(f),
+                        None => groups.push((f.group.clone(), vec![f])),
+                    }
+                }
+                groups
+                    .into_iter()
+                    .map(|(group, rows)| {
+                        let items = items.clone();
+                        view! {
+                            <section class="fault-group">
+                                <h2>{group}</h2>
+                                <table class="faults">
+                                    <tbody>
+                                        {rows
+                                            .into_iter()
+                                            .map(|f| view! { <FaultLine f set items=items.clone() /> })
+                                            .collect_view()}
+                                    </tbody>
+                                </table>
+                            </section>
                         }
-                        Err(e) => view! { <LoadError error=e /> }.into_any(),
                     })
-            }}
-        </Transition>
+                    .collect_view()
+                    .into_any()
+            },
+        )}
     }
 }
 

@@ -5,7 +5,7 @@
 
 use crate::api::approvals::{ApproveSecond, RejectPayment};
 use crate::api::decide::get_waiting;
-use crate::components::layout::{use_session, LoadError};
+use crate::components::layout::{loaded, use_session};
 use crate::model::{Role, WaitingPayment};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -45,18 +45,17 @@ pub fn WaitingPage() -> impl IntoView {
                     Err(e) => view! { <p class="error" role="alert" data-testid="waiting-error">{e}</p> }.into_any(),
                 })
         }}
-        <Transition fallback=|| view! { <p>"Loading…"</p> }>
-            {move || {
-                data.get()
-                    .map(|r| match r {
-                        Ok(rows) if rows.is_empty() => {
-                            view! { <p class="empty" data-testid="waiting-empty">"Nothing is waiting."</p> }.into_any()
-                        }
-                        Ok(rows) => view! { <WaitingTable rows second reject role=role() /> }.into_any(),
-                        Err(e) => view! { <LoadError error=e /> }.into_any(),
-                    })
-            }}
-        </Transition>
+        {loaded(
+            data,
+            move |r| {
+                match r {
+                    rows if rows.is_empty() => {
+                        view! { <p class="empty" data-testid="waiting-empty">"Nothing is waiting."</p> }.into_any()
+                    }
+                    rows => view! { <WaitingTable rows second reject role=role() /> }.into_any(),
+                }
+            },
+        )}
     }
 }
 

@@ -1,7 +1,7 @@
 //! Who is calling, and may they? Every server function starts here.
 //! Authorization *returns an error*; it never redirects and carries on.
 
-use super::state::AppState;
+use super::app_state::AppState;
 use crate::error::AppError;
 use crate::model::{FirmId, Role, UserId};
 use leptos::prelude::*;
@@ -67,7 +67,7 @@ pub async fn user_of_session(
     let row = crate::ssr::store::users::session_user(&mut conn, &uid)
         .await?
         .ok_or(AppError::Unauthenticated)?;
-    let bad = |_| AppError::Internal;
+    let bad = |e| AppError::internal("a stored user's id does not parse", e);
     Ok(CurrentUser {
         user_id: UserId::parse(&row.user_id).map_err(bad)?,
         firm_id: FirmId::parse(&row.firm_id).map_err(bad)?,

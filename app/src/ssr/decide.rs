@@ -9,18 +9,19 @@
 
 use crate::domain::calendar::payment_arrival_date;
 use crate::domain::custody::PaymentState;
+use crate::domain::guardrails::LiquidityVerdict;
 use crate::domain::rules::{self, BillOutcome, CashFacts, DecideInput, Finding, Rule};
 use crate::error::AppError;
 use crate::model::*;
+use crate::ssr::app_state::AppState;
 use crate::ssr::auth::{state, CurrentUser};
-use crate::ssr::jobs::Job;
+use crate::ssr::job_kinds::Job;
 use crate::ssr::ports::{LedgerBillNow, PortError};
-use crate::ssr::state::AppState;
 use crate::ssr::store::approvals::{self, NewApproval};
 use crate::ssr::store::audit::{self, Entry};
 use crate::ssr::store::payments::{self, NewPayment, Step};
 use crate::ssr::store::read_models::{client_summaries, connection_issue};
-use crate::ssr::store::{bills, clients, commit, connections, from_ms, hygiene, jobs, Tx};
+use crate::ssr::store::{bills, clients, commit, connections, from_ms, hygiene, job_queue, Tx};
 use serde_json::json;
 
 /// The most bills one request may approve.
@@ -430,230 +431,33 @@ pub async fn decide_prepared(
         refused: vec![],
         message: String::new(),
     };
-
+    let d = Decided {
+        user,
+        req,
+        client_name: &approval.name,
+        bill_ids: &bill_ids,
+        policy_version: policy.version,
+        currency: &facts.currency,
+        decision: &decision,
+        now,
+    };
     if decision.refused() {
-        let cause = decision
-            .outcomes
-            .iter()
-            .find_map(|(_, o)| match o {
-                BillOutcome::Refused { finding }
-                    if !finding.message.starts_with("Not approved: a client's") =>
-                {
-                    Some(finding.clone())
-                }
-                _ => None,
-            })
-            .or_else(|| {
-                decision.outcomes.iter().find_map(|(_, o)| match o {
-                    BillOutcome::Refused { finding } => Some(finding.clone()),
-                    _ => None,
-                })
-            })
-            .ok_or(AppError::Internal)?;
-        for (bill_id, o) in &decision.outcomes {
-            if let BillOutcome::Refused { finding } = o {
-                answer.refused.push(Refusal {
-                    bill_id: BillId::parse(bill_id).map_err(|_| AppError::Internal)?,
-                    reason_code: finding.rule.code().into(),
-                    message: finding.message.clone(),
-                });
-            }
-        }
-        answer.message = cause.message.clone();
-        let mut detail = json!({
-            "client": approval.name,
-            "bills": bill_ids.iter().map(|b| b.as_str()).collect::<Vec<_>>(),
-            "rule": cause.rule.code(),
-            "message": cause.message,
-            "policy_version": policy.version,
-        });
-        if let (Some(v), Some(d)) = (&decision.verdict, detail.as_object_mut()) {
-            d.insert("cash_after_minor".into(), json!(v.cash_after.minor));
-            d.insert(
-                "required_buffer_minor".into(),
-                json!(v.required_buffer.minor),
-            );
-            d.insert("currency".into(), json!(facts.currency.as_str()));
-        }
-        audit::record(
-            &mut tx,
-            &user.firm_id,
-            now,
-            Entry {
-                actor: &user.email,
-                action: "approval.blocked",
-                subject: client.as_str(),
-                detail,
-            },
-        )
-        .await?;
-        if mismatch
-            .as_ref()
-            .is_some_and(|f| f.rule == Rule::LedgerMismatch)
-        {
-            // "Refused until re-synced": the re-sync is queued with the refusal.
-            jobs::enqueue(
-                &mut tx,
-                &Job::SyncLedger {
-                    client_id: client.to_string(),
-                },
-                now,
-                now,
-            )
-            .await?;
-        }
+        record_refusal(&mut tx, &d, mismatch.as_ref(), &mut answer).await?;
         finish(&mut tx, user, req.batch_key, client, &answer, now).await?;
         commit(tx).await?;
         return Ok(answer);
     }
-
     let verdict = decision.verdict.clone().ok_or(AppError::Internal)?;
     let overridden = !decision.overridden.is_empty();
     if overridden {
-        let reason = req.override_reason.unwrap_or_default();
-        audit::record(
-            &mut tx,
-            &user.firm_id,
-            now,
-            Entry {
-                actor: &user.email,
-                action: "approval.override",
-                subject: client.as_str(),
-                detail: json!({
-                    "client": approval.name,
-                    "bills": bill_ids.iter().map(|b| b.as_str()).collect::<Vec<_>>(),
-                    "rules": findings_json(&decision.overridden),
-                    "reason": reason,
-                    "cash_after_minor": verdict.cash_after.minor,
-                    "required_buffer_minor": verdict.required_buffer.minor,
-                    "currency": facts.currency.as_str(),
-                    "policy_version": policy.version,
-                }),
-            },
-        )
-        .await?;
-        let what: Vec<&str> = decision
-            .overridden
-            .iter()
-            .map(|f| f.message.as_str())
-            .collect();
-        hygiene::file(
-            &mut tx,
-            hygiene::NewItem {
-                firm_id: user.firm_id.as_str(),
-                client_id: Some(client.as_str()),
-                payment_id: None,
-                severity: Severity::High,
-                reason_code: ReasonCode::OverrideReview,
-                detail: &format!(
-                    "{} overrode a guardrail for {}: {} Reason given: \u{201c}{}\u{201d}. Another admin should review it.",
-                    user.email,
-                    approval.name,
-                    what.join(" "),
-                    reason.trim()
-                ),
-                at: now,
-            },
-        )
-        .await?;
+        record_override(&mut tx, &d, &verdict).await?;
     }
-
     let mut total = 0i64;
     for (b, (bill_id, outcome)) in selected.iter().zip(&decision.outcomes) {
         debug_assert_eq!(&b.bill_id, bill_id);
-        let (to, findings) = match outcome {
-            BillOutcome::Approved { findings } => (PaymentState::Approved, findings),
-            BillOutcome::Waits { findings } => (PaymentState::AwaitingSecondApproval, findings),
-            BillOutcome::Refused { .. } => return Err(AppError::Internal),
-        };
         total += b.balance_minor;
-        let pid = PaymentId::generate();
-        let arrival = payment_arrival_date(b.due()?, today);
-        let amount = Money::new(b.balance_minor, facts.currency.clone());
-        let mut evidence = format!(
-            "liquidity buffer passed: cash after {} ≥ required {}",
-            verdict.cash_after, verdict.required_buffer
-        );
-        if overridden {
-            evidence = format!(
-                "overridden by {}: {} (reason: {})",
-                user.email,
-                decision
-                    .overridden
-                    .iter()
-                    .map(|f| f.rule.code())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                req.override_reason.unwrap_or_default().trim()
-            );
-        }
-        if to == PaymentState::AwaitingSecondApproval {
-            evidence.push_str("; waits for a second approver");
-        }
-        payments::create_approved(
-            &mut tx,
-            NewPayment {
-                payment_id: &pid,
-                firm_id: &user.firm_id,
-                client_id: client,
-                bill_id: &b.bill_id,
-                amount: &amount,
-                arrival,
-                approved_by: &user.user_id,
-                policy_version: policy.version,
-                overridden,
-            },
-            Step {
-                to,
-                owner: CustodyOwner::RowCol,
-                actor: &user.email,
-                evidence,
-                at: now,
-                audit_detail: Some(json!({
-                    "client": approval.name,
-                    "bill_id": b.bill_id,
-                    "vendor": b.vendor_name,
-                    "doc_number": b.doc_number,
-                    "amount_minor": b.balance_minor,
-                    "currency": facts.currency.as_str(),
-                    "payment_arrival_date": arrival.to_string(),
-                    "cash_after_minor": verdict.cash_after.minor,
-                    "required_buffer_minor": verdict.required_buffer.minor,
-                    "policy_version": policy.version,
-                    "rules": findings_json(findings),
-                    "overridden": overridden,
-                })),
-            },
-        )
-        .await?;
-        approvals::record(
-            &mut tx,
-            NewApproval {
-                payment_id: pid.as_str(),
-                user_id: &user.user_id,
-                firm_id: &user.firm_id,
-                step: approvals::Step::First,
-                policy_version: policy.version,
-                rules: findings_json(findings),
-                override_reason: req.override_reason.map(str::trim),
-                at: now,
-            },
-        )
-        .await?;
-        let entry = BillPayment {
-            bill_id: BillId::parse(&b.bill_id).map_err(|_| AppError::Internal)?,
-            payment_id: pid.clone(),
-        };
-        if to == PaymentState::Approved {
-            jobs::enqueue(
-                &mut tx,
-                &Job::ReleasePayment {
-                    payment_id: pid.to_string(),
-                },
-                now,
-                now,
-            )
-            .await?;
+        let (entry, released) = create_payment(&mut tx, &d, b, outcome, &verdict, today).await?;
+        if released {
             answer.approved.push(entry);
         } else {
             answer.awaiting_second_approval.push(entry);
@@ -669,14 +473,281 @@ pub async fn decide_prepared(
         )
         .await?;
     }
+    answer.message = approved_message(&d, &answer, total, &verdict);
+    finish(&mut tx, user, req.batch_key, client, &answer, now).await?;
+    commit(tx).await?;
+    Ok(answer)
+}
+
+/// What the writes of one client's decision share.
+struct Decided<'a> {
+    user: &'a CurrentUser,
+    req: &'a Request<'a>,
+    client_name: &'a str,
+    bill_ids: &'a [BillId],
+    policy_version: i64,
+    currency: &'a Currency,
+    decision: &'a rules::ClientDecision,
+    now: chrono::DateTime<chrono::Utc>,
+}
+
+impl Decided<'_> {
+    fn bill_list(&self) -> Vec<&str> {
+        self.bill_ids.iter().map(|b| b.as_str()).collect()
+    }
+}
+
+/// A refused batch: each bill's refusal in the answer, the blocking rule
+/// audited, and (refused until re-synced) a ledger re-sync queued.
+async fn record_refusal(
+    tx: &mut Tx<'_>,
+    d: &Decided<'_>,
+    mismatch: Option<&Finding>,
+    answer: &mut ClientBatchAnswer,
+) -> Result<(), AppError> {
+    let decision = d.decision;
+    let refusal = |o: &BillOutcome| match o {
+        BillOutcome::Refused { finding } => Some(finding.clone()),
+        _ => None,
+    };
+    // The cause named is a rule of this client's, not "another client's
+    // bill refused the batch".
+    let cause = decision
+        .outcomes
+        .iter()
+        .find_map(|(_, o)| {
+            refusal(o).filter(|f| !f.message.starts_with("Not approved: a client's"))
+        })
+        .or_else(|| decision.outcomes.iter().find_map(|(_, o)| refusal(o)))
+        .ok_or(AppError::Internal)?;
+    for (bill_id, o) in &decision.outcomes {
+        if let BillOutcome::Refused { finding } = o {
+            answer.refused.push(Refusal {
+                bill_id: BillId::parse(bill_id)
+                    .map_err(|e| AppError::internal("a stored id does not parse", e))?,
+                reason_code: finding.rule.code().into(),
+                message: finding.message.clone(),
+            });
+        }
+    }
+    answer.message = cause.message.clone();
+    let mut detail = json!({
+        "client": d.client_name,
+        "bills": d.bill_list(),
+        "rule": cause.rule.code(),
+        "message": cause.message,
+        "policy_version": d.policy_version,
+    });
+    if let (Some(v), Some(o)) = (&decision.verdict, detail.as_object_mut()) {
+        o.insert("cash_after_minor".into(), json!(v.cash_after.minor));
+        o.insert(
+            "required_buffer_minor".into(),
+            json!(v.required_buffer.minor),
+        );
+        o.insert("currency".into(), json!(d.currency.as_str()));
+    }
+    let client = d.req.client;
+    audit::record(
+        tx,
+        &d.user.firm_id,
+        d.now,
+        Entry {
+            actor: &d.user.email,
+            action: "approval.blocked",
+            subject: client.as_str(),
+            detail,
+        },
+    )
+    .await?;
+    if mismatch.is_some_and(|f| f.rule == Rule::LedgerMismatch) {
+        // "Refused until re-synced": the re-sync is queued with the refusal.
+        let job = Job::SyncLedger {
+            client_id: client.to_string(),
+        };
+        job_queue::enqueue(tx, &job, d.now, d.now).await?;
+    }
+    Ok(())
+}
+
+/// An admin's override: audited with its reason, and filed for another
+/// admin to review.
+async fn record_override(
+    tx: &mut Tx<'_>,
+    d: &Decided<'_>,
+    verdict: &LiquidityVerdict,
+) -> Result<(), AppError> {
+    let reason = d.req.override_reason.unwrap_or_default();
+    let client = d.req.client;
+    audit::record(
+        tx,
+        &d.user.firm_id,
+        d.now,
+        Entry {
+            actor: &d.user.email,
+            action: "approval.override",
+            subject: client.as_str(),
+            detail: json!({
+                "client": d.client_name,
+                "bills": d.bill_list(),
+                "rules": findings_json(&d.decision.overridden),
+                "reason": reason,
+                "cash_after_minor": verdict.cash_after.minor,
+                "required_buffer_minor": verdict.required_buffer.minor,
+                "currency": d.currency.as_str(),
+                "policy_version": d.policy_version,
+            }),
+        },
+    )
+    .await?;
+    let what: Vec<&str> = d
+        .decision
+        .overridden
+        .iter()
+        .map(|f| f.message.as_str())
+        .collect();
+    hygiene::file(
+        tx,
+        hygiene::NewItem {
+            firm_id: d.user.firm_id.as_str(),
+            client_id: Some(client.as_str()),
+            payment_id: None,
+            severity: Severity::High,
+            reason_code: ReasonCode::OverrideReview,
+            detail: &format!(
+                "{} overrode a guardrail for {}: {} Reason given: \u{201c}{}\u{201d}. Another admin should review it.",
+                d.user.email,
+                d.client_name,
+                what.join(" "),
+                reason.trim()
+            ),
+            at: d.now,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// One approved bill's payment: created in its first state with its
+/// evidence, the approval recorded, and (approved outright) its release
+/// queued. Returns the answer's entry and whether it was released.
+async fn create_payment(
+    tx: &mut Tx<'_>,
+    d: &Decided<'_>,
+    b: &bills::SelectedBill,
+    outcome: &BillOutcome,
+    verdict: &LiquidityVerdict,
+    today: chrono::NaiveDate,
+) -> Result<(BillPayment, bool), AppError> {
+    let (to, findings) = match outcome {
+        BillOutcome::Approved { findings } => (PaymentState::Approved, findings),
+        BillOutcome::Waits { findings } => (PaymentState::AwaitingSecondApproval, findings),
+        BillOutcome::Refused { .. } => return Err(AppError::Internal),
+    };
+    let (user, now) = (d.user, d.now);
+    let overridden = !d.decision.overridden.is_empty();
+    let pid = PaymentId::generate();
+    let arrival = payment_arrival_date(b.due()?, today);
+    let amount = Money::new(b.balance_minor, d.currency.clone());
+    let mut evidence = format!(
+        "liquidity buffer passed: cash after {} ≥ required {}",
+        verdict.cash_after, verdict.required_buffer
+    );
+    if overridden {
+        evidence = format!(
+            "overridden by {}: {} (reason: {})",
+            user.email,
+            d.decision
+                .overridden
+                .iter()
+                .map(|f| f.rule.code())
+                .collect::<Vec<_>>()
+                .join(", "),
+            d.req.override_reason.unwrap_or_default().trim()
+        );
+    }
+    if to == PaymentState::AwaitingSecondApproval {
+        evidence.push_str("; waits for a second approver");
+    }
+    payments::create_approved(
+        tx,
+        NewPayment {
+            payment_id: &pid,
+            firm_id: &user.firm_id,
+            client_id: d.req.client,
+            bill_id: &b.bill_id,
+            amount: &amount,
+            arrival,
+            approved_by: &user.user_id,
+            policy_version: d.policy_version,
+            overridden,
+        },
+        Step {
+            to,
+            owner: CustodyOwner::RowCol,
+            actor: &user.email,
+            evidence,
+            at: now,
+            audit_detail: Some(json!({
+                "client": d.client_name,
+                "bill_id": b.bill_id,
+                "vendor": b.vendor_name,
+                "doc_number": b.doc_number,
+                "amount_minor": b.balance_minor,
+                "currency": d.currency.as_str(),
+                "payment_arrival_date": arrival.to_string(),
+                "cash_after_minor": verdict.cash_after.minor,
+                "required_buffer_minor": verdict.required_buffer.minor,
+                "policy_version": d.policy_version,
+                "rules": findings_json(findings),
+                "overridden": overridden,
+            })),
+        },
+    )
+    .await?;
+    approvals::record(
+        tx,
+        NewApproval {
+            payment_id: pid.as_str(),
+            user_id: &user.user_id,
+            firm_id: &user.firm_id,
+            step: approvals::Step::First,
+            policy_version: d.policy_version,
+            rules: findings_json(findings),
+            override_reason: d.req.override_reason.map(str::trim),
+            at: now,
+        },
+    )
+    .await?;
+    let entry = BillPayment {
+        bill_id: BillId::parse(&b.bill_id)
+            .map_err(|e| AppError::internal("a stored id does not parse", e))?,
+        payment_id: pid.clone(),
+    };
+    let released = to == PaymentState::Approved;
+    if released {
+        let job = Job::ReleasePayment {
+            payment_id: pid.to_string(),
+        };
+        job_queue::enqueue(tx, &job, now, now).await?;
+    }
+    Ok((entry, released))
+}
+
+/// "Approved 3 bills for Acme ($1,200.00). Cash after: …; buffer …."
+fn approved_message(
+    d: &Decided<'_>,
+    answer: &ClientBatchAnswer,
+    total: i64,
+    verdict: &LiquidityVerdict,
+) -> String {
     let n = answer.approved.len() + answer.awaiting_second_approval.len();
     let waiting = answer.awaiting_second_approval.len();
-    answer.message = format!(
+    format!(
         "Approved {} bill{} for {} ({}). Cash after: {}; buffer {}.{}{}",
         n,
         if n == 1 { "" } else { "s" },
-        approval.name,
-        Money::new(total, facts.currency.clone()),
+        d.client_name,
+        Money::new(total, d.currency.clone()),
         verdict.cash_after,
         verdict.required_buffer,
         if waiting > 0 {
@@ -687,15 +758,12 @@ pub async fn decide_prepared(
         } else {
             String::new()
         },
-        if overridden {
-            " Overridden with a reason; an admin will review it."
-        } else {
+        if d.decision.overridden.is_empty() {
             ""
+        } else {
+            " Overridden with a reason; an admin will review it."
         },
-    );
-    finish(&mut tx, user, req.batch_key, client, &answer, now).await?;
-    commit(tx).await?;
-    Ok(answer)
+    )
 }
 
 async fn stored_answer(
@@ -725,7 +793,8 @@ async fn finish(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), AppError> {
     if let Some(key) = batch_key {
-        let value = serde_json::to_value(answer).map_err(|_| AppError::Internal)?;
+        let value = serde_json::to_value(answer)
+            .map_err(|e| AppError::internal("encoding the batch answer", e))?;
         approvals::store_batch_answer(tx, &user.firm_id, key, client, &user.user_id, &value, now)
             .await?;
     }
@@ -759,7 +828,8 @@ pub async fn approve_second(user: &CurrentUser, payment_id: &str) -> Result<Stri
     let (p, approval) = {
         let mut conn = st.db.acquire().await?;
         let p = waiting_payment(&mut conn, user, payment_id).await?;
-        let client = ClientId::parse(&p.client_id).map_err(|_| AppError::Internal)?;
+        let client = ClientId::parse(&p.client_id)
+            .map_err(|e| AppError::internal("a stored id does not parse", e))?;
         let approval = clients::approval_policy(&mut conn, &user.firm_id, &client).await?;
         (p, approval)
     };
@@ -768,11 +838,13 @@ pub async fn approve_second(user: &CurrentUser, payment_id: &str) -> Result<Stri
             "You approved this payment first; a second, different person must approve it.".into(),
         ));
     }
-    let client = ClientId::parse(&p.client_id).map_err(|_| AppError::Internal)?;
+    let client = ClientId::parse(&p.client_id)
+        .map_err(|e| AppError::internal("a stored id does not parse", e))?;
     // The second approval re-reads the balance whatever its age, and the
     // bill as QuickBooks has it.
     let refresh_error = refresh_if_stale(&st, &client, &approval, true).await.err();
-    let bill_id = BillId::parse(&p.bill_id).map_err(|_| AppError::Internal)?;
+    let bill_id = BillId::parse(&p.bill_id)
+        .map_err(|e| AppError::internal("a stored id does not parse", e))?;
     let ledger = ledger_view(&st, user, &client, std::slice::from_ref(&bill_id)).await?;
 
     let now = st.clock.now();
@@ -785,7 +857,8 @@ pub async fn approve_second(user: &CurrentUser, payment_id: &str) -> Result<Stri
         &mut tx,
         &user.firm_id,
         &client,
-        &[BillId::parse(&p.bill_id).map_err(|_| AppError::Internal)?],
+        &[BillId::parse(&p.bill_id)
+            .map_err(|e| AppError::internal("a stored id does not parse", e))?],
     )
     .await?;
     let mut facts = read_facts(&mut tx, user, &client, &approval.name, refresh_error).await?;
@@ -906,7 +979,7 @@ pub async fn approve_second(user: &CurrentUser, payment_id: &str) -> Result<Stri
             "This payment changed meanwhile; reload.".into(),
         ));
     }
-    jobs::enqueue(
+    job_queue::enqueue(
         &mut tx,
         &Job::ReleasePayment {
             payment_id: payment_id.to_owned(),

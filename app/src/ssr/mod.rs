@@ -2,15 +2,15 @@
 //! only place with SQL), jobs as data, crypto and the ports the server
 //! implements.
 
+pub mod app_state;
 pub mod auth;
 pub mod clock;
 pub mod crypto;
 pub mod decide;
-pub mod jobs;
+pub mod job_kinds;
 pub mod metrics;
 pub mod planted;
 pub mod ports;
 pub mod sign_in;
-pub mod state;
 pub mod stop;
 pub mod store;

@@ -3,7 +3,7 @@
 //! password hashing (argon2id costs 19 MiB and tens of milliseconds a run,
 //! so unbounded concurrent attempts are a memory and CPU attack).
 
-use super::state::AppState;
+use super::app_state::AppState;
 use super::store::audit::{self, Entry};
 use super::store::login_throttle::{self, Policy};
 use super::store::{commit, inbox, users};
@@ -153,7 +153,7 @@ pub async fn verify(st: &AppState, email: &str, password: String) -> Result<Stri
     .map_err(|_| AppError::Throttled {
         retry_after_secs: 1,
     })?
-    .map_err(|_| AppError::Internal)?;
+    .map_err(|e| AppError::internal("the hashing slots are closed", e))?;
     let ok = tokio::task::spawn_blocking(move || {
         let _slot = permit;
         super::crypto::verify_password(&password, &phc)
@@ -271,7 +271,8 @@ async fn audit_session(
     let Some(user) = users::session_user(&mut tx, uid).await? else {
         return Ok(());
     };
-    let firm = FirmId::parse(&user.firm_id).map_err(|_| AppError::Internal)?;
+    let firm = FirmId::parse(&user.firm_id)
+        .map_err(|e| AppError::internal("a stored id does not parse", e))?;
     audit::record(
         &mut tx,
         &firm,

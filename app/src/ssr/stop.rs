@@ -103,7 +103,8 @@ pub async fn stop_payment(
                 .into(),
         ));
     };
-    let client = ClientId::parse(&p.client_id).map_err(|_| AppError::Internal)?;
+    let client = ClientId::parse(&p.client_id)
+        .map_err(|e| AppError::internal("a stored id does not parse", e))?;
     match st.bill_pay.stop_bill(&client, &ramp_bill_id).await {
         Ok(StopOutcome::Archived) => {}
         Ok(StopOutcome::AlreadyPaid) => {

@@ -181,7 +181,7 @@ pub(crate) async fn credentials(State(sb): State<Sandbox>) -> Response {
                 let t = format!("access-sandbox-{}", uuid::Uuid::new_v4());
                 st.plaid_link
                     .access_tokens
-                    .push(crate::state::AccessTokenRec {
+                    .push(crate::sim_state::AccessTokenRec {
                         access_token: t.clone(),
                         item_id: item.clone(),
                         created_at: now,

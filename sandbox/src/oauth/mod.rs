@@ -1,6 +1,6 @@
 //! OAuth at the simulated providers (QBO, Ramp, Stripe): the provider apps,
 //! pending authorization requests, authorization codes and grants, kept in
-//! [`SimState::oauth`](crate::state::SimState) and persisted with it. Token
+//! [`SimState::oauth`](crate::sim_state::SimState) and persisted with it. Token
 //! and code times are wall-clock (`chrono::Utc::now()`), never the sandbox
 //! clock, so a live instance on the wall clock can use what is issued here.
 //!
@@ -16,7 +16,7 @@ pub(crate) mod grants;
 pub(crate) mod pages;
 pub(crate) mod token;
 
-use crate::state::SimState;
+use crate::sim_state::SimState;
 use crate::world::random_token;
 use crate::{Sandbox, Secret, SimRail};
 use chrono::{DateTime, Utc};

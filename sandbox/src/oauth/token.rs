@@ -3,7 +3,7 @@
 //! Stripe token endpoint uses: form bodies and client authentication.
 
 use super::grants::{Issued, OAuthError};
-use crate::state::SimState;
+use crate::sim_state::SimState;
 use crate::{Sandbox, SimRail};
 use axum::body::Bytes;
 use axum::extract::State;

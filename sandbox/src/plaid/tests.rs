@@ -201,7 +201,7 @@ async fn pending_card_purchases_are_modified_then_posted() {
     // The same seed makes the same feed.
     let again = start(String::new()).await;
     again.sb.advance(Duration::days(21)).await.unwrap();
-    let feed = |st: crate::state::SimState| -> Vec<(bool, bool, i64)> {
+    let feed = |st: crate::sim_state::SimState| -> Vec<(bool, bool, i64)> {
         st.clients[0]
             .plaid
             .txns

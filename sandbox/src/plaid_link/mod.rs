@@ -16,7 +16,7 @@ use crate::plaid::{
     client_authed, find_access_token, invalid_access_token, invalid_field, item_not_found, perr,
     request_id, TokenLookup,
 };
-use crate::state::*;
+use crate::sim_state::*;
 use crate::Sandbox;
 use axum::body::Bytes;
 use axum::extract::State;

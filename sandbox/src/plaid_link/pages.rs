@@ -10,7 +10,7 @@
 //! token's `completion_redirect_uri`, or a "You may close this window" page.
 
 use super::{banks, issue_public_token, LINK_PASSWORD, LINK_USERNAME};
-use crate::state::*;
+use crate::sim_state::*;
 use crate::Sandbox;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, State};

@@ -2,7 +2,7 @@
 //! verifies them the way Plaid documents (the JWT with the key from
 //! `/webhook_verification_key/get`, the body's SHA-256, `iat`).
 
-use crate::state::{WebhookRail, WebhookStatus};
+use crate::sim_state::{WebhookRail, WebhookStatus};
 use crate::testkit::{start, start_with, Kit, REDIRECT};
 use crate::{MemoryStore, SimStore};
 use axum::body::Bytes;
@@ -935,7 +935,7 @@ async fn the_key_and_item_webhooks_survive_a_restart() {
     let mut doc = store.load().await.unwrap().unwrap();
     doc.as_object_mut().unwrap().remove("plaid_webhook_keys");
     let old = Arc::new(MemoryStore::new());
-    old.save(&doc).await.unwrap();
+    old.save(&doc, &[]).await.unwrap();
     let k3 = start_with(old.clone(), String::new()).await;
     assert_eq!(k3.sb.state().await.plaid_webhook_keys.len(), 1);
     assert!(old.snapshot().unwrap()["plaid_webhook_keys"][0]["kid"].is_string());

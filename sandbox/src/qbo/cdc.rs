@@ -5,7 +5,7 @@
 
 use super::render::{entity_name, render_all};
 use super::{authed, validation, Now};
-use crate::state::QboRealm;
+use crate::sim_state::QboRealm;
 use crate::Sandbox;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;

@@ -15,7 +15,7 @@ mod sales;
 mod tz;
 mod writes;
 
-use crate::state::*;
+use crate::sim_state::*;
 use crate::wire::bearer_token;
 use crate::Sandbox;
 use axum::body::Bytes;

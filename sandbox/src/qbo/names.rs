@@ -4,7 +4,7 @@
 
 use super::writes::opt_text;
 use super::{vbox, Now};
-use crate::state::*;
+use crate::sim_state::*;
 use axum::response::Response;
 use serde_json::Value;
 

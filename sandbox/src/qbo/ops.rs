@@ -9,7 +9,7 @@
 use super::render::{entity_name, render_all};
 use super::{authed, not_found, validation, vbox, writes, Now};
 use super::{names, sales};
-use crate::state::SimClient;
+use crate::sim_state::SimClient;
 use crate::Sandbox;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};

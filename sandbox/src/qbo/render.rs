@@ -3,7 +3,7 @@
 //! `CompanyInfo`), with times local to the company's time zone.
 
 use super::tz::local_time;
-use crate::state::*;
+use crate::sim_state::*;
 use crate::wire::decimal_number as num;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};

@@ -5,7 +5,7 @@
 
 use super::writes::{amount, business, date, opt_text, ref_value, tombstone};
 use super::{not_found, vbox, Now};
-use crate::state::*;
+use crate::sim_state::*;
 use axum::response::Response;
 use chrono::DateTime;
 use chrono::Utc;

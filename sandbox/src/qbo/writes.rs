@@ -4,7 +4,7 @@
 //! plus a bookkeeper's edits to bills (`edit_bill`).
 
 use super::{not_found, vbox, Now};
-use crate::state::*;
+use crate::sim_state::*;
 use crate::wire::{decimal_text, minor_exponent, parse_minor};
 use axum::response::Response;
 use chrono::{DateTime, NaiveDate, Utc};

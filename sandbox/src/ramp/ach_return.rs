@@ -74,12 +74,12 @@ pub(crate) async fn control(
 
 #[cfg(test)]
 mod tests {
-    use crate::state::RampStatus;
+    use crate::sim_state::RampStatus;
     use crate::testkit::start;
     use crate::Faults;
     use serde_json::{json, Value};
 
-    fn bill(st: &crate::state::SimState, ci: usize, id: &str) -> crate::state::RampBillRec {
+    fn bill(st: &crate::sim_state::SimState, ci: usize, id: &str) -> crate::sim_state::RampBillRec {
         st.clients[ci]
             .ramp
             .bills
@@ -106,7 +106,7 @@ mod tests {
         let due = st.ach_returns_due[0].due;
         let lag = (due - paid.payment_arrival_date).num_days();
         assert!((2..=6).contains(&lag), "2–4 business days, got {lag} days");
-        let paid_events = |st: &crate::state::SimState| {
+        let paid_events = |st: &crate::sim_state::SimState| {
             st.webhooks
                 .iter()
                 .filter(|w| w.body.contains("bills.paid") && w.body.contains(&id))
@@ -130,7 +130,7 @@ mod tests {
         assert_eq!(credit.date, due);
         // No webhook about it, and the engine does not pay it again.
         assert_eq!(paid_events(&st), 1);
-        let debits = |st: &crate::state::SimState| {
+        let debits = |st: &crate::sim_state::SimState| {
             st.clients[0]
                 .plaid
                 .txns

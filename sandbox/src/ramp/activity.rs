@@ -10,7 +10,7 @@
 
 use super::render::{currency_amount, paginate};
 use super::{absent, authed_for, invalid, list_url, only_params, parse_time, Rejection};
-use crate::state::*;
+use crate::sim_state::*;
 use crate::wire::minor_exponent;
 use crate::world::Prng;
 use crate::Sandbox;

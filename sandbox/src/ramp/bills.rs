@@ -8,7 +8,7 @@
 use super::render::render_bill;
 use super::writes::{arrival_date, date_field, optional_date, parse_lines, str_field};
 use super::{authed, err, invalid, parse_time, Rejection};
-use crate::state::*;
+use crate::sim_state::*;
 use crate::wire::{decimal_text, minor_exponent, parse_minor};
 use crate::Sandbox;
 use axum::body::Bytes;

@@ -13,7 +13,7 @@ mod writes;
 
 pub(crate) use webhooks::{seed_webhook_subscriptions, seeded_subscription};
 
-use crate::state::*;
+use crate::sim_state::*;
 use crate::wire::bearer_token;
 use crate::Sandbox;
 use axum::body::Bytes;

@@ -2,7 +2,7 @@
 //! integer minor units) and Ramp's keyset pagination with full `next` URLs.
 
 use super::{err, Rejection};
-use crate::state::*;
+use crate::sim_state::*;
 use axum::http::StatusCode;
 use chrono::{DateTime, Datelike, Duration, NaiveTime, Utc};
 use serde_json::{json, Value};

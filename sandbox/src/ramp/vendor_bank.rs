@@ -4,7 +4,7 @@
 //! `/vendors/{id}/accounts`; the new one is the default.
 
 use crate::control::{error, unless_json};
-use crate::state::SimState;
+use crate::sim_state::SimState;
 use crate::Sandbox;
 use axum::body::Bytes;
 use axum::extract::State;

@@ -8,7 +8,7 @@
 
 use super::render::{bill_owner_id, deletable, paginate, render_vendor};
 use super::{absent, authed_for, err, invalid, list_url, missing, only_params, Rejection};
-use crate::state::*;
+use crate::sim_state::*;
 use crate::Sandbox;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};

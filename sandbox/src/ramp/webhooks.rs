@@ -7,7 +7,7 @@
 //! `engine::queue_event`). Times are wall clock.
 
 use super::{authed, err, invalid, missing};
-use crate::state::*;
+use crate::sim_state::*;
 use crate::{Sandbox, SandboxConfig};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};

@@ -2,7 +2,7 @@
 //! entity, vendors and bank account, with Ramp's field-level errors.
 
 use super::{invalid, missing, Rejection};
-use crate::state::*;
+use crate::sim_state::*;
 use crate::wire::{currency_code, decimal_text, minor_exponent, parse_minor};
 use chrono::{Datelike, NaiveDate, Weekday};
 use serde_json::Value;

@@ -6,7 +6,7 @@
 
 use super::data::{AccountData, StripeData};
 use super::{invoices, payments, payouts};
-use crate::state::SimState;
+use crate::sim_state::SimState;
 use crate::world::Prng;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;

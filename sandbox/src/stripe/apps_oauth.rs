@@ -4,7 +4,7 @@
 
 use super::auth::{api_key, unauthorized};
 use crate::oauth::token::{form, grant, oauth_error, same};
-use crate::state::SimState;
+use crate::sim_state::SimState;
 use crate::{Sandbox, SimRail};
 use axum::body::Bytes;
 use axum::extract::State;

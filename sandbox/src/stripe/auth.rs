@@ -3,7 +3,7 @@
 
 use super::error::StripeError;
 use crate::oauth::token::{basic_auth, same};
-use crate::state::SimState;
+use crate::sim_state::SimState;
 use crate::wire::bearer_token;
 use crate::SimRail;
 use axum::http::{HeaderMap, StatusCode};

@@ -7,7 +7,7 @@
 //! `Request-Id` on every response. POSTs with an `Idempotency-Key` are
 //! replayed (`idempotency`); 25 requests per second per account (test mode)
 //! and then 429 (`invalid_request_error`, code `rate_limit`). The accounts' data lives in
-//! [`SimState::stripe`](crate::state::SimState) and moves with the sandbox
+//! [`SimState::stripe`](crate::sim_state::SimState) and moves with the sandbox
 //! clock (`activity`).
 
 mod activity;

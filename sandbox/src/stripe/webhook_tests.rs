@@ -3,7 +3,7 @@
 //! webhook queue, verified as Stripe's libraries do.
 
 use super::webhooks::{backoff, signature};
-use crate::state::{WebhookRail, WebhookStatus};
+use crate::sim_state::{WebhookRail, WebhookStatus};
 use crate::testkit::{start, Kit};
 use axum::body::Bytes;
 use axum::extract::State;

@@ -13,7 +13,7 @@ use super::call::{merge_metadata, Call, Res};
 use super::data::AccountData;
 use super::error::StripeError;
 use super::list::page;
-use crate::state::{SimState, WebhookRail, WebhookRec};
+use crate::sim_state::{SimState, WebhookRail, WebhookRec};
 use chrono::{DateTime, Duration, Utc};
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};

@@ -3,7 +3,7 @@
 //! advances, and the trailing 30-day outflow a burn calculation looks at.
 
 use super::Prng;
-use crate::state::{CachedBalances, PlaidTxnRec, SimState};
+use crate::sim_state::{CachedBalances, PlaidTxnRec, SimState};
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 
 /// Sum of outflows (positive amounts) dated in `(today-30, today]`: the

@@ -15,7 +15,7 @@
 //! it injected.
 
 use super::Prng;
-use crate::state::{PlaidTxnRec, QboBill, QboCustomer, QboInvoice, QboSalesLine, SimState};
+use crate::sim_state::{PlaidTxnRec, QboBill, QboCustomer, QboInvoice, QboSalesLine, SimState};
 use crate::QboBillEdit;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};

@@ -7,7 +7,7 @@ mod activity;
 pub mod living;
 mod prng;
 
-use crate::state::*;
+use crate::sim_state::*;
 use crate::Faults;
 use activity::history;
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};

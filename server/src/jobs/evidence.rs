@@ -21,10 +21,10 @@ use super::JobError;
 use crate::services::Services;
 use app::domain::custody::PaymentState;
 use app::model::{CustodyOwner, ReasonCode, Severity};
-use app::ssr::jobs::Job;
+use app::ssr::job_kinds::Job;
 use app::ssr::store::audit::{self, Entry};
 use app::ssr::store::payments::{self, clear_flag, flag, PaymentRow, Step};
-use app::ssr::store::{bank, commit, jobs, StoreError, StoreResult, Tx};
+use app::ssr::store::{bank, commit, job_queue, StoreError, StoreResult, Tx};
 use chrono::{DateTime, Utc};
 
 /// A transaction added or modified: if it is the posted form of a pending
@@ -75,7 +75,7 @@ pub async fn removed(
         if payment.paid_date()?.is_none() {
             continue;
         }
-        jobs::enqueue(
+        job_queue::enqueue(
             tx,
             &Job::VerifyPayment {
                 payment_id: payment_id.clone(),

@@ -9,9 +9,9 @@ use crate::rails::RampBillStatus;
 use crate::services::Services;
 use app::domain::custody::PaymentState;
 use app::model::{CustodyOwner, Rail};
-use app::ssr::jobs::Job;
+use app::ssr::job_kinds::Job;
 use app::ssr::store::payments::{self, Step};
-use app::ssr::store::{commit, connections, inbox, jobs};
+use app::ssr::store::{commit, connections, inbox, job_queue};
 use serde_json::Value;
 
 pub async fn run(st: &Services, inbox_id: &str) -> Result<(), JobError> {
@@ -161,7 +161,7 @@ async fn apply_paid(
         },
     )
     .await?;
-    jobs::enqueue(
+    job_queue::enqueue(
         &mut tx,
         &Job::VerifyPayment {
             payment_id: payment_id.to_owned(),

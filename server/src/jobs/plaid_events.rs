@@ -7,8 +7,8 @@ use super::sync::{refresh_balance, RefreshError};
 use super::JobError;
 use crate::services::Services;
 use app::model::Rail;
-use app::ssr::jobs::Job;
-use app::ssr::store::{commit, connections, jobs};
+use app::ssr::job_kinds::Job;
+use app::ssr::store::{commit, connections, job_queue};
 use serde_json::Value;
 
 /// `event_type` is `<webhook_type>.<webhook_code>`.
@@ -39,7 +39,7 @@ pub async fn process(st: &Services, event_type: &str, body: &Value) -> Result<St
             let now = st.clock.now();
             let mut tx = st.db.begin().await?;
             for client_id in &clients {
-                jobs::enqueue(
+                job_queue::enqueue(
                     &mut tx,
                     &Job::SyncClient {
                         client_id: client_id.clone(),

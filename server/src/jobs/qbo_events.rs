@@ -9,8 +9,8 @@ use super::JobError;
 use crate::services::Services;
 use crate::webhooks::qbo::realms_of;
 use app::model::Rail;
-use app::ssr::jobs::Job;
-use app::ssr::store::{commit, connections, jobs};
+use app::ssr::job_kinds::Job;
+use app::ssr::store::{commit, connections, job_queue};
 use serde_json::Value;
 
 pub async fn process(st: &Services, body: &Value) -> Result<String, JobError> {
@@ -46,7 +46,7 @@ pub async fn process(st: &Services, body: &Value) -> Result<String, JobError> {
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
     for client_id in &clients {
-        jobs::enqueue(
+        job_queue::enqueue(
             &mut tx,
             &Job::SyncLedger {
                 client_id: client_id.clone(),

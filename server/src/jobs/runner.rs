@@ -7,8 +7,8 @@ use super::JobError;
 use crate::services::Services;
 use app::domain::custody::PaymentState;
 use app::model::{CustodyOwner, Rail, ReasonCode, Severity};
-use app::ssr::jobs::{retry_delay, Job, JobKind};
-use app::ssr::store::jobs::{self, Attempt, AttemptEnd, Claimed};
+use app::ssr::job_kinds::{retry_delay, Job, JobKind};
+use app::ssr::store::job_queue::{self, Attempt, AttemptEnd, Claimed};
 use app::ssr::store::payments::{Step, StepOutcome};
 use app::ssr::store::{clients, commit, connections, hygiene, inbox, payments, StoreError, Tx};
 use chrono::{DateTime, Duration, Utc};
@@ -58,7 +58,7 @@ async fn with_renewed_lease(
         loop {
             tokio::time::sleep(RENEW_EVERY).await;
             let now = st.clock.now();
-            match jobs::renew(&st.db, c, now, now + LEASE).await {
+            match job_queue::renew(&st.db, c, now, now + LEASE).await {
                 Ok(true) => {}
                 Ok(false) => {
                     tracing::warn!(job = %c.job_id, attempt = c.attempts, "lease lost; the attempt's result will be discarded");
@@ -97,7 +97,7 @@ async fn run_once_retries_due_by(
     };
     let now = st.clock.now();
     let due_by = retries_due_by.map_or(now, |d| d.min(now));
-    let Some(c) = jobs::claim_retries_due_by(&st.db, now, due_by, now + LEASE).await? else {
+    let Some(c) = job_queue::claim_retries_due_by(&st.db, now, due_by, now + LEASE).await? else {
         return Ok(Outcome::Empty);
     };
     run_claimed(st, &c).await
@@ -115,7 +115,7 @@ pub async fn run_claimed(st: &Services, claim: &Claimed) -> Result<Outcome, Stor
     };
     let finished = st.clock.now();
     let schedule =
-        JobKind::parse(&c.kind).map_or(app::ssr::jobs::RETRY_SCHEDULE, JobKind::schedule);
+        JobKind::parse(&c.kind).map_or(app::ssr::job_kinds::RETRY_SCHEDULE, JobKind::schedule);
     let (outcome, end, code, error) = match &result {
         Ok(()) => (Outcome::Done, AttemptEnd::Done, None, None),
         Err(JobError::Retry {
@@ -149,7 +149,7 @@ pub async fn run_claimed(st: &Services, claim: &Claimed) -> Result<Outcome, Stor
         tracing::warn!(job = %c.job_id, attempt = c.attempts, error = %e, outcome = ?outcome, "job attempt failed");
     }
     let mut tx = st.db.begin().await?;
-    let fenced = jobs::finish(
+    let fenced = job_queue::finish(
         &mut tx,
         &c,
         &Attempt {
@@ -165,7 +165,7 @@ pub async fn run_claimed(st: &Services, claim: &Claimed) -> Result<Outcome, Stor
         // Another worker holds the job now: nothing of this finish commits
         // (no state change, no dead letter); its own finish decides.
         drop(tx);
-        jobs::record_lost_lease(&st.db, &c, started, finished).await?;
+        job_queue::record_lost_lease(&st.db, &c, started, finished).await?;
         tracing::warn!(job = %c.job_id, attempt = c.attempts, "finish refused: lease lost");
         st.metrics.job_attempt(&c.kind, "lost_lease");
         return Ok(Outcome::LostLease);

@@ -6,11 +6,11 @@ use crate::connections::{rail_auth, with_auth};
 use crate::rails::{RailAuth, RailError};
 use crate::services::Services;
 use app::model::Rail;
-use app::ssr::jobs::{Job, SYNC_EVERY};
+use app::ssr::job_kinds::{Job, SYNC_EVERY};
 use app::ssr::store::bank::{self, BankTxn};
 use app::ssr::store::bills::{self, LedgerBill};
 use app::ssr::store::connections::{self, VendorMapping};
-use app::ssr::store::{clients, commit, jobs, StoreError};
+use app::ssr::store::{clients, commit, job_queue, StoreError};
 
 /// Re-read every source of one client. Each source is read on its own: a
 /// bank that needs re-authorising does not stop the ledger's bills from
@@ -98,7 +98,7 @@ pub async fn schedule_due(st: &Services) -> Result<usize, StoreError> {
     let mut tx = st.db.begin().await?;
     for client_id in &due {
         clients::mark_sync_started(&mut tx, client_id, now).await?;
-        jobs::enqueue(
+        job_queue::enqueue(
             &mut tx,
             &Job::SyncClient {
                 client_id: client_id.clone(),

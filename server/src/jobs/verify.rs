@@ -9,10 +9,10 @@ use crate::services::Services;
 use app::domain::custody::PaymentState;
 use app::domain::matching;
 use app::model::{CustodyOwner, Rail, ReasonCode, Severity};
-use app::ssr::jobs::Job;
+use app::ssr::job_kinds::Job;
 use app::ssr::planted::{self, Bug};
 use app::ssr::store::payments::{self, clear_flag, flag, Step};
-use app::ssr::store::{bank, bills, commit, jobs};
+use app::ssr::store::{bank, bills, commit, job_queue};
 use chrono::Duration;
 
 /// Hours after paid within which QBO must show the BillPayment.
@@ -37,6 +37,17 @@ fn written_by_ramp(bp: &LedgerBillPayment, ramp_bill_id: &str) -> bool {
             .is_some_and(|n| n.contains(ramp_bill_id))
 }
 
+/// What verification knows about a paid payment.
+struct Paid<'a> {
+    payment_id: &'a str,
+    client_id: String,
+    amount: app::model::Money,
+    paid_date: chrono::NaiveDate,
+    qbo_bill_id: String,
+    /// The clock when verification began: one instant for every step.
+    now: chrono::DateTime<chrono::Utc>,
+}
+
 pub async fn run(st: &Services, payment_id: &str) -> Result<(), JobError> {
     let (payment, bill) = {
         let mut conn = st.db.acquire().await?;
@@ -51,21 +62,57 @@ pub async fn run(st: &Services, payment_id: &str) -> Result<(), JobError> {
         }
         return Ok(());
     }
-    let client_id = payment.client_id.clone();
-    let amount = payment.amount()?;
-    let paid_date = payment
-        .paid_date()?
-        .ok_or_else(|| JobError::retry("not_paid", "no paid date yet"))?;
-    let qbo_bill_id = bill.qbo_bill_id;
-    let now = st.clock.now();
-    let today = st.clock.today();
+    let paid = Paid {
+        payment_id,
+        client_id: payment.client_id.clone(),
+        amount: payment.amount()?,
+        paid_date: payment
+            .paid_date()?
+            .ok_or_else(|| JobError::retry("not_paid", "no paid date yet"))?,
+        qbo_bill_id: bill.qbo_bill_id,
+        now: st.clock.now(),
+    };
+    let Some(recorded) = check_ledger(st, &paid, payment.ramp_bill_id.as_deref()).await? else {
+        // A finding a person takes from here: retrying cannot help.
+        return Ok(());
+    };
+    if check_bank(st, &paid, recorded).await? {
+        Ok(())
+    } else {
+        // Evidence can lag: look again on the retry schedule.
+        Err(JobError::retry(
+            "evidence_pending",
+            if recorded {
+                "bank movement not seen yet"
+            } else {
+                "QBO BillPayment not seen yet"
+            },
+        ))
+    }
+}
 
-    // Ledger: exactly one BillPayment for this bill, of the paid amount.
-    let qbo = rail_auth(st, &client_id, Rail::Qbo).await?;
+/// Ledger: exactly one BillPayment for this bill, written by Ramp's sync,
+/// of the paid amount. `Some(recorded)`: go on to the bank; `None`: a
+/// discrepancy was flagged that a person must resolve.
+async fn check_ledger(
+    st: &Services,
+    paid: &Paid<'_>,
+    ramp_bill_id: Option<&str>,
+) -> Result<Option<bool>, JobError> {
+    let Paid {
+        payment_id,
+        amount,
+        paid_date,
+        qbo_bill_id,
+        now,
+        ..
+    } = paid;
+    let now = *now;
+    let qbo = rail_auth(st, &paid.client_id, Rail::Qbo).await?;
     let payments = match st
         .rails
         .ledger
-        .bill_payments_for_bill(&qbo, &qbo_bill_id)
+        .bill_payments_for_bill(&qbo, qbo_bill_id)
         .await
     {
         Ok(p) => p,
@@ -88,7 +135,7 @@ pub async fn run(st: &Services, payment_id: &str) -> Result<(), JobError> {
             )
             .await?;
             commit(tx).await?;
-            return Ok(());
+            return Ok(None);
         }
         Err(e) => return Err(e.into()),
     };
@@ -96,7 +143,7 @@ pub async fn run(st: &Services, payment_id: &str) -> Result<(), JobError> {
     // evidences it. Any other payment of the bill (a bookkeeper paying it
     // by hand, a second Ramp bill) is a second payment of one bill: the
     // vendor may have been paid twice.
-    let Some(ramp_bill_id) = payment.ramp_bill_id.clone() else {
+    let Some(ramp_bill_id) = ramp_bill_id else {
         // Paid is only ever learnt from Ramp naming its bill; without the
         // id no BillPayment can be told apart. Wait for it.
         return Err(JobError::retry(
@@ -106,7 +153,7 @@ pub async fn run(st: &Services, payment_id: &str) -> Result<(), JobError> {
     };
     let (ours, others): (Vec<_>, Vec<_>) = payments
         .iter()
-        .partition(|bp| written_by_ramp(bp, &ramp_bill_id));
+        .partition(|bp| written_by_ramp(bp, ramp_bill_id));
     let mut tx = st.db.begin().await?;
     if let Some(other) = others.first() {
         flag(
@@ -132,14 +179,11 @@ pub async fn run(st: &Services, payment_id: &str) -> Result<(), JobError> {
         .await?;
     }
     let recorded = match ours.as_slice() {
-        [] if !others.is_empty() => {
-            // Ramp's own record cannot land on a bill already paid: the
-            // duplicate is the finding; a person takes it from here.
-            commit(tx).await?;
-            return Ok(());
-        }
+        // Ramp's own record cannot land on a bill already paid: the
+        // duplicate is the finding; a person takes it from here.
+        [] if !others.is_empty() => None,
         [] => {
-            let overdue = now.date_naive() > paid_date
+            let overdue = now.date_naive() > *paid_date
                 && (now - paid_date.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc())
                     > Duration::hours(LEDGER_WINDOW_HOURS);
             if overdue {
@@ -155,9 +199,9 @@ pub async fn run(st: &Services, payment_id: &str) -> Result<(), JobError> {
                 )
                 .await?;
             }
-            false
+            Some(false)
         }
-        [bp] if bp.amount_for_bill == amount => {
+        [bp] if bp.amount_for_bill == *amount => {
             payments::set_ledger_record(&mut tx, payment_id, &bp.id).await?;
             payments::record_step(
                 &mut tx,
@@ -176,7 +220,7 @@ pub async fn run(st: &Services, payment_id: &str) -> Result<(), JobError> {
             )
             .await?;
             clear_flag(&mut tx, payment_id, ReasonCode::QboSyncMissing, now).await?;
-            true
+            Some(true)
         }
         [bp] => {
             flag(
@@ -191,8 +235,7 @@ pub async fn run(st: &Services, payment_id: &str) -> Result<(), JobError> {
                 now,
             )
             .await?;
-            commit(tx).await?;
-            return Ok(());
+            None
         }
         many => {
             flag(
@@ -208,16 +251,27 @@ pub async fn run(st: &Services, payment_id: &str) -> Result<(), JobError> {
                 now,
             )
             .await?;
-            commit(tx).await?;
-            return Ok(());
+            None
         }
     };
     commit(tx).await?;
+    Ok(recorded)
+}
 
-    // Bank: a transaction of exactly the amount in the window around the paid
-    // date (the ACH debit often precedes it), not already matched to another
-    // payment.
-    match super::sync::sync_transactions(st, &client_id).await {
+/// Bank: a transaction of exactly the amount in the window around the paid
+/// date (the ACH debit often precedes it), not already matched to another
+/// payment. True when the payment is now verified.
+async fn check_bank(st: &Services, paid: &Paid<'_>, recorded: bool) -> Result<bool, JobError> {
+    let Paid {
+        payment_id,
+        client_id,
+        amount,
+        paid_date,
+        now,
+        ..
+    } = paid;
+    let now = *now;
+    match super::sync::sync_transactions(st, client_id).await {
         Ok(()) => {}
         // The bank needs re-authorising (the sync job files that in the
         // hygiene tray). Dying here would leave the payment unverified and
@@ -229,10 +283,11 @@ pub async fn run(st: &Services, payment_id: &str) -> Result<(), JobError> {
         }) => {}
         Err(e) => return Err(e),
     }
-    let (window_start, window_end) = matching::bank_window(paid_date);
+    let today = now.date_naive();
+    let (window_start, window_end) = matching::bank_window(*paid_date);
     let txn = {
         let mut conn = st.db.acquire().await?;
-        bank::find_payment_evidence(&mut conn, &client_id, amount.minor, paid_date, payment_id)
+        bank::find_payment_evidence(&mut conn, client_id, amount.minor, *paid_date, payment_id)
             .await?
     };
     let mut tx = st.db.begin().await?;
@@ -256,10 +311,10 @@ pub async fn run(st: &Services, payment_id: &str) -> Result<(), JobError> {
             )
             .await?;
             clear_flag(&mut tx, payment_id, ReasonCode::CashNotSeen, now).await?;
-            jobs::enqueue(
+            job_queue::enqueue(
                 &mut tx,
                 &Job::AnnotateLedger {
-                    payment_id: payment_id.to_owned(),
+                    payment_id: (*payment_id).to_owned(),
                 },
                 now,
                 now,
@@ -288,17 +343,5 @@ pub async fn run(st: &Services, payment_id: &str) -> Result<(), JobError> {
         }
     };
     commit(tx).await?;
-    if verified {
-        Ok(())
-    } else {
-        // Evidence can lag: look again on the retry schedule.
-        Err(JobError::retry(
-            "evidence_pending",
-            if recorded {
-                "bank movement not seen yet"
-            } else {
-                "QBO BillPayment not seen yet"
-            },
-        ))
-    }
+    Ok(verified)
 }

@@ -1,6 +1,6 @@
-//! Connecting a client's rails: the authorization-code flows (QBO, Ramp,
-//! Stripe) and Plaid Link, token refresh, disconnect.
+//! OAuth 2.0 with the rails: the providers' endpoints and the token
+//! requests (exchange, refresh, revoke). The flows that use them are in
+//! `crate::connect`.
 
-pub mod flow;
 pub mod providers;
 pub mod tokens;

@@ -7,7 +7,7 @@
 //! and `hash`; `detail` is the text exactly as hashed, so an auditor can
 //! re-hash the chain from the file.
 
-use crate::state::ServerState;
+use crate::router_state::ServerState;
 use app::model::{ActorKind, FirmId};
 use app::ssr::store::audit::{self, ExportFilter, ExportRow};
 use app::ssr::store::Db;

@@ -1,6 +1,6 @@
 //! Liveness and readiness.
 
-use app::ssr::state::AppState;
+use app::ssr::app_state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 

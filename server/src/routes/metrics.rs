@@ -3,7 +3,7 @@
 //! there; a missing or wrong token gets 401. And the timing of every webhook
 //! answer, which the scrape reports per rail.
 
-use crate::state::ServerState;
+use crate::router_state::ServerState;
 use app::ssr::metrics::{Labels, Metrics};
 use app::ssr::store::ops_metrics::{self, OpsSnapshot};
 use axum::extract::{Request, State};

@@ -7,7 +7,7 @@ pub mod refusals;
 pub mod secrets;
 pub mod stripe;
 
-use crate::state::ServerState;
+use crate::router_state::ServerState;
 use app::model::Rail;
 use app::ssr::store::{commit, inbox, StoreError};
 use axum::http::StatusCode;

@@ -13,7 +13,7 @@
 
 use super::{accept, reply, Reply};
 use crate::rails::RailError;
-use crate::state::ServerState;
+use crate::router_state::ServerState;
 use app::model::Rail;
 use axum::body::Bytes;
 use axum::extract::State;

@@ -7,7 +7,7 @@
 //! clients of the realms named; the body's news itself is not believed.
 
 use super::{accept, reply, Reply};
-use crate::state::ServerState;
+use crate::router_state::ServerState;
 use app::model::Rail;
 use axum::body::Bytes;
 use axum::extract::State;

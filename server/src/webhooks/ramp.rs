@@ -5,7 +5,7 @@
 //! answer, so a redelivery is answered 2xx and never processed twice.
 
 use super::{accept, reply, Reply};
-use crate::state::ServerState;
+use crate::router_state::ServerState;
 use app::model::Rail;
 use app::ssr::store::inbox;
 use axum::body::Bytes;

@@ -11,7 +11,7 @@
 //! 2xx; its processing comes later (`jobs::inbox`).
 
 use super::{accept, reply, Reply};
-use crate::state::ServerState;
+use crate::router_state::ServerState;
 use app::model::Rail;
 use axum::body::Bytes;
 use axum::extract::State;

@@ -518,9 +518,9 @@ async fn add_ledger_bill(
     let st = &app.state.services;
     let now = st.clock.now();
     let mut tx = st.db.begin().await.unwrap();
-    app::ssr::store::jobs::enqueue(
+    app::ssr::store::job_queue::enqueue(
         &mut tx,
-        &app::ssr::jobs::Job::SyncLedger {
+        &app::ssr::job_kinds::Job::SyncLedger {
             client_id: client.to_owned(),
         },
         now,
@@ -1061,9 +1061,9 @@ async fn the_approvals_page_sees_every_change_made_after_it_was_read(e: Engine) 
     let st = &app.state.services;
     let mut tx = st.db.begin().await.unwrap();
     let now = st.clock.now();
-    app::ssr::store::jobs::enqueue(
+    app::ssr::store::job_queue::enqueue(
         &mut tx,
-        &app::ssr::jobs::Job::SyncLedger {
+        &app::ssr::job_kinds::Job::SyncLedger {
             client_id: alder.clone(),
         },
         now,

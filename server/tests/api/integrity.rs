@@ -6,8 +6,8 @@
 
 use super::support::{Engine, TestApp, PASSWORD};
 use app::model::FirmId;
-use app::ssr::jobs::Job;
-use app::ssr::store::jobs::{self, Attempt, AttemptEnd, Claimed};
+use app::ssr::job_kinds::Job;
+use app::ssr::store::job_queue::{self, Attempt, AttemptEnd, Claimed};
 use app::ssr::store::{audit, bank, commit, payments, StoreError};
 use chrono::Duration;
 use reqwest::Method;
@@ -50,7 +50,7 @@ async fn enqueue_now(app: &TestApp, job: &Job) -> String {
     let st = &app.state.services;
     let now = st.clock.now();
     let mut tx = st.db.begin().await.unwrap();
-    jobs::enqueue(&mut tx, job, now, now).await.unwrap();
+    job_queue::enqueue(&mut tx, job, now, now).await.unwrap();
     commit(tx).await.unwrap();
     sqlx::query_scalar(
         "select job_id from job where state = 'queued' order by created_at desc limit 1",
@@ -66,7 +66,7 @@ async fn claim_job(app: &TestApp, job_id: &str) -> Option<Claimed> {
     let st = &app.state.services;
     for _ in 0..100 {
         let now = st.clock.now();
-        let c = jobs::claim(&st.db, now, now + LEASE).await.unwrap()?;
+        let c = job_queue::claim(&st.db, now, now + LEASE).await.unwrap()?;
         if c.job_id == job_id {
             return Some(c);
         }
@@ -186,7 +186,7 @@ async fn a_finish_counts_only_for_the_worker_holding_the_lease(e: Engine) {
     // And the store refuses a stale finish outright, in any transaction.
     let mut tx = st.db.begin().await.unwrap();
     let now = st.clock.now();
-    let stale = jobs::finish(
+    let stale = job_queue::finish(
         &mut tx,
         &a,
         &Attempt {
@@ -211,7 +211,9 @@ async fn a_renewed_lease_keeps_a_long_job_from_being_taken_over(e: Engine) {
     // A long job renews before its lease runs out ...
     st.clock.advance(LEASE - Duration::seconds(20));
     let now = st.clock.now();
-    assert!(jobs::renew(&st.db, &a, now, now + LEASE).await.unwrap());
+    assert!(job_queue::renew(&st.db, &a, now, now + LEASE)
+        .await
+        .unwrap());
     // ... so past the original lease nobody can take it.
     st.clock.advance(Duration::seconds(40));
     assert!(claim_job(&app, &job_id).await.is_none());
@@ -221,8 +223,12 @@ async fn a_renewed_lease_keeps_a_long_job_from_being_taken_over(e: Engine) {
     st.clock.advance(LEASE);
     let b = claim_job(&app, &job_id).await.expect("B claims");
     let now = st.clock.now();
-    assert!(!jobs::renew(&st.db, &a, now, now + LEASE).await.unwrap());
-    assert!(jobs::renew(&st.db, &b, now, now + LEASE).await.unwrap());
+    assert!(!job_queue::renew(&st.db, &a, now, now + LEASE)
+        .await
+        .unwrap());
+    assert!(job_queue::renew(&st.db, &b, now, now + LEASE)
+        .await
+        .unwrap());
 }
 
 async fn one_bank_transaction_evidences_at_most_one_payment(e: Engine) {

@@ -150,7 +150,7 @@ fn approved_unpaid(v: &Value) -> Option<i64> {
 /// then run the release. Returns the app, the payment and the client.
 async fn approve_then_change_in_ledger(
     e: Engine,
-    edit: impl FnOnce(&sandbox::state::QboRealm, &str) -> QboBillEdit,
+    edit: impl FnOnce(&sandbox::sim_state::QboRealm, &str) -> QboBillEdit,
 ) -> (TestApp, String, String) {
     let app = TestApp::spawn(e).await;
     app.login("advisor@northwind.test").await;

@@ -5,8 +5,8 @@
 
 use app::ssr::crypto::Sealer;
 use rowcol::config::Config;
+use rowcol::router_state::ServerState;
 use rowcol::startup::Application;
-use rowcol::state::ServerState;
 use serde_json::Value;
 use tokio::net::TcpListener;
 

@@ -3,10 +3,10 @@
 //! a redelivery is a no-op.
 
 use super::db::{to_ms, Tx};
-use super::jobs;
+use super::job_queue;
 use super::StoreResult;
 use crate::model::Rail;
-use crate::ssr::jobs::Job;
+use crate::ssr::job_kinds::Job;
 use chrono::{DateTime, Utc};
 use sqlx::AnyConnection;
 
@@ -40,7 +40,7 @@ pub async fn store_and_enqueue(
     if inserted == 0 {
         return Ok(false);
     }
-    jobs::enqueue(tx, &Job::ProcessWebhook { inbox_id }, at, at).await?;
+    job_queue::enqueue(tx, &Job::ProcessWebhook { inbox_id }, at, at).await?;
     Ok(true)
 }
 

@@ -13,7 +13,7 @@
 //! | `bank` | cash_snapshot, bank_txn |
 //! | `payments` | payment, custody_event |
 //! | `approvals` | approval, approval_batch_client |
-//! | `jobs` | job, job_attempt |
+//! | `job_queue` | job, job_attempt |
 //! | `inbox` | webhook_inbox, security_event |
 //! | `login_throttle` | login_failure |
 //! | `hygiene` | hygiene_item |
@@ -38,7 +38,7 @@ pub mod decisions;
 pub mod firms;
 pub mod hygiene;
 pub mod inbox;
-pub mod jobs;
+pub mod job_queue;
 pub mod login_throttle;
 pub mod ops_metrics;
 pub mod payments;

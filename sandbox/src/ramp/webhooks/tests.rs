@@ -168,7 +168,7 @@ async fn a_deleted_subscription_gets_nothing_already_queued() {
     assert!(st
         .webhooks
         .iter()
-        .all(|w| w.status == crate::state::WebhookStatus::Failed));
+        .all(|w| w.status == crate::sim_state::WebhookStatus::Failed));
 }
 
 #[tokio::test]
@@ -243,7 +243,7 @@ async fn create_validates_and_needs_a_business_token() {
     k.sb.advance(chrono::Duration::days(1)).await.unwrap();
     let st = k.sb.state().await;
     assert_eq!(st.webhooks.len(), 1);
-    assert!(st.webhooks[0].status == crate::state::WebhookStatus::Pending);
+    assert!(st.webhooks[0].status == crate::sim_state::WebhookStatus::Pending);
 }
 
 #[tokio::test]
@@ -257,7 +257,7 @@ async fn a_world_saved_before_subscriptions_gets_them_at_load() {
     obj.remove("plaid_link");
     drop(k);
     let old = Arc::new(MemoryStore::new());
-    crate::SimStore::save(&*old, &doc).await.unwrap();
+    crate::SimStore::save(&*old, &doc, &[]).await.unwrap();
     let k = start_with(old, format!("{}/hooks/seeded", rx.base)).await;
     let w = k.sb.world().await;
     assert!(w

@@ -1,6 +1,6 @@
 //! Background work as data: every kind of job, its payload, its retry
 //! schedule and its de-duplication key. The queue itself (enqueue in the
-//! caller's transaction, claim, finish) is `store::jobs`; the server runs
+//! caller's transaction, claim, finish) is `store::job_queue`; the server runs
 //! the jobs.
 
 use serde::{Deserialize, Serialize};

@@ -8,7 +8,7 @@
 
 use super::db::{to_ms, Backend, Db, Tx};
 use super::{StoreError, StoreResult};
-use crate::ssr::jobs::Job;
+use crate::ssr::job_kinds::Job;
 use chrono::{DateTime, Utc};
 
 /// Enqueue `job` to run at `run_at`. A job with a de-duplication key is a

@@ -2,7 +2,7 @@
 //! functions see), the services, and the webhook secret.
 
 use crate::services::Services;
-use app::ssr::state::AppState;
+use app::ssr::app_state::AppState;
 use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
 use std::sync::Arc;
