@@ -258,6 +258,11 @@ pub trait SimStore: Send + Sync {
 /// The name of the saved part holding every account's Stripe data.
 pub const STRIPE_PART: &str = "stripe";
 
+/// Every part a [`SimStore`] may be asked to keep apart from the document
+/// (what a key rotation re-seals): the store needs their names, never
+/// their layout.
+pub const SAVED_PARTS: &[&str] = &[STRIPE_PART];
+
 /// An in-memory [`SimStore`], for tests.
 #[derive(Default)]
 pub struct MemoryStore {

@@ -154,7 +154,7 @@ pub async fn reseal(db: &Db, sealer: &Sealer, legacy_only: bool) -> anyhow::Resu
             report.sandbox_state = true;
         }
     }
-    for part in [sandbox::STRIPE_PART] {
+    for &part in sandbox::SAVED_PARTS {
         let Some(doc) = sandbox_state::load_rails_part(&mut tx, part).await? else {
             continue;
         };
