@@ -173,37 +173,10 @@ impl Application {
             .await
             .context("loading the Ramp webhook secrets")?;
 
-        // --- ports
-        let cash: Arc<dyn CashRefresher> = Arc::new(PlaidCash {
-            services: services.clone(),
-        });
-        let ledger: Arc<dyn app::ssr::ports::LedgerCheck> = Arc::new(QboLedger {
-            services: services.clone(),
-        });
-        let bill_pay: Arc<dyn app::ssr::ports::BillPayStop> = Arc::new(RampStop {
-            services: services.clone(),
-        });
-        let sandbox_control = sandbox.clone().map(|sb| {
-            Arc::new(SandboxClock {
-                sandbox: sb,
-                services: services.clone(),
-            }) as Arc<dyn SandboxControl>
-        });
-
-        // --- app state
+        // --- app state: what server functions see, its ports built from
+        // the services.
         let state = ServerState {
-            app: AppState {
-                leptos_options: leptos_options(addr),
-                db: db.clone(),
-                clock: clock.clone(),
-                sealer: sealer.clone(),
-                cash,
-                ledger,
-                bill_pay,
-                sandbox: sandbox_control,
-                sign_in: app::ssr::sign_in::SignInGuard::new(config.trusted_proxies.clone()),
-                metrics,
-            },
+            app: app_state(&services, sandbox.clone(), &config, addr, metrics),
             services,
             ramp_webhook_secret: webhook_secret.into(),
             qbo_webhook_verifier: qbo_verifier.into(),
@@ -213,42 +186,16 @@ impl Application {
             metrics_token: config.metrics_token.clone().map(Into::into),
         };
 
-        let mut demo_password = None;
-        if let Some(sb) = &sandbox {
-            let password = config.demo_password.clone().unwrap_or_else(|| {
-                use rand::distributions::{Alphanumeric, DistString};
-                Alphanumeric.sample_string(&mut rand::thread_rng(), 16)
-            });
-            crate::seed::seed_demo(
-                &db,
-                &sealer,
-                &sb.world().await,
-                &password,
-                config.sandbox_unconnected,
-                clock.now(),
-            )
-            .await?;
-            demo_password = Some(password);
-        }
+        let demo_password = match &sandbox {
+            Some(sb) => Some(seed_demo_firm(&config, &db, &sealer, &clock, sb).await?),
+            None => None,
+        };
 
         // --- router
         let sessions = router::session_store(&config.database_url)
             .await
             .context("opening the session store")?;
-        // Connect buttons lead to the providers' consent pages and Plaid Link.
-        let providers = state.services.providers.clone();
-        let mut leads_to: Vec<String> = providers
-            .iter()
-            .flat_map(|p| {
-                [
-                    p.qbo.authorize_url.clone(),
-                    p.ramp.authorize_url.clone(),
-                    p.stripe.authorize_url.clone(),
-                ]
-            })
-            .collect();
-        leads_to.push(config.plaid_base_url.clone());
-        leads_to.extend(config.plaid_link_origins.iter().cloned());
+        let leads_to = form_destinations(&state, &config);
         let security = Arc::new(security.with_form_actions(leads_to.iter().map(String::as_str)));
         let router = router::build_router(state.clone(), &config, sessions.clone(), security);
         Ok(Application {
@@ -354,6 +301,90 @@ impl Application {
             .await;
         Ok(())
     }
+}
+
+/// What server functions receive: the database, clock and sealer, and the
+/// ports (fresh cash, ledger check, stop at Ramp, the sandbox clock) built
+/// from the services.
+fn app_state(
+    services: &Services,
+    sandbox: Option<sandbox::Sandbox>,
+    config: &Config,
+    addr: SocketAddr,
+    metrics: app::ssr::metrics::Metrics,
+) -> AppState {
+    let cash: Arc<dyn CashRefresher> = Arc::new(PlaidCash {
+        services: services.clone(),
+    });
+    let ledger: Arc<dyn app::ssr::ports::LedgerCheck> = Arc::new(QboLedger {
+        services: services.clone(),
+    });
+    let bill_pay: Arc<dyn app::ssr::ports::BillPayStop> = Arc::new(RampStop {
+        services: services.clone(),
+    });
+    let sandbox_control = sandbox.map(|sb| {
+        Arc::new(SandboxClock {
+            sandbox: sb,
+            services: services.clone(),
+        }) as Arc<dyn SandboxControl>
+    });
+    AppState {
+        leptos_options: leptos_options(addr),
+        db: services.db.clone(),
+        clock: services.clock.clone(),
+        sealer: services.sealer.clone(),
+        cash,
+        ledger,
+        bill_pay,
+        sandbox: sandbox_control,
+        sign_in: app::ssr::sign_in::SignInGuard::new(config.trusted_proxies.clone()),
+        metrics,
+    }
+}
+
+/// Sandbox mode: the demo firm, its users and the simulators' clients
+/// (idempotent); returns the demo users' password (given, or generated).
+async fn seed_demo_firm(
+    config: &Config,
+    db: &Db,
+    sealer: &app::ssr::crypto::Sealer,
+    clock: &Clock,
+    sb: &sandbox::Sandbox,
+) -> anyhow::Result<String> {
+    let password = config.demo_password.clone().unwrap_or_else(|| {
+        use rand::distributions::{Alphanumeric, DistString};
+        Alphanumeric.sample_string(&mut rand::thread_rng(), 16)
+    });
+    crate::seed::seed_demo(
+        db,
+        sealer,
+        &sb.world().await,
+        &password,
+        config.sandbox_unconnected,
+        clock.now(),
+    )
+    .await?;
+    Ok(password)
+}
+
+/// Where RowCol's forms may lead (the content security policy's
+/// form-action): the providers' consent pages and Plaid Link.
+fn form_destinations(state: &ServerState, config: &Config) -> Vec<String> {
+    let mut leads_to: Vec<String> = state
+        .services
+        .providers
+        .iter()
+        .flat_map(|p| {
+            [
+                p.qbo.authorize_url.clone(),
+                p.ramp.authorize_url.clone(),
+                p.stripe.authorize_url.clone(),
+            ]
+        })
+        .collect();
+    leads_to.push(config.plaid_base_url.clone());
+    leads_to.extend(config.plaid_link_origins.iter().cloned());
+    leads_to
 }
 
 #[cfg(test)]
