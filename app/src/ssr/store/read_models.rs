@@ -130,119 +130,15 @@ pub async fn client_summaries(
     .fetch_all(&mut *conn)
     .await?;
 
-    let mut cash: HashMap<String, (i64, i64)> = HashMap::new();
-    for r in bind_only(
-        sqlx::query(&format!(
-            "select s.client_id, s.available_minor, s.as_of from cash_snapshot s
-             join client c on c.client_id = s.client_id where c.firm_id = $1{}",
-            of_client("s.client_id", 2, only.as_deref())
-        ))
-        .bind(firm.as_str()),
-        only.as_deref(),
-    )
-    .fetch_all(&mut *conn)
-    .await?
-    {
-        cash.insert(
-            r.try_get("client_id")?,
-            (r.try_get("available_minor")?, r.try_get("as_of")?),
-        );
-    }
-
-    let mut outflows: HashMap<String, i64> = HashMap::new();
-    for r in bind_only(
-        sqlx::query(&format!(
-            "select t.client_id, cast(sum(t.amount_minor) as bigint) as total from bank_txn t
-             join client c on c.client_id = t.client_id
-             where c.firm_id = $1 and t.amount_minor > 0 and t.txn_date > $2 and t.txn_date <= $3
-               and t.removed_at is null{}
-             group by t.client_id",
-            of_client("t.client_id", 4, only.as_deref())
-        ))
-        .bind(firm.as_str())
-        .bind(burn_window_start(today).to_string())
-        .bind(today.to_string()),
-        only.as_deref(),
-    )
-    .fetch_all(&mut *conn)
-    .await?
-    {
-        outflows.insert(r.try_get("client_id")?, r.try_get("total")?);
-    }
-
-    let committed = committed_by_client(&mut *conn, firm, only.as_deref()).await?;
-
-    let mut health: HashMap<String, Vec<(String, String)>> = HashMap::new();
-    for r in bind_only(
-        sqlx::query(&format!(
-            "select r.client_id, r.rail, r.status from rail_connection r
-             join client c on c.client_id = r.client_id where c.firm_id = $1{}",
-            of_client("r.client_id", 2, only.as_deref())
-        ))
-        .bind(firm.as_str()),
-        only.as_deref(),
-    )
-    .fetch_all(&mut *conn)
-    .await?
-    {
-        health
-            .entry(r.try_get("client_id")?)
-            .or_default()
-            .push((r.try_get("rail")?, r.try_get("status")?));
-    }
-
-    let mut due: HashMap<String, (i64, i64)> = HashMap::new();
-    for r in bind_only(
-        sqlx::query(&format!(
-            "select b.client_id, count(*) as n, cast(sum(b.balance_minor) as bigint) as total from staged_bill b
-             where b.firm_id = $1 and b.status = 'open' and b.due_date <= $2
-               and not exists (select 1 from payment p where p.bill_id = b.bill_id
-                               and p.state not in ({})){}
-             group by b.client_id",
-            dead_states(),
-            of_client("b.client_id", 3, only.as_deref())
-        ))
-        .bind(firm.as_str())
-        .bind((today + Duration::days(DUE_SOON_DAYS)).to_string()),
-        only.as_deref(),
-    )
-    .fetch_all(&mut *conn)
-    .await?
-    {
-        due.insert(r.try_get("client_id")?, (r.try_get("n")?, r.try_get("total")?));
-    }
-
-    // What waits on a person, per client: second approvals, hygiene items.
-    let mut waiting: HashMap<String, i64> = HashMap::new();
-    for r in bind_only(
-        sqlx::query(&format!(
-            "select client_id, count(*) as n from payment
-             where firm_id = $1 and state = 'awaiting_second_approval'{} group by client_id",
-            of_client("client_id", 2, only.as_deref())
-        ))
-        .bind(firm.as_str()),
-        only.as_deref(),
-    )
-    .fetch_all(&mut *conn)
-    .await?
-    {
-        waiting.insert(r.try_get("client_id")?, r.try_get("n")?);
-    }
-    let mut hygiene_open: HashMap<String, i64> = HashMap::new();
-    for r in bind_only(
-        sqlx::query(&format!(
-            "select client_id, count(*) as n from hygiene_item
-             where firm_id = $1 and status = 'open' and client_id is not null{} group by client_id",
-            of_client("client_id", 2, only.as_deref())
-        ))
-        .bind(firm.as_str()),
-        only.as_deref(),
-    )
-    .fetch_all(&mut *conn)
-    .await?
-    {
-        hygiene_open.insert(r.try_get("client_id")?, r.try_get("n")?);
-    }
+    let PerClient {
+        cash,
+        outflows,
+        committed,
+        health,
+        due,
+        waiting,
+        hygiene_open,
+    } = per_client(&mut *conn, firm, today, only.as_deref()).await?;
 
     let mut out = Vec::with_capacity(clients.len());
     for c in clients {
@@ -272,31 +168,12 @@ pub async fn client_summaries(
             bank_history_max_age_secs,
         };
         let connection_issue = connection_issue(health.get(&cid).map(Vec::as_slice).unwrap_or(&[]));
-        let status = match &available {
-            _ if connection_issue.is_some() => GuardrailStatus::Untrusted,
-            None => GuardrailStatus::NoData,
-            Some(_) if !cash_position.freshness(now).is_fresh() => GuardrailStatus::Stale,
-            Some(avail) => {
-                let check = |selected: &Money| {
-                    evaluate_liquidity(&LiquidityInput {
-                        available: avail.clone(),
-                        approved_unpaid: approved_unpaid.clone(),
-                        selected: selected.clone(),
-                        daily_burn: daily_burn.clone(),
-                        buffer_days,
-                    })
-                    .map(|v| v.pass)
-                    .map_err(corrupt)
-                };
-                if !check(&Money::zero(cur.clone()))? {
-                    GuardrailStatus::Breach
-                } else if !check(&due_soon_total)? {
-                    GuardrailStatus::AtRisk
-                } else {
-                    GuardrailStatus::Ok
-                }
-            }
-        };
+        let status = guardrail_status(
+            &cash_position,
+            connection_issue.is_some(),
+            &due_soon_total,
+            now,
+        )?;
         let runway = available.as_ref().and_then(|a| {
             a.minor
                 .checked_sub(approved_unpaid.minor)
@@ -316,6 +193,187 @@ pub async fn client_summaries(
         });
     }
     Ok(out)
+}
+
+/// A firm's per-client figures, each read in one grouped query: the cash
+/// snapshot (balance, as of), outflows in the burn window, commitments,
+/// rail statuses, bills due soon (count, total), second approvals waiting
+/// and open hygiene items.
+struct PerClient {
+    cash: HashMap<String, (i64, i64)>,
+    outflows: HashMap<String, i64>,
+    committed: HashMap<String, i64>,
+    health: HashMap<String, Vec<(String, String)>>,
+    due: HashMap<String, (i64, i64)>,
+    waiting: HashMap<String, i64>,
+    hygiene_open: HashMap<String, i64>,
+}
+
+async fn per_client(
+    conn: &mut sqlx::AnyConnection,
+    firm: &FirmId,
+    today: NaiveDate,
+    only: Option<&str>,
+) -> StoreResult<PerClient> {
+    let mut cash: HashMap<String, (i64, i64)> = HashMap::new();
+    for r in bind_only(
+        sqlx::query(&format!(
+            "select s.client_id, s.available_minor, s.as_of from cash_snapshot s
+             join client c on c.client_id = s.client_id where c.firm_id = $1{}",
+            of_client("s.client_id", 2, only)
+        ))
+        .bind(firm.as_str()),
+        only,
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    {
+        cash.insert(
+            r.try_get("client_id")?,
+            (r.try_get("available_minor")?, r.try_get("as_of")?),
+        );
+    }
+
+    let mut outflows: HashMap<String, i64> = HashMap::new();
+    for r in bind_only(
+        sqlx::query(&format!(
+            "select t.client_id, cast(sum(t.amount_minor) as bigint) as total from bank_txn t
+             join client c on c.client_id = t.client_id
+             where c.firm_id = $1 and t.amount_minor > 0 and t.txn_date > $2 and t.txn_date <= $3
+               and t.removed_at is null{}
+             group by t.client_id",
+            of_client("t.client_id", 4, only)
+        ))
+        .bind(firm.as_str())
+        .bind(burn_window_start(today).to_string())
+        .bind(today.to_string()),
+        only,
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    {
+        outflows.insert(r.try_get("client_id")?, r.try_get("total")?);
+    }
+
+    let committed = committed_by_client(&mut *conn, firm, only).await?;
+
+    let mut health: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    for r in bind_only(
+        sqlx::query(&format!(
+            "select r.client_id, r.rail, r.status from rail_connection r
+             join client c on c.client_id = r.client_id where c.firm_id = $1{}",
+            of_client("r.client_id", 2, only)
+        ))
+        .bind(firm.as_str()),
+        only,
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    {
+        health
+            .entry(r.try_get("client_id")?)
+            .or_default()
+            .push((r.try_get("rail")?, r.try_get("status")?));
+    }
+
+    let mut due: HashMap<String, (i64, i64)> = HashMap::new();
+    for r in bind_only(
+        sqlx::query(&format!(
+            "select b.client_id, count(*) as n, cast(sum(b.balance_minor) as bigint) as total from staged_bill b
+             where b.firm_id = $1 and b.status = 'open' and b.due_date <= $2
+               and not exists (select 1 from payment p where p.bill_id = b.bill_id
+                               and p.state not in ({})){}
+             group by b.client_id",
+            dead_states(),
+            of_client("b.client_id", 3, only)
+        ))
+        .bind(firm.as_str())
+        .bind((today + Duration::days(DUE_SOON_DAYS)).to_string()),
+        only,
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    {
+        due.insert(r.try_get("client_id")?, (r.try_get("n")?, r.try_get("total")?));
+    }
+
+    // What waits on a person, per client: second approvals, hygiene items.
+    let mut waiting: HashMap<String, i64> = HashMap::new();
+    for r in bind_only(
+        sqlx::query(&format!(
+            "select client_id, count(*) as n from payment
+             where firm_id = $1 and state = 'awaiting_second_approval'{} group by client_id",
+            of_client("client_id", 2, only)
+        ))
+        .bind(firm.as_str()),
+        only,
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    {
+        waiting.insert(r.try_get("client_id")?, r.try_get("n")?);
+    }
+    let mut hygiene_open: HashMap<String, i64> = HashMap::new();
+    for r in bind_only(
+        sqlx::query(&format!(
+            "select client_id, count(*) as n from hygiene_item
+             where firm_id = $1 and status = 'open' and client_id is not null{} group by client_id",
+            of_client("client_id", 2, only)
+        ))
+        .bind(firm.as_str()),
+        only,
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    {
+        hygiene_open.insert(r.try_get("client_id")?, r.try_get("n")?);
+    }
+    Ok(PerClient {
+        cash,
+        outflows,
+        committed,
+        health,
+        due,
+        waiting,
+        hygiene_open,
+    })
+}
+
+/// The portfolio's verdict on a client: untrusted while a rail it depends
+/// on is broken, no data without a balance, stale past the policy's age,
+/// else whether the buffer holds now (breach) and with the bills due soon
+/// paid (at risk).
+fn guardrail_status(
+    cash: &CashPosition,
+    connection_broken: bool,
+    due_soon_total: &Money,
+    now: DateTime<Utc>,
+) -> StoreResult<GuardrailStatus> {
+    let check = |available: &Money, selected: &Money| {
+        evaluate_liquidity(&LiquidityInput {
+            available: available.clone(),
+            approved_unpaid: cash.approved_unpaid.clone(),
+            selected: selected.clone(),
+            daily_burn: cash.daily_burn.clone(),
+            buffer_days: cash.buffer_days,
+        })
+        .map(|v| v.pass)
+        .map_err(corrupt)
+    };
+    Ok(match &cash.available {
+        _ if connection_broken => GuardrailStatus::Untrusted,
+        None => GuardrailStatus::NoData,
+        Some(_) if !cash.freshness(now).is_fresh() => GuardrailStatus::Stale,
+        Some(avail) => {
+            if !check(avail, &Money::zero(avail.currency.clone()))? {
+                GuardrailStatus::Breach
+            } else if !check(avail, due_soon_total)? {
+                GuardrailStatus::AtRisk
+            } else {
+                GuardrailStatus::Ok
+            }
+        }
+    })
 }
 
 /// The first rail an approval depends on that is not healthy, said for a
