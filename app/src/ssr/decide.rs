@@ -898,26 +898,69 @@ pub async fn approve_second(user: &CurrentUser, payment_id: &str) -> Result<Stri
         // overrode; it never stands in for the second person.
         override_requested: first_override.is_some(),
     })?;
+    let second = Second {
+        user,
+        payment_id,
+        client_name: &approval.name,
+        policy_version: policy.version,
+        currency: &facts.currency,
+        now,
+    };
     if let Some((_, BillOutcome::Refused { finding })) = decision.outcomes.first() {
+        let refusal = second.refused(&mut tx, finding).await?;
+        commit(tx).await?;
+        return Err(refusal);
+    }
+    let verdict = decision.verdict.clone().ok_or(AppError::Internal)?;
+    let findings = match decision.outcomes.first() {
+        Some((_, BillOutcome::Approved { findings } | BillOutcome::Waits { findings })) => {
+            findings.clone()
+        }
+        _ => vec![],
+    };
+    second.approve(&mut tx, &verdict, &findings).await?;
+    commit(tx).await?;
+    Ok(format!(
+        "Approved a second time: {} for {} is released to Ramp. Cash after: {}; buffer {}.",
+        Money::new(p.amount_minor, facts.currency.clone()),
+        approval.name,
+        verdict.cash_after,
+        verdict.required_buffer
+    ))
+}
+
+/// What the writes of a second approval share.
+struct Second<'a> {
+    user: &'a CurrentUser,
+    payment_id: &'a str,
+    client_name: &'a str,
+    policy_version: i64,
+    currency: &'a Currency,
+    now: chrono::DateTime<chrono::Utc>,
+}
+
+impl Second<'_> {
+    /// A rule failed now: audited, and the error that says why (the
+    /// payment still waits).
+    async fn refused(&self, tx: &mut Tx<'_>, finding: &Finding) -> Result<AppError, AppError> {
         audit::record(
-            &mut tx,
-            &user.firm_id,
-            now,
+            tx,
+            &self.user.firm_id,
+            self.now,
             Entry {
-                actor: &user.email,
+                actor: &self.user.email,
                 action: "approval.second_refused",
-                subject: payment_id,
+                subject: self.payment_id,
                 detail: json!({
-                    "client": approval.name,
+                    "client": self.client_name,
                     "rule": finding.rule.code(),
                     "message": finding.message,
-                    "policy_version": policy.version,
+                    "policy_version": self.policy_version,
                 }),
             },
         )
         .await?;
-        commit(tx).await?;
-        return Err(match finding.rule {
+        Ok(match finding.rule {
             Rule::StaleData => AppError::CashUnavailable(finding.message.clone()),
             Rule::ConnectionUnhealthy | Rule::LedgerMismatch => {
                 AppError::Conflict(finding.message.clone())
@@ -927,75 +970,71 @@ pub async fn approve_second(user: &CurrentUser, payment_id: &str) -> Result<Stri
                 finding.rule.code(),
                 finding.message
             )),
-        });
+        })
     }
-    let verdict = decision.verdict.clone().ok_or(AppError::Internal)?;
-    let findings = match decision.outcomes.first() {
-        Some((_, BillOutcome::Approved { findings } | BillOutcome::Waits { findings })) => {
-            findings.clone()
+
+    /// The second approval recorded, the payment approved (guarded on its
+    /// state) and its release queued.
+    async fn approve(
+        &self,
+        tx: &mut Tx<'_>,
+        verdict: &LiquidityVerdict,
+        findings: &[Finding],
+    ) -> Result<(), AppError> {
+        approvals::record(
+            tx,
+            NewApproval {
+                payment_id: self.payment_id,
+                user_id: &self.user.user_id,
+                firm_id: &self.user.firm_id,
+                step: approvals::Step::Second,
+                policy_version: self.policy_version,
+                rules: findings_json(findings),
+                override_reason: None,
+                at: self.now,
+            },
+        )
+        .await?;
+        let step = payments::record_step(
+            tx,
+            self.payment_id,
+            Step {
+                to: PaymentState::Approved,
+                owner: CustodyOwner::RowCol,
+                actor: &self.user.email,
+                evidence: format!(
+                    "second approval; liquidity buffer passed: cash after {} ≥ required {}",
+                    verdict.cash_after, verdict.required_buffer
+                ),
+                at: self.now,
+                audit_detail: Some(json!({
+                    "client": self.client_name,
+                    "step": "second",
+                    "cash_after_minor": verdict.cash_after.minor,
+                    "required_buffer_minor": verdict.required_buffer.minor,
+                    "currency": self.currency.as_str(),
+                    "policy_version": self.policy_version,
+                    "rules": findings_json(findings),
+                })),
+            },
+        )
+        .await?;
+        if step != payments::StepOutcome::Advanced {
+            return Err(AppError::Conflict(
+                "This payment changed meanwhile; reload.".into(),
+            ));
         }
-        _ => vec![],
-    };
-    approvals::record(
-        &mut tx,
-        NewApproval {
-            payment_id,
-            user_id: &user.user_id,
-            firm_id: &user.firm_id,
-            step: approvals::Step::Second,
-            policy_version: policy.version,
-            rules: findings_json(&findings),
-            override_reason: None,
-            at: now,
-        },
-    )
-    .await?;
-    let step = payments::record_step(
-        &mut tx,
-        payment_id,
-        Step {
-            to: PaymentState::Approved,
-            owner: CustodyOwner::RowCol,
-            actor: &user.email,
-            evidence: format!(
-                "second approval; liquidity buffer passed: cash after {} ≥ required {}",
-                verdict.cash_after, verdict.required_buffer
-            ),
-            at: now,
-            audit_detail: Some(json!({
-                "client": approval.name,
-                "step": "second",
-                "cash_after_minor": verdict.cash_after.minor,
-                "required_buffer_minor": verdict.required_buffer.minor,
-                "currency": facts.currency.as_str(),
-                "policy_version": policy.version,
-                "rules": findings_json(&findings),
-            })),
-        },
-    )
-    .await?;
-    if step != payments::StepOutcome::Advanced {
-        return Err(AppError::Conflict(
-            "This payment changed meanwhile; reload.".into(),
-        ));
+        job_queue::enqueue(
+            tx,
+            &Job::ReleasePayment {
+                payment_id: self.payment_id.to_owned(),
+            },
+            self.now,
+            self.now,
+        )
+        .await?;
+        Ok(())
     }
-    job_queue::enqueue(
-        &mut tx,
-        &Job::ReleasePayment {
-            payment_id: payment_id.to_owned(),
-        },
-        now,
-        now,
-    )
-    .await?;
-    commit(tx).await?;
-    Ok(format!(
-        "Approved a second time: {} for {} is released to Ramp. Cash after: {}; buffer {}.",
-        Money::new(p.amount_minor, facts.currency.clone()),
-        approval.name,
-        verdict.cash_after,
-        verdict.required_buffer
-    ))
 }
 
 /// Reject a payment waiting for its second approver (its first approver,
