@@ -12,7 +12,7 @@ case "${1:-debug}" in
   release)
     # wasm-opt must be npm's binaryen 132; Debian's binaryen 108 builds a wasm
     # that never hydrates. cargo-leptos runs the first wasm-opt on PATH.
-    LEPTOS_SITE_ROOT="$(site_root_for release)" \
+    LEPTOS_SITE_ROOT="$(site_root_for release)" RUSTFLAGS="$(release_rustflags)" \
       PATH="$ROOT/end2end/node_modules/.bin:$PATH" cargo leptos build --release ;;
   *) echo "usage: $0 [debug|release]" >&2; exit 2 ;;
 esac

@@ -43,5 +43,5 @@ echo "[crash] binary: ${ROWCOL_CRASH_BIN:-the debug build}; kills per engine: $C
 # scripts/lib.sh; any other set recompiles every Leptos crate).
 load_leptos_test_env
 env "${LEPTOS_TEST_ENV[@]}" \
-  cargo test -q -p app -p sandbox -p seal -p server --features app/ssr --test crash -- \
+  cargo test -q -p app -p clock -p sandbox -p seal -p server --features app/ssr --test crash -- \
     --exact crash_recovery --ignored --nocapture

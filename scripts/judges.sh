@@ -37,7 +37,7 @@ fi
 
 # Built with the package set and features of the project's `cargo test`
 # (scripts/test.sh passes its environment too): nothing else recompiles.
-cargo build --quiet -p app -p sandbox -p seal -p server --features app/ssr --example serve
+cargo build --quiet -p app -p clock -p sandbox -p seal -p server --features app/ssr --example serve
 serve_bin="$TARGET_DIR/debug/examples/serve"
 log="$(mktemp)"
 "$serve_bin" 0 >"$log" 2>&1 &

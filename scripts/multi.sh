@@ -13,4 +13,4 @@ set -euo pipefail
 load_leptos_test_env
 export "${LEPTOS_TEST_ENV[@]}"
 MULTI_WEBHOOKS="${MULTI_WEBHOOKS:-10000}" \
-  cargo test -p app -p sandbox -p seal -p server --features app/ssr --test api multi:: -- --nocapture
+  cargo test -p app -p clock -p sandbox -p seal -p server --features app/ssr --test api multi:: -- --nocapture

@@ -26,5 +26,5 @@ esac
 
 load_leptos_test_env
 env "${LEPTOS_TEST_ENV[@]}" \
-  cargo test -q -p app -p sandbox -p seal -p server --features app/ssr,server/planted-bugs --test simulate -- \
+  cargo test -q -p app -p clock -p sandbox -p seal -p server --features app/ssr,server/planted-bugs --test simulate -- \
     --exact planted_bugs_are_caught --ignored --nocapture --test-threads=1

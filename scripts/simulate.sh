@@ -29,7 +29,7 @@ out="$(mktemp)"
 trap 'rm -f "$out"' EXIT
 load_leptos_test_env
 env "${LEPTOS_TEST_ENV[@]}" \
-  cargo test -q -p app -p sandbox -p seal -p server --features app/ssr --test simulate -- --exact simulate_seeds --ignored --nocapture \
+  cargo test -q -p app -p clock -p sandbox -p seal -p server --features app/ssr --test simulate -- --exact simulate_seeds --ignored --nocapture \
   2>&1 | tee "$out" | grep -v '^seeds: '
 summary="$(grep '^seeds: ' "$out" | tail -1)"
 if [ -z "$summary" ]; then

@@ -185,9 +185,10 @@ fn no_error_is_dropped_on_its_way_to_a_500() {
     );
 }
 
-/// Chosen so that a module is read in one sitting; the largest today is
-/// `startup.rs` (~745 lines, the construction graph in one place).
-const MAX_SERVER_MODULE_LINES: usize = 750;
+/// Chosen so that a module is read in one sitting: the largest today is
+/// `rails/qbo.rs` (~560 lines, the QuickBooks client); the connect flow
+/// (1,122 lines in one file) and `startup.rs` (744) were split to get here.
+const MAX_SERVER_MODULE_LINES: usize = 600;
 
 #[test]
 fn server_modules_stay_readable() {
