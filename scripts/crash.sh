@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The crash-recovery proof (issue #7; server/tests/crash.rs):
+# The crash-recovery proof (issue #7; server/tests/crash/):
 #
 #   make crash                 10 kills per engine (SQLite and PostgreSQL)
 #   make crash KILLS=50        the documented full run: 50 kills per engine

@@ -7,7 +7,7 @@
 #                       no_connection_check) is switched on in
 #                       turn and seeds 1, 2, … run until one reports a
 #                       violation. Fails if a bug survives PLANTED_BUDGET seeds
-#                       (server/tests/simulate.rs). Prints, per bug, the seed
+#                       (server/tests/simulate/). Prints, per bug, the seed
 #                       that caught it and what it saw.
 #
 # The feature changes `app` and `server`, so this is a second build of those

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The deterministic simulation (issue #7; server/tests/simulate.rs):
+# The deterministic simulation (issue #7; server/tests/simulate/):
 #
 #   make simulate SEEDS=N     seeds 1..N on SQLite (default 20)
 #   make simulate SEED=n      replay one seed (add SIM_TRACE=1 to print its trace)

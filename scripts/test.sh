@@ -174,7 +174,7 @@ cargo_test() {
   drop_old_test_databases
 }
 
-# The crash-recovery proof (issue #7, server/tests/crash.rs, ignored in the
+# The crash-recovery proof (issue #7, server/tests/crash/, ignored in the
 # plain run): the release binary SIGKILLed 10 times per engine under traffic
 # and restarted on the same database, then the invariants through the rails'
 # APIs. Full size: `make crash KILLS=50`. The test binary is already built

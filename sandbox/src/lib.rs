@@ -654,7 +654,7 @@ impl Sandbox {
     /// its lease is measured on this clock, and a jump of a day in the
     /// middle would expire the lease of a job still running, so a second
     /// worker would run it at the same time (two releases of one payment;
-    /// found by server/tests/crash.rs). Do not hold it across a call that
+    /// found by server/tests/crash/). Do not hold it across a call that
     /// advances.
     pub async fn hold_clock(&self) -> tokio::sync::RwLockReadGuard<'_, ()> {
         self.inner.clock_barrier.read().await
@@ -791,7 +791,7 @@ impl Sandbox {
     /// moves: RowCol reads that clock too, so a process killed between the
     /// two would otherwise restart on the old (saved) time after its jobs
     /// had leased and stamped work with the new one (a lease a day ahead
-    /// holds its job for a day; found by server/tests/crash.rs). A failed
+    /// holds its job for a day; found by server/tests/crash/). A failed
     /// save leaves the world and the clock as they were.
     pub async fn advance(&self, by: chrono::Duration) -> anyhow::Result<AdvanceReport> {
         let bills_paid = {

@@ -1149,7 +1149,7 @@ impl sandbox::SimStore for WatchingStore {
     }
 }
 
-/// Found by server/tests/crash.rs (leases a day or two ahead after a
+/// Found by server/tests/crash/ (leases a day or two ahead after a
 /// restart): an advance moved the shared clock before the world at the new
 /// time was saved, so RowCol's jobs leased and stamped work with a time
 /// that a process killed before the save no longer had on restart (the

@@ -1,7 +1,7 @@
 //! [`Prng`]: the small deterministic generator the demo world is drawn from.
 
 /// splitmix64: tiny, deterministic, good enough for demo data (and the
-/// test harnesses' choices: server/tests/simulate.rs, crash.rs).
+/// test harnesses' choices: server/tests/simulate/, crash/).
 #[derive(Clone)]
 pub struct Prng(u64);
 

@@ -90,7 +90,7 @@ async fn attempt_outcomes(app: &TestApp, job_id: &str) -> Vec<(i64, String)> {
         .unwrap()
 }
 
-/// Found by server/tests/crash.rs: a release was running (its Ramp create
+/// Found by server/tests/crash/: a release was running (its Ramp create
 /// in flight) when the sandbox clock jumped a day; its lease, measured on
 /// that clock, expired at once, the advance's own drain claimed the job
 /// again, got a refusal from Ramp and failed the payment, and the first
