@@ -199,6 +199,96 @@ fn what_if(client: &ApprovalClient, selected: i64, count: usize) -> WhatIf {
     }
 }
 
+/// One open bill in the approvals table: its checkbox (shift-click ticks
+/// the range from the last one touched), client, vendor, invoice, due date,
+/// amount and the rules that apply, with why.
+#[component]
+fn OpenBillRow(
+    r: crate::model::ApprovalRow,
+    i: usize,
+    order: Vec<BillId>,
+    selected: RwSignal<HashSet<BillId>>,
+    last_index: RwSignal<Option<usize>>,
+    can_approve: bool,
+) -> impl IntoView {
+    let id = r.bill_id.clone();
+    let id_checked = r.bill_id.clone();
+    let label = format!(
+        "Select {} {} for {}, due {}",
+        r.vendor_name, r.amount, r.client_name, r.due_date
+    );
+    let href = format!("/clients/{}", r.client_id);
+    view! {
+        <tr
+            data-testid="approval-row"
+            data-suggested=r.suggested.to_string()
+            data-client=r.client_id.to_string()
+            data-amount-minor=r.amount.minor.to_string()
+            class:overdue=r.overdue
+        >
+            {can_approve.then(|| view! {
+                <td>
+                    <input
+                        type="checkbox"
+                        name="bill_ids[]"
+                        value=r.bill_id.to_string()
+                        data-row=i.to_string()
+                        aria-label=label
+                        prop:checked=move || selected.read().contains(&id_checked)
+                        on:focus=move |_| last_index.set(Some(i))
+                        on:click=move |ev| {
+                            let on = event_target_checked(&ev);
+                            let prev = last_index.get_untracked();
+                            let range: Vec<BillId> = match prev {
+                                Some(p) if ev.shift_key() && p != i => {
+                                    let (a, b) = if p < i { (p, i) } else { (i, p) };
+                                    order[a..=b.min(order.len() - 1)].to_vec()
+                                }
+                                _ => vec![id.clone()],
+                            };
+                            last_index.set(Some(i));
+                            selected.update(|s| {
+                                for b in range {
+                                    if on { s.insert(b); } else { s.remove(&b); }
+                                }
+                            });
+                        }
+                    />
+                </td>
+            })}
+            <td><a href=href>{r.client_name.clone()}</a></td>
+            <td>{r.vendor_name.clone()}</td>
+            <td>{r.doc_number.clone().unwrap_or_default()}</td>
+            <td>
+                {r.due_date.to_string()}
+            </td>
+            <td class="num">{r.amount.to_string()}</td>
+            <td>
+                {r.suggested.then(|| view! { <span class="badge ok">"suggested"</span> })}
+                {r
+                    .rules
+                    .iter()
+                    .zip(r.rule_messages.iter())
+                    .map(|(code, msg)| {
+                        view! {
+                            <span class=rule_class(code) title=msg.clone() data-rule=code.clone()>
+                                {rule_label(code)}
+                            </span>
+                        }
+                    })
+                    .collect_view()}
+                <details class="why">
+                    <summary>"why"</summary>
+                    <ul>
+                        {r.rule_messages.iter().map(|m| view! { <li>{m.clone()}</li> }).collect_view()}
+                        {r.rules.is_empty().then(|| view! { <li>"No rule applies beyond the buffer."</li> })}
+                    </ul>
+                </details>
+            </td>
+        </tr>
+    }
+}
+
 #[component]
 fn ApprovalsTable(
     page: ApprovalsPage,
@@ -427,82 +517,8 @@ fn ApprovalsTable(
                             .into_iter()
                             .enumerate()
                             .map(|(i, r)| {
-                                let id = r.bill_id.clone();
-                                let id_checked = r.bill_id.clone();
-                                let order = order.clone();
-                                let label = format!(
-                                    "Select {} {} for {}, due {}",
-                                    r.vendor_name, r.amount, r.client_name, r.due_date
-                                );
-                                let href = format!("/clients/{}", r.client_id);
                                 view! {
-                                    <tr
-                                        data-testid="approval-row"
-                                        data-suggested=r.suggested.to_string()
-                                        data-client=r.client_id.to_string()
-                                        data-amount-minor=r.amount.minor.to_string()
-                                        class:overdue=r.overdue
-                                    >
-                                        {can_approve.then(|| view! {
-                                            <td>
-                                                <input
-                                                    type="checkbox"
-                                                    name="bill_ids[]"
-                                                    value=r.bill_id.to_string()
-                                                    data-row=i.to_string()
-                                                    aria-label=label
-                                                    prop:checked=move || selected.read().contains(&id_checked)
-                                                    on:focus=move |_| last_index.set(Some(i))
-                                                    on:click=move |ev| {
-                                                        let on = event_target_checked(&ev);
-                                                        let prev = last_index.get_untracked();
-                                                        let range: Vec<BillId> = match prev {
-                                                            Some(p) if ev.shift_key() && p != i => {
-                                                                let (a, b) = if p < i { (p, i) } else { (i, p) };
-                                                                order[a..=b.min(order.len() - 1)].to_vec()
-                                                            }
-                                                            _ => vec![id.clone()],
-                                                        };
-                                                        last_index.set(Some(i));
-                                                        selected.update(|s| {
-                                                            for b in range {
-                                                                if on { s.insert(b); } else { s.remove(&b); }
-                                                            }
-                                                        });
-                                                    }
-                                                />
-                                            </td>
-                                        })}
-                                        <td><a href=href>{r.client_name.clone()}</a></td>
-                                        <td>{r.vendor_name.clone()}</td>
-                                        <td>{r.doc_number.clone().unwrap_or_default()}</td>
-                                        <td>
-                                            {r.due_date.to_string()}
-                                        </td>
-                                        <td class="num">{r.amount.to_string()}</td>
-                                        <td>
-                                            {r.suggested.then(|| view! { <span class="badge ok">"suggested"</span> })}
-                                            {r
-                                                .rules
-                                                .iter()
-                                                .zip(r.rule_messages.iter())
-                                                .map(|(code, msg)| {
-                                                    view! {
-                                                        <span class=rule_class(code) title=msg.clone() data-rule=code.clone()>
-                                                            {rule_label(code)}
-                                                        </span>
-                                                    }
-                                                })
-                                                .collect_view()}
-                                            <details class="why">
-                                                <summary>"why"</summary>
-                                                <ul>
-                                                    {r.rule_messages.iter().map(|m| view! { <li>{m.clone()}</li> }).collect_view()}
-                                                    {r.rules.is_empty().then(|| view! { <li>"No rule applies beyond the buffer."</li> })}
-                                                </ul>
-                                            </details>
-                                        </td>
-                                    </tr>
+                                    <OpenBillRow r i order=order.clone() selected last_index can_approve />
                                 }
                             })
                             .collect_view()}
