@@ -140,12 +140,7 @@ async fn issued_flow(
     let flow = if state.is_empty() {
         None
     } else {
-        let mut conn = st
-            .services
-            .db
-            .acquire()
-            .await
-            .doing("opening the database")?;
+        let mut conn = super::guard::conn(st).await?;
         connect_flows::find(&mut conn, &sha256_hex(&state))
             .await
             .doing("reading the flow")?
@@ -210,12 +205,7 @@ async fn checked_user(
             "This connection was started in another browser session. Start it again here.",
         )));
     }
-    let mut conn = st
-        .services
-        .db
-        .acquire()
-        .await
-        .doing("opening the database")?;
+    let mut conn = super::guard::conn(st).await?;
     let first_use = connect_flows::use_once(&mut conn, &flow.flow_id, now)
         .await
         .doing("marking the flow used")?;

@@ -6,9 +6,11 @@ use super::error::{ConnectError, Doing};
 use crate::router_state::ServerState;
 use app::model::{ClientId, FirmId, Rail, Role};
 use app::ssr::auth::{user_of_session, CurrentUser};
-use app::ssr::store::{audit, clients, commit};
+use app::ssr::store::{audit, clients, commit, Tx};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+use sqlx::pool::PoolConnection;
+use sqlx::Any;
 use tower_sessions::Session;
 
 /// How long a person has to come back from the provider.
@@ -40,6 +42,16 @@ pub fn redirect_uri(public: &str, rail: Rail) -> String {
     )
 }
 
+/// A connection from the pool; a failure is RowCol's own, with its cause.
+pub async fn conn(st: &ServerState) -> Result<PoolConnection<Any>, ConnectError> {
+    st.services.db.acquire().await.doing("opening the database")
+}
+
+/// A transaction; a failure is RowCol's own, with its cause.
+pub async fn begin(st: &ServerState) -> Result<Tx<'static>, ConnectError> {
+    st.services.db.begin().await.doing("opening a transaction")
+}
+
 pub fn parse_rail(rail: &str) -> Result<Rail, ConnectError> {
     Rail::parse(rail).ok_or(ConnectError::NotFound("No such rail."))
 }
@@ -64,12 +76,7 @@ pub async fn own_client(
     let Ok(client) = ClientId::parse(id) else {
         return Err(not_found);
     };
-    let mut conn = st
-        .services
-        .db
-        .acquire()
-        .await
-        .doing("opening the database")?;
+    let mut conn = conn(st).await?;
     match clients::firm_of(&mut conn, client.as_str()).await {
         Ok(f) if f == user.firm_id.as_str() => Ok(client),
         _ => Err(not_found),

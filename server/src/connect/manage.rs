@@ -83,12 +83,7 @@ pub async fn disconnect(
     let client = own_client(&st, &user, &client_id).await?;
     let rail = parse_rail(&rail)?;
     let creds = {
-        let mut conn = st
-            .services
-            .db
-            .acquire()
-            .await
-            .doing("opening the database")?;
+        let mut conn = super::guard::conn(&st).await?;
         connections::sealed_credentials(&mut conn, client.as_str(), rail)
             .await
             .doing("reading the connection")?
@@ -114,12 +109,7 @@ pub async fn disconnect(
     }
     revoke_at_provider(&st, rail, &creds).await?;
     let now = st.services.clock.now();
-    let mut tx = st
-        .services
-        .db
-        .begin()
-        .await
-        .doing("opening a transaction")?;
+    let mut tx = super::guard::begin(&st).await?;
     let moved = connections::set_status(
         &mut tx,
         &creds.connection_id,
@@ -211,12 +201,7 @@ pub async fn sync_now(
     let user = admin(&st, &session).await?;
     let client = own_client(&st, &user, &client_id).await?;
     let now = st.services.clock.now();
-    let mut tx = st
-        .services
-        .db
-        .begin()
-        .await
-        .doing("opening a transaction")?;
+    let mut tx = super::guard::begin(&st).await?;
     let job = Job::SyncClient {
         client_id: client.to_string(),
     };

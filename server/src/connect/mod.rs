@@ -30,5 +30,4 @@ pub use callback::callback;
 pub use error::ConnectError;
 pub use guard::redirect_uri;
 pub use manage::{disconnect, stripe_key, sync_now};
-pub use page::page;
 pub use start::start;

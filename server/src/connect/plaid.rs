@@ -104,12 +104,7 @@ async fn repaired(
         )
         .await);
     }
-    let mut tx = st
-        .services
-        .db
-        .begin()
-        .await
-        .doing("opening a transaction")?;
+    let mut tx = super::guard::begin(st).await?;
     audit::record(
         &mut tx,
         &user.firm_id,

@@ -72,12 +72,7 @@ pub async fn start(
         (ar.url, ar.pkce_verifier)
     };
     let sealed = secret.map(|s| st.services.sealer.seal(s.expose(), &flow_id));
-    let mut tx = st
-        .services
-        .db
-        .begin()
-        .await
-        .doing("opening a transaction")?;
+    let mut tx = super::guard::begin(&st).await?;
     connect_flows::create(
         &mut tx,
         &NewFlow {
@@ -109,12 +104,7 @@ async fn purpose(
     let Some(c) = client else {
         return Ok("add_client");
     };
-    let mut conn = st
-        .services
-        .db
-        .acquire()
-        .await
-        .doing("opening the database")?;
+    let mut conn = super::guard::conn(st).await?;
     let existing = connections::sealed_credentials(&mut conn, c.as_str(), rail)
         .await
         .doing("reading the connection")?;

@@ -50,12 +50,7 @@ pub async fn store(
         .refresh_token
         .as_ref()
         .map(|t| sealer.seal(t.expose(), id.as_str()));
-    let mut tx = st
-        .services
-        .db
-        .begin()
-        .await
-        .doing("opening a transaction")?;
+    let mut tx = super::guard::begin(st).await?;
     let (client, created) = match client {
         Some(c) => (c, false),
         None => (
