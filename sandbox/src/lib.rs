@@ -182,6 +182,7 @@ mod plaid_webhooks;
 mod qbo;
 pub mod qbo_webhooks;
 mod ramp;
+mod saving;
 mod secret;
 pub mod sim_state;
 mod stripe;
@@ -195,7 +196,6 @@ use axum::Router;
 use chrono::{DateTime, NaiveDate, Utc};
 use clock::Clock;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use sim_state::SimState;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -203,6 +203,7 @@ use tokio::sync::Mutex;
 
 pub use engine::sign_ramp_webhook;
 pub use oauth::{OAuthApp, OAuthSettings, ProviderApps, StripeApp};
+pub use saving::{client_part, MemoryStore, SimStore, Snapshot, STRIPE_PART};
 pub use secret::Secret;
 
 /// How the sandbox reaches RowCol and which credentials its Plaid expects.
@@ -239,84 +240,6 @@ pub struct SandboxConfig {
     /// The redirect URIs registered for every simulated app (exact match),
     /// also the allowed Plaid `completion_redirect_uri` / `redirect_uri`.
     pub redirect_uris: Vec<String>,
-}
-
-/// Where the simulator state is persisted (RowCol stores it in its database).
-#[async_trait::async_trait]
-pub trait SimStore: Send + Sync {
-    async fn load(&self) -> anyhow::Result<Option<Value>>;
-    /// Save the world's document and, with it, the parts that changed
-    /// ([`STRIPE_PART`]), all or nothing: a crash never leaves a part a step
-    /// ahead of (or behind) the rest.
-    async fn save(&self, state: &Value, parts: &[(&str, Value)]) -> anyhow::Result<()>;
-    /// A part of the world kept apart ([`STRIPE_PART`]): large, and changed
-    /// far less often than the rest, so that every Ramp or QBO call does not
-    /// re-save it.
-    async fn load_part(&self, part: &str) -> anyhow::Result<Option<Value>>;
-}
-
-/// The name of the saved part holding every account's Stripe data.
-pub const STRIPE_PART: &str = "stripe";
-
-/// Every part a [`SimStore`] may be asked to keep apart from the document
-/// (what a key rotation re-seals): the store needs their names, never
-/// their layout.
-pub const SAVED_PARTS: &[&str] = &[STRIPE_PART];
-
-/// An in-memory [`SimStore`], for tests.
-#[derive(Default)]
-pub struct MemoryStore {
-    inner: std::sync::Mutex<Option<Value>>,
-    parts: std::sync::Mutex<HashMap<String, Value>>,
-}
-
-impl MemoryStore {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// The document, even if a panicking holder poisoned the lock (a save
-    /// replaces it whole, so it is never half-written).
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Value>> {
-        self.inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// The last saved document.
-    pub fn snapshot(&self) -> Option<Value> {
-        self.lock().clone()
-    }
-}
-
-#[async_trait::async_trait]
-impl SimStore for MemoryStore {
-    async fn load(&self) -> anyhow::Result<Option<Value>> {
-        Ok(self.snapshot())
-    }
-
-    async fn save(&self, state: &Value, parts: &[(&str, Value)]) -> anyhow::Result<()> {
-        // Both locks held while either changes: a reader never sees half.
-        let mut doc = self.lock();
-        let mut saved = self
-            .parts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for (part, value) in parts {
-            saved.insert((*part).to_owned(), value.clone());
-        }
-        *doc = Some(state.clone());
-        Ok(())
-    }
-
-    async fn load_part(&self, part: &str) -> anyhow::Result<Option<Value>> {
-        Ok(self
-            .parts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(part)
-            .cloned())
-    }
 }
 
 /// Injected misbehaviour, consumed as it fires.
@@ -532,6 +455,8 @@ pub(crate) struct Inner {
     pub(crate) qbo: qbo::limits::QboMemory,
     /// The `SimState::stripe_changes` whose Stripe part was last saved.
     pub(crate) stripe_saved: std::sync::atomic::AtomicU64,
+    /// The client parts as the store last took them (see [`saving`]).
+    pub(crate) saved_parts: std::sync::Mutex<saving::SavedParts>,
     /// Held (shared) by whoever must not see the clock jump meanwhile, and
     /// (exclusively) by an advance: see [`Sandbox::hold_clock`].
     pub(crate) clock_barrier: tokio::sync::RwLock<()>,
@@ -555,12 +480,19 @@ impl Sandbox {
         config: SandboxConfig,
     ) -> anyhow::Result<Sandbox> {
         let mut fresh = false;
+        // What the store holds of the client parts: nothing for a fresh
+        // world or one saved whole (its first save writes every part).
+        let mut saved = saving::SavedParts::default();
         let state = match store.load().await? {
             Some(doc) => {
-                let state: SimState = serde_json::from_value(doc)
+                let apart = saving::client_parts_of(&doc);
+                let mut state: SimState = serde_json::from_value(doc)
                     .map_err(|e| anyhow::anyhow!("sandbox state does not parse: {e}"))?;
+                if let Some(n) = apart {
+                    state.clients = saving::load_clients(&*store, n).await?;
+                    saved = saving::SavedParts::loaded(&state.clients)?;
+                }
                 clock.set_offset_secs(state.clock_offset_secs);
-                let mut state = state;
                 // Worlds saved before subscriptions existed get them now;
                 // the world's own ones follow the configured URL and secret.
                 ramp::seed_webhook_subscriptions(&mut state, &config);
@@ -597,7 +529,7 @@ impl Sandbox {
             state.stripe = serde_json::from_value(part)
                 .map_err(|e| anyhow::anyhow!("sandbox Stripe data does not parse: {e}"))?;
         }
-        let mut stripe_part = None;
+        let mut stripe_made = false;
         if fresh && config.living {
             // In the living demo every fifth client takes payments through
             // Stripe from the start (its data made now, not on first use).
@@ -611,13 +543,13 @@ impl Sandbox {
             for id in users {
                 stripe::ensure_account(&mut state, &id, clock.now());
             }
-            stripe_part = Some(serde_json::to_value(&state.stripe)?);
+            stripe_made = true;
         }
         // A fresh world, and what `start` added to a loaded one, in one save.
         if fresh || oauth_new || key_new || hooks_new {
-            let parts: Vec<(&str, Value)> =
-                stripe_part.map(|p| (STRIPE_PART, p)).into_iter().collect();
-            store.save(&serde_json::to_value(&state)?, &parts).await?;
+            let batch = saving::Batch::of(&state, &saved, stripe_made)?;
+            store.save(&batch.snapshot()).await?;
+            batch.landed(&mut saved);
         }
         let apps = state
             .oauth
@@ -642,6 +574,7 @@ impl Sandbox {
                 qbo: Default::default(),
                 // Whatever `start` made of Stripe's data it saved.
                 stripe_saved: std::sync::atomic::AtomicU64::new(stripe_changes),
+                saved_parts: std::sync::Mutex::new(saved),
                 clock_barrier: tokio::sync::RwLock::new(()),
                 apps,
             }),
@@ -883,25 +816,35 @@ impl Sandbox {
         engine::deliver_due(self).await
     }
 
-    /// Save the world, with Stripe's part only if it changed since it was
-    /// last saved, in one save (all or nothing): a process killed mid-save
-    /// restarts from the last whole world, never with Stripe's queued
-    /// deliveries lost or a step ahead of the rest.
+    /// Save the world: the document, the client parts that changed and
+    /// Stripe's part if it changed since it was last saved, in one save
+    /// (all or nothing, see [`saving`]): a process killed mid-save restarts
+    /// from the last whole world, never with a part a step ahead of the
+    /// rest. Callers hold the state's lock, so saves do not interleave.
     pub(crate) async fn persist(&self, st: &SimState) -> anyhow::Result<()> {
         use std::sync::atomic::Ordering;
         let stripe_changed = st.stripe_changes != self.inner.stripe_saved.load(Ordering::SeqCst);
-        let mut parts = Vec::new();
-        if stripe_changed {
-            parts.push((STRIPE_PART, serde_json::to_value(&st.stripe)?));
-        }
-        let doc = serde_json::to_value(st)?;
-        self.inner.store.save(&doc, &parts).await?;
+        let batch = {
+            let saved = self.saved_parts();
+            saving::Batch::of(st, &saved, stripe_changed)?
+        };
+        self.inner.store.save(&batch.snapshot()).await?;
+        batch.landed(&mut self.saved_parts());
         if stripe_changed {
             self.inner
                 .stripe_saved
                 .store(st.stripe_changes, Ordering::SeqCst);
         }
         Ok(())
+    }
+
+    /// What the store holds of the client parts (a panic elsewhere while
+    /// it was held leaves it as the last landed save set it).
+    fn saved_parts(&self) -> std::sync::MutexGuard<'_, saving::SavedParts> {
+        self.inner
+            .saved_parts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Persist from a request handler: a failed save is logged, the request

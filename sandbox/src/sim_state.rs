@@ -1,5 +1,5 @@
-//! The whole simulator state: one serde document, saved through `SimStore`
-//! after every mutation. Amounts are integer minor units (cents).
+//! The whole simulator state, saved through `SimStore` after every
+//! mutation (a document and parts: see `crate::saving`). Amounts are integer minor units (cents).
 //! Records hold access tokens, so none of them derives `Debug`.
 
 use crate::Faults;
@@ -18,6 +18,9 @@ pub struct SimState {
     pub faults: Faults,
     /// A counter for trace ids and other sequence numbers.
     pub seq: u64,
+    /// Saved as parts of their own (`crate::saving`), not in the document;
+    /// read from a document saved before parts existed.
+    #[serde(default, skip_serializing)]
     pub clients: Vec<SimClient>,
     pub webhooks: Vec<WebhookRec>,
     /// Paid bills whose QBO record is held back ([`crate::Faults::qbo_late_next`]).

@@ -6,7 +6,7 @@ use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use base64::Engine;
 use clock::Clock;
-use sandbox::{MemoryStore, Sandbox, SandboxConfig, Secret, SimRail, SimStore};
+use sandbox::{MemoryStore, Sandbox, SandboxConfig, Secret, SimRail};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -1114,8 +1114,7 @@ async fn a_state_saved_before_oauth_loads_and_keeps_its_tokens() {
         .unwrap()
         .to_owned();
     drop(sb);
-    let old = Arc::new(MemoryStore::new());
-    old.save(&doc, &[]).await.expect("save");
+    let old = Arc::new(MemoryStore::holding(&doc));
     let sb = start_with(old.clone()).await;
     let w = sb.world().await;
     assert_eq!(w.clients[0].qbo_access_token.expose(), old_qbo);

@@ -154,7 +154,8 @@ pub async fn reseal(db: &Db, sealer: &Sealer, legacy_only: bool) -> anyhow::Resu
             report.sandbox_state = true;
         }
     }
-    for &part in sandbox::SAVED_PARTS {
+    for part in sandbox_state::rails_parts(&mut tx).await? {
+        let part = part.as_str();
         let Some(doc) = sandbox_state::load_rails_part(&mut tx, part).await? else {
             continue;
         };

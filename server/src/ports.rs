@@ -203,8 +203,9 @@ pub async fn persist_clock(db: &Db, offset: i64, now: chrono::DateTime<chrono::U
     }
 }
 
-/// Simulator state as one JSON document in `sandbox_state`, sealed with the
-/// same key as rail tokens: it holds the simulated rails' access tokens.
+/// Simulator state in `sandbox_state`: a document and its parts (one row
+/// each), sealed with the same key as rail tokens: they hold the simulated
+/// rails' access tokens.
 pub struct DbSimStore {
     pub db: Db,
     pub sealer: Sealer,
@@ -227,19 +228,16 @@ impl SimStore for DbSimStore {
     }
 
     /// The document, its changed parts and the clock row in one transaction.
-    async fn save(
-        &self,
-        state: &serde_json::Value,
-        parts: &[(&str, serde_json::Value)],
-    ) -> anyhow::Result<()> {
+    async fn save(&self, snapshot: &sandbox::Snapshot<'_>) -> anyhow::Result<()> {
         let doc = self
             .sealer
-            .seal(&state.to_string(), crate::keys::SANDBOX_STATE_AAD);
-        let parts: Vec<(&str, String)> = parts
+            .seal(snapshot.doc, crate::keys::SANDBOX_STATE_AAD);
+        let parts: Vec<(&str, String)> = snapshot
+            .parts
             .iter()
-            .map(|(part, value)| {
+            .map(|(part, json)| {
                 let aad = crate::keys::sandbox_part_aad(part);
-                (*part, self.sealer.seal(&value.to_string(), &aad))
+                (part.as_str(), self.sealer.seal(json, &aad))
             })
             .collect();
         let now = chrono::Utc::now();
@@ -251,9 +249,7 @@ impl SimStore for DbSimStore {
         // The clock row too, whichever route moved the clock (the console or
         // `/sandbox/control/advance`): instances using these simulators from
         // elsewhere (ROWCOL_SANDBOX_RAILS_URL) read their time from it.
-        if let Some(offset) = state.get("clock_offset_secs").and_then(|v| v.as_i64()) {
-            sandbox_state::save_clock_offset(&mut tx, offset, now).await?;
-        }
+        sandbox_state::save_clock_offset(&mut tx, snapshot.clock_offset_secs, now).await?;
         app::ssr::store::commit(tx).await?;
         Ok(())
     }

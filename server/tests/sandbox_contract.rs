@@ -1133,7 +1133,7 @@ impl sandbox::SimStore for WatchingStore {
         self.inner.load().await
     }
 
-    async fn save(&self, state: &Value, parts: &[(&str, Value)]) -> anyhow::Result<()> {
+    async fn save(&self, snapshot: &sandbox::Snapshot<'_>) -> anyhow::Result<()> {
         self.seen_at_save
             .lock()
             .expect("lock")
@@ -1141,7 +1141,7 @@ impl sandbox::SimStore for WatchingStore {
         if self.refuse.load(Ordering::SeqCst) {
             anyhow::bail!("killed before the save landed");
         }
-        self.inner.save(state, parts).await
+        self.inner.save(snapshot).await
     }
 
     async fn load_part(&self, part: &str) -> anyhow::Result<Option<Value>> {

@@ -4,7 +4,7 @@
 
 use crate::sim_state::{WebhookRail, WebhookStatus};
 use crate::testkit::{start, start_with, Kit, REDIRECT};
-use crate::{MemoryStore, SimStore};
+use crate::MemoryStore;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -932,10 +932,9 @@ async fn the_key_and_item_webhooks_survive_a_restart() {
     let (kid, _) = verify(&k, &h.all()[0]).await;
     assert_eq!(kid, before[0].kid);
     // And a world saved before the key existed gets one on load.
-    let mut doc = store.load().await.unwrap().unwrap();
+    let mut doc = store.snapshot().unwrap();
     doc.as_object_mut().unwrap().remove("plaid_webhook_keys");
-    let old = Arc::new(MemoryStore::new());
-    old.save(&doc, &[]).await.unwrap();
+    let old = Arc::new(MemoryStore::holding(&doc));
     let k3 = start_with(old.clone(), String::new()).await;
     assert_eq!(k3.sb.state().await.plaid_webhook_keys.len(), 1);
     assert!(old.snapshot().unwrap()["plaid_webhook_keys"][0]["kid"].is_string());

@@ -222,17 +222,7 @@ async fn approved_bill_is_released_paid_recorded_and_verified(e: Engine) {
 
     // Record: the QBO BillPayment now carries RowCol's audit note.
     assert!(actions.contains(&"ledger.annotated"), "{actions:?}");
-    let sealed: String =
-        sqlx::query_scalar("select state from sandbox_state where sandbox_id = 'rails'")
-            .fetch_one(&app.state.app.db.pool)
-            .await
-            .unwrap();
-    let sim = app
-        .state
-        .app
-        .sealer
-        .open(&sealed, rowcol::keys::SANDBOX_STATE_AAD)
-        .unwrap();
+    let sim = app.saved_world("RowCol payment").await;
     assert!(
         sim.contains(&format!(
             "RowCol payment {pid}: approved by advisor@northwind.test"
@@ -401,21 +391,7 @@ async fn rail_errors_are_retried_and_never_create_a_second_bill(e: Engine) {
     let attempts = app.count("select count(*) from job_attempt a join job j on j.job_id = a.job_id where j.kind = 'release_payment'").await;
     assert_eq!(attempts, 4, "503, 429, lost response, then success");
     // Exactly one Ramp bill carries this payment as remote_id.
-    let sealed: String =
-        sqlx::query_scalar("select state from sandbox_state where sandbox_id = 'rails'")
-            .fetch_one(&app.state.app.db.pool)
-            .await
-            .unwrap();
-    assert!(
-        !sealed.contains("remote_id"),
-        "sandbox state is sealed at rest"
-    );
-    let state = app
-        .state
-        .app
-        .sealer
-        .open(&sealed, rowcol::keys::SANDBOX_STATE_AAD)
-        .unwrap();
+    let state = app.saved_world("remote_id").await;
     let n = state.matches(&format!("\"remote_id\":\"{pid}\"")).count();
     assert_eq!(n, 1, "Ramp must hold exactly one bill for the payment");
 }

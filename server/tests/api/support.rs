@@ -345,6 +345,30 @@ impl TestApp {
             .expect(sql)
     }
 
+    /// Everything the sandbox saved, opened: its document and each part
+    /// (one row each in `sandbox_state`), as a restart would load them.
+    /// Every row must be sealed: none holds `plaintext` as it is.
+    pub async fn saved_world(&self, plaintext: &str) -> String {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "select sandbox_id, state from sandbox_state \
+             where sandbox_id = 'rails' or sandbox_id like 'rails.%' order by sandbox_id",
+        )
+        .fetch_all(&self.state.app.db.pool)
+        .await
+        .expect("sandbox_state");
+        assert!(rows.len() > 1, "the world is saved as a document and parts");
+        let mut world = String::new();
+        for (id, sealed) in rows {
+            assert!(!sealed.contains(plaintext), "{id} is sealed at rest");
+            let aad = match id.strip_prefix("rails.") {
+                Some(part) => rowcol::keys::sandbox_part_aad(part),
+                None => rowcol::keys::SANDBOX_STATE_AAD.to_owned(),
+            };
+            world.push_str(&self.state.app.sealer.open(&sealed, &aad).expect("opens"));
+        }
+        world
+    }
+
     pub async fn payment_state(&self, payment_id: &str) -> String {
         sqlx::query_scalar("select state from payment where payment_id = $1")
             .bind(payment_id)

@@ -61,6 +61,23 @@ pub async fn load_rails_part(conn: &mut AnyConnection, part: &str) -> StoreResul
     )
 }
 
+/// The name of every part of the simulator world saved apart (what a key
+/// rotation re-seals): the store knows them from its rows, not from the
+/// sandbox's layout.
+pub async fn rails_parts(conn: &mut AnyConnection) -> StoreResult<Vec<String>> {
+    let ids: Vec<String> = sqlx::query_scalar(
+        "select sandbox_id from sandbox_state where sandbox_id like $1 order by sandbox_id",
+    )
+    .bind(format!("{RAILS}.%"))
+    .fetch_all(conn)
+    .await?;
+    let prefix = format!("{RAILS}.");
+    Ok(ids
+        .into_iter()
+        .filter_map(|id| id.strip_prefix(&prefix).map(str::to_owned))
+        .collect())
+}
+
 pub async fn save_rails_part(
     conn: &mut AnyConnection,
     part: &str,

@@ -256,8 +256,7 @@ async fn a_world_saved_before_subscriptions_gets_them_at_load() {
     obj.remove("ramp_webhook_subs");
     obj.remove("plaid_link");
     drop(k);
-    let old = Arc::new(MemoryStore::new());
-    crate::SimStore::save(&*old, &doc, &[]).await.unwrap();
+    let old = Arc::new(MemoryStore::holding(&doc));
     let k = start_with(old, format!("{}/hooks/seeded", rx.base)).await;
     let w = k.sb.world().await;
     assert!(w
