@@ -3,7 +3,7 @@
 //! or its logs.
 //!
 //! The simulators' record of what they issued is theirs and sealed (the
-//! `sandbox_state` row): the scan opens it with the encryption key, collects
+//! `sandbox_state` rows): the scan opens them with the encryption key, collects
 //! every secret in it, adds RowCol's own configured secrets and the demo
 //! password, then reads every column of every other table (cast to text, on
 //! SQLite and PostgreSQL alike) and every given log file, and fails naming
@@ -293,16 +293,30 @@ fn scan_log(path: &std::path::Path, secrets: &[Secret], report: &mut Report) -> 
     Ok(())
 }
 
-/// The simulators' sealed state, opened.
+/// The simulators' sealed state, opened: the document and every part saved
+/// apart (each client's data, Stripe's), as one array to search.
 async fn sandbox_document(db: &Db, sealer: &Sealer) -> anyhow::Result<Option<Value>> {
+    use app::ssr::store::sandbox_state;
     let mut conn = db.acquire().await?;
-    let Some(sealed) = app::ssr::store::sandbox_state::load_rails(&mut conn).await? else {
+    let Some(sealed) = sandbox_state::load_rails(&mut conn).await? else {
         return Ok(None);
     };
     let json = sealer
         .open(&sealed, SANDBOX_STATE_AAD)
         .map_err(|_| anyhow::anyhow!("the sandbox state does not open with the given key"))?;
-    Ok(Some(serde_json::from_str(&json)?))
+    let mut all = vec![serde_json::from_str(&json)?];
+    for part in sandbox_state::rails_parts(&mut conn).await? {
+        let Some(sealed) = sandbox_state::load_rails_part(&mut conn, &part).await? else {
+            continue;
+        };
+        let json = sealer
+            .open(&sealed, &rowcol::keys::sandbox_part_aad(&part))
+            .map_err(|_| {
+                anyhow::anyhow!("the sandbox's {part} does not open with the given key")
+            })?;
+        all.push(serde_json::from_str(&json)?);
+    }
+    Ok(Some(Value::Array(all)))
 }
 
 /// Every value RowCol holds sealed in `rail_connection`, opened: each must
