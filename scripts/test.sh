@@ -21,6 +21,10 @@
 # built (cold: the wasm front and every release crate). The largest steps:
 # the 300-seed simulation (839 s), cargo test (761 s), the release build
 # (957 s), clippy (558 s). CI reuses its build cache (scripts/lib.sh).
+# 2026-12-07, after issue #17 (dependencies at opt-level 1 in debug, the
+# sandbox saving only what changed): 1,789 s on a clean clone with the
+# release and clippy builds cold (503 s and 239 s of it); README has the
+# step table.
 #
 # Environment:
 #   ROWCOL_TEST_PG_URL   PostgreSQL for the integration tests (default
