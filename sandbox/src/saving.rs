@@ -86,9 +86,10 @@ impl SavedParts {
 /// What one save writes, prepared before it is handed to the store.
 pub(crate) struct Batch {
     doc: String,
+    /// The changed client parts first, then Stripe's if it is saved.
     parts: Vec<(String, String)>,
-    /// Which of `parts` are clients (their index in the world).
-    clients: Vec<(usize, usize)>,
+    /// The world index of each client part, in `parts`' order.
+    clients: Vec<usize>,
     clock_offset_secs: i64,
 }
 
@@ -109,7 +110,7 @@ impl Batch {
         for (i, c) in st.clients.iter().enumerate() {
             let json = serde_json::to_string(c)?;
             if saved.clients.get(i) != Some(&json) {
-                clients.push((i, parts.len()));
+                clients.push(i);
                 parts.push((client_part(i), json));
             }
         }
@@ -134,14 +135,11 @@ impl Batch {
 
     /// Once the store has taken the batch: remember what it now holds.
     pub(crate) fn landed(self, saved: &mut SavedParts) {
-        let mut parts: Vec<Option<(String, String)>> = self.parts.into_iter().map(Some).collect();
-        for (index, at) in self.clients {
+        for (index, (_, json)) in self.clients.into_iter().zip(self.parts) {
             if saved.clients.len() <= index {
                 saved.clients.resize(index + 1, String::new());
             }
-            if let Some((_, json)) = parts[at].take() {
-                saved.clients[index] = json;
-            }
+            saved.clients[index] = json;
         }
     }
 }
