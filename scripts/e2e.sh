@@ -142,9 +142,18 @@ say "server ready after $((SECONDS + 120 - deadline)) s; running Playwright"
 cd end2end
 export BASE_URL
 set +e
-npx --no-install playwright test "$@"
-STATUS=$?
+npx --no-install playwright test "$@" 2>&1 | tee "$TMP/playwright.log"
+STATUS=${PIPESTATUS[0]}
 set -e
+# CI shows only the tail of a run: name the failed tests (and each one's first
+# error line) where scripts/test.sh's summary prints them last.
+if [ "$STATUS" -ne 0 ] && [ -n "${ROWCOL_FAILURE_NOTE:-}" ]; then
+  {
+    echo "e2e $PROFILE: $(grep -aE '^ +[0-9]+ failed' "$TMP/playwright.log" | tail -n 1 | sed 's/^ *//')"
+    awk '/^ +[0-9]+ failed/{f=1; next} f && /^ +\[/{print} f && !/^ +\[/{f=0}' "$TMP/playwright.log" | head -n 10
+    grep -aE '^ +(Error|TimeoutError|expect)' "$TMP/playwright.log" | head -n 5
+  } >>"$ROWCOL_FAILURE_NOTE" || true
+fi
 cd "$ROOT"
 [ "$STATUS" -eq 0 ] && say "passed" || say "Playwright failed (exit $STATUS)"
 if [ -n "$KEEP" ]; then

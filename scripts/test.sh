@@ -55,6 +55,10 @@ step() {
   CURRENT_STEP=""
 }
 BUILD_LOG=""
+# Steps append what failed (test names, first error lines) here; the summary
+# prints it last, where a CI log cut to its tail still shows it.
+ROWCOL_FAILURE_NOTE="$(mktemp "${TMPDIR:-/tmp}/rowcol-failures.XXXXXX")"
+export ROWCOL_FAILURE_NOTE
 summary() {
   local rc=$1
   [ -z "$BUILD_LOG" ] || rm -f "$BUILD_LOG"
@@ -63,9 +67,11 @@ summary() {
   for t in "${TIMINGS[@]}"; do echo "  $t"; done
   if [ "$rc" -ne 0 ]; then
     say "FAILED in step: ${CURRENT_STEP:-?} (exit $rc) after $((SECONDS - T0))s"
+    [ ! -s "$ROWCOL_FAILURE_NOTE" ] || sed 's/^/[test]   /' "$ROWCOL_FAILURE_NOTE" | head -n 20
   else
     say "all steps passed in $((SECONDS - T0))s"
   fi
+  rm -f "$ROWCOL_FAILURE_NOTE"
 }
 # Leave no test databases behind (each PostgreSQL test creates one, ~13 MB:
 # a full run leaves gigabytes), whatever the outcome.
@@ -165,15 +171,31 @@ drop_old_test_databases() {
     psql "$ROWCOL_TEST_PG_URL" -qc "drop database if exists \"$db\" with (force)" >/dev/null || true
   done
 }
+# Runs a cargo test command with its output teed; on failure appends the
+# failed tests' names to the failure note the summary prints last.
+noting_failures() {
+  local log rc=0
+  log="$(mktemp "${TMPDIR:-/tmp}/rowcol-cargo-test.XXXXXX")"
+  "$@" 2>&1 | tee "$log" || rc=${PIPESTATUS[0]}
+  if [ "$rc" -ne 0 ]; then
+    {
+      echo "failed tests:"
+      awk '/^failures:$/{f=1; next} f && /^    [^ ]+$/{print; next} {f=0}' "$log" | sort -u | head -n 12
+      grep -aE "panicked at|^error(\[|:)" "$log" | head -n 4
+    } >>"$ROWCOL_FAILURE_NOTE" || true
+  fi
+  rm -f "$log"
+  return "$rc"
+}
 cargo_test() {
   drop_old_test_databases
-  env "${LEPTOS_TEST_ENV[@]}" ROWCOL_SANDBOX_START="$TEST_SANDBOX_START_A" \
+  noting_failures env "${LEPTOS_TEST_ENV[@]}" ROWCOL_SANDBOX_START="$TEST_SANDBOX_START_A" \
     cargo test -p app -p clock -p sandbox -p seal -p server --features app/ssr
   # The integration suite again with the sandbox starting on the other date
   # (the binaries are built). The three-instance test is about concurrency,
   # not the calendar: once is enough.
   drop_old_test_databases
-  env "${LEPTOS_TEST_ENV[@]}" ROWCOL_SANDBOX_START="$TEST_SANDBOX_START_B" \
+  noting_failures env "${LEPTOS_TEST_ENV[@]}" ROWCOL_SANDBOX_START="$TEST_SANDBOX_START_B" \
     cargo test -p app -p server --features app/ssr --test api -- --skip multi::
   drop_old_test_databases
 }
