@@ -10,6 +10,6 @@ set -euo pipefail
 
 "$ROOT/scripts/install-tools.sh"
 export LEPTOS_SITE_ROOT="$(site_root_for debug)"
-cargo leptos build
+cargo leptos build --split
 mkdir -p data   # default home of the SQLite database (git-ignored)
 exec "$TARGET_DIR/debug/rowcol" serve "$@"

@@ -14,8 +14,9 @@ pub mod ssr;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::path;
 use leptos_router::SsrMode;
+use leptos_router::{path, Lazy};
+use pages::lazy;
 
 /// This build's stamp (see `build.rs`): rendered into every page, embedded
 /// in the wasm bundle, and compared by both sides.
@@ -69,17 +70,17 @@ fn Console() -> impl IntoView {
             <components::layout::Header />
             <main class="page">
                 <Routes fallback=|| view! { <p class="empty">"Page not found."</p> }>
-                    <Route path=path!("/login") view=pages::login::LoginPage ssr=SsrMode::Async />
-                    <Route path=path!("/") view=pages::portfolio::PortfolioPage ssr=SsrMode::Async />
-                    <Route path=path!("/approvals") view=pages::approvals::ApprovalsPage ssr=SsrMode::Async />
-                    <Route path=path!("/approvals/waiting") view=pages::waiting::WaitingPage ssr=SsrMode::Async />
-                    <Route path=path!("/clients/:id") view=pages::client::ClientPage ssr=SsrMode::Async />
-                    <Route path=path!("/payments/:id") view=pages::payment::PaymentPage ssr=SsrMode::Async />
-                    <Route path=path!("/hygiene") view=pages::hygiene::HygienePage ssr=SsrMode::Async />
-                    <Route path=path!("/audit") view=pages::audit::AuditPage ssr=SsrMode::Async />
-                    <Route path=path!("/connections") view=pages::connections::ConnectionsPage ssr=SsrMode::Async />
+                    <Route path=path!("/login") view={Lazy::<lazy::LoginRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/") view={Lazy::<lazy::PortfolioRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/approvals") view={Lazy::<lazy::ApprovalsRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/approvals/waiting") view={Lazy::<lazy::WaitingRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/clients/:id") view={Lazy::<lazy::ClientRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/payments/:id") view={Lazy::<lazy::PaymentRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/hygiene") view={Lazy::<lazy::HygieneRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/audit") view={Lazy::<lazy::AuditRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/connections") view={Lazy::<lazy::ConnectionsRoute>::new()} ssr=SsrMode::Async />
                     // Not under /sandbox: that is the simulators' own mount.
-                    <Route path=path!("/simulator") view=pages::simulator::SimulatorPage ssr=SsrMode::Async />
+                    <Route path=path!("/simulator") view={Lazy::<lazy::SimulatorRoute>::new()} ssr=SsrMode::Async />
                 </Routes>
             </main>
     }

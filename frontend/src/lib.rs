@@ -34,15 +34,21 @@ pub fn hydrate() {
         );
         return;
     }
-    leptos::mount::hydrate_body(app::App);
-    // Resources inside <Suspense> finish hydrating in tasks queued by the
-    // walk above; mark the page on the next frame, after they have run.
-    leptos::prelude::request_animation_frame(move || {
-        if PANICKED.load(Ordering::SeqCst) {
-            return;
-        }
-        if let Some(body) = document.body() {
+    let Some(body) = document.body() else {
+        return;
+    };
+    // Pages are lazy routes (app::pages::lazy): hydration waits for the
+    // page's chunk of the bundle, so it completes asynchronously.
+    wasm_bindgen_futures::spawn_local(async move {
+        let owner = leptos::mount::hydrate_from_async(body.clone(), app::App).await;
+        owner.forget();
+        // Resources inside <Suspense> finish hydrating in tasks queued by
+        // the walk above; mark the page on the next frame, after they ran.
+        leptos::prelude::request_animation_frame(move || {
+            if PANICKED.load(Ordering::SeqCst) {
+                return;
+            }
             let _ = body.set_attribute("data-hydrated", "true");
-        }
+        });
     });
 }

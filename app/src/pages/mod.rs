@@ -5,6 +5,7 @@ pub mod audit;
 pub mod client;
 pub mod connections;
 pub mod hygiene;
+pub mod lazy;
 pub mod login;
 pub mod payment;
 pub mod portfolio;
