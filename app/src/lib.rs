@@ -80,7 +80,7 @@ fn Console() -> impl IntoView {
                     <Route path=path!("/audit") view={Lazy::<lazy::AuditRoute>::new()} ssr=SsrMode::Async />
                     <Route path=path!("/connections") view={Lazy::<lazy::ConnectionsRoute>::new()} ssr=SsrMode::Async />
                     // Not under /sandbox: that is the simulators' own mount.
-                    <Route path=path!("/simulator") view={Lazy::<lazy::SimulatorRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/simulator") view={Lazy::<lazy::SandboxFaultsRoute>::new()} ssr=SsrMode::Async />
                 </Routes>
             </main>
     }

@@ -8,7 +8,7 @@ import { test, expect, ADVISOR, openClient, settle, signIn } from './helpers';
 /** The names of the page chunks (split___<page>_route_view_*.wasm) fetched. */
 function pageChunks(fetched: string[]): string[] {
   return fetched
-    .map((p) => /split___([a-z]+)_route_view_/.exec(p)?.[1])
+    .map((p) => /split___([a-z_]+)_route_view_/.exec(p)?.[1])
     .filter((p): p is string => !!p);
 }
 
@@ -30,7 +30,7 @@ test('a page downloads the shared bundle and its own chunk; others load when ope
 
   await openClient(page, true, 'Birch Lane Bakery');
   expect(pageChunks(fetched)).toContain('client');
-  for (const never of ['approvals', 'audit', 'connections', 'hygiene', 'payment', 'simulator', 'waiting']) {
+  for (const never of ['approvals', 'audit', 'connections', 'hygiene', 'payment', 'sandbox_faults', 'waiting']) {
     expect(pageChunks(fetched), `${never}'s chunk is fetched only when its page is opened`).not.toContain(never);
   }
 });

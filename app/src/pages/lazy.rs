@@ -40,4 +40,4 @@ lazy_page!(PaymentRoute => super::payment::PaymentPage);
 lazy_page!(HygieneRoute => super::hygiene::HygienePage);
 lazy_page!(AuditRoute => super::audit::AuditPage);
 lazy_page!(ConnectionsRoute => super::connections::ConnectionsPage);
-lazy_page!(SimulatorRoute => super::simulator::SimulatorPage);
+lazy_page!(SandboxFaultsRoute => super::sandbox_faults::SandboxFaultsPage);

@@ -9,5 +9,5 @@ pub mod lazy;
 pub mod login;
 pub mod payment;
 pub mod portfolio;
-pub mod simulator;
+pub mod sandbox_faults;
 pub mod waiting;

@@ -11,7 +11,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 #[component]
-pub fn SimulatorPage() -> impl IntoView {
+pub fn SandboxFaultsPage() -> impl IntoView {
     let session = use_session();
     let set = ServerAction::<SetFault>::new();
     let data = Resource::new(
