@@ -513,6 +513,14 @@ impl OAuthState {
         found
     }
 
+    /// How many grants for `account` are live (not revoked).
+    pub fn live_for(&self, rail: SimRail, account: &str) -> usize {
+        self.grants
+            .iter()
+            .filter(|g| g.rail == rail && g.account == account && !g.revoked)
+            .count()
+    }
+
     /// Every grant for `account` dies. How many were live.
     pub fn revoke_account(&mut self, rail: SimRail, account: &str) -> usize {
         let mut n = 0;

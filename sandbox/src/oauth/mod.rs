@@ -266,6 +266,13 @@ impl Sandbox {
         self.persist(&st).await
     }
 
+    /// How many live grants `account` has on `rail`: the apps a provider's
+    /// "connected apps" page would list for it (tests read it to prove a
+    /// grant was given back).
+    pub async fn live_grants(&self, rail: SimRail, account: &str) -> usize {
+        self.inner.state.lock().await.oauth.live_for(rail, account)
+    }
+
     /// Every access token for `account` on `rail` expires now (refresh still
     /// works).
     pub async fn expire_access_tokens(&self, rail: SimRail, account: &str) -> anyhow::Result<()> {

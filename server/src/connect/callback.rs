@@ -4,6 +4,7 @@
 //! the account named by the provider, and the grant stored.
 
 use super::error::{ConnectError, Doing};
+use super::give_back::give_back;
 use super::guard::{
     public_base, redirect_uri, refuse_flow, session_binding, sha256_hex, SESSION_PLAID_FLOW,
 };
@@ -87,8 +88,11 @@ pub async fn callback(
         Err((reason, message)) => return Err(refuse(reason, message).await),
     };
     let realm = q.get("realmId").cloned().unwrap_or_default();
+    // From here on the provider has issued a grant: a refusal gives it back.
+    let account_hint = grant.account_id.clone().unwrap_or_else(|| realm.clone());
     if rail == Rail::Qbo && (realm.is_empty() || !realm.bytes().all(|b| b.is_ascii_alphanumeric()))
     {
+        give_back(&st, rail, &grant, &account_hint).await;
         let message = "QuickBooks sent no company id. Nothing was connected.";
         return Err(refuse("no_realm", message.into()).await);
     }
@@ -96,6 +100,7 @@ pub async fn callback(
         Ok(v) => v,
         Err(e) => {
             tracing::warn!(error = %e, %rail, "naming the connected account failed");
+            give_back(&st, rail, &grant, &account_hint).await;
             let message = format!(
                 "{} could not be read with the new grant. Nothing was connected.",
                 rail_name(rail)

@@ -19,6 +19,7 @@
 
 mod callback;
 mod error;
+mod give_back;
 mod guard;
 mod manage;
 mod page;

@@ -3,6 +3,7 @@
 //! resolved, and the first sync, all in one transaction.
 
 use super::error::{ConnectError, Doing};
+use super::give_back::{give_back, should_give_back, Refusal};
 use super::guard::refuse_flow;
 use crate::connections::rail_name;
 use crate::oauth::tokens::Grant;
@@ -83,12 +84,14 @@ pub async fn store(
     let taken = match outcome {
         ConnectOutcome::Connected => None,
         ConnectOutcome::AccountTaken { client_name } => Some((
+            Refusal::AccountTaken,
             "account_taken",
             format!(
                 "{account_name} is already connected to {client_name} in your firm. Nothing was connected."
             ),
         )),
         ConnectOutcome::OtherAccount { .. } => Some((
+            Refusal::Other,
             "other_account",
             format!(
                 "This client is connected to another {} account; reconnect must authorize the same one. Nothing was changed.",
@@ -96,8 +99,12 @@ pub async fn store(
             ),
         )),
     };
-    if let Some((reason, message)) = taken {
+    if let Some((refusal, reason, message)) = taken {
         drop(tx);
+        // A pasted Stripe key is the customer's own: theirs to delete.
+        if method != "api_key" && should_give_back(rail, refusal) {
+            give_back(st, rail, grant, external_id).await;
+        }
         let firm = user.firm_id.as_str();
         return Err(refuse_flow(st, firm, rail, subject, reason, message).await);
     }

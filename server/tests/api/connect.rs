@@ -497,6 +497,19 @@ async fn connect_refusals_store_nothing_and_are_audited(e: Engine) {
     assert_eq!(refusals(&app, &firm).await, 6);
 
     // An account already connected to another client of the same firm.
+    // The grant Intuit issued for it is given back (revoked there), not
+    // left live and forgotten (issue #18 §4).
+    let held_realm: String = sqlx::query_scalar(
+        "select external_id from rail_connection where firm_id = $1 and rail = 'qbo'",
+    )
+    .bind(&firm)
+    .fetch_one(&app.state.app.db.pool)
+    .await
+    .expect("the firm's realm");
+    let live_before = app
+        .sandbox()
+        .live_grants(sandbox::SimRail::Qbo, &held_realm)
+        .await;
     app.new_session();
     app.login(SECOND_ADMIN).await;
     let (_, authorize) = start(&app, Rail::Qbo, "").await;
@@ -515,6 +528,44 @@ async fn connect_refusals_store_nothing_and_are_audited(e: Engine) {
         "{body}"
     );
     assert_eq!(refusals(&app, &firm).await, 7);
+    assert_eq!(
+        app.sandbox()
+            .live_grants(sandbox::SimRail::Qbo, &held_realm)
+            .await,
+        live_before,
+        "the refused grant was revoked at Intuit"
+    );
+
+    // A callback that names no company: refused, and its grant given back.
+    let (_, authorize) = start(&app, Rail::Qbo, "").await;
+    let back = consent(&app, Rail::Qbo, &authorize, Some("Cedar"), "allow").await;
+    let mut url = url::Url::parse(&back).expect("url");
+    let realm = url
+        .query_pairs()
+        .find(|(k, _)| k == "realmId")
+        .map(|(_, v)| v.into_owned())
+        .expect("realmId");
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| k != "realmId")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    url.query_pairs_mut().clear().extend_pairs(kept);
+    let cedar_before = app
+        .sandbox()
+        .live_grants(sandbox::SimRail::Qbo, &realm)
+        .await;
+    let (status, _, body) = callback(&app, url.as_str()).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("sent no company id"), "{body}");
+    assert_eq!(refusals(&app, &firm).await, 8);
+    assert_eq!(
+        app.sandbox()
+            .live_grants(sandbox::SimRail::Qbo, &realm)
+            .await,
+        cedar_before,
+        "the grant issued for the consent was revoked at Intuit"
+    );
 
     // Through all of it: one client, one connection.
     assert_eq!(connections_now(&app).await, 1);
