@@ -44,7 +44,7 @@ for key in sorted(pages, key=lambda k: -sum(gz(c + ".wasm") for c in pages[k])):
     total = first + own
     flag = "" if total <= page_limit else f"  OVER the page limit {page_limit}"
     failed |= total > page_limit
-    print(f"[bundle]   {page:12} its chunks {own:7}  with the first bundle {total:7}{flag}")
+    print(f"[bundle]   {page:14} its chunks {own:7}  with the first bundle {total:7}{flag}")
 if failed:
     sys.exit("[bundle] over a limit: find what grew with twiggy (README, 'The bundle')")
 PY
