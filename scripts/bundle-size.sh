@@ -38,8 +38,9 @@ failed = first > first_limit
 pages = {k: v for k, v in routes.items() if "_route_view_" in k}
 if not pages:
     sys.exit("[bundle] the manifest names no page chunks: are the routes lazy (app/src/pages/lazy.rs)?")
-for key in sorted(pages, key=lambda k: -sum(gz(c + ".wasm") for c in pages[k])):
-    own = sum(gz(c + ".wasm") for c in pages[key])
+own_of = {key: sum(gz(c + ".wasm") for c in chunks) for key, chunks in pages.items()}
+for key in sorted(pages, key=lambda k: -own_of[k]):
+    own = own_of[key]
     page = key.lstrip("_").split("_route_view_")[0]
     total = first + own
     flag = "" if total <= page_limit else f"  OVER the page limit {page_limit}"

@@ -214,6 +214,14 @@ async fn scalar(app: &TestApp, sql: &str, bind: &str) -> i64 {
         .expect(sql)
 }
 
+async fn text(app: &TestApp, sql: &str, bind: &str) -> String {
+    sqlx::query_scalar(sql)
+        .bind(bind)
+        .fetch_one(&app.state.app.db.pool)
+        .await
+        .expect(sql)
+}
+
 async fn firm_of_user(app: &TestApp, email: &str) -> String {
     sqlx::query_scalar("select firm_id from app_user where email = $1")
         .bind(email)
@@ -499,13 +507,12 @@ async fn connect_refusals_store_nothing_and_are_audited(e: Engine) {
     // An account already connected to another client of the same firm.
     // The grant Intuit issued for it is given back (revoked there), not
     // left live and forgotten (issue #18 §4).
-    let held_realm: String = sqlx::query_scalar(
+    let held_realm = text(
+        &app,
         "select external_id from rail_connection where firm_id = $1 and rail = 'qbo'",
+        &firm,
     )
-    .bind(&firm)
-    .fetch_one(&app.state.app.db.pool)
-    .await
-    .expect("the firm's realm");
+    .await;
     let live_before = app
         .sandbox()
         .live_grants(sandbox::SimRail::Qbo, &held_realm)
@@ -597,13 +604,12 @@ async fn a_refresh_answered_invalid_grant_needs_reconnect_and_blocks_approval(e:
     let app = TestApp::spawn(e).await;
     app.login(ADMIN).await;
     let client = app.client_id("Alder Creek Dental").await;
-    let realm: String = sqlx::query_scalar(
+    let realm = text(
+        &app,
         "select external_id from rail_connection where client_id = $1 and rail = 'qbo'",
+        &client,
     )
-    .bind(&client)
-    .fetch_one(&app.state.app.db.pool)
-    .await
-    .expect("realm");
+    .await;
     // The company withdrew consent at Intuit; RowCol finds out at refresh.
     app.sandbox()
         .revoke_consent(sandbox::SimRail::Qbo, &realm)
@@ -788,13 +794,12 @@ async fn a_sealed_token_copied_to_another_connection_does_not_open(e: Engine) {
     app.login(ADMIN).await;
     let a = app.client_id("Alder Creek Dental").await;
     let b = app.client_id("Birch Lane Bakery").await;
-    let sealed: String = sqlx::query_scalar(
+    let sealed = text(
+        &app,
         "select token_sealed from rail_connection where client_id = $1 and rail = 'ramp'",
+        &a,
     )
-    .bind(&a)
-    .fetch_one(&app.state.app.db.pool)
-    .await
-    .expect("sealed");
+    .await;
     sqlx::query(
         "update rail_connection set token_sealed = $1 where client_id = $2 and rail = 'ramp'",
     )
@@ -839,13 +844,12 @@ async fn a_token_dead_before_its_expiry_is_refreshed_and_the_sync_goes_on(e: Eng
     let app = TestApp::spawn(e).await;
     app.login(ADMIN).await;
     let client = app.client_id("Alder Creek Dental").await;
-    let realm: String = sqlx::query_scalar(
+    let realm = text(
+        &app,
         "select external_id from rail_connection where client_id = $1 and rail = 'qbo'",
+        &client,
     )
-    .bind(&client)
-    .fetch_one(&app.state.app.db.pool)
-    .await
-    .expect("realm");
+    .await;
     let (_, version, _) = qbo_status(&app, &client).await;
 
     // Intuit expires the access token early: the sync's first call is
