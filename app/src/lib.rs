@@ -81,6 +81,9 @@ fn Console() -> impl IntoView {
                     <Route path=path!("/connections") view={Lazy::<lazy::ConnectionsRoute>::new()} ssr=SsrMode::Async />
                     // Not under /sandbox: that is the simulators' own mount.
                     <Route path=path!("/simulator") view={Lazy::<lazy::SandboxFaultsRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/users") view={Lazy::<lazy::UsersRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/welcome") view={Lazy::<lazy::WelcomeRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/account") view={Lazy::<lazy::AccountRoute>::new()} ssr=SsrMode::Async />
                 </Routes>
             </main>
     }

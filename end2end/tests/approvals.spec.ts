@@ -208,7 +208,16 @@ test('the decision pages pass axe and fit a phone', async ({ page, javaScriptEna
   await signIn(page, js, ADMIN);
   const ids = await clientIds(page);
   await page.setViewportSize({ width: 390, height: 844 });
-  for (const path of ['/', '/approvals', '/approvals/waiting', `/clients/${ids[BIRCH]}`, '/hygiene', '/audit']) {
+  for (const path of [
+    '/',
+    '/approvals',
+    '/approvals/waiting',
+    `/clients/${ids[BIRCH]}`,
+    '/hygiene',
+    '/hygiene?state=all',
+    '/audit',
+    '/connections',
+  ]) {
     await page.goto(path);
     await settle(page, js);
     await axeClean(page);

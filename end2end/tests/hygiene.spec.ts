@@ -53,3 +53,59 @@ test('a failed release is retried from the hygiene tray', async ({ page, javaScr
   await settle(page, javaScriptEnabled);
   await expect(item).toHaveCount(before - 1);
 });
+
+test('an amount mismatch is re-checked, then resolved with a note, and stays under Resolved', async ({
+  page,
+  javaScriptEnabled,
+  baseURL,
+}) => {
+  // QuickBooks will record the next payment 1.00 off.
+  const faults = await page.request.post('/sandbox/control/faults', {
+    data: { qbo_amount_mismatch_next: 1 },
+  });
+  expect(faults.ok()).toBeTruthy();
+  await signIn(page, javaScriptEnabled, ADVISOR);
+  await openClient(page, javaScriptEnabled, CLIENT);
+  await approveSmallestBill(page);
+  await expect(page.getByTestId('approve-result')).toContainText('Approved');
+
+  // Days pass, a few at a time, until Ramp pays and RowCol finds the mismatch.
+  const item = page.getByTestId('hygiene-row').filter({ hasText: 'amount_mismatch' });
+  await expect(async () => {
+    const advance = await page.request.post('/api/sandbox/advance', {
+      form: { days: '2' },
+      headers: { Origin: baseURL as string },
+    });
+    expect(advance.status(), await advance.text()).toBe(200);
+    await page.goto('/hygiene?reason=amount_mismatch');
+    await settle(page, javaScriptEnabled);
+    await expect(item.first()).toBeVisible({ timeout: 1_000 });
+  }).toPass({ timeout: 60_000 });
+  await expect(item.first()).toContainText('QuickBooks recorded a different amount');
+  const before = await item.count();
+
+  // Re-checked: QuickBooks is still wrong, so it stays open.
+  await item.first().getByTestId('recheck').click();
+  if (javaScriptEnabled) {
+    await expect(page.getByTestId('hygiene-outcome')).toContainText('Re-checking now');
+  }
+  await page.goto('/hygiene?reason=amount_mismatch');
+  await settle(page, javaScriptEnabled);
+  await expect(item).toHaveCount(before);
+
+  // Resolved with a note: it leaves the open items and shows under Resolved.
+  const note = `Vendor confirmed the 1.00 is a QBO typo (${javaScriptEnabled ? 'js' : 'no-js'})`;
+  await item.first().getByTestId('resolve-note').fill(note);
+  await item.first().getByTestId('resolve').click();
+  if (javaScriptEnabled) {
+    await expect(page.getByTestId('hygiene-outcome')).toContainText('Resolved');
+  }
+  await page.goto('/hygiene?reason=amount_mismatch');
+  await settle(page, javaScriptEnabled);
+  await expect(item).toHaveCount(before - 1);
+  await page.goto('/hygiene?reason=amount_mismatch&state=resolved');
+  await settle(page, javaScriptEnabled);
+  const closed = page.getByTestId('hygiene-row').filter({ hasText: note });
+  await expect(closed).toHaveCount(1);
+  await expect(closed.getByTestId('closed-line')).toContainText(`Resolved by ${ADVISOR}`);
+});

@@ -401,6 +401,9 @@ pub enum QboBillEdit {
     SetTotal(i64),
     /// Point the bill at another vendor (a QBO Vendor Id).
     SetVendor(String),
+    /// Correct the amount (minor units) the bill's one BillPayment applies
+    /// to it, as a bookkeeper fixes a wrong entry; the balance follows.
+    SetPaymentAmount(i64),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

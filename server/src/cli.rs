@@ -29,8 +29,37 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             role,
             password,
         } => add_user(&config, &firm, &email, &name, &role, &password).await,
-        Command::VerifyAudit { incremental } => verify_audit(&config, incremental).await,
+        Command::VerifyAudit {
+            incremental,
+            checkpoint,
+        } => verify_audit(&config, incremental, checkpoint.as_deref()).await,
+        Command::AuditCheckpoint { out } => audit_checkpoint(&config, out.as_deref()).await,
     }
+}
+
+/// `rowcol audit-checkpoint`: sign every firm's chain head.
+async fn audit_checkpoint(
+    config: &crate::config::Config,
+    out: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    use crate::audit_checkpoint::{export, Signer};
+    let signer = Signer::from_config(config)?;
+    let db = open_database(&config.database_url).await?;
+    let file = export(&db, &signer, None, chrono::Utc::now()).await?;
+    let json = serde_json::to_string_pretty(&file)?;
+    match out {
+        Some(path) => {
+            std::fs::write(path, json + "\n")?;
+            println!(
+                "signed {} firm head(s) into {} (public key {})",
+                file.checkpoints.len(),
+                path.display(),
+                file.public_key
+            );
+        }
+        None => println!("{json}"),
+    }
+    Ok(())
 }
 
 /// `rowcol serve` (the default): the app on its address until Ctrl-C.
@@ -177,7 +206,11 @@ async fn add_user(
 
 /// `rowcol verify-audit`: re-hash every firm's chain (strictest by default;
 /// `--incremental` trusts each firm's last verified checkpoint).
-async fn verify_audit(config: &crate::config::Config, incremental: bool) -> anyhow::Result<()> {
+async fn verify_audit(
+    config: &crate::config::Config,
+    incremental: bool,
+    checkpoint: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
     let db = open_database(&config.database_url).await?;
     let all = {
         let mut conn = db.acquire().await?;
@@ -205,6 +238,20 @@ async fn verify_audit(config: &crate::config::Config, incremental: bool) -> anyh
         println!(
             "(incremental: entries up to each firm's last verified checkpoint were not re-hashed)"
         );
+    }
+    if let Some(path) = checkpoint {
+        use crate::audit_checkpoint::{verify, CheckpointFile, Signer};
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+        let file: CheckpointFile = serde_json::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{} is not a checkpoint file: {e}", path.display()))?;
+        let (lines, ok) = verify(&db, &Signer::from_config(config)?, &file).await?;
+        for l in &lines {
+            println!("{l}");
+        }
+        if !ok {
+            broken.extend(lines.into_iter().filter(|l| !l.ends_with(": ok")));
+        }
     }
     if !broken.is_empty() {
         anyhow::bail!("{} broken chain(s): {}", broken.len(), broken.join("; "));

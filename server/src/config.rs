@@ -65,6 +65,18 @@ pub enum Command {
         /// database: an edit at or before it goes unseen.
         #[arg(long)]
         incremental: bool,
+        /// Also check a signed checkpoint file (from `audit-checkpoint`):
+        /// each firm's entry at the checkpoint must still have the signed
+        /// hash, which a log rewritten and re-hashed end to end does not.
+        #[arg(long)]
+        checkpoint: Option<std::path::PathBuf>,
+    },
+    /// Sign each firm's audit chain head (Ed25519, ROWCOL_AUDIT_SIGNING_KEY)
+    /// after re-hashing the chain, and write the checkpoint file an auditor
+    /// keeps (to stdout, or to --out).
+    AuditCheckpoint {
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
     },
     /// Re-seal every stored secret under the current key. With
     /// `--new-key`, that key becomes the current one (the configured key
@@ -213,6 +225,10 @@ pub struct Config {
         hide_env_values = true
     )]
     pub previous_encryption_keys: Vec<String>,
+    /// Base64 32-byte Ed25519 seed signing audit checkpoints. Sandbox:
+    /// derived from the encryption key when unset. Live: required to sign.
+    #[arg(long, env = "ROWCOL_AUDIT_SIGNING_KEY", hide_env_values = true)]
+    pub audit_signing_key: Option<String>,
     /// Sandbox: the first day of a fresh demo world (YYYY-MM-DD). The world
     /// is a function of this date and the seed; tests pin it. Unset: today.
     /// A world already stored in the database keeps its own clock.
@@ -296,6 +312,7 @@ impl fmt::Debug for Config {
                 "previous_encryption_keys",
                 &self.previous_encryption_keys.len(),
             )
+            .field("audit_signing_key", &redact(&self.audit_signing_key))
             .field("sandbox_start", &self.sandbox_start)
             .field("sandbox_seed", &self.sandbox_seed)
             .field("sandbox_clients", &self.sandbox_clients)

@@ -343,6 +343,8 @@ pub async fn mark_needs_reconnect(
                     reason_code: ReasonCode::RailReauthNeeded,
                     detail: &format!("{}: {reason}", rail_name(rail)),
                     at,
+                    job_id: None,
+                    opened_by: None,
                 },
             )
             .await?;
@@ -390,8 +392,14 @@ pub async fn mark_repaired(
     if moved {
         let unhealthy = connections::unhealthy_rails(&mut conn, client_id).await?;
         if unhealthy.is_empty() {
-            hygiene::resolve_for_client(&mut conn, client_id, ReasonCode::RailReauthNeeded, at)
-                .await?;
+            hygiene::resolve_for_client(
+                &mut conn,
+                client_id,
+                ReasonCode::RailReauthNeeded,
+                at,
+                "Cleared itself: the connection works again.",
+            )
+            .await?;
         }
     }
     Ok(moved)

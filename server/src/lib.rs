@@ -1,6 +1,7 @@
 //! The RowCol server: rail adapters, webhooks, jobs, and the wiring of the
 //! sandbox simulators (the `sandbox` crate) in sandbox mode.
 
+pub mod audit_checkpoint;
 pub mod cli;
 pub mod config;
 pub mod connect;

@@ -26,6 +26,9 @@ pub struct ServerState {
     /// `ROWCOL_METRICS_TOKEN`: the bearer `GET /metrics` asks for (unset:
     /// the route answers 404).
     pub metrics_token: Option<Arc<str>>,
+    /// Signs audit checkpoints (`GET /audit/checkpoint`); `None` when live
+    /// mode has no signing key configured.
+    pub audit_signer: Option<Arc<crate::audit_checkpoint::Signer>>,
 }
 
 impl FromRef<ServerState> for LeptosOptions {

@@ -2,10 +2,32 @@ use crate::error::AppError;
 use crate::model::SessionUser;
 use leptos::prelude::*;
 
+/// Where a sign-in may send the browser: a path of this site (`/…`, never
+/// `//host` or a scheme, so a link cannot bounce a person elsewhere), else
+/// the portfolio.
+pub fn local_next(next: &str) -> &str {
+    let ok = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && !next.chars().any(char::is_control)
+        && !next.starts_with("/login")
+        && !next.starts_with("/api/");
+    if ok {
+        next
+    } else {
+        "/"
+    }
+}
+
 /// Sign in with email and password. On success the session id is rotated and
-/// the browser is sent to the portfolio.
+/// the browser is sent to the page the person asked for (`next`, a local
+/// path) or to the portfolio.
 #[server(endpoint = "login")]
-pub async fn login(email: String, password: String) -> Result<(), AppError> {
+pub async fn login(
+    email: String,
+    password: String,
+    #[server(default)] next: String,
+) -> Result<(), AppError> {
     use crate::ssr::auth::{respond, session, state, SESSION_USER_KEY};
     respond(
         async {
@@ -22,7 +44,7 @@ pub async fn login(email: String, password: String) -> Result<(), AppError> {
                 .insert(SESSION_USER_KEY, uid)
                 .await
                 .map_err(|e| AppError::internal("the session store", e))?;
-            leptos_axum::redirect("/");
+            leptos_axum::redirect(local_next(&next));
             Ok(())
         }
         .await,
@@ -76,4 +98,30 @@ pub async fn me() -> Result<Option<SessionUser>, AppError> {
         }
         .await,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_next;
+
+    #[test]
+    fn a_sign_in_goes_back_only_to_a_page_of_this_site() {
+        assert_eq!(
+            local_next("/hygiene?state=resolved"),
+            "/hygiene?state=resolved"
+        );
+        assert_eq!(local_next("/clients/cl_1"), "/clients/cl_1");
+        for away in [
+            "",
+            "https://evil.test/",
+            "//evil.test/x",
+            "/\\evil.test",
+            "javascript:alert(1)",
+            "/login?next=/x",
+            "/api/logout",
+            "/a\r\nSet-Cookie: x=1",
+        ] {
+            assert_eq!(local_next(away), "/", "{away:?}");
+        }
+    }
 }

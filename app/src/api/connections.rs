@@ -51,6 +51,7 @@ pub mod ssr {
             .collect();
         Ok(ConnectionsView {
             can_manage: user.role >= Role::Admin,
+            can_refresh: user.role >= Role::Advisor,
             clients: out,
         })
     }

@@ -1,19 +1,40 @@
 use crate::error::AppError;
-use crate::model::HygieneItemView;
+use crate::model::TrayView;
 use leptos::prelude::*;
 
-/// The firm's open hygiene items: discrepancies and things to fix.
+/// The firm's hygiene items the filter selects (open ones by default),
+/// newest first, each with the actions the signed-in person may take.
 #[server(endpoint = "hygiene")]
-pub async fn get_hygiene() -> Result<Vec<HygieneItemView>, AppError> {
-    use crate::ssr::auth::{current_user, respond, state};
+pub async fn get_hygiene(
+    #[server(default)] client: String,
+    #[server(default)] severity: String,
+    #[server(default)] reason: String,
+    #[server(default)] state: String,
+) -> Result<TrayView, AppError> {
+    use crate::ssr::auth::respond;
     respond(
-        async {
-            let user = current_user().await?;
-            let st = state()?;
-            Ok(crate::ssr::store::read_models::open_hygiene(&st.db.reads, &user.firm_id).await?)
-        }
+        ssr::tray(crate::model::TrayFilter {
+            client,
+            severity,
+            reason,
+            state,
+        })
         .await,
     )
+}
+
+/// Take a fixing action on a hygiene item (`action` is one of
+/// [`crate::domain::tray::TrayAction`]'s names; `note` is required to
+/// resolve or cancel). Refused unless the tray lists the action for this
+/// item and person right now. Audited. Answers what happened, in words.
+#[server(endpoint = "hygiene/act")]
+pub async fn act_on_hygiene(
+    hygiene_id: String,
+    action: String,
+    #[server(default)] note: String,
+) -> Result<String, AppError> {
+    use crate::ssr::auth::respond;
+    respond(ssr::act(hygiene_id, action, note).await)
 }
 
 /// Retry a failed payment from its hygiene item: a new payment for the same
@@ -34,7 +55,10 @@ pub async fn dismiss_hygiene(hygiene_id: String) -> Result<(), AppError> {
 }
 
 #[cfg(feature = "ssr")]
-mod ssr {
+mod tray_actions;
+
+#[cfg(feature = "ssr")]
+pub(crate) mod ssr {
     use crate::api::approvals::ssr::approve_as;
     use crate::domain::custody::PaymentState;
     use crate::error::AppError;
@@ -60,11 +84,13 @@ mod ssr {
                     ReasonCode::ReleaseFailed
                         | ReasonCode::ReleaseUnconfirmed
                         | ReasonCode::VendorBankChanged
+                        | ReasonCode::AchReturned
+                        | ReasonCode::BillChangedInLedger
                 )
             );
             let (Some(pid), true) = (item.payment_id.as_deref(), retryable) else {
                 return Err(AppError::Validation(
-                    "Only a failed, unconfirmed or held release can be retried.".into(),
+                    "Only a failed, returned, stopped or held payment can be retried.".into(),
                 ));
             };
             let p = payments::require(&mut conn, pid).await?;
@@ -79,9 +105,19 @@ mod ssr {
                 drop(conn);
                 return confirm_bank_change(&user, &item.detail, &p).await;
             }
-            if p.state()? != PaymentState::Failed {
+            // A new payment replaces one that holds no cash: failed (the
+            // release gave up, or the bank returned it) or stopped because
+            // the bill changed in the ledger.
+            let replaceable = match reason {
+                Some(ReasonCode::BillChangedInLedger) => {
+                    matches!(p.state()?, PaymentState::Cancelled | PaymentState::Failed)
+                }
+                _ => p.state()? == PaymentState::Failed,
+            };
+            if !replaceable {
                 return Err(AppError::Conflict(
-                    "This payment has not failed; there is nothing to retry.".into(),
+                    "This payment has not failed or been stopped; there is nothing to retry."
+                        .into(),
                 ));
             }
             let client = ClientId::parse(&p.client_id)
@@ -99,9 +135,15 @@ mod ssr {
             .await?;
             if open.is_empty() {
                 return Err(AppError::Conflict(
-                    "This payment's bill is no longer open in QuickBooks (paid or deleted \
-                     there): there is nothing to retry. Dismiss this item."
-                        .into(),
+                    if reason == Some(ReasonCode::AchReturned) {
+                        "QuickBooks still shows this bill paid (by the BillPayment Ramp synced \
+                         before the money came back): void that BillPayment in QuickBooks \
+                         first, then retry. Nothing was paid."
+                    } else {
+                        "This payment's bill is no longer open in QuickBooks (paid or deleted \
+                         there): there is nothing to retry. Dismiss this item."
+                    }
+                    .into(),
                 ));
             }
             (client, bill)
@@ -125,7 +167,18 @@ mod ssr {
         let st = state()?;
         let now = st.clock.now();
         let mut tx = st.db.begin().await?;
-        hygiene::close(&mut tx, &user.firm_id, hygiene_id, Closed::Resolved, now).await?;
+        hygiene::close(
+            &mut tx,
+            &user.firm_id,
+            hygiene_id,
+            Closed::Resolved,
+            now,
+            hygiene::ClosedBy {
+                by: &user.email,
+                note: "Release retried: it looks for an earlier Ramp bill before it creates one.",
+            },
+        )
+        .await?;
         job_queue::enqueue(
             &mut tx,
             &Job::ReleasePayment {
@@ -205,7 +258,21 @@ mod ssr {
         }
         let mut released = Vec::new();
         for pid in &held {
-            payments::clear_flag(&mut tx, pid, ReasonCode::VendorBankChanged, now).await?;
+            payments::settle_flag(
+                &mut tx,
+                pid,
+                ReasonCode::VendorBankChanged,
+                now,
+                hygiene::ClosedBy {
+                    by: &user.email,
+                    note: if seen.is_some() {
+                        "Confirmed the vendor's new bank account with the vendor; release queued."
+                    } else {
+                        "Checked again: Ramp shows another account than this item named."
+                    },
+                },
+            )
+            .await?;
             job_queue::enqueue(
                 &mut tx,
                 &Job::ReleasePayment {
@@ -260,34 +327,18 @@ mod ssr {
     }
 
     pub async fn dismiss(hygiene_id: String) -> Result<(), AppError> {
-        let user = current_user().await?;
-        user.require(Role::Advisor)?;
-        let st = state()?;
-        let now = st.clock.now();
-        let item = {
-            let mut conn = st.db.acquire().await?;
-            hygiene::open_item(&mut conn, &user.firm_id, &hygiene_id).await?
-        };
-        let mut tx = st.db.begin().await?;
-        hygiene::close(&mut tx, &user.firm_id, &hygiene_id, Closed::Dismissed, now).await?;
-        audit::record(
-            &mut tx,
-            &user.firm_id,
-            now,
-            Entry {
-                actor: &user.email,
-                action: "hygiene.dismissed",
-                subject: &hygiene_id,
-                detail: json!({
-                    "reason_code": item.reason_code,
-                    "payment_id": item.payment_id,
-                    "client_id": item.client_id,
-                    "detail": item.detail,
-                }),
-            },
-        )
-        .await?;
-        commit(tx).await?;
-        Ok(())
+        super::tray_actions::act(hygiene_id, "dismiss".into(), String::new())
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn act(hygiene_id: String, action: String, note: String) -> Result<String, AppError> {
+        super::tray_actions::act(hygiene_id, action, note).await
+    }
+
+    pub async fn tray(
+        filter: crate::model::TrayFilter,
+    ) -> Result<crate::model::TrayView, AppError> {
+        super::tray_actions::tray(filter).await
     }
 }

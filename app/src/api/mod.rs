@@ -12,3 +12,4 @@ pub mod hygiene;
 pub mod payments;
 pub mod policy;
 pub mod sandbox;
+pub mod users;

@@ -85,11 +85,12 @@ pub fn Header() -> impl IntoView {
                                         <A href="/hygiene">"Hygiene"</A>
                                         <A href="/audit">"Audit"</A>
                                         <A href="/connections">"Connections"</A>
+                                        {(u.role >= crate::model::Role::Admin).then(|| view! { <A href="/users">"People"</A> })}
                                         {faults_link.then(|| view! { <A href="/simulator">"Sandbox"</A> })}
                                     </nav>
                                     <span class="firm">{u.firm_name.clone()}</span>
                                     {sandbox.then(|| view! { <SandboxControl today can_advance /> })}
-                                    <span class="who">{format!("{} · {}", u.email, u.role.as_str())}</span>
+                                    <a class="who" href="/account" title="Your account">{format!("{} · {}", u.email, u.role.as_str())}</a>
                                     <ActionForm action=logout attr:class="inline">
                                         <button type="submit" class="link">"Sign out"</button>
                                     </ActionForm>
@@ -165,10 +166,33 @@ where
 #[component]
 pub fn LoadError(error: AppError) -> impl IntoView {
     match error {
-        AppError::Unauthenticated => view! {
-            <p class="notice">"Please " <a href="/login">"sign in"</a> " to continue."</p>
+        AppError::Unauthenticated => {
+            // Back here after signing in.
+            let loc = leptos_router::hooks::use_location();
+            let here = format!(
+                "{}{}",
+                loc.pathname.get_untracked(),
+                loc.search.get_untracked()
+            );
+            let href = format!("/login?next={}", urlencoding_path(&here));
+            view! {
+                <p class="notice">"Please " <a href=href>"sign in"</a> " to continue."</p>
+            }
+            .into_any()
         }
-        .into_any(),
         other => view! { <p class="error" role="alert">{other.to_string()}</p> }.into_any(),
     }
+}
+
+/// `s` made safe as one query value (RFC 3986 unreserved characters and
+/// `/` kept, everything else percent-encoded).
+fn urlencoding_path(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

@@ -1,6 +1,7 @@
 //! Pure calculators: no I/O, callable from server functions and from the
 //! browser alike.
 
+pub mod audit_words;
 pub mod calendar;
 pub mod custody;
 pub mod freshness;
@@ -9,3 +10,4 @@ pub mod matching;
 pub mod projection;
 pub mod rules;
 pub mod runway;
+pub mod tray;

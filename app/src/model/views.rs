@@ -250,20 +250,70 @@ pub struct ApproveOutcome {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HygieneItemView {
     pub hygiene_id: HygieneId,
+    pub client_id: Option<ClientId>,
     pub client_name: Option<String>,
     pub payment_id: Option<PaymentId>,
     /// The payment's state now (the tray offers *stop* while it can).
     pub payment_state: Option<crate::domain::custody::PaymentState>,
+    /// The payment in words: its amount and vendor.
+    pub payment_summary: Option<String>,
     pub severity: Severity,
     pub reason_code: ReasonCode,
+    /// The evidence as RowCol recorded it (ids and codes): one click away.
     pub detail: String,
     pub created_at: DateTime<Utc>,
+    pub status: crate::domain::tray::ItemStatus,
+    /// Who closed it: a person's email, or `rowcol` when it cleared itself.
+    pub closed_by: Option<String>,
+    pub close_note: Option<String>,
+    pub closed_at: Option<DateTime<Utc>>,
+    /// What the signed-in person may do about it now.
+    pub actions: Vec<crate::domain::tray::TrayAction>,
+    /// The attempts of the job it reports, first first.
+    pub attempts: Vec<JobAttemptView>,
+}
+
+/// One attempt of a background job, as the tray shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobAttemptView {
+    pub attempt: i64,
+    pub at: DateTime<Utc>,
+    pub outcome: String,
+    pub error: Option<String>,
+}
+
+/// Which items the tray shows. Empty fields do not filter.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrayFilter {
+    #[serde(default)]
+    pub client: String,
+    #[serde(default)]
+    pub severity: String,
+    #[serde(default)]
+    pub reason: String,
+    /// `open` (the default), `resolved`, `dismissed` or `all`.
+    #[serde(default)]
+    pub state: String,
+}
+
+/// The tray: the items the filter selects, newest first, and what the
+/// filter can choose from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrayView {
+    pub items: Vec<HygieneItemView>,
+    /// More items matched than are shown.
+    pub more: bool,
+    pub clients: Vec<(ClientId, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEntryView {
     pub seq: i64,
     pub at: DateTime<Utc>,
+    /// What happened, in words (names and amounts).
+    pub sentence: String,
+    /// `user`, `rail`, `sync` or `system`.
+    pub actor_kind: String,
     pub actor: String,
     pub action: String,
     pub subject: String,
@@ -353,6 +403,12 @@ pub struct ChainStatus {
 pub struct AuditPage {
     pub entries: Vec<AuditEntryView>,
     pub chain: ChainStatus,
+    /// The `before` of the next (older) page, if there is one.
+    pub older: Option<i64>,
+    /// What the filters can choose from.
+    pub clients: Vec<(ClientId, String)>,
+    /// The firm's people (emails), who act as themselves.
+    pub people: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -374,6 +430,16 @@ pub enum ConnectionHealth {
 }
 
 impl ConnectionHealth {
+    /// The badge's colour class: green, red, amber, grey.
+    pub fn badge_class(self) -> &'static str {
+        match self {
+            ConnectionHealth::Connected => "badge ok",
+            ConnectionHealth::NeedsReconnect => "badge bad",
+            ConnectionHealth::Disconnected => "badge warn",
+            ConnectionHealth::Never => "badge muted",
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             ConnectionHealth::Connected => "connected",
@@ -419,5 +485,55 @@ pub struct ConnectionsView {
     /// Only admins get the connect / disconnect buttons (the server refuses
     /// everyone else anyway).
     pub can_manage: bool,
+    /// Advisors and admins may ask for a client's rails to be read again.
+    pub can_refresh: bool,
     pub clients: Vec<ClientConnectionsView>,
+}
+
+/// A person of the firm, as the users page shows them (never a hash).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserView {
+    pub user_id: String,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub active: bool,
+    pub created_at: DateTime<Utc>,
+    /// The person looking.
+    pub is_me: bool,
+}
+
+/// An invitation not yet accepted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InviteView {
+    pub email: String,
+    pub role: Role,
+    pub invited_by: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The firm's people and open invitations (admins only).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UsersView {
+    pub users: Vec<UserView>,
+    pub invites: Vec<InviteView>,
+}
+
+/// A one-time link just issued: shown once, to hand to the person.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LinkIssued {
+    /// The path of the link on this site (`/welcome?token=…`).
+    pub path: String,
+    pub expires_at: DateTime<Utc>,
+    pub message: String,
+}
+
+/// What a one-time link is, for its page (nothing secret).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LinkInfo {
+    /// `invite` or `reset`.
+    pub purpose: String,
+    pub email: String,
+    pub firm_name: String,
+    pub role: Option<Role>,
 }

@@ -170,6 +170,8 @@ fn ClientView(
     };
     let client_id = s.client_id.to_string();
     let client_id_for_policy = client_id.clone();
+    let refresh_action = format!("/connections/{client_id}/sync?back=client");
+    let refreshed = query.with_untracked(|q| q.get("synced").is_some());
     let policy = detail.policy.clone();
     use crate::domain::projection::Outflow;
     let today = detail.today;
@@ -201,12 +203,30 @@ fn ClientView(
         <h1>{s.name.clone()} " " <GuardrailBadge status=s.status /></h1>
         <CashFacts s=s.clone() />
         {breach_notice(&s, &detail.bills)}
+        {refreshed
+            .then(|| {
+                view! {
+                    <p class="notice" data-testid="refresh-started">
+                        "A refresh was started: RowCol reads this client's rails again now. Reload in a minute to see the new figures."
+                    </p>
+                }
+            })}
         {judged_on_stale
             .then(|| {
                 view! {
-                    <p class="notice bad" data-testid="stale-notice">
-                        "Stale data — refresh. The bank balance or history is older than this client's policy allows; approvals are refused until it is read again."
-                    </p>
+                    <div class="notice bad" data-testid="stale-notice">
+                        <p>
+                            "Stale data — refresh. The bank balance or history is older than this client's policy allows; approvals are refused until it is read again."
+                        </p>
+                        {can_approve
+                            .then(|| {
+                                view! {
+                                    <form method="post" action=refresh_action.clone() class="inline">
+                                        <button type="submit" data-testid="refresh-client">"Refresh now"</button>
+                                    </form>
+                                }
+                            })}
+                    </div>
                 }
             })}
 

@@ -37,10 +37,20 @@ fn flash(q: &leptos_router::params::ParamsMap) -> Option<String> {
         .map(|_| "A sync was started; results appear within a minute.".into())
 }
 
+/// Whether a rail wants a person: broken, disconnected, or its consent
+/// running out.
+fn needs_attention(r: &RailConnectionView) -> bool {
+    matches!(
+        r.health,
+        ConnectionHealth::NeedsReconnect | ConnectionHealth::Disconnected
+    ) || r.warning.is_some()
+}
+
 #[component]
 pub fn ConnectionsPage() -> impl IntoView {
     let data = Resource::new(|| (), |_| get_connections());
     let query = use_query_map();
+    let only_attention = move || query.with(|q| q.get("attention").is_some_and(|v| !v.is_empty()));
     view! {
         <Title text="Connections · RowCol" />
         <h1>"Connections"</h1>
@@ -49,6 +59,14 @@ pub fn ConnectionsPage() -> impl IntoView {
             data,
             move |v| {
                 let manage = v.can_manage;
+                let refresh = v.can_refresh;
+                let attention = only_attention();
+                let wanting = v
+                    .clients
+                    .iter()
+                    .filter(|c| c.rails.iter().any(needs_attention))
+                    .count();
+                let total = v.clients.len();
                 view! {
                     {manage
                         .then(|| {
@@ -71,9 +89,28 @@ pub fn ConnectionsPage() -> impl IntoView {
                                 </p>
                             }
                         })}
+                    <p class="filters" data-testid="attention-summary">
+                        {if wanting == 0 {
+                            format!("All {total} clients' connections are healthy.")
+                        } else {
+                            format!("{wanting} of {total} clients need attention.")
+                        }}
+                        " "
+                        {if attention {
+                            view! { <a href="/connections" data-testid="show-all">"Show all clients"</a> }.into_any()
+                        } else {
+                            view! {
+                                <a href="/connections?attention=1" data-testid="show-attention">
+                                    "Show only those needing attention"
+                                </a>
+                            }
+                                .into_any()
+                        }}
+                    </p>
                     {v
                         .clients
                         .into_iter()
+                        .filter(|c| !attention || c.rails.iter().any(needs_attention))
                         .map(|c| {
                             let cid = c.client_id.to_string();
                             let sync_action = format!("/connections/{cid}/sync");
@@ -81,8 +118,10 @@ pub fn ConnectionsPage() -> impl IntoView {
                                 .rails
                                 .iter()
                                 .any(|r| r.health == ConnectionHealth::NeedsReconnect);
+                            let client_name = c.name.clone();
                             view! {
                                 <section
+                                    id=format!("client-{cid}")
                                     class="client-connections"
                                     data-testid="client-connections"
                                     data-client=c.name.clone()
@@ -91,7 +130,7 @@ pub fn ConnectionsPage() -> impl IntoView {
                                     <h2>
                                         <a href=format!("/clients/{cid}")>{c.name.clone()}</a>
                                     </h2>
-                                    <div class="table-wrap" role="region" aria-label="Rail connections" tabindex="0"><table class="grid">
+                                    <div class="table-wrap" role="region" aria-label=format!("Rail connections of {}", c.name) tabindex="0"><table class="grid">
                                         <thead>
                                             <tr>
                                                 <th>"Rail"</th>
@@ -100,7 +139,6 @@ pub fn ConnectionsPage() -> impl IntoView {
                                                 <th>"Connected"</th>
                                                 <th>"Token expires"</th>
                                                 <th>"Last sync"</th>
-                                                <th>"Last error"</th>
                                                 <th></th>
                                             </tr>
                                         </thead>
@@ -108,15 +146,19 @@ pub fn ConnectionsPage() -> impl IntoView {
                                             {c
                                                 .rails
                                                 .into_iter()
-                                                .map(|r| view! { <RailRow r client_id=cid.clone() manage /> })
+                                                .map(|r| {
+                                                    view! { <RailRow r client_id=cid.clone() client_name=client_name.clone() manage /> }
+                                                })
                                                 .collect_view()}
                                         </tbody>
                                     </table></div>
-                                    {manage
+                                    {refresh
                                         .then(|| {
                                             view! {
                                                 <form method="post" action=sync_action class="inline">
-                                                    <button type="submit" class="link">"Sync now"</button>
+                                                    <button type="submit" class="link" data-testid="refresh">
+                                                        {if manage { "Sync now" } else { "Refresh" }}
+                                                    </button>
                                                 </form>
                                             }
                                         })}
@@ -132,7 +174,12 @@ pub fn ConnectionsPage() -> impl IntoView {
 }
 
 #[component]
-fn RailRow(r: RailConnectionView, client_id: String, manage: bool) -> impl IntoView {
+fn RailRow(
+    r: RailConnectionView,
+    client_id: String,
+    client_name: String,
+    manage: bool,
+) -> impl IntoView {
     let rail = r.rail;
     let start = format!("/connect/{}/start", rail.as_str());
     let disconnect = format!("/connections/{client_id}/{}/disconnect", rail.as_str());
@@ -150,6 +197,14 @@ fn RailRow(r: RailConnectionView, client_id: String, manage: bool) -> impl IntoV
         (None, Some(t)) => when(Some(t)),
         _ => "—".into(),
     };
+    // An error is news only until a sync succeeds after it.
+    let error = r.last_error.clone().filter(|_| {
+        r.health != ConnectionHealth::Connected
+            || match (r.last_error_at, r.last_sync_at) {
+                (Some(e), Some(s)) => e > s,
+                _ => true,
+            }
+    });
     let stripe_key = (manage && rail == Rail::Stripe && r.health != ConnectionHealth::Connected)
         .then(|| {
             view! {
@@ -170,8 +225,16 @@ fn RailRow(r: RailConnectionView, client_id: String, manage: bool) -> impl IntoV
         <tr data-testid="rail-row" data-rail=rail.as_str() data-health=format!("{:?}", r.health).to_lowercase()>
             <td>{rail.display_name()}</td>
             <td>
-                <span class=format!("badge conn-{:?}", r.health).to_lowercase()>{r.health.label()}</span>
+                <span class=r.health.badge_class()>{r.health.label()}</span>
                 {r.warning.map(|w| view! { <div class="warn">{w}</div> })}
+                {error
+                    .map(|e| {
+                        view! {
+                            <div class="error" data-testid="last-error">
+                                {format!("Last error ({}): {e}", when(r.last_error_at))}
+                            </div>
+                        }
+                    })}
                 {r
                     .webhook_status
                     .map(|w| view! { <div class="muted">{format!("webhooks: {}", w.replace('_', " "))}</div> })}
@@ -180,9 +243,6 @@ fn RailRow(r: RailConnectionView, client_id: String, manage: bool) -> impl IntoV
             <td>{who}</td>
             <td>{when(r.access_expires_at)}</td>
             <td>{when(r.last_sync_at)}</td>
-            <td class="error">
-                {r.last_error.map(|e| format!("{e} ({})", when(r.last_error_at)))}
-            </td>
             <td class="actions">
                 {manage
                     .then(|| {
@@ -195,10 +255,26 @@ fn RailRow(r: RailConnectionView, client_id: String, manage: bool) -> impl IntoV
                             </form>
                             {connected
                                 .then(|| {
+                                    // A disconnect revokes RowCol's access at the
+                                    // provider: asked once more, without JavaScript too.
                                     view! {
-                                        <form method="post" action=disconnect.clone() class="inline">
-                                            <button type="submit" class="link danger">"Disconnect"</button>
-                                        </form>
+                                        <details class="confirm">
+                                            <summary class="danger" data-testid=format!("disconnect-{}", rail.as_str())>
+                                                "Disconnect…"
+                                            </summary>
+                                            <p>
+                                                {format!(
+                                                    "RowCol's access to {} for {} is revoked and its tokens forgotten; payments for this client stop until it is connected again.",
+                                                    rail.display_name(),
+                                                    client_name,
+                                                )}
+                                            </p>
+                                            <form method="post" action=disconnect.clone() class="inline">
+                                                <button type="submit" class="danger" data-testid=format!("confirm-disconnect-{}", rail.as_str())>
+                                                    {format!("Disconnect {}", rail.display_name())}
+                                                </button>
+                                            </form>
+                                        </details>
                                     }
                                 })}
                             {stripe_key}

@@ -41,3 +41,6 @@ lazy_page!(HygieneRoute => super::hygiene::HygienePage);
 lazy_page!(AuditRoute => super::audit::AuditPage);
 lazy_page!(ConnectionsRoute => super::connections::ConnectionsPage);
 lazy_page!(SandboxFaultsRoute => super::sandbox_faults::SandboxFaultsPage);
+lazy_page!(UsersRoute => super::users::UsersPage);
+lazy_page!(WelcomeRoute => super::welcome::WelcomePage);
+lazy_page!(AccountRoute => super::account::AccountPage);

@@ -9,6 +9,13 @@ pub fn LoginPage() -> impl IntoView {
     // the URL) reaches it.
     let login = ServerAction::<Login>::new();
     let session = use_session();
+    // The page the person asked for before being asked to sign in.
+    let (next, welcome) = leptos_router::hooks::use_query_map().with_untracked(|q| {
+        (
+            q.get("next").unwrap_or_default(),
+            q.get("welcome").is_some(),
+        )
+    });
     Effect::new(move |_| {
         if let Some(Ok(())) = login.value().get() {
             session.user.refetch();
@@ -22,6 +29,14 @@ pub fn LoginPage() -> impl IntoView {
         <Title text="Sign in · RowCol" />
         <section class="card narrow">
             <h1>"Sign in"</h1>
+            {welcome
+                .then(|| {
+                    view! {
+                        <p class="notice" role="status" data-testid="welcome-done">
+                            "Done: sign in with your email and the password you chose."
+                        </p>
+                    }
+                })}
             <ActionForm action=login>
                 <label>
                     "Email" <input type="email" name="email" autocomplete="username" required />
@@ -30,6 +45,7 @@ pub fn LoginPage() -> impl IntoView {
                     "Password"
                     <input type="password" name="password" autocomplete="current-password" required />
                 </label>
+                <input type="hidden" name="next" value=next />
                 <button type="submit" class="primary">"Sign in"</button>
             </ActionForm>
             {move || {

@@ -1,5 +1,6 @@
 //! One module per route.
 
+pub mod account;
 pub mod approvals;
 pub mod audit;
 pub mod client;
@@ -10,4 +11,6 @@ pub mod login;
 pub mod payment;
 pub mod portfolio;
 pub mod sandbox_faults;
+pub mod users;
 pub mod waiting;
+pub mod welcome;

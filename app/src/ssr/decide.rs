@@ -470,6 +470,10 @@ pub async fn decide_prepared(
             hygiene_id,
             hygiene::Closed::Resolved,
             now,
+            hygiene::ClosedBy {
+                by: &user.email,
+                note: "Approved again through every rule: a new payment with its own remote_id.",
+            },
         )
         .await?;
     }
@@ -621,6 +625,8 @@ async fn record_override(
                 reason.trim()
             ),
             at: d.now,
+            job_id: None,
+            opened_by: Some(&d.user.email),
         },
     )
     .await?;

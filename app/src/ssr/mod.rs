@@ -3,6 +3,7 @@
 //! implements.
 
 pub mod app_state;
+pub mod audit_filter;
 pub mod auth;
 pub mod clock;
 pub mod crypto;

@@ -32,10 +32,13 @@ pub const MIN_REASON_CHARS: usize = 5;
 /// Holds on a payment that stopping it settles.
 /// (An override's review stays open: it is about the decision, which
 /// stands in the record whether or not the money went.)
-const SETTLED_BY_STOP: [ReasonCode; 3] = [
+/// A duplicate payment stopped before Ramp paid it is settled too: the
+/// vendor is paid once.
+const SETTLED_BY_STOP: [ReasonCode; 4] = [
     ReasonCode::VendorBankChanged,
     ReasonCode::ReleaseFailed,
     ReasonCode::ReleaseUnconfirmed,
+    ReasonCode::DuplicatePayment,
 ];
 
 pub async fn stop_payment(
@@ -169,8 +172,19 @@ async fn cancel(
             "This payment changed meanwhile; reload.".into(),
         ));
     }
+    let note = format!("Payment stopped: {reason}");
     for code in SETTLED_BY_STOP {
-        payments::clear_flag(tx, &p.payment_id, code, at).await?;
+        payments::settle_flag(
+            tx,
+            &p.payment_id,
+            code,
+            at,
+            crate::ssr::store::hygiene::ClosedBy {
+                by: &user.email,
+                note: &note,
+            },
+        )
+        .await?;
     }
     Ok(())
 }

@@ -122,6 +122,7 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
     // origins (RowCol sets the same one on every response it serves).
     let html = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{t}</title></head>\
          <body><main>{body}</main></body></html>",
         t = esc(title)
@@ -160,11 +161,15 @@ fn sign_in_page(rail: SimRail, request: &str, wrong: bool) -> Response {
     } else {
         ""
     };
+    // As a provider's sandbox does: the page names its test credentials.
+    let (user, pass) = sign_in_of(rail);
     page(
         StatusCode::OK,
         &format!("Sign in - {}", p.brand),
         &format!(
-            "<h1>Sign in to {brand}</h1><p>{app} wants to connect to your {what}.</p>{notice}\
+            "<h1>Sign in to {brand}</h1><p>{app} wants to connect to your {what}.</p>\
+             <p data-testid=\"sandbox-credentials\">Sandbox: sign in with <code>{user}</code> \
+             and password <code>{pass}</code>.</p>{notice}\
              <form method=\"post\"><input type=\"hidden\" name=\"request\" value=\"{req}\">\
              <label>Email or user ID <input name=\"username\" autocomplete=\"username\"></label>\
              <label>Password <input name=\"password\" type=\"password\" autocomplete=\"current-password\"></label>\
@@ -173,6 +178,8 @@ fn sign_in_page(rail: SimRail, request: &str, wrong: bool) -> Response {
             app = esc(super::APP_NAME),
             what = esc(p.what),
             req = esc(request),
+            user = esc(user),
+            pass = esc(pass),
         ),
     )
 }

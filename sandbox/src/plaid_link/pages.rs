@@ -130,7 +130,9 @@ fn credentials_page(st: &SimState, s: &LinkSessionRec, wrong: bool) -> Response 
         StatusCode::OK,
         &format!("Sign in to {bank}"),
         &format!(
-            "{err}<form method=\"post\">\
+            "{err}<p data-testid=\"sandbox-credentials\">Sandbox: use username \
+             <code>user_good</code> and password <code>pass_good</code>.</p>\
+             <form method=\"post\">\
              <label>Username <input name=\"username\" autocomplete=\"off\" required></label> \
              <label>Password <input name=\"password\" type=\"password\" autocomplete=\"off\" required></label> \
              {CONTINUE} {EXIT}</form>"

@@ -498,6 +498,23 @@ pub(crate) fn edit_bill(
             b.total_cents = total;
             b.balance_cents = total - paid;
         }
+        QboBillEdit::SetPaymentAmount(amount) => {
+            let mut linked = realm
+                .bill_payments
+                .iter_mut()
+                .filter(|p| p.lines.iter().any(|l| l.bill_id == bill_id));
+            let (Some(p), None) = (linked.next(), linked.next()) else {
+                anyhow::bail!("bill {bill_id} has not exactly one payment linked");
+            };
+            for l in p.lines.iter_mut().filter(|l| l.bill_id == bill_id) {
+                l.amount_cents = amount;
+            }
+            p.total_cents = p.lines.iter().map(|l| l.amount_cents).sum();
+            p.sync_token += 1;
+            p.updated = now;
+            let b = &mut realm.bills[idx];
+            b.balance_cents = (b.total_cents - amount).max(0);
+        }
         QboBillEdit::SetVendor(vendor) => {
             if realm.vendor(&vendor).is_none() {
                 anyhow::bail!("unknown vendor {vendor}");

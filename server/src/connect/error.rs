@@ -16,6 +16,8 @@ pub enum ConnectError {
     NotFound(&'static str),
     /// 403: the signed-in person may not connect or disconnect.
     NotAdmin,
+    /// 403: a viewer asked for a refresh.
+    NotAdvisor,
     /// Not signed in, or the session's account is gone (its own status).
     Session(AppError),
     /// 400: the request or the provider's answer was refused; nothing was
@@ -80,6 +82,11 @@ impl IntoResponse for ConnectError {
                 StatusCode::FORBIDDEN,
                 "Not allowed",
                 "Only an admin of your firm can connect or disconnect rails.",
+            ),
+            ConnectError::NotAdvisor => page(
+                StatusCode::FORBIDDEN,
+                "Not allowed",
+                "Only advisors and admins can refresh a client's data.",
             ),
             ConnectError::Session(e) => {
                 let status =

@@ -66,6 +66,18 @@ pub async fn admin(st: &ServerState, session: &Session) -> Result<CurrentUser, C
     Ok(user)
 }
 
+/// The signed-in person, if they may ask for a client's rails to be read
+/// again (advisors and admins: a refresh changes no connection).
+pub async fn advisor(st: &ServerState, session: &Session) -> Result<CurrentUser, ConnectError> {
+    let user = user_of_session(session, &st.services.db)
+        .await
+        .map_err(ConnectError::Session)?;
+    if user.require(Role::Advisor).is_err() {
+        return Err(ConnectError::NotAdvisor);
+    }
+    Ok(user)
+}
+
 /// The client, if it is the user's firm's (else "not found", never a hint).
 pub async fn own_client(
     st: &ServerState,

@@ -192,23 +192,39 @@ async fn revoke_at_provider(
     }
 }
 
-/// `POST /connections/{client}/sync`: read the client's rails now.
+/// Where a refresh was asked from, to go back to (`?back=client`).
+#[derive(Debug, serde::Deserialize)]
+pub struct SyncForm {
+    #[serde(default)]
+    back: String,
+}
+
+/// `POST /connections/{client}/sync`: read the client's rails now (an
+/// advisor's *refresh*, an admin's *sync now*). A sync already queued for
+/// later is brought forward rather than doubled. Back to the client's page
+/// when asked from there, else to the client's row of Connections.
 pub async fn sync_now(
     State(st): State<ServerState>,
     session: Session,
     Path(client_id): Path<String>,
+    axum::extract::Query(form): axum::extract::Query<SyncForm>,
 ) -> Result<Response, ConnectError> {
-    let user = admin(&st, &session).await?;
+    let user = super::guard::advisor(&st, &session).await?;
     let client = own_client(&st, &user, &client_id).await?;
     let now = st.services.clock.now();
     let mut tx = super::guard::begin(&st).await?;
     let job = Job::SyncClient {
         client_id: client.to_string(),
     };
-    job_queue::enqueue(&mut tx, &job, now, now)
+    job_queue::run_now(&mut tx, &job, now)
         .await
         .doing("enqueueing the sync")?;
     commit(tx).await.doing("enqueueing the sync")?;
     st.services.runner_wake.notify_one();
-    Ok(Redirect::to("/connections?synced=1").into_response())
+    Ok(Redirect::to(&if form.back == "client" {
+        format!("/clients/{client}?synced=1")
+    } else {
+        format!("/connections?synced=1#client-{client}")
+    })
+    .into_response())
 }

@@ -143,9 +143,15 @@ pub async fn store(
         .await
         .doing("reading the client's rails")?;
     if unhealthy.is_empty() {
-        hygiene::resolve_for_client(&mut tx, client.as_str(), ReasonCode::RailReauthNeeded, now)
-            .await
-            .doing("resolving the reconnect item")?;
+        hygiene::resolve_for_client(
+            &mut tx,
+            client.as_str(),
+            ReasonCode::RailReauthNeeded,
+            now,
+            "Cleared itself: the rail was reconnected.",
+        )
+        .await
+        .doing("resolving the reconnect item")?;
     }
     let mut first = vec![Job::SyncClient {
         client_id: client.to_string(),

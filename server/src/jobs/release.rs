@@ -301,6 +301,8 @@ async fn cancel(
                 reason_code: ReasonCode::BillChangedInLedger,
                 detail: &format!("Payment cancelled before release: {why}"),
                 at: now,
+                job_id: None,
+                opened_by: None,
             },
         )
         .await?;

@@ -235,7 +235,7 @@ async fn dead_letter(
             }
         }
         Some(Job::ProcessWebhook { inbox_id }) => {
-            return dead_webhook(tx, inbox_id, c.attempts, error, at).await;
+            return dead_webhook(tx, inbox_id, &c.job_id, c.attempts, error, at).await;
         }
         _ => return Ok(()),
     };
@@ -306,6 +306,8 @@ async fn dead_letter(
             reason_code: reason,
             detail: &detail,
             at,
+            job_id: Some(&c.job_id),
+            opened_by: None,
         },
     )
     .await?;
@@ -319,6 +321,7 @@ async fn dead_letter(
 async fn dead_webhook(
     tx: &mut Tx<'_>,
     inbox_id: &str,
+    job_id: &str,
     attempts: i64,
     error: &str,
     at: DateTime<Utc>,
@@ -368,6 +371,8 @@ async fn dead_webhook(
                     reason_code: ReasonCode::JobDeadLettered,
                     detail: &detail,
                     at,
+                    job_id: Some(job_id),
+                    opened_by: None,
                 },
             )
             .await?;

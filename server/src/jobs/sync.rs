@@ -126,6 +126,69 @@ async fn sync_bills(st: &Services, firm: &str, client_id: &str) -> Result<(), Jo
     bills::close_unlisted(&mut tx, client_id, now).await?;
     connections::mark_synced(&mut tx, client_id, Rail::Qbo, now).await?;
     commit(tx).await?;
+    paid_elsewhere_while_on_ramp(st, client_id).await
+}
+
+/// A bill RowCol has sent to Ramp, and Ramp has not paid yet, that the
+/// ledger now shows paid by a BillPayment Ramp did not write (a bookkeeper
+/// paid it by hand): Ramp will pay it a second time on its date unless
+/// someone cancels it there. Flagged now, while the duplicate can still be
+/// archived on Ramp, rather than found by verification after both paid.
+/// (A bill closed by Ramp's own BillPayment is Ramp paying: its webhook
+/// says so. A bill deleted outright is the release's and verification's.)
+async fn paid_elsewhere_while_on_ramp(st: &Services, client_id: &str) -> Result<(), JobError> {
+    let candidates = {
+        let mut conn = st.db.acquire().await?;
+        app::ssr::store::payments::released_with_closed_bill(&mut conn, client_id).await?
+    };
+    if candidates.is_empty() {
+        return Ok(());
+    }
+    let qbo = rail_auth(st, client_id, Rail::Qbo).await?;
+    for (payment_id, qbo_bill_id) in candidates {
+        let found = match st
+            .rails
+            .ledger
+            .bill_payments_for_bill(&qbo, &qbo_bill_id)
+            .await
+        {
+            Ok(p) => p,
+            Err(RailError::NotFound(_)) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let now = st.clock.now();
+        let mut tx = st.db.begin().await?;
+        let p = app::ssr::store::payments::require(&mut tx, &payment_id).await?;
+        let Some(ramp_bill_id) = p.ramp_bill_id.as_deref() else {
+            continue;
+        };
+        let Some(other) = found
+            .iter()
+            .find(|bp| !super::verify::written_by_ramp(bp, ramp_bill_id))
+        else {
+            continue;
+        };
+        app::ssr::store::payments::flag(
+            &mut tx,
+            &payment_id,
+            app::model::ReasonCode::DuplicatePayment,
+            app::model::Severity::Critical,
+            &format!(
+                "Bill {qbo_bill_id} is about to be paid twice: QuickBooks has BillPayment {} of {} \
+                 on {} that Ramp did not write, and Ramp bill {ramp_bill_id} is still scheduled to \
+                 pay {} on {}. Cancel it on Ramp before then, or resolve with a note if the \
+                 QuickBooks entry is a mistake.",
+                other.id,
+                other.amount_for_bill,
+                other.txn_date,
+                p.amount()?,
+                p.payment_arrival_date,
+            ),
+            now,
+        )
+        .await?;
+        commit(tx).await?;
+    }
     Ok(())
 }
 

@@ -26,7 +26,7 @@ pub const LEDGER_WINDOW_HOURS: i64 = 24;
 /// payment never names it. (The planted bug `verify_any_bill_payment`
 /// takes any BillPayment, as RowCol did before issue #16: the simulation
 /// must catch it.)
-fn written_by_ramp(bp: &LedgerBillPayment, ramp_bill_id: &str) -> bool {
+pub(crate) fn written_by_ramp(bp: &LedgerBillPayment, ramp_bill_id: &str) -> bool {
     if planted::active(Bug::VerifyAnyBillPayment) {
         return true;
     }
@@ -219,7 +219,13 @@ async fn check_ledger(
                 },
             )
             .await?;
+            // The ledger agrees now (a bookkeeper corrected the amount, or
+            // voided the extra payment): those flags clear themselves.
             clear_flag(&mut tx, payment_id, ReasonCode::QboSyncMissing, now).await?;
+            clear_flag(&mut tx, payment_id, ReasonCode::AmountMismatch, now).await?;
+            if others.is_empty() {
+                clear_flag(&mut tx, payment_id, ReasonCode::DuplicatePayment, now).await?;
+            }
             Some(true)
         }
         [bp] => {

@@ -15,7 +15,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use chrono::{NaiveDate, SecondsFormat};
+use chrono::SecondsFormat;
 use serde::Deserialize;
 use tower_sessions::Session;
 
@@ -46,46 +46,22 @@ struct Export {
 }
 
 fn parse(q: ExportQuery) -> Result<Export, String> {
-    let nonempty = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+    use app::ssr::audit_filter::{self, nonempty, RawFilter};
     let format = match nonempty(q.format).as_deref() {
         None | Some("csv") => Format::Csv,
         Some("json") => Format::Json,
         Some(other) => return Err(format!("format must be csv or json, not {other:?}")),
     };
-    let actor_kind =
-        match nonempty(q.actor_kind) {
-            None => None,
-            Some(k) => Some(ActorKind::parse(&k).ok_or_else(|| {
-                format!("actor_kind must be user, rail, sync or system, not {k:?}")
-            })?),
-        };
-    let day = |name: &str, v: Option<String>| -> Result<Option<NaiveDate>, String> {
-        nonempty(v)
-            .map(|d| {
-                NaiveDate::parse_from_str(&d, "%Y-%m-%d")
-                    .map_err(|_| format!("{name} must be a date like 2026-11-28, not {d:?}"))
-            })
-            .transpose()
-    };
-    let from = day("from", q.from)?;
-    let to = day("to", q.to)?;
-    if let (Some(f), Some(t)) = (from, to) {
-        if f > t {
-            return Err(format!("from ({f}) is after to ({t})"));
-        }
-    }
-    let ms = |d: NaiveDate| {
-        d.and_hms_opt(0, 0, 0)
-            .map(|t| t.and_utc().timestamp_millis())
-    };
+    let (filter, actor_kind) = audit_filter::parse(RawFilter {
+        client_id: q.client_id,
+        action: q.action,
+        actor_kind: q.actor_kind,
+        from: q.from,
+        to: q.to,
+    })?;
     Ok(Export {
         format,
-        filter: ExportFilter {
-            client_id: nonempty(q.client_id),
-            action: nonempty(q.action),
-            from_ms: from.and_then(ms),
-            until_ms: to.and_then(|t| t.succ_opt()).and_then(ms),
-        },
+        filter,
         actor_kind,
     })
 }
@@ -255,6 +231,61 @@ fn write_row(
         }
     }
     Ok(())
+}
+
+/// `GET /audit/checkpoint`: the signed head of the signed-in user's firm's
+/// chain (after re-hashing it whole), as the file `rowcol verify-audit
+/// --checkpoint` checks. Any role may take one: it is evidence, not power.
+pub async fn checkpoint(State(st): State<ServerState>, session: Session) -> Response {
+    let user = match app::ssr::auth::user_of_session(&session, &st.app.db).await {
+        Ok(u) => u,
+        Err(e) => {
+            let status =
+                StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            return plain(status, "Sign in to take a checkpoint of the audit log.");
+        }
+    };
+    let Some(signer) = &st.audit_signer else {
+        return plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Checkpoints cannot be signed: ROWCOL_AUDIT_SIGNING_KEY is not configured.",
+        );
+    };
+    let now = st.services.clock.now();
+    match crate::audit_checkpoint::export(&st.app.db, signer, Some(&user.firm_id), now).await {
+        Ok(file) => match serde_json::to_string_pretty(&file) {
+            Ok(json) => (
+                StatusCode::OK,
+                [
+                    (header::CONTENT_TYPE, "application/json"),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        "attachment; filename=\"audit-checkpoint.json\"",
+                    ),
+                ],
+                json,
+            )
+                .into_response(),
+            Err(e) => {
+                tracing::error!(error = %e, "encoding a checkpoint");
+                plain(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong on our side.",
+                )
+            }
+        },
+        Err(crate::audit_checkpoint::ExportError::Broken(why)) => {
+            // A broken chain is never signed; the message names the entry.
+            plain(StatusCode::CONFLICT, &why)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "signing an audit checkpoint");
+            plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong on our side.",
+            )
+        }
+    }
 }
 
 #[cfg(test)]

@@ -184,6 +184,11 @@ impl Application {
             webhook_refusals: Default::default(),
             plaid_keys: Default::default(),
             metrics_token: config.metrics_token.clone().map(Into::into),
+            // Live without ROWCOL_AUDIT_SIGNING_KEY: checkpoints cannot be
+            // signed (the route says so); everything else runs.
+            audit_signer: crate::audit_checkpoint::Signer::from_config(&config)
+                .ok()
+                .map(Arc::new),
         };
 
         let demo_password = match &sandbox {

@@ -46,6 +46,10 @@ pub(super) fn build_router(
         .route("/readyz", get(crate::routes::health::readyz))
         .route("/metrics", get(crate::routes::metrics::scrape))
         .route("/audit/export", get(crate::routes::audit_export::export))
+        .route(
+            "/audit/checkpoint",
+            get(crate::routes::audit_export::checkpoint),
+        )
         .merge(webhooks)
         .route("/connect/stripe/key", post(crate::connect::stripe_key))
         .route("/connect/{rail}/start", post(crate::connect::start))

@@ -434,6 +434,70 @@ async fn overrides_are_for_admins_with_a_reason_and_never_for_dual_control(e: En
             .contains("overridden by admin@northwind.test"),
         "{detail}"
     );
+
+    // Issue #18 §1: another admin acknowledges the override; its maker
+    // cannot, and an advisor sees no button for it.
+    let (_, tray) = admin
+        .call("hygiene", &[("reason", "override_review")])
+        .await;
+    let item = &tray["items"][0];
+    let hid = item["hygiene_id"].as_str().expect("an override item");
+    assert_eq!(item["actions"], json!([]), "not for its maker: {item}");
+    let (status, body) = admin
+        .call(
+            "hygiene/act",
+            &[("hygiene_id", hid), ("action", "acknowledge")],
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.to_string().contains("Another admin"), "{body}");
+    let (status, _) = advisor
+        .call(
+            "hygiene/act",
+            &[("hygiene_id", hid), ("action", "acknowledge")],
+        )
+        .await;
+    assert_eq!(status, 403);
+    let hash = app::ssr::crypto::hash_password(PASSWORD).unwrap();
+    sqlx::query(
+        "insert into app_user (user_id, firm_id, email, name, role, password_hash, created_at)
+         select 'usr_admin2', firm_id, 'admin2@northwind.test', 'Second Admin', 'admin', $1, 0
+         from app_user where email = $2",
+    )
+    .bind(hash)
+    .bind(ADMIN)
+    .execute(&app.state.app.db.pool)
+    .await
+    .unwrap();
+    let other = User::new(&app, "admin2@northwind.test").await;
+    let (_, tray) = other
+        .call("hygiene", &[("reason", "override_review")])
+        .await;
+    assert_eq!(tray["items"][0]["actions"], json!(["acknowledge"]));
+    let (status, body) = other
+        .call(
+            "hygiene/act",
+            &[
+                ("hygiene_id", hid),
+                ("action", "acknowledge"),
+                ("note", "Loan agreement seen."),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, tray) = other
+        .call(
+            "hygiene",
+            &[("reason", "override_review"), ("state", "resolved")],
+        )
+        .await;
+    assert_eq!(tray["items"][0]["closed_by"], "admin2@northwind.test");
+    assert_eq!(tray["items"][0]["close_note"], "Loan agreement seen.");
+    assert_eq!(
+        app.count("select count(*) from audit_entry where action = 'override.acknowledged'")
+            .await,
+        1
+    );
 }
 
 /// Adds a bill in the simulated QuickBooks as the client's bookkeeper

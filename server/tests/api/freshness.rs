@@ -183,6 +183,7 @@ async fn a_release_that_gives_up_fails_the_payment_and_frees_its_commitment(e: E
         "a failed payment holds no cash"
     );
     let (status, items) = app.call("hygiene", &[]).await;
+    let items = items["items"].clone();
     assert_eq!(status, 200);
     let item = items
         .as_array()
@@ -216,6 +217,7 @@ async fn a_release_that_gives_up_fails_the_payment_and_frees_its_commitment(e: E
 
 async fn hygiene_id_for(app: &TestApp, pid: &str) -> String {
     let (_, items) = app.call("hygiene", &[]).await;
+    let items = items["items"].clone();
     items
         .as_array()
         .unwrap()
@@ -268,6 +270,7 @@ async fn a_failed_payment_can_be_retried_after_a_fresh_check_or_dismissed(e: Eng
     assert!(remote.is_some());
     // The item is done; retrying it again is refused.
     let (_, items) = app.call("hygiene", &[]).await;
+    let items = items["items"].clone();
     assert!(
         !items.to_string().contains(&hid),
         "the retried item is still open: {items}"
@@ -284,6 +287,7 @@ async fn a_failed_payment_can_be_retried_after_a_fresh_check_or_dismissed(e: Eng
     let (status, body) = app.call("dismiss_hygiene", &[("hygiene_id", &hid2)]).await;
     assert!(status == 200 || status == 302, "{status} {body}");
     let (_, items) = app.call("hygiene", &[]).await;
+    let items = items["items"].clone();
     assert!(!items.to_string().contains(&hid2), "{items}");
     assert_eq!(app.count("select count(*) from payment").await, payments);
     assert_eq!(
@@ -413,6 +417,7 @@ async fn a_release_that_gives_up_after_an_unanswered_create_stays_approved(e: En
     );
     assert_eq!(app.payment_state(&pid).await, "approved");
     let (_, items) = app.call("hygiene", &[]).await;
+    let items = items["items"].clone();
     let item = items
         .as_array()
         .unwrap()
@@ -459,6 +464,7 @@ async fn retrying_a_failed_payment_whose_bill_closed_in_the_ledger_says_so(e: En
         "the answer says why: {body}"
     );
     let (_, items) = app.call("hygiene", &[]).await;
+    let items = items["items"].clone();
     assert!(
         items.to_string().contains(&hid),
         "the item stays for a dismissal"

@@ -25,6 +25,7 @@ both_engines!(
     a_concurrent_append_never_shows_a_false_break,
     the_audit_checkpoint_advances_and_tampering_after_it_is_caught,
     verify_audit_re_hashes_everything_and_names_the_first_break,
+    a_log_rewritten_and_re_hashed_end_to_end_is_caught_by_the_signed_checkpoint,
     the_audit_note_is_appended_to_the_private_note_once,
     sign_ins_sign_outs_and_failed_sign_ins_are_audited,
     the_audit_log_exports_as_csv_and_json_with_filters,
@@ -737,11 +738,171 @@ async fn the_audit_note_is_appended_to_the_private_note_once(e: Engine) {
 
 /// `rowcol verify-audit`, as an operator runs it.
 async fn verify_audit(app: &TestApp, incremental: bool) -> anyhow::Result<()> {
+    verify_audit_against(app, incremental, None).await
+}
+
+async fn verify_audit_against(
+    app: &TestApp,
+    incremental: bool,
+    checkpoint: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
     rowcol::cli::run(rowcol::config::Cli {
-        command: Some(rowcol::config::Command::VerifyAudit { incremental }),
+        command: Some(rowcol::config::Command::VerifyAudit {
+            incremental,
+            checkpoint: checkpoint.map(std::path::Path::to_path_buf),
+        }),
         config: app.config.clone(),
     })
     .await
+}
+
+/// The hash RowCol gives an entry (as an attacker who read the source
+/// would compute it).
+fn rehash(
+    firm: &str,
+    seq: i64,
+    at: i64,
+    r: &(String, String, String, String),
+    prev: &str,
+) -> String {
+    use sha2::{Digest, Sha256};
+    #[derive(serde::Serialize)]
+    struct Canonical<'a> {
+        firm_id: &'a str,
+        seq: i64,
+        at: i64,
+        actor: &'a str,
+        action: &'a str,
+        subject: &'a str,
+        detail: &'a str,
+        prev_hash: &'a str,
+    }
+    let c = Canonical {
+        firm_id: firm,
+        seq,
+        at,
+        actor: &r.0,
+        action: &r.1,
+        subject: &r.2,
+        detail: &r.3,
+        prev_hash: prev,
+    };
+    hex::encode(Sha256::digest(serde_json::to_vec(&c).unwrap()))
+}
+
+/// Issue #18 §2: someone with the database rewrites entry 2 and re-hashes
+/// every entry after it, the firm's head and the verification checkpoint:
+/// the chain is consistent again and a full re-hash passes. The signed
+/// checkpoint an auditor took before (CLI and `GET /audit/checkpoint`)
+/// still catches it.
+async fn a_log_rewritten_and_re_hashed_end_to_end_is_caught_by_the_signed_checkpoint(e: Engine) {
+    let app = TestApp::spawn(e).await;
+    let firm = firm(&app).await;
+    append(&app, &firm, 3).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("checkpoint.json");
+    rowcol::cli::run(rowcol::config::Cli {
+        command: Some(rowcol::config::Command::AuditCheckpoint {
+            out: Some(file.clone()),
+        }),
+        config: app.config.clone(),
+    })
+    .await
+    .expect("signed");
+    verify_audit_against(&app, false, Some(&file))
+        .await
+        .expect("the checkpoint holds for the log it was taken of");
+    // Any role may take one over HTTP; it names this firm's head.
+    app.login("viewer@northwind.test").await;
+    let res = app
+        .http
+        .get(format!("{}/audit/checkpoint", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let web: Value = res.json().await.unwrap();
+    let head: i64 = sqlx::query_scalar("select audit_seq from firm where firm_id = $1")
+        .bind(firm.as_str())
+        .fetch_one(&app.state.app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(web["checkpoints"][0]["seq"], head);
+    assert_eq!(web["checkpoints"][0]["firm_id"], firm.as_str());
+
+    // The rewrite: entry 2's detail, then every hash from there on.
+    let rows: Vec<(i64, i64, String, String, String, String, String)> = sqlx::query_as(
+        "select seq, at, actor, action, subject, detail, prev_hash from audit_entry
+         where firm_id = $1 order by seq",
+    )
+    .bind(firm.as_str())
+    .fetch_all(&app.state.app.db.pool)
+    .await
+    .unwrap();
+    let mut prev = rows[1].6.clone();
+    for (seq, at, actor, action, subject, detail, _) in rows.into_iter().skip(1) {
+        let detail = if seq == 2 {
+            r#"{"rewritten":true}"#.to_owned()
+        } else {
+            detail
+        };
+        let hash = rehash(
+            firm.as_str(),
+            seq,
+            at,
+            &(actor, action, subject, detail.clone()),
+            &prev,
+        );
+        behind_the_back(
+            &app,
+            e,
+            &format!(
+                "update audit_entry set detail = '{}', prev_hash = '{prev}', hash = '{hash}'
+                 where firm_id = '{}' and seq = $1",
+                detail.replace('\'', "''"),
+                firm.as_str()
+            ),
+            seq,
+        )
+        .await;
+        prev = hash;
+    }
+    for sql in [
+        "update firm set audit_head = $1 where firm_id = $2",
+        "update audit_checkpoint set hash = $1 where firm_id = $2",
+    ] {
+        sqlx::query(sql)
+            .bind(&prev)
+            .bind(firm.as_str())
+            .execute(&app.state.app.db.pool)
+            .await
+            .unwrap();
+    }
+    verify_audit(&app, false)
+        .await
+        .expect("re-hashed end to end, the chain alone holds");
+    let said = format!(
+        "{:#}",
+        verify_audit_against(&app, false, Some(&file))
+            .await
+            .expect_err("the signed checkpoint catches the rewrite")
+    );
+    let signed: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let at = signed["checkpoints"][0]["seq"].as_i64().expect("a seq");
+    assert!(said.contains(&format!("BROKEN at entry {at}")), "{said}");
+    assert!(said.contains("rewritten"), "{said}");
+
+    // A checkpoint file edited to match is refused by its signature.
+    let mut forged: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    forged["checkpoints"][0]["head"] = Value::String(prev.clone());
+    std::fs::write(&file, forged.to_string()).unwrap();
+    let said = format!(
+        "{:#}",
+        verify_audit_against(&app, false, Some(&file))
+            .await
+            .expect_err("an edited checkpoint")
+    );
+    assert!(said.contains("signature"), "{said}");
 }
 
 /// Issue #18 §2, reproduced: after any earlier verification (which moves

@@ -51,6 +51,8 @@ mod process;
 mod qbo_webhooks;
 mod ramp_exactly_once;
 mod stop;
+mod tray;
+mod users;
 mod vendor_bank;
 mod webhooks;
 
@@ -461,7 +463,7 @@ async fn ledger_amount_mismatch_is_flagged_in_the_hygiene_tray(e: Engine) {
     );
     let (status, tray) = app.call("hygiene", &[]).await;
     assert_eq!(status, 200);
-    let items = tray.as_array().unwrap();
+    let items = tray["items"].as_array().unwrap();
     assert_eq!(items.len(), 1, "{tray}");
     assert_eq!(items[0]["reason_code"], "amount_mismatch");
     assert_eq!(items[0]["severity"], "critical");

@@ -419,7 +419,7 @@ impl Run {
     /// and then pressed twice at once.
     pub(crate) async fn retry(&self, rng: &mut Prng, s: &mut Stats) -> Result<(), String> {
         let items = post_json(&self.http, &format!("{}/api/hygiene", self.base), &[]).await?;
-        let mut ids: Vec<String> = items
+        let mut ids: Vec<String> = items["items"]
             .as_array()
             .map(|a| {
                 a.iter()

@@ -2,9 +2,9 @@
 //! hashes a canonical JSON encoding of its fields and the previous entry's
 //! hash. The database refuses updates and deletes (triggers in the migration).
 
-use super::db::{from_ms, to_ms, Tx};
+use super::db::{to_ms, Tx};
 use super::StoreResult;
-use crate::model::{AuditEntryView, ChainStatus, FirmId};
+use crate::model::{ChainStatus, FirmId};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -275,32 +275,107 @@ pub async fn checkpoint(
     )
 }
 
-pub async fn list(
-    pool: &sqlx::AnyPool,
+/// The firm's chain head as the firm row stores it: `(seq, hash)`.
+pub async fn head(conn: &mut sqlx::AnyConnection, firm_id: &FirmId) -> StoreResult<(i64, String)> {
+    let row = sqlx::query("select audit_seq, audit_head from firm where firm_id = $1")
+        .bind(firm_id.as_str())
+        .fetch_optional(conn)
+        .await?
+        .ok_or(super::StoreError::NotFound)?;
+    Ok((row.try_get("audit_seq")?, row.try_get("audit_head")?))
+}
+
+/// The stored hash of the firm's entry `seq`, if it exists.
+pub async fn stored_hash(
+    conn: &mut sqlx::AnyConnection,
     firm_id: &FirmId,
-    limit: i64,
-) -> StoreResult<Vec<AuditEntryView>> {
-    let rows = sqlx::query(
-        "select seq, at, actor, action, subject, detail, hash from audit_entry
-         where firm_id = $1 order by seq desc limit $2",
+    seq: i64,
+) -> StoreResult<Option<String>> {
+    Ok(
+        sqlx::query_scalar("select hash from audit_entry where firm_id = $1 and seq = $2")
+            .bind(firm_id.as_str())
+            .bind(seq)
+            .fetch_optional(conn)
+            .await?,
     )
-    .bind(firm_id.as_str())
-    .bind(limit)
-    .fetch_all(pool)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(AuditEntryView {
-                seq: r.try_get("seq")?,
-                at: from_ms(r.try_get("at")?),
-                actor: r.try_get("actor")?,
-                action: r.try_get("action")?,
-                subject: r.try_get("subject")?,
-                detail: r.try_get("detail")?,
-                hash: r.try_get("hash")?,
-            })
-        })
-        .collect()
+}
+
+/// A LIKE pattern for a detail naming client `c`. Detail is compact JSON
+/// (serde_json): a client named in it reads `"client_id":"cli_…"` exactly.
+/// LIKE's wildcards in the id (its `_` among them) are escaped, not dropped.
+fn names_client(c: &str) -> String {
+    let escaped = c
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%\"client_id\":\"{escaped}\"%")
+}
+
+/// What the audit page shows: one firm's entries, newest first, before
+/// `before_seq` (keyset paging), narrowed by the export's filters and by the
+/// actor (exactly) and the actor's kind.
+#[derive(Debug, Clone, Default)]
+pub struct PageFilter {
+    pub base: ExportFilter,
+    pub actor: Option<String>,
+    pub actor_kind: Option<crate::model::ActorKind>,
+}
+
+/// SQL for an actor's kind, as [`crate::model::ActorKind::of`] decides it.
+fn actor_kind_sql(kind: crate::model::ActorKind) -> &'static str {
+    use crate::model::ActorKind;
+    match kind {
+        ActorKind::User => "e.actor like '%@%'",
+        ActorKind::Sync => "e.actor = 'rowcol:sync'",
+        ActorKind::System => {
+            "e.actor not like '%@%' and e.actor <> 'rowcol:sync' \
+             and (e.actor = 'rowcol' or e.actor like 'rowcol:%')"
+        }
+        ActorKind::Rail => {
+            "e.actor not like '%@%' and e.actor <> 'rowcol' and e.actor not like 'rowcol:%'"
+        }
+    }
+}
+
+/// One page of the audit page: at most `limit` entries older than
+/// `before_seq` (all when `None`), newest first.
+pub async fn page(
+    conn: &mut sqlx::AnyConnection,
+    firm_id: &FirmId,
+    filter: &PageFilter,
+    before_seq: Option<i64>,
+    limit: i64,
+) -> StoreResult<Vec<ExportRow>> {
+    let f = &filter.base;
+    let named = f.client_id.as_deref().map(names_client);
+    let kind = filter
+        .actor_kind
+        .map(|k| format!(" and ({})", actor_kind_sql(k)))
+        .unwrap_or_default();
+    let sql = format!(
+        "select seq, at, actor, action, subject, detail, prev_hash, hash from audit_entry e
+         where e.firm_id = $1 and e.seq < $2
+           and ($3 is null or e.subject = $3 or e.detail like $4 escape '\\'
+                or e.subject in (select p.payment_id from payment p
+                                 where p.client_id = $3 and p.firm_id = $1))
+           and ($5 is null or e.action = $5)
+           and ($6 is null or e.at >= $6)
+           and ($7 is null or e.at < $7)
+           and ($8 is null or e.actor = $8){kind}
+         order by e.seq desc limit $9"
+    );
+    Ok(sqlx::query_as(&sql)
+        .bind(firm_id.as_str())
+        .bind(before_seq.unwrap_or(i64::MAX))
+        .bind(f.client_id.as_deref())
+        .bind(named.as_deref())
+        .bind(f.action.as_deref())
+        .bind(f.from_ms)
+        .bind(f.until_ms)
+        .bind(filter.actor.as_deref())
+        .bind(limit)
+        .fetch_all(conn)
+        .await?)
 }
 
 /// What an export reads: one firm's entries after `after_seq`, oldest
@@ -341,16 +416,7 @@ pub async fn export_page(
     after_seq: i64,
     limit: i64,
 ) -> StoreResult<Vec<ExportRow>> {
-    // Detail is compact JSON (serde_json): a client named in it reads
-    // `"client_id":"cli_…"` exactly. LIKE's wildcards in the id (its `_`
-    // among them) are escaped, not dropped.
-    let named = filter.client_id.as_ref().map(|c| {
-        let escaped = c
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
-        format!("%\"client_id\":\"{escaped}\"%")
-    });
+    let named = filter.client_id.as_deref().map(names_client);
     Ok(sqlx::query_as(
         "select seq, at, actor, action, subject, detail, prev_hash, hash from audit_entry e
          where e.firm_id = $1 and e.seq > $2

@@ -51,3 +51,12 @@ pub async fn all(conn: &mut AnyConnection) -> StoreResult<Vec<FirmId>> {
         .await?;
     ids.iter().map(|i| parse_id(i)).collect()
 }
+
+/// The firm's name.
+pub async fn name_of(conn: &mut AnyConnection, firm_id: &str) -> StoreResult<String> {
+    sqlx::query_scalar("select name from firm where firm_id = $1")
+        .bind(firm_id)
+        .fetch_optional(conn)
+        .await?
+        .ok_or(super::StoreError::NotFound)
+}

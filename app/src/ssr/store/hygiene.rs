@@ -15,12 +15,17 @@ pub struct NewItem<'a> {
     pub reason_code: ReasonCode,
     pub detail: &'a str,
     pub at: DateTime<Utc>,
+    /// The dead job this item reports (it can be replayed).
+    pub job_id: Option<&'a str>,
+    /// The person whose act raised it (an override: another admin reviews).
+    pub opened_by: Option<&'a str>,
 }
 
 pub async fn file(conn: &mut AnyConnection, item: NewItem<'_>) -> StoreResult<()> {
     sqlx::query(
-        "insert into hygiene_item (hygiene_id, firm_id, client_id, payment_id, severity, reason_code, detail, status, created_at)
-         values ($1, $2, $3, $4, $5, $6, $7, 'open', $8)",
+        "insert into hygiene_item (hygiene_id, firm_id, client_id, payment_id, severity, reason_code,
+            detail, status, created_at, job_id, opened_by)
+         values ($1, $2, $3, $4, $5, $6, $7, 'open', $8, $9, $10)",
     )
     .bind(format!("hyg_{}", uuid::Uuid::new_v4().simple()))
     .bind(item.firm_id)
@@ -30,44 +35,66 @@ pub async fn file(conn: &mut AnyConnection, item: NewItem<'_>) -> StoreResult<()
     .bind(item.reason_code.as_str())
     .bind(item.detail)
     .bind(to_ms(item.at))
+    .bind(item.job_id)
+    .bind(item.opened_by)
     .execute(conn)
     .await?;
     Ok(())
 }
 
-/// Resolve a payment's open items for `reason` (the evidence came late).
+/// Who closed an item that closed as a consequence of something else: the
+/// evidence arriving (`rowcol`, the flag cleared itself) or a person's act
+/// that settles it (stopping the payment).
+#[derive(Debug, Clone, Copy)]
+pub struct ClosedBy<'a> {
+    pub by: &'a str,
+    pub note: &'a str,
+}
+
+/// The closer of a flag that cleared itself.
+pub const CLEARED_ITSELF: &str = "rowcol";
+
+/// Resolve a payment's open items for `reason` (the evidence came late, or
+/// a person's act settled them).
 pub async fn resolve_for_payment(
     conn: &mut AnyConnection,
     payment_id: &str,
     reason: ReasonCode,
     at: DateTime<Utc>,
+    closed: ClosedBy<'_>,
 ) -> StoreResult<()> {
     sqlx::query(
-        "update hygiene_item set status = 'resolved', resolved_at = $1
+        "update hygiene_item set status = 'resolved', resolved_at = $1, closed_by = $4, close_note = $5
          where payment_id = $2 and reason_code = $3 and status = 'open'",
     )
     .bind(to_ms(at))
     .bind(payment_id)
     .bind(reason.as_str())
+    .bind(closed.by)
+    .bind(closed.note)
     .execute(conn)
     .await?;
     Ok(())
 }
 
-/// Resolve a client's open items for `reason` (the rail was reconnected).
+/// Resolve a client's open items for `reason` (the rail was reconnected):
+/// they cleared themselves.
 pub async fn resolve_for_client(
     conn: &mut AnyConnection,
     client_id: &str,
     reason: ReasonCode,
     at: DateTime<Utc>,
+    note: &str,
 ) -> StoreResult<()> {
     sqlx::query(
-        "update hygiene_item set status = 'resolved', resolved_at = $1
+        "update hygiene_item set status = 'resolved', resolved_at = $1, closed_by = $4, close_note = $5
          where client_id = $2 and reason_code = $3 and status = 'open'",
     )
     .bind(to_ms(at))
     .bind(client_id)
     .bind(reason.as_str())
+    .bind(CLEARED_ITSELF)
+    .bind(note)
     .execute(conn)
     .await?;
     Ok(())
@@ -99,7 +126,7 @@ pub enum Closed {
 }
 
 impl Closed {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Closed::Resolved => "resolved",
             Closed::Dismissed => "dismissed",
@@ -115,6 +142,8 @@ pub struct OpenItem {
     pub payment_id: Option<String>,
     pub reason_code: String,
     pub detail: String,
+    pub job_id: Option<String>,
+    pub opened_by: Option<String>,
 }
 
 /// The firm's item, if it is still open: `NotFound` for another firm's,
@@ -125,7 +154,7 @@ pub async fn open_item(
     hygiene_id: &str,
 ) -> StoreResult<OpenItem> {
     let row: Option<(String, OpenItem)> = sqlx::query_as::<_, OpenItemRow>(
-        "select hygiene_id, client_id, payment_id, reason_code, detail, status
+        "select hygiene_id, client_id, payment_id, reason_code, detail, status, job_id, opened_by
          from hygiene_item where firm_id = $1 and hygiene_id = $2",
     )
     .bind(firm_id.as_str())
@@ -148,6 +177,8 @@ struct OpenItemRow {
     reason_code: String,
     detail: String,
     status: String,
+    job_id: Option<String>,
+    opened_by: Option<String>,
 }
 
 impl OpenItemRow {
@@ -158,28 +189,34 @@ impl OpenItemRow {
             payment_id: self.payment_id,
             reason_code: self.reason_code,
             detail: self.detail,
+            job_id: self.job_id,
+            opened_by: self.opened_by,
         }
     }
 }
 
 /// Close the firm's open item, guarded on it still being open (a second
 /// click, or a concurrent one, is a `Conflict` and its transaction does not
-/// commit).
+/// commit). `by` is the person (their email); `note` what they wrote or
+/// what their act was.
 pub async fn close(
     tx: &mut Tx<'_>,
     firm_id: &FirmId,
     hygiene_id: &str,
     how: Closed,
     at: DateTime<Utc>,
+    closed: ClosedBy<'_>,
 ) -> StoreResult<()> {
     let done = sqlx::query(
-        "update hygiene_item set status = $1, resolved_at = $2
+        "update hygiene_item set status = $1, resolved_at = $2, closed_by = $5, close_note = $6
          where firm_id = $3 and hygiene_id = $4 and status = 'open'",
     )
     .bind(how.as_str())
     .bind(to_ms(at))
     .bind(firm_id.as_str())
     .bind(hygiene_id)
+    .bind(closed.by)
+    .bind(closed.note)
     .execute(&mut **tx)
     .await?;
     if done.rows_affected() == 1 {

@@ -87,6 +87,17 @@ pub async fn mark_processed(
 }
 
 /// A delivery whose processing gave up: `dead`, not `received` forever.
+/// A dead event whose processing a person replays is pending again.
+pub async fn revive(conn: &mut AnyConnection, inbox_id: &str) -> StoreResult<()> {
+    sqlx::query(
+        "update webhook_inbox set status = 'received' where inbox_id = $1 and status = 'dead'",
+    )
+    .bind(inbox_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 pub async fn mark_dead(conn: &mut AnyConnection, inbox_id: &str) -> StoreResult<()> {
     sqlx::query(
         "update webhook_inbox set status = 'dead' where inbox_id = $1 and status = 'received'",

@@ -46,6 +46,95 @@ pub async fn enqueue(
     Ok(())
 }
 
+/// Run `job` now: enqueue it due now, or, when the same work is already
+/// queued for later (a verification waiting on its retry schedule), bring
+/// that one forward. A job running this moment is left alone: it is
+/// reading the same evidence now.
+pub async fn run_now(tx: &mut Tx<'_>, job: &Job, now: DateTime<Utc>) -> StoreResult<()> {
+    if let Some(key) = job.dedupe_key() {
+        sqlx::query(
+            "update job set run_at = $1, updated_at = $1
+             where dedupe_key = $2 and state = 'queued' and run_at > $1 and lease_until is null",
+        )
+        .bind(to_ms(now))
+        .bind(key)
+        .execute(&mut **tx)
+        .await?;
+    }
+    enqueue(tx, job, now, now).await
+}
+
+/// Replay a dead job: the same job, queued again for one more attempt (its
+/// attempt count goes on, so a failure dead-letters it again at once rather
+/// than running the whole schedule). It takes back its de-duplication key
+/// unless the same work has been queued again since. Returns the job's
+/// payload; `None` if the job is not dead (replayed already, or never).
+pub async fn replay_dead(
+    tx: &mut Tx<'_>,
+    job_id: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<Option<String>> {
+    let Some(payload): Option<String> =
+        sqlx::query_scalar("select payload from job where job_id = $1 and state = 'dead'")
+            .bind(job_id)
+            .fetch_optional(&mut **tx)
+            .await?
+    else {
+        return Ok(None);
+    };
+    let key = serde_json::from_str::<Job>(&payload)
+        .ok()
+        .and_then(|j| j.dedupe_key());
+    let live: i64 = match &key {
+        Some(k) => {
+            sqlx::query_scalar("select count(*) from job where dedupe_key = $1")
+                .bind(k)
+                .fetch_one(&mut **tx)
+                .await?
+        }
+        None => 0,
+    };
+    let done = sqlx::query(
+        "update job set state = 'queued', run_at = $1, lease_until = null, dedupe_key = $2, updated_at = $1
+         where job_id = $3 and state = 'dead'",
+    )
+    .bind(to_ms(now))
+    .bind(if live == 0 { key } else { None })
+    .bind(job_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok((done.rows_affected() == 1).then_some(payload))
+}
+
+/// One recorded attempt of a job, for the tray.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AttemptRow {
+    pub attempt: i64,
+    pub finished_at: i64,
+    pub outcome: String,
+    pub error_code: Option<String>,
+    pub error: Option<String>,
+}
+
+/// A job's attempts, first first, and whether it is dead now.
+pub async fn attempts(
+    conn: &mut sqlx::AnyConnection,
+    job_id: &str,
+) -> StoreResult<(Vec<AttemptRow>, Option<String>)> {
+    let rows = sqlx::query_as(
+        "select attempt, finished_at, outcome, error_code, error from job_attempt
+         where job_id = $1 order by attempt",
+    )
+    .bind(job_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let state = sqlx::query_scalar("select state from job where job_id = $1")
+        .bind(job_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok((rows, state))
+}
+
 /// A job this worker holds the lease on.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Claimed {

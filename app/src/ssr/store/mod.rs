@@ -6,6 +6,7 @@
 //! | --- | --- |
 //! | `firms` | firm (audit head via `audit`) |
 //! | `users` | app_user |
+//! | `user_links` | user_link |
 //! | `clients` | client, client_policy |
 //! | `connections` | rail_connection, vendor_map |
 //! | `connect_flows` | connect_flow |
@@ -20,7 +21,7 @@
 //! | `audit` | audit_entry, audit_checkpoint, firm.audit_seq/audit_head |
 //! | `sandbox_state` | sandbox_state |
 //!
-//! `read_models` and `decisions` only read (the console's summaries, the
+//! `read_models`, `tray_view` and `decisions` only read (the console's summaries, the
 //! approvals table). `client_revision` is written by triggers alone (see
 //! `revision_cache`). Functions take a
 //! connection or the caller's transaction and return [`StoreError`]; what a
@@ -45,6 +46,8 @@ pub mod payments;
 pub mod read_models;
 pub mod revision_cache;
 pub mod sandbox_state;
+pub mod tray_view;
+pub mod user_links;
 pub mod users;
 
 pub use db::{commit, from_ms, to_ms, Backend, Db, Tx};

@@ -439,6 +439,8 @@ pub async fn flag(
             reason_code: reason,
             detail,
             at,
+            job_id: None,
+            opened_by: None,
         },
     )
     .await?;
@@ -478,20 +480,62 @@ pub async fn flagged_for_vendor(
     .await?)
 }
 
-/// Late evidence arrived: clear a soft flag and resolve its hygiene items.
+/// Late evidence arrived: clear a soft flag and resolve its hygiene items
+/// (the tray says the flag cleared itself).
 pub async fn clear_flag(
     tx: &mut Tx<'_>,
     payment_id: &str,
     reason: ReasonCode,
     at: DateTime<Utc>,
 ) -> StoreResult<()> {
+    settle_flag(
+        tx,
+        payment_id,
+        reason,
+        at,
+        hygiene::ClosedBy {
+            by: hygiene::CLEARED_ITSELF,
+            note: "Cleared itself: the evidence it was waiting for arrived.",
+        },
+    )
+    .await
+}
+
+/// Clear a flag and resolve its hygiene items, closed by `closed` (a
+/// person's act that settles it, or the evidence).
+pub async fn settle_flag(
+    tx: &mut Tx<'_>,
+    payment_id: &str,
+    reason: ReasonCode,
+    at: DateTime<Utc>,
+    closed: hygiene::ClosedBy<'_>,
+) -> StoreResult<()> {
     sqlx::query("update payment set flag_reason = null where payment_id = $1 and flag_reason = $2")
         .bind(payment_id)
         .bind(reason.as_str())
         .execute(&mut **tx)
         .await?;
-    hygiene::resolve_for_payment(tx, payment_id, reason, at).await?;
+    hygiene::resolve_for_payment(tx, payment_id, reason, at, closed).await?;
     Ok(())
+}
+
+/// A client's payments on Ramp and not yet paid whose bill the ledger no
+/// longer lists as open (paid or deleted there meanwhile), not already
+/// flagged as a duplicate: `(payment_id, qbo_bill_id)`.
+pub async fn released_with_closed_bill(
+    conn: &mut AnyConnection,
+    client_id: &str,
+) -> StoreResult<Vec<(String, String)>> {
+    Ok(sqlx::query_as(
+        "select p.payment_id, b.qbo_bill_id from payment p join staged_bill b on b.bill_id = p.bill_id
+         where p.client_id = $1 and p.state = 'released' and b.status = 'closed'
+           and p.ramp_bill_id is not null
+           and (p.flag_reason is null or p.flag_reason <> 'duplicate_payment')
+         order by p.payment_id",
+    )
+    .bind(client_id)
+    .fetch_all(conn)
+    .await?)
 }
 
 /// The payment Ramp's bill `ramp_bill_id` of business `business` pays, with

@@ -535,43 +535,6 @@ pub async fn payment_detail(
     })
 }
 
-pub async fn open_hygiene(pool: &AnyPool, firm: &FirmId) -> StoreResult<Vec<HygieneItemView>> {
-    let rows = sqlx::query(
-        "select h.hygiene_id, c.name as client_name, h.payment_id, h.severity, h.reason_code,
-                h.detail, h.created_at, p.state as payment_state
-         from hygiene_item h left join client c on c.client_id = h.client_id
-         left join payment p on p.payment_id = h.payment_id
-         where h.firm_id = $1 and h.status = 'open' order by h.created_at desc",
-    )
-    .bind(firm.as_str())
-    .fetch_all(pool)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            let pid: Option<String> = r.try_get("payment_id")?;
-            Ok(HygieneItemView {
-                hygiene_id: id(&r.try_get::<String, _>("hygiene_id")?)?,
-                client_name: r.try_get("client_name")?,
-                payment_id: pid.map(|p| id(&p)).transpose()?,
-                payment_state: r
-                    .try_get::<Option<String>, _>("payment_state")?
-                    .map(|s| PaymentState::parse(&s).ok_or_else(|| corrupt(&s)))
-                    .transpose()?,
-                severity: {
-                    let s: String = r.try_get("severity")?;
-                    Severity::parse(&s).ok_or_else(|| corrupt(&s))?
-                },
-                reason_code: {
-                    let c: String = r.try_get("reason_code")?;
-                    ReasonCode::parse(&c).ok_or_else(|| corrupt(&c))?
-                },
-                detail: r.try_get("detail")?,
-                created_at: from_ms(r.try_get("created_at")?),
-            })
-        })
-        .collect()
-}
-
 /// The firm's clients, by name.
 pub async fn client_names(
     conn: &mut sqlx::AnyConnection,

@@ -1,5 +1,6 @@
 //! Users (`app_user`). Password hashes are read only to verify a sign-in
-//! and never leave the server.
+//! and never leave the server. A deactivated user is not found by a
+//! sign-in or a session: their sessions end at the next request.
 
 use super::db::{to_ms, Tx};
 use super::StoreResult;
@@ -64,12 +65,12 @@ pub async fn credentials(
     conn: &mut AnyConnection,
     email: &str,
 ) -> StoreResult<Option<(String, String)>> {
-    Ok(
-        sqlx::query_as("select user_id, password_hash from app_user where email = $1")
-            .bind(email)
-            .fetch_optional(conn)
-            .await?,
+    Ok(sqlx::query_as(
+        "select user_id, password_hash from app_user where email = $1 and deactivated_at is null",
     )
+    .bind(email)
+    .fetch_optional(conn)
+    .await?)
 }
 
 /// A signed-in user with their firm's name.
@@ -89,9 +90,161 @@ pub async fn session_user(
 ) -> StoreResult<Option<SessionUser>> {
     Ok(sqlx::query_as(
         "select u.user_id, u.firm_id, u.email, u.name, u.role, f.name as firm_name
-         from app_user u join firm f on f.firm_id = u.firm_id where u.user_id = $1",
+         from app_user u join firm f on f.firm_id = u.firm_id
+         where u.user_id = $1 and u.deactivated_at is null",
     )
     .bind(user_id)
     .fetch_optional(conn)
     .await?)
+}
+
+/// The emails of the firm's people, sorted.
+pub async fn emails_of_firm(
+    conn: &mut AnyConnection,
+    firm_id: &FirmId,
+) -> StoreResult<Vec<String>> {
+    Ok(
+        sqlx::query_scalar("select email from app_user where firm_id = $1 order by email")
+            .bind(firm_id.as_str())
+            .fetch_all(conn)
+            .await?,
+    )
+}
+
+/// A person of the firm, as the users page lists them.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UserRow {
+    pub user_id: String,
+    pub email: String,
+    pub name: String,
+    pub role: String,
+    pub created_at: i64,
+    pub deactivated_at: Option<i64>,
+}
+
+/// The firm's people, active first, then by email.
+pub async fn list(conn: &mut AnyConnection, firm_id: &FirmId) -> StoreResult<Vec<UserRow>> {
+    Ok(sqlx::query_as(
+        "select user_id, email, name, role, created_at, deactivated_at from app_user
+         where firm_id = $1
+         order by case when deactivated_at is null then 0 else 1 end, email",
+    )
+    .bind(firm_id.as_str())
+    .fetch_all(conn)
+    .await?)
+}
+
+/// The firm's person, if they are the firm's (`NotFound` otherwise).
+pub async fn of_firm(
+    conn: &mut AnyConnection,
+    firm_id: &FirmId,
+    user_id: &str,
+) -> StoreResult<UserRow> {
+    sqlx::query_as(
+        "select user_id, email, name, role, created_at, deactivated_at from app_user
+         where firm_id = $1 and user_id = $2",
+    )
+    .bind(firm_id.as_str())
+    .bind(user_id)
+    .fetch_optional(conn)
+    .await?
+    .ok_or(super::StoreError::NotFound)
+}
+
+/// How many active admins the firm has, counted in the caller's
+/// transaction (which then holds the rows it changes).
+pub async fn active_admins(tx: &mut Tx<'_>, firm_id: &FirmId) -> StoreResult<i64> {
+    Ok(sqlx::query_scalar(
+        "select count(*) from app_user where firm_id = $1 and role = 'admin' and deactivated_at is null",
+    )
+    .bind(firm_id.as_str())
+    .fetch_one(&mut **tx)
+    .await?)
+}
+
+/// Give an active person of the firm another role, guarded on the role it
+/// had when read (a concurrent change is a `Conflict`).
+pub async fn set_role(
+    tx: &mut Tx<'_>,
+    firm_id: &FirmId,
+    user_id: &str,
+    from: Role,
+    to: Role,
+) -> StoreResult<()> {
+    let done = sqlx::query(
+        "update app_user set role = $1
+         where firm_id = $2 and user_id = $3 and role = $4 and deactivated_at is null",
+    )
+    .bind(to.as_str())
+    .bind(firm_id.as_str())
+    .bind(user_id)
+    .bind(from.as_str())
+    .execute(&mut **tx)
+    .await?;
+    if done.rows_affected() == 1 {
+        Ok(())
+    } else {
+        Err(super::StoreError::Conflict("the person changed meanwhile"))
+    }
+}
+
+/// Deactivate an active person of the firm.
+pub async fn deactivate(
+    tx: &mut Tx<'_>,
+    firm_id: &FirmId,
+    user_id: &str,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    let done = sqlx::query(
+        "update app_user set deactivated_at = $1
+         where firm_id = $2 and user_id = $3 and deactivated_at is null",
+    )
+    .bind(to_ms(at))
+    .bind(firm_id.as_str())
+    .bind(user_id)
+    .execute(&mut **tx)
+    .await?;
+    if done.rows_affected() == 1 {
+        Ok(())
+    } else {
+        Err(super::StoreError::Conflict(
+            "this person is already deactivated",
+        ))
+    }
+}
+
+/// Set an active person's password hash.
+pub async fn set_password(tx: &mut Tx<'_>, user_id: &str, password_hash: &str) -> StoreResult<()> {
+    let done = sqlx::query(
+        "update app_user set password_hash = $1 where user_id = $2 and deactivated_at is null",
+    )
+    .bind(password_hash)
+    .bind(user_id)
+    .execute(&mut **tx)
+    .await?;
+    if done.rows_affected() == 1 {
+        Ok(())
+    } else {
+        Err(super::StoreError::NotFound)
+    }
+}
+
+/// A person's password hash, to check their current password.
+pub async fn password_hash(conn: &mut AnyConnection, user_id: &str) -> StoreResult<String> {
+    sqlx::query_scalar(
+        "select password_hash from app_user where user_id = $1 and deactivated_at is null",
+    )
+    .bind(user_id)
+    .fetch_optional(conn)
+    .await?
+    .ok_or(super::StoreError::NotFound)
+}
+
+/// Whether the email belongs to anyone (active or not): emails are unique.
+pub async fn email_taken(conn: &mut AnyConnection, email: &str) -> StoreResult<bool> {
+    let n: i64 = sqlx::query_scalar("select count(*) from app_user where email = $1")
+        .bind(email)
+        .fetch_one(conn)
+        .await?;
+    Ok(n > 0)
 }

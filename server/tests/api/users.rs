@@ -1,0 +1,335 @@
+//! Issue #18 §3: people managed in the console. Invitations by one-time
+//! link (72 hours; used once; another firm's admin reaches none of ours),
+//! roles, deactivation that ends a live session at once, the last-admin
+//! rule, password changes and resets, each audited. Both engines.
+
+use super::support::{Engine, TestApp, PASSWORD};
+use serde_json::Value;
+
+both_engines!(
+    an_invitation_link_works_once_within_72_hours_for_its_firm_only,
+    deactivation_ends_a_live_session_and_the_firm_keeps_an_admin,
+);
+
+const ADMIN: &str = "admin@northwind.test";
+const ADVISOR: &str = "advisor@northwind.test";
+const VIEWER: &str = "viewer@northwind.test";
+
+/// A browser of its own: its own cookies.
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Browser {
+    async fn call(&self, endpoint: &str, form: &[(&str, &str)]) -> (u16, Value) {
+        let res = self
+            .http
+            .post(format!("{}/api/{endpoint}", self.base))
+            .form(form)
+            .send()
+            .await
+            .expect("request");
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+}
+
+/// A browser signed in as `email` (or not at all).
+async fn browser(app: &TestApp, email: Option<(&str, &str)>) -> Browser {
+    let b = Browser {
+        http: reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client"),
+        base: app.base.clone(),
+    };
+    if let Some((email, password)) = email {
+        let (status, body) = b
+            .call("login", &[("email", email), ("password", password)])
+            .await;
+        assert!(
+            status == 200 || status == 302,
+            "login {email}: {status} {body}"
+        );
+    }
+    b
+}
+
+fn token_of(issued: &Value) -> String {
+    issued["path"]
+        .as_str()
+        .and_then(|p| p.strip_prefix("/welcome?token="))
+        .expect("a welcome link")
+        .to_owned()
+}
+
+async fn user_id(app: &TestApp, email: &str) -> String {
+    sqlx::query_scalar("select user_id from app_user where email = $1")
+        .bind(email)
+        .fetch_one(&app.state.app.db.pool)
+        .await
+        .expect("a user")
+}
+
+async fn an_invitation_link_works_once_within_72_hours_for_its_firm_only(e: Engine) {
+    let app = TestApp::spawn(e).await;
+    let admin = browser(&app, Some((ADMIN, PASSWORD))).await;
+    let advisor = browser(&app, Some((ADVISOR, PASSWORD))).await;
+
+    // Only admins invite.
+    let (status, _) = advisor
+        .call(
+            "users/invite",
+            &[("email", "new@northwind.test"), ("role", "advisor")],
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, body) = admin
+        .call(
+            "users/invite",
+            &[("email", "not an email"), ("role", "advisor")],
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = admin
+        .call("users/invite", &[("email", ADVISOR), ("role", "advisor")])
+        .await;
+    assert_eq!(status, 409, "an existing account: {body}");
+    let (status, issued) = admin
+        .call(
+            "users/invite",
+            &[("email", "New@Northwind.test"), ("role", "advisor")],
+        )
+        .await;
+    assert_eq!(status, 200, "{issued}");
+    let token = token_of(&issued);
+    assert_eq!(
+        app.count(&format!(
+            "select count(*) from user_link where token_hash = '{token}'"
+        ))
+        .await,
+        0,
+        "only the token's hash is stored"
+    );
+
+    // The person opens the link, with no session.
+    let stranger = browser(&app, None).await;
+    let (status, info) = stranger.call("users/link", &[("token", &token)]).await;
+    assert_eq!(status, 200, "{info}");
+    assert_eq!(info["email"], "new@northwind.test");
+    assert_eq!(info["role"], "advisor");
+    let (status, body) = stranger
+        .call(
+            "users/accept",
+            &[
+                ("token", &token),
+                ("name", "Nia New"),
+                ("password", "short"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let password = "a-long-enough-password";
+    let (status, body) = stranger
+        .call(
+            "users/accept",
+            &[
+                ("token", &token),
+                ("name", "Nia New"),
+                ("password", password),
+            ],
+        )
+        .await;
+    assert!(status == 200 || status == 302, "{status} {body}");
+    let (status, body) = stranger
+        .call(
+            "users/accept",
+            &[("token", &token), ("name", "Again"), ("password", password)],
+        )
+        .await;
+    assert_eq!(status, 409, "used once: {body}");
+    let newcomer = browser(&app, Some(("new@northwind.test", password))).await;
+    let (status, me) = newcomer.call("me", &[]).await;
+    assert_eq!(status, 200);
+    assert_eq!(me["role"], "advisor", "{me}");
+
+    // A link not used within 72 hours is refused.
+    let (_, late) = admin
+        .call(
+            "users/invite",
+            &[("email", "late@northwind.test"), ("role", "viewer")],
+        )
+        .await;
+    app.advance_secs(73 * 3600);
+    let (status, body) = stranger
+        .call(
+            "users/accept",
+            &[
+                ("token", &token_of(&late)),
+                ("name", "Late"),
+                ("password", password),
+            ],
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body.to_string().contains("expired"), "{body}");
+    let (status, _) = stranger.call("users/link", &[("token", "nonsense")]).await;
+    assert_eq!(status, 404);
+
+    // Another firm's admin reaches none of this firm's people.
+    rowcol::cli::run(rowcol::config::Cli {
+        command: Some(rowcol::config::Command::CreateFirm {
+            name: "Second Firm LLP".into(),
+            admin_email: "admin@second.test".into(),
+            admin_password: PASSWORD.into(),
+        }),
+        config: app.config.clone(),
+    })
+    .await
+    .expect("create-firm");
+    let other = browser(&app, Some(("admin@second.test", PASSWORD))).await;
+    let advisor_id = user_id(&app, ADVISOR).await;
+    for (endpoint, form) in [
+        (
+            "users/role",
+            vec![("user_id", advisor_id.as_str()), ("role", "viewer")],
+        ),
+        ("users/deactivate", vec![("user_id", advisor_id.as_str())]),
+        ("users/reset_link", vec![("user_id", advisor_id.as_str())]),
+    ] {
+        let (status, _) = other.call(endpoint, &form).await;
+        assert_eq!(status, 404, "{endpoint}");
+    }
+    let (_, theirs) = other.call("users", &[]).await;
+    assert_eq!(
+        theirs["users"].as_array().map(Vec::len),
+        Some(1),
+        "{theirs}"
+    );
+    assert_eq!(
+        app.count(
+            "select count(*) from audit_entry where action in ('user.invited', 'user.joined')"
+        )
+        .await,
+        3
+    );
+}
+
+async fn deactivation_ends_a_live_session_and_the_firm_keeps_an_admin(e: Engine) {
+    let app = TestApp::spawn(e).await;
+    let admin = browser(&app, Some((ADMIN, PASSWORD))).await;
+    let advisor = browser(&app, Some((ADVISOR, PASSWORD))).await;
+    let viewer = browser(&app, Some((VIEWER, PASSWORD))).await;
+    let (status, _) = viewer.call("users", &[]).await;
+    assert_eq!(status, 403, "people are for admins");
+
+    // A live session ends at its next request.
+    let (status, _) = advisor.call("portfolio", &[]).await;
+    assert_eq!(status, 200);
+    let advisor_id = user_id(&app, ADVISOR).await;
+    let (status, body) = admin
+        .call("users/deactivate", &[("user_id", &advisor_id)])
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = advisor.call("portfolio", &[]).await;
+    assert_eq!(status, 401, "signed out at once");
+    let (status, _) = advisor
+        .call("login", &[("email", ADVISOR), ("password", PASSWORD)])
+        .await;
+    assert_eq!(status, 401, "and cannot sign in again");
+
+    // The last admin can be neither demoted nor deactivated.
+    let admin_id = user_id(&app, ADMIN).await;
+    let (status, body) = admin
+        .call("users/role", &[("user_id", &admin_id), ("role", "advisor")])
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body.to_string().contains("admin"), "{body}");
+    let (status, _) = admin
+        .call("users/deactivate", &[("user_id", &admin_id)])
+        .await;
+    assert_eq!(status, 409);
+    // With a second admin, the first may step down.
+    let viewer_id = user_id(&app, VIEWER).await;
+    let (status, _) = admin
+        .call("users/role", &[("user_id", &viewer_id), ("role", "admin")])
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = admin
+        .call("users/role", &[("user_id", &admin_id), ("role", "advisor")])
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = admin.call("users", &[]).await;
+    assert_eq!(status, 403, "an advisor now, at once");
+    let detail: String = sqlx::query_scalar(
+        "select detail from audit_entry where action = 'user.role_changed' and subject = $1",
+    )
+    .bind(ADMIN)
+    .fetch_one(&app.state.app.db.pool)
+    .await
+    .unwrap();
+    assert!(
+        detail.contains(r#""old":"admin""#) && detail.contains(r#""new":"advisor""#),
+        "{detail}"
+    );
+
+    // Passwords: one's own (the current one first), and a reset link.
+    let (status, _) = admin
+        .call(
+            "users/password",
+            &[
+                ("current", "wrong-password"),
+                ("new_password", "another-long-password"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 400);
+    let (status, body) = admin
+        .call(
+            "users/password",
+            &[
+                ("current", PASSWORD),
+                ("new_password", "another-long-password"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    browser(&app, Some((ADMIN, "another-long-password"))).await;
+    let new_admin = browser(&app, Some((VIEWER, PASSWORD))).await;
+    let (status, issued) = new_admin
+        .call("users/reset_link", &[("user_id", &admin_id)])
+        .await;
+    assert_eq!(status, 200, "{issued}");
+    let stranger = browser(&app, None).await;
+    let (status, body) = stranger
+        .call(
+            "users/accept",
+            &[
+                ("token", &token_of(&issued)),
+                ("password", "reset-to-this-one"),
+            ],
+        )
+        .await;
+    assert!(status == 200 || status == 302, "{status} {body}");
+    browser(&app, Some((ADMIN, "reset-to-this-one"))).await;
+    for action in [
+        "user.deactivated",
+        "user.password_changed",
+        "user.password_reset",
+    ] {
+        assert_eq!(
+            app.count(&format!(
+                "select count(*) from audit_entry where action = '{action}'"
+            ))
+            .await,
+            1,
+            "{action}"
+        );
+    }
+}
