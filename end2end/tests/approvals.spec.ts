@@ -217,6 +217,8 @@ test('the decision pages pass axe and fit a phone', async ({ page, javaScriptEna
     '/hygiene?state=all',
     '/audit',
     '/connections',
+    '/users',
+    '/account',
   ]) {
     await page.goto(path);
     await settle(page, js);

@@ -20,7 +20,7 @@ test('the audit page filters by actor and downloads the filtered CSV', async ({ 
   await page.getByTestId('audit-filter').click();
   await expect(page).toHaveURL(/actor=user/);
   await settle(page, javaScriptEnabled);
-  const kinds = await rows.locator('.meta .badge').allTextContents();
+  const kinds = await rows.locator('.meta .kind').allTextContents();
   expect(kinds.length).toBeGreaterThan(0);
   expect(new Set(kinds.map((k) => k.trim()))).toEqual(new Set(['user']));
 

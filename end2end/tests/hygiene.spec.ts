@@ -59,15 +59,15 @@ test('an amount mismatch is re-checked, then resolved with a note, and stays und
   javaScriptEnabled,
   baseURL,
 }) => {
-  // QuickBooks will record the next payment 1.00 off.
+  // QuickBooks will record the next payment Ramp makes 1.00 off. The
+  // payments the specs before this one released (the retry above among
+  // them) are still to be paid: no new approval is needed, and Alder Creek
+  // keeps its bills for the specs after this one.
   const faults = await page.request.post('/sandbox/control/faults', {
     data: { qbo_amount_mismatch_next: 1 },
   });
   expect(faults.ok()).toBeTruthy();
   await signIn(page, javaScriptEnabled, ADVISOR);
-  await openClient(page, javaScriptEnabled, CLIENT);
-  await approveSmallestBill(page);
-  await expect(page.getByTestId('approve-result')).toContainText('Approved');
 
   // Days pass, a few at a time, until Ramp pays and RowCol finds the mismatch.
   const item = page.getByTestId('hygiene-row').filter({ hasText: 'amount_mismatch' });

@@ -124,7 +124,7 @@ pub fn AuditPage() -> impl IntoView {
                                                 <p class="sentence">{e.sentence}</p>
                                                 <p class="meta">
                                                     {format!("#{} · {} UTC · ", e.seq, e.at.format("%Y-%m-%d %H:%M:%S"))}
-                                                    <span class="badge muted">{e.actor_kind}</span>
+                                                    <span class="kind">{e.actor_kind}</span>
                                                 </p>
                                                 <details class="why">
                                                     <summary>"Raw entry"</summary>
