@@ -5,7 +5,7 @@
 
 use super::app_state::AppState;
 use super::store::audit::{self, Entry};
-use super::store::login_throttle::{self, Policy};
+use super::store::login_throttle::{self, Admission, Policy};
 use super::store::{commit, inbox, users};
 use crate::error::AppError;
 use crate::model::FirmId;
@@ -126,17 +126,25 @@ pub async fn verify(st: &AppState, email: &str, password: String) -> Result<Stri
     let guard = &st.sign_in;
     let client = request_client_addr(guard).await?.to_string();
     let now = st.clock.now();
-    let row = {
-        let mut conn = st.db.acquire().await?;
-        if let Some(until) =
-            login_throttle::throttled_until(&mut conn, POLICY, email, &client, now).await?
-        {
+    // The attempt takes its place in the count before it hashes anything.
+    let admission = {
+        let mut tx = st.db.begin().await?;
+        let a = login_throttle::admit(&mut tx, POLICY, email, &client, now).await?;
+        commit(tx).await?;
+        a
+    };
+    let attempt = match admission {
+        Admission::Admitted(id) => id,
+        Admission::Throttled(until) => {
             let secs = (until - now).num_seconds().max(1);
             tracing::warn!(email = ?loggable(email), client = %client, secs, "sign-in throttled");
             return Err(AppError::Throttled {
                 retry_after_secs: secs.unsigned_abs(),
             });
         }
+    };
+    let row = {
+        let mut conn = st.db.acquire().await?;
         users::credentials(&mut conn, email).await?
     };
     let (uid, phc) = match row {
@@ -145,15 +153,22 @@ pub async fn verify(st: &AppState, email: &str, password: String) -> Result<Stri
     };
     // Wait for a hashing slot, but not forever: past that the server is
     // saturated and the client should come back.
-    let permit = tokio::time::timeout(
+    let permit = match tokio::time::timeout(
         std::time::Duration::from_secs(HASHING_WAIT_SECS),
         guard.hashing.clone().acquire_owned(),
     )
     .await
-    .map_err(|_| AppError::Throttled {
-        retry_after_secs: 1,
-    })?
-    .map_err(|e| AppError::internal("the hashing slots are closed", e))?;
+    {
+        Ok(p) => p.map_err(|e| AppError::internal("the hashing slots are closed", e))?,
+        Err(_) => {
+            // Turned away busy, no password checked: not a failure.
+            let mut conn = st.db.acquire().await?;
+            login_throttle::forget(&mut conn, &attempt).await?;
+            return Err(AppError::Throttled {
+                retry_after_secs: 1,
+            });
+        }
+    };
     let ok = tokio::task::spawn_blocking(move || {
         let _slot = permit;
         super::crypto::verify_password(&password, &phc)
@@ -162,6 +177,9 @@ pub async fn verify(st: &AppState, email: &str, password: String) -> Result<Stri
     .unwrap_or(false);
     match (uid, ok) {
         (Some(uid), true) => {
+            let mut conn = st.db.acquire().await?;
+            login_throttle::forget(&mut conn, &attempt).await?;
+            drop(conn);
             audit_session(st, &uid, "auth.signed_in", &client).await?;
             Ok(uid)
         }
@@ -185,7 +203,8 @@ async fn record_failure(
 ) -> Result<(), AppError> {
     let now = st.clock.now();
     let mut tx = st.db.begin().await?;
-    let counts = login_throttle::record_failure(&mut tx, POLICY, email, client, now).await?;
+    // The failure was counted when the attempt was let in.
+    let counts = login_throttle::counts(&mut tx, POLICY, email, client, now).await?;
     let firm = match uid {
         Some(uid) => users::session_user(&mut tx, uid)
             .await?

@@ -14,6 +14,7 @@ both_engines!(
     one_address_is_throttled_across_accounts_whatever_it_forwards,
     a_trusted_proxys_forwarded_address_is_the_client,
     password_hashing_has_a_concurrency_bound,
+    concurrent_wrong_passwords_cannot_pass_the_limit,
     unsigned_webhooks_are_summarised_once_per_minute,
     a_webhooks_signature_is_checked_without_the_database,
     pages_read_while_a_write_holds_the_database,
@@ -294,6 +295,84 @@ async fn password_hashing_has_a_concurrency_bound(e: Engine) {
     drop(held);
     let status = attempt.await.unwrap().unwrap();
     assert!(status == 200 || status == 302, "{status}");
+}
+
+/// Issue #18 §3, reproduced: the throttle was checked before hashing and
+/// the failure recorded after it, so wrong passwords sent together all
+/// passed the check (one account at 9 failures of 10 took 6 more at once:
+/// 15). Each attempt now takes its place in the count before it hashes.
+/// And a success leaves the failures before it on record.
+async fn concurrent_wrong_passwords_cannot_pass_the_limit(e: Engine) {
+    use app::ssr::sign_in::MAX_FAILURES;
+    let app = TestApp::spawn(e).await;
+    let wrong = |email: &'static str| {
+        let http = app.http.clone();
+        let url = format!("{}/api/login", app.base);
+        async move {
+            http.post(url)
+                .form(&[("email", email), ("password", "not-the-password")])
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0)
+        }
+    };
+    // Failures before a success stay on record, in the count and the log.
+    let viewer = "viewer@northwind.test";
+    for _ in 0..3 {
+        assert_eq!(wrong(viewer).await, 401);
+    }
+    app.login(viewer).await;
+    assert_eq!(
+        app.count(&format!(
+            "select count(*) from login_failure where account = '{viewer}'"
+        ))
+        .await,
+        3
+    );
+    assert_eq!(
+        app.count(&format!(
+            "select count(*) from audit_entry where action = 'auth.sign_in_failed' and subject = '{viewer}'"
+        ))
+        .await,
+        3
+    );
+
+    // This address is one failure short of its limit ...
+    for _ in 0..MAX_FAILURES - 1 - 3 {
+        assert_eq!(wrong(ADVISOR).await, 401);
+    }
+    // ... and every hashing slot is taken: the attempts queue after the
+    // throttle's check.
+    let gate = app.state.app.sign_in.clone();
+    let held = gate
+        .hashing
+        .clone()
+        .acquire_many_owned(gate.hashing_limit as u32)
+        .await
+        .unwrap();
+    let attempts: Vec<_> = (0..6).map(|_| tokio::spawn(wrong(ADVISOR))).collect();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    drop(held);
+    let mut statuses = Vec::new();
+    for a in attempts {
+        statuses.push(a.await.unwrap());
+    }
+    assert_eq!(
+        app.count("select count(*) from login_failure").await,
+        MAX_FAILURES,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 401).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        5,
+        "{statuses:?}"
+    );
 }
 
 /// Issue #19 §0: checking a Ramp delivery's signature costs no database

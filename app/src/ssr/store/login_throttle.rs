@@ -52,9 +52,73 @@ pub struct Counts {
     pub client_addr: i64,
 }
 
-/// Record a failed sign-in and drop the failures that have left the window
-/// (so the table holds at most a window's worth).
-pub async fn record_failure(
+/// Whether an attempt may go on to check its password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admission {
+    /// Counted as a failure from now on (the row's id): a success takes it
+    /// back with [`forget`].
+    Admitted(String),
+    /// Too many failures: the door opens again at this instant.
+    Throttled(DateTime<Utc>),
+}
+
+/// Let one sign-in attempt in, or not, before any password is hashed. An
+/// attempt let in is counted as a failure at once, so wrong passwords sent
+/// together cannot all pass the check while the first ones are still being
+/// hashed (issue #18 §3): the count and the place taken are one step,
+/// serialised per account and per address (PostgreSQL: advisory locks in a
+/// fixed order; SQLite: the write lock, taken by the first statement).
+/// Drops the failures that have left the window, so the table holds at
+/// most a window's worth.
+pub async fn admit(
+    tx: &mut Tx<'_>,
+    policy: Policy,
+    account: &str,
+    client_addr: &str,
+    at: DateTime<Utc>,
+) -> StoreResult<Admission> {
+    if tx.backend_name() == "PostgreSQL" {
+        for (class, key) in [(1, account), (2, client_addr)] {
+            sqlx::query("select pg_advisory_xact_lock($1, hashtext($2))::text")
+                .bind(class)
+                .bind(key)
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    sqlx::query("delete from login_failure where at <= $1")
+        .bind(to_ms(at - policy.window))
+        .execute(&mut **tx)
+        .await?;
+    if let Some(until) = throttled_until(&mut **tx, policy, account, client_addr, at).await? {
+        return Ok(Admission::Throttled(until));
+    }
+    let id = format!("lf_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(
+        "insert into login_failure (login_failure_id, account, client_addr, at) values ($1, $2, $3, $4)",
+    )
+    .bind(&id)
+    .bind(account)
+    .bind(client_addr)
+    .bind(to_ms(at))
+    .execute(&mut **tx)
+    .await?;
+    Ok(Admission::Admitted(id))
+}
+
+/// The attempt succeeded (or never checked a password): its place in the
+/// count is taken back. Failures before it stay.
+pub async fn forget(conn: &mut AnyConnection, attempt: &str) -> StoreResult<()> {
+    sqlx::query("delete from login_failure where login_failure_id = $1")
+        .bind(attempt)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The failures inside the window for the account and the address, the
+/// one just made included.
+pub async fn counts(
     tx: &mut Tx<'_>,
     policy: Policy,
     account: &str,
@@ -62,19 +126,6 @@ pub async fn record_failure(
     at: DateTime<Utc>,
 ) -> StoreResult<Counts> {
     let since = to_ms(at - policy.window);
-    sqlx::query("delete from login_failure where at <= $1")
-        .bind(since)
-        .execute(&mut **tx)
-        .await?;
-    sqlx::query(
-        "insert into login_failure (login_failure_id, account, client_addr, at) values ($1, $2, $3, $4)",
-    )
-    .bind(format!("lf_{}", uuid::Uuid::new_v4().simple()))
-    .bind(account)
-    .bind(client_addr)
-    .bind(to_ms(at))
-    .execute(&mut **tx)
-    .await?;
     let (account, client_addr): (i64, i64) = sqlx::query_as(
         "select (select count(*) from login_failure where account = $1 and at > $3),
                 (select count(*) from login_failure where client_addr = $2 and at > $3)",
