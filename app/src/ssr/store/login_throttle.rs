@@ -90,7 +90,7 @@ pub async fn admit(
         .bind(to_ms(at - policy.window))
         .execute(&mut **tx)
         .await?;
-    if let Some(until) = throttled_until(&mut **tx, policy, account, client_addr, at).await? {
+    if let Some(until) = throttled_until(tx, policy, account, client_addr, at).await? {
         return Ok(Admission::Throttled(until));
     }
     let id = format!("lf_{}", uuid::Uuid::new_v4().simple());
