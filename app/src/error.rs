@@ -12,6 +12,10 @@ pub enum AppError {
     Unauthenticated,
     #[error("Wrong email or password.")]
     BadCredentials,
+    /// The password was right; the second factor is missing or wrong
+    /// (401, saying which).
+    #[error("{0}")]
+    SecondFactor(String),
     #[error("You are not allowed to do that.")]
     Forbidden,
     #[error("Not found.")]
@@ -48,7 +52,7 @@ pub enum AppError {
 impl AppError {
     pub fn status(&self) -> u16 {
         match self {
-            AppError::Unauthenticated | AppError::BadCredentials => 401,
+            AppError::Unauthenticated | AppError::BadCredentials | AppError::SecondFactor(_) => 401,
             AppError::Forbidden | AppError::Denied(_) => 403,
             AppError::Unprocessable(_) => 422,
             AppError::NotFound => 404,

@@ -19,14 +19,16 @@ pub fn local_next(next: &str) -> &str {
     }
 }
 
-/// Sign in with email and password. On success the session id is rotated and
-/// the browser is sent to the page the person asked for (`next`, a local
-/// path) or to the portfolio.
+/// Sign in with email and password, and the code of the person's
+/// authenticator (or a recovery code) when they use two-step sign-in. On
+/// success the session id is rotated and the browser is sent to the page
+/// the person asked for (`next`, a local path) or to the portfolio.
 #[server(endpoint = "login")]
 pub async fn login(
     email: String,
     password: String,
     #[server(default)] next: String,
+    #[server(default)] code: String,
 ) -> Result<(), AppError> {
     use crate::ssr::auth::{respond, session, state, SESSION_USER_KEY};
     respond(
@@ -34,7 +36,7 @@ pub async fn login(
             let st = state()?;
             let email = email.trim().to_ascii_lowercase();
             // Throttled, bounded and audited (ssr/sign_in.rs).
-            let uid = crate::ssr::sign_in::verify(&st, &email, password).await?;
+            let uid = crate::ssr::sign_in::verify(&st, &email, password, code).await?;
             let session = session().await?;
             session
                 .cycle_id()
@@ -53,11 +55,11 @@ pub async fn login(
 
 #[server(endpoint = "logout")]
 pub async fn logout() -> Result<(), AppError> {
-    use crate::ssr::auth::{current_user, respond, session, state};
+    use crate::ssr::auth::{respond, session, state};
     respond(
         async {
             // Signing out twice, or without a session, is not an error.
-            if let Ok(user) = current_user().await {
+            if let Ok(user) = crate::ssr::auth::current_user_enrolling().await {
                 crate::ssr::sign_in::signed_out(&state()?, user.user_id.as_str()).await?;
             }
             let session = session().await?;
@@ -75,11 +77,11 @@ pub async fn logout() -> Result<(), AppError> {
 /// The signed-in user, or `None`.
 #[server(endpoint = "me")]
 pub async fn me() -> Result<Option<SessionUser>, AppError> {
-    use crate::ssr::auth::{current_user, respond, state};
+    use crate::ssr::auth::{respond, state};
     respond(
         async {
             let st = state()?;
-            match current_user().await {
+            match crate::ssr::auth::current_user_enrolling().await {
                 Ok(u) => Ok(Some(SessionUser {
                     waiting: {
                         let mut conn = st.db.read().await?;

@@ -6,7 +6,7 @@
 //! signed-in person's firm.
 
 use crate::error::AppError;
-use crate::model::{LinkInfo, LinkIssued, UsersView};
+use crate::model::{LinkInfo, LinkIssued, TotpEnrolment, UsersView};
 use leptos::prelude::*;
 
 /// How long an invitation or reset link can be used.
@@ -78,11 +78,37 @@ pub async fn change_password(current: String, new_password: String) -> Result<St
     respond(ssr::change_password(current, new_password).await)
 }
 
+/// Start turning on two-step sign-in: a new secret, shown once as a QR
+/// code (and as text) to add to an authenticator app.
+#[server(endpoint = "totp/start")]
+pub async fn totp_start() -> Result<TotpEnrolment, AppError> {
+    use crate::ssr::auth::respond;
+    respond(ssr::totp_start().await)
+}
+
+/// Finish turning it on with a code from the app: answers the recovery
+/// codes, shown this once (each works once, instead of a code).
+#[server(endpoint = "totp/confirm")]
+pub async fn totp_confirm(code: String) -> Result<Vec<String>, AppError> {
+    use crate::ssr::auth::respond;
+    respond(ssr::totp_confirm(code).await)
+}
+
+/// The firm's setting (admins): everyone who approves payments must use
+/// two-step sign-in.
+#[server(endpoint = "users/totp_for_approvers")]
+pub async fn set_totp_for_approvers(#[server(default)] on: String) -> Result<String, AppError> {
+    use crate::ssr::auth::respond;
+    respond(ssr::set_totp_for_approvers(!on.is_empty() && on != "false").await)
+}
+
 #[cfg(feature = "ssr")]
 mod ssr {
     use super::{LINK_HOURS, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
     use crate::error::AppError;
-    use crate::model::{InviteView, LinkInfo, LinkIssued, Role, UserView, UsersView};
+    use crate::model::{
+        InviteView, LinkInfo, LinkIssued, Role, TotpEnrolment, UserView, UsersView,
+    };
     use crate::ssr::auth::{current_user, state, CurrentUser};
     use crate::ssr::store::audit::{self, Entry};
     use crate::ssr::store::user_links::{self, NewLink, Purpose, Unusable};
@@ -167,6 +193,7 @@ mod ssr {
             .map(|u| {
                 Ok(UserView {
                     is_me: u.user_id == me.user_id.as_str(),
+                    totp_on: u.totp_enabled_at.is_some(),
                     role: stored_role(&u.role)?,
                     active: u.deactivated_at.is_none(),
                     created_at: from_ms(u.created_at),
@@ -188,7 +215,12 @@ mod ssr {
                 })
             })
             .collect::<Result<_, AppError>>()?;
-        Ok(UsersView { users, invites })
+        let totp_for_approvers = firms::totp_for_approvers(&mut conn, me.firm_id.as_str()).await?;
+        Ok(UsersView {
+            users,
+            invites,
+            totp_for_approvers,
+        })
     }
 
     pub async fn invite(email: String, role: String) -> Result<LinkIssued, AppError> {
@@ -525,5 +557,97 @@ mod ssr {
         .await?;
         commit(tx).await?;
         Ok("Your password is changed.".into())
+    }
+
+    pub async fn totp_start() -> Result<TotpEnrolment, AppError> {
+        use crate::ssr::totp;
+        let me = crate::ssr::auth::current_user_enrolling().await?;
+        let st = state()?;
+        let secret = totp::new_secret();
+        let t = totp::totp(&secret, &me.email).ok_or(AppError::Internal)?;
+        let url = t
+            .to_url()
+            .map_err(|e| AppError::internal("the otpauth URL", e))?;
+        let qr_svg = totp::qr_svg(&url).ok_or(AppError::Internal)?;
+        let sealed = st.sealer.seal(&hex::encode(&secret), me.user_id.as_str());
+        let mut tx = st.db.begin().await?;
+        users::set_pending_totp(&mut tx, me.user_id.as_str(), &sealed).await?;
+        commit(tx).await?;
+        Ok(TotpEnrolment {
+            qr_svg,
+            secret_base32: t.secret().to_base32(),
+        })
+    }
+
+    pub async fn totp_confirm(code: String) -> Result<Vec<String>, AppError> {
+        use crate::ssr::totp;
+        let me = crate::ssr::auth::current_user_enrolling().await?;
+        let st = state()?;
+        let now = st.clock.now();
+        let row = {
+            let mut conn = st.db.acquire().await?;
+            users::totp(&mut conn, me.user_id.as_str()).await?
+        };
+        if row.totp_enabled_at.is_some() {
+            return Err(AppError::Conflict("Two-step sign-in is on already.".into()));
+        }
+        let sealed = row.totp_secret.ok_or_else(|| {
+            AppError::Validation("Start by showing the QR code, then enter a code.".into())
+        })?;
+        let secret = st
+            .sealer
+            .open(&sealed, me.user_id.as_str())
+            .map_err(|e| AppError::internal("opening a TOTP secret", e))?;
+        let secret = hex::decode(secret).map_err(|e| AppError::internal("a TOTP secret", e))?;
+        let t = totp::totp(&secret, &me.email).ok_or(AppError::Internal)?;
+        let step = totp::check(&t, &code, totp::now_secs()).ok_or_else(|| {
+            AppError::Validation(
+                "That code is not right: check the app's clock and try the next one.".into(),
+            )
+        })?;
+        let step = i64::try_from(step).map_err(|e| AppError::internal("a TOTP step", e))?;
+        let (codes, hashes) = totp::recovery_codes();
+        let mut tx = st.db.begin().await?;
+        users::enable_totp(&mut tx, me.user_id.as_str(), step, &hashes, now).await?;
+        audit::record(
+            &mut tx,
+            &me.firm_id,
+            now,
+            Entry {
+                actor: &me.email,
+                action: "user.totp_enabled",
+                subject: &me.email,
+                detail: json!({ "recovery_codes": hashes.len() }),
+            },
+        )
+        .await?;
+        commit(tx).await?;
+        Ok(codes)
+    }
+
+    pub async fn set_totp_for_approvers(on: bool) -> Result<String, AppError> {
+        let me = admin().await?;
+        let st = state()?;
+        let now = st.clock.now();
+        let mut tx = st.db.begin().await?;
+        let was = firms::set_totp_for_approvers(&mut tx, me.firm_id.as_str(), on).await?;
+        audit::record(
+            &mut tx,
+            &me.firm_id,
+            now,
+            Entry {
+                actor: &me.email,
+                action: "firm.totp_for_approvers_changed",
+                subject: me.firm_id.as_str(),
+                detail: json!({ "old": was, "new": on }),
+            },
+        )
+        .await?;
+        commit(tx).await?;
+        Ok(if on {
+            "Everyone who approves payments must now use two-step sign-in.".into()
+        } else {
+            "Approvers may sign in with a password alone.".into()
+        })
     }
 }

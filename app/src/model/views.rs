@@ -501,6 +501,8 @@ pub struct UserView {
     pub created_at: DateTime<Utc>,
     /// The person looking.
     pub is_me: bool,
+    /// Signs in with a second factor.
+    pub totp_on: bool,
 }
 
 /// An invitation not yet accepted.
@@ -517,6 +519,16 @@ pub struct InviteView {
 pub struct UsersView {
     pub users: Vec<UserView>,
     pub invites: Vec<InviteView>,
+    /// Everyone who approves payments must use two-step sign-in.
+    pub totp_for_approvers: bool,
+}
+
+/// Turning on two-step sign-in: the QR code to scan (SVG), and the same
+/// as text for typing in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TotpEnrolment {
+    pub qr_svg: String,
+    pub secret_base32: String,
 }
 
 /// A one-time link just issued: shown once, to hand to the person.

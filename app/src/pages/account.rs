@@ -1,16 +1,23 @@
-//! `/account`: one's own password.
+//! `/account`: one's own password and two-step sign-in (TOTP: scan the QR
+//! code, confirm with a code, keep the recovery codes shown once).
 
-use crate::api::users::ChangePassword;
+use crate::api::users::{ChangePassword, TotpConfirm, TotpStart};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
 #[component]
 pub fn AccountPage() -> impl IntoView {
     let change = ServerAction::<ChangePassword>::new();
+    let start = ServerAction::<TotpStart>::new();
+    let confirm = ServerAction::<TotpConfirm>::new();
     let outcome = move || match change.value().get() {
         Some(Err(e)) => Some(("error", e.to_string())),
         Some(Ok(m)) => Some(("notice", m)),
         None => None,
+    };
+    let totp_error = move || match (start.value().get(), confirm.value().get()) {
+        (Some(Err(e)), _) | (_, Some(Err(e))) => Some(e.to_string()),
+        _ => None,
     };
     view! {
         <Title text="Your account · RowCol" />
@@ -28,6 +35,51 @@ pub fn AccountPage() -> impl IntoView {
                 <button type="submit" class="primary" data-testid="change-password">"Change password"</button>
             </ActionForm>
             {move || outcome().map(|(class, m)| view! { <p class=class role="status" data-testid="account-outcome">{m}</p> })}
+        </section>
+        <section class="card narrow">
+            <h2>"Two-step sign-in"</h2>
+            <p>
+                "After your password, RowCol asks for a code from an authenticator app on your phone. Admins must use it in live mode; your firm may ask it of everyone who approves payments."
+            </p>
+            {move || match (start.value().get(), confirm.value().get()) {
+                (_, Some(Ok(codes))) => {
+                    view! {
+                        <p class="notice" role="status" data-testid="totp-on">
+                            "Two-step sign-in is on. Keep these recovery codes somewhere safe: each signs you in once instead of a code, and they are not shown again."
+                        </p>
+                        <ul class="codes" data-testid="recovery-codes">
+                            {codes.into_iter().map(|c| view! { <li><code>{c}</code></li> }).collect_view()}
+                        </ul>
+                    }
+                        .into_any()
+                }
+                (Some(Ok(e)), _) => {
+                    view! {
+                        <p>"Scan this code with your authenticator app, then enter the code it shows."</p>
+                        <div class="qr" inner_html=e.qr_svg role="img" aria-label="QR code to add RowCol to an authenticator app"></div>
+                        <p class="muted">
+                            "Or type this key into the app: " <code data-testid="totp-secret">{e.secret_base32}</code>
+                        </p>
+                        <ActionForm action=confirm>
+                            <label>
+                                "Code from the app"
+                                <input type="text" name="code" required=true inputmode="numeric" autocomplete="one-time-code" data-testid="totp-code" />
+                            </label>
+                            <button type="submit" class="primary" data-testid="totp-confirm">"Turn on"</button>
+                        </ActionForm>
+                    }
+                        .into_any()
+                }
+                _ => {
+                    view! {
+                        <ActionForm action=start>
+                            <button type="submit" data-testid="totp-start">"Set up two-step sign-in"</button>
+                        </ActionForm>
+                    }
+                        .into_any()
+                }
+            }}
+            {move || totp_error().map(|e| view! { <p class="error" role="alert">{e}</p> })}
         </section>
     }
 }

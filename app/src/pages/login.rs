@@ -45,6 +45,16 @@ pub fn LoginPage() -> impl IntoView {
                     "Password"
                     <input type="password" name="password" autocomplete="current-password" required />
                 </label>
+                <label>
+                    "Authenticator code (only if you use two-step sign-in)"
+                    <input
+                        type="text"
+                        name="code"
+                        inputmode="numeric"
+                        autocomplete="one-time-code"
+                        data-testid="login-code"
+                    />
+                </label>
                 <input type="hidden" name="next" value=next />
                 <button type="submit" class="primary">"Sign in"</button>
             </ActionForm>

@@ -4,7 +4,9 @@
 //! link. The firm's last admin cannot be demoted or deactivated (the
 //! server refuses and says why).
 
-use crate::api::users::{get_users, ChangeRole, DeactivateUser, InviteUser, ResetLink};
+use crate::api::users::{
+    get_users, ChangeRole, DeactivateUser, InviteUser, ResetLink, SetTotpForApprovers,
+};
 use crate::components::layout::loaded;
 use crate::model::{Role, UserView, UsersView};
 use leptos::prelude::*;
@@ -18,6 +20,7 @@ pub fn UsersPage() -> impl IntoView {
     let role = ServerAction::<ChangeRole>::new();
     let deactivate = ServerAction::<DeactivateUser>::new();
     let reset = ServerAction::<ResetLink>::new();
+    let setting = ServerAction::<SetTotpForApprovers>::new();
     let data = Resource::new(
         move || {
             (
@@ -25,6 +28,7 @@ pub fn UsersPage() -> impl IntoView {
                 role.version().get(),
                 deactivate.version().get(),
                 reset.version().get(),
+                setting.version().get(),
             )
         },
         |_| get_users(),
@@ -47,7 +51,9 @@ pub fn UsersPage() -> impl IntoView {
         if let (Some(Err(e)), _) | (_, Some(Err(e))) = (invite.value().get(), reset.value().get()) {
             return Some(("notice bad", e.to_string()));
         }
-        err(role.value().get()).or_else(|| err(deactivate.value().get()))
+        err(role.value().get())
+            .or_else(|| err(deactivate.value().get()))
+            .or_else(|| err(setting.value().get()))
     };
     view! {
         <Title text="People · RowCol" />
@@ -75,7 +81,21 @@ pub fn UsersPage() -> impl IntoView {
         {loaded(
             data,
             move |v: UsersView| {
+                let on = v.totp_for_approvers;
                 view! {
+                    <ActionForm action=setting attr:class="filters">
+                        <input type="hidden" name="on" value=if on { "" } else { "1" } />
+                        <p data-testid="totp-setting">
+                            {if on {
+                                "Everyone who approves payments must use two-step sign-in."
+                            } else {
+                                "Approvers may sign in with a password alone."
+                            }}
+                        </p>
+                        <button type="submit" class="secondary" data-testid="toggle-totp-setting">
+                            {if on { "Stop requiring it" } else { "Require two-step sign-in for approvers" }}
+                        </button>
+                    </ActionForm>
                     <ul class="people" aria-label="People">
                         {v
                             .users
@@ -152,6 +172,7 @@ fn Person(
                     {if u.active { u.role.as_str() } else { "deactivated" }}
                 </span>
                 {u.is_me.then_some(" (you)")}
+                {u.totp_on.then_some(" · two-step sign-in")}
             </p>
             {active
                 .then(move || {

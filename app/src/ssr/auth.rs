@@ -19,6 +19,8 @@ pub struct CurrentUser {
     pub email: String,
     pub name: String,
     pub role: Role,
+    /// Whether the person signs in with a second factor.
+    pub totp_on: bool,
 }
 
 impl CurrentUser {
@@ -45,11 +47,52 @@ pub async fn session() -> Result<Session, AppError> {
     })
 }
 
-/// The signed-in user, or `Unauthenticated`.
+/// The signed-in user, or `Unauthenticated`. In live mode an admin who has
+/// not turned on the second factor may do nothing else first (refused with
+/// `Denied`, saying where).
 pub async fn current_user() -> Result<CurrentUser, AppError> {
+    let user = current_user_enrolling().await?;
+    let st = state()?;
+    if st.sandbox.is_none() {
+        admin_has_second_factor(&user)?;
+    }
+    Ok(user)
+}
+
+/// Live mode: admins must use the second factor.
+pub fn admin_has_second_factor(user: &CurrentUser) -> Result<(), AppError> {
+    if user.role == Role::Admin && !user.totp_on {
+        return Err(AppError::Denied(
+            "Admins must use two-step sign-in: turn it on at /account first.".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The signed-in user without the second-factor rule: for what a person
+/// needs to turn it on (their account, signing out, who they are).
+pub async fn current_user_enrolling() -> Result<CurrentUser, AppError> {
     let session = session().await?;
     let st = state()?;
     user_of_session(&session, &st.db).await
+}
+
+/// Whether this person may approve payments now: when the firm asks
+/// approvers for the second factor, only with it on.
+pub async fn may_approve(user: &CurrentUser) -> Result<(), AppError> {
+    user.require(Role::Advisor)?;
+    if user.totp_on {
+        return Ok(());
+    }
+    let st = state()?;
+    let mut conn = st.db.read().await?;
+    if crate::ssr::store::firms::totp_for_approvers(&mut conn, user.firm_id.as_str()).await? {
+        return Err(AppError::Denied(
+            "Your firm asks approvers to use two-step sign-in: turn it on at /account first."
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The user signed in on `session` (for plain axum handlers, which have no
@@ -75,6 +118,7 @@ pub async fn user_of_session(
         email: row.email,
         name: row.name,
         role: Role::parse(&row.role).ok_or(AppError::Internal)?,
+        totp_on: row.totp_enabled_at.is_some(),
     })
 }
 

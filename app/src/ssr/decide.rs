@@ -322,7 +322,7 @@ pub async fn decide_client(
 /// The first half of [`decide_client`]: checks, then the rails read
 /// (outside any transaction; nothing is written but fresher bank data).
 pub async fn prepare(user: &CurrentUser, req: &Request<'_>) -> Result<Prep, AppError> {
-    user.require(Role::Advisor)?;
+    crate::ssr::auth::may_approve(user).await?;
     check_override(user, req.override_reason)?;
     let st = state()?;
     let client = req.client;
@@ -829,7 +829,7 @@ async fn waiting_payment(
 /// The second approval: another person, fresh cash, every rule again. A
 /// rule that fails now leaves the payment waiting and says why.
 pub async fn approve_second(user: &CurrentUser, payment_id: &str) -> Result<String, AppError> {
-    user.require(Role::Advisor)?;
+    crate::ssr::auth::may_approve(user).await?;
     let st = state()?;
     let (p, approval) = {
         let mut conn = st.db.acquire().await?;

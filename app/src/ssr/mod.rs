@@ -15,3 +15,4 @@ pub mod ports;
 pub mod sign_in;
 pub mod stop;
 pub mod store;
+pub mod totp;

@@ -122,7 +122,12 @@ fn loggable(email: &str) -> String {
 /// failures (before any hashing, and whatever the password), else verified
 /// inside a hashing slot; a failure is recorded, and the one that closes
 /// the door is audited. Returns the user id.
-pub async fn verify(st: &AppState, email: &str, password: String) -> Result<String, AppError> {
+pub async fn verify(
+    st: &AppState,
+    email: &str,
+    password: String,
+    code: String,
+) -> Result<String, AppError> {
     let guard = &st.sign_in;
     let client = request_client_addr(guard).await?.to_string();
     let now = st.clock.now();
@@ -176,13 +181,34 @@ pub async fn verify(st: &AppState, email: &str, password: String) -> Result<Stri
     .await
     .unwrap_or(false);
     match (uid, ok) {
-        (Some(uid), true) => {
-            let mut conn = st.db.acquire().await?;
-            login_throttle::forget(&mut conn, &attempt).await?;
-            drop(conn);
-            audit_session(st, &uid, "auth.signed_in", &client).await?;
-            Ok(uid)
-        }
+        (Some(uid), true) => match second_factor(st, &uid, email, &code).await? {
+            Factor::NotUsed | Factor::Right => {
+                let mut conn = st.db.acquire().await?;
+                login_throttle::forget(&mut conn, &attempt).await?;
+                drop(conn);
+                audit_session(st, &uid, "auth.signed_in", &client).await?;
+                Ok(uid)
+            }
+            // The password alone is not a failure: the person is asked
+            // for the code (and nothing is counted against them).
+            Factor::Missing => {
+                let mut conn = st.db.acquire().await?;
+                login_throttle::forget(&mut conn, &attempt).await?;
+                Err(AppError::SecondFactor(
+                    "Enter the 6-digit code from your authenticator app (or a recovery code)."
+                        .into(),
+                ))
+            }
+            // A wrong or replayed code counts as a failed sign-in.
+            Factor::Wrong => {
+                tracing::info!(email = ?loggable(email), client = %client, "second factor refused");
+                st.metrics.sign_in_failed();
+                record_failure(st, email, &client, Some(&uid)).await?;
+                Err(AppError::SecondFactor(
+                    "That code is not right, or was used already. Wait for the next one.".into(),
+                ))
+            }
+        },
         (uid, _) => {
             tracing::info!(email = ?loggable(email), client = %client, "sign-in refused");
             st.metrics.sign_in_failed();
@@ -190,6 +216,62 @@ pub async fn verify(st: &AppState, email: &str, password: String) -> Result<Stri
             Err(AppError::BadCredentials)
         }
     }
+}
+
+/// How the second factor went.
+enum Factor {
+    /// The person does not use one.
+    NotUsed,
+    Missing,
+    Wrong,
+    Right,
+}
+
+/// Check the person's second factor: a TOTP code (each time step accepted
+/// once) or a recovery code (each once).
+async fn second_factor(
+    st: &AppState,
+    uid: &str,
+    email: &str,
+    code: &str,
+) -> Result<Factor, AppError> {
+    let mut conn = st.db.acquire().await?;
+    let row = users::totp(&mut conn, uid).await?;
+    let (Some(sealed), Some(_)) = (row.totp_secret, row.totp_enabled_at) else {
+        return Ok(Factor::NotUsed);
+    };
+    let code = code.trim();
+    if code.is_empty() {
+        return Ok(Factor::Missing);
+    }
+    if code.contains('-') {
+        let ok = users::use_recovery_code(
+            &mut conn,
+            uid,
+            &super::totp::recovery_hash(code),
+            st.clock.now(),
+        )
+        .await?;
+        return Ok(if ok { Factor::Right } else { Factor::Wrong });
+    }
+    let secret = st
+        .sealer
+        .open(&sealed, uid)
+        .map_err(|e| AppError::internal("opening a TOTP secret", e))?;
+    let secret = hex::decode(secret).map_err(|e| AppError::internal("a TOTP secret", e))?;
+    let Some(totp) = super::totp::totp(&secret, email) else {
+        tracing::error!("a stored TOTP secret does not make a TOTP");
+        return Err(AppError::Internal);
+    };
+    let Some(step) = super::totp::check(&totp, code, super::totp::now_secs()) else {
+        return Ok(Factor::Wrong);
+    };
+    let step = i64::try_from(step).map_err(|e| AppError::internal("a TOTP step", e))?;
+    Ok(if users::accept_totp_step(&mut conn, uid, step).await? {
+        Factor::Right
+    } else {
+        Factor::Wrong
+    })
 }
 
 /// Count the failure; when it is the one that reaches the limit, say so in

@@ -63,6 +63,10 @@ pub async fn admin(st: &ServerState, session: &Session) -> Result<CurrentUser, C
     if user.require(Role::Admin).is_err() {
         return Err(ConnectError::NotAdmin);
     }
+    // Live mode: an admin connects rails only with the second factor on.
+    if st.services.sandbox.is_none() {
+        app::ssr::auth::admin_has_second_factor(&user).map_err(ConnectError::Session)?;
+    }
     Ok(user)
 }
 

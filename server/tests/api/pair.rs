@@ -308,6 +308,13 @@ async fn a_live_instance_onboards_a_firm_from_the_sandboxs_providers(e: Engine) 
     )
     .await;
     assert!(status == 200 || status == 302, "{body}");
+    // Live mode: an admin turns on two-step sign-in before anything else.
+    let (status, started) = call(&admin, &base, "totp/start", &[]).await;
+    assert_eq!(status, 200, "{started}");
+    let key = started["secret_base32"].as_str().expect("a key").to_owned();
+    let code = app::ssr::totp::code_for(&key, ADMIN, app::ssr::totp::now_secs()).expect("a code");
+    let (status, body) = call(&admin, &base, "totp/confirm", &[("code", &code)]).await;
+    assert_eq!(status, 200, "{body}");
     let institution = creds["clients"]
         .as_array()
         .and_then(|c| c.iter().find(|c| c["name"] == COMPANY))

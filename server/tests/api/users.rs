@@ -9,6 +9,8 @@ use serde_json::Value;
 both_engines!(
     an_invitation_link_works_once_within_72_hours_for_its_firm_only,
     deactivation_ends_a_live_session_and_the_firm_keeps_an_admin,
+    two_step_sign_in_is_enrolled_and_each_code_works_once,
+    live_admins_and_the_firms_approvers_must_use_two_step_sign_in,
 );
 
 const ADMIN: &str = "admin@northwind.test";
@@ -332,4 +334,117 @@ async fn deactivation_ends_a_live_session_and_the_firm_keeps_an_admin(e: Engine)
             "{action}"
         );
     }
+}
+
+/// Turn on two-step sign-in for the browser's person: the key, then a
+/// code. Returns the key (base32) and the recovery codes.
+async fn enrol(b: &Browser, email: &str) -> (String, Vec<String>) {
+    use app::ssr::totp::{code_for, now_secs};
+    let (status, started) = b.call("totp/start", &[]).await;
+    assert_eq!(status, 200, "{started}");
+    assert!(started["qr_svg"].as_str().unwrap().contains("<svg"));
+    let key = started["secret_base32"].as_str().unwrap().to_owned();
+    let later = code_for(&key, email, now_secs() + 3600).unwrap();
+    let (status, _) = b.call("totp/confirm", &[("code", &later)]).await;
+    assert_eq!(status, 400, "a code of another time");
+    let now = code_for(&key, email, now_secs()).unwrap();
+    let (status, codes) = b.call("totp/confirm", &[("code", &now)]).await;
+    assert_eq!(status, 200, "{codes}");
+    let codes: Vec<String> = serde_json::from_value(codes).unwrap();
+    (key, codes)
+}
+
+async fn sign_in(app: &TestApp, email: &str, code: &str) -> (u16, Value, Browser) {
+    let b = browser(app, None).await;
+    let (status, body) = b
+        .call(
+            "login",
+            &[("email", email), ("password", PASSWORD), ("code", code)],
+        )
+        .await;
+    (status, body, b)
+}
+
+async fn two_step_sign_in_is_enrolled_and_each_code_works_once(e: Engine) {
+    use app::ssr::totp::{code_for, now_secs};
+    let app = TestApp::spawn(e).await;
+    // Off for the demo firm: a password signs in.
+    let advisor = browser(&app, Some((ADVISOR, PASSWORD))).await;
+    let (key, codes) = enrol(&advisor, ADVISOR).await;
+    assert_eq!(codes.len(), 10);
+    let stored: String = sqlx::query_scalar("select totp_secret from app_user where email = $1")
+        .bind(ADVISOR)
+        .fetch_one(&app.state.app.db.pool)
+        .await
+        .unwrap();
+    assert!(!stored.contains(&key), "the key is sealed at rest");
+
+    // The password alone is not enough now, and is not counted as a failure.
+    let (status, body, _) = sign_in(&app, ADVISOR, "").await;
+    assert_eq!(status, 401, "{body}");
+    assert!(body.to_string().contains("6-digit"), "{body}");
+    assert_eq!(app.count("select count(*) from login_failure").await, 0);
+    let (status, _, _) = sign_in(&app, ADVISOR, "123 456").await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        app.count("select count(*) from login_failure").await,
+        1,
+        "a wrong code is"
+    );
+    // The next step's code (the enrolment used this one) signs in, once.
+    let next = code_for(&key, ADVISOR, now_secs() + 30).unwrap();
+    let (status, body, b) = sign_in(&app, ADVISOR, &next).await;
+    assert!(status == 200 || status == 302, "{status} {body}");
+    let (status, _) = b.call("portfolio", &[]).await;
+    assert_eq!(status, 200);
+    let (status, body, _) = sign_in(&app, ADVISOR, &next).await;
+    assert_eq!(status, 401, "a replayed code: {body}");
+    // A recovery code, once.
+    let (status, body, _) = sign_in(&app, ADVISOR, &codes[0].to_uppercase()).await;
+    assert!(status == 200 || status == 302, "{status} {body}");
+    let (status, _, _) = sign_in(&app, ADVISOR, &codes[0]).await;
+    assert_eq!(status, 401, "a recovery code works once");
+    assert_eq!(
+        app.count("select count(*) from audit_entry where action = 'user.totp_enabled'")
+            .await,
+        1
+    );
+}
+
+async fn live_admins_and_the_firms_approvers_must_use_two_step_sign_in(e: Engine) {
+    // The demo firm: the admin asks approvers for the second factor.
+    let app = TestApp::spawn(e).await;
+    let admin = browser(&app, Some((ADMIN, PASSWORD))).await;
+    app.login(ADMIN).await;
+    let (cid, bill) = app.small_bill("Alder Creek Dental").await;
+    let (status, body) = admin.call("users/totp_for_approvers", &[("on", "1")]).await;
+    assert_eq!(status, 200, "{body}");
+    let advisor = browser(&app, Some((ADVISOR, PASSWORD))).await;
+    let approve = [("client_id", cid.as_str()), ("bill_ids[]", bill.as_str())];
+    let (status, body) = advisor.call("approve_bills", &approve).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.to_string().contains("two-step"), "{body}");
+    assert_eq!(app.count("select count(*) from payment").await, 0);
+    enrol(&advisor, ADVISOR).await;
+    let (status, body) = advisor.call("approve_bills", &approve).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        app.count(
+            "select count(*) from audit_entry where action = 'firm.totp_for_approvers_changed'"
+        )
+        .await,
+        1
+    );
+
+    // Live mode: an admin does nothing before turning it on.
+    let live = TestApp::spawn_live(e, "owner@live.test").await;
+    let owner = browser(&live, Some(("owner@live.test", PASSWORD))).await;
+    let (status, body) = owner.call("portfolio", &[]).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.to_string().contains("two-step"), "{body}");
+    let (status, _) = owner.call("me", &[]).await;
+    assert_eq!(status, 200, "who they are, to show the way");
+    enrol(&owner, "owner@live.test").await;
+    let (status, body) = owner.call("portfolio", &[]).await;
+    assert_eq!(status, 200, "{body}");
 }

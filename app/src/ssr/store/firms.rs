@@ -60,3 +60,28 @@ pub async fn name_of(conn: &mut AnyConnection, firm_id: &str) -> StoreResult<Str
         .await?
         .ok_or(super::StoreError::NotFound)
 }
+
+/// Whether the firm asks everyone who approves payments for the second factor.
+pub async fn totp_for_approvers(conn: &mut AnyConnection, firm_id: &str) -> StoreResult<bool> {
+    let on: i64 = sqlx::query_scalar("select totp_for_approvers from firm where firm_id = $1")
+        .bind(firm_id)
+        .fetch_optional(conn)
+        .await?
+        .ok_or(super::StoreError::NotFound)?;
+    Ok(on != 0)
+}
+
+/// Set that: returns what it was.
+pub async fn set_totp_for_approvers(
+    tx: &mut super::Tx<'_>,
+    firm_id: &str,
+    on: bool,
+) -> StoreResult<bool> {
+    let was = totp_for_approvers(tx, firm_id).await?;
+    sqlx::query("update firm set totp_for_approvers = $1 where firm_id = $2")
+        .bind(i64::from(on))
+        .bind(firm_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(was)
+}

@@ -5,7 +5,7 @@
 //! | module | tables it writes |
 //! | --- | --- |
 //! | `firms` | firm (audit head via `audit`) |
-//! | `users` | app_user |
+//! | `users` | app_user, recovery_code |
 //! | `user_links` | user_link |
 //! | `clients` | client, client_policy |
 //! | `connections` | rail_connection, vendor_map |

@@ -82,6 +82,8 @@ pub struct SessionUser {
     pub name: String,
     pub role: String,
     pub firm_name: String,
+    /// When the person turned the second factor on (`None`: off).
+    pub totp_enabled_at: Option<i64>,
 }
 
 pub async fn session_user(
@@ -89,7 +91,7 @@ pub async fn session_user(
     user_id: &str,
 ) -> StoreResult<Option<SessionUser>> {
     Ok(sqlx::query_as(
-        "select u.user_id, u.firm_id, u.email, u.name, u.role, f.name as firm_name
+        "select u.user_id, u.firm_id, u.email, u.name, u.role, f.name as firm_name, u.totp_enabled_at
          from app_user u join firm f on f.firm_id = u.firm_id
          where u.user_id = $1 and u.deactivated_at is null",
     )
@@ -120,12 +122,13 @@ pub struct UserRow {
     pub role: String,
     pub created_at: i64,
     pub deactivated_at: Option<i64>,
+    pub totp_enabled_at: Option<i64>,
 }
 
 /// The firm's people, active first, then by email.
 pub async fn list(conn: &mut AnyConnection, firm_id: &FirmId) -> StoreResult<Vec<UserRow>> {
     Ok(sqlx::query_as(
-        "select user_id, email, name, role, created_at, deactivated_at from app_user
+        "select user_id, email, name, role, created_at, deactivated_at, totp_enabled_at from app_user
          where firm_id = $1
          order by case when deactivated_at is null then 0 else 1 end, email",
     )
@@ -141,7 +144,7 @@ pub async fn of_firm(
     user_id: &str,
 ) -> StoreResult<UserRow> {
     sqlx::query_as(
-        "select user_id, email, name, role, created_at, deactivated_at from app_user
+        "select user_id, email, name, role, created_at, deactivated_at, totp_enabled_at from app_user
          where firm_id = $1 and user_id = $2",
     )
     .bind(firm_id.as_str())
@@ -247,4 +250,113 @@ pub async fn email_taken(conn: &mut AnyConnection, email: &str) -> StoreResult<b
         .fetch_one(conn)
         .await?;
     Ok(n > 0)
+}
+
+/// A person's second factor: the sealed secret (enrolled or pending) and
+/// whether it is on.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TotpRow {
+    pub totp_secret: Option<String>,
+    pub totp_enabled_at: Option<i64>,
+}
+
+pub async fn totp(conn: &mut AnyConnection, user_id: &str) -> StoreResult<TotpRow> {
+    sqlx::query_as("select totp_secret, totp_enabled_at from app_user where user_id = $1")
+        .bind(user_id)
+        .fetch_optional(conn)
+        .await?
+        .ok_or(super::StoreError::NotFound)
+}
+
+/// Start enrolling (or start again): a new sealed secret, not on yet.
+/// Refused (`Conflict`) once the second factor is on.
+pub async fn set_pending_totp(tx: &mut Tx<'_>, user_id: &str, sealed: &str) -> StoreResult<()> {
+    let done = sqlx::query(
+        "update app_user set totp_secret = $1 where user_id = $2 and totp_enabled_at is null",
+    )
+    .bind(sealed)
+    .bind(user_id)
+    .execute(&mut **tx)
+    .await?;
+    if done.rows_affected() == 1 {
+        Ok(())
+    } else {
+        Err(super::StoreError::Conflict(
+            "two-step sign-in is on already",
+        ))
+    }
+}
+
+/// Turn the second factor on with the step its first code used, and store
+/// the recovery codes' hashes (replacing any).
+pub async fn enable_totp(
+    tx: &mut Tx<'_>,
+    user_id: &str,
+    step: i64,
+    recovery_hashes: &[String],
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    let done = sqlx::query(
+        "update app_user set totp_enabled_at = $1, totp_last_step = $2
+         where user_id = $3 and totp_enabled_at is null and totp_secret is not null",
+    )
+    .bind(to_ms(at))
+    .bind(step)
+    .bind(user_id)
+    .execute(&mut **tx)
+    .await?;
+    if done.rows_affected() != 1 {
+        return Err(super::StoreError::Conflict(
+            "two-step sign-in is on already",
+        ));
+    }
+    sqlx::query("delete from recovery_code where user_id = $1")
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?;
+    for h in recovery_hashes {
+        sqlx::query("insert into recovery_code (user_id, code_hash) values ($1, $2)")
+            .bind(user_id)
+            .bind(h)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Accept a code's time step once: `false` if it (or a later one) was
+/// accepted before (a replayed code).
+pub async fn accept_totp_step(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    step: i64,
+) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "update app_user set totp_last_step = $1
+         where user_id = $2 and (totp_last_step is null or totp_last_step < $1)",
+    )
+    .bind(step)
+    .bind(user_id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Use a recovery code once: `false` if unknown or used.
+pub async fn use_recovery_code(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    code_hash: &str,
+    at: DateTime<Utc>,
+) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "update recovery_code set used_at = $1
+         where user_id = $2 and code_hash = $3 and used_at is null",
+    )
+    .bind(to_ms(at))
+    .bind(user_id)
+    .bind(code_hash)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
