@@ -86,6 +86,22 @@ pub async fn totp_start() -> Result<TotpEnrolment, AppError> {
     respond(ssr::totp_start().await)
 }
 
+/// The enrolment under way (a secret made, not yet confirmed), shown again
+/// to its person: how the page shows it after a plain form post.
+#[server(endpoint = "totp/pending")]
+pub async fn totp_pending() -> Result<Option<TotpEnrolment>, AppError> {
+    use crate::ssr::auth::respond;
+    respond(ssr::totp_pending().await)
+}
+
+/// The recovery codes just made, once: they wait (sealed) in the session
+/// between the confirmation and the page that shows them.
+#[server(endpoint = "totp/codes")]
+pub async fn totp_fresh_codes() -> Result<Vec<String>, AppError> {
+    use crate::ssr::auth::respond;
+    respond(ssr::totp_fresh_codes().await)
+}
+
 /// Finish turning it on with a code from the app: answers the recovery
 /// codes, shown this once (each works once, instead of a code).
 #[server(endpoint = "totp/confirm")]
@@ -573,10 +589,58 @@ mod ssr {
         let mut tx = st.db.begin().await?;
         users::set_pending_totp(&mut tx, me.user_id.as_str(), &sealed).await?;
         commit(tx).await?;
+        leptos_axum::redirect("/account?enrol=1");
         Ok(TotpEnrolment {
             qr_svg,
             secret_base32: t.secret().to_base32(),
         })
+    }
+
+    /// The session key the fresh recovery codes wait under (sealed).
+    const FRESH_CODES: &str = "totp_fresh_codes";
+
+    pub async fn totp_pending() -> Result<Option<TotpEnrolment>, AppError> {
+        use crate::ssr::totp;
+        let me = crate::ssr::auth::current_user_enrolling().await?;
+        let st = state()?;
+        let row = {
+            let mut conn = st.db.acquire().await?;
+            users::totp(&mut conn, me.user_id.as_str()).await?
+        };
+        let (Some(sealed), None) = (row.totp_secret, row.totp_enabled_at) else {
+            return Ok(None);
+        };
+        let secret = st
+            .sealer
+            .open(&sealed, me.user_id.as_str())
+            .map_err(|e| AppError::internal("opening a TOTP secret", e))?;
+        let secret = hex::decode(secret).map_err(|e| AppError::internal("a TOTP secret", e))?;
+        let t = totp::totp(&secret, &me.email).ok_or(AppError::Internal)?;
+        let url = t
+            .to_url()
+            .map_err(|e| AppError::internal("the otpauth URL", e))?;
+        Ok(Some(TotpEnrolment {
+            qr_svg: totp::qr_svg(&url).ok_or(AppError::Internal)?,
+            secret_base32: t.secret().to_base32(),
+        }))
+    }
+
+    pub async fn totp_fresh_codes() -> Result<Vec<String>, AppError> {
+        let me = crate::ssr::auth::current_user_enrolling().await?;
+        let st = state()?;
+        let session = crate::ssr::auth::session().await?;
+        let sealed: Option<String> = session
+            .remove(FRESH_CODES)
+            .await
+            .map_err(|e| AppError::internal("the session store", e))?;
+        let Some(sealed) = sealed else {
+            return Ok(vec![]);
+        };
+        let codes = st
+            .sealer
+            .open(&sealed, me.user_id.as_str())
+            .map_err(|e| AppError::internal("opening fresh recovery codes", e))?;
+        Ok(codes.split(' ').map(str::to_owned).collect())
     }
 
     pub async fn totp_confirm(code: String) -> Result<Vec<String>, AppError> {
@@ -622,6 +686,16 @@ mod ssr {
         )
         .await?;
         commit(tx).await?;
+        // Shown once, on the page the confirmation leads to.
+        let session = crate::ssr::auth::session().await?;
+        session
+            .insert(
+                FRESH_CODES,
+                st.sealer.seal(&codes.join(" "), me.user_id.as_str()),
+            )
+            .await
+            .map_err(|e| AppError::internal("the session store", e))?;
+        leptos_axum::redirect("/account?codes=1");
         Ok(codes)
     }
 
