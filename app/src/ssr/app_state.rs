@@ -27,4 +27,8 @@ pub struct AppState {
     pub sign_in: SignInGuard,
     /// What `GET /metrics` reports; this app's own recorder.
     pub metrics: super::metrics::Metrics,
+    /// Live mode (`ROWCOL_RAILS=live`): admins must use the second factor.
+    /// (Not the same as having no sandbox: an instance on another
+    /// instance's simulators has none and is still a sandbox.)
+    pub live: bool,
 }

@@ -53,7 +53,7 @@ pub async fn session() -> Result<Session, AppError> {
 pub async fn current_user() -> Result<CurrentUser, AppError> {
     let user = current_user_enrolling().await?;
     let st = state()?;
-    if st.sandbox.is_none() {
+    if st.live {
         admin_has_second_factor(&user)?;
     }
     Ok(user)

@@ -64,7 +64,7 @@ pub async fn admin(st: &ServerState, session: &Session) -> Result<CurrentUser, C
         return Err(ConnectError::NotAdmin);
     }
     // Live mode: an admin connects rails only with the second factor on.
-    if st.services.sandbox.is_none() {
+    if st.app.live {
         app::ssr::auth::admin_has_second_factor(&user).map_err(ConnectError::Session)?;
     }
     Ok(user)

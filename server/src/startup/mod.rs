@@ -344,6 +344,7 @@ fn app_state(
         sandbox: sandbox_control,
         sign_in: app::ssr::sign_in::SignInGuard::new(config.trusted_proxies.clone()),
         metrics,
+        live: config.rails == crate::config::RailsMode::Live,
     }
 }
 

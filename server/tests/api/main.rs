@@ -596,14 +596,26 @@ async fn live_mode_has_no_sandbox_and_starts_from_a_cli_created_firm(e: Engine) 
     assert_eq!(status, 200);
     assert_eq!(me["role"], "admin");
     assert_eq!(me["sandbox"], false);
+    // Live mode: an admin turns on two-step sign-in before anything else.
+    let (status, _) = app.call("audit", &[]).await;
+    assert_eq!(status, 403, "not before the second factor");
+    let (status, started) = app.call("totp/start", &[]).await;
+    assert_eq!(status, 200, "{started}");
+    let key = started["secret_base32"].as_str().expect("a key").to_owned();
+    let code = app::ssr::totp::code_for(&key, "owner@live.test", app::ssr::totp::now_secs())
+        .expect("a code");
+    let (status, body) = app.call("totp/confirm", &[("code", &code)]).await;
+    assert_eq!(status, 200, "{body}");
     let (status, _) = app.call("sandbox/advance", &[("days", "1")]).await;
     assert_eq!(status, 404, "no clock control live");
     let (status, audit) = app.call("audit", &[]).await;
     assert_eq!(status, 200);
     assert_eq!(audit["chain"]["ok"], true);
-    // Newest first: the owner's sign-in, after the firm's creation.
-    assert_eq!(audit["entries"][0]["action"], "auth.signed_in");
-    assert_eq!(audit["entries"][1]["action"], "firm.created");
+    // Newest first: the second factor, the owner's sign-in, the firm's
+    // creation.
+    assert_eq!(audit["entries"][0]["action"], "user.totp_enabled");
+    assert_eq!(audit["entries"][1]["action"], "auth.signed_in");
+    assert_eq!(audit["entries"][2]["action"], "firm.created");
 }
 
 /// The one function that changes a payment's state: a replay is a no-op, a
