@@ -581,19 +581,13 @@ mod ssr {
         let st = state()?;
         let secret = totp::new_secret();
         let t = totp::totp(&secret, &me.email).ok_or(AppError::Internal)?;
-        let url = t
-            .to_url()
-            .map_err(|e| AppError::internal("the otpauth URL", e))?;
-        let qr_svg = totp::qr_svg(&url).ok_or(AppError::Internal)?;
-        let sealed = st.sealer.seal(&hex::encode(&secret), me.user_id.as_str());
+        let enrolment = totp::enrolment(&t)?;
+        let sealed = totp::seal(&st.sealer, &secret, me.user_id.as_str());
         let mut tx = st.db.begin().await?;
         users::set_pending_totp(&mut tx, me.user_id.as_str(), &sealed).await?;
         commit(tx).await?;
         leptos_axum::redirect("/account?enrol=1");
-        Ok(TotpEnrolment {
-            qr_svg,
-            secret_base32: t.secret().to_base32(),
-        })
+        Ok(enrolment)
     }
 
     /// The session key the fresh recovery codes wait under (sealed).
@@ -610,19 +604,8 @@ mod ssr {
         let (Some(sealed), None) = (row.totp_secret, row.totp_enabled_at) else {
             return Ok(None);
         };
-        let secret = st
-            .sealer
-            .open(&sealed, me.user_id.as_str())
-            .map_err(|e| AppError::internal("opening a TOTP secret", e))?;
-        let secret = hex::decode(secret).map_err(|e| AppError::internal("a TOTP secret", e))?;
-        let t = totp::totp(&secret, &me.email).ok_or(AppError::Internal)?;
-        let url = t
-            .to_url()
-            .map_err(|e| AppError::internal("the otpauth URL", e))?;
-        Ok(Some(TotpEnrolment {
-            qr_svg: totp::qr_svg(&url).ok_or(AppError::Internal)?,
-            secret_base32: t.secret().to_base32(),
-        }))
+        let t = totp::open(&st.sealer, &sealed, me.user_id.as_str(), &me.email)?;
+        Ok(Some(totp::enrolment(&t)?))
     }
 
     pub async fn totp_fresh_codes() -> Result<Vec<String>, AppError> {
@@ -658,12 +641,7 @@ mod ssr {
         let sealed = row.totp_secret.ok_or_else(|| {
             AppError::Validation("Start by showing the QR code, then enter a code.".into())
         })?;
-        let secret = st
-            .sealer
-            .open(&sealed, me.user_id.as_str())
-            .map_err(|e| AppError::internal("opening a TOTP secret", e))?;
-        let secret = hex::decode(secret).map_err(|e| AppError::internal("a TOTP secret", e))?;
-        let t = totp::totp(&secret, &me.email).ok_or(AppError::Internal)?;
+        let t = totp::open(&st.sealer, &sealed, me.user_id.as_str(), &me.email)?;
         let step = totp::check(&t, &code, totp::now_secs()).ok_or_else(|| {
             AppError::Validation(
                 "That code is not right: check the app's clock and try the next one.".into(),

@@ -254,15 +254,7 @@ async fn second_factor(
         .await?;
         return Ok(if ok { Factor::Right } else { Factor::Wrong });
     }
-    let secret = st
-        .sealer
-        .open(&sealed, uid)
-        .map_err(|e| AppError::internal("opening a TOTP secret", e))?;
-    let secret = hex::decode(secret).map_err(|e| AppError::internal("a TOTP secret", e))?;
-    let Some(totp) = super::totp::totp(&secret, email) else {
-        tracing::error!("a stored TOTP secret does not make a TOTP");
-        return Err(AppError::Internal);
-    };
+    let totp = super::totp::open(&st.sealer, &sealed, uid, email)?;
     let Some(step) = super::totp::check(&totp, code, super::totp::now_secs()) else {
         return Ok(Factor::Wrong);
     };

@@ -28,6 +28,42 @@ pub fn totp(secret: &[u8], email: &str) -> Option<Totp> {
         .ok()
 }
 
+/// The person's secret sealed at rest (bound to their user id).
+pub fn seal(sealer: &crate::ssr::crypto::Sealer, secret: &[u8], user_id: &str) -> String {
+    sealer.seal(&hex::encode(secret), user_id)
+}
+
+/// The person's TOTP from their sealed secret.
+pub fn open(
+    sealer: &crate::ssr::crypto::Sealer,
+    sealed: &str,
+    user_id: &str,
+    email: &str,
+) -> Result<Totp, crate::error::AppError> {
+    use crate::error::AppError;
+    let hexed = sealer
+        .open(sealed, user_id)
+        .map_err(|e| AppError::internal("opening a TOTP secret", e))?;
+    let secret = hex::decode(hexed).map_err(|e| AppError::internal("a TOTP secret", e))?;
+    totp(&secret, email).ok_or_else(|| {
+        tracing::error!("a stored TOTP secret does not make a TOTP");
+        AppError::Internal
+    })
+}
+
+/// What the person scans to enrol: the QR code of the `otpauth://` URL and
+/// the key as text.
+pub fn enrolment(t: &Totp) -> Result<crate::model::TotpEnrolment, crate::error::AppError> {
+    use crate::error::AppError;
+    let url = t
+        .to_url()
+        .map_err(|e| AppError::internal("the otpauth URL", e))?;
+    Ok(crate::model::TotpEnrolment {
+        qr_svg: qr_svg(&url).ok_or(AppError::Internal)?,
+        secret_base32: t.secret().to_base32(),
+    })
+}
+
 /// The time step a code matches at `unix_secs`, if it does.
 pub fn check(totp: &Totp, code: &str, unix_secs: u64) -> Option<u64> {
     let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
