@@ -84,6 +84,7 @@ fn Console() -> impl IntoView {
                     <Route path=path!("/users") view={Lazy::<lazy::UsersRoute>::new()} ssr=SsrMode::Async />
                     <Route path=path!("/welcome") view={Lazy::<lazy::WelcomeRoute>::new()} ssr=SsrMode::Async />
                     <Route path=path!("/account") view={Lazy::<lazy::AccountRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/updates") view={Lazy::<lazy::UpdatesRoute>::new()} ssr=SsrMode::Async />
                 </Routes>
             </main>
     }

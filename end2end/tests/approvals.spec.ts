@@ -219,6 +219,7 @@ test('the decision pages pass axe and fit a phone', async ({ page, javaScriptEna
     '/connections',
     '/users',
     '/account',
+    '/updates',
   ]) {
     await page.goto(path);
     await settle(page, js);

@@ -283,6 +283,19 @@ pub struct Config {
     /// and ROWCOL_PLAID_SECRET as the instance it points at.
     #[arg(long, env = "ROWCOL_SANDBOX_RAILS_URL")]
     pub sandbox_rails_url: Option<String>,
+    /// The mail server for notifications, invitations and reset links:
+    /// `smtps://user:password@host` (TLS), `smtp://user:password@host?tls=required`
+    /// (STARTTLS) or `smtp://host:port` (plain, a local relay). Unset: no
+    /// email; links are shown on screen only.
+    #[arg(long, env = "ROWCOL_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// The sender of RowCol's email.
+    #[arg(
+        long,
+        env = "ROWCOL_MAIL_FROM",
+        default_value = "RowCol <rowcol@localhost>"
+    )]
+    pub mail_from: String,
 }
 
 impl fmt::Debug for Config {
@@ -324,6 +337,8 @@ impl fmt::Debug for Config {
             .field("trusted_proxies", &self.trusted_proxies)
             .field("public_url", &self.public_url)
             .field("sandbox_rails_url", &self.sandbox_rails_url)
+            .field("smtp_url", &self.smtp_url.as_deref().map(redact_url))
+            .field("mail_from", &self.mail_from)
             .finish_non_exhaustive()
     }
 }
@@ -365,6 +380,10 @@ impl Config {
             .is_some_and(|t| t.trim().len() < 16)
         {
             return Err("ROWCOL_METRICS_TOKEN must be at least 16 characters".into());
+        }
+        if let Some(url) = &self.smtp_url {
+            crate::notify::mailer::Mailer::new(url, &self.mail_from)
+                .map_err(|e| format!("ROWCOL_SMTP_URL or ROWCOL_MAIL_FROM: {e}"))?;
         }
         if self.rails == RailsMode::Live {
             if self.encryption_key.is_none() {

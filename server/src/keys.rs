@@ -175,8 +175,61 @@ pub async fn reseal(db: &Db, sealer: &Sealer, legacy_only: bool) -> anyhow::Resu
         .await?;
         report.sandbox_state = true;
     }
+    if !legacy_only {
+        report.values += reseal_people(&mut tx, sealer).await?;
+    }
     commit(tx).await?;
     Ok(report)
+}
+
+/// What the people's side stores sealed: TOTP secrets (bound to the user
+/// id), webhook addresses and queued or sent messages (each bound to its
+/// own row). Returns how many values were re-sealed.
+async fn reseal_people(tx: &mut app::ssr::store::Tx<'_>, sealer: &Sealer) -> anyhow::Result<usize> {
+    use app::ssr::store::{notify, users};
+    let again = |what: &str, v: &str, aad: &str| -> anyhow::Result<Option<String>> {
+        if sealer.is_current(v) {
+            return Ok(None);
+        }
+        let plain = sealer.open(v, aad).map_err(|_| {
+            anyhow::anyhow!(
+                "{what}: a sealed value opens with none of the configured keys \
+                 (add the key it was sealed with to ROWCOL_PREVIOUS_ENCRYPTION_KEYS)"
+            )
+        })?;
+        Ok(Some(sealer.seal(&plain, aad)))
+    };
+    let mut n = 0;
+    for (user, old) in users::sealed_totp(tx).await? {
+        if let Some(new) = again(&format!("user {user}'s TOTP secret"), &old, &user)? {
+            anyhow::ensure!(
+                users::reseal_totp(tx, &user, &old, &new).await?,
+                "user {user} changed while re-sealing; run the command again"
+            );
+            n += 1;
+        }
+    }
+    for (user, old) in notify::sealed_webhooks(tx).await? {
+        let aad = notify::webhook_aad(&user);
+        if let Some(new) = again(&format!("user {user}'s webhook address"), &old, &aad)? {
+            anyhow::ensure!(
+                notify::reseal(tx, Some(&user), None, &old, &new).await?,
+                "user {user} changed while re-sealing; run the command again"
+            );
+            n += 1;
+        }
+    }
+    for (id, old) in notify::sealed_messages(tx).await? {
+        let aad = notify::message_aad(&id);
+        if let Some(new) = again(&format!("message {id}"), &old, &aad)? {
+            anyhow::ensure!(
+                notify::reseal(tx, None, Some(&id), &old, &new).await?,
+                "message {id} changed while re-sealing; run the command again"
+            );
+            n += 1;
+        }
+    }
+    Ok(n)
 }
 
 /// `rowcol rotate-key`: re-seal everything under the current key, or make

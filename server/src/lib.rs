@@ -8,6 +8,7 @@ pub mod connect;
 pub mod connections;
 pub mod jobs;
 pub mod keys;
+pub mod notify;
 pub mod oauth;
 pub mod ports;
 pub mod rails;

@@ -37,4 +37,8 @@ pub struct Services {
     pub ramp_secrets: Arc<crate::webhooks::secrets::RampSecrets>,
     /// The app's recorder (`GET /metrics`): jobs and webhook processing.
     pub metrics: app::ssr::metrics::Metrics,
+    /// Email (`ROWCOL_SMTP_URL`); none when unset.
+    pub mailer: Option<crate::notify::mailer::Mailer>,
+    /// For Slack-compatible webhook posts: follows no redirects.
+    pub webhook_http: reqwest::Client,
 }

@@ -136,6 +136,13 @@ fn state_changing_server_functions_check_the_role() {
         // The connect actions are plain routes in server/src/connect/,
         // each refusing anyone but an admin (tests/api/connect.rs).
         "connections",
+        // Issue #18 §5: a person's own digest and notification choices,
+        // open to every role (a viewer chooses what reaches them too);
+        // each reads and writes only the signed-in person's own rows.
+        "digest",
+        "digest/seen",
+        "notify/settings",
+        "notify/save",
     ];
     let mut checked = 0;
     for (path, text) in sources() {

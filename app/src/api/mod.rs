@@ -9,6 +9,7 @@ pub mod connections;
 pub mod decide;
 pub mod fields;
 pub mod hygiene;
+pub mod notify;
 pub mod payments;
 pub mod policy;
 pub mod sandbox;

@@ -52,6 +52,15 @@ pub async fn reset_link(user_id: String) -> Result<LinkIssued, AppError> {
     respond(ssr::reset_link(user_id).await)
 }
 
+/// Turn off a person's two-step sign-in (admins, for someone else: a lost
+/// phone). They sign in with their password and enrol again where the
+/// firm or live mode asks it of them.
+#[server(endpoint = "users/totp_reset")]
+pub async fn reset_totp(user_id: String) -> Result<String, AppError> {
+    use crate::ssr::auth::respond;
+    respond(ssr::reset_totp(user_id).await)
+}
+
 /// What a one-time link is for (no sign-in needed; nothing secret).
 #[server(endpoint = "users/link")]
 pub async fn get_link(token: String) -> Result<LinkInfo, AppError> {
@@ -121,12 +130,15 @@ pub async fn set_totp_for_approvers(#[server(default)] on: String) -> Result<Str
 #[cfg(feature = "ssr")]
 mod ssr {
     use super::{LINK_HOURS, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
+    use crate::domain::notify::{Channel, Message};
     use crate::error::AppError;
     use crate::model::{
         InviteView, LinkInfo, LinkIssued, Role, TotpEnrolment, UserView, UsersView,
     };
     use crate::ssr::auth::{current_user, state, CurrentUser};
+    use crate::ssr::notices::{self, Queue};
     use crate::ssr::store::audit::{self, Entry};
+    use crate::ssr::store::notify;
     use crate::ssr::store::user_links::{self, NewLink, Purpose, Unusable};
     use crate::ssr::store::users::{self, NewUser};
     use crate::ssr::store::{commit, firms, from_ms, StoreError};
@@ -254,7 +266,6 @@ mod ssr {
             ));
         }
         let st = state()?;
-        let now = st.clock.now();
         {
             let mut conn = st.db.acquire().await?;
             if users::email_taken(&mut conn, &email).await? {
@@ -263,47 +274,19 @@ mod ssr {
                 ));
             }
         }
-        let token = new_token();
-        let expires = now + Duration::hours(LINK_HOURS);
-        let mut tx = st.db.begin().await?;
-        user_links::create(
-            &mut tx,
-            &NewLink {
-                token: &token,
-                firm_id: &me.firm_id,
+        issue_link(
+            &me,
+            Link {
                 purpose: Purpose::Invite,
                 email: &email,
                 role: Some(role),
                 user_id: None,
-                created_by: &me.email,
-                at: now,
-                expires,
-            },
-        )
-        .await?;
-        audit::record(
-            &mut tx,
-            &me.firm_id,
-            now,
-            Entry {
-                actor: &me.email,
                 action: "user.invited",
-                subject: &email,
-                detail: json!({ "role": role.as_str(), "expires_at": expires.to_rfc3339() }),
+                detail: json!({ "role": role.as_str() }),
+                words: format!("Invitation for {email} as {}", role.as_str()),
             },
         )
-        .await?;
-        commit(tx).await?;
-        let issued = LinkIssued {
-            path: format!("/welcome?token={token}"),
-            expires_at: expires,
-            message: format!(
-                "Invitation for {email} as {}: send them this link. It works once, for {LINK_HOURS} hours.",
-                role.as_str()
-            ),
-        };
-        show_on_people_page(&issued);
-        Ok(issued)
+        .await
     }
 
     /// The last-admin rule: the firm must keep an active admin.
@@ -388,7 +371,6 @@ mod ssr {
     pub async fn reset_link(user_id: String) -> Result<LinkIssued, AppError> {
         let me = admin().await?;
         let st = state()?;
-        let now = st.clock.now();
         let target = {
             let mut conn = st.db.acquire().await?;
             users::of_firm(&mut conn, &me.firm_id, &user_id).await?
@@ -396,6 +378,80 @@ mod ssr {
         if target.deactivated_at.is_some() {
             return Err(AppError::Conflict("This person is deactivated.".into()));
         }
+        issue_link(
+            &me,
+            Link {
+                purpose: Purpose::Reset,
+                email: &target.email,
+                role: None,
+                user_id: Some(&user_id),
+                action: "user.reset_link_issued",
+                detail: json!({ "user_id": user_id }),
+                words: format!("Password reset for {}", target.email),
+            },
+        )
+        .await
+    }
+
+    pub async fn reset_totp(user_id: String) -> Result<String, AppError> {
+        let me = admin().await?;
+        if user_id == me.user_id.as_str() {
+            return Err(AppError::Conflict(
+                "You cannot reset your own two-step sign-in: use a recovery code, or ask another admin."
+                    .into(),
+            ));
+        }
+        let st = state()?;
+        let now = st.clock.now();
+        let target = {
+            let mut conn = st.db.acquire().await?;
+            users::of_firm(&mut conn, &me.firm_id, &user_id).await?
+        };
+        let mut tx = st.db.begin().await?;
+        if !users::clear_totp(&mut tx, &me.firm_id, &user_id).await? {
+            return Err(AppError::Conflict(format!(
+                "{} does not use two-step sign-in.",
+                target.email
+            )));
+        }
+        audit::record(
+            &mut tx,
+            &me.firm_id,
+            now,
+            Entry {
+                actor: &me.email,
+                action: "user.totp_reset",
+                subject: &target.email,
+                detail: json!({ "user_id": user_id }),
+            },
+        )
+        .await?;
+        commit(tx).await?;
+        Ok(format!(
+            "Two-step sign-in is off for {}. They sign in with their password and set it up again.",
+            target.email
+        ))
+    }
+
+    /// A one-time link to hand out.
+    struct Link<'a> {
+        purpose: Purpose,
+        email: &'a str,
+        role: Option<Role>,
+        user_id: Option<&'a str>,
+        /// The audit entry's action and detail (the expiry is added).
+        action: &'static str,
+        detail: serde_json::Value,
+        /// What the link is, for the admin ("Invitation for …").
+        words: String,
+    }
+
+    /// Make a one-time link, audit it, and, when email is configured, send
+    /// it to its person (the message is queued in the same transaction,
+    /// sealed, as the link is a secret). The admin sees it either way.
+    async fn issue_link(me: &CurrentUser, link: Link<'_>) -> Result<LinkIssued, AppError> {
+        let st = state()?;
+        let now = st.clock.now();
         let token = new_token();
         let expires = now + Duration::hours(LINK_HOURS);
         let mut tx = st.db.begin().await?;
@@ -404,39 +460,100 @@ mod ssr {
             &NewLink {
                 token: &token,
                 firm_id: &me.firm_id,
-                purpose: Purpose::Reset,
-                email: &target.email,
-                role: None,
-                user_id: Some(&user_id),
+                purpose: link.purpose,
+                email: link.email,
+                role: link.role,
+                user_id: link.user_id,
                 created_by: &me.email,
                 at: now,
                 expires,
             },
         )
         .await?;
+        let mut detail = link.detail;
+        detail["expires_at"] = json!(expires.to_rfc3339());
+        detail["emailed"] = json!(st.mail);
         audit::record(
             &mut tx,
             &me.firm_id,
             now,
             Entry {
                 actor: &me.email,
-                action: "user.reset_link_issued",
-                subject: &target.email,
-                detail: json!({ "user_id": user_id, "expires_at": expires.to_rfc3339() }),
+                action: link.action,
+                subject: link.email,
+                detail,
             },
         )
         .await?;
+        let path = format!("/welcome?token={token}");
+        if st.mail {
+            let message = link_message(
+                me,
+                &link.purpose,
+                link.role,
+                &format!("{}{path}", st.public_url),
+            );
+            notices::queue(
+                &mut tx,
+                &st.sealer,
+                Queue {
+                    firm_id: me.firm_id.as_str(),
+                    subject_key: &format!("link:{}", notify::new_id()),
+                    recipient: link.email,
+                    user_id: link.user_id,
+                    channel: Channel::Email,
+                    to_address: Some(link.email),
+                    message: &message,
+                    at: now,
+                },
+            )
+            .await?;
+        }
         commit(tx).await?;
         let issued = LinkIssued {
-            path: format!("/welcome?token={token}"),
+            path,
             expires_at: expires,
-            message: format!(
-                "Password reset for {}: send them this link. It works once, for {LINK_HOURS} hours.",
-                target.email
-            ),
+            message: if st.mail {
+                format!(
+                    "{}: emailed to {}. You can also send them this link. It works once, for {LINK_HOURS} hours.",
+                    link.words, link.email
+                )
+            } else {
+                format!(
+                    "{}: send them this link. It works once, for {LINK_HOURS} hours.",
+                    link.words
+                )
+            },
         };
         show_on_people_page(&issued);
         Ok(issued)
+    }
+
+    /// The email carrying a link, in plain words.
+    fn link_message(me: &CurrentUser, purpose: &Purpose, role: Option<Role>, url: &str) -> Message {
+        match (purpose, role) {
+            (Purpose::Invite, Some(role)) => Message {
+                subject: format!("You are invited to {} on RowCol", me.firm_name),
+                text: format!(
+                    "{} ({}) invited you to join {} on RowCol as {}.\n\n\
+                     Accept the invitation here (the link works once, for {LINK_HOURS} hours):\n{url}\n\n\
+                     If you did not expect this, you can ignore this message.",
+                    me.name,
+                    me.email,
+                    me.firm_name,
+                    role.as_str()
+                ),
+            },
+            _ => Message {
+                subject: "Set a new RowCol password".into(),
+                text: format!(
+                    "{} ({}) issued a password reset for your RowCol account at {}.\n\n\
+                     Choose a new password here (the link works once, for {LINK_HOURS} hours):\n{url}\n\n\
+                     If you did not ask for this, tell your firm's admin.",
+                    me.name, me.email, me.firm_name
+                ),
+            },
+        }
     }
 
     fn unusable(why: Unusable) -> AppError {

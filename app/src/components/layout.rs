@@ -82,6 +82,7 @@ pub fn Header() -> impl IntoView {
                                                 </span>
                                             })}
                                         </A>
+                                        <A href="/updates">"Updates"</A>
                                         <A href="/hygiene">"Hygiene"</A>
                                         <A href="/audit">"Audit"</A>
                                         <A href="/connections">"Connections"</A>

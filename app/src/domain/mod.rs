@@ -4,9 +4,11 @@
 pub mod audit_words;
 pub mod calendar;
 pub mod custody;
+pub mod evidence_order;
 pub mod freshness;
 pub mod guardrails;
 pub mod matching;
+pub mod notify;
 pub mod projection;
 pub mod rules;
 pub mod runway;

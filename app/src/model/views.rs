@@ -239,6 +239,9 @@ pub struct PaymentDetail {
     pub ramp_bill_id: Option<String>,
     pub qbo_bill_payment_id: Option<String>,
     pub plaid_txn_id: Option<String>,
+    /// Evidence that arrived out of order, explained in words
+    /// (`domain::evidence_order`).
+    pub order_notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -548,4 +551,71 @@ pub struct LinkInfo {
     pub email: String,
     pub firm_name: String,
     pub role: Option<Role>,
+}
+
+/// What changed since the person last looked (`/updates`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DigestView {
+    /// From when: the last time they marked it seen, else a week back.
+    pub since: DateTime<Utc>,
+    pub first_look: bool,
+    /// Payments that failed, came back or may go twice.
+    pub urgent: Vec<DigestItem>,
+    /// Everything else filed in the tray since.
+    pub flagged: Vec<DigestItem>,
+    /// Items filed since beyond what is listed.
+    pub more: bool,
+    /// Open items in the tray now, of any age.
+    pub open_now: i64,
+    /// Connections that need signing in again, now.
+    pub broken: Vec<BrokenConnection>,
+    /// Payments waiting for a second approver, now.
+    pub waiting: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DigestItem {
+    pub hygiene_id: String,
+    pub client_id: Option<String>,
+    pub client_name: Option<String>,
+    pub payment_id: Option<String>,
+    /// The item in plain words.
+    pub headline: String,
+    pub reason_code: ReasonCode,
+    pub severity: Severity,
+    /// `open`, `resolved` or `dismissed`, now.
+    pub status: String,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BrokenConnection {
+    pub client_id: String,
+    pub client_name: String,
+    pub rail: String,
+}
+
+/// A person's notification choices (`/account`). The webhook address is
+/// never sent back: only whether one is set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotifySettingsView {
+    /// Email is configured on this instance.
+    pub mail: bool,
+    pub email: String,
+    /// `(topic, its words, chosen)` for email, then for the webhook.
+    pub email_topics: Vec<(String, String, bool)>,
+    pub webhook_topics: Vec<(String, String, bool)>,
+    pub webhook_set: bool,
+    /// The latest messages sent to the person.
+    pub recent: Vec<SentNotice>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SentNotice {
+    pub channel: String,
+    /// `queued`, `sending`, `sent`, `failed` or `uncertain`.
+    pub state: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub at: DateTime<Utc>,
 }

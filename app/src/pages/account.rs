@@ -74,6 +74,107 @@ pub fn AccountPage() -> impl IntoView {
             }}
             {move || totp_error().map(|e| view! { <p class="error" role="alert">{e}</p> })}
         </section>
+        <Notifications />
+    }
+}
+
+/// What reaches the person, and how: a checkbox per critical topic for
+/// email and for a Slack-compatible webhook, the webhook's address (never
+/// shown again once saved: it is its secret), and the latest messages.
+#[component]
+fn Notifications() -> impl IntoView {
+    use crate::api::notify::{get_notify_settings, SaveNotifySettings};
+    let save = ServerAction::<SaveNotifySettings>::new();
+    let data = Resource::new(move || save.version().get(), |_| get_notify_settings());
+    let query = use_query_map();
+    let outcome = move || match save.value().get() {
+        Some(Err(e)) => Some(("error", e.to_string())),
+        Some(Ok(m)) => Some(("notice", m)),
+        None => query.with(|q| {
+            (q.get("saved").as_deref() == Some("notifications"))
+                .then(|| ("notice", "Your notification choices are saved.".to_owned()))
+        }),
+    };
+    view! {
+        <section class="card narrow" id="notifications" aria-labelledby="notifications-title">
+            <h2 id="notifications-title">"Notifications"</h2>
+            <p>
+                "Your " <a href="/updates">"updates page"</a>
+                " lists what changed since you last looked. The items below can also reach you at once, each message once."
+            </p>
+            {loaded(data, move |v| {
+                let mail_note = if v.mail {
+                    format!("Email goes to {}.", v.email)
+                } else {
+                    "Email is not set up on this RowCol (ROWCOL_SMTP_URL): your email choices apply once it is.".to_owned()
+                };
+                view! {
+                    <ActionForm action=save>
+                        <fieldset>
+                            <legend>"By email"</legend>
+                            <p class="muted">{mail_note}</p>
+                            {v.email_topics.iter().map(|(t, label, on)| view! {
+                                <label class="check">
+                                    <input type="checkbox" name=format!("email_{t}") value="on" checked=*on data-testid=format!("notify-email-{t}") />
+                                    {label.clone()}
+                                </label>
+                            }).collect_view()}
+                        </fieldset>
+                        <fieldset>
+                            <legend>"By chat webhook (Slack-compatible)"</legend>
+                            <p class="muted">
+                                {if v.webhook_set {
+                                    "A webhook address is set. Leave the field empty to keep it."
+                                } else {
+                                    "No webhook address is set."
+                                }}
+                            </p>
+                            {v.webhook_topics.iter().map(|(t, label, on)| view! {
+                                <label class="check">
+                                    <input type="checkbox" name=format!("webhook_{t}") value="on" checked=*on data-testid=format!("notify-webhook-{t}") />
+                                    {label.clone()}
+                                </label>
+                            }).collect_view()}
+                            <label>
+                                "Webhook address (https://…)"
+                                <input type="url" name="webhook_url" autocomplete="off" inputmode="url" data-testid="notify-webhook-url" />
+                            </label>
+                            {v.webhook_set.then(|| view! {
+                                <label class="check">
+                                    <input type="checkbox" name="remove_webhook" value="on" data-testid="notify-webhook-remove" />
+                                    "Remove the webhook address"
+                                </label>
+                            })}
+                        </fieldset>
+                        <button type="submit" class="primary" data-testid="notify-save">"Save notification choices"</button>
+                    </ActionForm>
+                    {(!v.recent.is_empty()).then(|| view! {
+                        <h3>"Latest messages to you"</h3>
+                        <ul data-testid="notify-recent">
+                            {v.recent.iter().map(|n| view! {
+                                <li>
+                                    {format!("{} · {} · {}", n.at.format("%Y-%m-%d %H:%M UTC"), n.channel, state_words(&n.state))}
+                                    {n.last_error.clone().map(|e| view! { <div class="muted">{e}</div> })}
+                                </li>
+                            }).collect_view()}
+                        </ul>
+                    })}
+                }
+                    .into_any()
+            })}
+            {move || outcome().map(|(class, m)| view! { <p class=class role="status" data-testid="notify-outcome">{m}</p> })}
+        </section>
+    }
+}
+
+fn state_words(state: &str) -> &'static str {
+    match state {
+        "sent" => "sent",
+        "queued" => "waiting to be sent (retrying)",
+        "sending" => "being sent",
+        "failed" => "could not be sent",
+        "uncertain" => "may not have arrived (not sent again)",
+        _ => "unknown",
     }
 }
 

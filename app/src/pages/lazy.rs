@@ -44,3 +44,4 @@ lazy_page!(SandboxFaultsRoute => super::sandbox_faults::SandboxFaultsPage);
 lazy_page!(UsersRoute => super::users::UsersPage);
 lazy_page!(WelcomeRoute => super::welcome::WelcomePage);
 lazy_page!(AccountRoute => super::account::AccountPage);
+lazy_page!(UpdatesRoute => super::updates::UpdatesPage);

@@ -11,6 +11,7 @@ pub mod login;
 pub mod payment;
 pub mod portfolio;
 pub mod sandbox_faults;
+pub mod updates;
 pub mod users;
 pub mod waiting;
 pub mod welcome;

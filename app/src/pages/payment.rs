@@ -119,6 +119,11 @@ fn PaymentView(p: PaymentDetail, stop: ServerAction<StopPayment>, role: Role) ->
                 <a href="/approvals/waiting">"Decide on the waiting list"</a>
             </p>
         })}
+        {(!p.order_notes.is_empty()).then(|| view! {
+            <div class="notice info" role="note" data-testid="order-notes">
+                {p.order_notes.iter().map(|n| view! { <p>{n.clone()}</p> }).collect_view()}
+            </div>
+        })}
         <h2>"Chain of custody"</h2>
         <ol class="custody">
             {p

@@ -5,7 +5,7 @@
 //! server refuses and says why).
 
 use crate::api::users::{
-    get_users, ChangeRole, DeactivateUser, InviteUser, ResetLink, SetTotpForApprovers,
+    get_users, ChangeRole, DeactivateUser, InviteUser, ResetLink, ResetTotp, SetTotpForApprovers,
 };
 use crate::components::layout::loaded;
 use crate::model::{Role, UserView, UsersView};
@@ -21,6 +21,7 @@ pub fn UsersPage() -> impl IntoView {
     let deactivate = ServerAction::<DeactivateUser>::new();
     let reset = ServerAction::<ResetLink>::new();
     let setting = ServerAction::<SetTotpForApprovers>::new();
+    let totp_reset = ServerAction::<ResetTotp>::new();
     let data = Resource::new(
         move || {
             (
@@ -29,6 +30,7 @@ pub fn UsersPage() -> impl IntoView {
                 deactivate.version().get(),
                 reset.version().get(),
                 setting.version().get(),
+                totp_reset.version().get(),
             )
         },
         |_| get_users(),
@@ -54,6 +56,7 @@ pub fn UsersPage() -> impl IntoView {
         err(role.value().get())
             .or_else(|| err(deactivate.value().get()))
             .or_else(|| err(setting.value().get()))
+            .or_else(|| err(totp_reset.value().get()))
     };
     view! {
         <Title text="People · RowCol" />
@@ -100,7 +103,7 @@ pub fn UsersPage() -> impl IntoView {
                         {v
                             .users
                             .into_iter()
-                            .map(|u| view! { <Person u role deactivate reset /> })
+                            .map(|u| view! { <Person u role deactivate reset totp_reset /> })
                             .collect_view()}
                     </ul>
                     {(!v.invites.is_empty())
@@ -156,8 +159,10 @@ fn Person(
     role: ServerAction<ChangeRole>,
     deactivate: ServerAction<DeactivateUser>,
     reset: ServerAction<ResetLink>,
+    totp_reset: ServerAction<ResetTotp>,
 ) -> impl IntoView {
     let uid = u.user_id.clone();
+    let can_reset_totp = u.totp_on && !u.is_me;
     let current = u.role;
     let email = u.email.clone();
     let active = u.active;
@@ -177,7 +182,7 @@ fn Person(
             {active
                 .then(move || {
                     let label = format!("Role of {email}");
-                    let (uid1, uid2, uid3) = (uid.clone(), uid.clone(), uid.clone());
+                    let (uid1, uid2, uid3, uid4) = (uid.clone(), uid.clone(), uid.clone(), uid.clone());
                     view! {
                         <div class="actions">
                             <ActionForm action=role attr:class="inline">
@@ -196,6 +201,16 @@ fn Person(
                                     "Password reset link"
                                 </button>
                             </ActionForm>
+                            {can_reset_totp.then(|| view! {
+                                <details class="confirm">
+                                    <summary data-testid="totp-reset">"Reset two-step sign-in…"</summary>
+                                    <p>"For a lost phone: they sign in with their password and set it up again. Their recovery codes stop working."</p>
+                                    <ActionForm action=totp_reset attr:class="inline">
+                                        <input type="hidden" name="user_id" value=uid4 />
+                                        <button type="submit" class="danger" data-testid="confirm-totp-reset">"Turn it off"</button>
+                                    </ActionForm>
+                                </details>
+                            })}
                             <details class="confirm">
                                 <summary data-testid="deactivate">"Deactivate…"</summary>
                                 <p>

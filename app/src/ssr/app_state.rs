@@ -31,4 +31,12 @@ pub struct AppState {
     /// (Not the same as having no sandbox: an instance on another
     /// instance's simulators has none and is still a sandbox.)
     pub live: bool,
+    /// Email is configured (`ROWCOL_SMTP_URL`): invitations, reset links
+    /// and notifications are also sent by email.
+    #[from_ref(skip)]
+    pub mail: bool,
+    /// RowCol's own origin, for links in messages (`ROWCOL_PUBLIC_URL`,
+    /// else `http://<addr>`).
+    #[from_ref(skip)]
+    pub public_url: String,
 }

@@ -27,6 +27,11 @@ pub enum Job {
     /// Subscribe to the client's Ramp webhooks (its own subscription and
     /// secret), after a Ramp connection is made.
     SubscribeRampWebhooks { client_id: String },
+    /// Tell the people who asked about a critical tray item (one message
+    /// per person and channel).
+    NotifyItem { hygiene_id: String },
+    /// Send one stored message (`notification`).
+    Deliver { notification_id: String },
 }
 
 /// The kinds, as stored in `job.kind`.
@@ -39,6 +44,8 @@ pub enum JobKind {
     SyncLedger,
     AnnotateLedger,
     SubscribeRampWebhooks,
+    NotifyItem,
+    Deliver,
 }
 
 const HOUR: u64 = 3600;
@@ -81,6 +88,18 @@ pub const VERIFY_SCHEDULE: &[Duration] = &[
     Duration::from_secs(24 * HOUR),
 ];
 
+/// A message is worth sending within a day: after that the digest and the
+/// tray have said it, and a mail server or webhook still refusing is
+/// shown on the person's account page instead.
+pub const DELIVER_SCHEDULE: &[Duration] = &[
+    Duration::from_secs(10),
+    Duration::from_secs(60),
+    Duration::from_secs(300),
+    Duration::from_secs(1800),
+    Duration::from_secs(2 * HOUR),
+    Duration::from_secs(6 * HOUR),
+];
+
 impl JobKind {
     pub const ALL: &'static [JobKind] = &[
         JobKind::ReleasePayment,
@@ -90,6 +109,8 @@ impl JobKind {
         JobKind::SyncLedger,
         JobKind::AnnotateLedger,
         JobKind::SubscribeRampWebhooks,
+        JobKind::NotifyItem,
+        JobKind::Deliver,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -101,6 +122,8 @@ impl JobKind {
             JobKind::SyncLedger => "sync_ledger",
             JobKind::AnnotateLedger => "annotate_ledger",
             JobKind::SubscribeRampWebhooks => "subscribe_ramp_webhooks",
+            JobKind::NotifyItem => "notify_item",
+            JobKind::Deliver => "deliver",
         }
     }
 
@@ -112,6 +135,7 @@ impl JobKind {
     pub fn schedule(self) -> &'static [Duration] {
         match self {
             JobKind::VerifyPayment => VERIFY_SCHEDULE,
+            JobKind::Deliver => DELIVER_SCHEDULE,
             _ => RETRY_SCHEDULE,
         }
     }
@@ -127,6 +151,8 @@ impl Job {
             Job::SyncLedger { .. } => JobKind::SyncLedger,
             Job::AnnotateLedger { .. } => JobKind::AnnotateLedger,
             Job::SubscribeRampWebhooks { .. } => JobKind::SubscribeRampWebhooks,
+            Job::NotifyItem { .. } => JobKind::NotifyItem,
+            Job::Deliver { .. } => JobKind::Deliver,
         }
     }
 
@@ -141,6 +167,8 @@ impl Job {
             Job::SyncClient { client_id } => Some(format!("sync:{client_id}")),
             Job::SyncLedger { client_id } => Some(format!("sync_ledger:{client_id}")),
             Job::SubscribeRampWebhooks { client_id } => Some(format!("ramp_webhooks:{client_id}")),
+            Job::NotifyItem { hygiene_id } => Some(format!("notify:{hygiene_id}")),
+            Job::Deliver { notification_id } => Some(format!("deliver:{notification_id}")),
             Job::ProcessWebhook { .. } => None,
         }
     }

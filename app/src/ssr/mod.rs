@@ -10,6 +10,7 @@ pub mod crypto;
 pub mod decide;
 pub mod job_kinds;
 pub mod metrics;
+pub mod notices;
 pub mod planted;
 pub mod ports;
 pub mod sign_in;

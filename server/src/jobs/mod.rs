@@ -4,6 +4,7 @@
 pub mod annotate;
 pub mod evidence;
 pub mod inbox;
+pub mod notify;
 pub mod plaid_events;
 pub mod qbo_events;
 pub mod release;

@@ -41,6 +41,8 @@ async fn execute(st: &Services, job: &Job) -> Result<(), JobError> {
         Job::SyncLedger { client_id } => super::sync::run_ledger(st, client_id).await,
         Job::AnnotateLedger { payment_id } => super::annotate::run(st, payment_id).await,
         Job::SubscribeRampWebhooks { client_id } => super::subscriptions::run(st, client_id).await,
+        Job::NotifyItem { hygiene_id } => super::notify::run_item(st, hygiene_id).await,
+        Job::Deliver { notification_id } => super::notify::run_deliver(st, notification_id).await,
     }
 }
 
@@ -236,6 +238,11 @@ async fn dead_letter(
         }
         Some(Job::ProcessWebhook { inbox_id }) => {
             return dead_webhook(tx, inbox_id, &c.job_id, c.attempts, error, at).await;
+        }
+        // A message whose retries ran out says so on its person's account
+        // page; it is not another tray item (the item it tells of is one).
+        Some(Job::Deliver { notification_id }) => {
+            return app::ssr::store::notify::mark_failed(tx, notification_id, error).await;
         }
         _ => return Ok(()),
     };

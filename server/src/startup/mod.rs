@@ -165,6 +165,14 @@ impl Application {
                 .unwrap_or_else(|| format!("http://{addr}")),
             ramp_secrets: Default::default(),
             metrics: metrics.clone(),
+            mailer: match &config.smtp_url {
+                Some(url) => Some(
+                    crate::notify::mailer::Mailer::new(url, &config.mail_from)
+                        .map_err(|e| anyhow::anyhow!("ROWCOL_SMTP_URL: {e}"))?,
+                ),
+                None => None,
+            },
+            webhook_http: crate::notify::webhook::client(),
         };
         // The webhook receiver checks signatures from memory.
         services
@@ -345,6 +353,8 @@ fn app_state(
         sign_in: app::ssr::sign_in::SignInGuard::new(config.trusted_proxies.clone()),
         metrics,
         live: config.rails == crate::config::RailsMode::Live,
+        mail: services.mailer.is_some(),
+        public_url: services.public_url.clone(),
     }
 }
 

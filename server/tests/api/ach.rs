@@ -239,6 +239,17 @@ async fn the_bank_and_the_ledger_show_an_ach_payment_before_ramp_marks_it_paid(e
         .await,
         1
     );
+    // The payment's page explains the order in words (issue #18 §1).
+    let (status, detail) = app.call("payment", &[("payment_id", &pid)]).await;
+    assert_eq!(status, 200, "{detail}");
+    assert!(
+        detail["order_notes"][0]
+            .as_str()
+            .is_some_and(|n| n.starts_with(&format!(
+            "The bank showed this debit on {debited}, but Ramp has not marked the bill paid yet."
+        ))),
+        "{detail}"
+    );
 
     // Ramp pays on the arrival date; RowCol hears of it and verifies.
     let days = (arrival - app.state.services.clock.today()).num_days();
@@ -253,6 +264,13 @@ async fn the_bank_and_the_ledger_show_an_ach_payment_before_ramp_marks_it_paid(e
             .unwrap();
     assert_eq!(evidence.as_deref(), Some(debit_id.as_str()));
     assert_eq!(flag, None);
+    let (_, detail) = app.call("payment", &[("payment_id", &pid)]).await;
+    assert!(
+        detail["order_notes"][0].as_str().is_some_and(|n| n
+            .starts_with(&format!("The bank showed this debit on {debited}, "))
+            && n.contains("before Ramp marked the bill paid")),
+        "{detail}"
+    );
 
     // Past the end of the bank window nothing is flagged either.
     sandbox.advance(Duration::days(10)).await.unwrap();

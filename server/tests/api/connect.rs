@@ -1042,11 +1042,29 @@ async fn rotate_key_reseals_every_secret_under_the_new_key(e: Engine) {
     let app = TestApp::spawn(e).await;
     let old = app.key.clone();
     let new = Sealer::generate_key();
+    // A person's secrets too: a TOTP secret (an enrolment begun) and a
+    // webhook address for notifications.
+    app.login(ADMIN).await;
+    let (status, body) = app.call("totp/start", &[]).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = app
+        .call(
+            "notify/save",
+            &[("webhook_url", "http://127.0.0.1:9/hook/secret")],
+        )
+        .await;
+    assert!(status == 200 || status == 302, "{status} {body}");
     let sealed_values = app
         .count(
             "select count(token_sealed) + count(refresh_sealed) + count(webhook_secret_sealed) from rail_connection",
         )
-        .await;
+        .await
+        + app
+            .count("select count(totp_secret) from app_user")
+            .await
+        + app
+            .count("select count(webhook_sealed) from notify_setting")
+            .await;
     let mut config = app.config.clone();
     config.database_url = app.database_url.clone();
     config.encryption_key = Some(old.clone());
@@ -1066,6 +1084,14 @@ async fn rotate_key_reseals_every_secret_under_the_new_key(e: Engine) {
     for (id, sealed) in &rows {
         assert!(old_sealer.open(sealed, id).is_err());
     }
+    let (user, hook): (String, String) =
+        sqlx::query_as("select user_id, webhook_sealed from notify_setting")
+            .fetch_one(&app.state.app.db.pool)
+            .await
+            .expect("webhook");
+    assert!(old_sealer
+        .open(&hook, &app::ssr::store::notify::webhook_aad(&user))
+        .is_err());
     // Running again re-seals nothing: all of it is under the current key.
     config.encryption_key = Some(new.clone());
     let again = rowcol::keys::rotate(&config, None)

@@ -45,6 +45,7 @@ mod integrity;
 mod living;
 mod metrics;
 mod multi;
+mod notify;
 mod paid_twice;
 mod pair;
 mod process;

@@ -409,6 +409,54 @@ async fn two_step_sign_in_is_enrolled_and_each_code_works_once(e: Engine) {
             .await,
         1
     );
+
+    // A lost phone: an admin turns it off for them (not the advisor, not
+    // for the admin's own, not twice); the password signs in again and the
+    // recovery codes are gone.
+    let (status, _) = b
+        .call(
+            "users/totp_reset",
+            &[("user_id", &user_id(&app, ADVISOR).await)],
+        )
+        .await;
+    assert_eq!(status, 403, "advisors cannot");
+    let admin = browser(&app, Some((ADMIN, PASSWORD))).await;
+    let (status, body) = admin
+        .call(
+            "users/totp_reset",
+            &[("user_id", &user_id(&app, ADMIN).await)],
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    let (status, body) = admin
+        .call(
+            "users/totp_reset",
+            &[("user_id", &user_id(&app, ADVISOR).await)],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = admin
+        .call(
+            "users/totp_reset",
+            &[("user_id", &user_id(&app, ADVISOR).await)],
+        )
+        .await;
+    assert_eq!(status, 409, "off already");
+    let (status, body, _) = sign_in(&app, ADVISOR, "").await;
+    assert!(status == 200 || status == 302, "{status} {body}");
+    assert_eq!(
+        app.count(&format!(
+            "select count(*) from recovery_code where user_id = '{}'",
+            user_id(&app, ADVISOR).await
+        ))
+        .await,
+        0
+    );
+    assert_eq!(
+        app.count("select count(*) from audit_entry where action = 'user.totp_reset'")
+            .await,
+        1
+    );
 }
 
 async fn live_admins_and_the_firms_approvers_must_use_two_step_sign_in(e: Engine) {

@@ -21,13 +21,18 @@ pub struct NewItem<'a> {
     pub opened_by: Option<&'a str>,
 }
 
-pub async fn file(conn: &mut AnyConnection, item: NewItem<'_>) -> StoreResult<()> {
+/// File an item, in the caller's transaction. A critical item (a failed
+/// or returned payment, a duplicate, a broken connection) also enqueues the
+/// job that tells the people who asked, so the item and its notice commit
+/// together.
+pub async fn file(tx: &mut Tx<'_>, item: NewItem<'_>) -> StoreResult<()> {
+    let hygiene_id = format!("hyg_{}", uuid::Uuid::new_v4().simple());
     sqlx::query(
         "insert into hygiene_item (hygiene_id, firm_id, client_id, payment_id, severity, reason_code,
             detail, status, created_at, job_id, opened_by)
          values ($1, $2, $3, $4, $5, $6, $7, 'open', $8, $9, $10)",
     )
-    .bind(format!("hyg_{}", uuid::Uuid::new_v4().simple()))
+    .bind(&hygiene_id)
     .bind(item.firm_id)
     .bind(item.client_id)
     .bind(item.payment_id)
@@ -37,8 +42,17 @@ pub async fn file(conn: &mut AnyConnection, item: NewItem<'_>) -> StoreResult<()
     .bind(to_ms(item.at))
     .bind(item.job_id)
     .bind(item.opened_by)
-    .execute(conn)
+    .execute(&mut **tx)
     .await?;
+    if crate::domain::notify::topic_of(item.reason_code).is_some() {
+        super::job_queue::enqueue(
+            tx,
+            &crate::ssr::job_kinds::Job::NotifyItem { hygiene_id },
+            item.at,
+            item.at,
+        )
+        .await?;
+    }
     Ok(())
 }
 
@@ -224,4 +238,31 @@ pub async fn close(
     } else {
         Err(StoreError::Conflict("this item is already closed"))
     }
+}
+
+/// An item as a notice about it needs it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Notice {
+    pub firm_id: String,
+    pub client_id: Option<String>,
+    pub client_name: Option<String>,
+    pub reason_code: String,
+    pub status: String,
+    pub amount_minor: Option<i64>,
+    pub currency: Option<String>,
+    pub vendor_name: Option<String>,
+}
+
+pub async fn for_notice(conn: &mut AnyConnection, hygiene_id: &str) -> StoreResult<Option<Notice>> {
+    Ok(sqlx::query_as(
+        "select h.firm_id, h.client_id, c.name as client_name, h.reason_code, h.status,
+                p.amount_minor, p.currency, b.vendor_name
+         from hygiene_item h left join client c on c.client_id = h.client_id
+         left join payment p on p.payment_id = h.payment_id
+         left join staged_bill b on b.bill_id = p.bill_id
+         where h.hygiene_id = $1",
+    )
+    .bind(hygiene_id)
+    .fetch_optional(conn)
+    .await?)
 }

@@ -41,6 +41,7 @@ pub mod hygiene;
 pub mod inbox;
 pub mod job_queue;
 pub mod login_throttle;
+pub mod notify;
 pub mod ops_metrics;
 pub mod payments;
 pub mod read_models;

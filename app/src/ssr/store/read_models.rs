@@ -525,13 +525,32 @@ pub async fn payment_detail(
         let mut conn = pool.acquire().await?;
         super::decisions::approvals_of(&mut conn, payment.as_str()).await?
     };
+    let plaid_txn_id: Option<String> = row.try_get("plaid_txn_id")?;
+    let bank_debit_on = match &plaid_txn_id {
+        Some(txn) => sqlx::query_scalar::<_, String>(
+            "select t.txn_date from bank_txn t join payment p on p.client_id = t.client_id
+             where p.payment_id = $1 and t.txn_id = $2",
+        )
+        .bind(payment.as_str())
+        .bind(txn)
+        .fetch_optional(pool)
+        .await?
+        .map(|d| super::parse_date(&d))
+        .transpose()?,
+        None => None,
+    };
+    let order_notes = crate::domain::evidence_order::notes(
+        &steps.iter().map(|s| (s.state, s.at)).collect::<Vec<_>>(),
+        bank_debit_on,
+    );
     Ok(PaymentDetail {
         summary,
         steps,
         approvals,
         ramp_bill_id: row.try_get("ramp_bill_id")?,
         qbo_bill_payment_id: row.try_get("qbo_bill_payment_id")?,
-        plaid_txn_id: row.try_get("plaid_txn_id")?,
+        plaid_txn_id,
+        order_notes,
     })
 }
 

@@ -360,3 +360,52 @@ pub async fn use_recovery_code(
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// Every sealed TOTP secret (enrolled or pending), for `rowcol rotate-key`.
+pub async fn sealed_totp(conn: &mut AnyConnection) -> StoreResult<Vec<(String, String)>> {
+    Ok(sqlx::query_as(
+        "select user_id, totp_secret from app_user where totp_secret is not null order by user_id",
+    )
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Replace a sealed TOTP secret with the same secret sealed under the
+/// current key, guarded on it being unchanged since it was read.
+pub async fn reseal_totp(
+    tx: &mut Tx<'_>,
+    user_id: &str,
+    old: &str,
+    new: &str,
+) -> StoreResult<bool> {
+    let done =
+        sqlx::query("update app_user set totp_secret = $3 where user_id = $1 and totp_secret = $2")
+            .bind(user_id)
+            .bind(old)
+            .bind(new)
+            .execute(&mut **tx)
+            .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Turn a person's second factor off (an admin's reset after a lost
+/// phone): the secret, the last accepted step and the recovery codes go.
+/// `false` if the person is not the firm's or has it off already.
+pub async fn clear_totp(tx: &mut Tx<'_>, firm_id: &FirmId, user_id: &str) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "update app_user set totp_secret = null, totp_enabled_at = null, totp_last_step = null
+         where firm_id = $1 and user_id = $2 and totp_enabled_at is not null",
+    )
+    .bind(firm_id.as_str())
+    .bind(user_id)
+    .execute(&mut **tx)
+    .await?;
+    if done.rows_affected() != 1 {
+        return Ok(false);
+    }
+    sqlx::query("delete from recovery_code where user_id = $1")
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(true)
+}
