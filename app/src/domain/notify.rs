@@ -153,6 +153,22 @@ pub fn check_webhook_url(url: &str, live: bool) -> Result<(), &'static str> {
         return Err("The webhook address has no host.");
     }
     let loopback = matches!(host_name, "localhost" | "127.0.0.1" | "::1");
+    // A live instance posts only to public hosts: an address inside the
+    // network RowCol runs in (by its IP) would let a person probe it. (A
+    // public name that resolves inside is not caught here.)
+    let internal = loopback
+        || match host_name.parse::<std::net::IpAddr>() {
+            Ok(std::net::IpAddr::V4(ip)) => {
+                ip.is_private() || ip.is_loopback() || ip.is_link_local() || ip.is_unspecified()
+            }
+            Ok(std::net::IpAddr::V6(ip)) => {
+                ip.is_loopback() || ip.is_unspecified() || (ip.segments()[0] & 0xfe00) == 0xfc00
+            }
+            Err(_) => false,
+        };
+    if live && internal {
+        return Err("The webhook address must be a public host.");
+    }
     match scheme.to_ascii_lowercase().as_str() {
         "https" => Ok(()),
         "http" if loopback && !live => Ok(()),
@@ -247,6 +263,12 @@ mod tests {
         assert!(check_webhook_url("ftp://x.test/", false).is_err());
         assert!(check_webhook_url("https:///path", false).is_err());
         assert!(check_webhook_url("hooks.slack.com", false).is_err());
+        // Live: nothing inside the network, even over HTTPS.
+        assert!(check_webhook_url("https://10.1.2.3/hook", true).is_err());
+        assert!(check_webhook_url("https://169.254.169.254/latest", true).is_err());
+        assert!(check_webhook_url("https://localhost/hook", true).is_err());
+        assert!(check_webhook_url("https://[fd00::1]/hook", true).is_err());
+        assert!(check_webhook_url("https://203.0.113.9/hook", true).is_ok());
     }
 
     #[test]

@@ -8,7 +8,7 @@ use crate::services::Services;
 use app::domain::notify::{item_message, topic_of, Channel, Message};
 use app::model::{Currency, FirmId, Money, ReasonCode};
 use app::ssr::notices::{self, Queue};
-use app::ssr::store::notify::{self, BeginSend};
+use app::ssr::store::notify::{self, BeginSend, Settle};
 use app::ssr::store::{commit, hygiene};
 
 /// Fan an item out to the people who asked for its topic. Running it again
@@ -105,23 +105,25 @@ pub async fn run_deliver(st: &Services, notification_id: &str) -> Result<(), Job
     };
     let sent = send(st, &out).await;
     let mut conn = st.db.acquire().await?;
-    match sent {
-        Ok(()) => {
-            notify::mark_sent(&mut conn, notification_id, st.clock.now()).await?;
-            Ok(())
-        }
-        Err(SendError::Retry(e)) => {
-            notify::mark_retry(&mut conn, notification_id, &e).await?;
-            Err(JobError::retry("notify_refused", e))
-        }
-        Err(SendError::Permanent(e)) => {
-            notify::mark_failed(&mut conn, notification_id, &e).await?;
-            Err(JobError::fatal("notify_rejected", e))
-        }
-        Err(SendError::Unknown(e)) => {
-            notify::mark_uncertain(&mut conn, notification_id, &e).await?;
-            Err(JobError::fatal("notify_uncertain", e))
-        }
+    // The person's account page shows the error's words; the job's attempt
+    // row keeps its code as well.
+    let (to, failure) = match &sent {
+        Ok(()) => (Settle::Sent(st.clock.now()), None),
+        Err(SendError::Retry(e)) => (Settle::Retry, Some(("notify_refused", e))),
+        Err(SendError::Permanent(e)) => (Settle::Failed, Some(("notify_rejected", e))),
+        Err(SendError::Unknown(e)) => (Settle::Uncertain, Some(("notify_uncertain", e))),
+    };
+    notify::settle(
+        &mut conn,
+        notification_id,
+        to,
+        failure.map(|(_, e)| e.as_str()),
+    )
+    .await?;
+    match failure {
+        None => Ok(()),
+        Some((code, e)) if matches!(to, Settle::Retry) => Err(JobError::retry(code, e.clone())),
+        Some((code, e)) => Err(JobError::fatal(code, e.clone())),
     }
 }
 

@@ -242,7 +242,8 @@ async fn dead_letter(
         // A message whose retries ran out says so on its person's account
         // page; it is not another tray item (the item it tells of is one).
         Some(Job::Deliver { notification_id }) => {
-            return app::ssr::store::notify::mark_failed(tx, notification_id, error).await;
+            use app::ssr::store::notify::{settle, Settle};
+            return settle(tx, notification_id, Settle::Failed, Some(error)).await;
         }
         _ => return Ok(()),
     };

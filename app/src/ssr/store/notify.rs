@@ -314,70 +314,43 @@ pub async fn begin_send(tx: &mut Tx<'_>, notification_id: &str) -> StoreResult<B
     })
 }
 
-/// The message went.
-pub async fn mark_sent(
-    conn: &mut AnyConnection,
-    notification_id: &str,
-    at: DateTime<Utc>,
-) -> StoreResult<()> {
-    sqlx::query(
-        "update notification set state = 'sent', sent_at = $2, last_error = null
-         where notification_id = $1 and state in ('sending', 'uncertain')",
-    )
-    .bind(notification_id)
-    .bind(to_ms(at))
-    .execute(conn)
-    .await?;
-    Ok(())
+/// Where a sent (or refused) message goes next.
+#[derive(Debug, Clone, Copy)]
+pub enum Settle {
+    /// It went (from `sending`, or `uncertain` if an attempt thought to
+    /// have died finishes after all).
+    Sent(DateTime<Utc>),
+    /// Refused before anything went: `queued` again for the next try.
+    Retry,
+    /// The send broke off after the message was handed over: it may have
+    /// arrived, so it is not sent again.
+    Uncertain,
+    /// Retrying cannot help (refused for good, or the retries ran out).
+    Failed,
 }
 
-/// The send was refused before anything went: try again later.
-pub async fn mark_retry(
+/// Settle a message after a send: the one place its state moves after
+/// `begin_send`, each move guarded on the states it may leave.
+pub async fn settle(
     conn: &mut AnyConnection,
     notification_id: &str,
-    error: &str,
+    to: Settle,
+    error: Option<&str>,
 ) -> StoreResult<()> {
-    sqlx::query(
-        "update notification set state = 'queued', last_error = $2
-         where notification_id = $1 and state = 'sending'",
-    )
+    let (state, from, sent_at) = match to {
+        Settle::Sent(at) => ("sent", "('sending', 'uncertain')", Some(to_ms(at))),
+        Settle::Retry => ("queued", "('sending')", None),
+        Settle::Uncertain => ("uncertain", "('sending')", None),
+        Settle::Failed => ("failed", "('queued', 'sending')", None),
+    };
+    sqlx::query(&format!(
+        "update notification set state = $2, last_error = $3, sent_at = coalesce($4, sent_at)
+         where notification_id = $1 and state in {from}"
+    ))
     .bind(notification_id)
+    .bind(state)
     .bind(error)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// The send broke off after the message was handed over: it may have
-/// arrived, so it is not sent again.
-pub async fn mark_uncertain(
-    conn: &mut AnyConnection,
-    notification_id: &str,
-    error: &str,
-) -> StoreResult<()> {
-    sqlx::query(
-        "update notification set state = 'uncertain', last_error = $2
-         where notification_id = $1 and state = 'sending'",
-    )
-    .bind(notification_id)
-    .bind(error)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// Retrying cannot help (refused for good, or the retries ran out).
-pub async fn mark_failed(
-    conn: &mut AnyConnection,
-    notification_id: &str,
-    error: &str,
-) -> StoreResult<()> {
-    sqlx::query(
-        "update notification set state = 'failed', last_error = $2
-         where notification_id = $1 and state in ('queued', 'sending')",
-    )
-    .bind(notification_id)
-    .bind(error)
+    .bind(sent_at)
     .execute(conn)
     .await?;
     Ok(())
