@@ -193,14 +193,68 @@ pub async fn reconcile_paid(st: &Services) -> Result<usize, JobError> {
         payments::paid_since(&mut conn, since, 200).await?
     };
     let mut failed = 0;
-    for (payment_id, client_id, bill_id) in recent {
-        match super::evidence::ramp_unpaid_again(st, &payment_id, &client_id, &bill_id).await {
-            Ok(true) => failed += 1,
-            Ok(false) => {}
-            Err(e) => tracing::warn!(payment = %payment_id, error = %e, "return check failed"),
+    for (client_id, group, open) in listed_by_client(st, recent, RampBillStatus::Open).await {
+        // A bill OPEN again is read once more on its own before its
+        // payment fails (`ramp_unpaid_again`): rare, and worth being sure.
+        for w in group.iter().filter(|w| open.contains(&w.ramp_bill_id)) {
+            match super::evidence::ramp_unpaid_again(st, &w.payment_id, &client_id, &w.ramp_bill_id)
+                .await
+            {
+                Ok(true) => failed += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(payment = %w.payment_id, error = %e, "return check failed")
+                }
+            }
         }
     }
     Ok(failed)
+}
+
+/// The watched payments by client, each client's with the ids of its Ramp
+/// bills now in `status`: one list per client (its bills in that status
+/// created since the oldest watched payment was approved), not one read
+/// per payment (issue #19 §1). Clients come in the order of their first
+/// payment, an order that does not depend on random ids (a replayed
+/// simulation sends the same calls); a client whose list fails is left for
+/// the next sweep.
+async fn listed_by_client(
+    st: &Services,
+    watched: Vec<payments::Watched>,
+    status: RampBillStatus,
+) -> Vec<(
+    String,
+    Vec<payments::Watched>,
+    std::collections::HashSet<String>,
+)> {
+    let mut clients: Vec<(String, Vec<payments::Watched>)> = Vec::new();
+    for w in watched {
+        match clients.iter_mut().find(|(c, _)| *c == w.client_id) {
+            Some((_, group)) => group.push(w),
+            None => clients.push((w.client_id.clone(), vec![w])),
+        }
+    }
+    let mut out = Vec::with_capacity(clients.len());
+    for (client_id, group) in clients {
+        let oldest = group.iter().map(|w| w.created_at).min().unwrap_or(0);
+        // A margin for the rail's clock against ours.
+        let created_since = app::ssr::store::from_ms(oldest) - chrono::Duration::hours(1);
+        let listed = async {
+            let auth = rail_auth(st, &client_id, Rail::Ramp).await?;
+            let bills = st
+                .rails
+                .bill_pay
+                .bills_in_status(&auth, status, created_since)
+                .await?;
+            Ok::<_, JobError>(bills)
+        }
+        .await;
+        match listed {
+            Ok(bills) => out.push((client_id, group, bills.into_iter().map(|b| b.id).collect())),
+            Err(e) => tracing::warn!(client = %client_id, error = %e, "listing Ramp bills failed"),
+        }
+    }
+    out
 }
 
 /// The reconciler for missed webhooks: every released payment whose arrival
@@ -212,15 +266,18 @@ pub async fn reconcile_released(st: &Services) -> Result<usize, JobError> {
         payments::released_and_due(&mut conn, st.clock.today(), 200).await?
     };
     let mut moved = 0;
-    for (payment_id, client_id, bill_id) in due {
-        match apply_paid(st, "poll", &payment_id, &client_id, &bill_id).await {
-            Ok(_) => moved += 1,
-            // Not paid yet on Ramp: look again next sweep.
-            Err(JobError::Retry {
-                code: "not_paid_yet",
-                ..
-            }) => {}
-            Err(e) => tracing::warn!(payment = %payment_id, error = %e, "reconcile failed"),
+    for (client_id, group, paid) in listed_by_client(st, due, RampBillStatus::Paid).await {
+        // Each bill the list shows paid is read on its own once (the trace
+        // id Ramp returns only there); the rest wait for the next sweep.
+        for w in group.iter().filter(|w| paid.contains(&w.ramp_bill_id)) {
+            match apply_paid(st, "poll", &w.payment_id, &client_id, &w.ramp_bill_id).await {
+                Ok(_) => moved += 1,
+                Err(JobError::Retry {
+                    code: "not_paid_yet",
+                    ..
+                }) => {}
+                Err(e) => tracing::warn!(payment = %w.payment_id, error = %e, "reconcile failed"),
+            }
         }
     }
     Ok(moved)

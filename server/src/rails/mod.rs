@@ -191,6 +191,15 @@ pub trait BillPay: Send + Sync {
         look: &BillLookup,
     ) -> Result<Vec<RampBill>, RailError>;
     async fn get_bill(&self, auth: &RailAuth, bill_id: &str) -> Result<RampBill, RailError>;
+    /// The business's bills in payment status `status` (`payment_status`)
+    /// created since `created_since` (all pages): a sweep reads a client's
+    /// bills in one list, not one bill at a time.
+    async fn bills_in_status(
+        &self,
+        auth: &RailAuth,
+        status: RampBillStatus,
+        created_since: DateTime<Utc>,
+    ) -> Result<Vec<RampBill>, RailError>;
     /// `DELETE /developer/v1/bills/{id}`: archive the bill, cancelling its
     /// payment "where it can" (204). Ramp refuses (400) a paid bill, one
     /// already archived, and one whose payment can no longer be stopped;

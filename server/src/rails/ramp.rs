@@ -360,6 +360,30 @@ impl BillPay for RampClient {
         parse_bill(&body)
     }
 
+    async fn bills_in_status(
+        &self,
+        auth: &RailAuth,
+        status: RampBillStatus,
+        created_since: DateTime<Utc>,
+    ) -> Result<Vec<RampBill>, RailError> {
+        let status = match status {
+            RampBillStatus::Open => "OPEN",
+            RampBillStatus::Paid => "PAID",
+        };
+        let since = created_since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let rows = self
+            .list_all(
+                auth,
+                "bills",
+                &[
+                    ("payment_status", status.to_owned()),
+                    ("from_created_at", since),
+                ],
+            )
+            .await?;
+        rows.iter().map(parse_bill).collect()
+    }
+
     async fn archive_bill(&self, auth: &RailAuth, bill_id: &str) -> Result<(), RailError> {
         self.delete_path(auth, &format!("bills/{}", safe_id(bill_id)?))
             .await

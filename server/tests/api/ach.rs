@@ -26,7 +26,128 @@ both_engines!(
     a_return_ramp_shows_fails_the_payment_while_the_bank_cannot_be_read,
     a_return_fails_a_payment_rowcol_never_heard_ramp_pay,
     a_return_in_the_same_sync_as_its_debit_fails_the_payment,
+    the_return_sweep_reads_ramp_once_per_client_not_once_per_payment,
 );
+
+/// Ramp calls so far, whatever they answered, from the app's own metrics.
+fn ramp_calls(app: &TestApp) -> u64 {
+    let text = app.state.app.metrics.render();
+    text.lines()
+        .filter(|l| l.starts_with("rowcol_rail_requests_total{rail=\"ramp\","))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// Issue #19 §1: the sweep for returns Ramp shows reads each client's OPEN
+/// bills in one list, not each recently paid payment's bill one by one
+/// (measured with RowCol's own count of Ramp calls: it was one per
+/// payment), and still finds a return with it.
+async fn the_return_sweep_reads_ramp_once_per_client_not_once_per_payment(e: Engine) {
+    let app = TestApp::spawn(e).await;
+    // Counting calls: none refused for the rate (which would be counted
+    // and not answered).
+    app.inject(|f| f.rate_limits_off = true).await;
+    app.login("advisor@northwind.test").await;
+    let (cid, _) = app.small_bill("Alder Creek Dental").await;
+    let detail = app.client(&cid).await;
+    let mut bills: Vec<(i64, String)> = detail["bills"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["amount"]["minor"].as_i64().unwrap(),
+                b["bill_id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    bills.sort();
+    let three: Vec<&str> = bills.iter().take(3).map(|(_, b)| b.as_str()).collect();
+    let (status, body) = app.approve(&cid, &three).await;
+    assert!(status == 200 || status == 302, "{status} {body}");
+    app.drain().await;
+    let pids: Vec<String> = sqlx::query_scalar(
+        "select payment_id from payment where client_id = $1 order by amount_minor",
+    )
+    .bind(&cid)
+    .fetch_all(&app.state.app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(pids.len(), 3);
+    let mut last = app.state.services.clock.today();
+    for p in &pids {
+        last = last.max(released_to(&app, p).await.0);
+    }
+    let sandbox = app.state.services.sandbox.clone().unwrap();
+    let days = (last - app.state.services.clock.today()).num_days();
+    sandbox.advance(Duration::days(days + 1)).await.unwrap();
+    app.drain().await;
+    for p in &pids {
+        assert_eq!(app.payment_state(p).await, "verified", "{p}");
+    }
+
+    // The payments the sweep watches (paid in its window): each was read
+    // on its own before.
+    let watched = {
+        let st = &app.state.services;
+        let since = app::domain::calendar::sub_business_days(
+            st.clock.today(),
+            rowcol::jobs::evidence::RETURN_WATCH_BUSINESS_DAYS,
+        );
+        let mut conn = st.db.acquire().await.unwrap();
+        app::ssr::store::payments::paid_since(&mut conn, since, 200)
+            .await
+            .unwrap()
+    };
+    assert!(watched.len() >= 2, "{watched:?}");
+    let before = ramp_calls(&app);
+    let failed = rowcol::jobs::inbox::reconcile_paid(&app.state.services)
+        .await
+        .unwrap();
+    assert_eq!(failed, 0);
+    assert_eq!(
+        ramp_calls(&app) - before,
+        1,
+        "one list for the client's {} watched payments",
+        watched.len()
+    );
+
+    // A return Ramp shows is found by that one list (and read once more on
+    // its own before the payment fails).
+    let returned = watched[0].payment_id.clone();
+    let kept = watched[1].payment_id.clone();
+    let (_, ramp_bill) = released_to(&app, &returned).await;
+    let business = {
+        let world = sandbox.state().await;
+        world
+            .clients
+            .iter()
+            .find(|c| c.ramp.bills.iter().any(|b| b.id == ramp_bill))
+            .expect("the bill's client")
+            .ramp
+            .business_id
+            .clone()
+    };
+    let res = reqwest::Client::new()
+        .post(format!("{}/sandbox/control/ramp/ach_return", app.base))
+        .json(&json!({"business_id": business, "bill_id": ramp_bill, "reason": "R01"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let before = ramp_calls(&app);
+    let failed = rowcol::jobs::inbox::reconcile_paid(&app.state.services)
+        .await
+        .unwrap();
+    assert_eq!(failed, 1);
+    assert_eq!(
+        ramp_calls(&app) - before,
+        2,
+        "the list, then the returned bill"
+    );
+    assert_eq!(app.payment_state(&returned).await, "failed");
+    assert_eq!(app.payment_state(&kept).await, "verified");
+}
 
 async fn an_r01_return_fails_a_verified_payment_with_a_hygiene_item(e: Engine) {
     let app = TestApp::spawn(e).await;

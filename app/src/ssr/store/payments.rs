@@ -578,9 +578,9 @@ pub async fn released_and_due(
     conn: &mut AnyConnection,
     today: NaiveDate,
     limit: i64,
-) -> StoreResult<Vec<(String, String, String)>> {
+) -> StoreResult<Vec<Watched>> {
     Ok(sqlx::query_as(
-        "select payment_id, client_id, ramp_bill_id from payment
+        "select payment_id, client_id, ramp_bill_id, created_at from payment
          where state = $1 and ramp_bill_id is not null and payment_arrival_date <= $2
          order by payment_arrival_date limit $3",
     )
@@ -589,6 +589,16 @@ pub async fn released_and_due(
     .bind(limit)
     .fetch_all(conn)
     .await?)
+}
+
+/// A payment a sweep watches on Ramp (released and due, or recently paid).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Watched {
+    pub payment_id: String,
+    pub client_id: String,
+    pub ramp_bill_id: String,
+    /// When it was approved (its Ramp bill was created after).
+    pub created_at: i64,
 }
 
 /// Payments Ramp paid on or after `since` (`paid`, `recorded` or
@@ -600,9 +610,9 @@ pub async fn paid_since(
     conn: &mut AnyConnection,
     since: NaiveDate,
     limit: i64,
-) -> StoreResult<Vec<(String, String, String)>> {
+) -> StoreResult<Vec<Watched>> {
     Ok(sqlx::query_as(
-        "select p.payment_id, p.client_id, p.ramp_bill_id from payment p
+        "select p.payment_id, p.client_id, p.ramp_bill_id, p.created_at from payment p
          join client c on c.client_id = p.client_id
          join staged_bill s on s.bill_id = p.bill_id
          where p.state in ('paid', 'recorded', 'verified') and p.ramp_bill_id is not null
