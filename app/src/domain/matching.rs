@@ -37,9 +37,74 @@ pub fn nearest_to_paid(dates: &[NaiveDate], paid: NaiveDate) -> Option<usize> {
         .map(|(i, _)| i)
 }
 
+/// A bank transaction that may evidence a payment: its amount and date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Candidate {
+    pub amount_minor: i64,
+    pub date: NaiveDate,
+}
+
+/// Match waiting payments (amount, expected date), taken in the order
+/// given, to candidate transactions: each takes the transaction of exactly
+/// its amount in its bank window nearest its date (earlier first on a tie),
+/// that no payment before it took. One pass over one list read for the
+/// whole client, instead of one query per payment. Returns, per payment,
+/// the index of its transaction.
+pub fn assign(payments: &[(i64, NaiveDate)], txns: &[Candidate]) -> Vec<Option<usize>> {
+    let mut taken = vec![false; txns.len()];
+    payments
+        .iter()
+        .map(|&(amount, expected)| {
+            let (from, to) = bank_window(expected);
+            let fits: Vec<usize> = (0..txns.len())
+                .filter(|&i| {
+                    !taken[i]
+                        && txns[i].amount_minor == amount
+                        && txns[i].date >= from
+                        && txns[i].date <= to
+                })
+                .collect();
+            let dates: Vec<NaiveDate> = fits.iter().map(|&i| txns[i].date).collect();
+            let pick = nearest_to_paid(&dates, expected).map(|k| fits[k]);
+            if let Some(i) = pick {
+                taken[i] = true;
+            }
+            pick
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_payment_takes_the_nearest_fitting_debit_once() {
+        let c = |amount_minor, date: &str| Candidate {
+            amount_minor,
+            date: d(date),
+        };
+        let txns = [
+            c(500, "2026-12-01"),
+            c(500, "2026-12-03"),
+            c(700, "2026-12-02"),
+            c(500, "2027-01-20"),
+        ];
+        // Two payments of the same amount due the same day take two
+        // different debits, nearest first; a third finds none in its
+        // window (the January one is far outside); another amount its own.
+        let got = assign(
+            &[
+                (500, d("2026-12-02")),
+                (500, d("2026-12-02")),
+                (500, d("2026-12-02")),
+                (700, d("2026-12-02")),
+            ],
+            &txns,
+        );
+        assert_eq!(got, vec![Some(0), Some(1), None, Some(2)]);
+        assert_eq!(assign(&[], &txns), Vec::<Option<usize>>::new());
+    }
 
     fn d(s: &str) -> NaiveDate {
         s.parse().unwrap()

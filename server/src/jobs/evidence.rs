@@ -97,24 +97,44 @@ pub async fn removed(
 /// the paid date. Each claim is its own transaction: a claim lost to a
 /// concurrent verification is skipped, not an error.
 pub async fn attach_early(st: &Services, client_id: &str) -> Result<(), JobError> {
-    let waiting = {
+    use app::domain::matching::{assign, bank_window, Candidate};
+    // One read of the payments and one of the transactions for the whole
+    // client, matched in memory (issue #19 §1), not a query per payment.
+    let (waiting, txns) = {
         let mut conn = st.db.acquire().await?;
-        payments::released_without_evidence(&mut conn, client_id).await?
-    };
-    for w in waiting {
-        let arrival = w.arrival_date()?;
-        let found = {
-            let mut conn = st.db.acquire().await?;
-            bank::find_payment_evidence(
-                &mut conn,
-                client_id,
-                w.amount_minor,
-                arrival,
-                &w.payment_id,
-            )
-            .await?
+        let waiting = payments::released_without_evidence(&mut conn, client_id).await?;
+        let expected = waiting
+            .iter()
+            .map(|w| w.arrival_date())
+            .collect::<StoreResult<Vec<_>>>()?;
+        let (Some(first), Some(last)) = (expected.iter().min(), expected.iter().max()) else {
+            return Ok(());
         };
-        let Some(t) = found else { continue };
+        let (from, to) = (bank_window(*first).0, bank_window(*last).1);
+        let txns = bank::unclaimed_between(&mut conn, client_id, from, to).await?;
+        (waiting.into_iter().zip(expected).collect::<Vec<_>>(), txns)
+    };
+    let candidates = txns
+        .iter()
+        .map(|t| {
+            Ok(Candidate {
+                amount_minor: t.amount_minor,
+                date: t.txn_date.parse().map_err(|_| {
+                    JobError::fatal("corrupt", format!("a bank date {:?}", t.txn_date))
+                })?,
+            })
+        })
+        .collect::<Result<Vec<_>, JobError>>()?;
+    let picks = assign(
+        &waiting
+            .iter()
+            .map(|(w, arrival)| (w.amount_minor, *arrival))
+            .collect::<Vec<_>>(),
+        &candidates,
+    );
+    for ((w, _), pick) in waiting.iter().zip(picks) {
+        let Some(i) = pick else { continue };
+        let t = &txns[i];
         let now = st.clock.now();
         let firm = w.firm()?;
         let mut tx = st.db.begin().await?;

@@ -167,3 +167,34 @@ pub async fn find_payment_evidence(
         .collect::<StoreResult<Vec<_>>>()?;
     Ok(crate::domain::matching::nearest_to_paid(&dates, paid).map(|i| found[i].clone()))
 }
+
+/// A live transaction no payment holds as evidence.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UnclaimedTxn {
+    pub txn_id: String,
+    pub txn_date: String,
+    pub amount_minor: i64,
+}
+
+/// The client's live transactions dated `from..=to` that evidence no
+/// payment, in date order: one read for all of a client's waiting payments
+/// (matched in memory by [`crate::domain::matching::assign`]).
+pub async fn unclaimed_between(
+    conn: &mut AnyConnection,
+    client_id: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> StoreResult<Vec<UnclaimedTxn>> {
+    Ok(sqlx::query_as(
+        "select t.txn_id, t.txn_date, t.amount_minor from bank_txn t
+         where t.client_id = $1 and t.txn_date >= $2 and t.txn_date <= $3
+           and t.removed_at is null
+           and not exists (select 1 from payment p where p.plaid_txn_id = t.txn_id)
+         order by t.txn_date, t.txn_id",
+    )
+    .bind(client_id)
+    .bind(from.to_string())
+    .bind(to.to_string())
+    .fetch_all(conn)
+    .await?)
+}
