@@ -112,7 +112,70 @@ pub async fn schedule_due(st: &Services) -> Result<usize, StoreError> {
     Ok(due.len())
 }
 
+/// How long after a full read of the ledger the reads stay incremental
+/// (CDC); then one full read catches up whatever CDC could miss.
+const FULL_READ_EVERY: chrono::Duration = chrono::Duration::hours(24);
+/// How far before the last read a CDC read starts: the ledger's clock and
+/// ours differ a little, and a change seen twice is harmless (upserts).
+const CDC_OVERLAP: chrono::Duration = chrono::Duration::minutes(5);
+
+/// Where an incremental read of the ledger starts, if it can be one: after
+/// a full read in the last [`FULL_READ_EVERY`] (which keeps it well inside
+/// CDC's 30 days).
+fn cdc_since(
+    last_read: Option<i64>,
+    last_full: Option<i64>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    let full = app::ssr::store::from_ms(last_full?);
+    let read = app::ssr::store::from_ms(last_read?);
+    (now - full < FULL_READ_EVERY && read >= full).then(|| read - CDC_OVERLAP)
+}
+
+/// Read the client's bills from QBO: what changed since the last read
+/// (CDC) when it can, else every open bill (issue #19 §1: after one change
+/// in a realm, the next read there is one request, not the whole list).
 async fn sync_bills(st: &Services, firm: &str, client_id: &str) -> Result<(), JobError> {
+    // Stamped with when the read began: a change during it is read again
+    // next time rather than missed.
+    let started = st.clock.now();
+    let (last_read, last_full) = {
+        let mut conn = st.db.acquire().await?;
+        connections::sync_marks(&mut conn, client_id, Rail::Qbo).await?
+    };
+    if let Some(since) = cdc_since(last_read, last_full, started) {
+        let changes = with_auth(st, client_id, Rail::Qbo, |auth| async move {
+            st.rails.ledger.changed_bills(&auth, since).await
+        })
+        .await;
+        match changes {
+            Ok(ch) if ch.complete => {
+                let mut tx = st.db.begin().await?;
+                for b in &ch.bills {
+                    if b.balance.minor > 0 {
+                        bills::upsert_open(&mut tx, firm, client_id, &staged(b), started).await?;
+                    } else {
+                        bills::close_one(&mut tx, client_id, &b.id, started).await?;
+                    }
+                }
+                for id in &ch.deleted {
+                    bills::close_one(&mut tx, client_id, id, started).await?;
+                }
+                connections::mark_synced(&mut tx, client_id, Rail::Qbo, started).await?;
+                commit(tx).await?;
+                return paid_elsewhere_while_on_ramp(st, client_id).await;
+            }
+            // Capped at 1,000 objects: read in full.
+            Ok(_) => {}
+            Err(e) => {
+                let e = JobError::from(e);
+                if is_waiting_for_a_person(&e) {
+                    return Err(e);
+                }
+                tracing::info!(client = client_id, error = %e, "CDC read failed; reading the ledger in full");
+            }
+        }
+    }
     let open = with_auth(st, client_id, Rail::Qbo, |auth| async move {
         st.rails.ledger.open_bills(&auth).await
     })
@@ -124,7 +187,7 @@ async fn sync_bills(st: &Services, firm: &str, client_id: &str) -> Result<(), Jo
     }
     // Bills QBO no longer lists as open were paid or voided in the ledger.
     bills::close_unlisted(&mut tx, client_id, now).await?;
-    connections::mark_synced(&mut tx, client_id, Rail::Qbo, now).await?;
+    connections::mark_full_synced(&mut tx, client_id, Rail::Qbo, started).await?;
     commit(tx).await?;
     paid_elsewhere_while_on_ramp(st, client_id).await
 }
@@ -423,4 +486,27 @@ pub async fn sync_transactions(st: &Services, client_id: &str) -> Result<(), Job
         }
     }
     super::evidence::attach_early(st, client_id).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn reads_are_incremental_for_a_day_after_a_full_one() {
+        let t = |h: u32| chrono::Utc.with_ymd_and_hms(2027, 3, 1, h, 0, 0).unwrap();
+        let ms = |h: u32| app::ssr::store::to_ms(t(h));
+        // Never read in full: a full read.
+        assert_eq!(cdc_since(Some(ms(1)), None, t(2)), None);
+        // A full read at 1, an incremental one at 5: the next starts at 5
+        // less the overlap.
+        assert_eq!(
+            cdc_since(Some(ms(5)), Some(ms(1)), t(6)),
+            Some(t(5) - CDC_OVERLAP)
+        );
+        // A day after the full read: full again.
+        let next_day = t(1) + chrono::Duration::hours(24);
+        assert_eq!(cdc_since(Some(ms(5)), Some(ms(1)), next_day), None);
+    }
 }

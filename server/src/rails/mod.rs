@@ -115,6 +115,15 @@ pub struct RailAuth {
 pub trait Ledger: Send + Sync {
     /// Bills with Balance > 0, all pages.
     async fn open_bills(&self, auth: &RailAuth) -> Result<Vec<LedgerBill>, RailError>;
+    /// The bills changed at or after `since` (CDC, `entities=Bill`): each as
+    /// it is now, whatever its balance, and the ids of those deleted. QBO
+    /// answers at most 1,000 objects and 30 days back: `complete` is false
+    /// when the cap was reached.
+    async fn changed_bills(
+        &self,
+        auth: &RailAuth,
+        since: DateTime<Utc>,
+    ) -> Result<LedgerChanges, RailError>;
     /// BillPayments whose Line LinkedTxn (TxnType Bill) names `bill_id`.
     async fn bill_payments_for_bill(
         &self,
@@ -157,6 +166,13 @@ pub struct LedgerBill {
     pub balance: Money,
     pub txn_date: NaiveDate,
     pub due_date: NaiveDate,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LedgerChanges {
+    pub bills: Vec<LedgerBill>,
+    pub deleted: Vec<String>,
+    pub complete: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,9 +4,9 @@
 //! major units and are parsed exactly into [`Money`].
 
 use super::http::{decimal_text, error_for, RailHttp, RailResponse};
-use super::{Ledger, LedgerBill, LedgerBillPayment, RailAuth, RailError};
+use super::{Ledger, LedgerBill, LedgerBillPayment, LedgerChanges, RailAuth, RailError};
 use app::model::{Currency, Money};
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
 
 const RAIL: &str = "qbo";
@@ -367,6 +367,9 @@ pub fn parse_bill_payment_for(
     }))
 }
 
+/// The most objects one CDC answer holds (rails.md §1.7).
+const CDC_CAP: usize = 1_000;
+
 /// Escape a value for a single-quoted QBO query literal.
 fn quote(s: &str) -> String {
     s.replace('\\', "\\\\").replace('\'', "\\'")
@@ -377,6 +380,47 @@ impl Ledger for QboClient {
     async fn open_bills(&self, auth: &RailAuth) -> Result<Vec<LedgerBill>, RailError> {
         let rows = self.query_all(auth, "Bill", " WHERE Balance > '0'").await?;
         rows.iter().map(parse_bill).collect()
+    }
+
+    async fn changed_bills(
+        &self,
+        auth: &RailAuth,
+        since: DateTime<Utc>,
+    ) -> Result<LedgerChanges, RailError> {
+        let since = since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let body = self
+            .get(
+                auth,
+                "cdc",
+                &[("entities", "Bill"), ("changedSince", since.as_str())],
+            )
+            .await?;
+        let mut out = LedgerChanges::default();
+        let mut seen = 0usize;
+        let responses = body
+            .pointer("/CDCResponse/0/QueryResponse")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for r in &responses {
+            for b in r
+                .get("Bill")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                seen += 1;
+                if b.get("status").and_then(Value::as_str) == Some("Deleted") {
+                    let id = b.get("Id").and_then(Value::as_str).unwrap_or_default();
+                    out.deleted.push(id.to_owned());
+                } else {
+                    out.bills.push(parse_bill(b)?);
+                }
+            }
+        }
+        // QBO answers at most 1,000 objects: that many may mean more.
+        out.complete = seen < CDC_CAP;
+        Ok(out)
     }
 
     async fn bills_by_ids(

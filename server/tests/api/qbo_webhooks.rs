@@ -16,6 +16,29 @@ async fn inbox_rows(app: &TestApp) -> i64 {
         .unwrap()
 }
 
+/// QBO calls so far, whatever they answered, from the app's own metrics.
+fn qbo_calls(app: &TestApp) -> u64 {
+    app.state
+        .app
+        .metrics
+        .render()
+        .lines()
+        .filter(|l| l.starts_with("rowcol_rail_requests_total{rail=\"qbo\","))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// The realm's last read and last full read (unix ms).
+async fn sync_marks(app: &TestApp, realm: &str) -> (i64, i64) {
+    sqlx::query_as(
+        "select synced_at, full_synced_at from rail_connection where rail = 'qbo' and external_id = $1",
+    )
+    .bind(realm)
+    .fetch_one(&app.state.app.db.pool)
+    .await
+    .unwrap()
+}
+
 async fn a_bill_edited_in_qbo_arrives_by_webhook(e: Engine) {
     let app = TestApp::spawn(e).await;
     app.login("advisor@northwind.test").await;
@@ -64,6 +87,8 @@ async fn a_bill_edited_in_qbo_arrives_by_webhook(e: Engine) {
         "{body}"
     );
     assert_eq!(inbox_rows(&app).await, before + 1, "stored once");
+    let (_, full_before) = sync_marks(&app, &realm).await;
+    let calls = qbo_calls(&app);
     app.drain().await;
     let amount: i64 = sqlx::query_scalar("select amount_minor from staged_bill where bill_id = $1")
         .bind(&bill_id)
@@ -71,6 +96,13 @@ async fn a_bill_edited_in_qbo_arrives_by_webhook(e: Engine) {
         .await
         .unwrap();
     assert_eq!(amount, new_total, "the sync the webhook caused re-read QBO");
+    // Issue #19 §1: read incrementally (CDC since the last read): one
+    // request to QBO, and no full read.
+    assert_eq!(qbo_calls(&app) - calls, 1, "one CDC request");
+    let (read, full) = sync_marks(&app, &realm).await;
+    assert_eq!(full, full_before, "no full read");
+    assert!(read > full_before, "an incremental read");
+
     assert!(
         app.state.services.clock.now() - clock_before < chrono::Duration::minutes(1),
         "no clock advance was needed"
@@ -102,5 +134,43 @@ async fn a_bill_edited_in_qbo_arrives_by_webhook(e: Engine) {
         inbox_rows(&app).await,
         before + 1,
         "forgeries stored nowhere"
+    );
+
+    // A bill deleted in QuickBooks is closed by the next incremental read.
+    let (_, other) = {
+        let detail = app.client(&_cid).await;
+        let other = detail["bills"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["bill_id"].as_str().unwrap().to_owned())
+            .find(|b| *b != bill_id)
+            .expect("another open bill");
+        (0, other)
+    };
+    let other_qbo: String =
+        sqlx::query_scalar("select qbo_bill_id from staged_bill where bill_id = $1")
+            .bind(&other)
+            .fetch_one(&app.state.app.db.pool)
+            .await
+            .unwrap();
+    app.sandbox()
+        .qbo_edit_bill(&realm, &other_qbo, QboBillEdit::Delete)
+        .await
+        .unwrap();
+    app.sandbox().deliver_pending_webhooks().await;
+    let calls = qbo_calls(&app);
+    app.drain().await;
+    let status: String = sqlx::query_scalar("select status from staged_bill where bill_id = $1")
+        .bind(&other)
+        .fetch_one(&app.state.app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(status, "closed", "deleted in QuickBooks");
+    assert_eq!(qbo_calls(&app) - calls, 1, "one CDC request");
+    assert_eq!(
+        sync_marks(&app, &realm).await.1,
+        full_before,
+        "no full read"
     );
 }

@@ -731,6 +731,43 @@ pub async fn set_plaid_cursor(tx: &mut Tx<'_>, client_id: &str, cursor: &str) ->
 /// The client's data from `rail` was read completely at `at` (bills for the
 /// ledger, transactions for the bank): the as-of time the console shows and
 /// the freshness policy judges.
+/// When the rail was last read for the client (any read, and the last full
+/// one), unix ms.
+pub async fn sync_marks(
+    conn: &mut AnyConnection,
+    client_id: &str,
+    rail: Rail,
+) -> StoreResult<(Option<i64>, Option<i64>)> {
+    Ok(sqlx::query_as::<_, (Option<i64>, Option<i64>)>(
+        "select synced_at, full_synced_at from rail_connection
+         where client_id = $1 and rail = $2 and status <> 'disconnected'",
+    )
+    .bind(client_id)
+    .bind(rail.as_str())
+    .fetch_optional(conn)
+    .await?
+    .unwrap_or((None, None)))
+}
+
+/// The rail was read in full for the client at `at` (which also counts as
+/// a read).
+pub async fn mark_full_synced(
+    tx: &mut Tx<'_>,
+    client_id: &str,
+    rail: Rail,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    sqlx::query(
+        "update rail_connection set synced_at = $1, full_synced_at = $1 where client_id = $2 and rail = $3",
+    )
+    .bind(to_ms(at))
+    .bind(client_id)
+    .bind(rail.as_str())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 pub async fn mark_synced(
     tx: &mut Tx<'_>,
     client_id: &str,
