@@ -29,15 +29,6 @@ both_engines!(
     the_return_sweep_reads_ramp_once_per_client_not_once_per_payment,
 );
 
-/// Ramp calls so far, whatever they answered, from the app's own metrics.
-fn ramp_calls(app: &TestApp) -> u64 {
-    let text = app.state.app.metrics.render();
-    text.lines()
-        .filter(|l| l.starts_with("rowcol_rail_requests_total{rail=\"ramp\","))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum()
-}
-
 /// Issue #19 §1: the sweep for returns Ramp shows reads each client's OPEN
 /// bills in one list, not each recently paid payment's bill one by one
 /// (measured with RowCol's own count of Ramp calls: it was one per
@@ -49,19 +40,7 @@ async fn the_return_sweep_reads_ramp_once_per_client_not_once_per_payment(e: Eng
     app.inject(|f| f.rate_limits_off = true).await;
     app.login("advisor@northwind.test").await;
     let (cid, _) = app.small_bill("Alder Creek Dental").await;
-    let detail = app.client(&cid).await;
-    let mut bills: Vec<(i64, String)> = detail["bills"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| {
-            (
-                b["amount"]["minor"].as_i64().unwrap(),
-                b["bill_id"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
-    bills.sort();
+    let bills = app.bills_by_amount(&cid).await;
     let three: Vec<&str> = bills.iter().take(3).map(|(_, b)| b.as_str()).collect();
     let (status, body) = app.approve(&cid, &three).await;
     assert!(status == 200 || status == 302, "{status} {body}");
@@ -100,13 +79,13 @@ async fn the_return_sweep_reads_ramp_once_per_client_not_once_per_payment(e: Eng
             .unwrap()
     };
     assert!(watched.len() >= 2, "{watched:?}");
-    let before = ramp_calls(&app);
+    let before = app.rail_calls("ramp");
     let failed = rowcol::jobs::inbox::reconcile_paid(&app.state.services)
         .await
         .unwrap();
     assert_eq!(failed, 0);
     assert_eq!(
-        ramp_calls(&app) - before,
+        app.rail_calls("ramp") - before,
         1,
         "one list for the client's {} watched payments",
         watched.len()
@@ -135,13 +114,13 @@ async fn the_return_sweep_reads_ramp_once_per_client_not_once_per_payment(e: Eng
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    let before = ramp_calls(&app);
+    let before = app.rail_calls("ramp");
     let failed = rowcol::jobs::inbox::reconcile_paid(&app.state.services)
         .await
         .unwrap();
     assert_eq!(failed, 1);
     assert_eq!(
-        ramp_calls(&app) - before,
+        app.rail_calls("ramp") - before,
         2,
         "the list, then the returned bill"
     );

@@ -237,19 +237,7 @@ async fn one_bank_transaction_evidences_at_most_one_payment(e: Engine) {
     app.login("advisor@northwind.test").await;
     // Two approved payments of the same amount for one client.
     let (cid, _) = app.small_bill("Alder Creek Dental").await;
-    let detail = app.client(&cid).await;
-    let mut bills: Vec<(i64, String)> = detail["bills"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| {
-            (
-                b["amount"]["minor"].as_i64().unwrap(),
-                b["bill_id"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
-    bills.sort();
+    let bills = app.bills_by_amount(&cid).await;
     let (status, body) = app.approve(&cid, &[&bills[0].1, &bills[1].1]).await;
     assert!(status == 200 || status == 302, "{status} {body}");
     let pool = &app.state.app.db.pool;

@@ -16,18 +16,6 @@ async fn inbox_rows(app: &TestApp) -> i64 {
         .unwrap()
 }
 
-/// QBO calls so far, whatever they answered, from the app's own metrics.
-fn qbo_calls(app: &TestApp) -> u64 {
-    app.state
-        .app
-        .metrics
-        .render()
-        .lines()
-        .filter(|l| l.starts_with("rowcol_rail_requests_total{rail=\"qbo\","))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum()
-}
-
 /// The realm's last read and last full read (unix ms).
 async fn sync_marks(app: &TestApp, realm: &str) -> (i64, i64) {
     sqlx::query_as(
@@ -88,7 +76,7 @@ async fn a_bill_edited_in_qbo_arrives_by_webhook(e: Engine) {
     );
     assert_eq!(inbox_rows(&app).await, before + 1, "stored once");
     let (_, full_before) = sync_marks(&app, &realm).await;
-    let calls = qbo_calls(&app);
+    let calls = app.rail_calls("qbo");
     app.drain().await;
     let amount: i64 = sqlx::query_scalar("select amount_minor from staged_bill where bill_id = $1")
         .bind(&bill_id)
@@ -98,7 +86,7 @@ async fn a_bill_edited_in_qbo_arrives_by_webhook(e: Engine) {
     assert_eq!(amount, new_total, "the sync the webhook caused re-read QBO");
     // Issue #19 §1: read incrementally (CDC since the last read): one
     // request to QBO, and no full read.
-    assert_eq!(qbo_calls(&app) - calls, 1, "one CDC request");
+    assert_eq!(app.rail_calls("qbo") - calls, 1, "one CDC request");
     let (read, full) = sync_marks(&app, &realm).await;
     assert_eq!(full, full_before, "no full read");
     assert!(read > full_before, "an incremental read");
@@ -159,7 +147,7 @@ async fn a_bill_edited_in_qbo_arrives_by_webhook(e: Engine) {
         .await
         .unwrap();
     app.sandbox().deliver_pending_webhooks().await;
-    let calls = qbo_calls(&app);
+    let calls = app.rail_calls("qbo");
     app.drain().await;
     let status: String = sqlx::query_scalar("select status from staged_bill where bill_id = $1")
         .bind(&other)
@@ -167,7 +155,7 @@ async fn a_bill_edited_in_qbo_arrives_by_webhook(e: Engine) {
         .await
         .unwrap();
     assert_eq!(status, "closed", "deleted in QuickBooks");
-    assert_eq!(qbo_calls(&app) - calls, 1, "one CDC request");
+    assert_eq!(app.rail_calls("qbo") - calls, 1, "one CDC request");
     assert_eq!(
         sync_marks(&app, &realm).await.1,
         full_before,

@@ -310,6 +310,38 @@ impl TestApp {
         (cid, bill)
     }
 
+    /// A client's open bills, smallest first: (amount in minor units, id).
+    pub async fn bills_by_amount(&self, client_id: &str) -> Vec<(i64, String)> {
+        let detail = self.client(client_id).await;
+        let mut bills: Vec<(i64, String)> = detail["bills"]
+            .as_array()
+            .expect("bills")
+            .iter()
+            .map(|b| {
+                (
+                    b["amount"]["minor"].as_i64().expect("amount"),
+                    b["bill_id"].as_str().expect("bill id").to_owned(),
+                )
+            })
+            .collect();
+        bills.sort();
+        bills
+    }
+
+    /// The calls RowCol made to `rail` (`qbo`, `ramp`, …) so far, whatever
+    /// they answered, from the app's own metrics.
+    pub fn rail_calls(&self, rail: &str) -> u64 {
+        let prefix = format!("rowcol_rail_requests_total{{rail=\"{rail}\",");
+        self.state
+            .app
+            .metrics
+            .render()
+            .lines()
+            .filter(|l| l.starts_with(&prefix))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    }
+
     /// Change the sandbox's fault injection.
     pub async fn inject(&self, change: impl FnOnce(&mut sandbox::Faults)) {
         let sandbox = self.state.services.sandbox.as_ref().expect("sandbox mode");
