@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod http;
 pub mod plaid;
 pub mod qbo;
+mod qbo_cdc;
 pub mod ramp;
 
 use app::model::Money;

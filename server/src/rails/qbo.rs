@@ -367,9 +367,6 @@ pub fn parse_bill_payment_for(
     }))
 }
 
-/// The most objects one CDC answer holds (rails.md §1.7).
-const CDC_CAP: usize = 1_000;
-
 /// Escape a value for a single-quoted QBO query literal.
 fn quote(s: &str) -> String {
     s.replace('\\', "\\\\").replace('\'', "\\'")
@@ -395,32 +392,7 @@ impl Ledger for QboClient {
                 &[("entities", "Bill"), ("changedSince", since.as_str())],
             )
             .await?;
-        let mut out = LedgerChanges::default();
-        let mut seen = 0usize;
-        let responses = body
-            .pointer("/CDCResponse/0/QueryResponse")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        for r in &responses {
-            for b in r
-                .get("Bill")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                seen += 1;
-                if b.get("status").and_then(Value::as_str) == Some("Deleted") {
-                    let id = b.get("Id").and_then(Value::as_str).unwrap_or_default();
-                    out.deleted.push(id.to_owned());
-                } else {
-                    out.bills.push(parse_bill(b)?);
-                }
-            }
-        }
-        // QBO answers at most 1,000 objects: that many may mean more.
-        out.complete = seen < CDC_CAP;
-        Ok(out)
+        super::qbo_cdc::parse_changes(&body)
     }
 
     async fn bills_by_ids(
